@@ -1,0 +1,3 @@
+import Testing
+
+@Test func placeholder_CronTests() { #expect(1 == 1) }

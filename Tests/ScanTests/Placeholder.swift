@@ -1,0 +1,3 @@
+import Testing
+
+@Test func placeholder_ScanTests() { #expect(1 == 1) }
