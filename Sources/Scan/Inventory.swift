@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// The kind of package a detector found; raw values are purl types where one exists.
 public enum PackageType: String, Sendable, Codable, Hashable, CaseIterable {

@@ -1,0 +1,272 @@
+import Crypto
+import _CryptoExtras
+import Foundation
+import GRDB
+public import Server
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Failures a user sees from backup and restore.
+public enum BackupError: Error, CustomStringConvertible {
+    case notABackup
+    case unsupportedVersion(Int)
+    case truncated
+    case tampered
+    case needsKeyring(kekId: String)
+    case wrongPassphrase
+    case targetNotEmpty(String)
+    case io(String)
+
+    public var description: String {
+        switch self {
+        case .notABackup: "the file is not a harborguard backup"
+        case .unsupportedVersion(let v): "backup format version \(v) is not supported by this build"
+        case .truncated: "the backup is truncated (its last block is missing); it cannot be restored"
+        case .tampered: "the backup failed authentication: it is corrupt or was modified"
+        case .needsKeyring(let id):
+            "the backup's key is wrapped by KEK \(id), which is not in the keyring; pass --keyring FILE with that KEK, or use a backup made with --passphrase-file"
+        case .wrongPassphrase: "the passphrase does not open this backup"
+        case .targetNotEmpty(let p): "\(p) already holds a database; restore into an empty data directory"
+        case .io(let m): m
+        }
+    }
+}
+
+/// An encrypted, authenticated, online backup of the data directory's database.
+///
+/// Layout: `HGBACKUP` magic, a big-endian u32 header length and a JSON header, then
+/// blocks of `[u32 length][AES-GCM sealed box]`. Each block authenticates the header's
+/// SHA-256, its index and whether it is the last one, so a flipped byte, a reordered
+/// block or a truncated file is refused. The payload key is wrapped by the KEK, and with
+/// a passphrase also by a scrypt-derived key that additionally seals the keyring.
+public enum Backup {
+    static let magic = Data("HGBACKUP".utf8)
+    static let blockSize = 1 << 20
+
+    struct Header: Codable {
+        var version: Int
+        var createdAt: String
+        var kekId: String
+        var wrappedKey: String
+        var passphrase: Passphrase?
+
+        struct Passphrase: Codable {
+            var salt: String
+            var n: Int
+            var r: Int
+            var p: Int
+            var wrappedKey: String
+            var sealedKeyring: String
+        }
+    }
+
+    static func passphraseKey(_ passphrase: String, salt: Data, n: Int, r: Int, p: Int) throws -> SymmetricKey {
+        try KDF.Scrypt.deriveKey(
+            from: Data(passphrase.utf8), salt: salt, outputByteCount: 32, rounds: n, blockSize: r, parallelism: p,
+            maxMemory: 256 << 20)
+    }
+
+    static func aad(headerHash: Data, index: UInt64, final: Bool) -> Data {
+        var d = headerHash
+        withUnsafeBytes(of: index.bigEndian) { d.append(contentsOf: $0) }
+        d.append(final ? 1 : 0)
+        return d
+    }
+
+    /// Writes a consistent snapshot (SQLite `VACUUM INTO`, safe while the server runs) to `out`.
+    public static func create(dataDir: DataDirectory, out: String, passphrase: String?) throws -> Int {
+        let ring = try Keyring.load(path: dataDir.keyringPath)
+        let (kekId, kek) = try ring.primaryKey()
+        let snapshot = dataDir.path + "/.backup-snapshot-\(getpid()).db"
+        unlink(snapshot)
+        defer { unlink(snapshot) }
+        do {
+            var config = Configuration()
+            config.busyMode = .timeout(10)
+            let queue = try DatabaseQueue(path: dataDir.databasePath, configuration: config)
+            try queue.inDatabase { db in
+                try db.execute(sql: "VACUUM INTO ?", arguments: [snapshot])
+            }
+            try queue.close()
+        } catch let e as DatabaseError {
+            throw BackupError.io("snapshot failed: \(e.message ?? "\(e.resultCode)")")
+        }
+        chmod(snapshot, 0o600)
+        let payloadKey = SymmetricKey(size: .bits256)
+        let keyBytes = payloadKey.withUnsafeBytes { Data($0) }
+        let created = RFC3339.string(Date())
+        var header = Header(
+            version: 1, createdAt: created, kekId: kekId,
+            wrappedKey: try AES.GCM.seal(keyBytes, using: kek, authenticating: Data("backup-key:\(kekId)".utf8))
+                .combined!.base64EncodedString(),
+            passphrase: nil)
+        if let passphrase {
+            var salt = Data(count: 16)
+            salt.withUnsafeMutableBytes { raw in
+                var g = SystemRandomNumberGenerator()
+                for i in 0..<raw.count { raw[i] = UInt8.random(in: 0...255, using: &g) }
+            }
+            let (n, r, p) = (1 << 15, 8, 1)
+            let pk = try passphraseKey(passphrase, salt: salt, n: n, r: r, p: p)
+            let keyringJSON = try JSONEncoder().encode(ring)
+            header.passphrase = .init(
+                salt: salt.base64EncodedString(), n: n, r: r, p: p,
+                wrappedKey: try AES.GCM.seal(keyBytes, using: pk, authenticating: Data("backup-key:passphrase".utf8))
+                    .combined!.base64EncodedString(),
+                sealedKeyring: try AES.GCM.seal(keyringJSON, using: pk, authenticating: Data("backup-keyring".utf8))
+                    .combined!.base64EncodedString())
+        }
+        let headerData = try JSONEncoder().encode(header)
+        let headerHash = Data(SHA256.hash(data: headerData))
+        guard let input = FileHandle(forReadingAtPath: snapshot) else { throw BackupError.io("cannot read snapshot") }
+        defer { try? input.close() }
+        let tmp = out + ".partial"
+        guard FileManager.default.createFile(atPath: tmp, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let output = FileHandle(forWritingAtPath: tmp)
+        else { throw BackupError.io("cannot create \(tmp)") }
+        var total = 0
+        do {
+            var head = magic
+            withUnsafeBytes(of: UInt32(headerData.count).bigEndian) { head.append(contentsOf: $0) }
+            head.append(headerData)
+            try output.write(contentsOf: head)
+            var index: UInt64 = 0
+            var block = try input.read(upToCount: blockSize) ?? Data()
+            while true {
+                let next = try input.read(upToCount: blockSize) ?? Data()
+                let final = next.isEmpty
+                let sealed = try AES.GCM.seal(
+                    block, using: payloadKey, authenticating: aad(headerHash: headerHash, index: index, final: final)
+                ).combined!
+                var frame = Data()
+                withUnsafeBytes(of: UInt32(sealed.count).bigEndian) { frame.append(contentsOf: $0) }
+                frame.append(sealed)
+                try output.write(contentsOf: frame)
+                total += block.count
+                if final { break }
+                block = next
+                index += 1
+            }
+            try output.synchronize()
+            try output.close()
+        } catch {
+            try? output.close()
+            unlink(tmp)
+            throw BackupError.io("writing \(out) failed: \(error.localizedDescription)")
+        }
+        guard rename(tmp, out) == 0 else {
+            unlink(tmp)
+            throw BackupError.io("cannot move the backup into place at \(out): \(String(cString: strerror(errno)))")
+        }
+        FileIO.fsyncDirectory(of: out)
+        return total
+    }
+
+    /// Decrypts and checks a backup, then installs its database (and, with a passphrase,
+    /// its keyring) into an empty data directory.
+    public static func restore(input path: String, dataDir: DataDirectory, passphrase: String?, keyringFile: String?)
+        throws
+    {
+        guard let data = FileManager.default.contents(atPath: path) else { throw BackupError.io("cannot read \(path)") }
+        guard data.count >= magic.count + 4, data.prefix(magic.count) == magic else { throw BackupError.notABackup }
+        var offset = magic.count
+        func u32() throws -> Int {
+            guard data.count >= offset + 4 else { throw BackupError.truncated }
+            let v = data[data.startIndex + offset..<data.startIndex + offset + 4].reduce(0) { $0 << 8 | Int($1) }
+            offset += 4
+            return v
+        }
+        let headerLen = try u32()
+        guard headerLen < 1 << 20, data.count >= offset + headerLen else { throw BackupError.truncated }
+        let headerData = data[data.startIndex + offset..<data.startIndex + offset + headerLen]
+        offset += headerLen
+        let header: Header
+        do {
+            header = try JSONDecoder().decode(Header.self, from: headerData)
+        } catch {
+            throw BackupError.tampered
+        }
+        guard header.version == 1 else { throw BackupError.unsupportedVersion(header.version) }
+        let headerHash = Data(SHA256.hash(data: headerData))
+
+        var keyring: Keyring?
+        let payloadKey: SymmetricKey
+        if let passphrase, let pp = header.passphrase {
+            guard let salt = Data(base64Encoded: pp.salt), let wrapped = Data(base64Encoded: pp.wrappedKey),
+                  let sealedRing = Data(base64Encoded: pp.sealedKeyring)
+            else { throw BackupError.tampered }
+            let pk = try passphraseKey(passphrase, salt: salt, n: pp.n, r: pp.r, p: pp.p)
+            do {
+                payloadKey = SymmetricKey(
+                    data: try AES.GCM.open(
+                        AES.GCM.SealedBox(combined: wrapped), using: pk, authenticating: Data("backup-key:passphrase".utf8)))
+                keyring = try JSONDecoder().decode(
+                    Keyring.self,
+                    from: try AES.GCM.open(
+                        AES.GCM.SealedBox(combined: sealedRing), using: pk, authenticating: Data("backup-keyring".utf8)))
+            } catch {
+                throw BackupError.wrongPassphrase
+            }
+        } else {
+            let ringPath = keyringFile ?? dataDir.keyringPath
+            guard let ring = try? Keyring.load(path: ringPath), let kek = try? ring.symmetricKey(header.kekId),
+                  let wrapped = Data(base64Encoded: header.wrappedKey)
+            else { throw BackupError.needsKeyring(kekId: header.kekId) }
+            do {
+                payloadKey = SymmetricKey(
+                    data: try AES.GCM.open(
+                        AES.GCM.SealedBox(combined: wrapped), using: kek,
+                        authenticating: Data("backup-key:\(header.kekId)".utf8)))
+            } catch {
+                throw BackupError.tampered
+            }
+            keyring = ring
+        }
+
+        // Decrypt every block before touching the target: nothing is written from a bad file.
+        var plain = Data()
+        var index: UInt64 = 0
+        var sawFinal = false
+        while offset < data.count {
+            let len = try u32()
+            guard len > 28, data.count >= offset + len else { throw BackupError.truncated }
+            let box = data[data.startIndex + offset..<data.startIndex + offset + len]
+            offset += len
+            let isLast = offset == data.count
+            do {
+                plain.append(
+                    try AES.GCM.open(
+                        AES.GCM.SealedBox(combined: box), using: payloadKey,
+                        authenticating: aad(headerHash: headerHash, index: index, final: isLast)))
+            } catch {
+                // A block that verifies as non-final but is last means the rest was cut off.
+                if isLast,
+                   (try? AES.GCM.open(
+                       AES.GCM.SealedBox(combined: box), using: payloadKey,
+                       authenticating: aad(headerHash: headerHash, index: index, final: false))) != nil
+                {
+                    throw BackupError.truncated
+                }
+                throw BackupError.tampered
+            }
+            sawFinal = isLast
+            index += 1
+        }
+        guard sawFinal else { throw BackupError.truncated }
+
+        if FileManager.default.fileExists(atPath: dataDir.databasePath) {
+            throw BackupError.targetNotEmpty(dataDir.databasePath)
+        }
+        try FileIO.makeDirectory(dataDir.path, mode: 0o700)
+        try FileIO.makeDirectory(dataDir.keysDir, mode: 0o700)
+        if let keyring, !FileManager.default.fileExists(atPath: dataDir.keyringPath) {
+            try keyring.write(path: dataDir.keyringPath)
+        }
+        try FileIO.writeDurably(plain, to: dataDir.databasePath, mode: 0o600)
+        // Open once: checks integrity and runs any newer migrations.
+        let db = try AppDatabase.open(path: dataDir.databasePath)
+        let ok = try db.writer.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") }
+        guard ok == "ok" else { throw BackupError.io("the restored database failed its integrity check: \(ok ?? "?")") }
+    }
+}

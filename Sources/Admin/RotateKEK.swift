@@ -1,0 +1,69 @@
+public import Foundation
+import GRDB
+public import Server
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `admin rotate-kek`: add a new KEK to the keyring durably (as primary), re-wrap every
+/// DEK under it in one transaction, then retire the old keys. A crash at any step
+/// leaves every secret readable: each step's state has every KEK a DEK refers to.
+public enum KEKRotation {
+    public struct Report: Sendable {
+        public var newKekId: String
+        public var retired: [String]
+        public var rewrapped: Int
+    }
+
+    /// Test hook: `HARBORGUARD_FAULT=rotate-kek:<step>` kills the process with SIGKILL at
+    /// that step, so the crash-safety tests can interrupt a rotation at a known point.
+    static func fault(_ step: String) {
+        if ProcessInfo.processInfo.environment["HARBORGUARD_FAULT"] == "rotate-kek:\(step)" {
+            kill(getpid(), SIGKILL)
+        }
+    }
+
+    public static func rotate(dataDir: DataDirectory, now: Date = Date()) throws -> Report {
+        let path = dataDir.keyringPath
+        var ring = try Keyring.load(path: path)
+        let db = try AppDatabase.open(path: dataDir.databasePath)
+
+        // Step 1: the new key joins the keyring as primary; old keys stay for unwrapping.
+        let entry = Keyring.newEntry(now: now)
+        ring.keys.append(entry)
+        ring.primary = entry.id
+        try ring.write(path: path)
+        fault("after-add")
+
+        // Step 2: re-wrap every DEK in one transaction (all or nothing).
+        let rewrapped = try db.writer.write { db in
+            try SecretStore.rewrapAll(to: entry.id, keyring: ring, in: db)
+        }
+        fault("after-rewrap")
+
+        // Step 3: retire the old keys, once no DEK refers to them (a secret sealed by a
+        // server that had not yet reloaded the keyring is re-wrapped first).
+        let stragglers = try db.writer.write { db in
+            try SecretStore.rewrapAll(to: entry.id, keyring: ring, in: db)
+        }
+        let old = ring.keys.filter { $0.id != entry.id }
+        let stillUsed = try db.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT kek_id FROM secrets WHERE kek_id != ?", arguments: [entry.id])
+        }
+        guard stillUsed.isEmpty else {
+            throw FileIOError(description: "secrets still refer to \(stillUsed.joined(separator: ", ")); old keys kept")
+        }
+        ring.keys = [entry]
+        ring.retired += old.map { Keyring.Retired(id: $0.id, retiredAt: RFC3339.string(now)) }
+        try ring.write(path: path)
+        fault("after-retire")
+        try db.writer.write { db in
+            let orgs = try String.fetchAll(db, sql: "SELECT id FROM organizations")
+            for org in orgs {
+                try AppServices.audit(
+                    db, org: org, actor: "admin-cli", action: "kek.rotate", target: entry.id, ip: nil, now: now)
+            }
+        }
+        return Report(newKekId: entry.id, retired: old.map(\.id), rewrapped: rewrapped + stragglers)
+    }
+}

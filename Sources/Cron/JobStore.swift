@@ -1,0 +1,305 @@
+public import Foundation
+public import GRDB
+
+/// The durable job queue in SQLite. Claims take a lease; a job whose lease expired
+/// (its worker died) is claimable again, so a crash or `kill -9` never loses work.
+public struct JobStore: Sendable {
+    public let writer: any DatabaseWriter
+    public let clock: any JobClock
+    public let retry: RetryPolicy
+
+    public init(writer: any DatabaseWriter, clock: any JobClock = SystemJobClock(), retry: RetryPolicy = RetryPolicy()) {
+        self.writer = writer
+        self.clock = clock
+        self.retry = retry
+    }
+
+    /// Registers the queue's tables in a migrator owned by the executable.
+    public static func registerMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("cron.v1.jobs") { db in
+            try db.execute(sql: """
+                CREATE TABLE jobs (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    type TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    payload TEXT NOT NULL DEFAULT '{}',
+                    org_id TEXT,
+                    concurrency_key TEXT,
+                    dedupe_key TEXT,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    max_attempts INTEGER NOT NULL DEFAULT 5,
+                    run_at TEXT NOT NULL,
+                    lease_owner TEXT,
+                    lease_expires_at TEXT,
+                    progress_done INTEGER NOT NULL DEFAULT 0,
+                    progress_total INTEGER NOT NULL DEFAULT 0,
+                    error TEXT,
+                    result TEXT,
+                    created_at TEXT NOT NULL,
+                    started_at TEXT,
+                    finished_at TEXT
+                );
+                CREATE INDEX jobs_claim ON jobs(status, run_at);
+                CREATE INDEX jobs_lease ON jobs(status, lease_expires_at);
+                CREATE INDEX jobs_key ON jobs(concurrency_key, status);
+                CREATE UNIQUE INDEX jobs_dedupe_active ON jobs(dedupe_key)
+                    WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running');
+                """)
+        }
+    }
+
+    public static func newID() -> String {
+        "job_" + randomHex(bytes: 12)
+    }
+
+    /// Enqueues a job; when a queued or running job with the same dedupe key exists,
+    /// returns that one instead (`created` false).
+    @discardableResult
+    public func enqueue(_ new: NewJob) async throws -> (job: Job, created: Bool) {
+        let now = clock.now()
+        return try await writer.write { db in
+            try Self.enqueue(new, now: now, in: db)
+        }
+    }
+
+    /// The same, inside a caller's transaction.
+    public static func enqueue(_ new: NewJob, now: Date, in db: Database) throws -> (job: Job, created: Bool) {
+        if let key = new.dedupeKey,
+           let existing = try Row.fetchOne(
+               db, sql: "SELECT * FROM jobs WHERE dedupe_key = ? AND status IN ('queued','running')", arguments: [key])
+        {
+            return (Self.job(from: existing), false)
+        }
+        let job = Job(
+            id: newID(), type: new.type, status: .queued, payload: new.payload, orgId: new.orgId,
+            concurrencyKey: new.concurrencyKey, dedupeKey: new.dedupeKey, attempts: 0,
+            maxAttempts: max(1, new.maxAttempts), runAt: new.runAt ?? now, leaseOwner: nil, leaseExpiresAt: nil,
+            progressDone: 0, progressTotal: 0, error: nil, result: nil, createdAt: now, startedAt: nil, finishedAt: nil)
+        try db.execute(
+            sql: """
+                INSERT INTO jobs (id, type, status, payload, org_id, concurrency_key, dedupe_key, attempts,
+                    max_attempts, run_at, created_at)
+                VALUES (?, ?, 'queued', ?, ?, ?, ?, 0, ?, ?, ?)
+                """,
+            arguments: [
+                job.id, job.type, job.payload, job.orgId, job.concurrencyKey, job.dedupeKey, job.maxAttempts,
+                job.runAt.ts, now.ts,
+            ])
+        return (job, true)
+    }
+
+    public func get(_ id: String) async throws -> Job? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job(from:))
+        }
+    }
+
+    /// Limits applied when claiming.
+    public struct ClaimLimits: Sendable {
+        /// Running jobs in total, across every worker sharing this database.
+        public var global: Int
+        /// Running jobs per concurrency key (per registry).
+        public var perKey: Int
+
+        public init(global: Int = 8, perKey: Int = 2) {
+            self.global = global
+            self.perKey = perKey
+        }
+    }
+
+    /// Claims the next due job of one of `types` for `owner`, with a lease of `lease` seconds.
+    /// Expired leases count as claimable; limits count only live leases.
+    public func claim(
+        owner: String, types: Set<String>, lease: TimeInterval, limits: ClaimLimits = ClaimLimits()
+    ) async throws -> Job? {
+        let now = clock.now()
+        return try await writer.write { db in
+            try Self.claim(owner: owner, types: types, lease: lease, limits: limits, now: now, in: db)
+        }
+    }
+
+    static func claim(
+        owner: String, types: Set<String>, lease: TimeInterval, limits: ClaimLimits, now: Date, in db: Database
+    ) throws -> Job? {
+        guard !types.isEmpty else { return nil }
+        let t = now.ts
+        let running = try Int.fetchOne(
+            db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'running' AND lease_expires_at > ?", arguments: [t]) ?? 0
+        guard running < limits.global else { return nil }
+        let placeholders = Array(repeating: "?", count: types.count).joined(separator: ",")
+        var args: [any DatabaseValueConvertible] = [t, t]
+        args.append(contentsOf: types.sorted())
+        args.append(t)
+        args.append(limits.perKey)
+        // Due queued jobs, or running ones whose lease has expired, skipping keys that
+        // already have `perKey` live leases.
+        let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT j.* FROM jobs j
+                WHERE ((j.status = 'queued' AND j.run_at <= ?) OR (j.status = 'running' AND j.lease_expires_at <= ?))
+                  AND j.type IN (\(placeholders))
+                  AND (j.concurrency_key IS NULL OR (
+                      SELECT COUNT(*) FROM jobs r WHERE r.concurrency_key = j.concurrency_key
+                        AND r.status = 'running' AND r.lease_expires_at > ?) < ?)
+                ORDER BY j.run_at, j.created_at
+                LIMIT 1
+                """,
+            arguments: StatementArguments(args))
+        guard let row else { return nil }
+        var job = Self.job(from: row)
+        job.status = .running
+        job.attempts += 1
+        job.leaseOwner = owner
+        job.leaseExpiresAt = now.addingTimeInterval(lease)
+        job.startedAt = job.startedAt ?? now
+        try db.execute(
+            sql: """
+                UPDATE jobs SET status = 'running', attempts = ?, lease_owner = ?, lease_expires_at = ?,
+                    started_at = COALESCE(started_at, ?) WHERE id = ?
+                """,
+            arguments: [job.attempts, owner, now.addingTimeInterval(lease).ts, t, job.id])
+        return job
+    }
+
+    /// Extends a lease still held by `owner`; false when the lease was lost (expired and reclaimed, or cancelled).
+    public func renew(_ id: String, owner: String, lease: TimeInterval) async throws -> Bool {
+        let now = clock.now()
+        return try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND status = 'running'",
+                arguments: [now.addingTimeInterval(lease).ts, id, owner])
+            return db.changesCount == 1
+        }
+    }
+
+    public func progress(_ id: String, done: Int, total: Int) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE jobs SET progress_done = ?, progress_total = ? WHERE id = ?", arguments: [done, total, id])
+        }
+    }
+
+    /// Marks a job succeeded if `owner` still holds it.
+    @discardableResult
+    public func complete(_ id: String, owner: String, result: String? = nil) async throws -> Bool {
+        let now = clock.now()
+        return try await writer.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET status = 'succeeded', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+                        error = NULL, result = ? WHERE id = ? AND lease_owner = ? AND status = 'running'
+                    """,
+                arguments: [now.ts, result, id, owner])
+            return db.changesCount == 1
+        }
+    }
+
+    /// Records a failed attempt: requeues with backoff while attempts remain, else `failed`.
+    /// `permanent` skips the retries (bad input that will never succeed).
+    @discardableResult
+    public func fail(_ id: String, owner: String, error: String, permanent: Bool = false, jitter: Double? = nil)
+        async throws -> JobStatus?
+    {
+        let now = clock.now()
+        let unit = jitter ?? Double.random(in: 0..<1)
+        let retry = self.retry
+        return try await writer.write { db in
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM jobs WHERE id = ? AND lease_owner = ? AND status = 'running'",
+                    arguments: [id, owner])
+            else { return nil }
+            let job = Self.job(from: row)
+            if permanent || job.attempts >= job.maxAttempts {
+                try db.execute(
+                    sql: """
+                        UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, lease_owner = NULL,
+                            lease_expires_at = NULL WHERE id = ?
+                        """,
+                    arguments: [error, now.ts, id])
+                return .failed
+            }
+            let next = now.addingTimeInterval(retry.delay(afterAttempt: job.attempts, unit: unit))
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET status = 'queued', error = ?, run_at = ?, lease_owner = NULL,
+                        lease_expires_at = NULL WHERE id = ?
+                    """,
+                arguments: [error, next.ts, id])
+            return .queued
+        }
+    }
+
+    /// Cancels a queued or running job; a running job's worker notices at its next renew.
+    @discardableResult
+    public func cancel(_ id: String) async throws -> Bool {
+        let now = clock.now()
+        return try await writer.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL
+                    WHERE id = ? AND status IN ('queued', 'running')
+                    """,
+                arguments: [now.ts, id])
+            return db.changesCount == 1
+        }
+    }
+
+    /// Returns unfinished leases held by `owner` to the queue (graceful shutdown).
+    public func release(owner: String) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+                        attempts = MAX(attempts - 1, 0)
+                    WHERE lease_owner = ? AND status = 'running'
+                    """,
+                arguments: [owner])
+        }
+    }
+
+    public func counts(concurrencyKey: String) async throws -> (queued: Int, running: Int) {
+        try await writer.read { db in
+            let q = try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM jobs WHERE concurrency_key = ? AND status = 'queued'",
+                arguments: [concurrencyKey]) ?? 0
+            let r = try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM jobs WHERE concurrency_key = ? AND status = 'running'",
+                arguments: [concurrencyKey]) ?? 0
+            return (q, r)
+        }
+    }
+
+    static func job(from row: Row) -> Job {
+        func date(_ c: String) -> Date? {
+            (row[c] as String?).flatMap(Timestamp.parse)
+        }
+        return Job(
+            id: row["id"], type: row["type"], status: JobStatus(rawValue: row["status"]) ?? .failed,
+            payload: row["payload"], orgId: row["org_id"], concurrencyKey: row["concurrency_key"],
+            dedupeKey: row["dedupe_key"], attempts: row["attempts"], maxAttempts: row["max_attempts"],
+            runAt: date("run_at") ?? Date(timeIntervalSince1970: 0), leaseOwner: row["lease_owner"],
+            leaseExpiresAt: date("lease_expires_at"), progressDone: row["progress_done"],
+            progressTotal: row["progress_total"], error: row["error"], result: row["result"],
+            createdAt: date("created_at") ?? Date(timeIntervalSince1970: 0), startedAt: date("started_at"),
+            finishedAt: date("finished_at"))
+    }
+}
+
+/// Random lowercase hex from the system CSPRNG.
+public func randomHex(bytes: Int) -> String {
+    var g = SystemRandomNumberGenerator()
+    var s = ""
+    s.reserveCapacity(bytes * 2)
+    for _ in 0..<bytes {
+        let b = UInt8.random(in: 0...255, using: &g)
+        s += String(b >> 4, radix: 16) + String(b & 0xf, radix: 16)
+    }
+    return s
+}
+
+extension Date {
+    /// The stored form of a date (RFC 3339 UTC, whole seconds).
+    var ts: String { Timestamp.format(self) }
+}

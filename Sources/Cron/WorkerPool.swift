@@ -1,0 +1,123 @@
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+
+/// What a handler gets besides the job: progress reporting and a cancellation check.
+public struct JobContext: Sendable {
+    public let job: Job
+    public let store: JobStore
+    public let logger: Logger
+
+    public func progress(done: Int, total: Int) async {
+        try? await store.progress(job.id, done: done, total: total)
+    }
+}
+
+/// A failure that will not succeed on retry (bad input, missing registry).
+public struct PermanentJobError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public typealias JobHandler = @Sendable (JobContext) async throws -> String?
+
+/// Runs job handlers on a fixed number of workers. Each claimed job keeps its lease
+/// renewed while it runs; on graceful shutdown unfinished leases are handed back.
+public struct WorkerPool: Service {
+    public struct Configuration: Sendable {
+        public var workers: Int
+        public var limits: JobStore.ClaimLimits
+        public var lease: TimeInterval
+        public var pollInterval: Duration
+
+        public init(
+            workers: Int = 4, limits: JobStore.ClaimLimits = .init(), lease: TimeInterval = 60,
+            pollInterval: Duration = .milliseconds(500)
+        ) {
+            self.workers = workers
+            self.limits = limits
+            self.lease = lease
+            self.pollInterval = pollInterval
+        }
+    }
+
+    let store: JobStore
+    let handlers: [String: JobHandler]
+    let configuration: Configuration
+    let logger: Logger
+    let owner: String
+    let heartbeat: Heartbeat
+
+    public init(
+        store: JobStore, handlers: [String: JobHandler], configuration: Configuration, logger: Logger,
+        heartbeat: Heartbeat = Heartbeat()
+    ) {
+        self.heartbeat = heartbeat
+        self.store = store
+        self.handlers = handlers
+        self.configuration = configuration
+        self.logger = logger
+        self.owner = "worker-\(ProcessInfo.processInfo.processIdentifier)-\(randomHex(bytes: 4))"
+    }
+
+    public func run() async throws {
+        heartbeat.beat()
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<max(1, configuration.workers) {
+                group.addTask { await self.workerLoop(index: index) }
+            }
+        }
+        try? await store.release(owner: owner)
+    }
+
+    func workerLoop(index: Int) async {
+        let types = Set(handlers.keys)
+        let workerOwner = "\(owner)-\(index)"
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            heartbeat.beat()
+            let job: Job?
+            do {
+                job = try await store.claim(
+                    owner: workerOwner, types: types, lease: configuration.lease, limits: configuration.limits)
+            } catch {
+                logger.warning("job claim failed", metadata: ["error": "\(error)"])
+                job = nil
+            }
+            guard let job else {
+                let interval = configuration.pollInterval
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+                continue
+            }
+            await execute(job, owner: workerOwner)
+        }
+        try? await store.release(owner: workerOwner)
+    }
+
+    func execute(_ job: Job, owner: String) async {
+        guard let handler = handlers[job.type] else { return }
+        var log = logger
+        log[metadataKey: "job"] = "\(job.id)"
+        log[metadataKey: "type"] = "\(job.type)"
+        let context = JobContext(job: job, store: store, logger: log)
+        let lease = configuration.lease
+        let store = self.store
+        // Renew the lease at a third of its length while the handler runs.
+        let renewer = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(max(1, lease / 3)))
+                if Task.isCancelled { break }
+                if (try? await store.renew(job.id, owner: owner, lease: lease)) == false { break }
+            }
+        }
+        defer { renewer.cancel() }
+        do {
+            let result = try await handler(context)
+            try await store.complete(job.id, owner: owner, result: result)
+            log.info("job succeeded")
+        } catch {
+            let permanent = error is PermanentJobError
+            let status = try? await store.fail(job.id, owner: owner, error: "\(error)", permanent: permanent)
+            log.warning("job attempt failed", metadata: ["error": "\(error)", "next": "\(status?.rawValue ?? "lost")"])
+        }
+    }
+}

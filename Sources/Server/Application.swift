@@ -1,0 +1,96 @@
+public import Cron
+import Foundation
+import HummingbirdTLS
+import NIOSSL
+import NIOCore
+public import Hummingbird
+public import Logging
+import HummingbirdCore
+import ServiceLifecycle
+import UnixSignals
+public import Prometheus
+
+/// Builds the router with every route; tests call this with an in-memory database.
+public func buildRouter(
+    services: AppServices, metrics: PrometheusCollectorRegistry? = nil, heartbeat: Heartbeat = Heartbeat()
+) -> (Router<AppRequestContext>, RouteIndex) {
+    let router = Router(context: AppRequestContext.self)
+    let index = RouteIndex()
+    let table = RouteTable(router: router, index: index)
+    router.add(middleware: ErrorMiddleware(routes: index, logger: services.logger))
+    router.add(middleware: MetricsMiddleware())
+    OpsRoutes(s: services, metrics: metrics, heartbeat: heartbeat).register(table)
+    RegistryRoutes(s: services).register(table)
+    AccountRoutes(s: services).register(table)
+    return (router, index)
+}
+
+/// What `harborguard serve` is given (the executable parses; the library never sees ArgumentParser).
+public struct ServeOptions: Sendable {
+    public var server: ServerConfiguration
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    public var workers: Int
+
+    public init(server: ServerConfiguration, tlsCertificate: String? = nil, tlsKey: String? = nil, workers: Int = 4) {
+        self.server = server
+        self.tlsCertificate = tlsCertificate
+        self.tlsKey = tlsKey
+        self.workers = workers
+    }
+}
+
+/// The serving process: the HTTP server plus the job workers, in one ServiceGroup.
+public struct Appliance: Sendable {
+    public let services: AppServices
+    public let initialAdminKey: String?
+    let options: ServeOptions
+    let metrics: PrometheusCollectorRegistry?
+    let heartbeat = Heartbeat()
+
+    /// Opens (or initialises) the data directory and wires the modules.
+    public init(options: ServeOptions, logger: Logger, metrics: PrometheusCollectorRegistry?) throws {
+        let dir = DataDirectory(options.server.dataDir)
+        let opened = try dir.open()
+        let jobs = JobStore(writer: opened.db.writer)
+        services = AppServices(
+            db: opened.db, secrets: SecretStore(keyring: opened.keyring), jobs: jobs, logger: logger,
+            config: options.server)
+        initialAdminKey = opened.initialAdminKey
+        self.options = options
+        self.metrics = metrics
+    }
+
+    /// Job handlers by type; capabilities register theirs here.
+    var handlers: [String: JobHandler] { [:] }
+
+    /// Runs until SIGTERM/SIGINT, then drains: the server stops accepting, workers hand back leases.
+    public func run(onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        let (router, _) = buildRouter(services: services, metrics: metrics, heartbeat: heartbeat)
+        let pool = WorkerPool(
+            store: services.jobs, handlers: handlers,
+            configuration: .init(workers: options.workers), logger: services.logger, heartbeat: heartbeat)
+        let server: HTTPServerBuilder
+        let scheme: String
+        if let cert = options.tlsCertificate, let key = options.tlsKey {
+            let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
+            let tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            server = try .tls(.http1(), tlsConfiguration: tls)
+            scheme = "https"
+        } else {
+            server = .http1()
+            scheme = "http"
+        }
+        let host = options.server.host
+        let app = Application(
+            router: router, server: server,
+            configuration: .init(address: .hostname(host, port: options.server.port), serverName: "harborguard"),
+            services: [pool],
+            onServerRunning: { channel in
+                onListening("\(scheme)://\(host):\(channel.localAddress?.port ?? 0)")
+            },
+            logger: services.logger)
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+}

@@ -1,0 +1,121 @@
+import Cron
+import Foundation
+import HTTPTypes
+import GRDB
+public import Hummingbird
+
+extension AppServices {
+    public static let sessionCookie = "next-auth.session-token"
+
+    /// Resolves the caller and checks `minimum`. Missing, malformed, unknown, expired or
+    /// revoked credentials → 401; a role too low, or a sensor key off its endpoints → 403.
+    public func authorize(_ request: Request, _ minimum: Role) async throws -> Principal {
+        let p = try await authenticate(request)
+        try p.require(minimum)
+        return p
+    }
+
+    /// Credentials in order: `X-API-Key`, `Authorization: Bearer`, the session cookie.
+    public func authenticate(_ request: Request) async throws -> Principal {
+        let token: String
+        if let k = request.headers[HTTPField.Name("X-API-Key")!] {
+            token = k.trimmingCharacters(in: .whitespaces)
+        } else if let a = request.headers[.authorization] {
+            let parts = a.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw APIError.unauthorized }
+            token = parts[1].trimmingCharacters(in: .whitespaces)
+        } else if let c = request.cookies[Self.sessionCookie]?.value {
+            token = c
+        } else {
+            throw APIError.unauthorized
+        }
+        return try await principal(forToken: token)
+    }
+
+    public func principal(forToken token: String) async throws -> Principal {
+        let now = self.now
+        if Tokens.isWellFormed(token, prefix: Tokens.apiKeyPrefix) || Tokens.isWellFormed(token, prefix: Tokens.patPrefix) {
+            return try await keyPrincipal(token: token, now: now)
+        }
+        if Tokens.isWellFormed(token, prefix: Tokens.sessionPrefix) {
+            return try await sessionPrincipal(token: token, now: now)
+        }
+        throw APIError.unauthorized
+    }
+
+    func keyPrincipal(token: String, now: Date) async throws -> Principal {
+        let hash = Tokens.hash(token)
+        let nowTS = Timestamp.format(now)
+        struct KeyRow: Sendable {
+            var id: String, orgId: String, kind: String, name: String, hash: Data, role: String, registryId: String?
+            var expiresAt: String?, revokedAt: String?, lastUsedAt: String?, userId: String?, userRole: String?
+            var username: String?
+        }
+        let row: KeyRow? = try await db.writer.read { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT k.id, k.org_id, k.kind, k.name, k.token_hash, k.role, k.registry_id, k.expires_at,
+                        k.revoked_at, k.last_used_at, k.user_id, u.role AS user_role, u.username
+                    FROM api_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.token_hash = ?
+                    """,
+                arguments: [hash]
+            ).map { r in
+                KeyRow(
+                    id: r["id"], orgId: r["org_id"], kind: r["kind"], name: r["name"], hash: r["token_hash"],
+                    role: r["role"], registryId: r["registry_id"], expiresAt: r["expires_at"], revokedAt: r["revoked_at"],
+                    lastUsedAt: r["last_used_at"], userId: r["user_id"], userRole: r["user_role"], username: r["username"])
+            }
+        }
+        guard let row, Tokens.constantTimeEquals(row.hash, hash) else { throw APIError.unauthorized }
+        if row.revokedAt != nil { throw APIError.unauthorized }
+        if let exp = row.expiresAt, exp <= nowTS { throw APIError.unauthorized }
+        let kind = row.kind
+        let id = row.id
+        guard var role = Role(rawValue: row.role) else { throw APIError.unauthorized }
+        var principalKind: Principal.Kind = kind == "sensor" ? .sensorKey : .apiKey
+        var actor = "key:\(row.name)"
+        if kind == "pat" {
+            // A PAT acts as its user with the user's current role, optionally capped lower.
+            guard let userRole = row.userRole.flatMap(Role.init(rawValue:)) else {
+                throw APIError.unauthorized
+            }
+            role = min(role, userRole)
+            principalKind = .pat
+            actor = "user:\(row.username ?? "?")"
+        }
+        // Record use at most once a minute per key, so verification stays read-only on the hot path.
+        let last = row.lastUsedAt
+        if last.map({ (Timestamp.parse($0) ?? .distantPast).addingTimeInterval(60) < now }) ?? true {
+            try? await db.writer.write { db in
+                try db.execute(sql: "UPDATE api_keys SET last_used_at = ? WHERE id = ?", arguments: [nowTS, id])
+            }
+        }
+        return Principal(
+            kind: principalKind, id: id, orgId: row.orgId, role: role, actor: actor, userId: row.userId,
+            registryScope: row.registryId)
+    }
+
+    func sessionPrincipal(token: String, now: Date) async throws -> Principal {
+        let hash = Tokens.hash(token)
+        let found: Principal? = try await db.writer.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT s.expires_at, u.id, u.org_id, u.role, u.username FROM sessions s
+                        JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?
+                        """,
+                    arguments: [hash]),
+                let exp = Timestamp.parse(row["expires_at"]), exp > now,
+                let role = Role(rawValue: row["role"])
+            else { return nil }
+            let uid: String = row["id"]
+            return Principal(
+                kind: .session, id: uid, orgId: row["org_id"], role: role, actor: "user:\(row["username"] as String)",
+                userId: uid, registryScope: nil)
+        }
+        guard let found else { throw APIError.unauthorized }
+        return found
+    }
+}

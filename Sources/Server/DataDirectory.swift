@@ -1,0 +1,101 @@
+import Cron
+public import Foundation
+public import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The data directory's layout: `harborguard.db`, `keys/keyring.json`, `cache/`,
+/// `vulndb.sqlite`, `initial-admin-key`. Created 0700 (files 0600).
+public struct DataDirectory: Sendable {
+    public let path: String
+
+    public init(_ path: String) {
+        self.path = (path as NSString).standardizingPath
+    }
+
+    public var databasePath: String { path + "/harborguard.db" }
+    public var keysDir: String { path + "/keys" }
+    public var cacheDir: String { path + "/cache" }
+    public var vulnDBPath: String { path + "/vulndb.sqlite" }
+    public var initialAdminKeyPath: String { path + "/initial-admin-key" }
+
+    /// The keyring: `HARBORGUARD_KEK_FILE` when set, else `keys/keyring.json`.
+    public var keyringPath: String {
+        if let f = ProcessInfo.processInfo.environment["HARBORGUARD_KEK_FILE"], !f.isEmpty { return f }
+        return keysDir + "/keyring.json"
+    }
+
+    public var exists: Bool { FileManager.default.fileExists(atPath: databasePath) }
+
+    /// What `open` found or created.
+    public struct Opened: Sendable {
+        public var db: AppDatabase
+        public var keyring: KeyringStore
+        /// The admin API key, only when this call created the organization.
+        public var initialAdminKey: String?
+        public var orgId: String
+    }
+
+    /// Opens the data directory, creating the keyring, database and organization
+    /// `default` (with one owner API key) on first use.
+    public func open(createIfMissing: Bool = true, now: Date = Date()) throws -> Opened {
+        let fm = FileManager.default
+        if !fm.fileExists(atPath: path) {
+            guard createIfMissing else { throw FileIOError(description: "data directory \(path) does not exist") }
+            try FileIO.makeDirectory(path, mode: 0o700)
+        } else {
+            chmod(path, 0o700)
+        }
+        try FileIO.makeDirectory(keysDir, mode: 0o700)
+        try FileIO.makeDirectory(cacheDir, mode: 0o700)
+        if !fm.fileExists(atPath: keyringPath) {
+            if fm.fileExists(atPath: databasePath) {
+                // A database without its keyring: creating a new KEK would make every secret unreadable.
+                throw KeyringError.unreadable(
+                    path: keyringPath,
+                    reason: "the database exists but the keyring is missing; restore the keyring (or set HARBORGUARD_KEK_FILE) before starting")
+            }
+            guard createIfMissing else { throw KeyringError.unreadable(path: keyringPath, reason: "missing") }
+            try Keyring.generate(now: now).write(path: keyringPath)
+        }
+        let keyring = try KeyringStore(path: keyringPath)
+        let db = try AppDatabase.open(path: databasePath)
+        chmod(databasePath, 0o600)
+        let (orgId, key) = try db.writer.write { db -> (String, String?) in
+            if let existing = try String.fetchOne(db, sql: "SELECT id FROM organizations WHERE name = 'default'") {
+                return (existing, nil)
+            }
+            let orgId = IDs.make("org")
+            let ts = Timestamp.format(now)
+            try db.execute(
+                sql: "INSERT INTO organizations (id, name, created_at) VALUES (?, 'default', ?)", arguments: [orgId, ts])
+            let token = try Self.insertAPIKey(db, org: orgId, name: "initial-admin", role: .owner, createdBy: "system", now: now)
+            try AppServices.audit(db, org: orgId, actor: "system", action: "organization.create", target: orgId, ip: nil, now: now)
+            return (orgId, token)
+        }
+        if let key {
+            try FileIO.writeDurably(Data((key + "\n").utf8), to: initialAdminKeyPath, mode: 0o600)
+        }
+        return Opened(db: db, keyring: keyring, initialAdminKey: key, orgId: orgId)
+    }
+
+    /// Inserts an API key and returns the token (shown once).
+    public static func insertAPIKey(
+        _ db: Database, org: String, name: String, role: Role, createdBy: String, now: Date, expiresAt: Date? = nil
+    ) throws -> String {
+        let token = Tokens.generate(prefix: Tokens.apiKeyPrefix)
+        let id = IDs.make("key")
+        try db.execute(
+            sql: """
+                INSERT INTO api_keys (id, org_id, kind, name, token_hash, token_prefix, role, created_by, created_at, expires_at)
+                VALUES (?, ?, 'api', ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                id, org, name, Tokens.hash(token), Tokens.displayPrefix(token), role.rawValue, createdBy,
+                Timestamp.format(now), expiresAt.map(Timestamp.format),
+            ])
+        try AppServices.audit(db, org: org, actor: createdBy, action: "api_key.create", target: id, ip: nil, now: now)
+        return token
+    }
+}

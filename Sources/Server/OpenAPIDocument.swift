@@ -1,0 +1,205 @@
+import Foundation
+
+/// The API contract as OpenAPI 3.1, served at `/api/openapi.json`. A test checks that
+/// every route the router answers is documented here and that the document validates.
+enum OpenAPIDocument {
+    struct Op {
+        var method: String
+        var path: String
+        var summary: String
+        var role: String?
+        var tag: String
+        var request: String? = nil
+        var response: String? = nil
+        var list: Bool = false
+        var status: String = "200"
+        var query: [String] = []
+    }
+
+    static let listQuery = ["page", "limit", "sort", "search"]
+
+    static let operations: [Op] = [
+        Op(method: "get", path: "/healthz", summary: "Liveness", role: nil, tag: "Operations", response: "Status"),
+        Op(method: "get", path: "/readyz", summary: "Readiness: database writable, workers alive", role: nil, tag: "Operations", response: "Status"),
+        Op(method: "get", path: "/metrics", summary: "Prometheus metrics", role: nil, tag: "Operations"),
+        Op(method: "get", path: "/api/openapi.json", summary: "This document", role: nil, tag: "Operations"),
+        Op(method: "get", path: "/api/registries", summary: "List registries", role: "viewer", tag: "Registries", response: "Registry", list: true, query: listQuery + ["provider"]),
+        Op(method: "post", path: "/api/registries", summary: "Create a registry", role: "admin", tag: "Registries", request: "RegistryCreate", response: "Registry", status: "201"),
+        Op(method: "get", path: "/api/registries/{registryId}", summary: "Get a registry", role: "viewer", tag: "Registries", response: "Registry"),
+        Op(method: "put", path: "/api/registries/{registryId}", summary: "Update a registry (partial)", role: "admin", tag: "Registries", request: "RegistryUpdate", response: "Registry"),
+        Op(method: "delete", path: "/api/registries/{registryId}", summary: "Delete a registry, its secrets and keys", role: "admin", tag: "Registries", response: "Deleted"),
+        Op(method: "post", path: "/api/registries/{registryId}/webhook-token", summary: "Rotate the registry's webhook token", role: "admin", tag: "Registries", response: "WebhookToken"),
+        Op(method: "get", path: "/api/organization", summary: "The caller's organization", role: "viewer", tag: "Organization", response: "Organization"),
+        Op(method: "get", path: "/api/api-keys", summary: "List API keys", role: "admin", tag: "Keys", response: "ApiKey", list: true, query: ["page", "limit"]),
+        Op(method: "post", path: "/api/api-keys", summary: "Create an API key (shown once)", role: "admin", tag: "Keys", request: "ApiKeyCreate", response: "ApiKey", status: "201"),
+        Op(method: "delete", path: "/api/api-keys/{keyId}", summary: "Revoke an API key", role: "admin", tag: "Keys", response: "ApiKey"),
+        Op(method: "get", path: "/api/personal-access-tokens", summary: "List your PATs", role: "viewer", tag: "Keys", response: "ApiKey", list: true, query: ["page", "limit"]),
+        Op(method: "post", path: "/api/personal-access-tokens", summary: "Create a PAT (shown once)", role: "viewer", tag: "Keys", request: "PatCreate", response: "ApiKey", status: "201"),
+        Op(method: "delete", path: "/api/personal-access-tokens/{tokenId}", summary: "Revoke one of your PATs", role: "viewer", tag: "Keys", response: "ApiKey"),
+        Op(method: "get", path: "/api/members", summary: "List members", role: "admin", tag: "Members", response: "Member", list: true, query: ["page", "limit"]),
+        Op(method: "post", path: "/api/members", summary: "Add a member", role: "admin", tag: "Members", request: "MemberCreate", response: "Member", status: "201"),
+        Op(method: "put", path: "/api/members/{memberId}", summary: "Change a member", role: "admin", tag: "Members", request: "MemberUpdate", response: "Member"),
+        Op(method: "delete", path: "/api/members/{memberId}", summary: "Remove a member", role: "admin", tag: "Members", response: "Deleted"),
+        Op(method: "post", path: "/api/auth/sign-in", summary: "Sign in; sets the session cookie", role: nil, tag: "Auth", request: "SignIn", response: "SignedIn"),
+        Op(method: "post", path: "/api/auth/sign-out", summary: "Sign out", role: "viewer", tag: "Auth", response: "SignedOut"),
+        Op(method: "get", path: "/api/jobs/{jobId}", summary: "Get a job", role: "viewer", tag: "Jobs", response: "Job"),
+        Op(method: "get", path: "/api/audit-log", summary: "Audit log (admin, auditor)", role: "auditor", tag: "Audit", response: "AuditEvent", list: true, query: ["page", "limit"]),
+    ]
+
+    static let json: String = {
+        guard let data = try? JSONSerialization.data(withJSONObject: document(), options: [.sortedKeys]) else {
+            return "{}"
+        }
+        return String(decoding: data, as: UTF8.self)
+    }()
+
+    static func ref(_ name: String) -> [String: Any] { ["$ref": "#/components/schemas/\(name)"] }
+
+    static func document() -> [String: Any] {
+        var paths: [String: [String: Any]] = [:]
+        for op in operations {
+            var o: [String: Any] = [
+                "summary": op.summary + (op.role.map { " (min role: \($0))" } ?? ""),
+                "operationId": op.method + op.path.split(separator: "/").map { s in
+                    s.replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "")
+                        .split(separator: "-").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+                        .replacingOccurrences(of: ".", with: "")
+                }.joined(),
+                "tags": [op.tag],
+            ]
+            if op.role == nil { o["security"] = [] as [Any] }
+            var params: [[String: Any]] = []
+            for seg in op.path.split(separator: "/") where seg.hasPrefix("{") {
+                params.append([
+                    "name": String(seg.dropFirst().dropLast()), "in": "path", "required": true,
+                    "schema": ["type": "string"],
+                ])
+            }
+            for q in op.query {
+                let schema: [String: Any] = switch q {
+                case "page": ["type": "integer", "minimum": 1, "default": 1]
+                case "limit": ["type": "integer", "minimum": 1, "maximum": 200, "default": 50]
+                default: ["type": "string"]
+                }
+                params.append(["name": q, "in": "query", "required": false, "schema": schema])
+            }
+            if !params.isEmpty { o["parameters"] = params }
+            if let r = op.request {
+                o["requestBody"] = ["required": true, "content": ["application/json": ["schema": ref(r)]]]
+            }
+            var responses: [String: Any] = [:]
+            if let r = op.response {
+                let schema: [String: Any] = op.list
+                    ? ["type": "object", "required": ["data", "meta", "links"],
+                       "properties": ["data": ["type": "array", "items": ref(r)], "meta": ref("ListMeta"), "links": ref("ListLinks")]]
+                    : (r == "Status" ? ref(r) : ["type": "object", "required": ["data"], "properties": ["data": ref(r)]])
+                responses[op.status] = ["description": "Success", "content": ["application/json": ["schema": schema]]]
+            } else if op.path == "/metrics" {
+                responses["200"] = ["description": "Prometheus text", "content": ["text/plain": ["schema": ["type": "string"]]]]
+            } else {
+                responses["200"] = ["description": "The OpenAPI document", "content": ["application/json": ["schema": ["type": "object"]]]]
+            }
+            let err: [String: Any] = ["$ref": "#/components/responses/Error"]
+            for code in ["400", "401", "403", "404", "405", "409", "413", "429", "500", "503"] {
+                responses[code] = err
+            }
+            o["responses"] = responses
+            paths[op.path, default: [:]][op.method] = o
+        }
+        return [
+            "openapi": "3.1.0",
+            "info": [
+                "title": "harborguard API", "version": "1.0.0",
+                "description": "Container-image security appliance: registries, images, scans, findings, triage, keys, audit.",
+            ],
+            "servers": [["url": "/"]],
+            "security": [["ApiKey": [] as [String]], ["Bearer": [] as [String]], ["Session": [] as [String]]],
+            "paths": paths,
+            "components": components(),
+        ]
+    }
+
+    static func components() -> [String: Any] {
+        let str: [String: Any] = ["type": "string"]
+        let nstr: [String: Any] = ["type": ["string", "null"]]
+        let date: [String: Any] = ["type": "string", "format": "date-time"]
+        let ndate: [String: Any] = ["type": ["string", "null"], "format": "date-time"]
+        let providers = ["DOCKER_HUB", "GHCR", "AWS_ECR", "AZURE_ACR", "GOOGLE_GAR", "GITLAB", "HARBOR", "JFROG", "QUAY", "NEXUS", "DOCKER_REGISTRY", "CUSTOM"]
+        let roles = ["owner", "admin", "developer", "ci", "auditor", "viewer"]
+        let schedule: [String: Any] = ["type": "string", "enum": ["manual", "on_push", "daily", "weekly"]]
+        let scanners: [String: Any] = ["type": "array", "items": ["type": "string", "enum": ["trivy", "grype", "syft", "native"]]]
+        let credentials: [String: Any] = [
+            "description": "Provider-specific credentials: UsernamePassword {username,password}, UsernamePat {username,pat}, AwsEcr {accessKeyId,secretAccessKey,region,sessionToken?}, GoogleGar {serviceAccountKey}, AzureAcr {tenantId,clientId,clientSecret}, HarborRobot {robotName,robotSecret}, JfrogIdentityToken {username,identityToken}. Never returned.",
+            "type": ["object", "null"], "additionalProperties": ["type": "string"],
+        ]
+        let schemas: [String: Any] = [
+            "Status": ["type": "object", "properties": ["status": str]],
+            "ListMeta": ["type": "object", "required": ["page", "pageSize", "total", "totalPages", "hasNext", "hasPrev"],
+                         "properties": ["page": ["type": "integer"], "pageSize": ["type": "integer"], "total": ["type": "integer"],
+                                        "totalPages": ["type": "integer"], "hasNext": ["type": "boolean"], "hasPrev": ["type": "boolean"]]],
+            "ListLinks": ["type": "object", "properties": ["self": str, "next": nstr, "prev": nstr]],
+            "Error": ["type": "object", "required": ["error"], "properties": ["error": [
+                "type": "object", "required": ["code", "message", "issues"],
+                "properties": ["code": ["type": "string", "enum": ["BAD_REQUEST", "VALIDATION_ERROR", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "METHOD_NOT_ALLOWED", "CONFLICT", "PAYLOAD_TOO_LARGE", "RATE_LIMITED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"]],
+                               "message": str,
+                               "issues": ["type": "array", "items": ["type": "object", "properties": ["path": str, "message": str]]]]]]],
+            "Registry": ["type": "object",
+                         "required": ["id", "name", "provider", "url", "scanMethod", "scanning", "imageCount", "health", "insecure", "hasCredentials", "webhookUrl", "createdAt", "updatedAt"],
+                         "properties": [
+                            "id": str, "name": str, "provider": ["type": "string", "enum": providers], "url": nstr,
+                            "scanMethod": ["type": "string", "enum": ["cloud", "sensor"]],
+                            "scanning": ["type": "object", "properties": ["schedule": schedule, "scanners": scanners, "tagInclude": nstr, "tagExclude": nstr]],
+                            "imageCount": ["type": "integer"],
+                            "health": ["type": "object", "properties": [
+                                "status": ["type": "string", "enum": ["unknown", "syncing", "healthy", "degraded", "unhealthy"]],
+                                "lastSyncAt": ndate, "score": ["type": "integer", "minimum": 0, "maximum": 100], "lastError": nstr]],
+                            "insecure": ["type": "boolean"], "hasCredentials": ["type": "boolean"], "webhookUrl": str,
+                            "sensorApiKey": ["type": "string", "description": "Only in the create response of a sensor registry."],
+                            "webhookToken": ["type": "string", "description": "Only in the create response."],
+                            "createdAt": date, "updatedAt": date]],
+            "RegistryCreate": ["type": "object", "required": ["name", "provider"], "additionalProperties": false,
+                               "properties": ["name": ["type": "string", "minLength": 1, "maxLength": 100],
+                                              "provider": ["type": "string", "enum": providers], "url": str, "credentials": credentials,
+                                              "scanMethod": ["type": "string", "enum": ["cloud", "sensor"], "default": "cloud"],
+                                              "scanners": scanners, "schedule": schedule, "includeTags": nstr, "excludeTags": nstr,
+                                              "insecure": ["type": "boolean", "default": false]]],
+            "RegistryUpdate": ["type": "object",
+                               "properties": ["name": ["type": "string", "minLength": 1, "maxLength": 100],
+                                              "scanning": ["type": "object", "additionalProperties": false, "properties": ["schedule": schedule, "scanners": scanners, "tagInclude": nstr, "tagExclude": nstr]],
+                                              "url": str, "credentials": credentials, "insecure": ["type": "boolean"]]],
+            "WebhookToken": ["type": "object", "properties": ["registryId": str, "webhookToken": str, "webhookUrl": str]],
+            "Deleted": ["type": "object", "properties": ["id": str, "deleted": str]],
+            "Organization": ["type": "object", "properties": ["id": str, "name": str, "createdAt": date, "registryCount": ["type": "integer"], "memberCount": ["type": "integer"], "role": ["type": "string", "enum": roles]]],
+            "ApiKey": ["type": "object", "required": ["id", "name", "kind", "role", "prefix", "createdAt"],
+                       "properties": ["id": str, "name": str, "kind": ["type": "string", "enum": ["api", "sensor", "pat"]], "role": ["type": "string", "enum": roles],
+                                      "prefix": str, "registryId": nstr, "createdBy": nstr, "createdAt": date, "expiresAt": ndate,
+                                      "lastUsedAt": ndate, "revokedAt": ndate, "key": ["type": "string", "description": "Only in the create response."]]],
+            "ApiKeyCreate": ["type": "object", "required": ["name", "role"], "additionalProperties": false,
+                             "properties": ["name": ["type": "string", "minLength": 1, "maxLength": 100], "role": ["type": "string", "enum": roles], "expiresAt": date, "registryId": str]],
+            "PatCreate": ["type": "object", "required": ["name"], "additionalProperties": false,
+                          "properties": ["name": ["type": "string", "minLength": 1, "maxLength": 100], "role": ["type": "string", "enum": roles], "expiresAt": date]],
+            "Member": ["type": "object", "properties": ["id": str, "username": str, "name": nstr, "role": ["type": "string", "enum": roles], "createdAt": date, "updatedAt": date]],
+            "MemberCreate": ["type": "object", "required": ["username", "password", "role"], "additionalProperties": false,
+                             "properties": ["username": ["type": "string", "minLength": 1, "maxLength": 64], "password": ["type": "string", "minLength": 12], "role": ["type": "string", "enum": roles], "name": str]],
+            "MemberUpdate": ["type": "object", "properties": ["role": ["type": "string", "enum": roles], "name": str, "password": ["type": "string", "minLength": 12]]],
+            "SignIn": ["type": "object", "required": ["username", "password"], "additionalProperties": false, "properties": ["username": str, "password": str]],
+            "SignedIn": ["type": "object", "properties": ["user": ref("Member"), "expiresAt": date]],
+            "SignedOut": ["type": "object", "properties": ["signedOut": ["type": "boolean"]]],
+            "Job": ["type": "object", "required": ["id", "type", "status", "progress", "attempts", "createdAt"],
+                    "properties": ["id": str, "type": ["type": "string", "enum": ["sync", "scan", "vulndb_update", "rematch"]],
+                                   "status": ["type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled"]],
+                                   "progress": ["type": "object", "properties": ["done": ["type": "integer"], "total": ["type": "integer"]]],
+                                   "attempts": ["type": "integer"], "error": nstr, "createdAt": date, "startedAt": ndate, "finishedAt": ndate, "registryId": nstr]],
+            "AuditEvent": ["type": "object", "properties": ["id": str, "actor": str, "action": str, "target": nstr, "ip": nstr, "createdAt": date]],
+        ]
+        return [
+            "schemas": schemas,
+            "responses": ["Error": ["description": "Error envelope", "content": ["application/json": ["schema": ref("Error")]]]],
+            "securitySchemes": [
+                "ApiKey": ["type": "apiKey", "in": "header", "name": "X-API-Key"],
+                "Bearer": ["type": "http", "scheme": "bearer", "description": "hg_ak_… API key or hg_pat_… personal access token"],
+                "Session": ["type": "apiKey", "in": "cookie", "name": "next-auth.session-token"],
+            ],
+        ]
+    }
+}

@@ -1,0 +1,59 @@
+import Cron
+import Foundation
+import GRDB
+import Hummingbird
+import Prometheus
+
+/// `/healthz` (liveness, no auth), `/readyz` (database writable, workers alive),
+/// `/metrics` (Prometheus text), `/api/openapi.json`.
+struct OpsRoutes {
+    let s: AppServices
+    let metrics: PrometheusCollectorRegistry?
+    let heartbeat: Heartbeat
+
+    func register(_ api: RouteTable) {
+        api.get("/healthz", healthz)
+        api.get("/readyz", readyz)
+        api.get("/metrics", metricsText)
+        api.get("/api/openapi.json", openapi)
+    }
+
+    @Sendable func healthz(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        try Reply.json(["status": "ok"])
+    }
+
+    @Sendable func readyz(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        var problems: [String] = []
+        do {
+            let now = s.now
+            try await s.db.writer.write { db in
+                try db.execute(
+                    sql: "INSERT INTO server_heartbeat (id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at",
+                    arguments: [Timestamp.format(now)])
+            }
+        } catch {
+            problems.append("database is not writable")
+        }
+        if let beat = heartbeat.lastBeat, Date().timeIntervalSince(beat) > 30 {
+            problems.append("job workers have not reported for \(Int(Date().timeIntervalSince(beat))) s")
+        } else if heartbeat.lastBeat == nil {
+            problems.append("job workers have not started")
+        }
+        if problems.isEmpty { return try Reply.json(["status": "ready"]) }
+        throw APIError.unavailable("Not ready: " + problems.joined(separator: "; ") + ".")
+    }
+
+    @Sendable func metricsText(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        var buffer: [UInt8] = []
+        metrics?.emit(into: &buffer)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: .init(bytes: buffer)))
+    }
+
+    @Sendable func openapi(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: .init(string: OpenAPIDocument.json)))
+    }
+}

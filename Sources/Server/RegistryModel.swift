@@ -1,0 +1,163 @@
+import Cron
+public import Foundation
+public import GRDB
+public import Registry
+
+public enum ScanMethod: String, Sendable, Codable, CaseIterable { case cloud, sensor }
+public enum Schedule: String, Sendable, Codable, CaseIterable {
+    case manual
+    case onPush = "on_push"
+    case daily, weekly
+}
+public enum ScannerName: String, Sendable, Codable, CaseIterable { case trivy, grype, syft, native }
+public enum HealthStatus: String, Sendable, Codable, CaseIterable { case unknown, syncing, healthy, degraded, unhealthy }
+
+/// A registry as stored (credentials live in `secrets`, never here).
+public struct RegistryRecord: Sendable, Hashable {
+    public var id: String
+    public var orgId: String
+    public var name: String
+    public var provider: RegistryProvider
+    public var url: String
+    public var scanMethod: ScanMethod
+    public var schedule: Schedule
+    public var scanners: [String]
+    public var tagInclude: String?
+    public var tagExclude: String?
+    public var insecure: Bool
+    public var hasCredentials: Bool
+    public var imageCount: Int
+    public var healthStatus: HealthStatus
+    public var healthScore: Int
+    public var healthLastError: String?
+    public var lastSyncAt: Date?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public var credentialsOwner: String { Self.credentialsOwner(id) }
+    public static func credentialsOwner(_ id: String) -> String { "registry:\(id):credentials" }
+
+    init(row: Row) {
+        id = row["id"]
+        orgId = row["org_id"]
+        name = row["name"]
+        provider = RegistryProvider(rawValue: row["provider"]) ?? .custom
+        url = row["url"]
+        scanMethod = ScanMethod(rawValue: row["scan_method"]) ?? .cloud
+        schedule = Schedule(rawValue: row["schedule"]) ?? .manual
+        scanners = (try? JSONDecoder().decode([String].self, from: Data((row["scanners"] as String).utf8))) ?? []
+        tagInclude = row["tag_include"]
+        tagExclude = row["tag_exclude"]
+        insecure = row["insecure"]
+        hasCredentials = row["has_credentials"]
+        imageCount = row["image_count"]
+        healthStatus = HealthStatus(rawValue: row["health_status"]) ?? .unknown
+        healthScore = row["health_score"]
+        healthLastError = row["health_last_error"]
+        lastSyncAt = (row["last_sync_at"] as String?).flatMap(Timestamp.parse)
+        createdAt = Timestamp.parse(row["created_at"]) ?? Date(timeIntervalSince1970: 0)
+        updatedAt = Timestamp.parse(row["updated_at"]) ?? Date(timeIntervalSince1970: 0)
+    }
+
+    public static func fetch(_ db: Database, id: String, org: String) throws -> RegistryRecord? {
+        try Row.fetchOne(db, sql: "SELECT * FROM registries WHERE id = ? AND org_id = ?", arguments: [id, org])
+            .map(RegistryRecord.init(row:))
+    }
+}
+
+/// The registry object of the API (the seed's fields plus insecure, hasCredentials,
+/// health.score/lastError, webhookUrl; one-time secrets only on create).
+struct RegistryDTO: Encodable {
+    struct Scanning: Encodable {
+        var schedule: String
+        var scanners: [String]
+        var tagInclude: String?
+        var tagExclude: String?
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(schedule, forKey: .schedule)
+            try c.encode(scanners, forKey: .scanners)
+            try c.encode(tagInclude, forKey: .tagInclude)
+            try c.encode(tagExclude, forKey: .tagExclude)
+        }
+        enum CodingKeys: String, CodingKey { case schedule, scanners, tagInclude, tagExclude }
+    }
+
+    struct Health: Encodable {
+        var status: String
+        var lastSyncAt: Date?
+        var score: Int
+        var lastError: String?
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(status, forKey: .status)
+            try c.encode(lastSyncAt, forKey: .lastSyncAt)
+            try c.encode(score, forKey: .score)
+            try c.encode(lastError, forKey: .lastError)
+        }
+        enum CodingKeys: String, CodingKey { case status, lastSyncAt, score, lastError }
+    }
+
+    var id: String
+    var name: String
+    var provider: String
+    var url: String?
+    var scanMethod: String
+    var scanning: Scanning
+    var imageCount: Int
+    var health: Health
+    var insecure: Bool
+    var hasCredentials: Bool
+    var webhookUrl: String
+    var sensorApiKey: String?
+    var webhookToken: String?
+    var createdAt: Date
+    var updatedAt: Date
+
+    init(_ r: RegistryRecord, baseURL: String, sensorApiKey: String? = nil, webhookToken: String? = nil) {
+        id = r.id
+        name = r.name
+        provider = r.provider.rawValue
+        url = r.url.isEmpty ? nil : r.url
+        scanMethod = r.scanMethod.rawValue
+        scanning = Scanning(
+            schedule: r.schedule.rawValue, scanners: r.scanners, tagInclude: r.tagInclude, tagExclude: r.tagExclude)
+        imageCount = r.imageCount
+        health = Health(
+            status: r.healthStatus.rawValue, lastSyncAt: r.lastSyncAt, score: r.healthScore,
+            lastError: r.healthLastError)
+        insecure = r.insecure
+        hasCredentials = r.hasCredentials
+        webhookUrl = "\(baseURL)/api/registries/\(r.id)/events"
+        self.sensorApiKey = sensorApiKey
+        self.webhookToken = webhookToken
+        createdAt = r.createdAt
+        updatedAt = r.updatedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, provider, url, scanMethod, scanning, imageCount, health, insecure, hasCredentials, webhookUrl,
+            sensorApiKey, webhookToken, createdAt, updatedAt
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(name, forKey: .name)
+        try c.encode(provider, forKey: .provider)
+        try c.encode(url, forKey: .url)
+        try c.encode(scanMethod, forKey: .scanMethod)
+        try c.encode(scanning, forKey: .scanning)
+        try c.encode(imageCount, forKey: .imageCount)
+        try c.encode(health, forKey: .health)
+        try c.encode(insecure, forKey: .insecure)
+        try c.encode(hasCredentials, forKey: .hasCredentials)
+        try c.encode(webhookUrl, forKey: .webhookUrl)
+        try c.encodeIfPresent(sensorApiKey, forKey: .sensorApiKey)
+        try c.encodeIfPresent(webhookToken, forKey: .webhookToken)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(updatedAt, forKey: .updatedAt)
+    }
+}

@@ -1,0 +1,86 @@
+public import Cron
+public import Foundation
+public import GRDB
+public import Logging
+import HummingbirdBcrypt
+import NIOPosix
+
+/// Everything a request handler needs, passed as a value (no global locator).
+public struct AppServices: Sendable {
+    public let db: AppDatabase
+    public let secrets: SecretStore
+    public let jobs: JobStore
+    public let logger: Logger
+    public let config: ServerConfiguration
+    let scanLimiter = RateLimiter(limit: 10)
+    let keyLimiter = RateLimiter(limit: 10)
+    let patLimiter = RateLimiter(limit: 10)
+    let signInIPLimiter = RateLimiter(limit: 5)
+    let signInUserLimiter = RateLimiter(limit: 5)
+
+    public init(db: AppDatabase, secrets: SecretStore, jobs: JobStore, logger: Logger, config: ServerConfiguration) {
+        self.db = db
+        self.secrets = secrets
+        self.jobs = jobs
+        self.logger = logger
+        self.config = config
+    }
+
+    public var now: Date { jobs.clock.now() }
+
+    /// Appends an audit event inside the caller's transaction.
+    public static func audit(
+        _ db: Database, org: String, actor: String, action: String, target: String?, ip: String?, now: Date
+    ) throws {
+        try db.execute(
+            sql: "INSERT INTO audit_log (org_id, actor, action, target, ip, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [org, actor, action, target, ip, Timestamp.format(now)])
+    }
+}
+
+/// Serving options that handlers need to see.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var dataDir: String
+    /// Base URL the appliance is reached at (for webhook URLs); defaults to http(s)://host:port.
+    public var publicURL: String?
+    public var tls: Bool
+    public var bcryptCost: UInt8
+    public var sessionLifetime: TimeInterval
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, dataDir: String = "./data", publicURL: String? = nil,
+        tls: Bool = false, bcryptCost: UInt8 = 12, sessionLifetime: TimeInterval = 12 * 3600
+    ) {
+        self.host = host
+        self.port = port
+        self.dataDir = dataDir
+        self.publicURL = publicURL
+        self.tls = tls
+        self.bcryptCost = bcryptCost
+        self.sessionLifetime = sessionLifetime
+    }
+
+    public var baseURL: String {
+        if let publicURL { return publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL }
+        return "\(tls ? "https" : "http")://\(host):\(port)"
+    }
+}
+
+/// bcrypt off the event loop.
+public enum Passwords {
+    public static func hash(_ password: String, cost: UInt8) async throws -> String {
+        try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+    }
+
+    public static func verify(_ password: String, hash: String) async throws -> Bool {
+        try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
+    }
+
+    public static func validate(_ password: String) -> String? {
+        if password.count < 12 { return "Must be at least 12 characters." }
+        if password.utf8.count > 72 { return "Must be at most 72 bytes (bcrypt's limit)." }
+        return nil
+    }
+}

@@ -1,0 +1,86 @@
+import Admin
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import Server
+
+@main
+struct Harborguard: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "harborguard",
+        abstract: "Self-hosted container-image security appliance.",
+        version: "0.1.0",
+        subcommands: [Serve.self, AdminCommand.self]
+    )
+}
+
+/// Options every command shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "Data directory (or HARBORGUARD_DATA_DIR).")
+    var dataDir: String = ProcessInfo.processInfo.environment["HARBORGUARD_DATA_DIR"] ?? "./data"
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical (or HARBORGUARD_LOG_LEVEL).")
+    var logLevel: String = ProcessInfo.processInfo.environment["HARBORGUARD_LOG_LEVEL"] ?? "info"
+
+    /// Bootstraps logging once per process, to stderr.
+    func bootstrapLogging() -> Logger {
+        let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        var logger = Logger(label: "harborguard")
+        logger.logLevel = level
+        return logger
+    }
+}
+
+/// Prints a one-line error and exits non-zero, for failures a user can act on.
+func fail(_ message: String, code: Int32 = 1) -> Never {
+    FileHandle.standardError.write(Data("harborguard: \(message)\n".utf8))
+    exit(code)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the REST API, the scheduler and the job workers.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port: Int = 8080
+    @Option(help: "PEM certificate chain; with --tls-key serves HTTPS.") var tlsCert: String?
+    @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
+    @Option(help: "Base URL users reach the appliance at (for webhook URLs).") var publicUrl: String?
+    @Option(help: "Concurrent job workers.") var workers: Int = 4
+
+    func validate() throws {
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if !(0...65535).contains(port) { throw ValidationError("--port must be 0-65535") }
+        if workers < 1 || workers > 64 { throw ValidationError("--workers must be 1-64") }
+    }
+
+    func run() async throws {
+        let logger = global.bootstrapLogging()
+        let prometheus = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
+        let options = ServeOptions(
+            server: ServerConfiguration(
+                host: host, port: port, dataDir: global.dataDir, publicURL: publicUrl, tls: tlsCert != nil),
+            tlsCertificate: tlsCert, tlsKey: tlsKey, workers: workers)
+        let appliance: Appliance
+        do {
+            appliance = try Appliance(options: options, logger: logger, metrics: prometheus)
+        } catch {
+            fail("cannot open data directory \(global.dataDir): \(error)")
+        }
+        if let key = appliance.initialAdminKey {
+            print("Created organization 'default'. Initial admin API key (shown once; also in \(DataDirectory(global.dataDir).initialAdminKeyPath)):")
+            print(key)
+        }
+        try await appliance.run { url in
+            logger.info("harborguard listening", metadata: ["url": "\(url)"])
+        }
+    }
+}
