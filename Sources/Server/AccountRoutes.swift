@@ -7,7 +7,7 @@ struct KeyDTO: Encodable {
     var id: String
     var name: String
     var kind: String
-    var role: String
+    var role: String?
     var prefix: String
     var registryId: String?
     var createdBy: String?
@@ -21,7 +21,9 @@ struct KeyDTO: Encodable {
         id = row["id"]
         name = row["name"]
         kind = row["kind"]
-        role = row["role"]
+        let storedRole: String = row["role"]
+        // An uncapped PAT shows no role: it acts with its user's current role.
+        role = kind == "pat" && storedRole == Role.owner.rawValue ? nil : storedRole
         prefix = row["token_prefix"]
         registryId = row["registry_id"]
         createdBy = row["created_by"]
@@ -157,8 +159,9 @@ struct AccountRoutes {
         if let expires, expires <= s.now { r.fail("expiresAt", "Must be in the future.") }
         let registryId = allowRegistry ? r.string("registryId", maxLength: 64) : nil
         try r.check()
-        let finalRole = role ?? creator.role
-        if finalRole > creator.role {
+        // A PAT without a role follows its user's current role (stored as an `owner` cap).
+        let finalRole = role ?? (roleRequired ? creator.role : .owner)
+        if let role, role > creator.role {
             throw APIError.validation("role", "Cannot be above your own role (\(creator.role.rawValue)).")
         }
         return KeyRequest(name: name ?? "", role: finalRole, expiresAt: expires, registryId: registryId)

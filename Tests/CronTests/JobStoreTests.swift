@@ -1,0 +1,163 @@
+import Cron
+import Foundation
+import GRDB
+import Testing
+
+/// The durable queue on a real SQLite file, with time advanced by hand.
+@Suite struct JobStoreTests {
+    static func makeStore(clock: ManualClock = ManualClock(), path: String? = nil) throws -> (JobStore, String) {
+        let p = path ?? NSTemporaryDirectory() + "jobs-\(UUID().uuidString).db"
+        let pool = try DatabasePool(path: p)
+        var m = DatabaseMigrator()
+        JobStore.registerMigrations(&m)
+        try m.migrate(pool)
+        return (JobStore(writer: pool, clock: clock, retry: RetryPolicy(base: 10, cap: 100)), p)
+    }
+
+    @Test func claimTakesALeaseAndAnExpiredLeaseIsClaimedAgain() async throws {
+        let clock = ManualClock()
+        let (store, _) = try Self.makeStore(clock: clock)
+        let job = try await store.enqueue(NewJob(type: "sync", concurrencyKey: "reg_1")).job
+        let first = try await store.claim(owner: "w1", types: ["sync"], lease: 60)
+        #expect(first?.id == job.id)
+        #expect(first?.attempts == 1)
+        // Held: nobody else gets it.
+        #expect(try await store.claim(owner: "w2", types: ["sync"], lease: 60) == nil)
+        // The worker dies; once the lease expires the job is claimable again.
+        clock.advance(by: 61)
+        let second = try await store.claim(owner: "w2", types: ["sync"], lease: 60)
+        #expect(second?.id == job.id)
+        #expect(second?.attempts == 2)
+        // The dead worker can no longer complete it.
+        #expect(try await store.complete(job.id, owner: "w1") == false)
+        #expect(try await store.complete(job.id, owner: "w2") == true)
+        #expect(try await store.get(job.id)?.status == .succeeded)
+    }
+
+    @Test func failuresBackOffThenFail() async throws {
+        let clock = ManualClock()
+        let (store, _) = try Self.makeStore(clock: clock)
+        let job = try await store.enqueue(NewJob(type: "scan", maxAttempts: 3)).job
+        var delays: [TimeInterval] = []
+        for attempt in 1...3 {
+            guard let claimed = try await store.claim(owner: "w", types: ["scan"], lease: 30) else {
+                Issue.record("attempt \(attempt) not claimable")
+                return
+            }
+            let status = try await store.fail(claimed.id, owner: "w", error: "boom \(attempt)", jitter: 0.5)
+            if attempt < 3 {
+                #expect(status == .queued)
+                let j = try await store.get(job.id)!
+                let delay = j.runAt.timeIntervalSince(clock.now())
+                delays.append(delay)
+                // Not due before the backoff.
+                #expect(try await store.claim(owner: "w", types: ["scan"], lease: 30) == nil)
+                clock.advance(by: delay + 1)
+            } else {
+                #expect(status == .failed)
+            }
+        }
+        #expect(delays.count == 2)
+        #expect(delays[1] > delays[0])
+        let final = try await store.get(job.id)!
+        #expect(final.status == .failed)
+        #expect(final.error == "boom 3")
+        #expect(final.attempts == 3)
+    }
+
+    @Test func permanentErrorsDoNotRetry() async throws {
+        let (store, _) = try Self.makeStore()
+        let job = try await store.enqueue(NewJob(type: "scan", maxAttempts: 5)).job
+        _ = try await store.claim(owner: "w", types: ["scan"], lease: 30)
+        #expect(try await store.fail(job.id, owner: "w", error: "bad input", permanent: true) == .failed)
+    }
+
+    @Test func dedupeKeyReturnsTheActiveJob() async throws {
+        let (store, _) = try Self.makeStore()
+        let a = try await store.enqueue(NewJob(type: "sync", dedupeKey: "sync:reg_1"))
+        let b = try await store.enqueue(NewJob(type: "sync", dedupeKey: "sync:reg_1"))
+        #expect(a.created && !b.created)
+        #expect(a.job.id == b.job.id)
+        _ = try await store.claim(owner: "w", types: ["sync"], lease: 30)
+        #expect(try await store.enqueue(NewJob(type: "sync", dedupeKey: "sync:reg_1")).created == false)
+        try await store.complete(a.job.id, owner: "w")
+        // Finished: a new one may be queued.
+        #expect(try await store.enqueue(NewJob(type: "sync", dedupeKey: "sync:reg_1")).created)
+    }
+
+    @Test func theDatabaseRefusesASecondActiveJobForOneKey() async throws {
+        let (store, _) = try Self.makeStore()
+        _ = try await store.enqueue(NewJob(type: "scan", dedupeKey: "scan:tag"))
+        await #expect(throws: DatabaseError.self) {
+            try await store.writer.write { db in
+                try db.execute(sql: """
+                    INSERT INTO jobs (id, type, status, payload, dedupe_key, run_at, created_at)
+                    VALUES ('job_x', 'scan', 'queued', '{}', 'scan:tag', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')
+                    """)
+            }
+        }
+    }
+
+    @Test func perKeyAndGlobalLimits() async throws {
+        let (store, _) = try Self.makeStore()
+        for _ in 0..<3 { _ = try await store.enqueue(NewJob(type: "scan", concurrencyKey: "reg_a")) }
+        for _ in 0..<3 { _ = try await store.enqueue(NewJob(type: "scan", concurrencyKey: "reg_b")) }
+        let limits = JobStore.ClaimLimits(global: 3, perKey: 2)
+        var claimed: [Job] = []
+        while let j = try await store.claim(owner: "w", types: ["scan"], lease: 60, limits: limits) { claimed.append(j) }
+        #expect(claimed.count == 3)
+        let byKey = Dictionary(grouping: claimed, by: { $0.concurrencyKey ?? "" }).mapValues(\.count)
+        #expect(byKey.values.allSatisfy { $0 <= 2 })
+    }
+
+    @Test func releaseHandsBackLeasesWithoutCountingAnAttempt() async throws {
+        let (store, _) = try Self.makeStore()
+        let job = try await store.enqueue(NewJob(type: "sync")).job
+        _ = try await store.claim(owner: "w-1", types: ["sync"], lease: 600)
+        try await store.release(owner: "w-1")
+        let j = try await store.get(job.id)!
+        #expect(j.status == .queued)
+        #expect(j.attempts == 0)
+        #expect(try await store.claim(owner: "w-2", types: ["sync"], lease: 60)?.id == job.id)
+    }
+
+    @Test func queuedJobsSurviveReopeningTheDatabase() async throws {
+        let (store, path) = try Self.makeStore()
+        let job = try await store.enqueue(NewJob(type: "sync", payload: #"{"registryId":"reg_1"}"#)).job
+        let (reopened, _) = try Self.makeStore(path: path)
+        let again = try await reopened.get(job.id)
+        #expect(again?.status == .queued)
+        #expect(again?.payload == #"{"registryId":"reg_1"}"#)
+    }
+
+    @Test func concurrentClaimersNeverShareAJob() async throws {
+        let (store, _) = try Self.makeStore()
+        for _ in 0..<200 { _ = try await store.enqueue(NewJob(type: "scan")) }
+        let limits = JobStore.ClaimLimits(global: 1000, perKey: 1000)
+        let ids = try await withThrowingTaskGroup(of: [String].self) { group in
+            for w in 0..<8 {
+                group.addTask {
+                    var mine: [String] = []
+                    while let j = try await store.claim(owner: "w\(w)", types: ["scan"], lease: 60, limits: limits) {
+                        mine.append(j.id)
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        #expect(ids.count == 200)
+        #expect(Set(ids).count == 200)
+    }
+
+    @Test func timestampsRoundTripAsRFC3339() {
+        let d = Date(timeIntervalSince1970: 1_800_000_000)
+        #expect(Timestamp.format(d) == "2027-01-15T08:00:00Z")
+        #expect(Timestamp.parse("2027-01-15T08:00:00Z") == d)
+        #expect(Timestamp.parse("2027-01-15T10:00:00+02:00") == d)
+        #expect(Timestamp.parse("2027-01-15T08:00:00.5Z") == d.addingTimeInterval(0.5))
+        for bad in ["", "2027-01-15", "2027-13-15T08:00:00Z", "2027-01-15T08:00:00", "x027-01-15T08:00:00Z"] {
+            #expect(Timestamp.parse(bad) == nil, "\(bad)")
+        }
+    }
+}

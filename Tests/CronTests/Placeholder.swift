@@ -1,3 +1,0 @@
-import Testing
-
-@Test func placeholder_CronTests() { #expect(1 == 1) }
