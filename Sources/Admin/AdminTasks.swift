@@ -41,3 +41,29 @@ public enum AdminTasks {
         return id
     }
 }
+
+/// `admin check`: what an operator runs after a restore, a rotation or a crash.
+public enum HealthCheck {
+    public struct Report: Sendable {
+        public var integrity: String
+        public var secrets: Int
+        public var unreadable: [String]
+        public var keyringPath: String
+        public var ok: Bool { integrity == "ok" && unreadable.isEmpty }
+    }
+
+    /// Runs SQLite's integrity check and opens every sealed secret with the current keyring.
+    public static func run(dataDir: DataDirectory) throws -> Report {
+        let opened = try dataDir.open(createIfMissing: false)
+        let store = SecretStore(keyring: opened.keyring)
+        return try opened.db.writer.read { db in
+            let integrity = try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "unknown"
+            let owners = try String.fetchAll(db, sql: "SELECT owner FROM secrets ORDER BY owner")
+            var bad: [String] = []
+            for owner in owners {
+                do { _ = try store.open(owner: owner, in: db) } catch { bad.append("\(owner): \(error)") }
+            }
+            return Report(integrity: integrity, secrets: owners.count, unreadable: bad, keyringPath: dataDir.keyringPath)
+        }
+    }
+}

@@ -7,7 +7,7 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Operator tasks on a data directory (safe while the server runs).",
-        subcommands: [Init.self, CreateAPIKey.self, CreateUser.self, RotateKEK.self, BackupCommand.self, RestoreCommand.self]
+        subcommands: [Init.self, CreateAPIKey.self, CreateUser.self, RotateKEK.self, BackupCommand.self, RestoreCommand.self, Check.self]
     )
 }
 
@@ -129,6 +129,27 @@ extension AdminCommand {
                 print("wrote \(out) (\(bytes) database bytes\(passphrase != nil ? ", keyring included" : ""))")
             } catch {
                 fail("backup failed: \(error)")
+            }
+        }
+    }
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify the database's integrity and that every secret opens with the keyring.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            _ = global.bootstrapLogging()
+            do {
+                let r = try HealthCheck.run(dataDir: DataDirectory(global.dataDir))
+                print("database integrity: \(r.integrity)")
+                print("secrets: \(r.secrets) sealed, \(r.unreadable.count) unreadable (keyring \(r.keyringPath))")
+                for u in r.unreadable { print("  unreadable: \(u)") }
+                if !r.ok { throw ExitCode(2) }
+            } catch let e as ExitCode {
+                throw e
+            } catch {
+                fail("\(error)")
             }
         }
     }

@@ -8,6 +8,21 @@ import Server
 
 @main
 struct Harborguard: AsyncParsableCommand {
+    static func main() async {
+        // Everything the appliance writes (database, WAL, keyring, backups) is private to its user.
+        umask(0o077)
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? any AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "harborguard",
         abstract: "Self-hosted container-image security appliance.",
@@ -76,8 +91,10 @@ struct Serve: AsyncParsableCommand {
             fail("cannot open data directory \(global.dataDir): \(error)")
         }
         if let key = appliance.initialAdminKey {
-            print("Created organization 'default'. Initial admin API key (shown once; also in \(DataDirectory(global.dataDir).initialAdminKeyPath)):")
-            print(key)
+            let path = DataDirectory(global.dataDir).initialAdminKeyPath
+            // Written straight to the descriptor so it is out before the server blocks.
+            FileHandle.standardOutput.write(Data(
+                "Created organization 'default'. Initial admin API key (shown once; also in \(path)):\n\(key)\n".utf8))
         }
         try await appliance.run { url in
             logger.info("harborguard listening", metadata: ["url": "\(url)"])

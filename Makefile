@@ -1,0 +1,48 @@
+# harborguard — build, run, test, benchmark.
+SHELL := /bin/bash
+SWIFT ?= swift
+PYTHON ?= python3
+DATA_DIR ?= ./data
+BIN_DEBUG := .build/debug/harborguard
+BIN_RELEASE := .build/release/harborguard
+
+.PHONY: all deps build run test test-swift test-e2e release release-check bench clean
+
+all: build
+
+# System packages the build and tests need (Debian). Skips apt when all are present.
+deps:
+	@bash scripts/install-deps.sh
+
+build:
+	$(SWIFT) build
+
+run: deps build
+	$(BIN_DEBUG) serve --data-dir $(DATA_DIR)
+
+# Every test: Swift unit and router tests, then end-to-end tests on the real binary.
+test: deps build
+	$(SWIFT) test
+	HARBORGUARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q Tests/e2e
+
+test-swift:
+	$(SWIFT) test
+
+test-e2e: build
+	HARBORGUARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q Tests/e2e
+
+# One statically linked, stripped executable (glibc, sqlite, zlib, openssl linked in).
+release:
+	$(SWIFT) build -c release -Xswiftc -static-executable
+	strip $(BIN_RELEASE)
+	@ls -l $(BIN_RELEASE)
+
+# The static binary is really static and serves a request.
+release-check: release
+	bash scripts/release-check.sh $(BIN_RELEASE)
+
+bench:
+	bash scripts/bench.sh
+
+clean:
+	rm -rf .build

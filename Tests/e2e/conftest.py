@@ -1,0 +1,99 @@
+"""End-to-end tests: the real `harborguard` binary, real SQLite files, real processes.
+
+Only 127.0.0.1 is ever contacted.
+"""
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("HARBORGUARD_BIN", str(ROOT / ".build" / "debug" / "harborguard"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(*args, data_dir, env=None, check=True, input=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([BIN, *args, "--data-dir", str(data_dir)], capture_output=True, text=True, env=e,
+                       input=input, timeout=120)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{args} exited {p.returncode}: {p.stderr}")
+    return p
+
+
+class Server:
+    def __init__(self, data_dir: Path, log_level="info", extra=(), env=None):
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.log = data_dir.parent / f"serve-{self.port}.log"
+        self.out = data_dir.parent / f"serve-{self.port}.out"
+        e = dict(os.environ)
+        e.update(env or {})
+        self.scheme = "https" if "--tls-cert" in extra else "http"
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--data-dir", str(data_dir), "--port", str(self.port), "--log-level", log_level, *extra],
+            stdout=open(self.out, "w"), stderr=open(self.log, "w"), env=e)
+        self.base = f"{self.scheme}://127.0.0.1:{self.port}"
+        self.wait_ready()
+
+    def wait_ready(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"serve exited {self.proc.returncode}: {self.log.read_text()}")
+            try:
+                if requests.get(self.base + "/healthz", timeout=1, verify=False).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("serve did not become healthy: " + self.log.read_text())
+
+    @property
+    def admin_key(self) -> str:
+        return (self.data_dir / "initial-admin-key").read_text().strip()
+
+    def api(self, method, path, key=None, **kw):
+        headers = kw.pop("headers", {})
+        headers["X-API-Key"] = key or self.admin_key
+        return requests.request(method, self.base + path, headers=headers, timeout=30, verify=False, **kw)
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def server_factory():
+    servers = []
+
+    def make(data_dir, **kw):
+        s = Server(data_dir, **kw)
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.stop(signal.SIGKILL)
