@@ -45,6 +45,7 @@ public struct AppDatabase: Sendable {
     }
 
     static func registerMigrations(_ migrator: inout DatabaseMigrator) {
+        defer { registerImageMigrations(&migrator) }
         migrator.registerMigration("server.v1") { db in
             try db.execute(sql: """
                 CREATE TABLE organizations (
@@ -142,4 +143,47 @@ public struct AppDatabase: Sendable {
 /// Prefixed opaque identifiers (`reg_…`, `key_…`).
 public enum IDs {
     public static func make(_ prefix: String) -> String { "\(prefix)_\(randomHex(bytes: 12))" }
+}
+
+extension AppDatabase {
+    /// Images (one per repository of a registry) and their tags, as sync finds them.
+    static func registerImageMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("server.v2.images") { db in
+            try db.execute(sql: """
+                CREATE TABLE images (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+                    registry_id TEXT NOT NULL REFERENCES registries(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    full_name TEXT NOT NULL,
+                    tag_count INTEGER NOT NULL DEFAULT 0,
+                    latest_tag TEXT,
+                    latest_digest TEXT,
+                    risk_score INTEGER NOT NULL DEFAULT 0,
+                    critical INTEGER NOT NULL DEFAULT 0,
+                    high INTEGER NOT NULL DEFAULT 0,
+                    medium INTEGER NOT NULL DEFAULT 0,
+                    low INTEGER NOT NULL DEFAULT 0,
+                    unknown INTEGER NOT NULL DEFAULT 0,
+                    last_scanned_at TEXT,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    UNIQUE (registry_id, name)
+                );
+                CREATE INDEX images_org_created ON images(org_id, created_at, id);
+                CREATE INDEX images_org_name ON images(org_id, name, id);
+                CREATE INDEX images_org_risk ON images(org_id, risk_score, id);
+                CREATE TABLE image_tags (
+                    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    digest TEXT NOT NULL,
+                    first_seen_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    last_scan_id TEXT,
+                    last_scanned_at TEXT,
+                    PRIMARY KEY (image_id, name)
+                ) WITHOUT ROWID;
+                """)
+        }
+    }
 }

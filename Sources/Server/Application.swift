@@ -22,6 +22,8 @@ public func buildRouter(
     OpsRoutes(s: services, metrics: metrics, heartbeat: heartbeat).register(table)
     RegistryRoutes(s: services).register(table)
     AccountRoutes(s: services).register(table)
+    ImageRoutes(s: services).register(table)
+    EventRoutes(s: services).register(table)
     return (router, index)
 }
 

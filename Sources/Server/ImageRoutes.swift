@@ -1,0 +1,129 @@
+import Cron
+import Foundation
+import GRDB
+import Hummingbird
+
+struct ImageDTO: Encodable, Sendable {
+    struct Counts: Encodable, Sendable {
+        var critical: Int, high: Int, medium: Int, low: Int, unknown: Int
+    }
+    struct TagDTO: Encodable, Sendable {
+        var name: String
+        var digest: String
+        var lastScanId: String?
+        var lastScannedAt: String?
+        var firstSeenAt: String
+        var updatedAt: String
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name); try c.encode(digest, forKey: .digest)
+            try c.encode(lastScanId, forKey: .lastScanId); try c.encode(lastScannedAt, forKey: .lastScannedAt)
+            try c.encode(firstSeenAt, forKey: .firstSeenAt); try c.encode(updatedAt, forKey: .updatedAt)
+        }
+        enum CodingKeys: String, CodingKey { case name, digest, lastScanId, lastScannedAt, firstSeenAt, updatedAt }
+    }
+
+    var id: String
+    var registryId: String
+    var name: String
+    var fullName: String
+    var tagCount: Int
+    var latestTag: String?
+    var latestDigest: String?
+    var riskScore: Int
+    var vulnerabilities: Counts
+    var lastScannedAt: String?
+    var createdAt: String
+    var tags: [TagDTO]?
+
+    init(row: Row, tags: [TagDTO]? = nil) {
+        id = row["id"]
+        registryId = row["registry_id"]
+        name = row["name"]
+        fullName = row["full_name"]
+        tagCount = row["tag_count"]
+        latestTag = row["latest_tag"]
+        latestDigest = row["latest_digest"]
+        riskScore = row["risk_score"]
+        vulnerabilities = Counts(critical: row["critical"], high: row["high"], medium: row["medium"], low: row["low"], unknown: row["unknown"])
+        lastScannedAt = row["last_scanned_at"]
+        createdAt = row["created_at"]
+        self.tags = tags
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, registryId, name, fullName, tagCount, latestTag, latestDigest, riskScore, vulnerabilities, lastScannedAt, createdAt, tags
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id); try c.encode(registryId, forKey: .registryId); try c.encode(name, forKey: .name)
+        try c.encode(fullName, forKey: .fullName); try c.encode(tagCount, forKey: .tagCount)
+        try c.encode(latestTag, forKey: .latestTag); try c.encode(latestDigest, forKey: .latestDigest)
+        try c.encode(riskScore, forKey: .riskScore); try c.encode(vulnerabilities, forKey: .vulnerabilities)
+        try c.encode(lastScannedAt, forKey: .lastScannedAt); try c.encode(createdAt, forKey: .createdAt)
+        try c.encodeIfPresent(tags, forKey: .tags)
+    }
+}
+
+/// `GET /api/images` and `GET /api/images/{imageId}`: what sync found.
+struct ImageRoutes {
+    let s: AppServices
+
+    func register(_ api: RouteTable) {
+        api.get("/api/images", list)
+        api.get("/api/images/{imageId}", get)
+    }
+
+    static let sortColumns = ["name": "name", "createdAt": "created_at", "riskScore": "risk_score"]
+
+    @Sendable func list(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        let p = try await s.authorize(req, .viewer)
+        let page = try PageRequest(req.uri, sortable: Set(Self.sortColumns.keys))
+        var filters = ["org_id = ?"]
+        var args: [any DatabaseValueConvertible & Sendable] = [p.orgId]
+        if let scope = p.registryScope {
+            filters.append("registry_id = ?")
+            args.append(scope)
+        }
+        if let reg = req.uri.queryParameters["registryId"] {
+            filters.append("registry_id = ?")
+            args.append(String(reg))
+        }
+        if let search = page.search {
+            filters.append("full_name LIKE ? ESCAPE '\\'")
+            args.append("%" + search.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+                .replacingOccurrences(of: "_", with: "\\_") + "%")
+        }
+        let order = page.sortField.flatMap { Self.sortColumns[$0] }.map { "\($0) \(page.descending ? "DESC" : "ASC"), id" }
+            ?? "created_at, id"
+        let whereSQL = filters.joined(separator: " AND ")
+        let finalArgs = args
+        let (rows, total) = try await s.db.writer.read { db in
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM images WHERE \(whereSQL)", arguments: StatementArguments(finalArgs)) ?? 0
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM images WHERE \(whereSQL) ORDER BY \(order) LIMIT ? OFFSET ?",
+                arguments: StatementArguments(finalArgs + [page.limit, page.offset]))
+            return (rows.map { ImageDTO(row: $0) }, total)
+        }
+        return try Reply.json(ListEnvelope(data: rows, page: page, total: total, uri: req.uri))
+    }
+
+    @Sendable func get(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        let p = try await s.authorize(req, .viewer)
+        let id = ctx.parameters.get("imageId") ?? ""
+        let dto: ImageDTO? = try await s.db.writer.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM images WHERE id = ? AND org_id = ?", arguments: [id, p.orgId])
+            else { return nil }
+            if let scope = p.registryScope, scope != row["registry_id"] { return nil }
+            let tags = try Row.fetchAll(db, sql: "SELECT * FROM image_tags WHERE image_id = ? ORDER BY name", arguments: [id]).map {
+                ImageDTO.TagDTO(name: $0["name"], digest: $0["digest"], lastScanId: $0["last_scan_id"],
+                                lastScannedAt: $0["last_scanned_at"], firstSeenAt: $0["first_seen_at"], updatedAt: $0["updated_at"])
+            }
+            return ImageDTO(row: row, tags: tags)
+        }
+        guard let dto else { throw APIError.notFound("Image") }
+        return try Reply.data(dto)
+    }
+}

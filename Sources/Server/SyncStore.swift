@@ -1,0 +1,193 @@
+import Cron
+public import Foundation
+public import GRDB
+
+/// One tag as a registry reports it.
+public struct DiscoveredTag: Sendable, Hashable {
+    public var repository: String
+    public var tag: String
+    public var digest: String
+
+    public init(repository: String, tag: String, digest: String) {
+        self.repository = repository
+        self.tag = tag
+        self.digest = digest
+    }
+}
+
+/// What applying a sync changed.
+public struct SyncOutcome: Sendable, Hashable, Codable {
+    public var repositories: Int
+    public var tags: Int
+    public var newTags: Int
+    public var changedTags: Int
+    public var removedTags: Int
+    public var removedImages: Int
+    public var scansEnqueued: Int
+}
+
+/// Scan job payloads, shared by sync, push events, the API and the scheduler.
+public struct ScanRequest: Sendable, Codable, Hashable {
+    public var registryId: String
+    public var repository: String
+    public var tag: String?
+    public var digest: String?
+    public var trigger: String
+
+    public var dedupeKey: String { "scan:\(registryId):\(repository):\(tag ?? digest ?? "")" }
+}
+
+public enum SyncStore {
+    /// Replaces what is recorded for `registryId` with `discovered` in one transaction:
+    /// new images and tags are inserted, changed digests updated, vanished tags and images
+    /// removed. A scan is enqueued for each new or changed digest when the schedule is
+    /// `on_push` or the tag was never scanned (at most one active scan per tag).
+    public static func apply(
+        _ discovered: [DiscoveredTag], registry: RegistryRecord, registryHost: String, now: Date, in db: Database
+    ) throws -> SyncOutcome {
+        let ts = Timestamp.format(now)
+        var existingImages: [String: String] = [:]  // repository → image id
+        for row in try Row.fetchAll(db, sql: "SELECT id, name FROM images WHERE registry_id = ?", arguments: [registry.id]) {
+            existingImages[row["name"]] = row["id"]
+        }
+        struct Known { var digest: String; var scanned: Bool }
+        var existingTags: [String: [String: Known]] = [:]  // image id → tag → known
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT t.image_id, t.name, t.digest, t.last_scanned_at FROM image_tags t
+                JOIN images i ON i.id = t.image_id WHERE i.registry_id = ?
+                """,
+            arguments: [registry.id])
+        {
+            existingTags[row["image_id"], default: [:]][row["name"]] = Known(
+                digest: row["digest"], scanned: (row["last_scanned_at"] as String?) != nil)
+        }
+        var byRepo: [String: [DiscoveredTag]] = [:]
+        for d in discovered { byRepo[d.repository, default: []].append(d) }
+        var outcome = SyncOutcome(
+            repositories: byRepo.count, tags: discovered.count, newTags: 0, changedTags: 0, removedTags: 0,
+            removedImages: 0, scansEnqueued: 0)
+        var toScan: [ScanRequest] = []
+        for (repo, tags) in byRepo.sorted(by: { $0.key < $1.key }) {
+            let imageId: String
+            if let id = existingImages[repo] {
+                imageId = id
+            } else {
+                imageId = IDs.make("img")
+                try db.execute(
+                    sql: """
+                        INSERT INTO images (id, org_id, registry_id, name, full_name, created_at, updated_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [imageId, registry.orgId, registry.id, repo, "\(registryHost)/\(repo)", ts, ts])
+            }
+            var known = existingTags[imageId] ?? [:]
+            for t in tags {
+                let prior = known.removeValue(forKey: t.tag)
+                if let prior, prior.digest == t.digest { continue }
+                if prior == nil {
+                    outcome.newTags += 1
+                    try db.execute(
+                        sql: "INSERT INTO image_tags (image_id, name, digest, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                        arguments: [imageId, t.tag, t.digest, ts, ts])
+                } else {
+                    outcome.changedTags += 1
+                    try db.execute(
+                        sql: "UPDATE image_tags SET digest = ?, updated_at = ? WHERE image_id = ? AND name = ?",
+                        arguments: [t.digest, ts, imageId, t.tag])
+                }
+                if registry.schedule == .onPush || prior?.scanned != true {
+                    toScan.append(.init(
+                        registryId: registry.id, repository: repo, tag: t.tag, digest: t.digest,
+                        trigger: registry.schedule == .onPush ? "push" : "schedule"))
+                }
+            }
+            for (gone, _) in known {
+                outcome.removedTags += 1
+                try db.execute(sql: "DELETE FROM image_tags WHERE image_id = ? AND name = ?", arguments: [imageId, gone])
+            }
+            try refreshAggregates(imageId: imageId, now: ts, in: db)
+        }
+        for (repo, id) in existingImages where byRepo[repo] == nil {
+            outcome.removedImages += 1
+            outcome.removedTags += existingTags[id]?.count ?? 0
+            try db.execute(sql: "DELETE FROM images WHERE id = ?", arguments: [id])
+        }
+        for scan in toScan {
+            if try enqueueScan(scan, orgId: registry.orgId, now: now, in: db) { outcome.scansEnqueued += 1 }
+        }
+        try db.execute(
+            sql: "UPDATE registries SET image_count = (SELECT COUNT(*) FROM images WHERE registry_id = ?) WHERE id = ?",
+            arguments: [registry.id, registry.id])
+        return outcome
+    }
+
+    /// Enqueues a scan of the tag's current digest: a new job, or the tag's queued job
+    /// retargeted to the new digest. False when a scan of the tag is already running
+    /// (at most one queued or running scan per tag).
+    @discardableResult
+    public static func enqueueScan(_ scan: ScanRequest, orgId: String, now: Date, in db: Database) throws -> Bool {
+        // Sorted keys: the payload is compared to the queued job's to tell a retarget from a repeat.
+        let payload = String(decoding: try JSONCoding.encoder.encode(scan), as: UTF8.self)
+        let (job, created) = try JobStore.enqueue(
+            NewJob(type: "scan", payload: payload, orgId: orgId, concurrencyKey: scan.registryId, dedupeKey: scan.dedupeKey),
+            now: now, in: db)
+        if created { return true }
+        guard job.status == .queued, job.payload != payload else { return false }
+        try db.execute(sql: "UPDATE jobs SET payload = ? WHERE id = ? AND status = 'queued'", arguments: [payload, job.id])
+        return true
+    }
+
+    static func refreshAggregates(imageId: String, now: String, in db: Database) throws {
+        try db.execute(
+            sql: """
+                UPDATE images SET
+                    tag_count = (SELECT COUNT(*) FROM image_tags WHERE image_id = ?1),
+                    latest_tag = COALESCE(
+                        (SELECT name FROM image_tags WHERE image_id = ?1 AND name = 'latest'),
+                        (SELECT name FROM image_tags WHERE image_id = ?1 ORDER BY updated_at DESC, name DESC LIMIT 1)),
+                    latest_digest = COALESCE(
+                        (SELECT digest FROM image_tags WHERE image_id = ?1 AND name = 'latest'),
+                        (SELECT digest FROM image_tags WHERE image_id = ?1 ORDER BY updated_at DESC, name DESC LIMIT 1)),
+                    updated_at = ?2
+                WHERE id = ?1
+                """,
+            arguments: [imageId, now])
+    }
+}
+
+extension SyncStore {
+    /// Records one tag (from a push event); true when the tag is new or its digest changed.
+    public static func recordTag(
+        registry: RegistryRecord, registryHost: String, repository: String, tag: String, digest: String, now: Date,
+        in db: Database
+    ) throws -> Bool {
+        let ts = Timestamp.format(now)
+        let imageId: String
+        if let id = try String.fetchOne(
+            db, sql: "SELECT id FROM images WHERE registry_id = ? AND name = ?", arguments: [registry.id, repository])
+        {
+            imageId = id
+        } else {
+            imageId = IDs.make("img")
+            try db.execute(
+                sql: "INSERT INTO images (id, org_id, registry_id, name, full_name, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [imageId, registry.orgId, registry.id, repository, "\(registryHost)/\(repository)", ts, ts])
+        }
+        let prior = try String.fetchOne(
+            db, sql: "SELECT digest FROM image_tags WHERE image_id = ? AND name = ?", arguments: [imageId, tag])
+        if prior == digest { return false }
+        try db.execute(
+            sql: """
+                INSERT INTO image_tags (image_id, name, digest, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(image_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at
+                """,
+            arguments: [imageId, tag, digest, ts, ts])
+        try refreshAggregates(imageId: imageId, now: ts, in: db)
+        try db.execute(
+            sql: "UPDATE registries SET image_count = (SELECT COUNT(*) FROM images WHERE registry_id = ?) WHERE id = ?",
+            arguments: [registry.id, registry.id])
+        return true
+    }
+}
