@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// The registry providers the product knows, with the API's fixed spelling.
 public enum RegistryProvider: String, Sendable, Codable, CaseIterable, Hashable {
