@@ -1,6 +1,6 @@
-import AsyncHTTPClient
+public import AsyncHTTPClient
 import Foundation
-import Logging
+public import Logging
 import NIOCore
 import NIOHTTP1
 
@@ -115,7 +115,8 @@ extension RegistryClient {
         case let .jfrogIdentityToken(u, t): return .identityToken(username: u, token: t)
         case let .awsEcr(a, s, r, t):
             return try await credentialCache.value(for: "registry") { [self] in
-                try await ecrCredential(accessKeyId: a, secretAccessKey: s, region: r, sessionToken: t)
+                let token = try await ecrAuthorization(accessKeyId: a, secretAccessKey: s, region: r, sessionToken: t)
+                return (token.credential, token.expires)
             }
         case let .googleGar(key):
             return try await credentialCache.value(for: "registry") { [self] in
@@ -166,9 +167,15 @@ extension RegistryClient {
         var authorizationData: [Data]
     }
 
-    /// Calls ECR `GetAuthorizationToken` (SigV4-signed) and decodes its `AWS:<password>` token;
-    /// cached until five minutes before `expiresAt`.
-    func ecrCredential(accessKeyId: String, secretAccessKey: String, region: String, sessionToken: String?) async throws -> (ResolvedCredential, Date) {
+    struct ECRAuthorization {
+        let credential: ResolvedCredential
+        let expires: Date
+        let proxyEndpoint: String?
+    }
+
+    /// Calls ECR `GetAuthorizationToken` (SigV4-signed) and decodes its `AWS:<password>` token,
+    /// valid until five minutes before `expiresAt`.
+    func ecrAuthorization(accessKeyId: String, secretAccessKey: String, region: String, sessionToken: String?) async throws -> ECRAuthorization {
         guard !region.isEmpty, region.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: "-") }) else {
             throw RegistryError.invalidConfiguration("invalid AWS region")
         }
@@ -212,7 +219,22 @@ extension RegistryClient {
             let lifetime = max(0, at - current.timeIntervalSince1970)
             expires = current.addingTimeInterval(lifetime - min(300, lifetime / 2))
         }
-        return (.basic(username: String(text[..<colon]), password: String(text[text.index(after: colon)...])), expires)
+        let credential = ResolvedCredential.basic(username: String(text[..<colon]), password: String(text[text.index(after: colon)...]))
+        return ECRAuthorization(credential: credential, expires: expires, proxyEndpoint: first.proxyEndpoint)
+    }
+
+    /// The registry URL of the AWS account behind ECR credentials (the `proxyEndpoint` of
+    /// `GetAuthorizationToken`), for ECR registries created without a URL.
+    public static func ecrRegistryURL(credentials: RegistryCredentials, httpClient: HTTPClient, logger: Logger, endpoints: ProviderEndpoints = ProviderEndpoints()) async throws(RegistryError) -> String {
+        guard case let .awsEcr(a, s, r, t) = credentials else { throw .invalidConfiguration("ECR needs AwsEcr credentials") }
+        // The URL is only a placeholder: this client never talks to a registry.
+        let client = try RegistryClient(configuration: Configuration(url: "https://ecr.invalid", provider: .awsEcr, credentials: credentials, endpoints: endpoints),
+                                        httpClient: httpClient, logger: logger)
+        let authorization = try await client.mapped { try await client.ecrAuthorization(accessKeyId: a, secretAccessKey: s, region: r, sessionToken: t) }
+        guard let endpoint = authorization.proxyEndpoint, Origin(endpoint)?.scheme == "https" else {
+            throw .invalidResponse("ECR answered no https proxyEndpoint")
+        }
+        return endpoint
     }
 
     // MARK: - Google Artifact Registry

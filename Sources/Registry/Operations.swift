@@ -120,10 +120,7 @@ extension RegistryClient {
     /// HEADs against the pull limit); falls back to GET when the registry sends no digest.
     public func resolveDigest(_ repository: Repository, reference: ManifestReference) async throws(RegistryError) -> Digest {
         try await mapped {
-            var headers = HTTPHeaders()
-            headers.add(name: "Accept", value: MediaType.manifestAccept)
-            let response = try await send(call(.HEAD, "/v2/\(repository.name)/manifests/\(reference)", scope: Self.pullScope(repository), headers: headers))
-            guard response.status.code == 200 else { throw await statusError(response, "manifest \(repository):\(reference)") }
+            let response = try await sendManifestRequest(.HEAD, repository, reference)
             await Self.discard(response)
             if let header = response.headers.first(name: "Docker-Content-Digest"), let digest = try? Digest(header) {
                 if case let .digest(wanted) = reference, wanted != digest {
@@ -139,27 +136,31 @@ extension RegistryClient {
     /// the bytes against the digest when fetched by digest, and against `Docker-Content-Digest`.
     public func fetchManifest(_ repository: Repository, reference: ManifestReference) async throws(RegistryError) -> FetchedManifest {
         try await mapped {
-            var headers = HTTPHeaders()
-            headers.add(name: "Accept", value: MediaType.manifestAccept)
-            let response = try await send(call(.GET, "/v2/\(repository.name)/manifests/\(reference)", scope: Self.pullScope(repository), headers: headers))
-            guard response.status.code == 200 else { throw await statusError(response, "manifest \(repository):\(reference)") }
+            let response = try await sendManifestRequest(.GET, repository, reference)
             let bytes = try await Self.readBody(response, limit: Self.manifestSizeLimit, what: "manifest")
-            let computed = Digest.sha256(of: bytes)
-            var digest = computed
-            if case let .digest(wanted) = reference {
-                let actual = wanted.recomputed(over: bytes)
-                guard actual == wanted else { throw RegistryError.digestMismatch(expected: wanted.description, actual: actual.description) }
-                digest = wanted
+            // The registry hashes the exact bytes it stores: verify those, never a re-encoding.
+            func verify(_ expected: Digest) throws {
+                let actual = expected.recomputed(over: bytes)
+                guard actual == expected else { throw RegistryError.digestMismatch(expected: expected.description, actual: actual.description) }
             }
-            if let header = response.headers.first(name: "Docker-Content-Digest"), let announced = try? Digest(header) {
-                let actual = announced.recomputed(over: bytes)
-                guard actual == announced else {
-                    throw RegistryError.digestMismatch(expected: announced.description, actual: actual.description)
-                }
-            }
+            var wanted: Digest?
+            if case let .digest(d) = reference { wanted = d }
+            if let wanted { try verify(wanted) }
+            let announced = response.headers.first(name: "Docker-Content-Digest").flatMap { try? Digest($0) }
+            if let announced, announced != wanted { try verify(announced) }
+            let digest = wanted ?? announced ?? Digest.sha256(of: bytes)
             let (manifest, mediaType) = try Manifest.decode(bytes, contentType: response.headers.first(name: "Content-Type"))
             return FetchedManifest(manifest: manifest, mediaType: mediaType, digest: digest, bytes: bytes)
         }
+    }
+
+    /// GET or HEAD a manifest with the full `Accept` list; anything but 200 becomes an error.
+    func sendManifestRequest(_ method: HTTPMethod, _ repository: Repository, _ reference: ManifestReference) async throws -> HTTPClientResponse {
+        var headers = HTTPHeaders()
+        headers.add(name: "Accept", value: MediaType.manifestAccept)
+        let response = try await send(call(method, "/v2/\(repository.name)/manifests/\(reference)", scope: Self.pullScope(repository), headers: headers))
+        guard response.status.code == 200 else { throw await statusError(response, "manifest \(repository):\(reference)") }
+        return response
     }
 
     /// Fetches the manifest `image` names and, for an index, the entry for `platform`

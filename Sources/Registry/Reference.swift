@@ -55,10 +55,7 @@ public struct Digest: Sendable, Hashable, Codable, CustomStringConvertible {
     public var description: String { "\(algorithm.rawValue):\(hex)" }
 
     public init(from decoder: any Decoder) throws {
-        let string = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(string) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
-        }
+        self = try decodeValidated(decoder) { (s: String) throws(RegistryError) in try Self(s) }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -67,6 +64,14 @@ public struct Digest: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 
     static func clip(_ s: String) -> String { s.count > 80 ? String(s.prefix(80)) + "…" : s }
+}
+
+/// Decodes a string and validates it with `make`, reporting grammar errors as `DecodingError`.
+func decodeValidated<T>(_ decoder: any Decoder, _ make: (String) throws(RegistryError) -> T) throws -> T {
+    let string = try decoder.singleValueContainer().decode(String.self)
+    do { return try make(string) } catch {
+        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+    }
 }
 
 extension Sequence<UInt8> {
@@ -130,15 +135,12 @@ public struct Repository: Sendable, Hashable, Codable, CustomStringConvertible, 
     public static func < (a: Repository, b: Repository) -> Bool { a.name < b.name }
 
     public init(from decoder: any Decoder) throws {
-        let string = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(string) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
-        }
+        self = try decodeValidated(decoder) { (s: String) throws(RegistryError) in try Self(s) }
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
-        try container.encode(name)
+        try container.encode(description)
     }
 }
 
@@ -168,15 +170,12 @@ public struct Tag: Sendable, Hashable, Codable, CustomStringConvertible, Compara
     public static func < (a: Tag, b: Tag) -> Bool { a.name < b.name }
 
     public init(from decoder: any Decoder) throws {
-        let string = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(string) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
-        }
+        self = try decodeValidated(decoder) { (s: String) throws(RegistryError) in try Self(s) }
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
-        try container.encode(name)
+        try container.encode(description)
     }
 }
 

@@ -11,6 +11,7 @@ actor ExpiringCache<Key: Hashable & Sendable, Value: Sendable> {
     private var entries: [Key: Entry] = [:]
     private var inflight: [Key: Task<(Value, Date), any Error>] = [:]
     private let now: @Sendable () -> Date
+    private static var pruneThreshold: Int { 512 }
 
     init(now: @escaping @Sendable () -> Date = { Date() }) {
         self.now = now
@@ -26,6 +27,11 @@ actor ExpiringCache<Key: Hashable & Sendable, Value: Sendable> {
         do {
             let (value, expires) = try await task.value
             inflight[key] = nil
+            if entries.count >= Self.pruneThreshold {
+                // One entry per scope (repository) adds up on big registries: drop dead ones.
+                let current = now()
+                entries = entries.filter { $0.value.expires > current }
+            }
             entries[key] = Entry(value: value, expires: expires)
             return value
         } catch {
@@ -39,15 +45,8 @@ actor ExpiringCache<Key: Hashable & Sendable, Value: Sendable> {
         entries[key] = nil
     }
 
-    /// Drops everything.
-    func removeAll() {
-        entries.removeAll()
-    }
-
-    /// Whether a live entry exists (for tests and diagnostics).
-    func contains(_ key: Key) -> Bool {
-        entries[key].map { $0.expires > now() } ?? false
-    }
+    /// How many entries are held, live or expired (for tests).
+    var count: Int { entries.count }
 }
 
 /// Key of a bearer token: the realm, service and scope it was issued for.

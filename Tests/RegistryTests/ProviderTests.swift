@@ -40,6 +40,9 @@ import _CryptoExtras
                     #expect(try await client.listTags(Repository("team/app")).count == 1)
                     #expect(await ecrCalls.count("call") == 1)
 
+                    let proxy = try await RegistryClient.ecrRegistryURL(credentials: creds, httpClient: http, logger: testLogger, endpoints: ProviderEndpoints(ecrAPI: ecrURL))
+                    #expect(proxy == "https://123.dkr.ecr.eu-west-1.amazonaws.com")
+
                     let wrong = try makeClient(http, url, provider: .awsEcr, credentials: .awsEcr(accessKeyId: "AKIDTEST", secretAccessKey: "s", region: "eu-west-1", sessionToken: nil),
                                                endpoints: ProviderEndpoints(ecrAPI: ecrURL))
                     let failed = await wrong.testConnection(timeout: .seconds(5))
