@@ -2,7 +2,8 @@ public import AsyncHTTPClient
 import Foundation
 public import NIOCore
 
-/// Bounded retry of 429/502/503/504 answers: `Retry-After` when sent, else jittered exponential backoff.
+/// Bounded retry of 429/503 answers (and 502/504 to GET/HEAD): `Retry-After` when sent, else
+/// jittered exponential backoff.
 public struct RetryPolicy: Sendable, Hashable {
     /// Total attempts including the first (≥ 1).
     public var maxAttempts: Int

@@ -122,7 +122,10 @@ public struct RegistryClient: Sendable {
                 authRetried = true
                 continue
             }
-            if [429, 502, 503, 504].contains(code) {
+            // 429 and 503 mean "not processed, come back later"; 502/504 may hide a request
+            // that did reach the registry, so only idempotent methods retry those.
+            let idempotent = call.method == .GET || call.method == .HEAD
+            if code == 429 || code == 503 || (idempotent && (code == 502 || code == 504)) {
                 let delay = Self.retryDelay(response.headers.first(name: "Retry-After"), attempt: attempt, policy: retry, now: now())
                 await Self.discard(response)
                 let nowNs = NIODeadline.now().uptimeNanoseconds
@@ -300,6 +303,7 @@ public struct RegistryClient: Sendable {
             default: break
             }
         }
+        if error is DecodingError { return .invalidResponse("malformed JSON") }
         let type = String(reflecting: Swift.type(of: error))
         let text = String(describing: error)
         if type.contains("NIOSSL") || type.contains("BoringSSL") || text.contains("certificate") || text.contains("handshake") || text.contains("SSL") {
@@ -314,7 +318,6 @@ public struct RegistryClient: Sendable {
         if type.contains("NIOConnectionError") || type.contains("SocketAddressError") || text.contains("resolve") || text.contains("DNS") {
             return .unreachable("cannot resolve or connect to the host")
         }
-        if error is DecodingError { return .invalidResponse("malformed JSON") }
         return .unreachable(String(text.prefix(200)))
     }
 }

@@ -10,6 +10,18 @@ import _CryptoExtras
 // Integration tests against the real CNCF distribution registry (Debian `docker-registry`
 // 2.8.2), started per test on 127.0.0.1 with its own config and storage in a temp dir.
 // When the binary is missing they are skipped, unless CI is set: then they run and fail.
+// Needs Debian packages docker-registry, apache2-utils (htpasswd) and openssl.
+//
+// Facts found on the way:
+// - The config may be JSON (valid YAML), but JSONSerialization escapes "/" as "\/" by
+//   default and the registry's YAML parser rejects that: write it `.withoutEscapingSlashes`.
+// - Token auth accepts an RS256 JWT whose `x5c` header holds the self-signed certificate
+//   named by `rootcertbundle`; the catalog needs `registry:catalog:*`.
+// - Docker v2 manifests come back as v2 and OCI manifests are found only because every
+//   manifest request sends the full Accept list (see MediaType.manifestAccept).
+// - 2.8.2 pages `_catalog` with `n`/`last` and a relative `Link: </v2/_catalog?last=r&n=1>;
+//   rel="next"`, but ignores `n` on `tags/list`: all tags come in one page, unsorted (checked
+//   by hand with curl). Tag paging is covered by the fake registry instead.
 
 let registryBinary = ProcessInfo.processInfo.environment["DOCKER_REGISTRY_BIN"] ?? "/usr/bin/docker-registry"
 let registryAvailable = FileManager.default.isExecutableFile(atPath: registryBinary)
