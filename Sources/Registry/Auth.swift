@@ -29,21 +29,20 @@ extension RegistryClient {
     /// registry's own host when the registry itself is plain http (local/test registries).
     /// A realm on another host over http is refused, so a hostile challenge cannot make the
     /// client send credentials in clear to a third party.
-    func validateRealm(_ realm: String) throws -> Origin {
+    func validateRealm(_ realm: String) throws {
         guard let origin = Origin(realm) else {
             throw RegistryError.invalidConfiguration("token realm is not an absolute http(s) URL")
         }
         if origin.scheme != "https", !(origin.host == base.host && base.scheme == "http") {
             throw RegistryError.invalidConfiguration("token realm on \(origin.host) must use https")
         }
-        return origin
     }
 
     /// Fetches a bearer token for `key` (distribution token spec): POST `refresh_token` for
     /// identity tokens (falling back to GET when the realm does not do OAuth2), GET with Basic
     /// credentials otherwise, anonymous GET without credentials.
     func fetchToken(_ key: TokenKey) async throws -> (String, Date) {
-        _ = try validateRealm(key.realm)
+        try validateRealm(key.realm)
         let credential = try await resolvedCredential()
         let scopes = key.scope.split(separator: " ").map(String.init)
         if case let .identityToken(_, refresh) = credential {

@@ -120,7 +120,13 @@ extension RegistryClient {
     /// HEADs against the pull limit); falls back to GET when the registry sends no digest.
     public func resolveDigest(_ repository: Repository, reference: ManifestReference) async throws(RegistryError) -> Digest {
         try await mapped {
-            let response = try await sendManifestRequest(.HEAD, repository, reference)
+            let response: HTTPClientResponse
+            do {
+                response = try await sendManifestRequest(.HEAD, repository, reference)
+            } catch let RegistryError.httpStatus(code, _) where code == 405 || code == 501 {
+                // A registry (or proxy) without HEAD support: GET it is.
+                return try await fetchManifest(repository, reference: reference).digest
+            }
             await Self.discard(response)
             if let header = response.headers.first(name: "Docker-Content-Digest"), let digest = try? Digest(header) {
                 if case let .digest(wanted) = reference, wanted != digest {

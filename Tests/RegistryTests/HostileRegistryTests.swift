@@ -196,6 +196,19 @@ import Testing
         }
     }
 
+    @Test func headRefusedFallsBackToGet() async throws {
+        let image = TestImage(seed: "h")
+        try await withFakeServer({ r in
+            if r.method == "HEAD" { return .status(405) }
+            return FakeResponse(status: 200, headers: [("Content-Type", MediaType.ociManifest)], body: image.manifest)
+        }) { url in
+            try await withHTTPClient { http in
+                let digest = try await makeClient(http, url).resolveDigest(Repository("x"), reference: .tag(.latest))
+                #expect(digest == image.manifestDigest)
+            }
+        }
+    }
+
     @Test func pagingTricks() async throws {
         try await withFakeServer({ _ in .json(200, ["repositories": ["a"]], headers: [("Link", "</v2/_catalog?n=100>; rel=\"next\"")]) }) { url in
             try await withHTTPClient { http in
