@@ -69,7 +69,8 @@ extension RegistryClient {
     }
 
     func hubLogin(api: String, username: String, password: String) async throws -> String {
-        try await credentialCache.value(for: "hub-jwt") { [self] in
+        let key = TokenKey(realm: "\(api)/v2/users/login", service: "hub.docker.com", scope: username)
+        return try await tokens.value(for: key) { [self] in
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: "application/json")
             let body = try JSONSerialization.data(withJSONObject: ["username": username, "password": password])
@@ -85,7 +86,8 @@ extension RegistryClient {
             guard let token = try? JSONDecoder().decode(HubLogin.self, from: data).token, !token.isEmpty else {
                 throw RegistryError.invalidResponse("Docker Hub login answered no token")
             }
-            return (.basic(username: "jwt", password: token), now().addingTimeInterval(300))
-        }.basicPair?.1 ?? ""
+            // Hub JWTs live longer; five minutes covers one listing without tracking their expiry.
+            return (token, now().addingTimeInterval(300))
+        }
     }
 }
