@@ -10,6 +10,11 @@ public enum ManifestReference: Sendable, Hashable, CustomStringConvertible {
     /// A digest (immutable; fetched content is verified against it).
     case digest(Digest)
 
+    /// Parses a digest (`sha256:…`) or else a tag.
+    public init(_ string: String) throws(RegistryError) {
+        self = string.contains(":") ? .digest(try Digest(string)) : .tag(try Tag(string))
+    }
+
     public var description: String {
         switch self {
         case let .tag(t): t.name
@@ -172,8 +177,7 @@ extension RegistryClient {
     /// Fetches the manifest `image` names and, for an index, the entry for `platform`
     /// (default linux/amd64), verifying every digest.
     public func resolveImage(_ image: ImageReference, platform: Platform = .linuxAmd64) async throws(RegistryError) -> ResolvedImage {
-        let reference: ManifestReference = image.digest.map { .digest($0) } ?? .tag(image.tag ?? .latest)
-        let top = try await fetchManifest(image.repository, reference: reference)
+        let top = try await fetchManifest(image.repository, reference: image.manifestReference)
         switch top.manifest {
         case let .image(m):
             return ResolvedImage(digest: top.digest, manifestDigest: top.digest, manifest: m, platform: nil, index: nil)

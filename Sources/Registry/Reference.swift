@@ -242,7 +242,7 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// What to ask the registry for: the digest when pinned, else the tag.
-    public var manifestReference: String { digest?.description ?? tag?.name ?? "latest" }
+    public var manifestReference: ManifestReference { digest.map { .digest($0) } ?? .tag(tag ?? .latest) }
 
     public var description: String {
         var s = "\(registry)/\(repository.name)"

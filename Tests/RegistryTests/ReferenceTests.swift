@@ -31,12 +31,22 @@ import Testing
         let byDigest = try ImageReference("alpine@sha256:\(hex)")
         #expect(byDigest.tag == nil)
         #expect(byDigest.digest?.hex == hex)
-        #expect(byDigest.manifestReference == "sha256:\(hex)")
+        #expect(byDigest.manifestReference == .digest(try Digest("sha256:\(hex)")))
         #expect(byDigest.description == "registry-1.docker.io/library/alpine@sha256:\(hex)")
         let both = try ImageReference("localhost:5000/team/app:1.0@sha256:\(hex)")
         #expect(both.tag?.name == "1.0")
         #expect(both.digest?.algorithm == .sha256)
-        #expect(both.manifestReference == "sha256:\(hex)")
+        #expect(both.manifestReference.description == "sha256:\(hex)")
+        #expect(try ImageReference("nginx:1.25").manifestReference == .tag(Tag("1.25")))
+        #expect(try ManifestReference("v1") == .tag(Tag("v1")))
+        #expect(try ManifestReference("sha256:\(hex)") == .digest(Digest("sha256:\(hex)")))
+        #expect(throws: RegistryError.self) { try ManifestReference("sha256:short") }
+        #expect(throws: RegistryError.self) { try ManifestReference("bad tag") }
+        // Printing and parsing again gives the same reference.
+        for text in ["nginx", "localhost:5000/a/b:c", "ghcr.io/o/r@sha256:\(hex)", "quay.io/x/y:1@sha256:\(hex)"] {
+            let ref = try ImageReference(text)
+            #expect(try ImageReference(ref.description) == ref)
+        }
         #expect(both.description == "localhost:5000/team/app:1.0@sha256:\(hex)")
     }
 
