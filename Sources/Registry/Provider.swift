@@ -50,6 +50,7 @@ public enum RegistryProvider: String, Sendable, Codable, CaseIterable, Hashable 
         }
     }
 
+    /// Whether a registry of this provider may be added without credentials.
     public var allowsAnonymous: Bool {
         switch self {
         case .dockerHub, .nexus, .dockerRegistry, .custom, .quay, .ghcr, .gitlab, .harbor, .jfrog: true
@@ -68,6 +69,7 @@ public enum RegistryCredentials: Sendable, Hashable, Codable {
     case harborRobot(robotName: String, robotSecret: String)
     case jfrogIdentityToken(username: String, identityToken: String)
 
+    /// The credential payload shapes, with the API's type names.
     public enum Kind: String, Sendable, CaseIterable {
         case usernamePassword = "UsernamePassword"
         case usernamePat = "UsernamePat"
@@ -90,11 +92,13 @@ public enum RegistryCredentials: Sendable, Hashable, Codable {
             }
         }
 
+        /// Fields that may be given in addition to `requiredFields`.
         public var optionalFields: [String] {
             self == .awsEcr ? ["sessionToken"] : []
         }
     }
 
+    /// The shape of this payload.
     public var kind: Kind {
         switch self {
         case .usernamePassword: .usernamePassword

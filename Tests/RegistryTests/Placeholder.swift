@@ -1,3 +1,0 @@
-import Testing
-
-@Test func placeholder_RegistryTests() { #expect(1 == 1) }
