@@ -523,7 +523,7 @@ struct JobDTO: Encodable {
 
     init(_ j: Job) {
         id = j.id
-        type = j.type
+        type = j.type.hasPrefix("sensor_") ? String(j.type.dropFirst("sensor_".count)) : j.type
         status = j.status.rawValue
         progress = ["done": j.progressDone, "total": j.progressTotal]
         attempts = j.attempts

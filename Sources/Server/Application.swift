@@ -12,7 +12,7 @@ public import Prometheus
 
 /// Builds the router with every route; tests call this with an in-memory database.
 public func buildRouter(
-    services: AppServices, metrics: PrometheusCollectorRegistry? = nil, heartbeat: Heartbeat = Heartbeat()
+    services: AppServices, crawler: Crawler, metrics: PrometheusCollectorRegistry? = nil, heartbeat: Heartbeat = Heartbeat()
 ) -> (Router<AppRequestContext>, RouteIndex) {
     let router = Router(context: AppRequestContext.self)
     let index = RouteIndex()
@@ -24,6 +24,7 @@ public func buildRouter(
     AccountRoutes(s: services).register(table)
     ImageRoutes(s: services).register(table)
     EventRoutes(s: services).register(table)
+    CrawlerRoutes(s: services, crawler: crawler).register(table)
     return (router, index)
 }
 
@@ -49,6 +50,7 @@ public struct Appliance: Sendable {
     let options: ServeOptions
     let metrics: PrometheusCollectorRegistry?
     let heartbeat = Heartbeat()
+    let clients = RegistryHTTPClients()
 
     /// Opens (or initialises) the data directory and wires the modules.
     public init(options: ServeOptions, logger: Logger, metrics: PrometheusCollectorRegistry?) throws {
@@ -63,12 +65,17 @@ public struct Appliance: Sendable {
         self.metrics = metrics
     }
 
+    var crawler: Crawler { Crawler(services: services, clients: clients) }
+
     /// Job handlers by type; capabilities register theirs here.
-    var handlers: [String: JobHandler] { [:] }
+    var handlers: [String: JobHandler] {
+        let crawler = self.crawler
+        return ["sync": { try await crawler.sync($0) }]
+    }
 
     /// Runs until SIGTERM/SIGINT, then drains: the server stops accepting, workers hand back leases.
     public func run(onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
-        let (router, _) = buildRouter(services: services, metrics: metrics, heartbeat: heartbeat)
+        let (router, _) = buildRouter(services: services, crawler: crawler, metrics: metrics, heartbeat: heartbeat)
         let pool = WorkerPool(
             store: services.jobs, handlers: handlers,
             configuration: .init(workers: options.workers), logger: services.logger, heartbeat: heartbeat)
@@ -88,7 +95,7 @@ public struct Appliance: Sendable {
         let app = Application(
             router: router, server: server,
             configuration: .init(address: .hostname(host, port: options.server.port), serverName: "harborguard"),
-            services: [pool],
+            services: [pool, clients],
             onServerRunning: { channel in
                 onListening("\(scheme)://\(host):\(channel.localAddress?.port ?? 0)")
             },

@@ -9,6 +9,9 @@ import NIOCore
 import Server
 import Testing
 
+/// One set of registry HTTP clients for the whole test process (never deinitialised unshut).
+let sharedClients = RegistryHTTPClients()
+
 /// An appliance on an in-memory database with a real keyring file, two organizations
 /// and a key for every role, driven through the router with no sockets.
 struct Fixture: @unchecked Sendable {
@@ -39,7 +42,7 @@ struct Fixture: @unchecked Sendable {
         let services = AppServices(
             db: db, secrets: SecretStore(keyring: try KeyringStore(path: keyringPath)), jobs: JobStore(writer: db.writer),
             logger: Logger(label: "test"), config: ServerConfiguration(dataDir: tmp, bcryptCost: 4))
-        let (router, routes) = buildRouter(services: services)
+        let (router, routes) = buildRouter(services: services, crawler: Crawler(services: services, clients: sharedClients))
         let now = Date()
         let (orgA, orgB) = try await db.writer.write { db -> (String, String) in
             let a = IDs.make("org"), b = IDs.make("org")

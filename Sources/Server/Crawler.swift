@@ -1,0 +1,214 @@
+public import AsyncHTTPClient
+public import Cron
+import Foundation
+import GRDB
+import Logging
+import NIOSSL
+public import Registry
+public import ServiceLifecycle
+
+/// The HTTP clients the crawler talks to registries with: one verifying TLS, one for
+/// registries marked `insecure` (which also skips TLS verification). A Service so the
+/// ServiceGroup shuts them down after the server and workers have stopped.
+public final class RegistryHTTPClients: Service, Sendable {
+    public let secure: HTTPClient
+    public let insecure: HTTPClient
+
+    public init() {
+        secure = HTTPClient(eventLoopGroupProvider: .singleton, configuration: RegistryClient.httpClientConfiguration())
+        var cfg = RegistryClient.httpClientConfiguration()
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .none
+        cfg.tlsConfiguration = tls
+        insecure = HTTPClient(eventLoopGroupProvider: .singleton, configuration: cfg)
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        try await shutdown()
+    }
+
+    public func shutdown() async throws {
+        try await secure.shutdown()
+        try await insecure.shutdown()
+    }
+}
+
+/// Test-connection and sync on top of the Registry module's client.
+public struct Crawler: Sendable {
+    public let services: AppServices
+    public let clients: RegistryHTTPClients
+    /// Repositories listed and resolved at once during a sync.
+    public var concurrency: Int = 8
+
+    public init(services: AppServices, clients: RegistryHTTPClients) {
+        self.services = services
+        self.clients = clients
+    }
+
+    func client(url: String, provider: RegistryProvider, insecure: Bool, credentials: RegistryCredentials?) throws(RegistryError)
+        -> RegistryClient
+    {
+        let config = RegistryClient.Configuration(url: url, provider: provider, credentials: credentials, insecure: insecure)
+        return try RegistryClient(
+            configuration: config, httpClient: insecure ? clients.insecure : clients.secure, logger: services.logger)
+    }
+
+    /// Answers within 15 s whatever the registry does.
+    public func testConnection(
+        url: String, provider: RegistryProvider, insecure: Bool, credentials: RegistryCredentials?
+    ) async -> TestConnectionReply {
+        do {
+            let r = try await client(url: url, provider: provider, insecure: insecure, credentials: credentials)
+                .testConnection(timeout: .seconds(14))
+            return TestConnectionReply(
+                ok: r.ok, status: r.status.rawValue, message: r.message, latencyMs: r.latencyMs,
+                authScheme: r.authScheme.rawValue, repositories: r.repositories)
+        } catch {
+            return TestConnectionReply(
+                ok: false, status: "not_a_registry", message: error.description, latencyMs: 0, authScheme: "none", repositories: [])
+        }
+    }
+
+    /// The sync job: list repositories and tags, filter, resolve digests, record the result.
+    public func sync(_ context: JobContext) async throws -> String? {
+        struct Payload: Decodable { var registryId: String }
+        guard let payload = try? JSONDecoder().decode(Payload.self, from: Data(context.job.payload.utf8)) else {
+            throw PermanentJobError("malformed sync payload")
+        }
+        let db = services.db
+        guard let registry = try await db.writer.read({ db in
+            try Row.fetchOne(db, sql: "SELECT * FROM registries WHERE id = ?", arguments: [payload.registryId]).map(RegistryRecord.init(row:))
+        }) else {
+            throw PermanentJobError("registry \(payload.registryId) no longer exists")
+        }
+        try await setHealth(registry.id, status: .syncing, score: nil, error: nil, synced: false)
+        do {
+            let outcome = try await runSync(registry, context: context)
+            let score = outcome.total == 0 ? 100 : 100 * (outcome.total - outcome.failed.count) / outcome.total
+            let status: HealthStatus = outcome.failed.isEmpty ? .healthy : (score >= 50 ? .degraded : .unhealthy)
+            let error = outcome.failed.isEmpty ? nil
+                : "\(outcome.failed.count) of \(outcome.total) repositories could not be listed; first: \(outcome.failed[0])"
+            try await setHealth(registry.id, status: status, score: score, error: error, synced: true)
+            return String(decoding: try JSONEncoder().encode(outcome.applied), as: UTF8.self)
+        } catch let e as RegistryError {
+            try await setHealth(registry.id, status: .unhealthy, score: 0, error: e.description, synced: false)
+            if case .authFailed = e { throw PermanentJobError(e.description) }
+            if case .invalidConfiguration = e { throw PermanentJobError(e.description) }
+            throw e
+        } catch let e as CancellationError {
+            try? await setHealth(registry.id, status: .unknown, score: nil, error: nil, synced: false)
+            throw e
+        }
+    }
+
+    struct RunOutcome {
+        var applied: SyncOutcome
+        var total: Int
+        var failed: [String]
+    }
+
+    func runSync(_ registry: RegistryRecord, context: JobContext) async throws -> RunOutcome {
+        let credentials = try await services.registryCredentials(registry.id)
+        let client = try client(url: registry.url, provider: registry.provider, insecure: registry.insecure, credentials: credentials)
+        let filter = try? TagFilter(include: registry.tagInclude, exclude: registry.tagExclude)
+        let repositories = try await client.listRepositories()
+        await context.progress(done: 0, total: repositories.count)
+        var discovered: [DiscoveredTag] = []
+        var failed: [String] = []
+        var failedRepos: [String] = []
+        var done = 0
+        // Bounded concurrency: at most `concurrency` repositories in flight.
+        try await withThrowingTaskGroup(of: (String, Result<[DiscoveredTag], RegistryError>).self) { group in
+            var iterator = repositories.makeIterator()
+            func addNext() {
+                guard let repo = iterator.next() else { return }
+                group.addTask {
+                    do {
+                        return (repo.name, .success(try await Self.tags(of: repo, client: client, filter: filter)))
+                    } catch let e as RegistryError {
+                        return (repo.name, .failure(e))
+                    }
+                }
+            }
+            for _ in 0..<max(1, concurrency) { addNext() }
+            while let (repo, result) = try await group.next() {
+                switch result {
+                case .success(let tags): discovered += tags
+                case .failure(let e):
+                    if case .authFailed = e, failed.isEmpty, done == 0, repositories.count == 1 { throw e }
+                    failed.append("\(repo): \(e.description)")
+                    failedRepos.append(repo)
+                }
+                done += 1
+                if done % 10 == 0 || done == repositories.count {
+                    await context.progress(done: done, total: repositories.count)
+                }
+                addNext()
+            }
+        }
+        if !repositories.isEmpty, failed.count == repositories.count, let first = failed.first {
+            throw RegistryError.unreachable("no repository could be listed; first: \(first)")
+        }
+        let host = client.registryHost
+        let now = services.now
+        let keep = failedRepos
+        let found = discovered
+        let applied = try await services.db.writer.write { db in
+            // Repositories that failed this time keep what was recorded before: nothing is lost to a flaky listing.
+            var all = found
+            for repo in keep {
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: "SELECT t.name, t.digest FROM image_tags t JOIN images i ON i.id = t.image_id WHERE i.registry_id = ? AND i.name = ?",
+                    arguments: [registry.id, repo])
+                all += rows.map { DiscoveredTag(repository: repo, tag: $0["name"], digest: $0["digest"]) }
+            }
+            guard let fresh = try RegistryRecord.fetch(db, id: registry.id, org: registry.orgId) else {
+                throw PermanentJobError("registry \(registry.id) was deleted during the sync")
+            }
+            return try SyncStore.apply(all, registry: fresh, registryHost: host, now: now, in: db)
+        }
+        return RunOutcome(applied: applied, total: repositories.count, failed: failed)
+    }
+
+    static func tags(of repo: Repository, client: RegistryClient, filter: TagFilter?) async throws(RegistryError) -> [DiscoveredTag] {
+        let tags = try await client.listTags(repo).filter { filter?.allows($0.name) ?? true }
+        var out: [DiscoveredTag] = []
+        out.reserveCapacity(tags.count)
+        for tag in tags {
+            do {
+                let digest = try await client.resolveDigest(repo, reference: .tag(tag))
+                out.append(DiscoveredTag(repository: repo.name, tag: tag.name, digest: digest.description))
+            } catch .notFound {
+                continue  // deleted between listing and resolving
+            }
+        }
+        return out
+    }
+
+    func setHealth(_ id: String, status: HealthStatus, score: Int?, error: String?, synced: Bool) async throws {
+        let now = Timestamp.format(services.now)
+        try await services.db.writer.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE registries SET health_status = ?, health_score = COALESCE(?, health_score),
+                        health_last_error = CASE WHEN ? = 'syncing' THEN health_last_error ELSE ? END,
+                        last_sync_at = CASE WHEN ? THEN ? ELSE last_sync_at END,
+                        last_sync_ok_at = CASE WHEN ? AND ? IN ('healthy', 'degraded') THEN ? ELSE last_sync_ok_at END
+                    WHERE id = ?
+                    """,
+                arguments: [status.rawValue, score, status.rawValue, error, synced || status == .unhealthy, now, synced, status.rawValue, now, id])
+        }
+    }
+}
+
+/// The body of a test-connection answer.
+public struct TestConnectionReply: Sendable, Codable {
+    public var ok: Bool
+    public var status: String
+    public var message: String
+    public var latencyMs: Int
+    public var authScheme: String
+    public var repositories: [String]
+}

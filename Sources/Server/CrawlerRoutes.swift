@@ -1,0 +1,76 @@
+import Cron
+import Foundation
+import GRDB
+import Hummingbird
+import Registry
+
+/// `POST /api/registries/test-connection` and `POST /api/registries/{registryId}/sync`.
+struct CrawlerRoutes {
+    let s: AppServices
+    let crawler: Crawler
+
+    func register(_ api: RouteTable) {
+        api.post("/api/registries/test-connection", testConnection)
+        api.post("/api/registries/{registryId}/sync", sync)
+    }
+
+    /// Always 200 when the request itself was valid; the outcome is in the body.
+    @Sendable func testConnection(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        let p = try await s.authorize(req, .developer)
+        var r = try await req.jsonObject()
+        let target: (url: String, provider: RegistryProvider, insecure: Bool, credentials: RegistryCredentials?)
+        if r.has("registryId") {
+            r.rejectUnknown(allowed: ["registryId"])
+            let id = r.string("registryId", required: true, minLength: 1, maxLength: 64)
+            try r.check()
+            guard let id, let registry = try await s.db.writer.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) }),
+                  p.registryScope == nil || p.registryScope == id
+            else { throw APIError.notFound("Registry") }
+            let creds = try await s.registryCredentials(registry.id)
+            target = (registry.url, registry.provider, registry.insecure, creds)
+        } else {
+            r.rejectUnknown(allowed: ["provider", "url", "credentials", "insecure"])
+            let provider = r.enumValue("provider", RegistryProvider.self, required: true)
+            let insecure = r.bool("insecure") ?? false
+            var url: String?
+            if let raw = r.string("url", maxLength: 2048) {
+                url = RegistryValidation.url(&r, raw, insecure: insecure)
+            } else if let provider {
+                if let d = provider.defaultURL { url = d } else { r.fail("url", "Required for provider \(provider.rawValue).") }
+            }
+            var creds: RegistryCredentials?
+            if let provider { creds = RegistryValidation.credentials(&r, provider: provider, required: false) }
+            try r.check()
+            guard let provider, let url else { throw APIError.validation(r.issues) }
+            target = (url, provider, insecure, creds)
+        }
+        let result = await crawler.testConnection(
+            url: target.url, provider: target.provider, insecure: target.insecure, credentials: target.credentials)
+        return try Reply.data(result)
+    }
+
+    @Sendable func sync(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        let p = try await s.authorize(req, .admin)
+        guard let id = ctx.parameters.get("registryId"), p.registryScope == nil || p.registryScope == id,
+              let registry = try await s.db.writer.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) })
+        else { throw APIError.notFound("Registry") }
+        let now = s.now
+        // Sensor registries are synced by their sensor, which claims `sensor_sync` jobs.
+        let type = registry.scanMethod == .sensor ? "sensor_sync" : "sync"
+        let payload = String(decoding: try JSONCoding.encoder.encode(["registryId": registry.id]), as: UTF8.self)
+        let (job, created) = try await s.db.writer.write { db in
+            let r = try JobStore.enqueue(
+                NewJob(type: type, payload: payload, orgId: p.orgId, concurrencyKey: registry.id, dedupeKey: "sync:\(registry.id)",
+                       maxAttempts: 3),
+                now: now, in: db)
+            if r.created {
+                try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "registry.sync", target: registry.id, ip: ctx.remoteIP, now: now)
+            }
+            return r
+        }
+        struct Accepted: Encodable { var jobId: String, registryId: String, status: String, created: Bool }
+        return try Reply.data(
+            Accepted(jobId: job.id, registryId: registry.id, status: job.status.rawValue, created: created), status: .accepted,
+            headers: [.location: "/api/jobs/\(job.id)"])
+    }
+}
