@@ -198,6 +198,10 @@ final class TestClock: Sendable {
                 await #expect(throws: RegistryError.self) {
                     try await client.resolveImage(ImageReference("\(host)/multi"), platform: Platform(parsing: "linux/s390x")!)
                 }
+                let all = try await client.resolveAllPlatforms(ImageReference("\(host)/multi"))
+                #expect(all.map(\.manifestDigest) == [amd.manifestDigest, arm.manifestDigest])
+                #expect(all.compactMap(\.platform?.description) == ["linux/amd64", "linux/arm64/v8"])
+                #expect(try await client.resolveAllPlatforms(ImageReference("\(host)/multi:docker")).count == 1)
                 let byDigest = try await client.resolveImage(ImageReference("\(host)/multi@\(arm.manifestDigest)"))
                 #expect(byDigest.platform == nil)
                 #expect(byDigest.manifestDigest == arm.manifestDigest)
