@@ -72,15 +72,18 @@ extension RegistryClient {
             @Sendable func finish(_ result: ConnectionTestResult) {
                 if once.claim() { continuation.resume(returning: result) }
             }
-            let work = Task {
-                var result = await client.runConnectionTest(repositoryCount: repositoryCount)
-                result.latencyMs = latency()
-                finish(result)
+            let work = Task { await client.runConnectionTest(repositoryCount: repositoryCount) }
+            let timer = Task {
+                try? await Task.sleep(for: timeout)
+                guard !Task.isCancelled else { return }
+                finish(ConnectionTestResult(status: .timeout, message: "no answer within \(timeout)", latencyMs: latency(), authScheme: .none, repositories: []))
+                work.cancel()
             }
             Task {
-                try? await Task.sleep(for: timeout)
-                finish(ConnectionTestResult(status: .timeout, message: "no answer within \(timeout.milliseconds / 1000) s", latencyMs: latency(), authScheme: .none, repositories: []))
-                work.cancel()
+                var result = await work.value
+                timer.cancel()
+                result.latencyMs = latency()
+                finish(result)
             }
         }
     }

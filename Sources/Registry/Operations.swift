@@ -186,11 +186,33 @@ extension RegistryClient {
                 let available = index.platforms.map(\.description).joined(separator: ", ")
                 throw .platformNotFound("\(platform) (available: \(available.isEmpty ? "none" : available))")
             }
-            let child = try await fetchManifest(image.repository, reference: .digest(entry.digest))
-            guard case let .image(m) = child.manifest else {
-                throw .unsupportedMediaType("nested index for \(platform)")
+            return try await resolveEntry(entry, of: index, top: top, in: image.repository)
+        }
+    }
+
+    /// Fetches (and verifies) the image manifest an index entry points at.
+    func resolveEntry(_ entry: Descriptor, of index: ImageIndex, top: FetchedManifest, in repository: Repository) async throws(RegistryError) -> ResolvedImage {
+        let child = try await fetchManifest(repository, reference: .digest(entry.digest))
+        guard case let .image(m) = child.manifest else {
+            throw .unsupportedMediaType("nested index for \(entry.platform?.description ?? "an index entry")")
+        }
+        return ResolvedImage(digest: top.digest, manifestDigest: child.digest, manifest: m, platform: entry.platform, index: index)
+    }
+
+    /// Every platform's image of `image` (one entry for a single-platform image), fetching the
+    /// index once; attestation entries (`unknown/unknown`) are skipped.
+    public func resolveAllPlatforms(_ image: ImageReference) async throws(RegistryError) -> [ResolvedImage] {
+        let top = try await fetchManifest(image.repository, reference: image.manifestReference)
+        switch top.manifest {
+        case let .image(m):
+            return [ResolvedImage(digest: top.digest, manifestDigest: top.digest, manifest: m, platform: nil, index: nil)]
+        case let .index(index):
+            var images: [ResolvedImage] = []
+            for entry in index.manifests {
+                guard let platform = entry.platform, index.platforms.contains(platform) else { continue }
+                images.append(try await resolveEntry(entry, of: index, top: top, in: image.repository))
             }
-            return ResolvedImage(digest: top.digest, manifestDigest: child.digest, manifest: m, platform: entry.platform, index: index)
+            return images
         }
     }
 

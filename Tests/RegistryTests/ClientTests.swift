@@ -24,7 +24,7 @@ final class TestClock: Sendable {
         try await withFakeServer(fake.handler) { url in
             try await withHTTPClient { http in
                 let client = try makeClient(http, url)
-                let result = await client.testConnection(timeout: .seconds(5))
+                let result = await client.testConnection(timeout: .seconds(10))
                 #expect(result.status == .ok)
                 #expect(result.authScheme == .none)
                 #expect(result.repositories == ["team/app0", "team/app1", "team/app2"])
@@ -41,7 +41,7 @@ final class TestClock: Sendable {
         try await withFakeServer(fake.handler) { url in
             try await withHTTPClient { http in
                 let good = try makeClient(http, url, credentials: .usernamePassword(username: "alice", password: "s3cret"))
-                let result = await good.testConnection(timeout: .seconds(5))
+                let result = await good.testConnection(timeout: .seconds(10))
                 #expect(result.status == .ok)
                 #expect(result.authScheme == .basic)
                 // One 401 teaches the scheme; later requests send Basic up front.
@@ -51,7 +51,7 @@ final class TestClock: Sendable {
                 #expect(await fake.counter.count("401") - before <= 1)
 
                 let bad = try makeClient(http, url, credentials: .usernamePassword(username: "alice", password: "wrong"))
-                let failed = await bad.testConnection(timeout: .seconds(5))
+                let failed = await bad.testConnection(timeout: .seconds(10))
                 #expect(failed.status == .authFailed)
                 #expect(failed.authScheme == .basic)
                 #expect(!failed.message.contains("wrong"))
@@ -63,7 +63,7 @@ final class TestClock: Sendable {
                 #expect(await fake.counter.count("401") - start == 2)
 
                 let anonymous = try makeClient(http, url)
-                #expect(await anonymous.testConnection(timeout: .seconds(5)).status == .authFailed)
+                #expect(await anonymous.testConnection(timeout: .seconds(10)).status == .authFailed)
             }
         }
     }
@@ -77,7 +77,7 @@ final class TestClock: Sendable {
                 var config = RegistryClient.Configuration(url: url, credentials: .usernamePassword(username: "bob", password: "pw"), insecure: true, retry: fastRetry)
                 config.requestTimeout = .seconds(10)
                 let client = try RegistryClient(configuration: config, httpClient: http, logger: testLogger, now: { clock.now })
-                let result = await client.testConnection(timeout: .seconds(5))
+                let result = await client.testConnection(timeout: .seconds(10))
                 #expect(result.status == .ok)
                 #expect(result.authScheme == .bearer)
                 #expect(result.repositories.count == 3)
@@ -106,7 +106,7 @@ final class TestClock: Sendable {
         try await withFakeServer(fake.handler) { url in
             try await withHTTPClient { http in
                 let client = try makeClient(http, url)
-                let result = await client.testConnection(timeout: .seconds(5))
+                let result = await client.testConnection(timeout: .seconds(10))
                 #expect(result.status == .ok)
                 #expect(result.message.contains("anonymous"))
                 #expect(try await client.listTags(Repository("team/app2")).count == 1)
@@ -198,6 +198,10 @@ final class TestClock: Sendable {
                 await #expect(throws: RegistryError.self) {
                     try await client.resolveImage(ImageReference("\(host)/multi"), platform: Platform(parsing: "linux/s390x")!)
                 }
+                let all = try await client.resolveAllPlatforms(ImageReference("\(host)/multi"))
+                #expect(all.map(\.manifestDigest) == [amd.manifestDigest, arm.manifestDigest])
+                #expect(all.compactMap(\.platform?.description) == ["linux/amd64", "linux/arm64/v8"])
+                #expect(try await client.resolveAllPlatforms(ImageReference("\(host)/multi:docker")).count == 1)
                 let byDigest = try await client.resolveImage(ImageReference("\(host)/multi@\(arm.manifestDigest)"))
                 #expect(byDigest.platform == nil)
                 #expect(byDigest.manifestDigest == arm.manifestDigest)
@@ -284,7 +288,7 @@ final class TestClock: Sendable {
         try await withFakeServer(handler) { url in
             try await withHTTPClient { http in
                 let client = try makeClient(http, url, credentials: .usernamePassword(username: "u", password: "secret"))
-                let result = await client.testConnection(timeout: .seconds(5))
+                let result = await client.testConnection(timeout: .seconds(10))
                 #expect(result.status == .authFailed)
                 #expect(result.message.contains("must use https"))
                 #expect(!result.message.contains("secret"))
@@ -301,11 +305,11 @@ final class TestClock: Sendable {
             // A web server, not a registry.
             try await withFakeServer({ _ in FakeResponse(status: 200, headers: [("Content-Type", "text/html")], body: Data("<html>".utf8)) }) { url in
                 let client = try makeClient(http, url)
-                #expect(await client.testConnection(timeout: .seconds(5)).status == .notARegistry)
+                #expect(await client.testConnection(timeout: .seconds(10)).status == .notARegistry)
             }
             try await withFakeServer({ _ in .status(404) }) { url in
                 let client = try makeClient(http, url)
-                #expect(await client.testConnection(timeout: .seconds(5)).status == .notARegistry)
+                #expect(await client.testConnection(timeout: .seconds(10)).status == .notARegistry)
             }
             // A server that never answers: the result still comes within the timeout.
             try await withFakeServer({ _ in FakeResponse(status: 200, delay: .seconds(30)) }) { url in

@@ -142,6 +142,12 @@ func withDistributionRegistry<T>(dir: URL, http: HTTPClient, auth: [String: Any]
     }
 }
 
+/// A client for the real registry: a generous request deadline, since the registry process
+/// competes for CPU with parallel suites (and parallel builds on shared CI machines).
+func makeRealClient(_ http: HTTPClient, _ url: String, credentials: RegistryCredentials? = nil, pageSize: Int = 100) throws -> RegistryClient {
+    try makeClient(http, url, credentials: credentials, pageSize: pageSize) { $0.requestTimeout = .seconds(60) }
+}
+
 /// Pushes config + layers (first layer monolithic, others chunked) and the manifest.
 func push(_ client: RegistryClient, _ repo: String, tag: String?, _ image: TestImage) async throws {
     let repository = try Repository(repo)
@@ -202,7 +208,7 @@ struct DistributionIntegrationTests {
         try await withTempDirectory { dir in
             try await withHTTPClient { http in
                 try await withDistributionRegistry(dir: dir, http: http, auth: nil) { url in
-                    let client = try makeClient(http, url, pageSize: 20)
+                    let client = try makeRealClient(http, url, pageSize: 20)
                     let result = await client.testConnection(timeout: .seconds(10))
                     #expect(result.status == .ok)
                     #expect(result.authScheme == .none)
@@ -239,18 +245,18 @@ struct DistributionIntegrationTests {
             try run("/usr/bin/htpasswd", ["-Bbc", file, "ci-user", "ci-pass"])
             try await withHTTPClient { http in
                 try await withDistributionRegistry(dir: dir, http: http, auth: ["htpasswd": ["realm": "hg-test", "path": file]]) { url in
-                    let client = try makeClient(http, url, credentials: .usernamePassword(username: "ci-user", password: "ci-pass"))
+                    let client = try makeRealClient(http, url, credentials: .usernamePassword(username: "ci-user", password: "ci-pass"))
                     let ok = await client.testConnection(timeout: .seconds(10))
                     #expect(ok.status == .ok)
                     #expect(ok.authScheme == .basic)
                     try await exercise(client)
                     #expect(try await client.listRepositories().map(\.name) == ["team/app"])
 
-                    let wrong = try makeClient(http, url, credentials: .usernamePassword(username: "ci-user", password: "nope"))
+                    let wrong = try makeRealClient(http, url, credentials: .usernamePassword(username: "ci-user", password: "nope"))
                     let failed = await wrong.testConnection(timeout: .seconds(10))
                     #expect(failed.status == .authFailed)
                     #expect(failed.authScheme == .basic)
-                    let anonymous = try makeClient(http, url)
+                    let anonymous = try makeRealClient(http, url)
                     #expect(await anonymous.testConnection(timeout: .seconds(10)).status == .authFailed)
                 }
             }
@@ -293,7 +299,7 @@ struct DistributionIntegrationTests {
                     let auth: [String: Any] = ["token": ["realm": tokenURL + "/token", "service": "hg-test-registry",
                                                          "issuer": "hg-test-issuer", "rootcertbundle": certFile]]
                     try await withDistributionRegistry(dir: dir, http: http, auth: auth) { url in
-                        let client = try makeClient(http, url, credentials: .usernamePassword(username: "tok-user", password: "tok-pass"))
+                        let client = try makeRealClient(http, url, credentials: .usernamePassword(username: "tok-user", password: "tok-pass"))
                         let ok = await client.testConnection(timeout: .seconds(10))
                         #expect(ok.status == .ok, "\(ok.message)")
                         #expect(ok.authScheme == .bearer)
@@ -304,7 +310,7 @@ struct DistributionIntegrationTests {
                         for _ in 0..<5 { _ = try await client.listTags(Repository("team/app")) }
                         #expect(await issued.count("token") == before)
 
-                        let wrong = try makeClient(http, url, credentials: .usernamePassword(username: "tok-user", password: "bad"))
+                        let wrong = try makeRealClient(http, url, credentials: .usernamePassword(username: "tok-user", password: "bad"))
                         let failed = await wrong.testConnection(timeout: .seconds(10))
                         #expect(failed.status == .authFailed)
                         #expect(failed.authScheme == .bearer)

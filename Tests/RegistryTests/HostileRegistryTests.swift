@@ -235,7 +235,7 @@ import Testing
                     #expect(!"\(error)".contains("hunter2"))
                     #expect(!"\(error)".contains(Data("user:hunter2-very-secret".utf8).base64EncodedString()))
                 }
-                let result = await client.testConnection(timeout: .seconds(5))
+                let result = await client.testConnection(timeout: .seconds(10))
                 #expect(result.status == .authFailed)
                 #expect(!result.message.contains("hunter2"))
             }

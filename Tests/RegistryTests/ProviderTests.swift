@@ -33,7 +33,7 @@ import _CryptoExtras
                 try await withHTTPClient { http in
                     let creds = RegistryCredentials.awsEcr(accessKeyId: "AKIDTEST", secretAccessKey: "secret", region: "eu-west-1", sessionToken: "session-token")
                     let client = try makeClient(http, url, provider: .awsEcr, credentials: creds, endpoints: ProviderEndpoints(ecrAPI: ecrURL))
-                    let result = await client.testConnection(timeout: .seconds(5))
+                    let result = await client.testConnection(timeout: .seconds(10))
                     #expect(result.status == .ok)
                     #expect(result.authScheme == .basic)
                     #expect(try await client.listTags(Repository("team/app")).map(\.name) == ["v1"])
@@ -45,7 +45,7 @@ import _CryptoExtras
 
                     let wrong = try makeClient(http, url, provider: .awsEcr, credentials: .awsEcr(accessKeyId: "AKIDTEST", secretAccessKey: "s", region: "eu-west-1", sessionToken: nil),
                                                endpoints: ProviderEndpoints(ecrAPI: ecrURL))
-                    let failed = await wrong.testConnection(timeout: .seconds(5))
+                    let failed = await wrong.testConnection(timeout: .seconds(10))
                     #expect(failed.status == .authFailed)
                     #expect(!failed.message.contains("AKIDTEST"))
                     let badRegion = try makeClient(http, url, provider: .awsEcr, credentials: .awsEcr(accessKeyId: "a", secretAccessKey: "s", region: "eu/../x", sessionToken: nil))
@@ -86,10 +86,10 @@ import _CryptoExtras
                     let client = try makeClient(http, url, provider: .googleGar, credentials: .googleGar(serviceAccountKey: saKey),
                                                 endpoints: ProviderEndpoints(googleTokenURL: oauthURL + "/token"))
                     #expect(try await client.listTags(Repository("proj/repo/img")).map(\.name) == ["1"])
-                    #expect(await client.testConnection(timeout: .seconds(5)).status == .ok)
+                    #expect(await client.testConnection(timeout: .seconds(10)).status == .ok)
                     let broken = try makeClient(http, url, provider: .googleGar, credentials: .googleGar(serviceAccountKey: "{\"client_email\":\"x\"}"),
                                                 endpoints: ProviderEndpoints(googleTokenURL: oauthURL + "/token"))
-                    #expect(await broken.testConnection(timeout: .seconds(5)).status == .authFailed)
+                    #expect(await broken.testConnection(timeout: .seconds(10)).status == .authFailed)
                 }
             }
         }
@@ -126,7 +126,7 @@ import _CryptoExtras
                     #expect(await fake.counter.count("POST /token") == 1)
                     let wrong = try makeClient(http, url, provider: .azureAcr, credentials: .azureAcr(tenantId: "tenant-1", clientId: "app-id", clientSecret: "nope"),
                                                endpoints: ProviderEndpoints(azureAuthority: aadURL))
-                    #expect(await wrong.testConnection(timeout: .seconds(5)).status == .authFailed)
+                    #expect(await wrong.testConnection(timeout: .seconds(10)).status == .authFailed)
                 }
             }
         }
@@ -164,7 +164,7 @@ import _CryptoExtras
                     let client = try makeClient(http, url, provider: .dockerHub, credentials: .usernamePat(username: "acme", pat: "dckr_pat_x"),
                                                 endpoints: ProviderEndpoints(dockerHubAPI: hubURL))
                     #expect(try await client.listRepositories().map(\.name) == ["acme/web", "acme/api", "acme/worker"])
-                    let result = await client.testConnection(timeout: .seconds(5))
+                    let result = await client.testConnection(timeout: .seconds(10))
                     #expect(result.status == .ok)
                     #expect(result.authScheme == .bearer)
                     #expect(result.repositories == ["acme/web", "acme/api", "acme/worker"])
@@ -197,7 +197,7 @@ import _CryptoExtras
         try await withFakeServer(fake.handler) { url in
             try await withHTTPClient { http in
                 let client = try makeClient(http, url, provider: provider, credentials: credentials)
-                let result = await client.testConnection(timeout: .seconds(5))
+                let result = await client.testConnection(timeout: .seconds(10))
                 #expect(result.status == .ok)
                 #expect(result.repositories == ["org/image"])
                 #expect(try await client.listTags(Repository("org/image")).map(\.name) == ["main"])
