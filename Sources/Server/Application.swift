@@ -1,5 +1,5 @@
 public import Cron
-import Foundation
+public import Foundation
 import HummingbirdTLS
 import NIOSSL
 import NIOCore
@@ -34,12 +34,18 @@ public struct ServeOptions: Sendable {
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var workers: Int
+    /// Seconds a job's lease lasts without renewal; a dead worker's job is retried after it.
+    public var jobLease: TimeInterval
 
-    public init(server: ServerConfiguration, tlsCertificate: String? = nil, tlsKey: String? = nil, workers: Int = 4) {
+    public init(
+        server: ServerConfiguration, tlsCertificate: String? = nil, tlsKey: String? = nil, workers: Int = 4,
+        jobLease: TimeInterval = 60
+    ) {
         self.server = server
         self.tlsCertificate = tlsCertificate
         self.tlsKey = tlsKey
         self.workers = workers
+        self.jobLease = jobLease
     }
 }
 
@@ -78,7 +84,8 @@ public struct Appliance: Sendable {
         let (router, _) = buildRouter(services: services, crawler: crawler, metrics: metrics, heartbeat: heartbeat)
         let pool = WorkerPool(
             store: services.jobs, handlers: handlers,
-            configuration: .init(workers: options.workers), logger: services.logger, heartbeat: heartbeat)
+            configuration: .init(workers: options.workers, lease: options.jobLease), logger: services.logger,
+            heartbeat: heartbeat)
         let server: HTTPServerBuilder
         let scheme: String
         if let cert = options.tlsCertificate, let key = options.tlsKey {

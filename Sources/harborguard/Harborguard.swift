@@ -69,11 +69,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
     @Option(help: "Base URL users reach the appliance at (for webhook URLs).") var publicUrl: String?
     @Option(help: "Concurrent job workers.") var workers: Int = 4
+    @Option(help: "Seconds a job lease lasts without renewal (a killed worker's job is retried after it).")
+    var jobLease: Int = 60
 
     func validate() throws {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if !(0...65535).contains(port) { throw ValidationError("--port must be 0-65535") }
         if workers < 1 || workers > 64 { throw ValidationError("--workers must be 1-64") }
+        if jobLease < 2 || jobLease > 86_400 { throw ValidationError("--job-lease must be 2-86400 seconds") }
     }
 
     func run() async throws {
@@ -83,7 +86,7 @@ struct Serve: AsyncParsableCommand {
         let options = ServeOptions(
             server: ServerConfiguration(
                 host: host, port: port, dataDir: global.dataDir, publicURL: publicUrl, tls: tlsCert != nil),
-            tlsCertificate: tlsCert, tlsKey: tlsKey, workers: workers)
+            tlsCertificate: tlsCert, tlsKey: tlsKey, workers: workers, jobLease: TimeInterval(jobLease))
         let appliance: Appliance
         do {
             appliance = try Appliance(options: options, logger: logger, metrics: prometheus)

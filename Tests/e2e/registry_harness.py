@@ -1,0 +1,127 @@
+"""The real CNCF distribution registry (Debian `docker-registry`) on 127.0.0.1, and a tiny
+client that pushes images through the distribution API (monolithic and chunked uploads)."""
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import tempfile
+import time
+
+import requests
+
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
+LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Registry:
+    """docker-registry serve with its own config; htpasswd auth when user/password given."""
+
+    def __init__(self, user=None, password=None, notifications=None):
+        if shutil.which("docker-registry") is None:
+            raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
+        self.dir = tempfile.mkdtemp(prefix="hg-registry-")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = f"127.0.0.1:{self.port}"
+        self.auth = (user, password) if user else None
+        config = {
+            "version": 0.1,
+            "log": {"level": "warn"},
+            "storage": {"filesystem": {"rootdirectory": self.dir + "/data"}, "delete": {"enabled": True}},
+            "http": {"addr": self.host},
+        }
+        if user:
+            htpasswd = self.dir + "/htpasswd"
+            subprocess.run(["htpasswd", "-Bbc", htpasswd, user, password], check=True, capture_output=True)
+            config["auth"] = {"htpasswd": {"realm": "hg-test", "path": htpasswd}}
+        if notifications:
+            config["notifications"] = {"endpoints": notifications}
+        path = self.dir + "/config.yml"
+        with open(path, "w") as f:
+            json.dump(config, f)  # JSON is valid YAML; no escaped slashes from json.dump
+        self.log = open(self.dir + "/registry.log", "w")
+        self.proc = subprocess.Popen(["docker-registry", "serve", path], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                r = requests.get(self.url + "/v2/", timeout=1)
+                if r.status_code in (200, 401):
+                    return
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise RuntimeError("docker-registry did not start: " + open(self.dir + "/registry.log").read())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- pushing -------------------------------------------------------------------------
+
+    def _upload(self, repo, data: bytes, chunked=False):
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if requests.head(f"{self.url}/v2/{repo}/blobs/{digest}", auth=self.auth).status_code == 200:
+            return digest
+        r = requests.post(f"{self.url}/v2/{repo}/blobs/uploads/", auth=self.auth)
+        assert r.status_code == 202, r.text
+        loc = r.headers["Location"]
+        if not loc.startswith("http"):
+            loc = self.url + loc
+        if chunked:
+            half = len(data) // 2
+            r = requests.patch(loc, data=data[:half], auth=self.auth,
+                               headers={"Content-Type": "application/octet-stream", "Content-Range": f"0-{half - 1}"})
+            assert r.status_code == 202, r.text
+            loc = r.headers["Location"]
+            if not loc.startswith("http"):
+                loc = self.url + loc
+            data_rest = data[half:]
+        else:
+            data_rest = data
+        sep = "&" if "?" in loc else "?"
+        r = requests.put(f"{loc}{sep}digest={digest}", data=data_rest, auth=self.auth,
+                         headers={"Content-Type": "application/octet-stream"})
+        assert r.status_code == 201, r.text
+        return digest
+
+    def push(self, repo, tag, files=None, chunked=False):
+        """Pushes a one-layer image whose layer holds `files` ({path: bytes}); returns the manifest digest."""
+        files = files or {"etc/hg-marker": f"{repo}:{tag}:{time.time_ns()}".encode()}
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as t:
+            for path, content in files.items():
+                info = tarfile.TarInfo(path)
+                info.size = len(content)
+                info.mtime = 0
+                t.addfile(info, io.BytesIO(content))
+        layer = gzip.compress(raw.getvalue(), mtime=0)
+        diff_id = "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
+        config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                             "config": {}}).encode()
+        layer_digest = self._upload(repo, layer, chunked=chunked)
+        config_digest = self._upload(repo, config)
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": MANIFEST_V2,
+            "config": {"mediaType": CONFIG_V1, "size": len(config), "digest": config_digest},
+            "layers": [{"mediaType": LAYER_GZIP, "size": len(layer), "digest": layer_digest}],
+        }).encode()
+        r = requests.put(f"{self.url}/v2/{repo}/manifests/{tag}", data=manifest, auth=self.auth,
+                         headers={"Content-Type": MANIFEST_V2})
+        assert r.status_code == 201, r.text
+        return "sha256:" + hashlib.sha256(manifest).hexdigest()
