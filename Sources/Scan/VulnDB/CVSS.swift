@@ -85,23 +85,31 @@ public enum CVSS {
         return Double(n / 10_000 + 1) / 10
     }
 
+    /// The CVSS v4.0 score of a vector (base metrics required; threat and environmental
+    /// metrics honoured), as FIRST's reference calculator computes it; nil when invalid.
+    public static func scoreV4(_ vector: String) -> Double? { CVSSv4.score(vector) }
+
     /// The best score and severity of a record's or an affected entry's `severity[]`:
-    /// CVSS v3 vectors are computed; v2/v4 vectors are not scored (severity then falls
-    /// back to `database_specific.severity`).
+    /// a CVSS v3 score when there is one (what most tools and NVD history show), else
+    /// CVSS v4, else an Ubuntu priority word, else `fallbackWord`
+    /// (`database_specific.severity`). CVSS v2 vectors are not scored.
     public static func assess(_ severities: [OSVSeverity]?, fallbackWord: String?) -> (score: Double?, severity: Severity) {
-        var best: Double? = nil
+        var v3: Double? = nil
+        var v4: Double? = nil
         var word: Severity? = nil
         for s in severities ?? [] {
             switch s.type {
             case "CVSS_V3":
-                if let v = baseScoreV3(s.score) { best = max(best ?? 0, v) }
+                if let v = baseScoreV3(s.score) { v3 = max(v3 ?? 0, v) }
+            case "CVSS_V4":
+                if let v = scoreV4(s.score) { v4 = max(v4 ?? 0, v) }
             case "Ubuntu":
                 if let w = Severity(word: s.score) { word = max(word ?? .unknown, w) }
             default:
                 break
             }
         }
-        if let best { return (best, Severity(score: best)) }
+        if let best = v3 ?? v4 { return (best, Severity(score: best)) }
         if let word { return (nil, word) }
         if let f = fallbackWord, let w = Severity(word: f) { return (nil, w) }
         return (nil, .unknown)
