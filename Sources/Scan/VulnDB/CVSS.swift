@@ -43,6 +43,14 @@ public enum Severity: String, Sendable, Hashable, Codable, CaseIterable, Compara
 
 /// CVSS base scores computed from vectors.
 public enum CVSS {
+    // CVSS v3 metric weights (specification section 7.4).
+    private static let attackVector: [String: Double] = ["N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2]
+    private static let complexity: [String: Double] = ["L": 0.77, "H": 0.44]
+    private static let privilegesUnchanged: [String: Double] = ["N": 0.85, "L": 0.62, "H": 0.27]
+    private static let privilegesChanged: [String: Double] = ["N": 0.85, "L": 0.68, "H": 0.5]
+    private static let interaction: [String: Double] = ["N": 0.85, "R": 0.62]
+    private static let impactWeight: [String: Double] = ["H": 0.56, "L": 0.22, "N": 0.0]
+
     /// The base score of a CVSS v3.0 / v3.1 vector (`CVSS:3.1/AV:N/AC:L/…`), per the FIRST
     /// specification's formulas; nil when a base metric is missing or unknown.
     public static func baseScoreV3(_ vector: String) -> Double? {
@@ -57,12 +65,7 @@ public enum CVSS {
         }
         guard let scope = m["S"], scope == "U" || scope == "C" else { return nil }
         let changed = scope == "C"
-        let attackVector: [String: Double] = ["N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2]
-        let complexity: [String: Double] = ["L": 0.77, "H": 0.44]
-        let privileges: [String: Double] =
-            changed ? ["N": 0.85, "L": 0.68, "H": 0.5] : ["N": 0.85, "L": 0.62, "H": 0.27]
-        let interaction: [String: Double] = ["N": 0.85, "R": 0.62]
-        let impactWeight: [String: Double] = ["H": 0.56, "L": 0.22, "N": 0.0]
+        let privileges = changed ? privilegesChanged : privilegesUnchanged
         guard
             let av = attackVector[m["AV"] ?? ""], let ac = complexity[m["AC"] ?? ""],
             let pr = privileges[m["PR"] ?? ""], let ui = interaction[m["UI"] ?? ""],
