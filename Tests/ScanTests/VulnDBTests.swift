@@ -31,6 +31,12 @@ struct VulnDBTests {
             try OSVRecord.decodeAll(from: Data(contentsOf: osvFixtures.appendingPathComponent("maven/GHSA-jfh8-c2jp-5v3q.json"))).first)
         #expect(log4j.severity?.first?.type == "CVSS_V3")
         #expect(log4j.databaseSpecific?["severity"]?.stringValue == "CRITICAL")
+        let requests = try #require(
+            try OSVRecord.decodeAll(from: Data(contentsOf: osvFixtures.appendingPathComponent("pypi/GHSA-j8r2-6x86-q33q.json"))).first)
+        #expect(requests.databaseSpecific?["github_reviewed"] == .bool(true))
+        #expect(requests.databaseSpecific?["cwe_ids"] == .array([.string("CWE-200")]))
+        let json = try OSVRecord.decodeAll(from: Data(#"{"id":"X","modified":"2024-01-01T00:00:00Z","database_specific":{"n":1.5,"z":null}}"#.utf8))
+        #expect(json.first?.databaseSpecific == .object(["n": .number(1.5), "z": .null]))
         let array = try OSVRecord.decodeAll(from: Data(contentsOf: osvFixtures.appendingPathComponent("array.json")))
         #expect(array.map(\.id) == ["TEST-ARRAY-1", "TEST-ARRAY-2"])
         #expect(throws: (any Error).self) { try OSVRecord.decodeAll(from: Data("{\"id\": 1}".utf8)) }

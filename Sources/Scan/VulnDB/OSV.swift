@@ -12,14 +12,16 @@ public enum JSONValue: Sendable, Hashable, Codable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
+        // Strings first: they are by far the most common leaves (Go symbol lists), and
+        // every failed attempt costs a thrown error.
         if c.decodeNil() {
             self = .null
-        } else if let b = try? c.decode(Bool.self) {
-            self = .bool(b)
-        } else if let n = try? c.decode(Double.self) {
-            self = .number(n)
         } else if let s = try? c.decode(String.self) {
             self = .string(s)
+        } else if let n = try? c.decode(Double.self) {
+            self = .number(n)
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
         } else if let a = try? c.decode([JSONValue].self) {
             self = .array(a)
         } else {
