@@ -1,0 +1,187 @@
+import Foundation
+import NIOCore
+
+/// Writes tar archives byte by byte, including the hostile shapes real tools refuse to make.
+struct TarWriter {
+    private(set) var bytes: [UInt8] = []
+
+    enum EntryType: UInt8 {
+        case file = 0x30, hardLink = 0x31, symlink = 0x32, directory = 0x35
+        case gnuLongName = 0x4C, pax = 0x78, globalPax = 0x67
+    }
+
+    mutating func file(_ name: String, _ contents: [UInt8], mode: Int = 0o644) {
+        header(name: name, type: .file, size: contents.count, mode: mode)
+        append(contents)
+    }
+
+    mutating func file(_ name: String, _ text: String, mode: Int = 0o644) {
+        file(name, Array(text.utf8), mode: mode)
+    }
+
+    mutating func directory(_ name: String) { header(name: name, type: .directory, size: 0, mode: 0o755) }
+
+    mutating func symlink(_ name: String, to target: String) {
+        header(name: name, type: .symlink, size: 0, mode: 0o777, link: target)
+    }
+
+    mutating func hardLink(_ name: String, to target: String) {
+        header(name: name, type: .hardLink, size: 0, mode: 0o644, link: target)
+    }
+
+    /// A file whose name goes in a PAX `path` record (the ustar name is a stand-in).
+    mutating func paxFile(_ name: String, _ contents: [UInt8]) {
+        let record = Self.paxRecord("path", name)
+        header(name: "PaxHeaders/x", type: .pax, size: record.count, mode: 0o644)
+        append(record)
+        file("placeholder-name", contents)
+    }
+
+    /// A file whose name goes in a GNU `././@LongLink` entry.
+    mutating func gnuLongNameFile(_ name: String, _ contents: [UInt8]) {
+        let data = Array(name.utf8) + [0]
+        header(name: "././@LongLink", type: .gnuLongName, size: data.count, mode: 0o644)
+        append(data)
+        file("truncated-name", contents)
+    }
+
+    /// A file whose size is written in GNU base-256 form.
+    mutating func base256File(_ name: String, _ contents: [UInt8]) {
+        header(name: name, type: .file, size: contents.count, mode: 0o644, base256: true)
+        append(contents)
+    }
+
+    mutating func end() { bytes += [UInt8](repeating: 0, count: 1024) }
+
+    static func paxRecord(_ key: String, _ value: String) -> [UInt8] {
+        let body = " \(key)=\(value)\n"
+        var length = body.utf8.count + 1
+        while String(length).utf8.count + body.utf8.count != length { length += 1 }
+        return Array("\(length)\(body)".utf8)
+    }
+
+    mutating func header(name: String, type: EntryType, size: Int, mode: Int, link: String = "", base256: Bool = false) {
+        var block = [UInt8](repeating: 0, count: 512)
+        func put(_ text: String, _ offset: Int, _ length: Int) {
+            for (i, byte) in text.utf8.prefix(length).enumerated() { block[offset + i] = byte }
+        }
+        func octal(_ value: Int, _ offset: Int, _ length: Int) {
+            put(String(String(value, radix: 8).suffix(length - 1)).leftPadded(to: length - 1), offset, length - 1)
+        }
+        put(name, 0, 100)
+        octal(mode, 100, 8)
+        octal(0, 108, 8)
+        octal(0, 116, 8)
+        if base256 {
+            block[124] = 0x80
+            var value = size
+            for i in stride(from: 135, to: 124, by: -1) {
+                block[i] = UInt8(value & 0xFF)
+                value >>= 8
+            }
+        } else {
+            octal(size, 124, 12)
+        }
+        octal(1_700_000_000, 136, 12)
+        block[156] = type.rawValue
+        put(link, 157, 100)
+        put("ustar", 257, 6)
+        put("00", 263, 2)
+        for i in 148..<156 { block[i] = 0x20 }
+        let sum = block.reduce(0) { $0 + Int($1) }
+        put(String(String(sum, radix: 8)).leftPadded(to: 6), 148, 6)
+        block[154] = 0
+        bytes += block
+    }
+
+    private mutating func append(_ contents: [UInt8]) {
+        bytes += contents
+        let padding = (512 - contents.count % 512) % 512
+        bytes += [UInt8](repeating: 0, count: padding)
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to length: Int) -> String {
+        String(repeating: "0", count: max(0, length - count)) + self
+    }
+}
+
+/// Feeds bytes as ByteBuffers of a fixed size, like an HTTP body.
+struct ChunkedBytes: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let bytes: [UInt8]
+    let chunkSize: Int
+
+    init(_ bytes: [UInt8], chunkSize: Int = 64 * 1024) {
+        self.bytes = bytes
+        self.chunkSize = chunkSize
+    }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let bytes: [UInt8]
+        let chunkSize: Int
+        var offset = 0
+        mutating func next() async -> ByteBuffer? {
+            guard offset < bytes.count else { return nil }
+            let end = Swift.min(offset + chunkSize, bytes.count)
+            defer { offset = end }
+            return ByteBuffer(bytes: bytes[offset..<end])
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(bytes: bytes, chunkSize: chunkSize) }
+}
+
+
+enum Shell {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Runs `/bin/sh -c script`, returning stdout (written to a temp file, so large outputs don't block).
+    @discardableResult
+    static func run(_ script: String) throws -> [UInt8] {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("hg-shell-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "{ \(script)\n} > '\(out.path)'"]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw Failure(description: "shell failed (\(process.terminationStatus)): \(script)")
+        }
+        return [UInt8](try Data(contentsOf: out))
+    }
+
+    /// gzip-compresses bytes with the system gzip (real gzip framing, CRCs and all).
+    static func gzip(_ bytes: [UInt8], level: Int = 6) throws -> [UInt8] {
+        let input = FileManager.default.temporaryDirectory.appendingPathComponent("hg-gz-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: input) }
+        try Data(bytes).write(to: input)
+        return try run("gzip -\(level) -n -c '\(input.path)'")
+    }
+}
+
+/// Host files the tests carry into layers.
+enum HostFiles {
+    static func read(_ path: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
+    /// A dist-info METADATA file from a pyenv-installed Python.
+    static func pythonDistInfo() throws -> (directory: String, metadata: [UInt8]) {
+        let found = try Shell.run("ls -d /root/.pyenv/versions/*/lib/python3*/site-packages/pip-*.dist-info | head -1")
+        let directory = String(decoding: found, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return ((directory as NSString).lastPathComponent, try read(directory + "/METADATA"))
+    }
+}
+
+func layerDigest(_ bytes: [UInt8]) throws -> String {
+    let input = FileManager.default.temporaryDirectory.appendingPathComponent("hg-sha-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: input) }
+    try Data(bytes).write(to: input)
+    let output = try Shell.run("sha256sum '\(input.path)' | cut -d' ' -f1")
+    return "sha256:" + String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
