@@ -164,6 +164,29 @@ private func analyzeTar(_ build: (inout TarWriter) throws -> Void) async throws 
         #expect(inventory.packages.map(\.path) == ["opt/lib/cdi-api.jar", "srv/app.war!/WEB-INF/lib/cdi-api-1.2.jar", "srv/app.war"])
     }
 
+    @Test func cargoAuditableSection() async throws {
+        let json = """
+            {"packages":[{"name":"demo","version":"0.1.0","source":"local","kind":"runtime","root":true,"dependencies":[1,2]},\
+            {"name":"serde","version":"1.0.190","source":"crates.io","kind":"runtime"},\
+            {"name":"serde_json","version":"1.0.108","source":"crates.io","kind":"runtime"}]}
+            """
+        let elf = ELFBuilder.make(sections: [
+            (".text", [UInt8](repeating: 0x90, count: 2048)), (".dep-v0", try ELFBuilder.zlib(Array(json.utf8))),
+        ])
+        let inventory = try await analyzeTar { $0.file("usr/local/bin/demo", elf, mode: 0o755) }
+        #expect(inventory.packages.map(\.purl) == ["pkg:cargo/serde@1.0.190", "pkg:cargo/serde_json@1.0.108"])
+    }
+
+    @Test func hardLinkToAWantedFileIsRead() async throws {
+        let inventory = try await analyzeTar {
+            $0.file("usr/lib/os-release", "ID=ubuntu\nVERSION_ID=\"22.04\"\nVERSION_CODENAME=jammy\n")
+            $0.hardLink("etc/os-release", to: "usr/lib/os-release")
+            $0.file("var/lib/dpkg/status", "Package: bash\nStatus: hold ok installed\nArchitecture: amd64\nVersion: 5.1-6ubuntu1\n")
+        }
+        #expect(inventory.os == OSInfo(family: "ubuntu", version: "22.04", codename: "jammy"))
+        #expect(inventory.packages.map(\.purl) == ["pkg:deb/ubuntu/bash@5.1-6ubuntu1?arch=amd64&distro=ubuntu-22.04"])
+    }
+
     @Test func rubyGemspec() async throws {
         let inventory = try await analyzeTar {
             $0.file(

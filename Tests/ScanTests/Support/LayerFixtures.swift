@@ -185,3 +185,51 @@ func layerDigest(_ bytes: [UInt8]) throws -> String {
     let output = try Shell.run("sha256sum '\(input.path)' | cut -d' ' -f1")
     return "sha256:" + String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
 }
+
+/// A minimal little-endian ELF64 file with named sections (and no code), for detectors
+/// that look binaries up by section.
+enum ELFBuilder {
+    static func make(sections: [(name: String, contents: [UInt8])]) -> [UInt8] {
+        var data = [UInt8](repeating: 0, count: 64)
+        data[0...3] = [0x7F, 0x45, 0x4C, 0x46]
+        data[4] = 2  // 64-bit
+        data[5] = 1  // little-endian
+        data[6] = 1
+        var names: [UInt8] = [0]
+        var placed: [(nameOffset: Int, offset: Int, size: Int)] = []
+        for section in sections {
+            let nameOffset = names.count
+            names += Array(section.name.utf8) + [0]
+            placed.append((nameOffset, data.count, section.contents.count))
+            data += section.contents
+        }
+        let shstrtabName = names.count
+        names += Array(".shstrtab".utf8) + [0]
+        let namesOffset = data.count
+        data += names
+        while data.count % 8 != 0 { data.append(0) }
+        let sectionHeaders = data.count
+        func le(_ value: Int, _ width: Int) -> [UInt8] { (0..<width).map { UInt8((value >> (8 * $0)) & 0xFF) } }
+        data += [UInt8](repeating: 0, count: 64)  // the null section
+        for section in placed {
+            data += le(section.nameOffset, 4) + le(1, 4) + le(0, 8) + le(0, 8) + le(section.offset, 8) + le(section.size, 8)
+                + le(0, 4) + le(0, 4) + le(1, 8) + le(0, 8)
+        }
+        data += le(shstrtabName, 4) + le(3, 4) + le(0, 8) + le(0, 8) + le(namesOffset, 8) + le(names.count, 8)
+            + le(0, 4) + le(0, 4) + le(1, 8) + le(0, 8)
+        data.replaceSubrange(0x28..<0x30, with: le(sectionHeaders, 8))
+        data.replaceSubrange(0x3A..<0x3C, with: le(64, 2))
+        data.replaceSubrange(0x3C..<0x3E, with: le(placed.count + 2, 2))
+        data.replaceSubrange(0x3E..<0x40, with: le(placed.count + 1, 2))
+        return data
+    }
+
+    /// zlib-compresses with Python's zlib (the format cargo-auditable writes).
+    static func zlib(_ bytes: [UInt8]) throws -> [UInt8] {
+        let input = FileManager.default.temporaryDirectory.appendingPathComponent("hg-zlib-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: input) }
+        try Data(bytes).write(to: input)
+        return try Shell.run(
+            "python3 -c 'import sys, zlib; sys.stdout.buffer.write(zlib.compress(open(sys.argv[1], \"rb\").read()))' '\(input.path)'")
+    }
+}
