@@ -164,6 +164,30 @@ private func analyzeTar(_ build: (inout TarWriter) throws -> Void) async throws 
         #expect(inventory.packages.map(\.path) == ["opt/lib/cdi-api.jar", "srv/app.war!/WEB-INF/lib/cdi-api-1.2.jar", "srv/app.war"])
     }
 
+    @Test func goPointerFormatOfGoBefore118() throws {
+        // Go < 1.18: the header holds pointers to Go string headers (data pointer, length).
+        let load = 0x40_0000
+        let base = load + ELFBuilder.firstSectionOffset(loadAddress: load)
+        let version = Array("go1.16.15".utf8)
+        let modInfo =
+            Array(repeating: UInt8(0x30), count: 16)
+            + Array("path\tex.com/old\nmod\tex.com/old\tv0.3.0\t\ndep\tgithub.com/pkg/errors\tv0.9.1\th1:a=\n".utf8)
+            + Array(repeating: UInt8(0x31), count: 16)
+        func le64(_ value: Int) -> [UInt8] { (0..<8).map { UInt8((value >> (8 * $0)) & 0xFF) } }
+        // Layout: header (32) | version string header (16) | modinfo string header (16) | bytes.
+        let versionData = base + 64
+        let modData = versionData + version.count
+        var section: [UInt8] = [0xFF] + Array(" Go buildinf:".utf8) + [8, 0]
+        section += le64(base + 32) + le64(base + 48)
+        section += le64(versionData) + le64(version.count) + le64(modData) + le64(modInfo.count)
+        section += version + modInfo
+        let elf = ELFBuilder.make(sections: [(".go.buildinfo", section)], loadAddress: load)
+        let result = try BinaryDetector().detect(path: "old", contents: elf)
+        #expect(result.packages.map(\.purl) == [
+            "pkg:golang/ex.com/old@v0.3.0", "pkg:golang/github.com/pkg/errors@v0.9.1", "pkg:golang/stdlib@v1.16.15",
+        ])
+    }
+
     @Test func cargoAuditableSection() async throws {
         let json = """
             {"packages":[{"name":"demo","version":"0.1.0","source":"local","kind":"runtime","root":true,"dependencies":[1,2]},\

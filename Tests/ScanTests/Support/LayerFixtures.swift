@@ -189,8 +189,12 @@ func layerDigest(_ bytes: [UInt8]) throws -> String {
 /// A minimal little-endian ELF64 file with named sections (and no code), for detectors
 /// that look binaries up by section.
 enum ELFBuilder {
-    static func make(sections: [(name: String, contents: [UInt8])]) -> [UInt8] {
-        var data = [UInt8](repeating: 0, count: 64)
+    /// Sections start at `firstSectionOffset(loadAddress:)`, one after another; with a
+    /// `loadAddress`, one PT_LOAD segment maps the whole file there.
+    static func firstSectionOffset(loadAddress: Int?) -> Int { loadAddress == nil ? 64 : 64 + 56 }
+
+    static func make(sections: [(name: String, contents: [UInt8])], loadAddress: Int? = nil) -> [UInt8] {
+        var data = [UInt8](repeating: 0, count: firstSectionOffset(loadAddress: loadAddress))
         data[0...3] = [0x7F, 0x45, 0x4C, 0x46]
         data[4] = 2  // 64-bit
         data[5] = 1  // little-endian
@@ -221,6 +225,14 @@ enum ELFBuilder {
         data.replaceSubrange(0x3A..<0x3C, with: le(64, 2))
         data.replaceSubrange(0x3C..<0x3E, with: le(placed.count + 2, 2))
         data.replaceSubrange(0x3E..<0x40, with: le(placed.count + 1, 2))
+        if let loadAddress {
+            let header = le(1, 4) + le(5, 4) + le(0, 8) + le(loadAddress, 8) + le(loadAddress, 8) + le(data.count, 8)
+                + le(data.count, 8) + le(0x1000, 8)
+            data.replaceSubrange(64..<120, with: header)
+            data.replaceSubrange(0x20..<0x28, with: le(64, 8))
+            data.replaceSubrange(0x36..<0x38, with: le(56, 2))
+            data.replaceSubrange(0x38..<0x3A, with: le(1, 2))
+        }
         return data
     }
 
