@@ -80,7 +80,7 @@ struct TarReader {
                     offset += 512
                 } else {
                     let take = min(512 - headerBuffer.count, count - index)
-                    headerBuffer.append(contentsOf: bytes[index..<(index + take)])
+                    Self.append(bytes, index, take, to: &headerBuffer)
                     index += take
                     offset += Int64(take)
                     if headerBuffer.count == 512 {
@@ -92,7 +92,7 @@ struct TarReader {
             case .contents(let remaining, let padding):
                 let take = Int(min(remaining, Int64(count - index)))
                 if capture != nil {
-                    capture?.append(contentsOf: bytes[index..<(index + take)])
+                    Self.append(bytes, index, take, to: &capture!)
                 }
                 index += take
                 offset += Int64(take)
@@ -105,7 +105,7 @@ struct TarReader {
                 }
             case .extensionData(let remaining, let padding, let type):
                 let take = min(remaining, count - index)
-                extensionBuffer.append(contentsOf: bytes[index..<(index + take)])
+                Self.append(bytes, index, take, to: &extensionBuffer)
                 index += take
                 offset += Int64(take)
                 if remaining - take == 0 {
@@ -334,6 +334,13 @@ struct TarReader {
             seenDigit = true
         }
         return seenDigit ? value : nil
+    }
+
+    /// Appends through a typed buffer pointer, which Array copies with one memcpy.
+    private static func append(_ bytes: UnsafeRawBufferPointer, _ index: Int, _ count: Int, to array: inout [UInt8]) {
+        UnsafeRawBufferPointer(rebasing: bytes[index..<(index + count)]).withMemoryRebound(to: UInt8.self) {
+            array.append(contentsOf: $0)
+        }
     }
 
     /// Some old tars summed the header as signed bytes.
