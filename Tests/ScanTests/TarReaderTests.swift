@@ -55,6 +55,25 @@ private func read(_ bytes: [UInt8], chunk: Int = 7) throws -> Recorder {
         }
     }
 
+    @Test func paxGlobalHeaderAndSizeOverride() throws {
+        var tar = TarWriter()
+        let global = TarWriter.paxRecord("comment", "made by a test")
+        tar.header(name: "pax_global_header", type: .globalPax, size: global.count, mode: 0o644)
+        tar.bytes += global + [UInt8](repeating: 0, count: 512 - global.count)
+        // The ustar size field says 0; the PAX `size` record (how tar stores > 8 GiB) says 5.
+        let local = TarWriter.paxRecord("size", "5") + TarWriter.paxRecord("linkpath", "ignored-for-files")
+        tar.header(name: "PaxHeaders/f", type: .pax, size: local.count, mode: 0o644)
+        tar.bytes += local + [UInt8](repeating: 0, count: 512 - local.count)
+        tar.header(name: "f", type: .file, size: 0, mode: 0o644)
+        tar.bytes += Array("hello".utf8) + [UInt8](repeating: 0, count: 507)
+        tar.file("g", "after")
+        tar.end()
+        let result = try read(tar.bytes, chunk: 3)
+        #expect(result.entries.map(\.path) == ["f", "g"])
+        #expect(result.contents["f"] == Array("hello".utf8))
+        #expect(result.contents["g"] == Array("after".utf8))
+    }
+
     @Test func readsRealGnuTarOutput() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hg-tar-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -3,7 +3,7 @@ import NIOCore
 
 /// Writes tar archives byte by byte, including the hostile shapes real tools refuse to make.
 struct TarWriter {
-    private(set) var bytes: [UInt8] = []
+    var bytes: [UInt8] = []
 
     enum EntryType: UInt8 {
         case file = 0x30, hardLink = 0x31, symlink = 0x32, directory = 0x35
