@@ -232,3 +232,36 @@ private func analyzeTar(_ build: (inout TarWriter) throws -> Void) async throws 
         #expect(PackageURL.make(type: "deb", namespace: "debian", name: "x", version: "1:2.0") == "pkg:deb/debian/x@1:2.0")
     }
 }
+
+@Suite struct HostileDetectorInputTests {
+    /// Truncated and bit-flipped copies of real binaries, jars and databases must give
+    /// notes or nothing, never a crash.
+    @Test func mangledInputsDoNotCrash() throws {
+        let (_, metadata) = try HostFiles.pythonDistInfo()
+        let samples: [(any PackageDetector, String, [UInt8])] = [
+            (BinaryDetector(), "bin/registry", Array(try HostFiles.read("/usr/bin/docker-registry").prefix(3 << 20))),
+            (JavaArchiveDetector(), "a.jar", try HostFiles.read("/usr/share/maven-repo/javax/enterprise/cdi-api/1.2/cdi-api-1.2.jar")),
+            (DpkgDetector(), "var/lib/dpkg/status", Array(try HostFiles.read("/var/lib/dpkg/status").prefix(20_000))),
+            (PythonDetector(), "x.dist-info/METADATA", metadata),
+        ]
+        var generator = SystemRandomNumberGenerator()
+        for (detector, path, original) in samples {
+            for round in 0..<40 {
+                var bytes = original
+                if round % 2 == 0 {
+                    bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &generator)))
+                }
+                for _ in 0..<32 where !bytes.isEmpty {
+                    // Favour the headers, where lengths and offsets live.
+                    let index = Int.random(in: 0..<min(bytes.count, round % 3 == 0 ? 256 : bytes.count), using: &generator)
+                    bytes[index] = UInt8.random(in: 0...255, using: &generator)
+                }
+                _ = try? detector.detect(path: path, contents: bytes)
+            }
+        }
+        // ELF headers claiming offsets near UInt64.max.
+        var elf = ELFBuilder.make(sections: [(".go.buildinfo", [UInt8](repeating: 0xFF, count: 64))])
+        for i in 0x20..<0x30 { elf[i] = 0xFF }
+        _ = try BinaryDetector().detect(path: "x", contents: elf)
+    }
+}

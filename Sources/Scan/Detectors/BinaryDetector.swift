@@ -60,7 +60,7 @@ struct ELFFile {
         let shentsize = Int(uint(is64 ? 0x3A : 0x2E, 2))
         let shnum = Int(uint(is64 ? 0x3C : 0x30, 2))
         let shstrndx = Int(uint(is64 ? 0x3E : 0x32, 2))
-        for i in 0..<phnum {
+        for i in 0..<(phoff < data.count ? phnum : 0) {
             let base = phoff + i * phentsize
             guard phentsize >= (is64 ? 56 : 32), base >= 0, base + phentsize <= data.count else { break }
             guard uint(base, 4) == 1 else { continue }  // PT_LOAD
@@ -70,7 +70,7 @@ struct ELFFile {
             segments.append(Segment(address: address, offset: offset, size: size))
         }
         var raw: [(nameOffset: Int, section: Section)] = []
-        for i in 0..<shnum {
+        for i in 0..<(shoff < data.count ? shnum : 0) {
             let base = shoff + i * shentsize
             guard shentsize >= (is64 ? 64 : 40), base >= 0, base + shentsize <= data.count else { break }
             let nameOffset = Int(uint(base, 4))
@@ -83,8 +83,9 @@ struct ELFFile {
             let table = raw[shstrndx].section
             for (nameOffset, section) in raw {
                 var named = section
-                let start = table.offset + nameOffset
-                if start >= 0, start < data.count, nameOffset < table.size {
+                // Offsets come from the file: compare before adding so hostile values cannot overflow.
+                if table.offset < data.count, nameOffset < table.size, nameOffset < data.count - table.offset {
+                    let start = table.offset + nameOffset
                     var end = start
                     while end < data.count, data[end] != 0 { end += 1 }
                     named.name = String(decoding: data[start..<end], as: UTF8.self)
@@ -116,7 +117,9 @@ struct ELFFile {
     /// The file offset of a virtual address, via the loadable segments.
     func fileOffset(of address: UInt64) -> Int? {
         for segment in segments where address >= segment.address && address - segment.address < UInt64(segment.size) {
-            return segment.offset + Int(address - segment.address)
+            let delta = Int(address - segment.address)
+            guard segment.offset < data.count, delta < data.count - segment.offset else { return nil }
+            return segment.offset + delta
         }
         return nil
     }

@@ -10,6 +10,7 @@ public struct JavaArchiveDetector: PackageDetector {
 
     static let maxNesting = 3
     static let maxInflatedEntryBytes = 256 << 20
+    static let maxTextEntryBytes = 1 << 20
 
     public func interest(in path: String, size: Int64, executable: Bool) -> FileInterest? {
         Self.isArchive(path) ? .binary : nil
@@ -32,7 +33,7 @@ public struct JavaArchiveDetector: PackageDetector {
         var manifest: [String: String]?
         for entry in zip.entries {
             if entry.name.hasPrefix("META-INF/maven/") && entry.name.hasSuffix("/pom.properties") {
-                guard let data = try? zip.contents(of: entry) else { continue }
+                guard entry.size <= maxTextEntryBytes, let data = try? zip.contents(of: entry) else { continue }
                 let properties = parseProperties(String(decoding: data, as: UTF8.self))
                 if let group = properties["groupId"], let artifact = properties["artifactId"],
                     let version = properties["version"]
@@ -40,7 +41,7 @@ public struct JavaArchiveDetector: PackageDetector {
                     poms.append(maven(group: group, artifact: artifact, version: version, path: path))
                 }
             } else if entry.name == "META-INF/MANIFEST.MF" {
-                if let data = try? zip.contents(of: entry) { manifest = parseManifest(String(decoding: data, as: UTF8.self)) }
+                if entry.size <= maxTextEntryBytes, let data = try? zip.contents(of: entry) { manifest = parseManifest(String(decoding: data, as: UTF8.self)) }
             } else if isArchive(entry.name), depth < maxNesting {
                 guard let data = try? zip.contents(of: entry) else {
                     result.notes.append("\(path)!/\(entry.name): nested archive could not be read")
