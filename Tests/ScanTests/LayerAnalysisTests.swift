@@ -220,3 +220,34 @@ private func baseLayer() throws -> [UInt8] {
         #expect(analysis.analyzerVersion == LayerAnalysis.analyzerVersion)
     }
 }
+
+@Suite struct HostileStreamTests {
+    /// Bit-flipped and truncated real tar and gzip streams end in a `LayerError` or a
+    /// result, never a crash or a hang.
+    @Test func mangledStreamsFailCleanly() async throws {
+        var tar = TarWriter()
+        tar.file("etc/os-release", try HostFiles.read("/etc/os-release"))
+        tar.gnuLongNameFile("usr/" + String(repeating: "x", count: 120), Array("long".utf8))
+        tar.paxFile("opt/päx", Array("pax".utf8))
+        tar.file("var/lib/dpkg/status", Array(try HostFiles.read("/var/lib/dpkg/status").prefix(30_000)))
+        tar.end()
+        let gz = try Shell.gzip(tar.bytes)
+        var generator = SystemRandomNumberGenerator()
+        for (bytes, type) in [(tar.bytes, "application/vnd.oci.image.layer.v1.tar"), (gz, "application/vnd.oci.image.layer.v1.tar+gzip")] {
+            for round in 0..<60 {
+                var mangled = bytes
+                if round % 3 == 0 { mangled = Array(mangled.prefix(Int.random(in: 1..<mangled.count, using: &generator))) }
+                for _ in 0..<(round % 5) {
+                    let index = Int.random(in: 0..<min(mangled.count, 2048), using: &generator)
+                    mangled[index] = UInt8.random(in: 0...255, using: &generator)
+                }
+                do {
+                    _ = try await analyzeLayer(
+                        stream: ChunkedBytes(mangled, chunkSize: 1 + round * 97), mediaType: type, expectedDigest: nil)
+                } catch is LayerError {
+                    continue
+                }
+            }
+        }
+    }
+}
