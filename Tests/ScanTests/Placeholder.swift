@@ -1,3 +1,0 @@
-import Testing
-
-@Test func placeholder_ScanTests() { #expect(1 == 1) }
