@@ -48,6 +48,12 @@ private func analyzeTar(_ build: (inout TarWriter) throws -> Void) async throws 
         #expect(stdlib.version.hasPrefix("v1."))
         #expect(stdlib.purl == "pkg:golang/stdlib@\(stdlib.version)")
         #expect(stdlib.path == "usr/bin/registry")
+        // A hard link to the binary reports the same modules at its own path.
+        let linked = try await analyzeTar {
+            $0.file("usr/bin/registry", binary, mode: 0o755)
+            $0.hardLink("usr/local/bin/registry", to: "usr/bin/registry")
+        }
+        #expect(linked.packages.compactMap(\.path) == ["usr/bin/registry", "usr/local/bin/registry"])
         // Not executable: not read.
         let plain = try await analyzeTar { $0.file("usr/share/registry.bin", binary, mode: 0o644) }
         #expect(plain.packages.isEmpty)

@@ -146,7 +146,19 @@ struct LayerCollector: TarEntryHandler {
             return false
         case .hardLink:
             replacedPaths.insert(entry.path)
-            if let index = wantingDetector(entry), let target = entry.linkTarget, let contents = kept[target] {
+            guard let target = entry.linkTarget else { return false }
+            if let finding = findings[target] {
+                // Same bytes as the target (a binary or jar, say): same finding, at this path too.
+                var copy = finding
+                copy.path = entry.path
+                copy.result.packages = finding.result.packages.map { package in
+                    var package = package
+                    if package.path == target { package.path = entry.path }
+                    return package
+                }
+                findings[entry.path] = copy
+                replacedPaths.remove(entry.path)
+            } else if let index = wantingDetector(entry), let contents = kept[target] {
                 record(entry.path, detector: index, contents: contents)
             }
             return false
