@@ -27,7 +27,7 @@ struct Harborguard: AsyncParsableCommand {
         commandName: "harborguard",
         abstract: "Self-hosted container-image security appliance.",
         version: "0.1.0",
-        subcommands: [Serve.self, AdminCommand.self]
+        subcommands: [Serve.self, ScanCommand.self, DBCommand.self, AdminCommand.self]
     )
 }
 

@@ -100,26 +100,29 @@ class Registry:
         assert r.status_code == 201, r.text
         return digest
 
-    def push(self, repo, tag, files=None, chunked=False):
-        """Pushes a one-layer image whose layer holds `files` ({path: bytes}); returns the manifest digest."""
-        files = files or {"etc/hg-marker": f"{repo}:{tag}:{time.time_ns()}".encode()}
-        raw = io.BytesIO()
-        with tarfile.open(fileobj=raw, mode="w") as t:
-            for path, content in files.items():
-                info = tarfile.TarInfo(path)
-                info.size = len(content)
-                info.mtime = 0
-                t.addfile(info, io.BytesIO(content))
-        layer = gzip.compress(raw.getvalue(), mtime=0)
-        diff_id = "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
-        config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    def push(self, repo, tag, files=None, chunked=False, layers=None):
+        """Pushes an image whose layers hold `layers` (a list of {path: bytes}; one layer of
+        `files` by default); returns the manifest digest."""
+        layers = layers or [files or {"etc/hg-marker": f"{repo}:{tag}:{time.time_ns()}".encode()}]
+        descriptors, diff_ids = [], []
+        for files in layers:
+            raw = io.BytesIO()
+            with tarfile.open(fileobj=raw, mode="w") as t:
+                for path, content in files.items():
+                    info = tarfile.TarInfo(path)
+                    info.size = len(content)
+                    info.mtime = 0
+                    t.addfile(info, io.BytesIO(content))
+            layer = gzip.compress(raw.getvalue(), mtime=0)
+            diff_ids.append("sha256:" + hashlib.sha256(raw.getvalue()).hexdigest())
+            descriptors.append({"mediaType": LAYER_GZIP, "size": len(layer), "digest": self._upload(repo, layer, chunked=chunked)})
+        config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids},
                              "config": {}}).encode()
-        layer_digest = self._upload(repo, layer, chunked=chunked)
         config_digest = self._upload(repo, config)
         manifest = json.dumps({
             "schemaVersion": 2, "mediaType": MANIFEST_V2,
             "config": {"mediaType": CONFIG_V1, "size": len(config), "digest": config_digest},
-            "layers": [{"mediaType": LAYER_GZIP, "size": len(layer), "digest": layer_digest}],
+            "layers": descriptors,
         }).encode()
         r = requests.put(f"{self.url}/v2/{repo}/manifests/{tag}", data=manifest, auth=self.auth,
                          headers={"Content-Type": MANIFEST_V2})

@@ -170,9 +170,9 @@ enum HostFiles {
         [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
     }
 
-    /// A dist-info METADATA file from a pyenv-installed Python.
+    /// A dist-info METADATA file of this machine's Python (pip's own, found through importlib).
     static func pythonDistInfo() throws -> (directory: String, metadata: [UInt8]) {
-        let found = try Shell.run("ls -d /root/.pyenv/versions/*/lib/python3*/site-packages/pip-*.dist-info | head -1")
+        let found = try Shell.run(#"python3 -c 'import importlib.metadata as m; print(m.distribution("pip")._path)'"#)
         let directory = String(decoding: found, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         return ((directory as NSString).lastPathComponent, try read(directory + "/METADATA"))
     }

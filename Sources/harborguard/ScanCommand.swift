@@ -1,0 +1,259 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Registry
+import Scan
+import Server
+
+/// `harborguard scan IMAGE`: the native engine as a one-shot CLI for CI pipelines.
+struct ScanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scan",
+        abstract: "Scan one image: pull its layers, find every package, match the vulnerability database.",
+        discussion: """
+            Exit status: 0 when no finding is left after --severity/--ignore-unfixed (or --exit-code is 0), \
+            the --exit-code value when some are, 1 when the scan itself failed.
+            Credentials: --username with --password-stdin, or HARBORGUARD_REGISTRY_USERNAME and \
+            HARBORGUARD_REGISTRY_PASSWORD, or the image's registry in ~/.docker/config.json.
+            """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, sarif }
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Image reference: [host[:port]/]repo[:tag][@sha256:…]") var image: String
+    @Option(help: "Output: table, json or sarif.") var format: Format = .table
+    @Option(help: "Exit status when findings remain after filtering.") var exitCode: Int32 = 0
+    @Option(help: "Comma-separated severities to report (CRITICAL,HIGH,MEDIUM,LOW,UNKNOWN).") var severity: String?
+    @Flag(help: "Leave out findings without a fixed version.") var ignoreUnfixed = false
+    @Option(help: "Platform of a multi-platform image.") var platform: String = "linux/amd64"
+    @Option(help: "Registry username.") var username: String?
+    @Flag(help: "Read the registry password from standard input.") var passwordStdin = false
+    @Flag(help: "Talk to the registry over plain http:// (local registries).") var insecure = false
+    @Option(help: "Vulnerability database (default <data-dir>/vulndb.sqlite).") var db: String?
+    @Flag(help: "Report the inventory only, without a vulnerability database.") var skipDb = false
+    @Option(help: "Write the report here instead of standard output.") var output: String?
+
+    func run() async throws {
+        var logger = Logger(label: "harborguard.scan")
+        logger.logLevel = Logger.Level(rawValue: global.logLevel.lowercased()) ?? .warning
+        if logger.logLevel == .info { logger.logLevel = .warning }
+        let reference: ImageReference
+        do {
+            reference = try ImageReference(image)
+        } catch {
+            fail("\(error)", code: 64)
+        }
+        guard let wantedPlatform = Platform(parsing: platform) else { fail("--platform must look like linux/amd64", code: 64) }
+        var severities: Set<Severity>?
+        if let severity {
+            var set = Set<Severity>()
+            for word in severity.split(separator: ",") {
+                guard let s = Severity(rawValue: word.trimmingCharacters(in: .whitespaces).uppercased()) else {
+                    fail("unknown severity '\(word)'; use CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN", code: 64)
+                }
+                set.insert(s)
+            }
+            severities = set
+        }
+        var database: VulnerabilityDatabase?
+        if !skipDb {
+            let path = db ?? DataDirectory(global.dataDir).vulnDBPath
+            guard FileManager.default.fileExists(atPath: path) else {
+                fail("no vulnerability database at \(path); import OSV records with `harborguard db import PATH`, or pass --skip-db")
+            }
+            do { database = try VulnerabilityDatabase(path: path) } catch { fail("cannot open \(path): \(error)") }
+        }
+        let credentials = try resolveCredentials(host: reference.registry)
+        let clients = RegistryHTTPClients()
+        defer { Task { try? await clients.shutdown() } }
+        let report: ImageScanReport
+        do {
+            let scheme = insecure ? "http" : "https"
+            let provider: RegistryProvider = reference.registry == ImageReference.dockerHubRegistry ? .dockerHub : .dockerRegistry
+            let client = try RegistryClient(
+                configuration: .init(url: "\(scheme)://\(reference.registry)", provider: provider, credentials: credentials, insecure: insecure),
+                httpClient: insecure ? clients.insecure : clients.secure, logger: logger)
+            // Progress goes to stderr so stdout stays the report alone.
+            report = try await ImageScanner().scan(
+                reference, client: client, platform: wantedPlatform, database: database,
+                progress: { line in FileHandle.standardError.write(Data("harborguard: \(line)\n".utf8)) })
+        } catch {
+            try? await clients.shutdown()
+            fail("scan of \(image) failed: \(error)")
+        }
+        try? await clients.shutdown()
+        let findings = report.findings.filter { f in
+            (severities?.contains(f.severity) ?? true) && (!ignoreUnfixed || f.fixedVersion != nil)
+        }.sorted { ($0.severity, $0.package.name, $0.vulnerabilityId) > ($1.severity, $1.package.name, $1.vulnerabilityId) }
+        var filtered = report
+        filtered.findings = findings
+        let text: String
+        switch format {
+        case .table: text = Self.table(filtered)
+        case .json: text = try Self.json(filtered)
+        case .sarif: text = try Self.sarif(filtered)
+        }
+        if let output {
+            do { try Data(text.utf8).write(to: URL(fileURLWithPath: output)) } catch { fail("cannot write \(output): \(error)") }
+        } else {
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+        if !findings.isEmpty && exitCode != 0 { throw ExitCode(exitCode) }
+    }
+
+    func resolveCredentials(host: String) throws -> RegistryCredentials? {
+        let env = ProcessInfo.processInfo.environment
+        if let username = username ?? env["HARBORGUARD_REGISTRY_USERNAME"] {
+            var password = env["HARBORGUARD_REGISTRY_PASSWORD"]
+            if passwordStdin {
+                password = readLine(strippingNewline: true)
+            }
+            guard let password, !password.isEmpty else {
+                fail("a password is needed with --username: --password-stdin or HARBORGUARD_REGISTRY_PASSWORD", code: 64)
+            }
+            return .usernamePassword(username: username, password: password)
+        }
+        return DockerConfig.credentials(for: host)
+    }
+
+    static func table(_ r: ImageScanReport) -> String {
+        var out = "\(r.reference) (\(r.digest))\n"
+        out += "os: \(r.os.map { "\($0.family) \($0.version ?? "")" } ?? "unknown"), platform \(r.platform), "
+        out += "\(r.layers.count) layers, \(r.packages.count) packages, \(r.findings.count) findings\n"
+        let counts = Dictionary(grouping: r.findings, by: \.severity).mapValues(\.count)
+        out += "CRITICAL \(counts[.critical] ?? 0)  HIGH \(counts[.high] ?? 0)  MEDIUM \(counts[.medium] ?? 0)  "
+        out += "LOW \(counts[.low] ?? 0)  UNKNOWN \(counts[.unknown] ?? 0)\n"
+        guard !r.findings.isEmpty else { return out }
+        let rows = r.findings.map { f in
+            [f.vulnerabilityId, f.severity.rawValue, f.package.name, f.package.version, f.fixedVersion ?? "-",
+             String((f.title ?? "").prefix(60))]
+        }
+        let header = ["VULNERABILITY", "SEVERITY", "PACKAGE", "INSTALLED", "FIXED", "TITLE"]
+        var widths = header.map(\.count)
+        for row in rows { for (i, c) in row.enumerated() { widths[i] = max(widths[i], c.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
+        }
+        out += "\n" + line(header)
+        for row in rows { out += line(row) }
+        return out
+    }
+
+    static func json(_ r: ImageScanReport) throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try e.encode(r), as: UTF8.self) + "\n"
+    }
+
+    /// SARIF 2.1.0: one rule per vulnerability, one result per (vulnerability, package).
+    static func sarif(_ r: ImageScanReport) throws -> String {
+        func level(_ s: Severity) -> String {
+            switch s {
+            case .critical, .high: "error"
+            case .medium: "warning"
+            case .low, .unknown: "note"
+            }
+        }
+        var rules: [[String: Any]] = []
+        var seen = Set<String>()
+        for f in r.findings where seen.insert(f.vulnerabilityId).inserted {
+            var rule: [String: Any] = [
+                "id": f.vulnerabilityId, "name": f.vulnerabilityId,
+                "shortDescription": ["text": f.title ?? f.vulnerabilityId],
+                "properties": ["security-severity": String(format: "%.1f", f.cvss ?? 0), "tags": ["security", "vulnerability"]],
+            ]
+            if let url = f.references.first { rule["helpUri"] = url }
+            rules.append(rule)
+        }
+        let results: [[String: Any]] = r.findings.map { f in
+            [
+                "ruleId": f.vulnerabilityId, "level": level(f.severity),
+                "message": ["text": "\(f.package.name) \(f.package.version) is affected by \(f.vulnerabilityId)"
+                    + (f.fixedVersion.map { "; fixed in \($0)" } ?? "; no fix available")],
+                "locations": [["physicalLocation": ["artifactLocation": ["uri": r.reference]],
+                               "logicalLocations": [["name": f.package.purl, "kind": "package"]]]],
+                "properties": ["purl": f.package.purl, "severity": f.severity.rawValue],
+            ]
+        }
+        let doc: [String: Any] = [
+            "$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
+            "runs": [["tool": ["driver": ["name": "harborguard", "informationUri": "https://github.com/harborguard/harborguard",
+                                          "version": Harborguard.configuration.version, "rules": rules]],
+                      "results": results]],
+        ]
+        let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}
+
+/// Credentials from `~/.docker/config.json` (`auths.<host>.auth`, base64 of `user:password`).
+enum DockerConfig {
+    static func credentials(for host: String) -> RegistryCredentials? {
+        let env = ProcessInfo.processInfo.environment
+        let dir = env["DOCKER_CONFIG"] ?? (env["HOME"].map { $0 + "/.docker" } ?? "")
+        guard let data = FileManager.default.contents(atPath: dir + "/config.json"),
+              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let auths = obj["auths"] as? [String: Any]
+        else { return nil }
+        let keys = host == ImageReference.dockerHubRegistry
+            ? ["https://index.docker.io/v1/", "index.docker.io", "docker.io", host] : [host, "https://\(host)", "http://\(host)"]
+        for k in keys {
+            if let entry = auths[k] as? [String: Any], let auth = entry["auth"] as? String,
+               let decoded = Data(base64Encoded: auth).map({ String(decoding: $0, as: UTF8.self) }),
+               let colon = decoded.firstIndex(of: ":")
+            {
+                return .usernamePassword(username: String(decoded[..<colon]), password: String(decoded[decoded.index(after: colon)...]))
+            }
+        }
+        return nil
+    }
+}
+
+struct DBCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "db", abstract: "The vulnerability database (OSV records).", subcommands: [Import.self, Status.self])
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Load OSV records from a directory of JSON files or an OSV all.zip.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "A directory of OSV JSON files, or a .zip of them.") var path: String
+
+        func run() async throws {
+            _ = global.bootstrapLogging()
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { fail("\(path) does not exist", code: 64) }
+            let dir = DataDirectory(global.dataDir)
+            do {
+                try FileIO.makeDirectory(dir.path, mode: 0o700)
+                let db = try VulnerabilityDatabase(path: dir.vulnDBPath)
+                let url = URL(fileURLWithPath: path)
+                let s = isDir.boolValue ? try db.import(directory: url) : try db.import(zip: url)
+                print("imported \(s.recordsRead) records from \(s.filesRead) files: \(s.inserted) new, \(s.updated) updated, "
+                    + "\(s.unchanged) unchanged, \(s.withdrawn) withdrawn, \(s.failures.count) unreadable")
+                for f in s.failures.prefix(10) { FileHandle.standardError.write(Data("  \(f)\n".utf8)) }
+            } catch {
+                fail("import failed: \(error)")
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Sources, advisory counts per ecosystem, last update.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            _ = global.bootstrapLogging()
+            let path = DataDirectory(global.dataDir).vulnDBPath
+            guard FileManager.default.fileExists(atPath: path) else { fail("no vulnerability database at \(path)") }
+            do {
+                let s = try VulnerabilityDatabase(path: path).status()
+                print("advisories: \(s.advisories) (\(s.withdrawn) withdrawn)")
+                for (eco, n) in s.ecosystems.sorted(by: { $0.key < $1.key }) { print("  \(eco): \(n)") }
+                for src in s.sources { print("source \(src.name): \(src.records) records from \(src.location) at \(RFC3339.string(src.importedAt))") }
+            } catch {
+                fail("\(error)")
+            }
+        }
+    }
+}
