@@ -2,6 +2,7 @@ public import Foundation
 public import HTTPTypes
 public import Hummingbird
 import NIOCore
+import Cron
 
 /// One field-level problem in a request.
 public struct ValidationIssue: Sendable, Codable, Hashable {
@@ -108,7 +109,7 @@ public enum JSONCoding {
 
 public enum RFC3339 {
     public static func string(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle())
+        Timestamp.format(date)
     }
 
     public static func parse(_ s: String) -> Date? {

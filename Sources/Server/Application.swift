@@ -36,11 +36,14 @@ public struct ServeOptions: Sendable {
     public var workers: Int
     /// Seconds a job's lease lasts without renewal; a dead worker's job is retried after it.
     public var jobLease: TimeInterval
+    /// Repositories a sync lists and resolves at once.
+    public var syncConcurrency: Int
 
     public init(
         server: ServerConfiguration, tlsCertificate: String? = nil, tlsKey: String? = nil, workers: Int = 4,
-        jobLease: TimeInterval = 60
+        jobLease: TimeInterval = 60, syncConcurrency: Int = 8
     ) {
+        self.syncConcurrency = syncConcurrency
         self.server = server
         self.tlsCertificate = tlsCertificate
         self.tlsKey = tlsKey
@@ -71,7 +74,11 @@ public struct Appliance: Sendable {
         self.metrics = metrics
     }
 
-    var crawler: Crawler { Crawler(services: services, clients: clients) }
+    var crawler: Crawler {
+        var c = Crawler(services: services, clients: clients)
+        c.concurrency = options.syncConcurrency
+        return c
+    }
 
     /// Job handlers by type; capabilities register theirs here.
     var handlers: [String: JobHandler] {

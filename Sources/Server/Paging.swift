@@ -84,6 +84,25 @@ struct ListEnvelope<T: Encodable>: Encodable {
     }
 }
 
+extension ListEnvelope {
+    /// `links` and `meta` after the caller wrote `"data":[…]` (keys in sorted order).
+    func writeLinksAndMeta(to w: inout JSONWriter) {
+        w.beginObject("links")
+        w.field("next", links.next)
+        w.field("prev", links.prev)
+        w.field("self", links.`self`)
+        w.endObject()
+        w.beginObject("meta")
+        w.field("hasNext", meta.hasNext)
+        w.field("hasPrev", meta.hasPrev)
+        w.field("page", meta.page)
+        w.field("pageSize", meta.pageSize)
+        w.field("total", meta.total)
+        w.field("totalPages", meta.totalPages)
+        w.endObject()
+    }
+}
+
 struct DataEnvelope<T: Encodable>: Encodable {
     var data: T
 }
@@ -97,6 +116,12 @@ enum Reply {
         h[.contentType] = "application/json; charset=utf-8"
         let data = try JSONCoding.encoder.encode(value)
         return Response(status: status, headers: h, body: .init(byteBuffer: .init(bytes: data)))
+    }
+
+    static func bytes(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     static func data(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws

@@ -45,7 +45,7 @@ public struct RegistryRecord: Sendable, Hashable {
         url = row["url"]
         scanMethod = ScanMethod(rawValue: row["scan_method"]) ?? .cloud
         schedule = Schedule(rawValue: row["schedule"]) ?? .manual
-        scanners = (try? JSONDecoder().decode([String].self, from: Data((row["scanners"] as String).utf8))) ?? []
+        scanners = Self.parseScanners(row["scanners"])
         tagInclude = row["tag_include"]
         tagExclude = row["tag_exclude"]
         insecure = row["insecure"]
@@ -57,6 +57,11 @@ public struct RegistryRecord: Sendable, Hashable {
         lastSyncAt = (row["last_sync_at"] as String?).flatMap(Timestamp.parse)
         createdAt = Timestamp.parse(row["created_at"]) ?? Date(timeIntervalSince1970: 0)
         updatedAt = Timestamp.parse(row["updated_at"]) ?? Date(timeIntervalSince1970: 0)
+    }
+
+    /// The stored scanner list is a JSON array of plain names (validated on the way in).
+    static func parseScanners(_ json: String) -> [String] {
+        json.split(whereSeparator: { "[]\", ".contains($0) || $0 == " " }).map(String.init)
     }
 
     public static func fetch(_ db: Database, id: String, org: String) throws -> RegistryRecord? {
@@ -140,6 +145,37 @@ struct RegistryDTO: Encodable {
     enum CodingKeys: String, CodingKey {
         case id, name, provider, url, scanMethod, scanning, imageCount, health, insecure, hasCredentials, webhookUrl,
             sensorApiKey, webhookToken, createdAt, updatedAt
+    }
+
+    /// The same document as `encode(to:)` with sorted keys, written without JSONEncoder.
+    func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.field("createdAt", Timestamp.format(createdAt))
+        w.field("hasCredentials", hasCredentials)
+        w.beginObject("health")
+        w.field("lastError", health.lastError)
+        w.field("lastSyncAt", health.lastSyncAt.map(Timestamp.format))
+        w.field("score", health.score)
+        w.field("status", health.status)
+        w.endObject()
+        w.field("id", id)
+        w.field("imageCount", imageCount)
+        w.field("insecure", insecure)
+        w.field("name", name)
+        w.field("provider", provider)
+        w.field("scanMethod", scanMethod)
+        w.beginObject("scanning")
+        w.field("scanners", scanning.scanners)
+        w.field("schedule", scanning.schedule)
+        w.field("tagExclude", scanning.tagExclude)
+        w.field("tagInclude", scanning.tagInclude)
+        w.endObject()
+        if let sensorApiKey { w.field("sensorApiKey", sensorApiKey) }
+        w.field("updatedAt", Timestamp.format(updatedAt))
+        w.field("url", url)
+        if let webhookToken { w.field("webhookToken", webhookToken) }
+        w.field("webhookUrl", webhookUrl)
+        w.endObject()
     }
 
     func encode(to encoder: any Encoder) throws {

@@ -82,8 +82,15 @@ struct RegistryRoutes {
             return (rows.map(RegistryRecord.init(row:)), total)
         }
         let base = s.config.baseURL
-        let dtos = rows.map { RegistryDTO($0, baseURL: base) }
-        return try Reply.json(ListEnvelope(data: dtos, page: page, total: total, uri: req.uri))
+        let envelope = ListEnvelope(data: rows.map { RegistryDTO($0, baseURL: base) }, page: page, total: total, uri: req.uri)
+        var w = JSONWriter(capacity: 512 + 700 * rows.count)
+        w.beginObject()
+        w.beginArray("data")
+        for dto in envelope.data { dto.write(to: &w) }
+        w.endArray()
+        envelope.writeLinksAndMeta(to: &w)
+        w.endObject()
+        return Reply.bytes(w.bytes)
     }
 
     func load(_ p: Principal, _ ctx: AppRequestContext) async throws -> RegistryRecord {

@@ -71,12 +71,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Concurrent job workers.") var workers: Int = 4
     @Option(help: "Seconds a job lease lasts without renewal (a killed worker's job is retried after it).")
     var jobLease: Int = 60
+    @Option(help: "Repositories a sync lists and resolves at once.") var syncConcurrency: Int = 8
 
     func validate() throws {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if !(0...65535).contains(port) { throw ValidationError("--port must be 0-65535") }
         if workers < 1 || workers > 64 { throw ValidationError("--workers must be 1-64") }
         if jobLease < 2 || jobLease > 86_400 { throw ValidationError("--job-lease must be 2-86400 seconds") }
+        if syncConcurrency < 1 || syncConcurrency > 64 { throw ValidationError("--sync-concurrency must be 1-64") }
     }
 
     func run() async throws {
@@ -86,7 +88,8 @@ struct Serve: AsyncParsableCommand {
         let options = ServeOptions(
             server: ServerConfiguration(
                 host: host, port: port, dataDir: global.dataDir, publicURL: publicUrl, tls: tlsCert != nil),
-            tlsCertificate: tlsCert, tlsKey: tlsKey, workers: workers, jobLease: TimeInterval(jobLease))
+            tlsCertificate: tlsCert, tlsKey: tlsKey, workers: workers, jobLease: TimeInterval(jobLease),
+            syncConcurrency: syncConcurrency)
         let appliance: Appliance
         do {
             appliance = try Appliance(options: options, logger: logger, metrics: prometheus)

@@ -82,3 +82,30 @@ import GRDB
         }
     }
 }
+
+/// The hand-written JSON of the registry list must equal JSONEncoder's for the same object.
+@Suite struct JSONWriterTests {
+    @Test func registryListMatchesTheEncodersOutput() async throws {
+        let f = try await Fixture.make()
+        try await f.test { c in
+            let tricky = "quote\" back\\slash é 🚢 </script> \u{2028}"
+            let r = try await c.json(.post, "/api/registries", key: f.keys[.admin]!, body: [
+                "name": tricky, "provider": "DOCKER_REGISTRY", "url": "https://r.example/v2path", "includeTags": "v*,release-[0-9]*",
+                "credentials": ["username": "u", "password": "p"],
+            ])
+            #expect(r.status == .created)
+            let id = r.data["id"] as? String ?? ""
+            let single = try await c.execute(uri: "/api/registries/\(id)", method: .get,
+                                             headers: [HTTPField.Name("X-API-Key")!: f.keys[.admin]!]) { String(buffer: $0.body) }
+            let list = try await c.execute(uri: "/api/registries", method: .get,
+                                           headers: [HTTPField.Name("X-API-Key")!: f.keys[.admin]!]) { String(buffer: $0.body) }
+            // {"data":{…}} from JSONEncoder; the same object must appear verbatim in the list.
+            let object = String(single.dropFirst(#"{"data":"#.count).dropLast())
+            #expect(list.hasPrefix(#"{"data":["# + object + "]"), "\(list)\n\(object)")
+            let parsed = try JSONSerialization.jsonObject(with: Data(list.utf8)) as? [String: Any]
+            let first = (parsed?["data"] as? [[String: Any]])?.first
+            #expect(first?["name"] as? String == tricky)
+            #expect((parsed?["meta"] as? [String: Any])?["total"] as? Int == 1)
+        }
+    }
+}
