@@ -53,12 +53,11 @@ extension AppServices {
         }
         let row: KeyRow? = try await db.writer.read { db in
             try Row.fetchOne(
-                db,
-                sql: """
+                db.cachedStatement(sql: """
                     SELECT k.id, k.org_id, k.kind, k.name, k.token_hash, k.role, k.registry_id, k.expires_at,
                         k.revoked_at, k.last_used_at, k.user_id, u.role AS user_role, u.username
                     FROM api_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.token_hash = ?
-                    """,
+                    """),
                 arguments: [hash]
             ).map { r in
                 KeyRow(
@@ -101,11 +100,10 @@ extension AppServices {
         let found: Principal? = try await db.writer.read { db in
             guard
                 let row = try Row.fetchOne(
-                    db,
-                    sql: """
+                    db.cachedStatement(sql: """
                         SELECT s.expires_at, u.id, u.org_id, u.role, u.username FROM sessions s
                         JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?
-                        """,
+                        """),
                     arguments: [hash]),
                 let exp = Timestamp.parse(row["expires_at"]), exp > now,
                 let role = Role(rawValue: row["role"])

@@ -74,10 +74,11 @@ struct RegistryRoutes {
         let whereSQL = filters.joined(separator: " AND ")
         let args_ = args
         let (rows, total) = try await s.db.writer.read { db in
+            // Cached statements: preparing (and GRDB's authorizer pass) cost more than the queries.
             let total = try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM registries WHERE \(whereSQL)", arguments: StatementArguments(args_)) ?? 0
+                db.cachedStatement(sql: "SELECT COUNT(*) FROM registries WHERE \(whereSQL)"), arguments: StatementArguments(args_)) ?? 0
             let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM registries WHERE \(whereSQL) ORDER BY \(order) LIMIT ? OFFSET ?",
+                db.cachedStatement(sql: "SELECT * FROM registries WHERE \(whereSQL) ORDER BY \(order) LIMIT ? OFFSET ?"),
                 arguments: StatementArguments(args_ + [page.limit, page.offset]))
             return (rows.map(RegistryRecord.init(row:)), total)
         }
