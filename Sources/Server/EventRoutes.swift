@@ -4,6 +4,7 @@ import GRDB
 import Hummingbird
 import Logging
 import NIOCore
+import Scan
 
 /// `POST /api/registries/{registryId}/events`: push notifications from the registry,
 /// authenticated by the registry's webhook token (Bearer or `?token=`).

@@ -91,10 +91,9 @@ struct ImageRoutes {
             filters.append("registry_id = ?")
             args.append(String(reg))
         }
-        if let search = page.search {
+        if let like = page.likePattern {
             filters.append("full_name LIKE ? ESCAPE '\\'")
-            args.append("%" + search.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
-                .replacingOccurrences(of: "_", with: "\\_") + "%")
+            args.append(like)
         }
         let order = page.sortField.flatMap { Self.sortColumns[$0] }.map { "\($0) \(page.descending ? "DESC" : "ASC"), id" }
             ?? "created_at, id"

@@ -1,44 +1,10 @@
 public import Foundation
+public import Scan
 
-/// A parsed JSON document, so request bodies can be validated field by field (unknown
-/// fields, wrong types) with one issue per bad field instead of one decoding error.
-public enum JSONValue: Sendable, Hashable, Codable {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() {
-            self = .null
-        } else if let b = try? c.decode(Bool.self) {
-            self = .bool(b)
-        } else if let n = try? c.decode(Double.self) {
-            self = .number(n)
-        } else if let s = try? c.decode(String.self) {
-            self = .string(s)
-        } else if let a = try? c.decode([JSONValue].self) {
-            self = .array(a)
-        } else {
-            self = .object(try c.decode([String: JSONValue].self))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case .null: try c.encodeNil()
-        case .bool(let b): try c.encode(b)
-        case .number(let n): try c.encode(n)
-        case .string(let s): try c.encode(s)
-        case .array(let a): try c.encode(a)
-        case .object(let o): try c.encode(o)
-        }
-    }
-
+// Request bodies are parsed into Scan's `JSONValue` (the one JSON tree type of the
+// product), so they can be validated field by field (unknown fields, wrong types) with one
+// issue per bad field instead of one decoding error.
+extension JSONValue {
     public var typeName: String {
         switch self {
         case .null: "null"
@@ -48,6 +14,11 @@ public enum JSONValue: Sendable, Hashable, Codable {
         case .array: "array"
         case .object: "object"
         }
+    }
+
+    var array: [JSONValue] {
+        if case .array(let a) = self { return a }
+        return []
     }
 }
 

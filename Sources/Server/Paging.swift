@@ -13,6 +13,14 @@ public struct PageRequest: Sendable {
 
     public var offset: Int { (page - 1) * limit }
 
+    /// `search` as a LIKE pattern (`%…%`, with `\` escaping `%`, `_` and `\`).
+    public var likePattern: String? {
+        search.map {
+            "%" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+                .replacingOccurrences(of: "_", with: "\\_") + "%"
+        }
+    }
+
     public init(_ uri: URI, sortable: Set<String>) throws {
         let q = uri.queryParameters
         var issues: [ValidationIssue] = []

@@ -59,10 +59,8 @@ struct RegistryRoutes {
             filters.append("id = ?")
             args.append(scope)
         }
-        if let search = page.search {
+        if let like = page.likePattern {
             filters.append("(name LIKE ? ESCAPE '\\' OR url LIKE ? ESCAPE '\\')")
-            let like = "%" + search.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
-                .replacingOccurrences(of: "_", with: "\\_") + "%"
             args += [like, like]
         }
         if let prov = req.uri.queryParameters["provider"] {

@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import Scan
 
 /// A validated registry create/update request.
 struct RegistryInput {
