@@ -59,7 +59,6 @@ public struct Appliance: Sendable {
     let options: ServeOptions
     let metrics: PrometheusCollectorRegistry?
     let heartbeat = Heartbeat()
-    let clients = RegistryHTTPClients()
 
     /// Opens (or initialises) the data directory and wires the modules.
     public init(options: ServeOptions, logger: Logger, metrics: PrometheusCollectorRegistry?) throws {
@@ -74,25 +73,13 @@ public struct Appliance: Sendable {
         self.metrics = metrics
     }
 
-    var crawler: Crawler {
-        var c = Crawler(services: services, clients: clients)
-        c.concurrency = options.syncConcurrency
-        return c
-    }
-
     /// Job handlers by type; capabilities register theirs here.
-    var handlers: [String: JobHandler] {
-        let crawler = self.crawler
-        return ["sync": { try await crawler.sync($0) }]
+    static func handlers(crawler: Crawler) -> [String: JobHandler] {
+        ["sync": { try await crawler.sync($0) }]
     }
 
     /// Runs until SIGTERM/SIGINT, then drains: the server stops accepting, workers hand back leases.
     public func run(onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
-        let (router, _) = buildRouter(services: services, crawler: crawler, metrics: metrics, heartbeat: heartbeat)
-        let pool = WorkerPool(
-            store: services.jobs, handlers: handlers,
-            configuration: .init(workers: options.workers, lease: options.jobLease), logger: services.logger,
-            heartbeat: heartbeat)
         let server: HTTPServerBuilder
         let scheme: String
         if let cert = options.tlsCertificate, let key = options.tlsKey {
@@ -105,6 +92,16 @@ public struct Appliance: Sendable {
             server = .http1()
             scheme = "http"
         }
+        // Created last, after everything that can throw: an HTTPClient must be shut down,
+        // and only the ServiceGroup below guarantees that once it exists.
+        let clients = RegistryHTTPClients()
+        var crawler = Crawler(services: services, clients: clients)
+        crawler.concurrency = options.syncConcurrency
+        let (router, _) = buildRouter(services: services, crawler: crawler, metrics: metrics, heartbeat: heartbeat)
+        let pool = WorkerPool(
+            store: services.jobs, handlers: Self.handlers(crawler: crawler),
+            configuration: .init(workers: options.workers, lease: options.jobLease), logger: services.logger,
+            heartbeat: heartbeat)
         let host = options.server.host
         let app = Application(
             router: router, server: server,

@@ -65,7 +65,6 @@ struct ScanCommand: AsyncParsableCommand {
         }
         let credentials = try resolveCredentials(host: reference.registry)
         let clients = RegistryHTTPClients()
-        defer { Task { try? await clients.shutdown() } }
         let report: ImageScanReport
         do {
             let scheme = insecure ? "http" : "https"

@@ -61,6 +61,19 @@ def test_refuses_a_keyring_readable_by_others(data_dir, server_factory):
     assert "chmod 600" in p.stderr
 
 
+def test_startup_failures_exit_cleanly_with_a_reason(tmp_path, data_dir, server_factory):
+    s = server_factory(data_dir)
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    p = subprocess.run([BIN, "serve", "--data-dir", str(data_dir), "--port", "0", "--tls-cert", str(bad), "--tls-key", str(bad)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "Fatal error" not in p.stderr, p.stderr
+    busy = subprocess.run([BIN, "serve", "--data-dir", str(data_dir), "--port", str(s.port)], capture_output=True, text=True,
+                          timeout=60)
+    assert busy.returncode != 0 and "Fatal error" not in busy.stderr, busy.stderr
+    assert s.api("GET", "/api/organization").status_code == 200  # the running server is unharmed
+
+
 def test_no_secret_is_findable_in_the_data_dir_or_logs(data_dir, server_factory):
     s = server_factory(data_dir, log_level="trace")
     ids = create_registries(s)
