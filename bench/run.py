@@ -276,7 +276,8 @@ def main():
         {"figure": "key verification + 1 indexed lookup, added mean latency (us, 1 conn)", "harborguard": round(verify_us, 1),
          "baseline": round(one_health["mean_ms"] * 1000, 1), "baseline_name": "GET /healthz mean (us)",
          "ratio": round(one_auth["mean_ms"] / max(one_health["mean_ms"], 1e-9), 2), "target": "< 50 us",
-         "pass": verify_us < 50},
+         # A negative difference means the machine was too noisy to measure it: not a pass.
+         "pass": 0 <= verify_us < 50},
         {"figure": "idle RSS of serve (MB)", "harborguard": round(idle_rss, 1), "baseline": None, "baseline_name": "",
          "ratio": None, "target": "< 60 MB", "pass": idle_rss < 60},
         {"figure": "RSS after the load (MB)", "harborguard": round(loaded_rss, 1), "baseline": round(idle_rss, 1),
