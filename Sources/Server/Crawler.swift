@@ -117,6 +117,7 @@ public struct Crawler: Sendable {
         var discovered: [DiscoveredTag] = []
         var failed: [String] = []
         var failedRepos: [String] = []
+        var firstError: RegistryError?
         var done = 0
         // Bounded concurrency: at most `concurrency` repositories in flight.
         try await withThrowingTaskGroup(of: (String, Result<[DiscoveredTag], RegistryError>).self) { group in
@@ -136,7 +137,7 @@ public struct Crawler: Sendable {
                 switch result {
                 case .success(let tags): discovered += tags
                 case .failure(let e):
-                    if case .authFailed = e, failed.isEmpty, done == 0, repositories.count == 1 { throw e }
+                    firstError = firstError ?? e
                     failed.append("\(repo): \(e.description)")
                     failedRepos.append(repo)
                 }
@@ -147,8 +148,10 @@ public struct Crawler: Sendable {
                 addNext()
             }
         }
-        if !repositories.isEmpty, failed.count == repositories.count, let first = failed.first {
-            throw RegistryError.unreachable("no repository could be listed; first: \(first)")
+        // Nothing listed: fail with the registry's own error, so an auth failure stays an auth
+        // failure (permanent) however many repositories there are.
+        if !repositories.isEmpty, failed.count == repositories.count, let firstError {
+            throw firstError
         }
         let host = client.registryHost
         let now = services.now
