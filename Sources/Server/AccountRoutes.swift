@@ -207,11 +207,7 @@ struct AccountRoutes {
             if let roleRaw = row["role"] as String?, let role = Role(rawValue: roleRaw), role > p.role {
                 throw APIError.forbidden
             }
-            try db.execute(
-                sql: "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-                arguments: [Timestamp.format(now), id])
-            try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "api_key.revoke", target: id, ip: ctx.remoteIP, now: now)
-            return try Self.key(db, id)
+            return try Self.revoke(db, id, action: "api_key.revoke", by: p, ip: ctx.remoteIP, now: now)
         }
         return try Reply.data(dto)
     }
@@ -277,11 +273,7 @@ struct AccountRoutes {
                     db, sql: "SELECT id FROM api_keys WHERE id = ? AND kind = 'pat' AND user_id = ?", arguments: [id, uid])
                     != nil
             else { throw APIError.notFound("Personal access token") }
-            try db.execute(
-                sql: "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-                arguments: [Timestamp.format(now), id])
-            try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "pat.revoke", target: id, ip: ctx.remoteIP, now: now)
-            return try Self.key(db, id)
+            return try Self.revoke(db, id, action: "pat.revoke", by: p, ip: ctx.remoteIP, now: now)
         }
         return try Reply.data(dto)
     }
@@ -366,6 +358,15 @@ struct AccountRoutes {
             return try Self.member(db, id)
         }
         return try Reply.data(dto)
+    }
+
+    /// Marks a key or PAT revoked (keeping the first revocation time), audits it, returns it.
+    static func revoke(_ db: Database, _ id: String, action: String, by p: Principal, ip: String?, now: Date) throws -> KeyDTO {
+        try db.execute(
+            sql: "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+            arguments: [Timestamp.format(now), id])
+        try AppServices.audit(db, org: p.orgId, actor: p.actor, action: action, target: id, ip: ip, now: now)
+        return try key(db, id)
     }
 
     static func key(_ db: Database, _ id: String, token: String? = nil) throws -> KeyDTO {
