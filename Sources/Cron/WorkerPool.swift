@@ -13,6 +13,8 @@ public struct JobContext: Sendable {
     }
 }
 
+struct LeaseLost: Error {}
+
 /// A failure that will not succeed on retry (bad input, missing registry).
 public struct PermanentJobError: Error, CustomStringConvertible {
     public var description: String
@@ -101,19 +103,26 @@ public struct WorkerPool: Service {
         let context = JobContext(job: job, store: store, logger: log)
         let lease = configuration.lease
         let store = self.store
-        // Renew the lease at a third of its length while the handler runs.
-        let renewer = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(max(1, lease / 3)))
-                if Task.isCancelled { break }
-                if (try? await store.renew(job.id, owner: owner, lease: lease)) == false { break }
-            }
-        }
-        defer { renewer.cancel() }
+        // Renew the lease every third of its length (at most 5 s, so a cancel stops a job
+        // promptly) while the handler runs; a lease lost
+        // (cancelled through the API, or expired and reclaimed) cancels the handler.
         do {
-            let result = try await handler(context)
+            let result: String? = try await withThrowingTaskGroup(of: String?.self) { group -> String? in
+                group.addTask { try await handler(context) }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: .seconds(max(1, min(5, lease / 3))))
+                        if (try? await store.renew(job.id, owner: owner, lease: lease)) == false { throw LeaseLost() }
+                    }
+                }
+                defer { group.cancelAll() }
+                let first: String?? = try await group.next()
+                return first ?? nil
+            }
             try await store.complete(job.id, owner: owner, result: result)
             log.info("job succeeded")
+        } catch is LeaseLost {
+            log.info("job lease lost (cancelled or reclaimed); handler stopped")
         } catch {
             let permanent = error is PermanentJobError
             let status = try? await store.fail(job.id, owner: owner, error: "\(error)", permanent: permanent)

@@ -45,7 +45,10 @@ public struct AppDatabase: Sendable {
     }
 
     static func registerMigrations(_ migrator: inout DatabaseMigrator) {
-        defer { registerImageMigrations(&migrator) }
+        defer {
+            registerImageMigrations(&migrator)
+            registerScanMigrations(&migrator)
+        }
         migrator.registerMigration("server.v1") { db in
             try db.execute(sql: """
                 CREATE TABLE organizations (

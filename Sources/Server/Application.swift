@@ -1,6 +1,7 @@
 public import Cron
 public import Foundation
 import HummingbirdTLS
+import Scan
 import NIOSSL
 import NIOCore
 public import Hummingbird
@@ -23,6 +24,8 @@ public func buildRouter(
     RegistryRoutes(s: services).register(table)
     AccountRoutes(s: services).register(table)
     ImageRoutes(s: services).register(table)
+    ScanRoutes(s: services).register(table)
+    VulnerabilityRoutes(s: services).register(table)
     EventRoutes(s: services).register(table)
     CrawlerRoutes(s: services, crawler: crawler).register(table)
     return (router, index)
@@ -65,17 +68,22 @@ public struct Appliance: Sendable {
         let dir = DataDirectory(options.server.dataDir)
         let opened = try dir.open()
         let jobs = JobStore(writer: opened.db.writer)
+        let vulnDB = try VulnerabilityDatabase(path: dir.vulnDBPath)
         services = AppServices(
             db: opened.db, secrets: SecretStore(keyring: opened.keyring), jobs: jobs, logger: logger,
-            config: options.server)
+            config: options.server, vulnDB: vulnDB)
         initialAdminKey = opened.initialAdminKey
         self.options = options
         self.metrics = metrics
     }
 
     /// Job handlers by type; capabilities register theirs here.
-    static func handlers(crawler: Crawler) -> [String: JobHandler] {
-        ["sync": { try await crawler.sync($0) }]
+    static func handlers(crawler: Crawler, scanner: ScanRunner) -> [String: JobHandler] {
+        [
+            "sync": { try await crawler.sync($0) },
+            "scan": { try await scanner.run($0) },
+            "rematch": { try await scanner.rematch($0) },
+        ]
     }
 
     /// Runs until SIGTERM/SIGINT, then drains: the server stops accepting, workers hand back leases.
@@ -99,7 +107,7 @@ public struct Appliance: Sendable {
         crawler.concurrency = options.syncConcurrency
         let (router, _) = buildRouter(services: services, crawler: crawler, metrics: metrics, heartbeat: heartbeat)
         let pool = WorkerPool(
-            store: services.jobs, handlers: Self.handlers(crawler: crawler),
+            store: services.jobs, handlers: Self.handlers(crawler: crawler, scanner: ScanRunner(services: services, crawler: crawler)),
             configuration: .init(workers: options.workers, lease: options.jobLease), logger: services.logger,
             heartbeat: heartbeat)
         let host = options.server.host

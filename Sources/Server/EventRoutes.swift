@@ -70,7 +70,11 @@ struct EventRoutes {
                 }
                 guard onPush else { skipped += 1; continue }
                 let scan = ScanRequest(registryId: registry.id, repository: p.repository, tag: p.tag, digest: p.digest, trigger: "push")
-                if try SyncStore.enqueueScan(scan, orgId: registry.orgId, now: now, in: db) { enqueued += 1 } else { skipped += 1 }
+                if try SyncStore.enqueueScan(scan, orgId: registry.orgId, now: now, registryHost: host, in: db).enqueued {
+                    enqueued += 1
+                } else {
+                    skipped += 1
+                }
             }
             try AppServices.audit(
                 db, org: registry.orgId, actor: "webhook:\(format.rawValue)", action: "registry.push_event",

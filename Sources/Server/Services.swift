@@ -4,6 +4,7 @@ public import GRDB
 public import Logging
 import HummingbirdBcrypt
 import NIOPosix
+public import Scan
 
 /// Everything a request handler needs, passed as a value (no global locator).
 public struct AppServices: Sendable {
@@ -12,13 +13,19 @@ public struct AppServices: Sendable {
     public let jobs: JobStore
     public let logger: Logger
     public let config: ServerConfiguration
+    /// The OSV vulnerability database (`<data-dir>/vulndb.sqlite`); nil in tests that do not match.
+    public let vulnDB: VulnerabilityDatabase?
     let scanLimiter = RateLimiter(limit: 10)
     let keyLimiter = RateLimiter(limit: 10)
     let patLimiter = RateLimiter(limit: 10)
     let signInIPLimiter = RateLimiter(limit: 5)
     let signInUserLimiter = RateLimiter(limit: 5)
 
-    public init(db: AppDatabase, secrets: SecretStore, jobs: JobStore, logger: Logger, config: ServerConfiguration) {
+    public init(
+        db: AppDatabase, secrets: SecretStore, jobs: JobStore, logger: Logger, config: ServerConfiguration,
+        vulnDB: VulnerabilityDatabase? = nil
+    ) {
+        self.vulnDB = vulnDB
         self.db = db
         self.secrets = secrets
         self.jobs = jobs

@@ -33,8 +33,38 @@ public struct ScanRequest: Sendable, Codable, Hashable {
     public var tag: String?
     public var digest: String?
     public var trigger: String
+    /// The scan row this job fills in (set when the job is enqueued).
+    public var scanId: String?
+    public var platform: String?
+    public var scanners: [String]?
+    /// `cloud` or `sensor`.
+    public var origin: String?
 
-    public var dedupeKey: String { "scan:\(registryId):\(repository):\(tag ?? digest ?? "")" }
+    public init(
+        registryId: String, repository: String, tag: String?, digest: String?, trigger: String, scanId: String? = nil,
+        platform: String? = nil, scanners: [String]? = nil, origin: String? = nil
+    ) {
+        self.registryId = registryId
+        self.repository = repository
+        self.tag = tag
+        self.digest = digest
+        self.trigger = trigger
+        self.scanId = scanId
+        self.platform = platform
+        self.scanners = scanners
+        self.origin = origin
+    }
+
+    public var dedupeKey: String { "scan:\(registryId):\(repository):\(tag ?? digest ?? ""):\(platform ?? "linux/amd64")" }
+}
+
+/// What enqueueing a scan did.
+public struct ScanEnqueueResult: Sendable, Hashable {
+    public var scanId: String
+    public var jobId: String
+    /// True when a new scan was queued or the queued one retargeted; false when an
+    /// identical scan of the tag was already queued or running.
+    public var enqueued: Bool
 }
 
 public enum SyncStore {
@@ -115,7 +145,9 @@ public enum SyncStore {
             try db.execute(sql: "DELETE FROM images WHERE id = ?", arguments: [id])
         }
         for scan in toScan {
-            if try enqueueScan(scan, orgId: registry.orgId, now: now, in: db) { outcome.scansEnqueued += 1 }
+            if try enqueueScan(scan, orgId: registry.orgId, now: now, registryHost: registryHost, in: db).enqueued {
+                outcome.scansEnqueued += 1
+            }
         }
         try db.execute(
             sql: "UPDATE registries SET image_count = (SELECT COUNT(*) FROM images WHERE registry_id = ?) WHERE id = ?",
@@ -123,20 +155,62 @@ public enum SyncStore {
         return outcome
     }
 
-    /// Enqueues a scan of the tag's current digest: a new job, or the tag's queued job
-    /// retargeted to the new digest. False when a scan of the tag is already running
-    /// (at most one queued or running scan per tag).
+    /// Enqueues a scan of the tag's current digest: a new scan and job, or the tag's queued
+    /// scan retargeted to the new digest. At most one queued or running scan per tag and
+    /// platform (the jobs table's unique dedupe index enforces it).
     @discardableResult
-    public static func enqueueScan(_ scan: ScanRequest, orgId: String, now: Date, in db: Database) throws -> Bool {
+    public static func enqueueScan(
+        _ request: ScanRequest, orgId: String, now: Date, registryHost: String? = nil, in db: Database
+    ) throws -> ScanEnqueueResult {
+        var scan = request
+        scan.scanId = scan.scanId ?? IDs.make("scn")
+        // A sensor registry is out of the server's reach: its sensor claims `sensor_scan` jobs.
+        let sensor = try String.fetchOne(db, sql: "SELECT scan_method FROM registries WHERE id = ?", arguments: [scan.registryId])
+            == ScanMethod.sensor.rawValue
+        scan.origin = sensor ? "sensor" : "cloud"
         // Sorted keys: the payload is compared to the queued job's to tell a retarget from a repeat.
         let payload = String(decoding: try JSONCoding.encoder.encode(scan), as: UTF8.self)
         let (job, created) = try JobStore.enqueue(
-            NewJob(type: "scan", payload: payload, orgId: orgId, concurrencyKey: scan.registryId, dedupeKey: scan.dedupeKey),
+            NewJob(
+                type: sensor ? "sensor_scan" : "scan", payload: payload, orgId: orgId, concurrencyKey: scan.registryId,
+                dedupeKey: scan.dedupeKey),
             now: now, in: db)
-        if created { return true }
-        guard job.status == .queued, job.payload != payload else { return false }
-        try db.execute(sql: "UPDATE jobs SET payload = ? WHERE id = ? AND status = 'queued'", arguments: [payload, job.id])
-        return true
+        if created {
+            try ScanStore.insertScan(
+                id: scan.scanId!, request: scan, orgId: orgId, jobId: job.id, registryHost: registryHost, now: now, in: db)
+            return ScanEnqueueResult(scanId: scan.scanId!, jobId: job.id, enqueued: true)
+        }
+        var existing = (try? JSONDecoder().decode(ScanRequest.self, from: Data(job.payload.utf8))) ?? scan
+        if existing.scanId == nil {
+            // A job queued before scans had rows: give it one now.
+            existing.scanId = scan.scanId
+            try ScanStore.insertScan(
+                id: scan.scanId!, request: existing, orgId: orgId, jobId: job.id, registryHost: registryHost, now: now, in: db)
+        }
+        let existingId = existing.scanId!
+        guard job.status == .queued, existing.digest != scan.digest || existing.scanners != scan.scanners else {
+            try writePayload(existing, jobId: job.id, in: db)
+            return ScanEnqueueResult(scanId: existingId, jobId: job.id, enqueued: false)
+        }
+        var retargeted = scan
+        retargeted.scanId = existingId
+        try writePayload(retargeted, jobId: job.id, in: db)
+        let host = try registryHost
+            ?? String.fetchOne(db, sql: "SELECT url FROM registries WHERE id = ?", arguments: [scan.registryId]).map(ScanStore.host(ofRegistryURL:))
+            ?? ""
+        try db.execute(
+            sql: "UPDATE scans SET digest = ?, reference = ?, trigger = ?, requested_scanners = ? WHERE id = ? AND status = 'queued'",
+            arguments: [
+                scan.digest, ScanStore.reference(host: host, repository: scan.repository, tag: scan.tag, digest: scan.digest),
+                scan.trigger, String(decoding: try JSONCoding.encoder.encode(scan.scanners ?? ["native"]), as: UTF8.self),
+                existingId,
+            ])
+        return ScanEnqueueResult(scanId: existingId, jobId: job.id, enqueued: true)
+    }
+
+    static func writePayload(_ request: ScanRequest, jobId: String, in db: Database) throws {
+        let payload = String(decoding: try JSONCoding.encoder.encode(request), as: UTF8.self)
+        try db.execute(sql: "UPDATE jobs SET payload = ? WHERE id = ? AND payload != ?", arguments: [payload, jobId, payload])
     }
 
     static func refreshAggregates(imageId: String, now: String, in db: Database) throws {

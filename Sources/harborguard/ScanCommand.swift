@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cron
 import Foundation
 import Logging
 import Registry
@@ -233,6 +234,14 @@ struct DBCommand: AsyncParsableCommand {
                 for f in s.failures.prefix(10) { FileHandle.standardError.write(Data("  \(f)\n".utf8)) }
             } catch {
                 fail("import failed: \(error)")
+            }
+            // Stored inventories are matched again by the server (no image is pulled).
+            do {
+                if let job = try ScanRunner.enqueueRematch(dataDir: dir, reason: "db import \(path)") {
+                    print("queued rematch job \(job.id): the server re-matches stored inventories")
+                }
+            } catch {
+                FileHandle.standardError.write(Data("warning: could not queue a rematch: \(error)\n".utf8))
             }
         }
     }

@@ -42,6 +42,21 @@ import GRDB
             Endpoint(method: .post, path: "/api/auth/sign-out", min: .viewer),
             Endpoint(method: .get, path: "/api/jobs/job_doesnotexist", min: .viewer),
             Endpoint(method: .get, path: "/api/audit-log", min: .admin, alsoAllowed: [.auditor]),
+            Endpoint(method: .get, path: "/api/images", min: .viewer),
+            Endpoint(method: .get, path: "/api/images/img_doesnotexist", min: .viewer),
+            Endpoint(method: .post, path: "/api/scans", min: .developer, body: ["image": "registry.example.com/team/app:1"]),
+            Endpoint(method: .get, path: "/api/scans", min: .viewer),
+            Endpoint(method: .get, path: "/api/scans/scn_doesnotexist", min: .viewer),
+            Endpoint(method: .get, path: "/api/scans/scn_doesnotexist/status", min: .viewer),
+            Endpoint(method: .post, path: "/api/scans/scn_doesnotexist/cancel", min: .developer),
+            Endpoint(method: .delete, path: "/api/scans/scn_doesnotexist", min: .admin),
+            Endpoint(method: .get, path: "/api/scans/scn_doesnotexist/findings", min: .viewer),
+            Endpoint(method: .get, path: "/api/scans/scn_doesnotexist/packages", min: .viewer),
+            Endpoint(method: .get, path: "/api/vulnerabilities", min: .viewer),
+            Endpoint(method: .put, path: "/api/vulnerabilities/CVE-2099-1/triage", min: .developer, body: ["status": "OPEN"]),
+            Endpoint(method: .post, path: "/api/vulnerabilities/CVE-2099-1/triage", min: .developer, body: ["status": "OPEN"]),
+            Endpoint(method: .get, path: "/api/vulndb", min: .viewer),
+            Endpoint(method: .post, path: "/api/vulndb/rematch", min: .admin),
         ]
     }
 

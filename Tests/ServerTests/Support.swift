@@ -7,6 +7,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Server
+import Scan
 import Testing
 
 /// One set of registry HTTP clients for the whole test process (never deinitialised unshut).
@@ -41,7 +42,8 @@ struct Fixture: @unchecked Sendable {
         let db = try AppDatabase.inMemory()
         let services = AppServices(
             db: db, secrets: SecretStore(keyring: try KeyringStore(path: keyringPath)), jobs: JobStore(writer: db.writer),
-            logger: Logger(label: "test"), config: ServerConfiguration(dataDir: tmp, bcryptCost: 4))
+            logger: Logger(label: "test"), config: ServerConfiguration(dataDir: tmp, bcryptCost: 4),
+            vulnDB: try VulnerabilityDatabase.inMemory())
         let (router, routes) = buildRouter(services: services, crawler: Crawler(services: services, clients: sharedClients))
         let now = Date()
         let (orgA, orgB) = try await db.writer.write { db -> (String, String) in

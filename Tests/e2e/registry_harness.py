@@ -28,7 +28,7 @@ def free_port():
 class Registry:
     """docker-registry serve with its own config; htpasswd auth when user/password given."""
 
-    def __init__(self, user=None, password=None, notifications=None):
+    def __init__(self, user=None, password=None, notifications=None, log_level="warn"):
         if shutil.which("docker-registry") is None:
             raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
         self.dir = tempfile.mkdtemp(prefix="hg-registry-")
@@ -38,7 +38,7 @@ class Registry:
         self.auth = (user, password) if user else None
         config = {
             "version": 0.1,
-            "log": {"level": "warn"},
+            "log": {"level": log_level},
             "storage": {"filesystem": {"rootdirectory": self.dir + "/data"}, "delete": {"enabled": True}},
             "http": {"addr": self.host},
         }
@@ -62,6 +62,13 @@ class Registry:
             except requests.RequestException:
                 time.sleep(0.1)
         raise RuntimeError("docker-registry did not start: " + open(self.dir + "/registry.log").read())
+
+    def blob_gets(self, repo=None):
+        """Layer and config downloads served so far (needs log_level="info" for access lines)."""
+        self.log.flush()
+        text = open(self.dir + "/registry.log").read()
+        needle = f'"GET /v2/{repo}/blobs/' if repo else '/blobs/sha256:'
+        return sum(1 for line in text.splitlines() if needle in line and '"GET ' in line)
 
     def stop(self):
         if self.proc.poll() is None:

@@ -1,0 +1,172 @@
+public import Cron
+import Foundation
+import GRDB
+import Logging
+import Registry
+public import Scan
+
+/// The `scan` job: pull the image with the registry's own credentials, run the native
+/// analyser (through the layer cache) and the requested external scanners, match against
+/// the vulnerability database, and record everything in one transaction.
+public struct ScanRunner: Sendable {
+    public let services: AppServices
+    public let crawler: Crawler
+    public let cache: SQLiteLayerCache
+    public var limits: LayerLimits = .default
+
+    public init(services: AppServices, crawler: Crawler) {
+        self.services = services
+        self.crawler = crawler
+        self.cache = SQLiteLayerCache(writer: services.db.writer)
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        var retryable: Bool
+    }
+
+    public func run(_ context: JobContext) async throws -> String? {
+        guard var decoded = try? JSONDecoder().decode(ScanRequest.self, from: Data(context.job.payload.utf8)) else {
+            throw PermanentJobError("malformed scan payload")
+        }
+        let db = services.db
+        let now = services.now
+        let job = context.job
+        let registryId = decoded.registryId
+        let registry = try await db.writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM registries WHERE id = ?", arguments: [registryId]).map(RegistryRecord.init(row:))
+        }
+        guard let registry else { throw PermanentJobError("registry \(registryId) no longer exists") }
+        let host = ScanStore.host(ofRegistryURL: registry.url)
+        if decoded.scanId == nil {
+            // Queued before scans had rows.
+            let id = IDs.make("scn")
+            decoded.scanId = id
+            let r = decoded
+            try await db.writer.write { db in
+                try ScanStore.insertScan(id: id, request: r, orgId: registry.orgId, jobId: job.id, registryHost: host, now: now, in: db)
+                try SyncStore.writePayload(r, jobId: job.id, in: db)
+            }
+        }
+        let request = decoded
+        let scanId = decoded.scanId!
+        guard try await db.writer.write({ db in try ScanStore.markRunning(scanId, now: now, in: db) }) else {
+            return #"{"skipped":"scan cancelled or deleted"}"#
+        }
+        let start = ContinuousClock.now
+        do {
+            let report = try await scan(request, registry: registry, host: host, context: context)
+            var notes = report.notes
+            var runs = [ScannerRunRecord(
+                name: "native", status: "ok", version: "harborguard-analyzer/\(LayerAnalysis.analyzerVersion)",
+                durationMs: report.durationMs, error: nil)]
+            for name in (request.scanners ?? []) where name != "native" {
+                runs.append(ScannerRunRecord(
+                    name: name, status: "unavailable", version: nil, durationMs: 0,
+                    error: "\(name) is not run by this server build"))
+            }
+            if let vulndb = services.vulnDB, (try? vulndb.status().advisories) ?? 0 == 0 {
+                notes.insert("The vulnerability database is empty: packages were inventoried but not matched. Run `harborguard db import` or `db update`.", at: 0)
+            } else if services.vulnDB == nil {
+                notes.insert("No vulnerability database is configured: packages were inventoried but not matched.", at: 0)
+            }
+            let finishedAt = services.now
+            let done = try await db.writer.write { [runs, notes] db in
+                let ok = try ScanStore.complete(
+                    scanId, report: report, scanners: runs, notes: notes, registryHost: host, now: finishedAt, in: db)
+                if ok { try followUp(request, scanned: report.digest, registry: registry, host: host, now: finishedAt, in: db) }
+                return ok
+            }
+            struct Summary: Encodable { var scanId: String, digest: String, packages: Int, findings: Int, layersCached: Int, recorded: Bool }
+            let summary = Summary(
+                scanId: scanId, digest: report.digest, packages: report.packages.count, findings: report.findings.count,
+                layersCached: report.layers.filter(\.cached).count, recorded: done)
+            return String(decoding: try JSONCoding.encoder.encode(summary), as: UTF8.self)
+        } catch let e as CancellationError {
+            throw e
+        } catch {
+            let failure = Self.classify(error)
+            let elapsed = start.duration(to: .now)
+            let ms = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            let lastAttempt = job.attempts >= job.maxAttempts
+            let finishedAt = services.now
+            try await db.writer.write { db in
+                if failure.retryable && !lastAttempt {
+                    try ScanStore.markRetrying(scanId, error: failure.description, in: db)
+                } else {
+                    try ScanStore.markFailed(scanId, error: failure.description, durationMs: ms, scanners: nil, now: finishedAt, in: db)
+                }
+            }
+            if failure.retryable { throw failure }
+            throw PermanentJobError(failure.description)
+        }
+    }
+
+    func scan(_ request: ScanRequest, registry: RegistryRecord, host: String, context: JobContext) async throws -> ImageScanReport {
+        let credentials = try await services.registryCredentials(registry.id)
+        let client = try crawler.client(
+            url: registry.url, provider: registry.provider, insecure: registry.insecure, credentials: credentials)
+        let repository = try Repository(request.repository)
+        let tag = try request.tag.map { t throws(RegistryError) in try Tag(t) }
+        let digest = try request.digest.map { d throws(RegistryError) in try Digest(d) }
+        let image = ImageReference(registry: client.registryHost, repository: repository, tag: tag, digest: digest)
+        var platform = Platform.linuxAmd64
+        if let p = request.platform {
+            guard let parsed = Platform(parsing: p) else { throw Failure(description: "invalid platform \(p)", retryable: false) }
+            platform = parsed
+        }
+        let scanner = ImageScanner(limits: limits, cache: cache)
+        let progress = ProgressRelay(context: context)
+        return try await scanner.scan(
+            image, client: client, platform: platform, database: services.vulnDB,
+            progress: { message in progress.report(message) })
+    }
+
+    /// A push that landed while the tag was being scanned is scanned next (the running scan
+    /// held the tag's one active slot).
+    func followUp(_ request: ScanRequest, scanned: String, registry: RegistryRecord, host: String, now: Date, in db: Database) throws {
+        guard let tag = request.tag, registry.schedule == .onPush else { return }
+        let current = try String.fetchOne(
+            db,
+            sql: "SELECT t.digest FROM image_tags t JOIN images i ON i.id = t.image_id WHERE i.registry_id = ? AND i.name = ? AND t.name = ?",
+            arguments: [registry.id, request.repository, tag])
+        guard let current, current != scanned, current != request.digest else { return }
+        var next = request
+        next.scanId = nil
+        next.digest = current
+        next.trigger = "push"
+        _ = try SyncStore.enqueueScan(next, orgId: registry.orgId, now: now, registryHost: host, in: db)
+    }
+
+    /// Which failures are worth another attempt: the network and the registry's load, not
+    /// bad content or refused credentials.
+    static func classify(_ error: any Error) -> Failure {
+        if let f = error as? Failure { return f }
+        if let e = error as? RegistryError {
+            switch e {
+            case .unreachable, .timeout, .rateLimited, .tlsError:
+                return Failure(description: e.description, retryable: true)
+            default:
+                return Failure(description: e.description, retryable: false)
+            }
+        }
+        if let e = error as? LayerError { return Failure(description: "layer refused: \(e.description)", retryable: false) }
+        if error is DatabaseError { return Failure(description: "database error while scanning", retryable: true) }
+        return Failure(description: "\(error)", retryable: false)
+    }
+}
+
+/// Turns the pipeline's "layer i/n …" progress lines into job progress.
+final class ProgressRelay: Sendable {
+    let context: JobContext
+
+    init(context: JobContext) { self.context = context }
+
+    func report(_ message: String) {
+        guard message.hasPrefix("layer ") else { return }
+        let fraction = message.dropFirst(6).prefix { $0 != " " }.split(separator: "/")
+        guard fraction.count == 2, let done = Int(fraction[0]), let total = Int(fraction[1]) else { return }
+        let context = self.context
+        Task { await context.progress(done: done - 1, total: total) }
+    }
+}
