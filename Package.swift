@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(name: "ScanTests", dependencies: ["Scan", "Registry"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CronTests",
-            dependencies: ["Cron", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Cron", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

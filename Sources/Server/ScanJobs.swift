@@ -60,7 +60,7 @@ public struct ScanRunner: Sendable {
             var runs = [ScannerRunRecord(
                 name: "native", status: "ok", version: "harborguard-analyzer/\(LayerAnalysis.analyzerVersion)",
                 durationMs: report.durationMs, error: nil)]
-            for name in (request.scanners ?? []) where name != "native" {
+            for name in (request.scanners ?? registry.scanners) where name != "native" {
                 runs.append(ScannerRunRecord(
                     name: name, status: "unavailable", version: nil, durationMs: 0,
                     error: "\(name) is not run by this server build"))

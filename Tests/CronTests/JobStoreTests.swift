@@ -1,6 +1,7 @@
 import Cron
 import Foundation
 import GRDB
+import Logging
 import Testing
 
 /// The durable queue on a real SQLite file, with time advanced by hand.
@@ -159,5 +160,49 @@ import Testing
         for bad in ["", "2027-01-15", "2027-13-15T08:00:00Z", "2027-01-15T08:00:00", "x027-01-15T08:00:00Z"] {
             #expect(Timestamp.parse(bad) == nil, "\(bad)")
         }
+    }
+}
+
+/// The worker pool on a real clock: cancelling a running job stops its handler.
+@Suite struct WorkerPoolTests {
+    actor Flag {
+        var started = false
+        var cancelled = false
+        func start() { started = true }
+        func cancel() { cancelled = true }
+    }
+
+    @Test func cancellingARunningJobCancelsItsHandler() async throws {
+        let p = NSTemporaryDirectory() + "jobs-\(UUID().uuidString).db"
+        let pool = try DatabasePool(path: p)
+        var m = DatabaseMigrator()
+        JobStore.registerMigrations(&m)
+        try m.migrate(pool)
+        let store = JobStore(writer: pool)
+        let flag = Flag()
+        let workers = WorkerPool(
+            store: store,
+            handlers: ["scan": { _ in
+                await flag.start()
+                do {
+                    while true { try await Task.sleep(for: .milliseconds(20)) }
+                } catch {
+                    await flag.cancel()
+                    throw error
+                }
+            }],
+            configuration: .init(workers: 1, lease: 3, pollInterval: .milliseconds(20)), logger: Logger(label: "test"))
+        let job = try await store.enqueue(NewJob(type: "scan")).job
+        let running = Task { try await workers.run() }
+        defer { running.cancel() }
+        var waited = 0
+        while await !flag.started, waited < 250 { try await Task.sleep(for: .milliseconds(20)); waited += 1 }
+        #expect(await flag.started)
+        #expect(try await store.cancel(job.id))
+        // The lease is renewed every second here; the next renewal finds it gone.
+        waited = 0
+        while await !flag.cancelled, waited < 250 { try await Task.sleep(for: .milliseconds(20)); waited += 1 }
+        #expect(await flag.cancelled)
+        #expect(try await store.get(job.id)?.status == .cancelled)
     }
 }

@@ -131,7 +131,8 @@ def test_sync_pages_through_50_repositories_and_enqueues_only_new_and_changed(da
             reg_srv.push(f"proj/app{i:02d}", f"v{t}", chunked=(i % 10 == 0))
     s = server_factory(data_dir)
     reg = s.api("POST", "/api/registries", json={"name": "local", "provider": "DOCKER_REGISTRY", "url": reg_srv.url,
-                                                 "insecure": True, "excludeTags": "*-dev"}).json()["data"]
+                                                 "insecure": True, "excludeTags": "*-dev",
+                                                 "schedule": "on_push"}).json()["data"]
     reg_srv.push("proj/app00", "v9-dev")  # excluded by the filter
     r = s.api("POST", f"/api/registries/{reg['id']}/sync")
     assert r.status_code == 202, r.text
@@ -156,21 +157,33 @@ def test_sync_pages_through_50_repositories_and_enqueues_only_new_and_changed(da
     assert sorted(t["name"] for t in detail["tags"]) == ["v0", "v1", "v2", "v3", "v4"]
     assert all(t["digest"].startswith("sha256:") for t in detail["tags"])
 
-    # New tag, changed tag, then sync again: exactly those two digests are queued for scanning.
+    # New tag, changed tag, then sync again: exactly those two digests are scanned again.
     new_digest = reg_srv.push("proj/app07", "v5")
     changed_digest = reg_srv.push("proj/app08", "v1")
     j2 = wait_job(s, s.api("POST", f"/api/registries/{reg['id']}/sync").json()["data"]["jobId"])
     assert j2["status"] == "succeeded"
-    # The job's result is on the job; compare with the queue itself.
+    # The scans run meanwhile; wait until none is active, then compare with the scans table.
     import sqlite3
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        active = sum(s.api("GET", f"/api/scans?status={st}").json()["meta"]["total"] for st in ("queued", "running"))
+        if active == 0:
+            break
+        time.sleep(0.5)
+    assert active == 0
     con = sqlite3.connect(f"file:{data_dir}/harborguard.db?mode=ro", uri=True)
-    rows = con.execute("SELECT payload FROM jobs WHERE type = 'scan' AND status = 'queued'").fetchall()
-    scans = [json.loads(r[0]) for r in rows]
+    rows = con.execute("SELECT repository, tag, digest, status FROM scans ORDER BY queued_at, rowid").fetchall()
     con.close()
-    assert len(scans) == 250 + 1  # every never-scanned tag once, plus the new tag
-    by_tag = {(x["repository"], x["tag"]): x["digest"] for x in scans}
-    assert by_tag[("proj/app07", "v5")] == new_digest
-    assert by_tag[("proj/app08", "v1")] == changed_digest  # the queued scan was retargeted
+    by_tag = {}
+    for repo, tag, digest, status in rows:
+        by_tag.setdefault((repo, tag), []).append((digest, status))
+    assert len(by_tag) == 250 + 1  # every never-scanned tag, plus the new tag
+    assert all(st == "completed" for v in by_tag.values() for _, st in v), [v for v in by_tag.values() if v[-1][1] != "completed"][:3]
+    assert by_tag[("proj/app07", "v5")] == [(new_digest, "completed")]
+    # The changed tag's latest scan is of the new digest (a queued scan is retargeted, a
+    # running one is followed by another); unchanged tags were scanned exactly once.
+    assert by_tag[("proj/app08", "v1")][-1][0] == changed_digest
+    assert sum(len(v) for k, v in by_tag.items() if k != ("proj/app08", "v1")) == 250
     assert ("proj/app00", "v9-dev") not in by_tag
 
 
