@@ -18,11 +18,12 @@ struct ScanCommand: AsyncParsableCommand {
             HARBORGUARD_REGISTRY_PASSWORD, or the image's registry in ~/.docker/config.json.
             """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, sarif }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, sarif, cyclonedx, spdx }
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Image reference: [host[:port]/]repo[:tag][@sha256:…]") var image: String
-    @Option(help: "Output: table, json or sarif.") var format: Format = .table
+    @Option(help: "Output: table, json, sarif, or the image's SBOM as cyclonedx (CycloneDX 1.6 JSON) or spdx (SPDX 2.3 JSON).")
+    var format: Format = .table
     @Option(help: "Exit status when findings remain after filtering.") var exitCode: Int32 = 0
     @Option(help: "Comma-separated severities to report (CRITICAL,HIGH,MEDIUM,LOW,UNKNOWN).") var severity: String?
     @Flag(help: "Leave out findings without a fixed version.") var ignoreUnfixed = false
@@ -92,6 +93,8 @@ struct ScanCommand: AsyncParsableCommand {
         case .table: text = Self.table(filtered)
         case .json: text = try Self.json(filtered)
         case .sarif: text = try Self.sarif(filtered)
+        case .cyclonedx: text = try Self.sbom(.cyclonedx, filtered)
+        case .spdx: text = try Self.sbom(.spdx, filtered)
         }
         if let output {
             do { try Data(text.utf8).write(to: URL(fileURLWithPath: output)) } catch { fail("cannot write \(output): \(error)") }
@@ -144,6 +147,15 @@ struct ScanCommand: AsyncParsableCommand {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try e.encode(r), as: UTF8.self) + "\n"
+    }
+
+    /// The image's inventory as an SBOM document (no findings in it).
+    static func sbom(_ format: SBOMFormat, _ r: ImageScanReport) throws -> String {
+        let data = try SBOMWriter.write(
+            format, subject: SBOMSubject(reference: r.reference, digest: r.digest, platform: r.platform),
+            inventory: ImageInventory(os: r.os, packages: r.packages), createdAt: Date(),
+            toolVersion: Harborguard.configuration.version)
+        return String(decoding: data, as: UTF8.self) + "\n"
     }
 
     /// SARIF 2.1.0: one rule per vulnerability, one result per (vulnerability, package).
