@@ -41,6 +41,7 @@ public struct AppDatabase: Sendable {
         var migrator = DatabaseMigrator()
         Self.registerMigrations(&migrator)
         JobStore.registerMigrations(&migrator)
+        Scheduler.registerMigrations(&migrator)
         try migrator.migrate(writer)
     }
 
@@ -48,6 +49,7 @@ public struct AppDatabase: Sendable {
         defer {
             registerImageMigrations(&migrator)
             registerScanMigrations(&migrator)
+            registerSchedulerMigrations(&migrator)
         }
         migrator.registerMigration("server.v1") { db in
             try db.execute(sql: """

@@ -1,6 +1,7 @@
 public import Cron
 public import Foundation
 import HummingbirdTLS
+import GRDB
 import Scan
 import NIOSSL
 import NIOCore
@@ -13,14 +14,15 @@ public import Prometheus
 
 /// Builds the router with every route; tests call this with an in-memory database.
 public func buildRouter(
-    services: AppServices, crawler: Crawler, metrics: PrometheusCollectorRegistry? = nil, heartbeat: Heartbeat = Heartbeat()
+    services: AppServices, crawler: Crawler, metrics: PrometheusCollectorRegistry? = nil, heartbeat: Heartbeat = Heartbeat(),
+    scheduler: (heartbeat: Heartbeat, interval: TimeInterval)? = nil
 ) -> (Router<AppRequestContext>, RouteIndex) {
     let router = Router(context: AppRequestContext.self)
     let index = RouteIndex()
     let table = RouteTable(router: router, index: index)
     router.add(middleware: ErrorMiddleware(routes: index, logger: services.logger))
     router.add(middleware: MetricsMiddleware())
-    OpsRoutes(s: services, metrics: metrics, heartbeat: heartbeat).register(table)
+    OpsRoutes(s: services, metrics: metrics, heartbeat: heartbeat, scheduler: scheduler).register(table)
     RegistryRoutes(s: services).register(table)
     AccountRoutes(s: services).register(table)
     ImageRoutes(s: services).register(table)
@@ -41,11 +43,17 @@ public struct ServeOptions: Sendable {
     public var jobLease: TimeInterval
     /// Repositories a sync lists and resolves at once.
     public var syncConcurrency: Int
+    /// Seconds between scheduler ticks.
+    public var schedulerInterval: TimeInterval
+    /// Finished scans older than this are pruned daily (every tag's latest scan is kept).
+    public var retentionDays: Int
 
     public init(
         server: ServerConfiguration, tlsCertificate: String? = nil, tlsKey: String? = nil, workers: Int = 4,
-        jobLease: TimeInterval = 60, syncConcurrency: Int = 8
+        jobLease: TimeInterval = 60, syncConcurrency: Int = 8, schedulerInterval: TimeInterval = 60, retentionDays: Int = 90
     ) {
+        self.schedulerInterval = schedulerInterval
+        self.retentionDays = retentionDays
         self.syncConcurrency = syncConcurrency
         self.server = server
         self.tlsCertificate = tlsCertificate
@@ -62,6 +70,7 @@ public struct Appliance: Sendable {
     let options: ServeOptions
     let metrics: PrometheusCollectorRegistry?
     let heartbeat = Heartbeat()
+    let schedulerHeartbeat = Heartbeat()
 
     /// Opens (or initialises) the data directory and wires the modules.
     public init(options: ServeOptions, logger: Logger, metrics: PrometheusCollectorRegistry?) throws {
@@ -86,6 +95,32 @@ public struct Appliance: Sendable {
         ]
     }
 
+    /// The scheduler and its tasks: the registry policy every tick, housekeeping daily.
+    func scheduler() -> Scheduler {
+        let services = self.services
+        let retention = options.retentionDays
+        let policy = SchedulePolicy()
+        let tasks = [
+            ScheduledTask(name: "policy", period: 0) { now in
+                let outcome = try await services.db.writer.write { db in try policy.apply(orgId: nil, now: now, in: db) }
+                if outcome.enqueued > 0 {
+                    services.logger.info(
+                        "schedule", metadata: ["syncs": "\(outcome.syncsEnqueued)", "scans": "\(outcome.scansEnqueued)"])
+                }
+            },
+            ScheduledTask(name: "triage-expiry", period: 3600) { now in
+                try await services.db.writer.write { db in _ = try Housekeeping.applyExpiredTriage(now: now, in: db) }
+            },
+            ScheduledTask(name: "retention", period: 86_400) { now in
+                let n = try await services.db.writer.write { db in try Housekeeping.pruneScans(olderThanDays: retention, now: now, in: db) }
+                if n > 0 { services.logger.info("pruned scan history", metadata: ["scans": "\(n)", "days": "\(retention)"]) }
+            },
+        ]
+        return Scheduler(
+            writer: services.db.writer, clock: services.jobs.clock, interval: .seconds(options.schedulerInterval), tasks: tasks,
+            logger: services.logger, heartbeat: schedulerHeartbeat)
+    }
+
     /// Runs until SIGTERM/SIGINT, then drains: the server stops accepting, workers hand back leases.
     public func run(onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
         let server: HTTPServerBuilder
@@ -105,7 +140,9 @@ public struct Appliance: Sendable {
         let clients = RegistryHTTPClients()
         var crawler = Crawler(services: services, clients: clients)
         crawler.concurrency = options.syncConcurrency
-        let (router, _) = buildRouter(services: services, crawler: crawler, metrics: metrics, heartbeat: heartbeat)
+        let (router, _) = buildRouter(
+            services: services, crawler: crawler, metrics: metrics, heartbeat: heartbeat,
+            scheduler: (schedulerHeartbeat, options.schedulerInterval))
         let pool = WorkerPool(
             store: services.jobs, handlers: Self.handlers(crawler: crawler, scanner: ScanRunner(services: services, crawler: crawler)),
             configuration: .init(workers: options.workers, lease: options.jobLease), logger: services.logger,
@@ -114,7 +151,7 @@ public struct Appliance: Sendable {
         let app = Application(
             router: router, server: server,
             configuration: .init(address: .hostname(host, port: options.server.port), serverName: "harborguard"),
-            services: [pool, clients],
+            services: [pool, scheduler(), clients],
             onServerRunning: { channel in
                 onListening("\(scheme)://\(host):\(channel.localAddress?.port ?? 0)")
             },

@@ -31,6 +31,7 @@ enum OpenAPIDocument {
         Op(method: "post", path: "/api/registries/{registryId}/webhook-token", summary: "Rotate the registry's webhook token", role: "admin", tag: "Registries", response: "WebhookToken"),
         Op(method: "post", path: "/api/registries/test-connection", summary: "Test a registry URL and credentials, or a saved registry ({registryId}); always 200 with the outcome", role: "developer", tag: "Registries", request: "TestConnection", response: "TestConnectionResult"),
         Op(method: "post", path: "/api/registries/{registryId}/sync", summary: "Sync repositories, tags and digests (a job)", role: "admin", tag: "Registries", response: "SyncAccepted", status: "202"),
+        Op(method: "post", path: "/api/registries/schedule-scans", summary: "Run the schedule policy of every registry of the organization now", role: "admin", tag: "Registries", response: "ScheduleAccepted", status: "202"),
         Op(method: "post", path: "/api/registries/{registryId}/events", summary: "Push notifications (Bearer webhookToken or ?token=)", role: nil, tag: "Registries", request: "PushEvent", response: "PushAccepted", status: "202"),
         Op(method: "get", path: "/api/images", summary: "List images", role: "viewer", tag: "Images", response: "Image", list: true, query: listQuery + ["registryId"]),
         Op(method: "get", path: "/api/images/{imageId}", summary: "Get an image with its tags", role: "viewer", tag: "Images", response: "Image"),
@@ -42,6 +43,7 @@ enum OpenAPIDocument {
         Op(method: "delete", path: "/api/scans/{scanId}", summary: "Delete a scan and its findings", role: "admin", tag: "Scans", response: "Deleted"),
         Op(method: "get", path: "/api/scans/{scanId}/findings", summary: "A scan's findings, most severe first", role: "viewer", tag: "Scans", response: "Finding", list: true, query: ["page", "limit", "search", "severity", "fixable", "package"]),
         Op(method: "get", path: "/api/scans/{scanId}/packages", summary: "The scanned image's packages", role: "viewer", tag: "Scans", response: "Package", list: true, query: ["page", "limit", "search", "type"]),
+        Op(method: "get", path: "/api/scans/{scanId}/sbom", summary: "SBOM of the scanned image: CycloneDX 1.6 JSON (default) or SPDX 2.3 JSON (409 until the scan completed)", role: "viewer", tag: "Scans", query: ["format"]),
         Op(method: "get", path: "/api/vulnerabilities", summary: "One row per (vulnerability, package) across the latest scan of every tag", role: "viewer", tag: "Vulnerabilities", response: "Vulnerability", list: true, query: listQuery + ["severity", "status", "imageId", "package", "cveId", "fixable"]),
         Op(method: "put", path: "/api/vulnerabilities/{vulnId}/triage", summary: "Triage a vulnerability (organization or image scope)", role: "developer", tag: "Vulnerabilities", request: "TriageUpdate", response: "Triage"),
         Op(method: "post", path: "/api/vulnerabilities/{vulnId}/triage", summary: "Triage a vulnerability (same as PUT)", role: "developer", tag: "Vulnerabilities", request: "TriageUpdate", response: "Triage"),
@@ -263,6 +265,7 @@ enum OpenAPIDocument {
                                                      "ecosystems": ["type": "object", "additionalProperties": ["type": "integer"]], "advisories": ["type": "integer"],
                                                      "withdrawn": ["type": "integer"], "lastUpdated": ndate, "newestModified": ndate]],
             "JobAccepted": ["type": "object", "required": ["jobId", "status"], "properties": ["jobId": str, "status": str]],
+            "ScheduleAccepted": ["type": "object", "required": ["registries", "enqueued", "skipped"], "properties": ["registries": ["type": "integer"], "enqueued": ["type": "integer"], "skipped": ["type": "integer"], "syncs": ["type": "integer"], "scans": ["type": "integer"]]],
             "AuditEvent": ["type": "object", "properties": ["id": str, "actor": str, "action": str, "target": nstr, "ip": nstr, "createdAt": date]],
         ]
         return [

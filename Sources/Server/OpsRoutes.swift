@@ -10,6 +10,8 @@ struct OpsRoutes {
     let s: AppServices
     let metrics: PrometheusCollectorRegistry?
     let heartbeat: Heartbeat
+    /// The scheduler's, with its tick interval; nil where no scheduler runs (router tests).
+    var scheduler: (heartbeat: Heartbeat, interval: TimeInterval)? = nil
 
     func register(_ api: RouteTable) {
         api.get("/healthz", healthz)
@@ -33,6 +35,14 @@ struct OpsRoutes {
             }
         } catch {
             problems.append("database is not writable")
+        }
+        if let scheduler {
+            if let beat = scheduler.heartbeat.lastBeat {
+                let age = Date().timeIntervalSince(beat)
+                if age > max(90, 3 * scheduler.interval) { problems.append("the scheduler has not ticked for \(Int(age)) s") }
+            } else {
+                problems.append("the scheduler has not started")
+            }
         }
         if let beat = heartbeat.lastBeat, Date().timeIntervalSince(beat) > 30 {
             problems.append("job workers have not reported for \(Int(Date().timeIntervalSince(beat))) s")

@@ -171,6 +171,32 @@ struct ScanRoutes {
         api.delete("/api/scans/{scanId}", delete)
         api.get("/api/scans/{scanId}/findings", findings)
         api.get("/api/scans/{scanId}/packages", packages)
+        api.get("/api/scans/{scanId}/sbom", sbom)
+    }
+
+    /// CycloneDX 1.6 or SPDX 2.3 JSON of the scanned image's stored inventory.
+    @Sendable func sbom(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        let p = try await s.authorize(req, .viewer)
+        let raw = req.uri.queryParameters["format"].map(String.init) ?? SBOMFormat.cyclonedx.rawValue
+        guard let format = SBOMFormat(rawValue: raw.lowercased()) else {
+            throw APIError.validation("format", "Expected cyclonedx or spdx.")
+        }
+        let loaded: (SBOMSubject, ImageInventory, Date)?? = try await s.db.writer.read { db in
+            guard let row = try scanRow(ctx, p, in: db) else { return nil }
+            guard (row["status"] as String) == ScanStatus.completed.rawValue, let manifest = row["manifest_digest"] as String?,
+                  let inventory = try ScanStore.inventory(digest: manifest, in: db)
+            else { return .some(nil) }
+            let subject = SBOMSubject(reference: row["reference"], digest: row["digest"] ?? manifest, platform: row["platform"])
+            let finished = (row["finished_at"] as String?).flatMap(Timestamp.parse) ?? Date()
+            return (subject, inventory, finished)
+        }
+        guard let found = loaded else { throw APIError.notFound("Scan") }
+        guard let (subject, inventory, createdAt) = found else {
+            throw APIError.conflict("The scan has not completed: there is no inventory to export yet.")
+        }
+        let data = try SBOMWriter.write(format, subject: subject, inventory: inventory, createdAt: createdAt, toolVersion: ProductVersion.current)
+        let type = format == .cyclonedx ? "application/vnd.cyclonedx+json; version=1.6" : "application/spdx+json"
+        return Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: .init(bytes: data)))
     }
 
     @Sendable func create(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {

@@ -84,6 +84,7 @@ extension AppDatabase {
                     status TEXT NOT NULL,
                     note TEXT,
                     expires_at TEXT,
+                    expiry_applied INTEGER NOT NULL DEFAULT 0,
                     updated_by TEXT NOT NULL,
                     created_at TEXT NOT NULL,
                     updated_at TEXT NOT NULL,

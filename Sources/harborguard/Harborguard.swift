@@ -1,6 +1,7 @@
 import Admin
 import ArgumentParser
 import Foundation
+import Scan
 import Logging
 import Metrics
 import Prometheus
@@ -26,7 +27,7 @@ struct Harborguard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "harborguard",
         abstract: "Self-hosted container-image security appliance.",
-        version: "0.1.0",
+        version: ProductVersion.current,
         subcommands: [Serve.self, ScanCommand.self, DBCommand.self, AdminCommand.self]
     )
 }
@@ -72,6 +73,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a job lease lasts without renewal (a killed worker's job is retried after it).")
     var jobLease: Int = 60
     @Option(help: "Repositories a sync lists and resolves at once.") var syncConcurrency: Int = 8
+    @Option(help: "Seconds between scheduler ticks.") var schedulerInterval: Int = 60
+    @Option(help: "Days of scan history to keep (every tag's latest scan is always kept).") var retentionDays: Int = 90
 
     func validate() throws {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
@@ -79,6 +82,8 @@ struct Serve: AsyncParsableCommand {
         if workers < 1 || workers > 64 { throw ValidationError("--workers must be 1-64") }
         if jobLease < 2 || jobLease > 86_400 { throw ValidationError("--job-lease must be 2-86400 seconds") }
         if syncConcurrency < 1 || syncConcurrency > 64 { throw ValidationError("--sync-concurrency must be 1-64") }
+        if schedulerInterval < 1 || schedulerInterval > 3600 { throw ValidationError("--scheduler-interval must be 1-3600 seconds") }
+        if retentionDays < 1 || retentionDays > 36_500 { throw ValidationError("--retention-days must be 1-36500") }
     }
 
     func run() async throws {
@@ -89,7 +94,7 @@ struct Serve: AsyncParsableCommand {
             server: ServerConfiguration(
                 host: host, port: port, dataDir: global.dataDir, publicURL: publicUrl, tls: tlsCert != nil),
             tlsCertificate: tlsCert, tlsKey: tlsKey, workers: workers, jobLease: TimeInterval(jobLease),
-            syncConcurrency: syncConcurrency)
+            syncConcurrency: syncConcurrency, schedulerInterval: TimeInterval(schedulerInterval), retentionDays: retentionDays)
         let appliance: Appliance
         do {
             appliance = try Appliance(options: options, logger: logger, metrics: prometheus)

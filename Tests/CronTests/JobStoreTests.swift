@@ -2,6 +2,7 @@ import Cron
 import Foundation
 import GRDB
 import Logging
+import Synchronization
 import Testing
 
 /// The durable queue on a real SQLite file, with time advanced by hand.
@@ -204,5 +205,64 @@ import Testing
         while await !flag.cancelled, waited < 250 { try await Task.sleep(for: .milliseconds(20)); waited += 1 }
         #expect(await flag.cancelled)
         #expect(try await store.get(job.id)?.status == .cancelled)
+    }
+}
+
+/// The scheduler on a manual clock: periodic tasks run once per period however long it was
+/// down, remember their last run across restarts, and retry a failure on the next tick.
+@Suite struct SchedulerTests {
+    final class Counter: Sendable {
+        let runs = Mutex<[String]>([])
+        func hit(_ name: String) { runs.withLock { $0.append(name) } }
+        var all: [String] { runs.withLock { $0 } }
+    }
+
+    struct Boom: Error {}
+
+    static func database() throws -> DatabasePool {
+        let pool = try DatabasePool(path: NSTemporaryDirectory() + "sched-\(UUID().uuidString).db")
+        var m = DatabaseMigrator()
+        Scheduler.registerMigrations(&m)
+        try m.migrate(pool)
+        return pool
+    }
+
+    @Test func dailyTasksRunOncePerDayAndCatchUpOnce() async throws {
+        let clock = ManualClock()
+        let pool = try Self.database()
+        let counter = Counter()
+        let failNext = Mutex(true)
+        func make() -> Scheduler {
+            Scheduler(
+                writer: pool, clock: clock,
+                tasks: [
+                    ScheduledTask(name: "every-tick", period: 0) { _ in counter.hit("tick") },
+                    ScheduledTask(name: "daily", period: 86_400) { _ in counter.hit("daily") },
+                    ScheduledTask(name: "flaky", period: 86_400) { _ in
+                        counter.hit("flaky")
+                        if failNext.withLock({ let f = $0; $0 = false; return f }) { throw Boom() }
+                    },
+                ],
+                logger: Logger(label: "test"))
+        }
+        let s = make()
+        #expect(await s.tick() == ["every-tick", "daily", "flaky"])
+        // Same instant and an hour later: only the per-tick task, plus the failed one's retry.
+        clock.advance(by: 3600)
+        #expect(await s.tick() == ["every-tick", "flaky"])
+        clock.advance(by: 3600)
+        #expect(await s.tick() == ["every-tick"])
+        // A restart remembers the last runs.
+        let restarted = make()
+        #expect(await restarted.tick() == ["every-tick"])
+        // Down for three days: each daily task runs once, then not again until a day later.
+        clock.advance(by: 3 * 86_400)
+        #expect(await restarted.tick() == ["every-tick", "daily", "flaky"])
+        #expect(await restarted.tick() == ["every-tick"])
+        clock.advance(by: 86_399)
+        #expect(await restarted.tick() == ["every-tick"])
+        clock.advance(by: 1)
+        #expect(await restarted.tick() == ["every-tick", "daily", "flaky"])
+        #expect(counter.all.filter { $0 == "daily" }.count == 3)
     }
 }

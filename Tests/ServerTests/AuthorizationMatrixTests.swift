@@ -43,6 +43,8 @@ import GRDB
             Endpoint(method: .get, path: "/api/jobs/job_doesnotexist", min: .viewer),
             Endpoint(method: .get, path: "/api/audit-log", min: .admin, alsoAllowed: [.auditor]),
             Endpoint(method: .get, path: "/api/images", min: .viewer),
+            Endpoint(method: .post, path: "/api/registries/schedule-scans", min: .admin),
+            Endpoint(method: .get, path: "/api/scans/scn_doesnotexist/sbom", min: .viewer),
             Endpoint(method: .get, path: "/api/images/img_doesnotexist", min: .viewer),
             Endpoint(method: .post, path: "/api/scans", min: .developer, body: ["image": "registry.example.com/team/app:1"]),
             Endpoint(method: .get, path: "/api/scans", min: .viewer),

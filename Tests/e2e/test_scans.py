@@ -336,3 +336,19 @@ def test_db_import_rematches_stored_inventories_without_pulling(env, server):
     assert job["type"] == "rematch" and job["status"] == "succeeded", job
     tags = {t["name"]: t for t in s.api("GET", f"/api/images/{img}").json()["data"]["tags"]}
     assert tags["2.0"]["lastScanId"] == re["id"]
+
+
+def test_schedule_scans_runs_the_policy_now(env, server):
+    s = server
+    manual = s.api("POST", "/api/registries", json={"name": "manual-one", "provider": "DOCKER_REGISTRY",
+                                                    "url": "http://127.0.0.1:9", "insecure": True, "schedule": "manual"})
+    assert manual.status_code == 201, manual.text
+    r = s.api("POST", "/api/registries/schedule-scans")
+    assert r.status_code == 202, r.text
+    d = r.json()["data"]
+    assert d["registries"] == 2 and d["enqueued"] + d["skipped"] >= 1
+    assert d["skipped"] >= 1  # the manual registry never runs by itself
+    # Everything of the daily registry was synced and scanned moments ago: running it again enqueues nothing.
+    again = s.api("POST", "/api/registries/schedule-scans").json()["data"]
+    assert again["enqueued"] == 0
+    s.api("DELETE", f"/api/registries/{manual.json()['data']['id']}")

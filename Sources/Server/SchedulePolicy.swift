@@ -1,0 +1,161 @@
+import Cron
+public import Foundation
+public import GRDB
+
+/// The scanning policy of API.md, decided from what the database says (so a restart or
+/// a scheduler that was down for days changes nothing: what is due is enqueued once).
+///
+/// - `daily` / `weekly`: sync when the last successful sync is older than 24 h / 7 d (plus a
+///   per-registry jitter of up to 5% of the period, so a thousand daily registries do not
+///   all fire at once), and rescan every tag whose last scan is older than the period.
+/// - `on_push`: tags are scanned when a sync or a push event shows a new digest (SyncStore).
+/// - `manual`: never by itself.
+public struct SchedulePolicy: Sendable {
+    public struct Outcome: Sendable, Hashable, Codable {
+        public var registries = 0
+        public var syncsEnqueued = 0
+        public var scansEnqueued = 0
+        public var skipped = 0
+        public var enqueued: Int { syncsEnqueued + scansEnqueued }
+    }
+
+    /// Scans enqueued per run at most; the rest are due again on the next tick.
+    public var maxScansPerRun = 5_000
+
+    public init() {}
+
+    static func period(_ schedule: Schedule) -> TimeInterval? {
+        switch schedule {
+        case .daily: 86_400
+        case .weekly: 7 * 86_400
+        case .manual, .onPush: nil
+        }
+    }
+
+    /// A stable per-registry offset in [0, max): FNV-1a of the id.
+    public static func jitter(_ id: String, max: TimeInterval) -> TimeInterval {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in id.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return max <= 1 ? 0 : TimeInterval(h % UInt64(max))
+    }
+
+    /// Runs the policy for one organization (or all) at `now`, inside the caller's transaction.
+    public func apply(orgId: String?, now: Date, in db: Database) throws -> Outcome {
+        var outcome = Outcome()
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT * FROM registries WHERE (?1 IS NULL OR org_id = ?1) ORDER BY id", arguments: [orgId])
+        var due: [String: RegistryRecord] = [:]
+        var hosts: [String: String] = [:]
+        for row in rows {
+            let r = RegistryRecord(row: row)
+            outcome.registries += 1
+            guard let period = Self.period(r.schedule) else { outcome.skipped += 1; continue }
+            due[r.id] = r
+            hosts[r.id] = ScanStore.host(ofRegistryURL: r.url)
+            let lastOK = (row["last_sync_ok_at"] as String?).flatMap(Timestamp.parse)
+            let dueAt: Date
+            if let lastOK {
+                dueAt = lastOK.addingTimeInterval(period + Self.jitter(r.id, max: period / 20))
+            } else {
+                // Never synced: soon, but spread over five minutes from creation.
+                let created = Timestamp.parse(r.createdAt) ?? now
+                dueAt = created.addingTimeInterval(Self.jitter(r.id, max: 300))
+            }
+            guard now >= dueAt else { continue }
+            let type = r.scanMethod == .sensor ? "sensor_sync" : "sync"
+            let payload = String(decoding: try JSONCoding.encoder.encode(["registryId": r.id]), as: UTF8.self)
+            let (_, created) = try JobStore.enqueue(
+                NewJob(type: type, payload: payload, orgId: r.orgId, concurrencyKey: r.id, dedupeKey: "sync:\(r.id)", maxAttempts: 3),
+                now: now, in: db)
+            if created { outcome.syncsEnqueued += 1 } else { outcome.skipped += 1 }
+        }
+        guard !due.isEmpty else { return outcome }
+        // Tags whose last scan is older than their registry's period and that have no scan
+        // queued or running (the jobs table's dedupe index answers that).
+        let daily = Timestamp.format(now.addingTimeInterval(-86_400))
+        let weekly = Timestamp.format(now.addingTimeInterval(-7 * 86_400))
+        let stale = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT r.id AS registry_id, i.name AS repository, t.name AS tag, t.digest FROM image_tags t
+                JOIN images i ON i.id = t.image_id
+                JOIN registries r ON r.id = i.registry_id
+                WHERE t.last_scanned_at < ?1 AND r.schedule IN ('daily', 'weekly') AND (?3 IS NULL OR r.org_id = ?3)
+                    AND t.last_scanned_at < CASE r.schedule WHEN 'daily' THEN ?1 ELSE ?2 END
+                    AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.status IN ('queued', 'running')
+                        AND j.dedupe_key = 'scan:' || r.id || ':' || i.name || ':' || t.name || ':linux/amd64')
+                ORDER BY t.last_scanned_at
+                LIMIT ?4
+                """,
+            arguments: [daily, weekly, orgId, maxScansPerRun])
+        var filters: [String: TagFilter?] = [:]
+        for row in stale {
+            let registryId: String = row["registry_id"]
+            guard let r = due[registryId] else { continue }
+            let filter = filters[registryId] ?? (try? TagFilter(include: r.tagInclude, exclude: r.tagExclude))
+            filters[registryId] = filter
+            let tag: String = row["tag"]
+            if let filter, !filter.allows(tag) { outcome.skipped += 1; continue }
+            let request = ScanRequest(
+                registryId: registryId, repository: row["repository"], tag: tag, digest: row["digest"], trigger: "schedule")
+            if try SyncStore.enqueueScan(request, orgId: r.orgId, now: now, registryHost: hosts[registryId], in: db).enqueued {
+                outcome.scansEnqueued += 1
+            } else {
+                outcome.skipped += 1
+            }
+        }
+        return outcome
+    }
+}
+
+extension AppDatabase {
+    /// Indexes the scheduler's queries need at 10,000 registries and 1,000,000 tags.
+    static func registerSchedulerMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("server.v4.scheduler") { db in
+            try db.execute(sql: """
+                CREATE INDEX image_tags_last_scanned ON image_tags(last_scanned_at);
+                CREATE INDEX scans_finished ON scans(finished_at);
+                """)
+        }
+    }
+}
+
+/// Daily housekeeping the scheduler runs.
+public enum Housekeeping {
+    /// Deletes finished scans older than `days`, keeping every tag's latest scan, and the
+    /// inventories no scan refers to any more. Returns the number of scans deleted.
+    @discardableResult
+    public static func pruneScans(olderThanDays days: Int, now: Date, in db: Database) throws -> Int {
+        let cutoff = Timestamp.format(now.addingTimeInterval(-Double(days) * 86_400))
+        try db.execute(
+            sql: """
+                DELETE FROM scans WHERE finished_at < ? AND status IN ('completed', 'failed', 'cancelled')
+                    AND id NOT IN (SELECT last_scan_id FROM image_tags WHERE last_scan_id IS NOT NULL)
+                """,
+            arguments: [cutoff])
+        let deleted = db.changesCount
+        try db.execute(sql: """
+            DELETE FROM inventories WHERE digest NOT IN (SELECT manifest_digest FROM scans WHERE manifest_digest IS NOT NULL)
+            """)
+        return deleted
+    }
+
+    /// Re-counts the scans of vulnerabilities whose `WONT_FIX` expired since the last run,
+    /// so suppressed findings come back into counts and risk scores by themselves.
+    @discardableResult
+    public static func applyExpiredTriage(now: Date, in db: Database) throws -> Int {
+        let ts = Timestamp.format(now)
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, org_id, vulnerability_id FROM triage
+                WHERE status = 'WONT_FIX' AND expires_at IS NOT NULL AND expires_at <= ? AND expiry_applied = 0
+                """,
+            arguments: [ts])
+        for row in rows {
+            try ScanStore.recount(vulnerabilityId: row["vulnerability_id"], orgId: row["org_id"], now: now, in: db)
+            try db.execute(sql: "UPDATE triage SET expiry_applied = 1 WHERE id = ?", arguments: [row["id"] as String])
+        }
+        return rows.count
+    }
+}
