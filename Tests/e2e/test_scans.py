@@ -352,3 +352,27 @@ def test_schedule_scans_runs_the_policy_now(env, server):
     again = s.api("POST", "/api/registries/schedule-scans").json()["data"]
     assert again["enqueued"] == 0
     s.api("DELETE", f"/api/registries/{manual.json()['data']['id']}")
+
+
+def test_sbom_of_a_server_scan_passes_the_official_validators(env, server, tmp_path):
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+    from spdx_tools.spdx.parser.parse_anything import parse_file
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+    s = server
+    scan = wait_scan(s, submit(s, f"{env['reg'].host}/apps/web:1.0")["id"])
+    cdx = s.api("GET", f"/api/scans/{scan['id']}/sbom")
+    assert cdx.status_code == 200 and cdx.headers["Content-Type"].startswith("application/vnd.cyclonedx+json")
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(cdx.text) is None
+    doc = cdx.json()
+    purls = {c.get("purl") for c in doc["components"]}
+    assert "pkg:pypi/requests@2.19.0" in purls
+    assert len([c for c in doc["components"] if c["type"] == "library"]) == scan["packageCount"]
+    spdx = s.api("GET", f"/api/scans/{scan['id']}/sbom?format=spdx")
+    assert spdx.status_code == 200
+    path = tmp_path / "scan.spdx.json"
+    path.write_text(spdx.text)
+    assert validate_full_spdx_document(parse_file(str(path))) == []
+    assert s.api("GET", f"/api/scans/{scan['id']}/sbom?format=xml").status_code == 400
+    failed = s.api("GET", "/api/scans?status=failed").json()["data"][0]
+    assert s.api("GET", f"/api/scans/{failed['id']}/sbom").status_code == 409
