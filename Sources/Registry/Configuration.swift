@@ -36,9 +36,15 @@ public struct ProviderEndpoints: Sendable, Hashable {
     public var azureAuthority: String
     /// Google OAuth token URL; nil means the key's `token_uri` (or Google's default).
     public var googleTokenURL: String?
+    /// GitHub REST API (GHCR repository listing), default `https://api.github.com`.
+    public var githubAPI: String
 
     /// The public endpoints.
-    public init(dockerHubAPI: String = "https://hub.docker.com", ecrAPI: String? = nil, azureAuthority: String = "https://login.microsoftonline.com", googleTokenURL: String? = nil) {
+    public init(
+        dockerHubAPI: String = "https://hub.docker.com", ecrAPI: String? = nil, azureAuthority: String = "https://login.microsoftonline.com",
+        googleTokenURL: String? = nil, githubAPI: String = "https://api.github.com"
+    ) {
+        self.githubAPI = githubAPI
         self.dockerHubAPI = dockerHubAPI
         self.ecrAPI = ecrAPI
         self.azureAuthority = azureAuthority
@@ -69,7 +75,8 @@ extension RegistryClient {
         public var maxPages: Int
         /// Page size asked for (`n`) when listing.
         public var pageSize: Int
-        /// Docker Hub namespaces to list; nil lists the credentials' username.
+        /// Namespaces to list where the provider lists per namespace (Docker Hub, GHCR
+        /// organizations or users, Quay); nil lists the credentials' own.
         public var dockerHubNamespaces: [String]?
         /// Provider auth/listing endpoints.
         public var endpoints: ProviderEndpoints

@@ -49,6 +49,8 @@ extension RegistryClient {
     public func listRepositories(limit: Int? = nil) async throws(RegistryError) -> [Repository] {
         try await mapped {
             if configuration.provider == .dockerHub { return try await hubRepositories(limit: limit) }
+            if configuration.provider == .ghcr { return try await ghcrRepositories(limit: limit) }
+            if configuration.provider == .quay { return try await quayRepositories(limit: limit) }
             struct Catalog: Decodable { var repositories: [String]? }
             let n = min(configuration.pageSize, limit ?? Int.max)
             let names = try await paged(firstPath: "/v2/_catalog?n=\(n)", scope: Self.catalogScope, what: "catalog", limit: limit) { data in

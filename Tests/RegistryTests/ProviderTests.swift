@@ -132,6 +132,86 @@ import _CryptoExtras
         }
     }
 
+    @Test func ghcrListsThroughTheGitHubPackagesAPI() async throws {
+        let fake = FakeRegistry()
+        await fake.add("acme/web", tag: "1.0", image: TestImage(seed: "ghcr"))
+        let github: FakeHandler = { r in
+            guard r.header("authorization") == "Bearer ghp_test" else { return .json(401, ["message": "Bad credentials"]) }
+            guard r.header("accept") == "application/vnd.github+json", r.q("package_type") == "container" else { return .status(400) }
+            let host = r.header("host") ?? ""
+            if r.path == "/user/packages", r.q("page") == nil {
+                return .json(200, [["name": "web", "owner": ["login": "Acme"]], ["name": "tools/cli", "owner": ["login": "acme"]]],
+                             headers: [("Link", "<http://\(host)/user/packages?package_type=container&per_page=100&page=2>; rel=\"next\", <http://\(host)/user/packages?page=2>; rel=\"last\"")])
+            }
+            if r.path == "/user/packages", r.q("page") == "2" { return .json(200, [["name": "api", "owner": ["login": "acme"]]]) }
+            if r.path == "/orgs/someuser/packages" { return .json(404, ["message": "Not Found"]) }
+            if r.path == "/users/someuser/packages" { return .json(200, [["name": "solo", "owner": ["login": "someuser"]]]) }
+            return .status(404)
+        }
+        let registry: FakeHandler = { r in
+            if r.path == "/v2/_catalog" { return .json(401, ["errors": [["code": "UNAUTHORIZED"]]]) }
+            return await fake.handle(r)
+        }
+        try await withFakeServer(github) { api in
+            try await withFakeServer(registry) { url in
+                try await withHTTPClient { http in
+                    let creds = RegistryCredentials.usernamePat(username: "acme", pat: "ghp_test")
+                    let client = try makeClient(http, url, provider: .ghcr, credentials: creds, endpoints: ProviderEndpoints(githubAPI: api))
+                    let names = try await client.listRepositories().map(\.name)
+                    #expect(names == ["acme/web", "acme/tools/cli", "acme/api"])
+                    // A namespace that is not an organization is listed as a user.
+                    let user = try makeClient(http, url, provider: .ghcr, credentials: creds, endpoints: ProviderEndpoints(githubAPI: api)) {
+                        $0.dockerHubNamespaces = ["someuser"]
+                    }
+                    let userNames = try await user.listRepositories().map(\.name)
+                    #expect(userNames == ["someuser/solo"])
+                    let wrong = try makeClient(
+                        http, url, provider: .ghcr, credentials: .usernamePat(username: "acme", pat: "ghp_wrong"),
+                        endpoints: ProviderEndpoints(githubAPI: api))
+                    await #expect(throws: RegistryError.authFailed("GitHub refused the PAT for package listing (it needs read:packages)")) {
+                        try await wrong.listRepositories()
+                    }
+                    let anonymous = try makeClient(http, url, provider: .ghcr, endpoints: ProviderEndpoints(githubAPI: api))
+                    await #expect(throws: RegistryError.self) { try await anonymous.listRepositories() }
+                }
+            }
+        }
+    }
+
+    @Test func quayListsThroughItsAPIWithNextPageTokens() async throws {
+        let fake = FakeRegistry()
+        await fake.add("acme/web", tag: "1.0", image: TestImage(seed: "quay"))
+        let handler: FakeHandler = { r in
+            if r.path == "/api/v1/repository" {
+                if let auth = r.header("authorization"), auth != "Bearer oauth-token" { return .json(401, ["error": "invalid token"]) }
+                guard r.q("namespace") == "acme" else { return .json(200, ["repositories": [] as [Any]]) }
+                if r.q("next_page") == nil {
+                    return .json(200, ["repositories": [["namespace": "acme", "name": "web"], ["namespace": "acme", "name": "api"]],
+                                       "next_page": "tok2"])
+                }
+                if r.q("next_page") == "tok2" { return .json(200, ["repositories": [["namespace": "acme", "name": "worker"]]]) }
+                return .status(400)
+            }
+            if r.path == "/v2/_catalog" { return .json(401, ["errors": [["code": "UNAUTHORIZED"]]]) }
+            return await fake.handle(r)
+        }
+        try await withFakeServer(handler) { url in
+            try await withHTTPClient { http in
+                // A robot account lists its organization's namespace.
+                let robot = try makeClient(http, url, provider: .quay, credentials: .usernamePassword(username: "acme+ci", password: "oauth-token"))
+                let names = try await robot.listRepositories().map(\.name)
+                #expect(names == ["acme/web", "acme/api", "acme/worker"])
+                let anonymous = try makeClient(http, url, provider: .quay) { $0.dockerHubNamespaces = ["acme"] }
+                let publicNames = try await anonymous.listRepositories().map(\.name)
+                #expect(publicNames.count == 3)
+                let refused = try makeClient(http, url, provider: .quay, credentials: .usernamePassword(username: "acme+ci", password: "robot-secret"))
+                await #expect(throws: RegistryError.self) { try await refused.listRepositories() }
+                let none = try makeClient(http, url, provider: .quay)
+                await #expect(throws: RegistryError.self) { try await none.listRepositories() }
+            }
+        }
+    }
+
     @Test func dockerHubListsThroughHubAPIAndReadsRateLimit() async throws {
         let fake = FakeRegistry()
         await fake.add("acme/web", tag: "1.0", image: TestImage(seed: "hub"))
