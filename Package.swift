@@ -86,6 +86,8 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -123,7 +125,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ScanTests", dependencies: ["Scan", "Registry"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ScanTests",
+            dependencies: [
+                "Scan", "Registry",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CronTests",
             dependencies: ["Cron", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],

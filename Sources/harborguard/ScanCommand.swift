@@ -224,7 +224,7 @@ enum DockerConfig {
 
 struct DBCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "db", abstract: "The vulnerability database (OSV records).", subcommands: [Import.self, Status.self])
+        commandName: "db", abstract: "The vulnerability database (OSV records).", subcommands: [Import.self, Update.self, Status.self])
 
     struct Import: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Load OSV records from a directory of JSON files or an OSV all.zip.")
@@ -258,6 +258,52 @@ struct DBCommand: AsyncParsableCommand {
         }
     }
 
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Download the OSV ecosystem archives (<url>/<Ecosystem>/all.zip) and import what changed.",
+            discussion: """
+                Each ecosystem's archive replaces what that ecosystem held before, in one transaction. \
+                Unchanged archives (ETag / Last-Modified) are not downloaded again. An ecosystem that fails \
+                keeps its previous data; the exit status is then 1. --url may also be a file:// URL or a \
+                directory laid out the same way (an offline mirror).
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Base URL of the OSV archives.") var url: String = VulnDBUpdater.defaultBaseURL
+        @Option(name: .customLong("ecosystem"), help: "An OSV ecosystem to update (repeatable; default: those the scanner matches).")
+        var ecosystems: [String] = []
+
+        func run() async throws {
+            _ = global.bootstrapLogging()
+            let dir = DataDirectory(global.dataDir)
+            let summary: VulnDBUpdateSummary
+            do {
+                try FileIO.makeDirectory(dir.path, mode: 0o700)
+                let db = try VulnerabilityDatabase(path: dir.vulnDBPath)
+                summary = try await VulnDBUpdater.update(
+                    database: db, baseURL: url, ecosystems: ecosystems.isEmpty ? nil : ecosystems,
+                    progress: { done, total, eco in FileHandle.standardError.write(Data("harborguard: \(done)/\(total) \(eco)\n".utf8)) })
+            } catch let error as VulnDBUpdateError {
+                fail("\(error)", code: 64)
+            } catch {
+                fail("update failed: \(error)")
+            }
+            for r in summary.ecosystems {
+                var line = "\(r.ecosystem): \(r.outcome.rawValue), \(r.records) records"
+                if let s = r.imported {
+                    line += " (\(s.inserted) new, \(s.updated) updated, \(s.removed) removed, \(s.failures.count) unreadable; \(r.bytes) bytes)"
+                }
+                if let m = r.message { line += ": \(m)" }
+                print(line)
+                for f in r.imported?.failures.prefix(5) ?? [] { FileHandle.standardError.write(Data("  \(f)\n".utf8)) }
+            }
+            if !summary.succeeded {
+                // On stdout, after the per-ecosystem lines, so the two stay in order.
+                print("\(summary.failed.count) of \(summary.ecosystems.count) ecosystems failed")
+                throw ExitCode.failure
+            }
+        }
+    }
+
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Sources, advisory counts per ecosystem, last update.")
         @OptionGroup var global: GlobalOptions
@@ -271,6 +317,7 @@ struct DBCommand: AsyncParsableCommand {
                 print("advisories: \(s.advisories) (\(s.withdrawn) withdrawn)")
                 for (eco, n) in s.ecosystems.sorted(by: { $0.key < $1.key }) { print("  \(eco): \(n)") }
                 for src in s.sources { print("source \(src.name): \(src.records) records from \(src.location) at \(RFC3339.string(src.importedAt))") }
+                if let checked = s.lastChecked { print("upstream last checked at \(RFC3339.string(checked))") }
             } catch {
                 fail("\(error)")
             }
