@@ -123,7 +123,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ScanTests", dependencies: ["Scan", "Registry"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ScanTests",
+            dependencies: [
+                "Scan", "Registry",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CronTests",
             dependencies: ["Cron", .product(name: "GRDB", package: "GRDB.swift")],
