@@ -168,6 +168,7 @@ def test_syft_runs_on_the_scans_own_download(ext_env, tmp_path):
     print("only in native:", sorted(native - modelled_syft))
     print("unmodelled syft types:", sorted({x[0] for x in syft - modelled_syft}))
     print(note)
+    print("scanners:", [(s["name"], s["status"], s.get("version"), s["durationMs"]) for s in r["scanners"]], "scan", r["durationMs"], "ms")
     assert (len(modelled_syft & native), len(modelled_syft - native), len(native - modelled_syft)) == (both, only_syft, only_native)
     assert ("npm", "my-app", "1.0.0") in modelled_syft - native  # an app's own package.json: native leaves it out
     assert {("pypi", "requests", "2.19.0"), ("npm", "semver", "7.5.1"), ("npm", "@babel/core", "7.22.5")} <= native & modelled_syft

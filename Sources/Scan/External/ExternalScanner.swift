@@ -94,7 +94,7 @@ public enum ExternalScanner: String, Sendable, CaseIterable, Hashable {
     }
 
     /// Runs the scanner at `binary` on the OCI layout at `layout`: first its version
-    /// command (at most 30 s), then the scan (at most `timeout`). `home` becomes its
+    /// command (at most 30 s; a timeout there ends the run), then the scan (at most `timeout`). `home` becomes its
     /// `HOME`; it is created and left for the caller to remove. Never throws: every
     /// problem is a `failed` run with the reason in `error`.
     public func run(
@@ -119,6 +119,9 @@ public enum ExternalScanner: String, Sendable, CaseIterable, Hashable {
             if out.status == 0 { version = parseVersion(out.stdout) }
         } catch .launch(let message) {
             return Outcome(run: done(.failed, version: nil, error: "could not start: \(message)"))
+        } catch let error where error.isTimeout {
+            // A tool that hangs on printing its version would hang on the scan too.
+            return Outcome(run: done(.failed, version: nil, error: error.description))
         } catch {
             // No version is no reason to skip the scan; the scan run says what is wrong.
         }

@@ -63,6 +63,11 @@ public enum ExternalScannerError: Error, Sendable, CustomStringConvertible, Equa
         }
     }
 
+    var isTimeout: Bool {
+        if case .timeout = self { return true }
+        return false
+    }
+
     static func seconds(_ s: Double) -> String {
         s == s.rounded() ? "\(Int(s))s" : String(format: "%.1fs", s)
     }
