@@ -34,6 +34,9 @@ struct ScanCommand: AsyncParsableCommand {
     @Option(help: "Vulnerability database (default <data-dir>/vulndb.sqlite).") var db: String?
     @Flag(help: "Report the inventory only, without a vulnerability database.") var skipDb = false
     @Option(help: "Write the report here instead of standard output.") var output: String?
+    @Option(help: "Comma-separated scanners: native (always runs) plus any of syft, trivy, grype; one not on PATH is reported unavailable.")
+    var scanners: String = "native"
+    @Option(help: "Seconds each external scanner may run before it is stopped.") var scannerTimeout: Int = 600
 
     func run() async throws {
         var logger = Logger(label: "harborguard.scan")
@@ -57,6 +60,15 @@ struct ScanCommand: AsyncParsableCommand {
             }
             severities = set
         }
+        var external: [String] = []
+        for word in scanners.split(separator: ",") {
+            let name = word.trimmingCharacters(in: .whitespaces).lowercased()
+            guard name == "native" || ExternalScanner(rawValue: name) != nil else {
+                fail("unknown scanner '\(word)'; use native, syft, trivy, grype", code: 64)
+            }
+            if name != "native" { external.append(name) }
+        }
+        guard scannerTimeout > 0 else { fail("--scanner-timeout must be a positive number of seconds", code: 64) }
         var database: VulnerabilityDatabase?
         if !skipDb {
             let path = db ?? DataDirectory(global.dataDir).vulnDBPath
@@ -75,7 +87,10 @@ struct ScanCommand: AsyncParsableCommand {
                 configuration: .init(url: "\(scheme)://\(reference.registry)", provider: provider, credentials: credentials, insecure: insecure),
                 httpClient: insecure ? clients.insecure : clients.secure, logger: logger)
             // Progress goes to stderr so stdout stays the report alone.
-            report = try await ImageScanner().scan(
+            var scanner = ImageScanner()
+            scanner.externalScanners = external
+            scanner.scannerTimeout = .seconds(scannerTimeout)
+            report = try await scanner.scan(
                 reference, client: client, platform: wantedPlatform, database: database,
                 progress: { line in FileHandle.standardError.write(Data("harborguard: \(line)\n".utf8)) })
         } catch {
@@ -126,6 +141,11 @@ struct ScanCommand: AsyncParsableCommand {
         let counts = Dictionary(grouping: r.findings, by: \.severity).mapValues(\.count)
         out += "CRITICAL \(counts[.critical] ?? 0)  HIGH \(counts[.high] ?? 0)  MEDIUM \(counts[.medium] ?? 0)  "
         out += "LOW \(counts[.low] ?? 0)  UNKNOWN \(counts[.unknown] ?? 0)\n"
+        if r.scanners.count > 1 {
+            out += "scanners: " + r.scanners.map { s in
+                "\(s.name) \(s.status.rawValue)" + (s.version.map { " \($0)" } ?? "") + (s.error.map { " (\($0))" } ?? "")
+            }.joined(separator: ", ") + "\n"
+        }
         guard !r.findings.isEmpty else { return out }
         let rows = r.findings.map { f in
             [f.vulnerabilityId, f.severity.rawValue, f.package.name, f.package.version, f.fixedVersion ?? "-",

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Registry
 
 /// What one scan of one image found.
@@ -13,6 +13,9 @@ public struct ImageScanReport: Sendable, Codable {
     public var findings: [Finding]
     public var notes: [String]
     public var durationMs: Int
+    /// Every scanner of the scan: `native` first, then each requested external scanner with
+    /// its status (`ok`, `failed`, `unavailable`).
+    public var scanners: [ScannerRun]
 
     public struct LayerSummary: Sendable, Codable {
         public var digest: String
@@ -35,9 +38,30 @@ public protocol LayerAnalysisCache: Sendable {
 /// The native scanning pipeline: resolve the reference, stream each layer once through the
 /// analyser, merge layers with whiteouts, match the inventory against the vulnerability
 /// database. Needs no other binary and no database of the server.
+///
+/// With `externalScanners` set, each named scanner found by `binaryLocator` also runs, on
+/// an OCI image layout written from the bytes the native pass downloads (each layer is
+/// teed to disk as it streams: no second pull, and no registry credential reaches the
+/// scanner). A layer whose analysis came from `cache` is not streamed by the native pass,
+/// so it is fetched once for the layout when an external scanner runs; the image config
+/// (a few KB) is fetched for the layout too. The layout lives in a temporary directory
+/// under `workDirectory` and is removed when the scan ends. A scanner that is not
+/// installed is `unavailable`, one that fails or outlives `scannerTimeout` is `failed`;
+/// neither fails the scan.
 public struct ImageScanner: Sendable {
     public var limits: LayerLimits
     public var cache: (any LayerAnalysisCache)?
+    /// External scanners to run besides the native engine: `syft`, `trivy`, `grype`
+    /// (`native` is ignored here: it always runs). Unknown names are reported `failed`.
+    public var externalScanners: [String] = []
+    /// How long each external scanner may run before it is stopped (SIGTERM, then SIGKILL).
+    public var scannerTimeout: Duration = .seconds(600)
+    /// Parent of the temporary OCI layout directory (default: the system temp directory).
+    public var workDirectory: URL?
+    /// Where external scanners are looked for (default: this process's `PATH`).
+    public var binaryLocator: BinaryLocator = .fromEnvironment()
+    /// Database cache and offline settings for the external scanners.
+    public var externalOptions: ExternalScannerOptions = .init()
 
     public init(limits: LayerLimits = .default, cache: (any LayerAnalysisCache)? = nil) {
         self.limits = limits
@@ -51,6 +75,33 @@ public struct ImageScanner: Sendable {
         let start = ContinuousClock.now
         progress?("resolving \(image)")
         let resolved = try await client.resolveImage(image, platform: platform)
+
+        // External scanners: which are wanted, which are installed. A layout is written only
+        // when at least one can run.
+        var external: [(name: String, scanner: ExternalScanner?, binary: URL?)] = []
+        var seen = Set<String>()
+        for raw in externalScanners {
+            let name = raw.trimmingCharacters(in: .whitespaces).lowercased()
+            guard !name.isEmpty, name != "native", seen.insert(name).inserted else { continue }
+            let scanner = ExternalScanner(rawValue: name)
+            external.append((name, scanner, scanner.flatMap { binaryLocator.locate($0.rawValue) }))
+        }
+        var work: URL?
+        var layout: OCILayoutWriter?
+        var layoutError: String?
+        if external.contains(where: { $0.binary != nil }) {
+            let dir = (workDirectory ?? FileManager.default.temporaryDirectory)
+                .appendingPathComponent("harborguard-scan-\(UUID().uuidString)")
+            do {
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                work = dir
+                layout = try OCILayoutWriter(directory: dir.appendingPathComponent("layout"))
+            } catch {
+                layoutError = "\(dir.path): \(error.localizedDescription)"
+            }
+        }
+        defer { if let work { try? FileManager.default.removeItem(at: work) } }
+
         var analyses: [(digest: String, analysis: LayerAnalysis)] = []
         var summaries: [ImageScanReport.LayerSummary] = []
         let layers = resolved.manifest.layers
@@ -62,11 +113,26 @@ public struct ImageScanner: Sendable {
                     digest: digest, mediaType: layer.mediaType, compressedBytes: cached.compressedBytes,
                     uncompressedBytes: cached.uncompressedBytes, entries: cached.entryCount, cached: true))
                 progress?("layer \(i + 1)/\(layers.count) \(digest.prefix(19)) cached")
+                if let layout, !layout.contains(layer.digest) {
+                    // Only the external scanners need these bytes.
+                    progress?("layer \(i + 1)/\(layers.count) \(digest.prefix(19)) fetched for external scanners")
+                    do {
+                        try await layout.copy(try await client.fetchBlob(image.repository, digest: layer.digest, size: layer.size), digest: layer.digest)
+                    } catch {
+                        layoutError = layoutError ?? "layer \(digest): \(error)"
+                    }
+                }
                 continue
             }
             progress?("layer \(i + 1)/\(layers.count) \(digest.prefix(19)) \(ByteCountFormatter.string(fromByteCount: layer.size, countStyle: .binary))")
             let stream = try await client.fetchBlob(image.repository, digest: layer.digest, size: layer.size)
-            let analysis = try await analyzeLayer(stream: stream, mediaType: layer.mediaType, expectedDigest: digest, limits: limits)
+            let analysis: LayerAnalysis
+            if let layout, !layout.contains(layer.digest) {
+                analysis = try await analyzeLayer(
+                    stream: layout.tee(stream, digest: layer.digest), mediaType: layer.mediaType, expectedDigest: digest, limits: limits)
+            } else {
+                analysis = try await analyzeLayer(stream: stream, mediaType: layer.mediaType, expectedDigest: digest, limits: limits)
+            }
             await cache?.put(analysis, digest: digest)
             analyses.append((digest, analysis))
             summaries.append(.init(
@@ -79,13 +145,130 @@ public struct ImageScanner: Sendable {
             progress?("matching \(merged.inventory.packages.count) packages")
             findings = try VulnerabilityMatcher(database: database).match(merged.inventory)
         }
-        let elapsed = ContinuousClock.now - start
+        var runs = [ScannerRun(
+            name: "native", status: .ok, version: String(LayerAnalysis.analyzerVersion),
+            durationMs: (ContinuousClock.now - start).wholeMilliseconds)]
+        var notes = merged.notes + analyses.flatMap { $0.analysis.notes }
+
+        if !external.isEmpty {
+            let outcome = await runExternal(
+                external, layout: layout, layoutError: layoutError, work: work, resolved: resolved, image: image,
+                client: client, nativeInventory: merged.inventory, database: database, progress: progress)
+            runs += outcome.runs
+            notes += outcome.notes
+            if !outcome.findings.isEmpty {
+                findings = FindingMerger.merge([findings] + outcome.findings)
+            }
+        }
         return ImageScanReport(
             reference: image.description, digest: resolved.digest.description,
             manifestDigest: resolved.manifestDigest.description,
             platform: resolved.platform?.description ?? platform.description, os: merged.inventory.os,
             layers: summaries, packages: merged.inventory.packages, findings: findings,
-            notes: merged.notes + analyses.flatMap { $0.analysis.notes },
-            durationMs: Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
+            notes: notes, durationMs: (ContinuousClock.now - start).wholeMilliseconds, scanners: runs)
+    }
+
+    /// Finishes the layout, runs the installed scanners concurrently, and turns what they
+    /// said into runs, finding lists (one per scanner, in request order) and notes.
+    func runExternal(
+        _ external: [(name: String, scanner: ExternalScanner?, binary: URL?)], layout: OCILayoutWriter?, layoutError: String?,
+        work: URL?, resolved: ResolvedImage, image: ImageReference, client: RegistryClient, nativeInventory: ImageInventory,
+        database: VulnerabilityDatabase?, progress: (@Sendable (String) -> Void)?
+    ) async -> (runs: [ScannerRun], findings: [[Finding]], notes: [String]) {
+        var layoutError = layoutError ?? layout?.error
+        // Layer ids as syft/grype/trivy report them (uncompressed diff ids) → layer digests.
+        var diffIDs: [String: String] = [:]
+        if let layout, work != nil, layoutError == nil {
+            do {
+                let manifest = resolved.manifest
+                let config = try await client.fetchBlobData(image.repository, digest: manifest.config.digest, size: manifest.config.size)
+                struct Config: Decodable {
+                    struct RootFS: Decodable { var diff_ids: [String]? }
+                    var rootfs: RootFS?
+                }
+                let ids = (try? JSONDecoder().decode(Config.self, from: config))?.rootfs?.diff_ids ?? []
+                for (id, layer) in zip(ids, manifest.layers) { diffIDs[id] = layer.digest.description }
+                try layout.finish(manifest: manifest, config: config, platform: resolved.platform)
+            } catch {
+                layoutError = "\(error)"
+            }
+        }
+        let layoutFailure = layoutError.map { ExternalScannerError.layout($0).description }
+        let layerIDs = diffIDs
+        var outcomes: [Int: ExternalScanner.Outcome] = [:]
+        await withTaskGroup(of: (Int, ExternalScanner.Outcome).self) { group in
+            for (index, entry) in external.enumerated() {
+                guard let scanner = entry.scanner, let binary = entry.binary, let layout, let work, layoutFailure == nil else { continue }
+                let timeout = scannerTimeout
+                let options = externalOptions
+                progress?("running \(scanner.rawValue)")
+                group.addTask {
+                    let outcome = await scanner.run(
+                        binary: binary, layout: layout.directory, home: work.appendingPathComponent("home-\(scanner.rawValue)"),
+                        layers: layerIDs, timeout: timeout, options: options)
+                    return (index, outcome)
+                }
+            }
+            for await (index, outcome) in group { outcomes[index] = outcome }
+        }
+        var runs: [ScannerRun] = []
+        var lists: [[Finding]] = []
+        var notes: [String] = []
+        for (index, entry) in external.enumerated() {
+            guard let scanner = entry.scanner else {
+                runs.append(ScannerRun(
+                    name: entry.name, status: .failed,
+                    error: "unknown scanner; known: \(ExternalScanner.allCases.map(\.rawValue).joined(separator: ", "))"))
+                continue
+            }
+            guard entry.binary != nil else {
+                runs.append(ScannerRun(name: entry.name, status: .unavailable, error: "\(entry.name) not found on the search path"))
+                continue
+            }
+            guard let outcome = outcomes[index] else {
+                runs.append(ScannerRun(name: entry.name, status: .failed, error: layoutFailure ?? "not run"))
+                continue
+            }
+            runs.append(outcome.run)
+            guard let result = outcome.result else { continue }
+            if result.skipped > 0 {
+                notes.append("\(entry.name): \(result.skipped) entries of package types harborguard does not model were left out")
+            }
+            var found = result.findings
+            if scanner == .syft {
+                notes.append(Self.inventoryDifference(native: nativeInventory.packages, syft: result.packages, skipped: result.skipped))
+                if let database {
+                    // syft lists packages; the native matcher turns them into findings.
+                    let inventory = ImageInventory(os: nativeInventory.os ?? outcome.os, packages: result.packages)
+                    do {
+                        found = try VulnerabilityMatcher(database: database).match(inventory).map { f in
+                            var f = f
+                            f.sources = ["syft"]
+                            return f
+                        }
+                    } catch {
+                        notes.append("syft: matching its packages failed: \(error)")
+                    }
+                }
+            }
+            lists.append(found)
+        }
+        return (runs, lists, notes)
+    }
+
+    /// One line comparing syft's inventory with the native one (counts only).
+    static func inventoryDifference(native: [InstalledPackage], syft: [InstalledPackage], skipped: Int) -> String {
+        struct Key: Hashable {
+            var type: PackageType
+            var name: String
+            var version: String
+        }
+        func key(_ p: InstalledPackage) -> Key {
+            Key(type: p.type, name: p.type == .python ? OSVEcosystem.pep503(p.name) : p.name.lowercased(), version: p.version)
+        }
+        let n = Set(native.map(key))
+        let s = Set(syft.map(key))
+        return "syft inventory: \(syft.count + skipped) packages (\(syft.count) of modelled types), \(s.intersection(n).count) also found natively, "
+            + "\(s.subtracting(n).count) only in syft, \(n.subtracting(s).count) only in native"
     }
 }

@@ -1,0 +1,206 @@
+public import Foundation
+public import NIOCore
+public import Registry
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes an OCI image layout (image-spec `image-layout.md`): `oci-layout`, `index.json`
+/// and `blobs/<algorithm>/<hex>`, for `syft oci-dir:<dir>`, `grype oci-dir:<dir>` and
+/// `trivy image --input <dir>`.
+///
+/// Layer blobs are written while the native analysis streams them (``tee(_:digest:)``), so
+/// the external scanners read the very bytes harborguard verified, from one download. The
+/// manifest is written re-encoded from the resolved manifest (its digest in the layout is
+/// the digest of those bytes, not necessarily the registry's).
+public final class OCILayoutWriter: @unchecked Sendable {
+    /// The layout directory.
+    public let directory: URL
+    private let lock = NSLock()
+    private var written: Set<String> = []
+    private var failure: String?
+
+    public init(directory: URL) throws {
+        self.directory = directory
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("blobs"), withIntermediateDirectories: true)
+        try Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8).write(to: directory.appendingPathComponent("oci-layout"))
+    }
+
+    /// The first write error, if any: the layout is then unusable.
+    public var error: String? {
+        lock.lock(); defer { lock.unlock() }
+        return failure
+    }
+
+    func fail(_ message: String) {
+        lock.lock(); defer { lock.unlock() }
+        if failure == nil { failure = message }
+    }
+
+    /// Whether the blob `digest` is complete in the layout.
+    public func contains(_ digest: Digest) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        return written.contains(digest.description)
+    }
+
+    func markWritten(_ digest: Digest) {
+        lock.lock(); defer { lock.unlock() }
+        written.insert(digest.description)
+    }
+
+    /// Where blob `digest` lives in the layout.
+    public func blobURL(_ digest: Digest) -> URL {
+        directory.appendingPathComponent("blobs").appendingPathComponent(digest.algorithm.rawValue).appendingPathComponent(digest.hex)
+    }
+
+    /// Writes a small blob whole.
+    public func writeBlob(_ data: Data, digest: Digest) throws {
+        let url = blobURL(digest)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try data.write(to: url)
+        markWritten(digest)
+    }
+
+    /// `stream`, with every chunk also appended to the blob file of `digest`. The file is
+    /// marked complete only when the stream ended; a write error is recorded in ``error``
+    /// and never fails the consumer (the native analysis goes on without the layout).
+    public func tee<S: AsyncSequence>(_ stream: S, digest: Digest) -> TeeSequence<S> where S.Element == ByteBuffer {
+        TeeSequence(base: stream, sink: BlobSink(writer: self, digest: digest))
+    }
+
+    /// Copies a whole stream into the blob file of `digest` (layers whose analysis came from
+    /// the cache, so no native pass read them).
+    public func copy<S: AsyncSequence>(_ stream: S, digest: Digest) async throws where S.Element == ByteBuffer {
+        for try await _ in tee(stream, digest: digest) {}
+    }
+
+    /// Writes the config and manifest blobs, then `index.json` naming the manifest. The
+    /// manifest keeps its media types (Docker v2 or OCI); both are read by the scanners.
+    public func finish(manifest: ImageManifest, config: Data, platform: Platform?) throws {
+        try writeBlob(config, digest: manifest.config.digest)
+        func descriptor(_ d: Descriptor) -> [String: Any] {
+            var out: [String: Any] = ["mediaType": d.mediaType, "digest": d.digest.description, "size": d.size]
+            if let a = d.annotations, !a.isEmpty { out["annotations"] = a }
+            return out
+        }
+        let mediaType = manifest.mediaType ?? MediaType.ociManifest
+        var object: [String: Any] = [
+            "schemaVersion": 2, "mediaType": mediaType,
+            "config": descriptor(manifest.config), "layers": manifest.layers.map(descriptor),
+        ]
+        if let a = manifest.annotations, !a.isEmpty { object["annotations"] = a }
+        let bytes = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        let manifestDigest = Digest.sha256(of: bytes)
+        try writeBlob(bytes, digest: manifestDigest)
+        var entry: [String: Any] = [
+            "mediaType": mediaType, "digest": manifestDigest.description, "size": bytes.count,
+            "annotations": ["org.opencontainers.image.ref.name": "latest"],
+        ]
+        if let platform {
+            entry["platform"] = ["os": platform.os, "architecture": platform.architecture]
+                .merging(platform.variant.map { ["variant": $0] } ?? [:]) { a, _ in a }
+        }
+        let index: [String: Any] = ["schemaVersion": 2, "mediaType": MediaType.ociIndex, "manifests": [entry]]
+        try JSONSerialization.data(withJSONObject: index, options: [.sortedKeys, .withoutEscapingSlashes])
+            .write(to: directory.appendingPathComponent("index.json"))
+        for layer in manifest.layers where !contains(layer.digest) {
+            throw ExternalScannerError.layout("layer \(layer.digest) was not written")
+        }
+    }
+
+    /// One blob file being written by a tee.
+    final class BlobSink: @unchecked Sendable {
+        let writer: OCILayoutWriter
+        let digest: Digest
+        private var fd: Int32 = -1
+        private var broken = false
+
+        init(writer: OCILayoutWriter, digest: Digest) {
+            self.writer = writer
+            self.digest = digest
+        }
+
+        deinit { if fd >= 0 { close(fd) } }
+
+        func write(_ buffer: ByteBuffer) {
+            guard !broken else { return }
+            if fd < 0 {
+                let url = writer.blobURL(digest)
+                do {
+                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                } catch {
+                    return fail("\(url.path): \(error.localizedDescription)")
+                }
+                fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { return fail("\(url.path): \(String(cString: strerror(errno)))") }
+            }
+            let ok = buffer.withUnsafeReadableBytes { bytes -> Bool in
+                var offset = 0
+                while offset < bytes.count {
+                    let n = posixWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        return false
+                    }
+                    offset += n
+                }
+                return true
+            }
+            if !ok { fail("writing \(digest): \(String(cString: strerror(errno)))") }
+        }
+
+        func finish() {
+            guard !broken else { return }
+            if fd < 0 {
+                // An empty blob: still a file.
+                write(ByteBuffer())
+                if fd < 0 { return }
+            }
+            close(fd)
+            fd = -1
+            writer.markWritten(digest)
+        }
+
+        private func fail(_ message: String) {
+            broken = true
+            if fd >= 0 { close(fd); fd = -1 }
+            writer.fail(message)
+        }
+    }
+}
+
+private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.write(fd, bytes, count)
+    #else
+    Darwin.write(fd, bytes, count)
+    #endif
+}
+
+/// An async sequence that hands each element to a blob file as it passes.
+public struct TeeSequence<Base: AsyncSequence>: AsyncSequence where Base.Element == ByteBuffer {
+    public typealias Element = ByteBuffer
+    let base: Base
+    let sink: OCILayoutWriter.BlobSink
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(inner: base.makeAsyncIterator(), sink: sink)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        var inner: Base.AsyncIterator
+        let sink: OCILayoutWriter.BlobSink
+
+        public mutating func next() async throws -> ByteBuffer? {
+            guard let chunk = try await inner.next() else {
+                // The base verified size and digest before ending without error.
+                sink.finish()
+                return nil
+            }
+            sink.write(chunk)
+            return chunk
+        }
+    }
+}
