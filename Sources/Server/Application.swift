@@ -92,6 +92,7 @@ public struct Appliance: Sendable {
             "sync": { try await crawler.sync($0) },
             "scan": { try await scanner.run($0) },
             "rematch": { try await scanner.rematch($0) },
+            "vulndb_update": { try await scanner.vulndbUpdate($0) },
         ]
     }
 
@@ -110,6 +111,13 @@ public struct Appliance: Sendable {
             },
             ScheduledTask(name: "triage-expiry", period: 3600) { now in
                 try await services.db.writer.write { db in _ = try Housekeeping.applyExpiredTriage(now: now, in: db) }
+            },
+            ScheduledTask(name: "vulndb-update", period: 86_400) { now in
+                // Daily, only when an update URL is configured; the job queues a rematch when anything changed.
+                guard let url = services.config.vulnDBUpdateURL else { return }
+                _ = try await services.db.writer.write { db in
+                    try ScanRunner.enqueueVulnDBUpdate(url: url, ecosystems: nil, orgId: nil, now: now, in: db)
+                }
             },
             ScheduledTask(name: "retention", period: 86_400) { now in
                 let n = try await services.db.writer.write { db in try Housekeeping.pruneScans(olderThanDays: retention, now: now, in: db) }

@@ -13,6 +13,8 @@ public struct ScanRunner: Sendable {
     public let crawler: Crawler
     public let cache: SQLiteLayerCache
     public var limits: LayerLimits = .default
+    /// Deadline of one external scanner run.
+    public var scannerTimeout: Duration = .seconds(600)
 
     public init(services: AppServices, crawler: Crawler) {
         self.services = services
@@ -57,13 +59,8 @@ public struct ScanRunner: Sendable {
         do {
             let report = try await scan(request, registry: registry, host: host, context: context)
             var notes = report.notes
-            var runs = [ScannerRunRecord(
-                name: "native", status: "ok", version: "harborguard-analyzer/\(LayerAnalysis.analyzerVersion)",
-                durationMs: report.durationMs, error: nil)]
-            for name in (request.scanners ?? registry.scanners) where name != "native" {
-                runs.append(ScannerRunRecord(
-                    name: name, status: "unavailable", version: nil, durationMs: 0,
-                    error: "\(name) is not run by this server build"))
+            let runs = report.scanners.map {
+                ScannerRunRecord(name: $0.name, status: $0.status.rawValue, version: $0.version, durationMs: $0.durationMs, error: $0.error)
             }
             if let vulndb = services.vulnDB, (try? vulndb.status().advisories) ?? 0 == 0 {
                 notes.insert("The vulnerability database is empty: packages were inventoried but not matched. Run `harborguard db import` or `db update`.", at: 0)
@@ -71,7 +68,7 @@ public struct ScanRunner: Sendable {
                 notes.insert("No vulnerability database is configured: packages were inventoried but not matched.", at: 0)
             }
             let finishedAt = services.now
-            let done = try await db.writer.write { [runs, notes] db in
+            let done = try await db.writer.write { [notes] db in
                 let ok = try ScanStore.complete(
                     scanId, report: report, scanners: runs, notes: notes, registryHost: host, now: finishedAt, in: db)
                 if ok { try followUp(request, scanned: report.digest, registry: registry, host: host, now: finishedAt, in: db) }
@@ -115,7 +112,16 @@ public struct ScanRunner: Sendable {
             guard let parsed = Platform(parsing: p) else { throw Failure(description: "invalid platform \(p)", retryable: false) }
             platform = parsed
         }
-        let scanner = ImageScanner(limits: limits, cache: cache)
+        var scanner = ImageScanner(limits: limits, cache: cache)
+        // External scanners read an OCI layout teed from this scan's own download, in
+        // <data-dir>/cache (never a second pull, never the registry's credentials).
+        scanner.externalScanners = (request.scanners ?? registry.scanners).filter { $0 != "native" }
+        if !scanner.externalScanners.isEmpty {
+            let cacheDir = URL(fileURLWithPath: services.config.dataDir).appendingPathComponent("cache")
+            try? FileManager.default.createDirectory(at: cacheDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            scanner.workDirectory = cacheDir
+            scanner.scannerTimeout = scannerTimeout
+        }
         let progress = ProgressRelay(context: context)
         return try await scanner.scan(
             image, client: client, platform: platform, database: services.vulnDB,

@@ -248,7 +248,7 @@ public enum ScanStore {
         try insertFindings(report.findings, scanId: scanId, orgId: orgId, now: ts, in: db)
 
         let cached = report.layers.filter(\.cached).count
-        let downloaded = report.layers.filter { !$0.cached }.reduce(Int64(0)) { $0 + $1.compressedBytes }
+        let downloaded = report.layers.filter(\.downloaded).reduce(Int64(0)) { $0 + $1.compressedBytes }
         try db.execute(
             sql: """
                 UPDATE scans SET status = 'completed', image_id = ?, digest = ?, manifest_digest = ?, platform = ?,

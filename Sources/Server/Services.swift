@@ -55,11 +55,14 @@ public struct ServerConfiguration: Sendable {
     public var tls: Bool
     public var bcryptCost: UInt8
     public var sessionLifetime: TimeInterval
+    /// Base URL of the OSV archives the daily `vulndb_update` job downloads; nil: no scheduled update.
+    public var vulnDBUpdateURL: String?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, dataDir: String = "./data", publicURL: String? = nil,
-        tls: Bool = false, bcryptCost: UInt8 = 12, sessionLifetime: TimeInterval = 12 * 3600
+        tls: Bool = false, bcryptCost: UInt8 = 12, sessionLifetime: TimeInterval = 12 * 3600, vulnDBUpdateURL: String? = nil
     ) {
+        self.vulnDBUpdateURL = vulnDBUpdateURL
         self.host = host
         self.port = port
         self.dataDir = dataDir

@@ -75,6 +75,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Repositories a sync lists and resolves at once.") var syncConcurrency: Int = 8
     @Option(help: "Seconds between scheduler ticks.") var schedulerInterval: Int = 60
     @Option(help: "Days of scan history to keep (every tag's latest scan is always kept).") var retentionDays: Int = 90
+    @Option(help: "Base URL of OSV ecosystem archives to download daily (e.g. https://osv-vulnerabilities.storage.googleapis.com); none: no scheduled update.")
+    var vulndbUrl: String?
 
     func validate() throws {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
@@ -92,7 +94,8 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
         let options = ServeOptions(
             server: ServerConfiguration(
-                host: host, port: port, dataDir: global.dataDir, publicURL: publicUrl, tls: tlsCert != nil),
+                host: host, port: port, dataDir: global.dataDir, publicURL: publicUrl, tls: tlsCert != nil,
+                vulnDBUpdateURL: vulndbUrl),
             tlsCertificate: tlsCert, tlsKey: tlsKey, workers: workers, jobLease: TimeInterval(jobLease),
             syncConcurrency: syncConcurrency, schedulerInterval: TimeInterval(schedulerInterval), retentionDays: retentionDays)
         let appliance: Appliance

@@ -59,6 +59,7 @@ import GRDB
             Endpoint(method: .post, path: "/api/vulnerabilities/CVE-2099-1/triage", min: .developer, body: ["status": "OPEN"]),
             Endpoint(method: .get, path: "/api/vulndb", min: .viewer),
             Endpoint(method: .post, path: "/api/vulndb/rematch", min: .admin),
+            Endpoint(method: .post, path: "/api/vulndb/update", min: .admin),
         ]
     }
 

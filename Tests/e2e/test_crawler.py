@@ -132,7 +132,7 @@ def test_sync_pages_through_50_repositories_and_enqueues_only_new_and_changed(da
     s = server_factory(data_dir)
     reg = s.api("POST", "/api/registries", json={"name": "local", "provider": "DOCKER_REGISTRY", "url": reg_srv.url,
                                                  "insecure": True, "excludeTags": "*-dev",
-                                                 "schedule": "on_push"}).json()["data"]
+                                                 "schedule": "on_push", "scanners": ["native"]}).json()["data"]
     reg_srv.push("proj/app00", "v9-dev")  # excluded by the filter
     r = s.api("POST", f"/api/registries/{reg['id']}/sync")
     assert r.status_code == 202, r.text

@@ -70,3 +70,39 @@ def test_update_import_unchanged_removal_and_failure(mirror, tmp_path):
 
     bad_url = run("db", "update", "--url", "ftp://mirror.example/osv", data_dir=data, check=False)
     assert bad_url.returncode == 64 and "invalid vulnerability database URL" in bad_url.stderr
+
+
+def test_serve_with_vulndb_url_updates_daily_and_on_request(mirror, tmp_path):
+    import json
+    from conftest import Server
+    root, base = mirror
+    rec = {"schema_version": "1.6.0", "id": "PYSEC-2099-1", "modified": "2026-11-01T00:00:00Z", "aliases": ["CVE-2099-4242"],
+           "summary": "test", "affected": [{"package": {"ecosystem": "PyPI", "name": "requests"},
+                                            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "9.0"}]}]}]}
+    src = tmp_path / "PYSEC-2099-1.json"
+    src.write_text(json.dumps(rec))
+    write_archive(root / "PyPI" / "all.zip", [src], age=60)
+    s = Server(tmp_path / "data", extra=("--vulndb-url", base))
+    try:
+        # The scheduler's daily task runs on the first tick: the database fills without a request.
+        deadline = time.time() + 60
+        v = {}
+        while time.time() < deadline:
+            v = s.api("GET", "/api/vulndb").json()["data"]
+            if v["ecosystems"].get("PyPI") == 1:
+                break
+            time.sleep(0.3)
+        assert v["ecosystems"].get("PyPI") == 1, v
+        assert any(x["name"] == "osv:PyPI" and x["location"] == f"{base}/PyPI/all.zip" for x in v["sources"]), v
+        assert s.api("POST", "/api/vulndb/update", json={"ecosystems": "PyPI"}).status_code == 400
+        r = s.api("POST", "/api/vulndb/update", json={"ecosystems": ["PyPI"]})
+        assert r.status_code == 202 and r.json()["data"]["url"] == base, r.text
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            job = s.api("GET", r.headers["Location"]).json()["data"]
+            if job["status"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.2)
+        assert job["type"] == "vulndb_update" and job["status"] == "succeeded", job
+    finally:
+        s.stop()

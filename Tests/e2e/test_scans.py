@@ -109,6 +109,9 @@ def test_scan_by_tag_finds_the_real_inventory_and_findings(env, server):
     assert scan["os"]["family"] == "debian"
     native = scan["scanners"][0]
     assert native["name"] == "native" and native["status"] == "ok" and native["version"]
+    runs = {x["name"]: x for x in scan["scanners"]}
+    assert runs["syft"]["status"] == "ok" and runs["syft"]["version"], runs
+    assert runs["trivy"]["status"] == "unavailable" and runs["grype"]["status"] == "unavailable", runs
     installed = int(subprocess.run("dpkg-query -W -f='${db:Status-Abbrev}\\n' | grep -c '^.i'", shell=True,
                                    capture_output=True, text=True).stdout.strip())
     assert abs(scan["packageCount"] - (installed + 1)) <= 2, scan["packageCount"]
@@ -126,7 +129,9 @@ def test_scan_by_tag_finds_the_real_inventory_and_findings(env, server):
     assert first["vulnerabilityId"] == "CVE-2099-0001" and first["severity"] == "CRITICAL"
     assert first["package"]["name"] == env["tar"][1] or first["package"]["name"] == "tar"
     assert first["fixedVersion"] == env["tar"][0] + "+hg1" and first["fixState"] == "fixed"
-    assert first["sources"] == ["native"] and first["triage"] is None
+    # The registry's default scanners are trivy, grype and syft: the real syft ran on the
+    # layout teed from this scan's download and saw the same package.
+    assert first["sources"] == ["native", "syft"] and first["triage"] is None
     assert abs(first["cvss"] - 9.8) < 0.05
     req = s.api("GET", f"/api/scans/{scan['id']}/findings?package=requests").json()["data"]
     assert [x["vulnerabilityId"] for x in req] == ["CVE-2018-18074"]
@@ -158,16 +163,22 @@ def test_scan_by_tag_finds_the_real_inventory_and_findings(env, server):
 def test_rescan_downloads_no_layer_and_a_shared_layer_is_cached(env, server):
     s = server
     image = f"{env['reg'].host}/apps/web:1.0"
-    first = wait_scan(s, submit(s, image)["id"])  # ensure the layers are cached (order independent)
+    native = {"scanners": ["native"]}  # external scanners need the layer bytes themselves
+    first = wait_scan(s, submit(s, image, **native)["id"])  # ensure the layers are cached (order independent)
     assert first["status"] == "completed"
     before = env["reg"].blob_gets("apps/web")
-    again = wait_scan(s, submit(s, image)["id"])
+    again = wait_scan(s, submit(s, image, **native)["id"])
     assert again["status"] == "completed"
     assert again["layers"]["cached"] == 2 and again["layers"]["bytesDownloaded"] == 0
     assert env["reg"].blob_gets("apps/web") == before, "a rescan pulled layers"
     assert again["counts"] == first["counts"] and again["packageCount"] == first["packageCount"]
+    assert [x["name"] for x in again["scanners"]] == ["native"]
+    # With syft requested, the cached layers are downloaded once more for its layout, and counted.
+    with_syft = wait_scan(s, submit(s, image, scanners=["native", "syft"])["id"])
+    assert with_syft["layers"]["cached"] == 2 and with_syft["layers"]["bytesDownloaded"] > 0
+    before = env["reg"].blob_gets("apps/web")
     # 2.0 shares the dpkg layer: only its Python layer is pulled.
-    v2 = wait_scan(s, submit(s, f"{env['reg'].host}/apps/web:2.0")["id"])
+    v2 = wait_scan(s, submit(s, f"{env['reg'].host}/apps/web:2.0", **native)["id"])
     assert v2["status"] == "completed" and v2["layers"]["cached"] == 1
     assert env["reg"].blob_gets("apps/web") - before == 1
     assert v2["counts"]["high"] == 0 and v2["counts"]["critical"] == 1  # requests 2.31 is fixed

@@ -23,8 +23,12 @@ public struct ImageScanReport: Sendable, Codable {
         public var compressedBytes: Int64
         public var uncompressedBytes: Int64
         public var entries: Int
-        /// True when the analysis came from the layer cache and no byte was downloaded.
+        /// True when the analysis came from the layer cache.
         public var cached: Bool
+        /// True when a cached layer was still downloaded, for the external scanners' layout.
+        public var fetchedForScanners: Bool? = nil
+        /// Whether this scan downloaded the layer's bytes.
+        public var downloaded: Bool { !cached || fetchedForScanners == true }
     }
 }
 
@@ -118,6 +122,7 @@ public struct ImageScanner: Sendable {
                     progress?("layer \(i + 1)/\(layers.count) \(digest.prefix(19)) fetched for external scanners")
                     do {
                         try await layout.copy(try await client.fetchBlob(image.repository, digest: layer.digest, size: layer.size), digest: layer.digest)
+                        summaries[summaries.count - 1].fetchedForScanners = true
                     } catch {
                         layoutError = layoutError ?? "layer \(digest): \(error)"
                     }
