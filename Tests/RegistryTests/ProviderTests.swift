@@ -279,7 +279,8 @@ import _CryptoExtras
                 let client = try makeClient(http, url, provider: provider, credentials: credentials)
                 let result = await client.testConnection(timeout: .seconds(10))
                 #expect(result.status == .ok)
-                #expect(result.repositories == ["org/image"])
+                // GHCR and Quay list through their own APIs (tested above), not `_catalog`.
+                if provider != .ghcr && provider != .quay { #expect(result.repositories == ["org/image"]) }
                 #expect(try await client.listTags(Repository("org/image")).map(\.name) == ["main"])
             }
         }
