@@ -30,6 +30,7 @@ public func buildRouter(
     VulnerabilityRoutes(s: services).register(table)
     EventRoutes(s: services).register(table)
     CrawlerRoutes(s: services, crawler: crawler).register(table)
+    NotificationRoutes(s: services, client: crawler.clients.secure).register(table)
     return (router, index)
 }
 
@@ -88,7 +89,9 @@ public struct Appliance: Sendable {
 
     /// Job handlers by type; capabilities register theirs here.
     static func handlers(crawler: Crawler, scanner: ScanRunner) -> [String: JobHandler] {
-        [
+        let notifier = NotificationSender(services: crawler.services, client: crawler.clients.secure)
+        return [
+            "notify": { try await notifier.run($0) },
             "sync": { try await crawler.sync($0) },
             "scan": { try await scanner.run($0) },
             "rematch": { try await scanner.rematch($0) },

@@ -50,6 +50,13 @@ enum OpenAPIDocument {
         Op(method: "get", path: "/api/vulndb", summary: "Vulnerability database sources, counts per ecosystem, last update", role: "viewer", tag: "Vulnerabilities", response: "VulnDB"),
         Op(method: "post", path: "/api/vulndb/rematch", summary: "Re-match every stored inventory against the vulnerability database (a job; nothing is pulled)", role: "admin", tag: "Vulnerabilities", response: "JobAccepted", status: "202"),
         Op(method: "post", path: "/api/vulndb/update", summary: "Download the OSV archives from the configured base URL (a job; a rematch follows when anything changed)", role: "admin", tag: "Vulnerabilities", request: "VulnDBUpdate", response: "JobAccepted", status: "202"),
+        Op(method: "get", path: "/api/notification-channels", summary: "List outgoing webhook channels", role: "admin", tag: "Notifications", response: "Channel", list: true, query: ["page", "limit"]),
+        Op(method: "post", path: "/api/notification-channels", summary: "Create a webhook channel (secret signs bodies with HMAC-SHA256)", role: "admin", tag: "Notifications", request: "ChannelCreate", response: "Channel", status: "201"),
+        Op(method: "get", path: "/api/notification-channels/{channelId}", summary: "Get a channel", role: "admin", tag: "Notifications", response: "Channel"),
+        Op(method: "put", path: "/api/notification-channels/{channelId}", summary: "Update a channel (partial; secret null removes it)", role: "admin", tag: "Notifications", request: "ChannelUpdate", response: "Channel"),
+        Op(method: "delete", path: "/api/notification-channels/{channelId}", summary: "Delete a channel and its delivery log", role: "admin", tag: "Notifications", response: "Deleted"),
+        Op(method: "post", path: "/api/notification-channels/{channelId}/test", summary: "Send a test event now; the outcome is in the body", role: "admin", tag: "Notifications", response: "ChannelTest"),
+        Op(method: "get", path: "/api/notification-channels/{channelId}/deliveries", summary: "The channel's delivery log, newest first", role: "admin", tag: "Notifications", response: "Delivery", list: true, query: ["page", "limit"]),
         Op(method: "get", path: "/api/organization", summary: "The caller's organization", role: "viewer", tag: "Organization", response: "Organization"),
         Op(method: "get", path: "/api/api-keys", summary: "List API keys", role: "admin", tag: "Keys", response: "ApiKey", list: true, query: ["page", "limit"]),
         Op(method: "post", path: "/api/api-keys", summary: "Create an API key (shown once)", role: "admin", tag: "Keys", request: "ApiKeyCreate", response: "ApiKey", status: "201"),
@@ -147,6 +154,7 @@ enum OpenAPIDocument {
         let ndate: [String: Any] = ["type": ["string", "null"], "format": "date-time"]
         let providers = ["DOCKER_HUB", "GHCR", "AWS_ECR", "AZURE_ACR", "GOOGLE_GAR", "GITLAB", "HARBOR", "JFROG", "QUAY", "NEXUS", "DOCKER_REGISTRY", "CUSTOM"]
         let roles = ["owner", "admin", "developer", "ci", "auditor", "viewer"]
+        let events = NotificationEvent.allCases.map(\.rawValue)
         let schedule: [String: Any] = ["type": "string", "enum": ["manual", "on_push", "daily", "weekly"]]
         let scanners: [String: Any] = ["type": "array", "items": ["type": "string", "enum": ["trivy", "grype", "syft", "native"]]]
         let credentials: [String: Any] = [
@@ -268,6 +276,19 @@ enum OpenAPIDocument {
             "VulnDBUpdate": ["type": "object", "additionalProperties": false, "properties": ["ecosystems": ["type": "array", "items": str]]],
             "JobAccepted": ["type": "object", "required": ["jobId", "status"], "properties": ["jobId": str, "status": str]],
             "ScheduleAccepted": ["type": "object", "required": ["registries", "enqueued", "skipped"], "properties": ["registries": ["type": "integer"], "enqueued": ["type": "integer"], "skipped": ["type": "integer"], "syncs": ["type": "integer"], "scans": ["type": "integer"]]],
+            "Channel": ["type": "object", "properties": ["id": str, "name": str, "type": ["type": "string", "enum": ["webhook"]], "url": str,
+                                                      "events": ["type": "array", "items": ["type": "string", "enum": events]], "enabled": ["type": "boolean"],
+                                                      "hasSecret": ["type": "boolean"], "createdAt": date, "updatedAt": date]],
+            "ChannelCreate": ["type": "object", "required": ["name", "url", "events"], "additionalProperties": false,
+                              "properties": ["name": str, "type": ["type": "string", "enum": ["webhook"]], "url": str,
+                                             "events": ["type": "array", "items": ["type": "string", "enum": events]], "secret": ["type": "string", "minLength": 16],
+                                             "enabled": ["type": "boolean"]]],
+            "ChannelUpdate": ["type": "object", "properties": ["name": str, "url": str, "events": ["type": "array", "items": ["type": "string", "enum": events]],
+                                                            "secret": ["type": ["string", "null"]], "enabled": ["type": "boolean"]]],
+            "ChannelTest": ["type": "object", "properties": ["delivered": ["type": "boolean"], "statusCode": ["type": ["integer", "null"]], "error": nstr, "durationMs": ["type": "integer"]]],
+            "Delivery": ["type": "object", "properties": ["id": str, "event": str, "status": ["type": "string", "enum": ["pending", "delivered", "failed"]],
+                                                       "attempts": ["type": "integer"], "responseCode": ["type": ["integer", "null"]], "error": nstr,
+                                                       "createdAt": date, "updatedAt": date, "nextAttemptAt": ndate]],
             "AuditEvent": ["type": "object", "properties": ["id": str, "actor": str, "action": str, "target": nstr, "ip": nstr, "createdAt": date]],
         ]
         return [

@@ -206,6 +206,13 @@ public enum ScanStore {
     }
 
     static func markFailed(_ id: String, error: String, durationMs: Int?, scanners: [ScannerRunRecord]?, now: Date, in db: Database) throws {
+        defer {
+            if db.changesCount == 1, let row = try? Row.fetchOne(db, sql: "SELECT org_id, reference FROM scans WHERE id = ?", arguments: [id]) {
+                try? Notifications.emit(
+                    .scanFailed, orgId: row["org_id"], severity: "warning", title: "Scan failed: \(row["reference"] as String)",
+                    message: error, fields: ["scanId": id, "reference": row["reference"]], now: now, in: db)
+            }
+        }
         try db.execute(
             sql: """
                 UPDATE scans SET status = 'failed', error = ?, finished_at = ?, duration_ms = ?,
@@ -263,6 +270,7 @@ public enum ScanStore {
                 String(decoding: try JSONCoding.encoder.encode(notes), as: UTF8.self), ts, scanId,
             ])
         try recount(scanIds: [scanId], orgId: orgId, now: now, in: db)
+        try notifyCompleted(scanId, orgId: orgId, imageId: imageId, tag: tag, findings: report.findings, now: now, in: db)
         if let imageId {
             try db.execute(
                 sql: """
@@ -273,6 +281,65 @@ public enum ScanStore {
             try refreshImageRisk(imageId: imageId, in: db)
         }
         return true
+    }
+
+    /// `scan_complete`, and `critical_cve` / `high_cve` for findings the tag's previous
+    /// completed scan did not have (not suppressed by triage).
+    static func notifyCompleted(
+        _ scanId: String, orgId: String, imageId: String?, tag: String?, findings: [Finding], now: Date, in db: Database
+    ) throws {
+        guard let row = try Row.fetchOne(
+            db, sql: "SELECT reference, critical, high, medium, low, risk_score, digest FROM scans WHERE id = ?", arguments: [scanId])
+        else { return }
+        let reference: String = row["reference"]
+        let critical: Int = row["critical"]
+        let high: Int = row["high"]
+        let medium: Int = row["medium"]
+        let low: Int = row["low"]
+        let risk: Int = row["risk_score"]
+        let digest: String = row["digest"] ?? ""
+        try Notifications.emit(
+            .scanComplete, orgId: orgId, severity: critical > 0 ? "critical" : high > 0 ? "high" : "info",
+            title: "Scan complete: \(reference)",
+            message: "\(findings.count) findings (critical \(critical), high \(high), medium \(medium), low \(low)); risk score \(risk).",
+            fields: ["scanId": scanId, "reference": reference, "digest": digest, "riskScore": "\(risk)"], now: now, in: db)
+        // What the tag's previous completed scan already reported.
+        var previous: Set<String> = []
+        if let imageId, let prior = try String.fetchOne(
+            db,
+            sql: """
+                SELECT id FROM scans WHERE image_id = ? AND tag IS ? AND status = 'completed' AND id != ?
+                ORDER BY finished_at DESC, id DESC LIMIT 1
+                """,
+            arguments: [imageId, tag, scanId])
+        {
+            for r in try Row.fetchAll(db, sql: "SELECT vulnerability_id, pkg_name FROM findings WHERE scan_id = ?", arguments: [prior]) {
+                let id: String = r[0]
+                let name: String = r[1]
+                previous.insert("\(id)|\(name)")
+            }
+        }
+        let suppressed = Set(try String.fetchAll(
+            db,
+            sql: """
+                SELECT vulnerability_id FROM triage WHERE org_id = ? AND status = 'WONT_FIX' AND image_id IN ('', ?)
+                    AND (expires_at IS NULL OR expires_at > ?)
+                """,
+            arguments: [orgId, imageId ?? "", Timestamp.format(now)]))
+        for (event, severity) in [(NotificationEvent.criticalCVE, Severity.critical), (.highCVE, .high)] {
+            let new = findings.filter {
+                $0.severity == severity && !suppressed.contains($0.vulnerabilityId)
+                    && !previous.contains("\($0.vulnerabilityId)|\($0.package.name)")
+            }
+            guard !new.isEmpty else { continue }
+            let ids = Array(Set(new.map(\.vulnerabilityId))).sorted()
+            let plural = new.count == 1 ? "" : "s"
+            try Notifications.emit(
+                event, orgId: orgId, severity: severity.rawValue.lowercased(),
+                title: "\(new.count) new \(severity.rawValue) finding\(plural) in \(reference)",
+                message: new.prefix(10).map { "\($0.vulnerabilityId) in \($0.package.name) \($0.package.version)" }.joined(separator: "; "),
+                fields: ["scanId": scanId, "reference": reference, "vulnerabilityIds": ids.joined(separator: ",")], now: now, in: db)
+        }
     }
 
     static func storeInventory(digest: String, os: OSInfo?, packages: [InstalledPackage], now: String, in db: Database) throws {

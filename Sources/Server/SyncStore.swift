@@ -111,6 +111,7 @@ public enum SyncStore {
                         VALUES (?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [imageId, registry.orgId, registry.id, repo, "\(registryHost)/\(repo)", ts, ts])
+                try notifyNewImage(registry: registry, fullName: "\(registryHost)/\(repo)", imageId: imageId, now: now, in: db)
             }
             var known = existingTags[imageId] ?? [:]
             for t in tags {
@@ -213,6 +214,13 @@ public enum SyncStore {
         try db.execute(sql: "UPDATE jobs SET payload = ? WHERE id = ? AND payload != ?", arguments: [payload, jobId, payload])
     }
 
+    static func notifyNewImage(registry: RegistryRecord, fullName: String, imageId: String, now: Date, in db: Database) throws {
+        try Notifications.emit(
+            .newImage, orgId: registry.orgId, severity: "info", title: "New image: \(fullName)",
+            message: "Registry \(registry.name) has a new repository \(fullName).",
+            fields: ["imageId": imageId, "registryId": registry.id, "image": fullName], now: now, in: db)
+    }
+
     static func refreshAggregates(imageId: String, now: String, in db: Database) throws {
         try db.execute(
             sql: """
@@ -248,6 +256,7 @@ extension SyncStore {
             try db.execute(
                 sql: "INSERT INTO images (id, org_id, registry_id, name, full_name, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [imageId, registry.orgId, registry.id, repository, "\(registryHost)/\(repository)", ts, ts])
+            try notifyNewImage(registry: registry, fullName: "\(registryHost)/\(repository)", imageId: imageId, now: now, in: db)
         }
         let prior = try String.fetchOne(
             db, sql: "SELECT digest FROM image_tags WHERE image_id = ? AND name = ?", arguments: [imageId, tag])

@@ -60,6 +60,13 @@ import GRDB
             Endpoint(method: .get, path: "/api/vulndb", min: .viewer),
             Endpoint(method: .post, path: "/api/vulndb/rematch", min: .admin),
             Endpoint(method: .post, path: "/api/vulndb/update", min: .admin),
+            Endpoint(method: .get, path: "/api/notification-channels", min: .admin),
+            Endpoint(method: .post, path: "/api/notification-channels", min: .admin, body: ["name": "n", "url": "ftp://x", "events": ["scan_complete"]]),
+            Endpoint(method: .get, path: "/api/notification-channels/chn_doesnotexist", min: .admin),
+            Endpoint(method: .put, path: "/api/notification-channels/chn_doesnotexist", min: .admin, body: ["enabled": false]),
+            Endpoint(method: .delete, path: "/api/notification-channels/chn_doesnotexist", min: .admin),
+            Endpoint(method: .post, path: "/api/notification-channels/chn_doesnotexist/test", min: .admin),
+            Endpoint(method: .get, path: "/api/notification-channels/chn_doesnotexist/deliveries", min: .admin),
         ]
     }
 

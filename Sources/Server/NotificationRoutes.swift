@@ -1,0 +1,268 @@
+import AsyncHTTPClient
+import Cron
+import Foundation
+import GRDB
+import Hummingbird
+
+struct ChannelDTO: Encodable, Sendable {
+    var id: String
+    var name: String
+    var type: String
+    var url: String
+    var events: [String]
+    var enabled: Bool
+    var hasSecret: Bool
+    var createdAt: String
+    var updatedAt: String
+
+    init(row: Row) {
+        id = row["id"]
+        name = row["name"]
+        type = row["type"]
+        url = row["url"]
+        events = (try? JSONDecoder().decode([String].self, from: Data((row["events"] as String).utf8))) ?? []
+        enabled = row["enabled"]
+        hasSecret = row["has_secret"]
+        createdAt = row["created_at"]
+        updatedAt = row["updated_at"]
+    }
+}
+
+struct DeliveryDTO: Encodable, Sendable {
+    var id: String
+    var event: String
+    var status: String
+    var attempts: Int
+    var responseCode: Int?
+    var error: String?
+    var createdAt: String
+    var updatedAt: String
+    var nextAttemptAt: String?
+
+    enum CodingKeys: String, CodingKey { case id, event, status, attempts, responseCode, error, createdAt, updatedAt, nextAttemptAt }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id); try c.encode(event, forKey: .event); try c.encode(status, forKey: .status)
+        try c.encode(attempts, forKey: .attempts); try c.encode(responseCode, forKey: .responseCode); try c.encode(error, forKey: .error)
+        try c.encode(createdAt, forKey: .createdAt); try c.encode(updatedAt, forKey: .updatedAt)
+        try c.encode(nextAttemptAt, forKey: .nextAttemptAt)
+    }
+}
+
+/// `/api/notification-channels`: outgoing webhooks of the organization (admin).
+struct NotificationRoutes {
+    let s: AppServices
+    let client: HTTPClient
+
+    func register(_ api: RouteTable) {
+        api.get("/api/notification-channels", list)
+        api.post("/api/notification-channels", create)
+        api.get("/api/notification-channels/{channelId}", get)
+        api.put("/api/notification-channels/{channelId}", update)
+        api.delete("/api/notification-channels/{channelId}", delete)
+        api.post("/api/notification-channels/{channelId}/test", test)
+        api.get("/api/notification-channels/{channelId}/deliveries", deliveries)
+    }
+
+    static let fields: Set<String> = ["name", "type", "url", "events", "secret", "enabled"]
+    static let readOnly: Set<String> = ["id", "hasSecret", "createdAt", "updatedAt"]
+
+    struct Input {
+        var name: String?
+        var url: String?
+        var events: [String]?
+        var secret: String??
+        var enabled: Bool?
+    }
+
+    static func read(_ r: inout ObjectReader, creating: Bool) -> Input {
+        r.rejectUnknown(allowed: fields, ignored: creating ? [] : readOnly)
+        var input = Input()
+        input.name = r.string("name", required: creating, minLength: 1, maxLength: 100)
+        if let type = r.string("type"), type != "webhook" { r.fail("type", "Only webhook channels exist.") }
+        if let url = r.string("url", required: creating, minLength: 1, maxLength: 2048) {
+            if let c = URLComponents(string: url), let scheme = c.scheme?.lowercased(), ["http", "https"].contains(scheme), c.host?.isEmpty == false {
+                input.url = url
+            } else {
+                r.fail("url", "Must be an http(s) URL.")
+            }
+        }
+        if let events = r.stringArray("events", maxCount: 10) {
+            for (i, e) in events.enumerated() where NotificationEvent(rawValue: e) == nil {
+                r.fail("events[\(i)]", "Unknown event \(e); expected one of \(NotificationEvent.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+            if events.isEmpty { r.fail("events", "At least one event.") }
+            input.events = events
+        } else if creating {
+            r.fail("events", "Required.")
+        }
+        if r.has("secret") {
+            if let secret = r.string("secret", minLength: 16, maxLength: 256) { input.secret = .some(secret) } else { input.secret = .some(nil) }
+        }
+        input.enabled = r.bool("enabled")
+        return input
+    }
+
+    func channel(_ ctx: AppRequestContext, orgId: String, in db: Database) throws -> Row? {
+        try Row.fetchOne(
+            db, sql: "SELECT * FROM notification_channels WHERE id = ? AND org_id = ?",
+            arguments: [ctx.parameters.get("channelId") ?? "", orgId])
+    }
+
+    @Sendable func list(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        let p = try await s.authorize(req, .admin)
+        let page = try PageRequest(req.uri, sortable: [])
+        let (rows, total) = try await s.db.writer.read { db in
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM notification_channels WHERE org_id = ?", arguments: [p.orgId]) ?? 0
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM notification_channels WHERE org_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?",
+                arguments: [p.orgId, page.limit, page.offset]).map(ChannelDTO.init(row:))
+            return (rows, total)
+        }
+        return try Reply.json(ListEnvelope(data: rows, page: page, total: total, uri: req.uri))
+    }
+
+    @Sendable func create(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        let p = try await s.authorize(req, .admin)
+        var r = try await req.jsonObject()
+        let input = Self.read(&r, creating: true)
+        try r.check()
+        guard let name = input.name, let url = input.url, let events = input.events else { throw APIError.validation(r.issues) }
+        let now = s.now
+        let ts = Timestamp.format(now)
+        let secrets = s.secrets
+        let dto: ChannelDTO = try await s.db.writer.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM notification_channels WHERE org_id = ? AND name = ?", arguments: [p.orgId, name]) == true {
+                throw APIError.conflict("A channel named \(name) exists.")
+            }
+            let id = IDs.make("chn")
+            let secret = input.secret ?? nil
+            try db.execute(
+                sql: """
+                    INSERT INTO notification_channels (id, org_id, name, type, url, events, enabled, has_secret, created_at, updated_at)
+                    VALUES (?, ?, ?, 'webhook', ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [id, p.orgId, name, url, String(decoding: try JSONCoding.encoder.encode(events), as: UTF8.self),
+                            input.enabled ?? true, secret != nil, ts, ts])
+            if let secret { try secrets.seal(Data(secret.utf8), owner: Notifications.secretOwner(id), in: db) }
+            try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.create", target: id, ip: ctx.remoteIP, now: now)
+            return ChannelDTO(row: try Row.fetchOne(db, sql: "SELECT * FROM notification_channels WHERE id = ?", arguments: [id])!)
+        }
+        return try Reply.data(dto, status: .created, headers: [.location: "/api/notification-channels/\(dto.id)"])
+    }
+
+    @Sendable func get(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        let p = try await s.authorize(req, .admin)
+        guard let dto = try await s.db.writer.read({ db in try channel(ctx, orgId: p.orgId, in: db).map(ChannelDTO.init(row:)) })
+        else { throw APIError.notFound("Notification channel") }
+        return try Reply.data(dto)
+    }
+
+    @Sendable func update(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        let p = try await s.authorize(req, .admin)
+        var r = try await req.jsonObject()
+        let input = Self.read(&r, creating: false)
+        try r.check()
+        let now = s.now
+        let ts = Timestamp.format(now)
+        let secrets = s.secrets
+        let dto: ChannelDTO? = try await s.db.writer.write { db in
+            guard let row = try channel(ctx, orgId: p.orgId, in: db) else { return nil }
+            let id: String = row["id"]
+            if let name = input.name, name != (row["name"] as String),
+               try Bool.fetchOne(db, sql: "SELECT 1 FROM notification_channels WHERE org_id = ? AND name = ?", arguments: [p.orgId, name]) == true {
+                throw APIError.conflict("A channel named \(name) exists.")
+            }
+            var hasSecret: Bool = row["has_secret"]
+            if let secret = input.secret {
+                try secrets.delete(owner: Notifications.secretOwner(id), in: db)
+                if let secret { try secrets.seal(Data(secret.utf8), owner: Notifications.secretOwner(id), in: db) }
+                hasSecret = secret != nil
+            }
+            try db.execute(
+                sql: """
+                    UPDATE notification_channels SET name = ?, url = ?, events = ?, enabled = ?, has_secret = ?, updated_at = ? WHERE id = ?
+                    """,
+                arguments: [
+                    input.name ?? row["name"], input.url ?? row["url"],
+                    try input.events.map { String(decoding: try JSONCoding.encoder.encode($0), as: UTF8.self) } ?? row["events"],
+                    input.enabled ?? row["enabled"], hasSecret, ts, id,
+                ])
+            try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.update", target: id, ip: ctx.remoteIP, now: now)
+            return ChannelDTO(row: try Row.fetchOne(db, sql: "SELECT * FROM notification_channels WHERE id = ?", arguments: [id])!)
+        }
+        guard let dto else { throw APIError.notFound("Notification channel") }
+        return try Reply.data(dto)
+    }
+
+    @Sendable func delete(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        let p = try await s.authorize(req, .admin)
+        let now = s.now
+        let secrets = s.secrets
+        let id: String? = try await s.db.writer.write { db in
+            guard let row = try channel(ctx, orgId: p.orgId, in: db) else { return nil }
+            let id: String = row["id"]
+            try secrets.delete(owner: Notifications.secretOwner(id), in: db)
+            try db.execute(sql: "DELETE FROM notification_channels WHERE id = ?", arguments: [id])
+            try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.delete", target: id, ip: ctx.remoteIP, now: now)
+            return id
+        }
+        guard let id else { throw APIError.notFound("Notification channel") }
+        return try Reply.data(["id": id, "deleted": "true"])
+    }
+
+    /// Sends a `test` event now and answers with the outcome (always 200 when the channel exists).
+    @Sendable func test(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        let p = try await s.authorize(req, .admin)
+        let secrets = s.secrets
+        struct Target: Sendable { var id: String, url: String, secret: Data? }
+        guard let target: Target = try await s.db.writer.read({ db in
+            guard let row = try channel(ctx, orgId: p.orgId, in: db) else { return nil }
+            let id: String = row["id"]
+            let secret = (row["has_secret"] as Bool) ? try secrets.open(owner: Notifications.secretOwner(id), in: db) : nil
+            return Target(id: id, url: row["url"], secret: secret)
+        }) else { throw APIError.notFound("Notification channel") }
+        let now = s.now
+        let body = try JSONCoding.encoder.encode([
+            "event": "test", "severity": "info", "title": "harborguard test notification",
+            "message": "Sent by \(p.actor) to check this channel.", "timestamp": Timestamp.format(now), "organizationId": p.orgId,
+        ])
+        let start = ContinuousClock.now
+        let deliveryId = IDs.make("dlv")
+        let (code, error) = await Notifications.post(body, event: "test", deliveryId: deliveryId, to: target.url, secret: target.secret, client: client)
+        let ms = (ContinuousClock.now - start).components
+        struct Result: Encodable {
+            var delivered: Bool, statusCode: Int?, error: String?, durationMs: Int
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(delivered, forKey: .delivered); try c.encode(statusCode, forKey: .statusCode)
+                try c.encode(error, forKey: .error); try c.encode(durationMs, forKey: .durationMs)
+            }
+            enum CodingKeys: String, CodingKey { case delivered, statusCode, error, durationMs }
+        }
+        return try Reply.data(Result(
+            delivered: error == nil, statusCode: code, error: error,
+            durationMs: Int(ms.seconds * 1000 + ms.attoseconds / 1_000_000_000_000_000)))
+    }
+
+    @Sendable func deliveries(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        let p = try await s.authorize(req, .admin)
+        let page = try PageRequest(req.uri, sortable: [])
+        let result: ([DeliveryDTO], Int)? = try await s.db.writer.read { db in
+            guard let row = try channel(ctx, orgId: p.orgId, in: db) else { return nil }
+            let id: String = row["id"]
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM notification_deliveries WHERE channel_id = ?", arguments: [id]) ?? 0
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM notification_deliveries WHERE channel_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                arguments: [id, page.limit, page.offset]
+            ).map {
+                DeliveryDTO(id: $0["id"], event: $0["event"], status: $0["status"], attempts: $0["attempts"], responseCode: $0["response_code"],
+                            error: $0["error"], createdAt: $0["created_at"], updatedAt: $0["updated_at"], nextAttemptAt: $0["next_attempt_at"])
+            }
+            return (rows, total)
+        }
+        guard let (rows, total) = result else { throw APIError.notFound("Notification channel") }
+        return try Reply.json(ListEnvelope(data: rows, page: page, total: total, uri: req.uri))
+    }
+}

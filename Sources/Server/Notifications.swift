@@ -1,0 +1,205 @@
+public import AsyncHTTPClient
+public import Cron
+import Crypto
+public import Foundation
+public import GRDB
+import Logging
+public import NIOCore
+import NIOHTTP1
+
+/// Outgoing webhooks per organization. Events are recorded in the same transaction as the
+/// change that caused them (a delivery row plus a `notify` job), so none is lost to a crash;
+/// delivery retries after 30 s, 2 min, 10 min and 1 h (5 attempts) as durable jobs.
+public enum NotificationEvent: String, Sendable, Codable, CaseIterable {
+    case scanComplete = "scan_complete"
+    case scanFailed = "scan_failed"
+    case criticalCVE = "critical_cve"
+    case highCVE = "high_cve"
+    case newImage = "new_image"
+    case agentDisconnected = "agent_disconnected"
+}
+
+extension AppDatabase {
+    static func registerNotificationMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("server.v6.notifications") { db in
+            try db.execute(sql: """
+                CREATE TABLE notification_channels (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    url TEXT NOT NULL,
+                    events TEXT NOT NULL,
+                    enabled INTEGER NOT NULL DEFAULT 1,
+                    has_secret INTEGER NOT NULL DEFAULT 0,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    UNIQUE (org_id, name)
+                );
+                CREATE TABLE notification_deliveries (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    channel_id TEXT NOT NULL REFERENCES notification_channels(id) ON DELETE CASCADE,
+                    event TEXT NOT NULL,
+                    body BLOB NOT NULL,
+                    status TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    response_code INTEGER,
+                    error TEXT,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    next_attempt_at TEXT
+                );
+                CREATE INDEX notification_deliveries_channel ON notification_deliveries(channel_id, created_at);
+                """)
+        }
+    }
+}
+
+public enum Notifications {
+    /// Delays before attempts 2…5.
+    public static let retryDelays: [TimeInterval] = [30, 120, 600, 3600]
+    public static let timeout: TimeAmount = .seconds(10)
+    public static func secretOwner(_ channelId: String) -> String { "channel:\(channelId):secret" }
+
+    /// Records `event` for every enabled channel of `orgId` that subscribes to it, inside the
+    /// caller's transaction. `fields` are merged into the body next to the standard keys.
+    public static func emit(
+        _ event: NotificationEvent, orgId: String, severity: String, title: String, message: String,
+        fields: [String: String] = [:], now: Date, in db: Database
+    ) throws {
+        let channels = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT id, events FROM notification_channels WHERE org_id = ? AND enabled = 1"),
+            arguments: [orgId])
+        guard !channels.isEmpty else { return }
+        var body: [String: String] = fields
+        body["event"] = event.rawValue
+        body["severity"] = severity
+        body["title"] = title
+        body["message"] = message
+        body["timestamp"] = Timestamp.format(now)
+        body["organizationId"] = orgId
+        let data = try JSONCoding.encoder.encode(body)
+        for channel in channels {
+            let events: [String] = (try? JSONDecoder().decode([String].self, from: Data((channel["events"] as String).utf8))) ?? []
+            guard events.contains(event.rawValue) else { continue }
+            try enqueue(channelId: channel["id"], event: event.rawValue, body: data, orgId: orgId, now: now, in: db)
+        }
+    }
+
+    static func enqueue(channelId: String, event: String, body: Data, orgId: String, now: Date, in db: Database) throws {
+        let id = IDs.make("dlv")
+        let ts = Timestamp.format(now)
+        try db.execute(
+            sql: """
+                INSERT INTO notification_deliveries (id, channel_id, event, body, status, created_at, updated_at, next_attempt_at)
+                VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)
+                """,
+            arguments: [id, channelId, event, body, ts, ts, ts])
+        let payload = String(decoding: try JSONCoding.encoder.encode(["deliveryId": id]), as: UTF8.self)
+        _ = try JobStore.enqueue(
+            NewJob(type: "notify", payload: payload, orgId: orgId, concurrencyKey: "notify:\(channelId)", maxAttempts: 1),
+            now: now, in: db)
+    }
+
+    /// `sha256=<hex HMAC-SHA256 of the raw body>`.
+    public static func signature(body: Data, secret: Data) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: secret))
+        return "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// One POST of `body` to `url`; the status code, or an error message.
+    public static func post(
+        _ body: Data, event: String, deliveryId: String, to url: String, secret: Data?, client: HTTPClient
+    ) async -> (code: Int?, error: String?) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "harborguard-webhook")
+        request.headers.add(name: "X-HarborGuard-Event", value: event)
+        request.headers.add(name: "X-HarborGuard-Delivery", value: deliveryId)
+        if let secret { request.headers.add(name: "X-HarborGuard-Signature", value: signature(body: body, secret: secret)) }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        do {
+            let response = try await client.execute(request, timeout: timeout)
+            _ = try? await response.body.collect(upTo: 64 << 10)
+            let code = Int(response.status.code)
+            return (code, (200..<300).contains(code) ? nil : "HTTP \(code)")
+        } catch {
+            return (nil, "\(error)")
+        }
+    }
+}
+
+/// The `notify` job: one delivery attempt; a failure schedules the next attempt as a new job
+/// after the fixed retry delays, and the fifth failure marks the delivery failed.
+public struct NotificationSender: Sendable {
+    public let services: AppServices
+    public let client: HTTPClient
+
+    public init(services: AppServices, client: HTTPClient) {
+        self.services = services
+        self.client = client
+    }
+
+    public func run(_ context: JobContext) async throws -> String? {
+        struct Payload: Decodable { var deliveryId: String }
+        guard let p = try? JSONDecoder().decode(Payload.self, from: Data(context.job.payload.utf8)) else {
+            throw PermanentJobError("malformed notify payload")
+        }
+        let secrets = services.secrets
+        struct Target: Sendable { var channelId: String, orgId: String, url: String, event: String, body: Data, attempts: Int, secret: Data? }
+        let target: Target? = try await services.db.writer.read { db in
+            guard let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT d.channel_id, d.event, d.body, d.attempts, d.status, c.url, c.org_id, c.enabled, c.has_secret
+                    FROM notification_deliveries d JOIN notification_channels c ON c.id = d.channel_id WHERE d.id = ?
+                    """,
+                arguments: [p.deliveryId]),
+                (row["status"] as String) == "pending", (row["enabled"] as Bool)
+            else { return nil }
+            let channel: String = row["channel_id"]
+            let secret = (row["has_secret"] as Bool) ? try secrets.open(owner: Notifications.secretOwner(channel), in: db) : nil
+            return Target(
+                channelId: channel, orgId: row["org_id"], url: row["url"], event: row["event"], body: row["body"],
+                attempts: row["attempts"], secret: secret)
+        }
+        guard let target else { return #"{"skipped":"delivery gone, done or channel disabled"}"# }
+        let (code, error) = await Notifications.post(
+            target.body, event: target.event, deliveryId: p.deliveryId, to: target.url, secret: target.secret, client: client)
+        let attempt = target.attempts + 1
+        let now = services.now
+        let ts = Timestamp.format(now)
+        try await services.db.writer.write { db in
+            if error == nil {
+                try db.execute(
+                    sql: """
+                        UPDATE notification_deliveries SET status = 'delivered', attempts = ?, response_code = ?, error = NULL,
+                            updated_at = ?, next_attempt_at = NULL WHERE id = ?
+                        """,
+                    arguments: [attempt, code, ts, p.deliveryId])
+            } else if attempt <= Notifications.retryDelays.count {
+                let next = now.addingTimeInterval(Notifications.retryDelays[attempt - 1])
+                try db.execute(
+                    sql: """
+                        UPDATE notification_deliveries SET attempts = ?, response_code = ?, error = ?, updated_at = ?,
+                            next_attempt_at = ? WHERE id = ?
+                        """,
+                    arguments: [attempt, code, error, ts, Timestamp.format(next), p.deliveryId])
+                let payload = String(decoding: try JSONCoding.encoder.encode(["deliveryId": p.deliveryId]), as: UTF8.self)
+                _ = try JobStore.enqueue(
+                    NewJob(type: "notify", payload: payload, orgId: target.orgId, concurrencyKey: "notify:\(target.channelId)",
+                           maxAttempts: 1, runAt: next),
+                    now: now, in: db)
+            } else {
+                try db.execute(
+                    sql: """
+                        UPDATE notification_deliveries SET status = 'failed', attempts = ?, response_code = ?, error = ?,
+                            updated_at = ?, next_attempt_at = NULL WHERE id = ?
+                        """,
+                    arguments: [attempt, code, error, ts, p.deliveryId])
+            }
+        }
+        return String(decoding: try JSONCoding.encoder.encode(["attempt": "\(attempt)", "result": error ?? "delivered"]), as: UTF8.self)
+    }
+}
