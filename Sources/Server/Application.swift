@@ -30,6 +30,7 @@ public func buildRouter(
     VulnerabilityRoutes(s: services).register(table)
     EventRoutes(s: services).register(table)
     CrawlerRoutes(s: services, crawler: crawler).register(table)
+    SensorRoutes(s: services, crawler: crawler).register(table)
     return (router, index)
 }
 
@@ -107,6 +108,10 @@ public struct Appliance: Sendable {
                     services.logger.info(
                         "schedule", metadata: ["syncs": "\(outcome.syncsEnqueued)", "scans": "\(outcome.scansEnqueued)"])
                 }
+            },
+            ScheduledTask(name: "sensor-offline", period: 0) { now in
+                let n = try await services.db.writer.write { db in try SensorSettings.fromEnvironment.markOffline(now: now, in: db) }
+                if n > 0 { services.logger.warning("sensors went offline", metadata: ["registries": "\(n)"]) }
             },
             ScheduledTask(name: "triage-expiry", period: 3600) { now in
                 try await services.db.writer.write { db in _ = try Housekeeping.applyExpiredTriage(now: now, in: db) }
