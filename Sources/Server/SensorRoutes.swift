@@ -721,8 +721,8 @@ struct SensorRoutes {
             status.hostname = row["hostname"]
             status.sensor = Sensor(name: row["name"], version: row["version"], hostname: row["hostname"])
             status.lastHeartbeatAt = last
-            let seen = Timestamp.parse(last) ?? .distantPast
-            if now.timeIntervalSince(seen) > settings.offlineAfter {
+            // The same comparison as `markOffline`, so the status and the health never disagree.
+            if last < Timestamp.format(now.addingTimeInterval(-settings.offlineAfter)) {
                 status.status = "offline"
                 // The registry's health follows at once, not only at the scheduler's next tick.
                 try settings.markOffline(now: now, in: db)
