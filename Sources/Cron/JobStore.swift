@@ -303,3 +303,131 @@ extension Date {
     /// The stored form of a date (RFC 3339 UTC, whole seconds).
     var ts: String { Timestamp.format(self) }
 }
+
+// MARK: - Claims by concurrency key (a remote worker that serves one key, e.g. a registry's sensor)
+
+extension JobStore {
+    /// Claims up to `limit` due jobs of `types` whose concurrency key is `concurrencyKey`, for
+    /// `owner`, with a lease of `lease` seconds. Due means queued and `run_at` passed, or
+    /// running with an expired lease. The global and per-key limits do not apply: the caller
+    /// runs the work on its own machine and asks for as much as it can take.
+    public func claim(
+        owner: String, types: Set<String>, concurrencyKey: String, lease: TimeInterval, limit: Int
+    ) async throws -> [Job] {
+        let now = clock.now()
+        return try await writer.write { db in
+            try Self.claim(owner: owner, types: types, concurrencyKey: concurrencyKey, lease: lease, limit: limit, now: now, in: db)
+        }
+    }
+
+    /// The same, inside a caller's transaction.
+    public static func claim(
+        owner: String, types: Set<String>, concurrencyKey: String, lease: TimeInterval, limit: Int, now: Date,
+        in db: Database
+    ) throws -> [Job] {
+        guard !types.isEmpty, limit > 0 else { return [] }
+        let t = now.ts
+        let placeholders = Array(repeating: "?", count: types.count).joined(separator: ",")
+        var args: [any DatabaseValueConvertible] = [concurrencyKey, t, t]
+        args.append(contentsOf: types.sorted())
+        args.append(limit)
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT * FROM jobs
+                WHERE concurrency_key = ?
+                  AND ((status = 'queued' AND run_at <= ?) OR (status = 'running' AND lease_expires_at <= ?))
+                  AND type IN (\(placeholders))
+                ORDER BY run_at, created_at
+                LIMIT ?
+                """,
+            arguments: StatementArguments(args))
+        let expires = now.addingTimeInterval(lease)
+        return try rows.map { row in
+            var job = Self.job(from: row)
+            job.status = .running
+            job.attempts += 1
+            job.leaseOwner = owner
+            job.leaseExpiresAt = expires
+            job.startedAt = job.startedAt ?? now
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET status = 'running', attempts = ?, lease_owner = ?, lease_expires_at = ?,
+                        started_at = COALESCE(started_at, ?) WHERE id = ?
+                    """,
+                arguments: [job.attempts, owner, expires.ts, t, job.id])
+            return job
+        }
+    }
+
+    /// Extends a lease still held by `owner`, inside a caller's transaction; the new expiry,
+    /// or nil when the lease was lost (cancelled, finished, or expired and reclaimed by another owner).
+    public static func renew(_ id: String, owner: String, lease: TimeInterval, now: Date, in db: Database) throws -> Date? {
+        let expires = now.addingTimeInterval(lease)
+        try db.execute(
+            sql: "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND status = 'running'",
+            arguments: [expires.ts, id, owner])
+        return db.changesCount == 1 ? expires : nil
+    }
+
+    /// Returns one unfinished lease held by `owner` to the queue, not counting the attempt
+    /// (a worker shutting down); false when `owner` did not hold it.
+    public static func release(_ id: String, owner: String, in db: Database) throws -> Bool {
+        try db.execute(
+            sql: """
+                UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+                    attempts = MAX(attempts - 1, 0)
+                WHERE id = ? AND lease_owner = ? AND status = 'running'
+                """,
+            arguments: [id, owner])
+        return db.changesCount == 1
+    }
+
+    /// Marks a job succeeded if `owner` still holds it, inside a caller's transaction (so the
+    /// job's outcome and what it produced are recorded together).
+    public static func complete(_ id: String, owner: String, result: String?, now: Date, in db: Database) throws -> Bool {
+        try db.execute(
+            sql: """
+                UPDATE jobs SET status = 'succeeded', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+                    error = NULL, result = ? WHERE id = ? AND lease_owner = ? AND status = 'running'
+                """,
+            arguments: [now.ts, result, id, owner])
+        return db.changesCount == 1
+    }
+
+    /// Records a failed attempt inside a caller's transaction: requeued with `retry`'s backoff
+    /// while attempts remain (and the failure is not `permanent`), else `failed`. Nil when
+    /// `owner` did not hold the job.
+    public static func fail(
+        _ id: String, owner: String, error: String, permanent: Bool, retry: RetryPolicy, unit: Double, now: Date,
+        in db: Database
+    ) throws -> JobStatus? {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT * FROM jobs WHERE id = ? AND lease_owner = ? AND status = 'running'", arguments: [id, owner])
+        else { return nil }
+        let job = Self.job(from: row)
+        if permanent || job.attempts >= job.maxAttempts {
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, lease_owner = NULL,
+                        lease_expires_at = NULL WHERE id = ?
+                    """,
+                arguments: [error, now.ts, id])
+            return .failed
+        }
+        let next = now.addingTimeInterval(retry.delay(afterAttempt: job.attempts, unit: unit))
+        try db.execute(
+            sql: """
+                UPDATE jobs SET status = 'queued', error = ?, run_at = ?, lease_owner = NULL,
+                    lease_expires_at = NULL WHERE id = ?
+                """,
+            arguments: [error, next.ts, id])
+        return .queued
+    }
+
+    /// A job by id inside a caller's transaction.
+    public static func get(_ id: String, in db: Database) throws -> Job? {
+        try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job(from:))
+    }
+}

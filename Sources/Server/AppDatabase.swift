@@ -50,6 +50,7 @@ public struct AppDatabase: Sendable {
             registerImageMigrations(&migrator)
             registerScanMigrations(&migrator)
             registerSchedulerMigrations(&migrator)
+            registerSensorMigrations(&migrator)
             registerNotificationMigrations(&migrator)
         }
         migrator.registerMigration("server.v1") { db in

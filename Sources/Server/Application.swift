@@ -31,6 +31,7 @@ public func buildRouter(
     EventRoutes(s: services).register(table)
     CrawlerRoutes(s: services, crawler: crawler).register(table)
     NotificationRoutes(s: services, client: crawler.clients.secure).register(table)
+    SensorRoutes(s: services, crawler: crawler).register(table)
     return (router, index)
 }
 
@@ -111,6 +112,10 @@ public struct Appliance: Sendable {
                     services.logger.info(
                         "schedule", metadata: ["syncs": "\(outcome.syncsEnqueued)", "scans": "\(outcome.scansEnqueued)"])
                 }
+            },
+            ScheduledTask(name: "sensor-offline", period: 0) { now in
+                let n = try await services.db.writer.write { db in try SensorSettings.fromEnvironment.markOffline(now: now, in: db) }
+                if n > 0 { services.logger.warning("sensors went offline", metadata: ["registries": "\(n)"]) }
             },
             ScheduledTask(name: "triage-expiry", period: 3600) { now in
                 try await services.db.writer.write { db in _ = try Housekeeping.applyExpiredTriage(now: now, in: db) }

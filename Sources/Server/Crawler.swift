@@ -175,7 +175,9 @@ public struct Crawler: Sendable {
         return RunOutcome(applied: applied, total: repositories.count, failed: failed)
     }
 
-    static func tags(of repo: Repository, client: RegistryClient, filter: TagFilter?) async throws(RegistryError) -> [DiscoveredTag] {
+    /// One repository's tags that pass `filter`, with their digests (HEAD); a tag deleted
+    /// between listing and resolving is left out. The sensor lists the same way.
+    public static func tags(of repo: Repository, client: RegistryClient, filter: TagFilter?) async throws(RegistryError) -> [DiscoveredTag] {
         let tags = try await client.listTags(repo).filter { filter?.allows($0.name) ?? true }
         var out: [DiscoveredTag] = []
         out.reserveCapacity(tags.count)

@@ -227,8 +227,11 @@ public enum ScanStore {
     /// False when the scan was cancelled or deleted while it ran (nothing is written then).
     static func complete(
         _ scanId: String, report: ImageScanReport, scanners: [ScannerRunRecord], notes: [String], registryHost: String,
-        now: Date, in db: Database
+        inventoryKey: String? = nil, now: Date, in db: Database
     ) throws -> Bool {
+        // Inventories are shared by digest between scans the server made itself; what a sensor
+        // uploads is kept under its registry's own key, so no sensor can change another's.
+        let inventoryKey = inventoryKey ?? report.manifestDigest
         guard let row = try Row.fetchOne(
             db, sql: "SELECT org_id, registry_id, repository, tag, status FROM scans WHERE id = ?", arguments: [scanId]),
             (row["status"] as String) == ScanStatus.running.rawValue
@@ -250,7 +253,7 @@ public enum ScanStore {
                 db, sql: "SELECT id FROM images WHERE registry_id = ? AND name = ?", arguments: [registryId, repository])
         }
 
-        try storeInventory(digest: report.manifestDigest, os: report.os, packages: report.packages, now: ts, in: db)
+        try storeInventory(digest: inventoryKey, os: report.os, packages: report.packages, now: ts, in: db)
         try db.execute(sql: "DELETE FROM findings WHERE scan_id = ?", arguments: [scanId])
         try insertFindings(report.findings, scanId: scanId, orgId: orgId, now: ts, in: db)
 
@@ -264,7 +267,7 @@ public enum ScanStore {
                 WHERE id = ?
                 """,
             arguments: [
-                imageId, report.digest, report.manifestDigest, report.platform, report.os?.family, report.os?.version,
+                imageId, report.digest, inventoryKey, report.platform, report.os?.family, report.os?.version,
                 report.packages.count, String(decoding: try JSONCoding.encoder.encode(scanners), as: UTF8.self),
                 cached, report.layers.count, downloaded, report.durationMs,
                 String(decoding: try JSONCoding.encoder.encode(notes), as: UTF8.self), ts, scanId,
