@@ -30,6 +30,44 @@ public struct ImageScanReport: Sendable, Codable {
         /// Whether this scan downloaded the layer's bytes.
         public var downloaded: Bool { !cached || fetchedForScanners == true }
     }
+
+    public init(
+        reference: String, digest: String, manifestDigest: String, platform: String, os: OSInfo?, layers: [LayerSummary],
+        packages: [InstalledPackage], findings: [Finding], notes: [String], durationMs: Int, scanners: [ScannerRun]
+    ) {
+        self.reference = reference
+        self.digest = digest
+        self.manifestDigest = manifestDigest
+        self.platform = platform
+        self.os = os
+        self.layers = layers
+        self.packages = packages
+        self.findings = findings
+        self.notes = notes
+        self.durationMs = durationMs
+        self.scanners = scanners
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case reference, digest, manifestDigest, platform, os, layers, packages, findings, notes, durationMs, scanners
+    }
+
+    /// Reports written before scanners were recorded (and sensors that send none) decode
+    /// with an empty `scanners`.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        reference = try c.decode(String.self, forKey: .reference)
+        digest = try c.decode(String.self, forKey: .digest)
+        manifestDigest = try c.decode(String.self, forKey: .manifestDigest)
+        platform = try c.decode(String.self, forKey: .platform)
+        os = try c.decodeIfPresent(OSInfo.self, forKey: .os)
+        layers = try c.decode([LayerSummary].self, forKey: .layers)
+        packages = try c.decode([InstalledPackage].self, forKey: .packages)
+        findings = try c.decode([Finding].self, forKey: .findings)
+        notes = try c.decode([String].self, forKey: .notes)
+        durationMs = try c.decode(Int.self, forKey: .durationMs)
+        scanners = try c.decodeIfPresent([ScannerRun].self, forKey: .scanners) ?? []
+    }
 }
 
 /// A place to keep layer analyses by (layer digest, analyser version), so a rescan of an
