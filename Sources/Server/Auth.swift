@@ -46,6 +46,12 @@ extension AppServices {
     func keyPrincipal(token: String, now: Date) async throws -> Principal {
         let hash = Tokens.hash(token)
         let nowTS = Timestamp.format(now)
+        let generation = caches.principals.generation
+        if let hit = caches.principals.get(hash) {
+            if let exp = hit.expiresAt, exp <= nowTS { throw APIError.unauthorized }
+            if hit.lastUsedAt.addingTimeInterval(60) < now { await recordUse(hit.principal.id, at: nowTS) }
+            return hit.principal
+        }
         struct KeyRow: Sendable {
             var id: String, orgId: String, kind: String, name: String, hash: Data, role: String, registryId: String?
             var expiresAt: String?, revokedAt: String?, lastUsedAt: String?, userId: String?, userRole: String?
@@ -84,20 +90,36 @@ extension AppServices {
             actor = "user:\(row.username ?? "?")"
         }
         // Record use at most once a minute per key, so verification stays read-only on the hot path.
-        let last = row.lastUsedAt
-        if last.map({ (Timestamp.parse($0) ?? .distantPast).addingTimeInterval(60) < now }) ?? true {
-            try? await db.writer.write { db in
-                try db.execute(sql: "UPDATE api_keys SET last_used_at = ? WHERE id = ?", arguments: [nowTS, id])
-            }
+        var lastUsed = row.lastUsedAt.flatMap(Timestamp.parse) ?? .distantPast
+        if lastUsed.addingTimeInterval(60) < now {
+            await recordUse(id, at: nowTS)
+            lastUsed = now
         }
-        return Principal(
+        let principal = Principal(
             kind: principalKind, id: id, orgId: row.orgId, role: role, actor: actor, userId: row.userId,
             registryScope: row.registryId)
+        // Not stored when anything the principal depends on changed since the read began.
+        caches.principals.put(
+            hash, HotCaches.CachedPrincipal(principal: principal, expiresAt: row.expiresAt, lastUsedAt: lastUsed),
+            ifGeneration: generation)
+        return principal
+    }
+
+    func recordUse(_ keyId: String, at ts: String) async {
+        try? await db.writer.write { db in
+            try db.execute(sql: "UPDATE api_keys SET last_used_at = ? WHERE id = ?", arguments: [ts, keyId])
+        }
     }
 
     func sessionPrincipal(token: String, now: Date) async throws -> Principal {
         let hash = Tokens.hash(token)
-        let found: Principal? = try await db.writer.read { db in
+        let nowTS = Timestamp.format(now)
+        let generation = caches.principals.generation
+        if let hit = caches.principals.get(hash) {
+            if let exp = hit.expiresAt, exp <= nowTS { throw APIError.unauthorized }
+            return hit.principal
+        }
+        let found: (Principal, String)? = try await db.writer.read { db in
             guard
                 let row = try Row.fetchOne(
                     db.cachedStatement(sql: """
@@ -109,11 +131,14 @@ extension AppServices {
                 let role = Role(rawValue: row["role"])
             else { return nil }
             let uid: String = row["id"]
-            return Principal(
+            let principal = Principal(
                 kind: .session, id: uid, orgId: row["org_id"], role: role, actor: "user:\(row["username"] as String)",
                 userId: uid, registryScope: nil)
+            return (principal, row["expires_at"])
         }
-        guard let found else { throw APIError.unauthorized }
-        return found
+        guard let (principal, expiresAt) = found else { throw APIError.unauthorized }
+        caches.principals.put(
+            hash, HotCaches.CachedPrincipal(principal: principal, expiresAt: expiresAt, lastUsedAt: now), ifGeneration: generation)
+        return principal
     }
 }

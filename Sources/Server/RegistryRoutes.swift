@@ -53,6 +53,11 @@ struct RegistryRoutes {
     @Sendable func list(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .viewer)
         let page = try PageRequest(req.uri, sortable: Set(Self.sortColumns.keys))
+        // The page is a pure function of the registries table and the request: serve it from
+        // memory until a commit touches that table.
+        let cacheKey = "\(p.orgId)|\(p.registryScope ?? "")|\(req.uri.description)"
+        let generation = s.caches.registryPages.generation
+        if let bytes = s.caches.registryPages.get(cacheKey) { return Reply.bytes(bytes) }
         var filters = ["org_id = ?"]
         var args: [any DatabaseValueConvertible & Sendable] = [p.orgId]
         if let scope = p.registryScope {
@@ -89,6 +94,7 @@ struct RegistryRoutes {
         w.endArray()
         envelope.writeLinksAndMeta(to: &w)
         w.endObject()
+        s.caches.registryPages.put(cacheKey, w.bytes, ifGeneration: generation)
         return Reply.bytes(w.bytes)
     }
 

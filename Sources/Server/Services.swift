@@ -15,6 +15,8 @@ public struct AppServices: Sendable {
     public let config: ServerConfiguration
     /// The OSV vulnerability database (`<data-dir>/vulndb.sqlite`); nil in tests that do not match.
     public let vulnDB: VulnerabilityDatabase?
+    /// Verified credentials and registry pages, invalidated on commit (see `HotCaches`).
+    let caches: HotCaches
     let scanLimiter = RateLimiter(limit: 10)
     let keyLimiter = RateLimiter(limit: 10)
     let patLimiter = RateLimiter(limit: 10)
@@ -26,6 +28,7 @@ public struct AppServices: Sendable {
         vulnDB: VulnerabilityDatabase? = nil
     ) {
         self.vulnDB = vulnDB
+        self.caches = HotCaches(writer: db.writer)
         self.db = db
         self.secrets = secrets
         self.jobs = jobs

@@ -161,6 +161,37 @@ import GRDB
         }
     }
 
+    /// Registry pages and verified keys are served from memory; every write is seen at once.
+    @Test func cachedPagesAndKeysFollowEveryWrite() async throws {
+        var f = try await Fixture.make()
+        try await f.populate()
+        let fx = f
+        try await f.test { c in
+            let owner = fx.keys[.owner]!
+            func names() async throws -> [String] {
+                let r = try await c.json(.get, "/api/registries?limit=200", key: owner)
+                return (r.body["data"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+            }
+            let before = try await names()
+            #expect(try await names() == before)  // the second read is the cached page
+            let renamed = try await c.json(.put, "/api/registries/\(fx.registryA)", key: owner, body: ["name": "renamed-now"])
+            #expect(renamed.status == .ok)
+            let afterRename = try await names()
+            #expect(afterRename.contains("renamed-now"))
+            let created = try await c.json(.post, "/api/registries", key: owner, body: ["name": "fresh-one", "provider": "DOCKER_HUB"])
+            #expect(created.status == .created)
+            let afterCreate = try await names()
+            #expect(afterCreate.contains("fresh-one"))
+            let id = created.data["id"] as? String ?? ""
+            _ = try await c.json(.delete, "/api/registries/\(id)", key: owner)
+            let afterDelete = try await names()
+            #expect(!afterDelete.contains("fresh-one"))
+            // Another organization's cached page never answers this one.
+            let other = try await c.json(.get, "/api/registries?limit=200", key: fx.adminB)
+            #expect(!other.raw.contains("renamed-now"))
+        }
+    }
+
     @Test func anotherOrganizationsRegistryIsNotFound() async throws {
         var f = try await Fixture.make()
         try await f.populate()
