@@ -123,8 +123,10 @@ public struct JobStore: Sendable {
     ) throws -> Job? {
         guard !types.isEmpty else { return nil }
         let t = now.ts
+        // Cached statements: claims are the queue's hot path, and preparing (with GRDB's
+        // authorizer pass) costs more than running these queries.
         let running = try Int.fetchOne(
-            db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'running' AND lease_expires_at > ?", arguments: [t]) ?? 0
+            db.cachedStatement(sql: "SELECT COUNT(*) FROM jobs WHERE status = 'running' AND lease_expires_at > ?"), arguments: [t]) ?? 0
         guard running < limits.global else { return nil }
         let placeholders = Array(repeating: "?", count: types.count).joined(separator: ",")
         var args: [any DatabaseValueConvertible] = [t, t]
@@ -134,8 +136,7 @@ public struct JobStore: Sendable {
         // Due queued jobs, or running ones whose lease has expired, skipping keys that
         // already have `perKey` live leases.
         let row = try Row.fetchOne(
-            db,
-            sql: """
+            db.cachedStatement(sql: """
                 SELECT j.* FROM jobs j
                 WHERE ((j.status = 'queued' AND j.run_at <= ?) OR (j.status = 'running' AND j.lease_expires_at <= ?))
                   AND j.type IN (\(placeholders))
@@ -144,7 +145,7 @@ public struct JobStore: Sendable {
                         AND r.status = 'running' AND r.lease_expires_at > ?) < ?)
                 ORDER BY j.run_at, j.created_at
                 LIMIT 1
-                """,
+                """),
             arguments: StatementArguments(args))
         guard let row else { return nil }
         var job = Self.job(from: row)
@@ -153,12 +154,10 @@ public struct JobStore: Sendable {
         job.leaseOwner = owner
         job.leaseExpiresAt = now.addingTimeInterval(lease)
         job.startedAt = job.startedAt ?? now
-        try db.execute(
-            sql: """
-                UPDATE jobs SET status = 'running', attempts = ?, lease_owner = ?, lease_expires_at = ?,
-                    started_at = COALESCE(started_at, ?) WHERE id = ?
-                """,
-            arguments: [job.attempts, owner, now.addingTimeInterval(lease).ts, t, job.id])
+        try db.cachedStatement(sql: """
+            UPDATE jobs SET status = 'running', attempts = ?, lease_owner = ?, lease_expires_at = ?,
+                started_at = COALESCE(started_at, ?) WHERE id = ?
+            """).execute(arguments: [job.attempts, owner, now.addingTimeInterval(lease).ts, t, job.id])
         return job
     }
 

@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import Metrics
 public import ServiceLifecycle
 
 /// What a handler gets besides the job: progress reporting and a cancellation check.
@@ -62,6 +63,8 @@ public struct WorkerPool: Service {
         self.owner = "worker-\(ProcessInfo.processInfo.processIdentifier)-\(randomHex(bytes: 4))"
     }
 
+    static let claimTimer = Metrics.Timer(label: "harborguard_job_claim_duration_seconds")
+
     public func run() async throws {
         heartbeat.beat()
         await withTaskGroup(of: Void.self) { group in
@@ -79,8 +82,14 @@ public struct WorkerPool: Service {
             heartbeat.beat()
             let job: Job?
             do {
+                let started = ContinuousClock.now
                 job = try await store.claim(
                     owner: workerOwner, types: types, lease: configuration.lease, limits: configuration.limits)
+                // What the queue costs per job handed out (a poll that finds nothing is not counted).
+                if job != nil {
+                    let elapsed = (ContinuousClock.now - started).components
+                    Self.claimTimer.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+                }
             } catch {
                 logger.warning("job claim failed", metadata: ["error": "\(error)"])
                 job = nil
