@@ -51,6 +51,7 @@ extension RegistryClient {
             if configuration.provider == .dockerHub { return try await hubRepositories(limit: limit) }
             if configuration.provider == .ghcr { return try await ghcrRepositories(limit: limit) }
             if configuration.provider == .quay { return try await quayRepositories(limit: limit) }
+            if configuration.provider == .awsEcr { return try await ecrRepositories(limit: limit) }
             struct Catalog: Decodable { var repositories: [String]? }
             let n = min(configuration.pageSize, limit ?? Int.max)
             let names = try await paged(firstPath: "/v2/_catalog?n=\(n)", scope: Self.catalogScope, what: "catalog", limit: limit) { data in

@@ -147,3 +147,71 @@ extension RegistryClient {
         return result
     }
 }
+
+// AWS ECR has no `_catalog`: repositories are listed with the SigV4-signed
+// `DescribeRepositories` API of the registry's region, paging through `nextToken`.
+extension RegistryClient {
+    struct ECRRepositories: Decodable {
+        struct Item: Decodable { var repositoryName: String }
+        var repositories: [Item]?
+        var nextToken: String?
+    }
+
+    func ecrRepositories(limit: Int?) async throws -> [Repository] {
+        guard case let .awsEcr(accessKeyId, secretAccessKey, region, sessionToken)? = configuration.credentials else {
+            throw RegistryError.invalidConfiguration("ECR lists repositories with AwsEcr credentials")
+        }
+        guard !region.isEmpty, region.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: "-") }) else {
+            throw RegistryError.invalidConfiguration("invalid AWS region")
+        }
+        let endpoint = configuration.endpoints.ecrAPI ?? "https://api.ecr.\(region).amazonaws.com"
+        try Self.requireSecureEndpoint(endpoint, "ECR endpoint")
+        guard let c = URLComponents(string: endpoint), let host = c.host else { throw RegistryError.invalidConfiguration("bad ECR endpoint") }
+        let hostHeader = c.port.map { "\(host):\($0)" } ?? host
+        var result: [Repository] = []
+        var nextToken: String?
+        var seen: Set<String> = []
+        var pages = 0
+        repeat {
+            pages += 1
+            guard pages <= configuration.maxPages else { throw RegistryError.invalidResponse("ECR listing: too many pages") }
+            var request: [String: Any] = ["maxResults": 1000]
+            if let nextToken { request["nextToken"] = nextToken }
+            let body = Array(try JSONSerialization.data(withJSONObject: request, options: [.sortedKeys]))
+            let signed = SigV4.sign(
+                method: "POST", url: endpoint.hasSuffix("/") ? endpoint : endpoint + "/",
+                headers: [
+                    ("Host", hostHeader),
+                    ("Content-Type", "application/x-amz-json-1.1"),
+                    ("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories"),
+                ],
+                payload: body,
+                credentials: .init(accessKeyId: accessKeyId, secretAccessKey: secretAccessKey, sessionToken: sessionToken),
+                region: region, service: "ecr", date: now())
+            var headers = HTTPHeaders()
+            for (n, v) in signed { headers.replaceOrAdd(name: n, value: v) }
+            let response = try await send(Call(
+                method: .POST, url: endpoint, headers: headers, body: ByteBuffer(bytes: body), authenticate: false,
+                timeout: configuration.requestTimeout))
+            switch response.status.code {
+            case 200: break
+            case 400, 401, 403:
+                await Self.discard(response)
+                throw RegistryError.authFailed("AWS refused DescribeRepositories (HTTP \(response.status.code)): the key needs ecr:DescribeRepositories")
+            default:
+                throw await statusError(response, "ECR DescribeRepositories")
+            }
+            let data = try await Self.readBody(response, limit: Self.listBodyLimit, what: "ECR listing")
+            guard let page = try? JSONDecoder().decode(ECRRepositories.self, from: data) else {
+                throw RegistryError.invalidResponse("ECR listing: malformed JSON")
+            }
+            for item in page.repositories ?? [] {
+                if let repository = try? Repository(item.repositoryName) { result.append(repository) }
+                if let limit, result.count >= limit { return result }
+            }
+            nextToken = page.nextToken.flatMap { $0.isEmpty ? nil : $0 }
+            if let token = nextToken, !seen.insert(token).inserted { throw RegistryError.invalidResponse("ECR listing: paging loops") }
+        } while nextToken != nil
+        return result
+    }
+}

@@ -12,6 +12,19 @@ import _CryptoExtras
         await fake.setAuth(.basic(user: "AWS", password: "ecr-password"))
         let ecrCalls = Counter()
         let ecr: FakeHandler = { r in
+            if r.header("x-amz-target") == "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories" {
+                // Listing: signed the same way, paged through nextToken.
+                await ecrCalls.hit("describe")
+                guard let auth = r.header("authorization"), auth.hasPrefix("AWS4-HMAC-SHA256 Credential=AKIDTEST/"),
+                      auth.contains("/eu-west-1/ecr/aws4_request"),
+                      let body = try? JSONSerialization.jsonObject(with: r.body) as? [String: Any], body["maxResults"] as? Int == 1000
+                else { return .json(400, ["__type": "AccessDeniedException"]) }
+                if body["nextToken"] == nil {
+                    return .json(200, ["repositories": [["repositoryName": "team/app"], ["repositoryName": "team/api"]], "nextToken": "page-2"])
+                }
+                guard body["nextToken"] as? String == "page-2" else { return .json(400, ["__type": "InvalidParameterException"]) }
+                return .json(200, ["repositories": [["repositoryName": "tools/cli"]]])
+            }
             await ecrCalls.hit("call")
             guard r.method == "POST",
                   r.header("x-amz-target") == "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken",
@@ -39,6 +52,10 @@ import _CryptoExtras
                     #expect(try await client.listTags(Repository("team/app")).map(\.name) == ["v1"])
                     #expect(try await client.listTags(Repository("team/app")).count == 1)
                     #expect(await ecrCalls.count("call") == 1)
+                    // Repositories come from DescribeRepositories (ECR has no _catalog).
+                    #expect(result.repositories == ["team/app", "team/api", "tools/cli"])
+                    #expect(try await client.listRepositories().map(\.name) == ["team/app", "team/api", "tools/cli"])
+                    #expect(await ecrCalls.count("describe") == 4)
 
                     let proxy = try await RegistryClient.ecrRegistryURL(credentials: creds, httpClient: http, logger: testLogger, endpoints: ProviderEndpoints(ecrAPI: ecrURL))
                     #expect(proxy == "https://123.dkr.ecr.eu-west-1.amazonaws.com")
