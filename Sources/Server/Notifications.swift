@@ -109,7 +109,8 @@ public enum Notifications {
 
     /// One POST of `body` to `url`; the status code, or an error message.
     public static func post(
-        _ body: Data, event: String, deliveryId: String, to url: String, secret: Data?, client: HTTPClient
+        _ body: Data, event: String, deliveryId: String, to url: String, secret: Data?, client: HTTPClient,
+        timeout: TimeAmount = Notifications.timeout
     ) async -> (code: Int?, error: String?) {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
