@@ -89,9 +89,7 @@ public struct JobStore: Sendable {
     }
 
     public func get(_ id: String) async throws -> Job? {
-        try await writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job(from:))
-        }
+        try await writer.read { db in try Self.get(id, in: db) }
     }
 
     /// Limits applied when claiming.
@@ -148,28 +146,29 @@ public struct JobStore: Sendable {
                 """),
             arguments: StatementArguments(args))
         guard let row else { return nil }
+        return try markClaimed(row, owner: owner, lease: lease, now: now, in: db)
+    }
+
+    /// Takes the lease on a claimable job row: running, one more attempt, `owner` until now + `lease`.
+    static func markClaimed(_ row: Row, owner: String, lease: TimeInterval, now: Date, in db: Database) throws -> Job {
         var job = Self.job(from: row)
+        let expires = now.addingTimeInterval(lease)
         job.status = .running
         job.attempts += 1
         job.leaseOwner = owner
-        job.leaseExpiresAt = now.addingTimeInterval(lease)
+        job.leaseExpiresAt = expires
         job.startedAt = job.startedAt ?? now
         try db.cachedStatement(sql: """
             UPDATE jobs SET status = 'running', attempts = ?, lease_owner = ?, lease_expires_at = ?,
                 started_at = COALESCE(started_at, ?) WHERE id = ?
-            """).execute(arguments: [job.attempts, owner, now.addingTimeInterval(lease).ts, t, job.id])
+            """).execute(arguments: [job.attempts, owner, expires.ts, now.ts, job.id])
         return job
     }
 
     /// Extends a lease still held by `owner`; false when the lease was lost (expired and reclaimed, or cancelled).
     public func renew(_ id: String, owner: String, lease: TimeInterval) async throws -> Bool {
         let now = clock.now()
-        return try await writer.write { db in
-            try db.execute(
-                sql: "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND status = 'running'",
-                arguments: [now.addingTimeInterval(lease).ts, id, owner])
-            return db.changesCount == 1
-        }
+        return try await writer.write { db in try Self.renew(id, owner: owner, lease: lease, now: now, in: db) != nil }
     }
 
     public func progress(_ id: String, done: Int, total: Int) async throws {
@@ -183,15 +182,7 @@ public struct JobStore: Sendable {
     @discardableResult
     public func complete(_ id: String, owner: String, result: String? = nil) async throws -> Bool {
         let now = clock.now()
-        return try await writer.write { db in
-            try db.execute(
-                sql: """
-                    UPDATE jobs SET status = 'succeeded', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL,
-                        error = NULL, result = ? WHERE id = ? AND lease_owner = ? AND status = 'running'
-                    """,
-                arguments: [now.ts, result, id, owner])
-            return db.changesCount == 1
-        }
+        return try await writer.write { db in try Self.complete(id, owner: owner, result: result, now: now, in: db) }
     }
 
     /// Records a failed attempt: requeues with backoff while attempts remain, else `failed`.
@@ -204,29 +195,7 @@ public struct JobStore: Sendable {
         let unit = jitter ?? Double.random(in: 0..<1)
         let retry = self.retry
         return try await writer.write { db in
-            guard
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT * FROM jobs WHERE id = ? AND lease_owner = ? AND status = 'running'",
-                    arguments: [id, owner])
-            else { return nil }
-            let job = Self.job(from: row)
-            if permanent || job.attempts >= job.maxAttempts {
-                try db.execute(
-                    sql: """
-                        UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, lease_owner = NULL,
-                            lease_expires_at = NULL WHERE id = ?
-                        """,
-                    arguments: [error, now.ts, id])
-                return .failed
-            }
-            let next = now.addingTimeInterval(retry.delay(afterAttempt: job.attempts, unit: unit))
-            try db.execute(
-                sql: """
-                    UPDATE jobs SET status = 'queued', error = ?, run_at = ?, lease_owner = NULL,
-                        lease_expires_at = NULL WHERE id = ?
-                    """,
-                arguments: [error, next.ts, id])
-            return .queued
+            try Self.fail(id, owner: owner, error: error, permanent: permanent, retry: retry, unit: unit, now: now, in: db)
         }
     }
 
@@ -341,22 +310,7 @@ extension JobStore {
                 LIMIT ?
                 """,
             arguments: StatementArguments(args))
-        let expires = now.addingTimeInterval(lease)
-        return try rows.map { row in
-            var job = Self.job(from: row)
-            job.status = .running
-            job.attempts += 1
-            job.leaseOwner = owner
-            job.leaseExpiresAt = expires
-            job.startedAt = job.startedAt ?? now
-            try db.execute(
-                sql: """
-                    UPDATE jobs SET status = 'running', attempts = ?, lease_owner = ?, lease_expires_at = ?,
-                        started_at = COALESCE(started_at, ?) WHERE id = ?
-                    """,
-                arguments: [job.attempts, owner, expires.ts, t, job.id])
-            return job
-        }
+        return try rows.map { row in try markClaimed(row, owner: owner, lease: lease, now: now, in: db) }
     }
 
     /// Extends a lease still held by `owner`, inside a caller's transaction; the new expiry,
