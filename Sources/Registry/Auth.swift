@@ -174,7 +174,11 @@ extension RegistryClient {
 
     /// Calls ECR `GetAuthorizationToken` (SigV4-signed) and decodes its `AWS:<password>` token,
     /// valid until five minutes before `expiresAt`.
-    func ecrAuthorization(accessKeyId: String, secretAccessKey: String, region: String, sessionToken: String?) async throws -> ECRAuthorization {
+    /// One SigV4-signed call of the ECR JSON API (`AmazonEC2ContainerRegistry_V20150921.<action>`)
+    /// in the credentials' region.
+    func ecrAPICall(
+        _ action: String, body: [UInt8], accessKeyId: String, secretAccessKey: String, region: String, sessionToken: String?
+    ) async throws -> HTTPClientResponse {
         guard !region.isEmpty, region.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: "-") }) else {
             throw RegistryError.invalidConfiguration("invalid AWS region")
         }
@@ -182,20 +186,27 @@ extension RegistryClient {
         try Self.requireSecureEndpoint(endpoint, "ECR endpoint")
         guard let c = URLComponents(string: endpoint), let host = c.host else { throw RegistryError.invalidConfiguration("bad ECR endpoint") }
         let hostHeader = c.port.map { "\(host):\($0)" } ?? host
-        let body = Array("{}".utf8)
         let signed = SigV4.sign(
             method: "POST", url: endpoint.hasSuffix("/") ? endpoint : endpoint + "/",
             headers: [
                 ("Host", hostHeader),
                 ("Content-Type", "application/x-amz-json-1.1"),
-                ("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"),
+                ("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921.\(action)"),
             ],
             payload: body,
             credentials: .init(accessKeyId: accessKeyId, secretAccessKey: secretAccessKey, sessionToken: sessionToken),
             region: region, service: "ecr", date: now())
         var headers = HTTPHeaders()
         for (n, v) in signed { headers.replaceOrAdd(name: n, value: v) }
-        let response = try await send(Call(method: .POST, url: endpoint, headers: headers, body: ByteBuffer(bytes: body), authenticate: false, timeout: configuration.requestTimeout))
+        return try await send(Call(
+            method: .POST, url: endpoint, headers: headers, body: ByteBuffer(bytes: body), authenticate: false,
+            timeout: configuration.requestTimeout))
+    }
+
+    func ecrAuthorization(accessKeyId: String, secretAccessKey: String, region: String, sessionToken: String?) async throws -> ECRAuthorization {
+        let response = try await ecrAPICall(
+            "GetAuthorizationToken", body: Array("{}".utf8), accessKeyId: accessKeyId, secretAccessKey: secretAccessKey,
+            region: region, sessionToken: sessionToken)
         switch response.status.code {
         case 200: break
         case 400, 401, 403:

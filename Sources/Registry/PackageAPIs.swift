@@ -161,13 +161,6 @@ extension RegistryClient {
         guard case let .awsEcr(accessKeyId, secretAccessKey, region, sessionToken)? = configuration.credentials else {
             throw RegistryError.invalidConfiguration("ECR lists repositories with AwsEcr credentials")
         }
-        guard !region.isEmpty, region.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: "-") }) else {
-            throw RegistryError.invalidConfiguration("invalid AWS region")
-        }
-        let endpoint = configuration.endpoints.ecrAPI ?? "https://api.ecr.\(region).amazonaws.com"
-        try Self.requireSecureEndpoint(endpoint, "ECR endpoint")
-        guard let c = URLComponents(string: endpoint), let host = c.host else { throw RegistryError.invalidConfiguration("bad ECR endpoint") }
-        let hostHeader = c.port.map { "\(host):\($0)" } ?? host
         var result: [Repository] = []
         var nextToken: String?
         var seen: Set<String> = []
@@ -178,21 +171,9 @@ extension RegistryClient {
             var request: [String: Any] = ["maxResults": 1000]
             if let nextToken { request["nextToken"] = nextToken }
             let body = Array(try JSONSerialization.data(withJSONObject: request, options: [.sortedKeys]))
-            let signed = SigV4.sign(
-                method: "POST", url: endpoint.hasSuffix("/") ? endpoint : endpoint + "/",
-                headers: [
-                    ("Host", hostHeader),
-                    ("Content-Type", "application/x-amz-json-1.1"),
-                    ("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories"),
-                ],
-                payload: body,
-                credentials: .init(accessKeyId: accessKeyId, secretAccessKey: secretAccessKey, sessionToken: sessionToken),
-                region: region, service: "ecr", date: now())
-            var headers = HTTPHeaders()
-            for (n, v) in signed { headers.replaceOrAdd(name: n, value: v) }
-            let response = try await send(Call(
-                method: .POST, url: endpoint, headers: headers, body: ByteBuffer(bytes: body), authenticate: false,
-                timeout: configuration.requestTimeout))
+            let response = try await ecrAPICall(
+                "DescribeRepositories", body: body, accessKeyId: accessKeyId, secretAccessKey: secretAccessKey, region: region,
+                sessionToken: sessionToken)
             switch response.status.code {
             case 200: break
             case 400, 401, 403:
