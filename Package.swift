@@ -157,6 +157,5 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "AdminTests", dependencies: ["Admin", "Server"], swiftSettings: swiftSettings),
-        .testTarget(name: "EndToEndTests", dependencies: [], swiftSettings: swiftSettings),
     ]
 )

@@ -1,3 +1,0 @@
-import Testing
-
-@Test func placeholder_EndToEndTests() { #expect(1 == 1) }
