@@ -112,6 +112,41 @@ import Testing
         #expect(byKey.values.allSatisfy { $0 <= 2 })
     }
 
+    @Test func claimsTakeTheOldestAllowedJobAndExpiredLeasesFirst() async throws {
+        let clock = ManualClock()
+        let (store, _) = try Self.makeStore(clock: clock)
+        // reg_a's three jobs are older than reg_b's; reg_a may run two at once.
+        var a: [String] = []
+        for _ in 0..<3 { a.append(try await store.enqueue(NewJob(type: "scan", concurrencyKey: "reg_a")).job.id); clock.advance(by: 1) }
+        let b = try await store.enqueue(NewJob(type: "scan", concurrencyKey: "reg_b")).job.id
+        clock.advance(by: 1)
+        let other = try await store.enqueue(NewJob(type: "notify")).job.id
+        let later = try await store.enqueue(NewJob(type: "scan", runAt: clock.now().addingTimeInterval(600))).job.id
+        let limits = JobStore.ClaimLimits(global: 8, perKey: 2)
+        func claim(_ owner: String) async throws -> String? {
+            try await store.claim(owner: owner, types: ["scan"], lease: 60, limits: limits)?.id
+        }
+        #expect(try await claim("w1") == a[0])
+        #expect(try await claim("w2") == a[1])
+        // reg_a is at its limit: its third job waits and reg_b's younger one goes.
+        #expect(try await claim("w3") == b)
+        // Not due yet, and not a claimed type: nothing.
+        #expect(try await claim("w4") == nil)
+        // w1 dies. Its expired lease is claimed before reg_a's queued third job.
+        clock.advance(by: 30)
+        #expect(try await store.renew(a[1], owner: "w2", lease: 60))
+        #expect(try await store.renew(b, owner: "w3", lease: 60))
+        clock.advance(by: 31)
+        #expect(try await claim("w5") == a[0])
+        #expect(try await claim("w6") == nil)
+        #expect(try await store.complete(a[1], owner: "w2"))
+        #expect(try await claim("w6") == a[2])
+        for (id, owner) in [(a[0], "w5"), (a[2], "w6"), (b, "w3")] { #expect(try await store.complete(id, owner: owner)) }
+        clock.advance(by: 600)
+        #expect(try await claim("w7") == later)
+        #expect(try await store.claim(owner: "w8", types: ["notify"], lease: 60)?.id == other)
+    }
+
     @Test func releaseHandsBackLeasesWithoutCountingAnAttempt() async throws {
         let (store, _) = try Self.makeStore()
         let job = try await store.enqueue(NewJob(type: "sync")).job
