@@ -28,9 +28,7 @@ struct ScanCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated severities to report (CRITICAL,HIGH,MEDIUM,LOW,UNKNOWN).") var severity: String?
     @Flag(help: "Leave out findings without a fixed version.") var ignoreUnfixed = false
     @Option(help: "Platform of a multi-platform image.") var platform: String = "linux/amd64"
-    @Option(help: "Registry username.") var username: String?
-    @Flag(help: "Read the registry password from standard input.") var passwordStdin = false
-    @Flag(help: "Talk to the registry over plain http:// (local registries).") var insecure = false
+    @OptionGroup var access: RegistryAccessOptions
     @Option(help: "Vulnerability database (default <data-dir>/vulndb.sqlite).") var db: String?
     @Flag(help: "Report the inventory only, without a vulnerability database.") var skipDb = false
     @Option(help: "Write the report here instead of standard output.") var output: String?
@@ -77,15 +75,10 @@ struct ScanCommand: AsyncParsableCommand {
             }
             do { database = try VulnerabilityDatabase(path: path) } catch { fail("cannot open \(path): \(error)") }
         }
-        let credentials = try resolveCredentials(host: reference.registry)
         let clients = RegistryHTTPClients()
         let report: ImageScanReport
         do {
-            let scheme = insecure ? "http" : "https"
-            let provider: RegistryProvider = reference.registry == ImageReference.dockerHubRegistry ? .dockerHub : .dockerRegistry
-            let client = try RegistryClient(
-                configuration: .init(url: "\(scheme)://\(reference.registry)", provider: provider, credentials: credentials, insecure: insecure),
-                httpClient: insecure ? clients.insecure : clients.secure, logger: logger)
+            let client = try access.client(for: reference, clients: clients, logger: logger)
             // Progress goes to stderr so stdout stays the report alone.
             var scanner = ImageScanner()
             scanner.externalScanners = external
@@ -117,21 +110,6 @@ struct ScanCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
         if !findings.isEmpty && exitCode != 0 { throw ExitCode(exitCode) }
-    }
-
-    func resolveCredentials(host: String) throws -> RegistryCredentials? {
-        let env = ProcessInfo.processInfo.environment
-        if let username = username ?? env["HARBORGUARD_REGISTRY_USERNAME"] {
-            var password = env["HARBORGUARD_REGISTRY_PASSWORD"]
-            if passwordStdin {
-                password = readLine(strippingNewline: true)
-            }
-            guard let password, !password.isEmpty else {
-                fail("a password is needed with --username: --password-stdin or HARBORGUARD_REGISTRY_PASSWORD", code: 64)
-            }
-            return .usernamePassword(username: username, password: password)
-        }
-        return DockerConfig.credentials(for: host)
     }
 
     static func table(_ r: ImageScanReport) -> String {

@@ -17,6 +17,9 @@ import requests
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
 LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
 def free_port():
@@ -107,9 +110,11 @@ class Registry:
         assert r.status_code == 201, r.text
         return digest
 
-    def push(self, repo, tag, files=None, chunked=False, layers=None):
+    def push(self, repo, tag, files=None, chunked=False, layers=None, oci=False):
         """Pushes an image whose layers hold `layers` (a list of {path: bytes}; one layer of
-        `files` by default); returns the manifest digest."""
+        `files` by default), with Docker schema 2 media types or OCI ones; returns the
+        manifest digest."""
+        manifest_type, config_type, layer_type = (OCI_MANIFEST, OCI_CONFIG, OCI_LAYER_GZIP) if oci else (MANIFEST_V2, CONFIG_V1, LAYER_GZIP)
         layers = layers or [files or {"etc/hg-marker": f"{repo}:{tag}:{time.time_ns()}".encode()}]
         descriptors, diff_ids = [], []
         for files in layers:
@@ -122,16 +127,16 @@ class Registry:
                     t.addfile(info, io.BytesIO(content))
             layer = gzip.compress(raw.getvalue(), mtime=0)
             diff_ids.append("sha256:" + hashlib.sha256(raw.getvalue()).hexdigest())
-            descriptors.append({"mediaType": LAYER_GZIP, "size": len(layer), "digest": self._upload(repo, layer, chunked=chunked)})
+            descriptors.append({"mediaType": layer_type, "size": len(layer), "digest": self._upload(repo, layer, chunked=chunked)})
         config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids},
                              "config": {}}).encode()
         config_digest = self._upload(repo, config)
         manifest = json.dumps({
-            "schemaVersion": 2, "mediaType": MANIFEST_V2,
-            "config": {"mediaType": CONFIG_V1, "size": len(config), "digest": config_digest},
+            "schemaVersion": 2, "mediaType": manifest_type,
+            "config": {"mediaType": config_type, "size": len(config), "digest": config_digest},
             "layers": descriptors,
         }).encode()
         r = requests.put(f"{self.url}/v2/{repo}/manifests/{tag}", data=manifest, auth=self.auth,
-                         headers={"Content-Type": MANIFEST_V2})
+                         headers={"Content-Type": manifest_type})
         assert r.status_code == 201, r.text
         return "sha256:" + hashlib.sha256(manifest).hexdigest()
