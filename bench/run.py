@@ -113,10 +113,12 @@ def image_benchmarks(binary, rounds=3):
                          headers={"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"})
         assert r.status_code == 201, r.text
         ref = f"{reg.host}/bench/big:v1"
-        runs = {"scan": [], "gzip": [], "skopeo": [], "syft": []}
+        runs = {"scan": [], "pull": [], "gzip": [], "skopeo": [], "syft": []}
         for _ in range(rounds):
             runs["scan"].append(timed([binary, "scan", ref, "--insecure", "--skip-db", "--format", "json", "--output", "/dev/null"]))
             runs["gzip"].append(timed(["sh", "-c", "for f in " + " ".join(layer_files) + "; do gzip -dc $f; done > /dev/null"]))
+            shutil.rmtree(f"{work}/pull", ignore_errors=True)
+            runs["pull"].append(timed([binary, "pull", ref, f"{work}/pull", "--insecure"]))
             shutil.rmtree(f"{work}/skopeo", ignore_errors=True)
             runs["skopeo"].append(timed(["skopeo", "copy", "--src-tls-verify=false", f"docker://{ref}", f"dir:{work}/skopeo"]))
             if shutil.which("syft"):
@@ -124,17 +126,20 @@ def image_benchmarks(binary, rounds=3):
                                           env={"SYFT_REGISTRY_INSECURE_USE_HTTP": "true", "SYFT_CHECK_FOR_APP_UPDATE": "false"}))
         med = lambda xs, i=0: sorted(x[i] for x in xs)[len(xs) // 2]
         scan_s, gzip_s, skopeo_s = med(runs["scan"]), med(runs["gzip"]), med(runs["skopeo"])
+        pull_s, pull_rss = med(runs["pull"]), med(runs["pull"], 1)
         failed = [k for k, v in runs.items() if any(x[2] != 0 for x in v)]
         results += [
             {"figure": f"first scan of a {total / 1e6:.0f} MB image (s, median of {rounds})", "harborguard": round(scan_s, 2),
              "baseline": round(gzip_s, 2), "baseline_name": "gzip -dc over the same layers", "ratio": round(scan_s / gzip_s, 2),
              "target": "<= 1.3", "pass": scan_s / gzip_s <= 1.3},
-            {"figure": "pull of the same image (s)", "harborguard": round(scan_s, 2), "baseline": round(skopeo_s, 2),
-             "baseline_name": "skopeo copy docker:// dir:", "ratio": round(scan_s / skopeo_s, 2), "target": "<= 1.0",
-             "pass": scan_s / skopeo_s <= 1.0},
-            {"figure": "peak RSS of scan (MB)", "harborguard": round(med(runs["scan"], 1), 1),
+            {"figure": f"pull of the same image to a directory (s, median of {rounds})", "harborguard": round(pull_s, 2),
+             "baseline": round(skopeo_s, 2), "baseline_name": "skopeo copy docker:// dir:", "ratio": round(pull_s / skopeo_s, 2),
+             "target": "<= 1.0", "pass": pull_s / skopeo_s <= 1.0},
+            {"figure": "peak RSS of that pull (MB)", "harborguard": round(pull_rss, 1),
              "baseline": round(med(runs["skopeo"], 1), 1), "baseline_name": "skopeo peak RSS",
-             "ratio": None, "target": "< 150 MB (scan), < 64 MB (pull)", "pass": med(runs["scan"], 1) < 150},
+             "ratio": None, "target": "< 64 MB", "pass": pull_rss < 64},
+            {"figure": "peak RSS of scan (MB)", "harborguard": round(med(runs["scan"], 1), 1),
+             "baseline": None, "baseline_name": "", "ratio": None, "target": "< 150 MB", "pass": med(runs["scan"], 1) < 150},
         ]
         if runs["syft"]:
             syft_s = med(runs["syft"])
