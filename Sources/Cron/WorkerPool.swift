@@ -1,17 +1,44 @@
 public import Foundation
+public import GRDB
 public import Logging
+import Synchronization
 import Metrics
 public import ServiceLifecycle
 
-/// What a handler gets besides the job: progress reporting and a cancellation check.
+/// What a handler gets besides the job: progress reporting, and completing the job in the
+/// same transaction as what it produced.
 public struct JobContext: Sendable {
     public let job: Job
     public let store: JobStore
     public let logger: Logger
+    let completion = CompletionFlag()
+
+    public init(job: Job, store: JobStore, logger: Logger) {
+        self.job = job
+        self.store = store
+        self.logger = logger
+    }
 
     public func progress(done: Int, total: Int) async {
         try? await store.progress(job.id, done: done, total: total)
     }
+
+    /// Marks the job succeeded with `result` inside the handler's own write transaction (one
+    /// write instead of two, and the job never looks unfinished after its results are
+    /// recorded); false when the lease was lost. The pool then does not complete it again.
+    public func complete(result: String?, now: Date, in db: Database) throws -> Bool {
+        guard let owner = job.leaseOwner else { return false }
+        let done = try JobStore.complete(job.id, owner: owner, result: result, now: now, in: db)
+        if done { completion.set() }
+        return done
+    }
+}
+
+/// Set once a handler completed its job itself.
+final class CompletionFlag: Sendable {
+    private let done = Mutex(false)
+    func set() { done.withLock { $0 = true } }
+    var isSet: Bool { done.withLock { $0 } }
 }
 
 struct LeaseLost: Error {}
@@ -128,7 +155,9 @@ public struct WorkerPool: Service {
                 let first: String?? = try await group.next()
                 return first ?? nil
             }
-            try await store.complete(job.id, owner: owner, result: result)
+            if !context.completion.isSet {
+                try await store.complete(job.id, owner: owner, result: result)
+            }
             log.info("job succeeded")
         } catch is LeaseLost {
             log.info("job lease lost (cancelled or reclaimed); handler stopped")

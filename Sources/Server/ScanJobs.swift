@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Logging
 import Registry
+import Synchronization
 public import Scan
 
 /// The `scan` job: pull the image with the registry's own credentials, run the native
@@ -68,17 +69,19 @@ public struct ScanRunner: Sendable {
                 notes.insert("No vulnerability database is configured: packages were inventoried but not matched.", at: 0)
             }
             let finishedAt = services.now
-            let done = try await db.writer.write { [notes] db in
+            struct Summary: Encodable { var scanId: String, digest: String, packages: Int, findings: Int, layersCached: Int, recorded: Bool }
+            // The scan's results, the follow-up scan and the job's completion in one transaction.
+            return try await db.writer.write { [notes] db in
                 let ok = try ScanStore.complete(
                     scanId, report: report, scanners: runs, notes: notes, registryHost: host, now: finishedAt, in: db)
                 if ok { try followUp(request, scanned: report.digest, registry: registry, host: host, now: finishedAt, in: db) }
-                return ok
+                let summary = Summary(
+                    scanId: scanId, digest: report.digest, packages: report.packages.count, findings: report.findings.count,
+                    layersCached: report.layers.filter(\.cached).count, recorded: ok)
+                let result = String(decoding: try JSONCoding.encoder.encode(summary), as: UTF8.self)
+                _ = try context.complete(result: result, now: finishedAt, in: db)
+                return result
             }
-            struct Summary: Encodable { var scanId: String, digest: String, packages: Int, findings: Int, layersCached: Int, recorded: Bool }
-            let summary = Summary(
-                scanId: scanId, digest: report.digest, packages: report.packages.count, findings: report.findings.count,
-                layersCached: report.layers.filter(\.cached).count, recorded: done)
-            return String(decoding: try JSONCoding.encoder.encode(summary), as: UTF8.self)
         } catch let e as CancellationError {
             throw e
         } catch {
@@ -162,9 +165,12 @@ public struct ScanRunner: Sendable {
     }
 }
 
-/// Turns the pipeline's "layer i/n …" progress lines into job progress.
+/// Turns the pipeline's "layer i/n …" progress lines into job progress, at most one write
+/// a second (every progress write waits its turn on SQLite's single writer, with the
+/// queue's claims).
 final class ProgressRelay: Sendable {
     let context: JobContext
+    private let last = Mutex<ContinuousClock.Instant?>(nil)
 
     init(context: JobContext) { self.context = context }
 
@@ -172,6 +178,13 @@ final class ProgressRelay: Sendable {
         guard message.hasPrefix("layer ") else { return }
         let fraction = message.dropFirst(6).prefix { $0 != " " }.split(separator: "/")
         guard fraction.count == 2, let done = Int(fraction[0]), let total = Int(fraction[1]) else { return }
+        let now = ContinuousClock.now
+        let due = last.withLock { last -> Bool in
+            if let previous = last, previous.duration(to: now) < .seconds(1) { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
         let context = self.context
         Task { await context.progress(done: done - 1, total: total) }
     }
