@@ -35,7 +35,11 @@ import Testing
         firstWrong[0] = 0
         let clock = ContinuousClock()
         func fastest(_ other: Data) -> Duration {
-            (0..<3).map { _ in clock.measure { #expect(Tokens.constantTimeEquals(a, other) == (other == a)) } }.min()!
+            let expected = other == a
+            var results: [Bool] = []
+            let fastest = (0..<3).map { _ in clock.measure { results.append(Tokens.constantTimeEquals(a, other)) } }.min()!
+            #expect(results == [expected, expected, expected])
+            return fastest
         }
         let equal = fastest(same)
         let early = fastest(firstWrong)
