@@ -1,6 +1,6 @@
 """Security review items on the real binary:
 
-- no secret in any log at any level: every server and CLI runs at `trace`, every kind of
+- no secret in any log at any level: the server, a sensor and the CLI run at `trace`, every kind of
   secret the appliance handles is created and used, and every log is searched for each;
 - token realms on other hosts only over https, and redirects never carry credentials to
   another origin (the registry client's unit tests cover the same in Tests/RegistryTests);
@@ -140,6 +140,25 @@ def test_no_secret_in_logs_at_trace_level(tmp_path):
         hb = requests.post(s.base + "/api/sensor/heartbeat", headers={"X-API-Key": sensor_key},
                            json={"name": "sec-sensor", "version": "1", "hostname": "h"})
         assert hb.status_code == 200, hb.text
+        # The sensor itself at trace level, with the registry password on stdin: it syncs.
+        sensor_log = tmp_path / "sensor.log"
+        e = dict(os.environ, HOME=str(tmp_path), HARBORGUARD_SENSOR_API_KEY=sensor_key)
+        sensor = subprocess.Popen(
+            [BIN, "sensor", "--server", s.base, "--name", "sec-sensor", "--username", REGISTRY_USER, "--password-stdin",
+             "--heartbeat-interval", "1", "--poll-interval", "1", "--data-dir", str(tmp_path / "sensor-data"),
+             "--log-level", "trace"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=open(sensor_log, "w"), env=e, text=True)
+        sensor.stdin.write(REGISTRY_PASSWORD + "\n")
+        sensor.stdin.close()
+        try:
+            sync = s.api("POST", f"/api/registries/{sr.json()['data']['id']}/sync")
+            assert sync.status_code == 202, sync.text
+            wait_for(lambda: "result recorded" in sensor_log.read_text() or sensor.poll() is not None, timeout=90)
+            assert sensor.poll() is None, sensor_log.read_text()[-2000:]
+        finally:
+            sensor.send_signal(signal.SIGTERM)
+            sensor.wait(timeout=30)
+        logs.append(("sensor stderr", sensor_log.read_text()))
         # API keys: through the API and the CLI, used, and one revoked.
         k = s.api("POST", "/api/api-keys", json={"name": "sec-key", "role": "viewer"})
         assert k.status_code == 201, k.text
