@@ -74,11 +74,54 @@ public enum Backup {
         return d
     }
 
+    static let snapshotPrefix = ".backup-snapshot-"
+
+    /// Test hook: `HARBORGUARD_FAULT=backup:<step>` kills the process with SIGKILL at that
+    /// step (`after-snapshot`; `mid-write`: half of the first block written), so the crash
+    /// tests can interrupt a backup.
+    static func fault(_ step: String) {
+        if faultRequested(step) { kill(getpid(), SIGKILL) }
+    }
+
+    static func faultRequested(_ step: String) -> Bool {
+        ProcessInfo.processInfo.environment["HARBORGUARD_FAULT"] == "backup:\(step)"
+    }
+
+    /// Removes snapshots left in the data directory by backups that were killed (their
+    /// process is gone); a running backup's snapshot is left alone.
+    static func removeStaleSnapshots(in dataDir: DataDirectory) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dataDir.path) else { return }
+        for name in names where name.hasPrefix(snapshotPrefix) && name.hasSuffix(".db") {
+            let pid = name.dropFirst(snapshotPrefix.count).dropLast(3)
+            guard let pid = pid_t(pid), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(dataDir.path + "/" + name) }
+        }
+    }
+
+    /// "disk full (ENOSPC)" for a write that failed for lack of space, else the error.
+    static func reason(_ error: any Error) -> String {
+        let ns = error as NSError
+        let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError
+        if (ns.domain == NSPOSIXErrorDomain && ns.code == Int(ENOSPC))
+            || (underlying?.domain == NSPOSIXErrorDomain && underlying?.code == Int(ENOSPC))
+            || (error as? CocoaError)?.code == .fileWriteOutOfSpace
+        {
+            return "disk full (ENOSPC)"
+        }
+        if ns.domain == NSPOSIXErrorDomain, let code = POSIXErrorCode(rawValue: Int32(ns.code)) {
+            return String(cString: strerror(code.rawValue))
+        }
+        return error.localizedDescription
+    }
+
     /// Writes a consistent snapshot (SQLite `VACUUM INTO`, safe while the server runs) to `out`.
+    /// The file appears at `out` only when complete and synced; a failed or killed backup
+    /// leaves at most `out.partial`, never a file at `out`.
     public static func create(dataDir: DataDirectory, out: String, passphrase: String?) throws -> Int {
         let ring = try Keyring.load(path: dataDir.keyringPath)
         let (kekId, kek) = try ring.primaryKey()
-        let snapshot = dataDir.path + "/.backup-snapshot-\(getpid()).db"
+        removeStaleSnapshots(in: dataDir)
+        let snapshot = dataDir.path + "/" + snapshotPrefix + "\(getpid()).db"
         unlink(snapshot)
         defer { unlink(snapshot) }
         do {
@@ -90,9 +133,13 @@ public enum Backup {
             }
             try queue.close()
         } catch let e as DatabaseError {
+            if e.resultCode == .SQLITE_FULL {
+                throw BackupError.io("snapshot failed: disk full (ENOSPC) in the data directory \(dataDir.path): the snapshot needs room for a copy of the database; no backup was written")
+            }
             throw BackupError.io("snapshot failed: \(e.message ?? "\(e.resultCode)")")
         }
         chmod(snapshot, 0o600)
+        fault("after-snapshot")
         let payloadKey = SymmetricKey(size: .bits256)
         let keyBytes = payloadKey.withUnsafeBytes { Data($0) }
         let created = RFC3339.string(Date())
@@ -142,6 +189,12 @@ public enum Backup {
                 var frame = Data()
                 withUnsafeBytes(of: UInt32(sealed.count).bigEndian) { frame.append(contentsOf: $0) }
                 frame.append(sealed)
+                if index == 0, faultRequested("mid-write") {
+                    // Half of the first block on disk, as when the process dies inside a write.
+                    try output.write(contentsOf: frame.prefix(frame.count / 2))
+                    try output.synchronize()
+                    fault("mid-write")
+                }
                 try output.write(contentsOf: frame)
                 total += block.count
                 if final { break }
@@ -153,7 +206,7 @@ public enum Backup {
         } catch {
             try? output.close()
             unlink(tmp)
-            throw BackupError.io("writing \(out) failed: \(error.localizedDescription)")
+            throw BackupError.io("writing \(out) failed: \(reason(error)); no backup was written")
         }
         guard rename(tmp, out) == 0 else {
             unlink(tmp)

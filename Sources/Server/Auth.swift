@@ -123,10 +123,11 @@ extension AppServices {
             guard
                 let row = try Row.fetchOne(
                     db.cachedStatement(sql: """
-                        SELECT s.expires_at, u.id, u.org_id, u.role, u.username FROM sessions s
+                        SELECT s.token_hash, s.expires_at, u.id, u.org_id, u.role, u.username FROM sessions s
                         JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?
                         """),
                     arguments: [hash]),
+                Tokens.constantTimeEquals(row["token_hash"], hash),
                 let exp = Timestamp.parse(row["expires_at"]), exp > now,
                 let role = Role(rawValue: row["role"])
             else { return nil }

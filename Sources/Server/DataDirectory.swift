@@ -45,6 +45,8 @@ public struct DataDirectory: Sendable {
             guard createIfMissing else { throw FileIOError(description: "data directory \(path) does not exist") }
             try FileIO.makeDirectory(path, mode: 0o700)
         } else {
+            try Self.requireWritable(path, what: "the data directory")
+            if fm.fileExists(atPath: databasePath) { try Self.requireWritable(databasePath, what: "the database") }
             chmod(path, 0o700)
         }
         try FileIO.makeDirectory(keysDir, mode: 0o700)
@@ -78,6 +80,16 @@ public struct DataDirectory: Sendable {
             try FileIO.writeDurably(Data((key + "\n").utf8), to: initialAdminKeyPath, mode: 0o600)
         }
         return Opened(db: db, keyring: keyring, initialAdminKey: key, orgId: orgId)
+    }
+
+    /// Refuses a read-only data directory or database up front, with what to do, rather
+    /// than start and then fail every write (root ignores file modes, not a read-only mount).
+    static func requireWritable(_ path: String, what: String) throws {
+        guard access(path, W_OK) != 0 else { return }
+        let code = errno
+        let reason = String(cString: strerror(code))
+        let fix = code == EROFS ? "remount it read-write" : "make it writable by this user (chmod u+w)"
+        throw FileIOError(description: "\(what) \(path) is not writable (\(reason)); harborguard needs to write it: \(fix), then start again")
     }
 
     /// Inserts an API key and returns the token (shown once).

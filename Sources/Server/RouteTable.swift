@@ -1,3 +1,4 @@
+import GRDB
 import HTTPTypes
 import Hummingbird
 import Synchronization
@@ -64,6 +65,11 @@ struct ErrorMiddleware: RouterMiddleware {
             return try map(e.status, request, context).response(from: request, context: context)
         } catch let e as any HTTPResponseError {
             return try map(e.status, request, context).response(from: request, context: context)
+        } catch let e as DatabaseError where StorageFault(e) != nil {
+            // The disk, not the request: say what happened instead of a bare 500.
+            let fault = StorageFault(e)!
+            logger.error("storage fault", metadata: ["path": "\(request.uri.path)", "sqlite": "\(e.extendedResultCode.rawValue)"])
+            return try fault.apiError.response(from: request, context: context)
         } catch {
             logger.error("unhandled error", metadata: ["path": "\(request.uri.path)", "error": "\(type(of: error))"])
             return try APIError.internalError.response(from: request, context: context)

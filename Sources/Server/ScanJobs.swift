@@ -160,7 +160,12 @@ public struct ScanRunner: Sendable {
             }
         }
         if let e = error as? LayerError { return Failure(description: "layer refused: \(e.description)", retryable: false) }
-        if error is DatabaseError { return Failure(description: "database error while scanning", retryable: true) }
+        // A full disk may be freed: retried with the job's backoff, and the scan says why meanwhile.
+        if let e = error as? ExternalScannerError, case .diskFull = e { return Failure(description: e.description, retryable: true) }
+        if let e = error as? DatabaseError {
+            if let storage = StorageFault(e) { return Failure(description: storage.message, retryable: true) }
+            return Failure(description: "database error while scanning", retryable: true)
+        }
         return Failure(description: "\(error)", retryable: false)
     }
 }

@@ -231,3 +231,10 @@ def test_sync_survives_kill_9_of_the_server(data_dir, server_factory, open_regis
     j = wait_job(s2, job_id, timeout=90)
     assert j["status"] == "succeeded", j
     assert s2.api("GET", f"/api/registries/{reg['id']}").json()["data"]["imageCount"] == 30
+    # One sync job, and the database is intact after the kill.
+    import sqlite3
+    s2.stop()
+    con = sqlite3.connect(str(data_dir / "harborguard.db"))
+    assert con.execute("SELECT COUNT(*) FROM jobs WHERE type = 'sync'").fetchone()[0] == 1
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()

@@ -21,6 +21,7 @@ public final class OCILayoutWriter: @unchecked Sendable {
     private let lock = NSLock()
     private var written: Set<String> = []
     private var failure: String?
+    private var outOfSpace = false
 
     public init(directory: URL) throws {
         self.directory = directory
@@ -34,9 +35,27 @@ public final class OCILayoutWriter: @unchecked Sendable {
         return failure
     }
 
-    func fail(_ message: String) {
+    /// Whether a write failed because the disk is full (ENOSPC).
+    public var diskFull: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return outOfSpace
+    }
+
+    func fail(_ message: String, diskFull: Bool = false) {
         lock.lock(); defer { lock.unlock() }
         if failure == nil { failure = message }
+        if diskFull { outOfSpace = true }
+    }
+
+    /// Whether `error` (POSIX or Foundation) is ENOSPC.
+    static func isDiskFull(_ error: any Error) -> Bool {
+        if let e = error as? CocoaError, e.code == .fileWriteOutOfSpace { return true }
+        let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain, ns.code == Int(ENOSPC) { return true }
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError {
+            return underlying.domain == NSPOSIXErrorDomain && underlying.code == Int(ENOSPC)
+        }
+        return false
     }
 
     /// Whether the blob `digest` is complete in the layout.
@@ -58,8 +77,13 @@ public final class OCILayoutWriter: @unchecked Sendable {
     /// Writes a small blob whole.
     public func writeBlob(_ data: Data, digest: Digest) throws {
         let url = blobURL(digest)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try data.write(to: url)
+        do {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try data.write(to: url)
+        } catch {
+            if Self.isDiskFull(error) { fail("writing \(digest): \(String(cString: strerror(ENOSPC)))", diskFull: true) }
+            throw error
+        }
         markWritten(digest)
     }
 
@@ -131,24 +155,27 @@ public final class OCILayoutWriter: @unchecked Sendable {
                 do {
                     try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
                 } catch {
-                    return fail("\(url.path): \(error.localizedDescription)")
+                    return fail("\(url.path): \(error.localizedDescription)", diskFull: OCILayoutWriter.isDiskFull(error))
                 }
                 fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-                guard fd >= 0 else { return fail("\(url.path): \(String(cString: strerror(errno)))") }
+                guard fd >= 0 else {
+                    let code = errno
+                    return fail("\(url.path): \(String(cString: strerror(code)))", diskFull: code == ENOSPC)
+                }
             }
-            let ok = buffer.withUnsafeReadableBytes { bytes -> Bool in
+            let code = buffer.withUnsafeReadableBytes { bytes -> Int32 in
                 var offset = 0
                 while offset < bytes.count {
                     let n = posixWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
                     if n < 0 {
                         if errno == EINTR { continue }
-                        return false
+                        return errno
                     }
                     offset += n
                 }
-                return true
+                return 0
             }
-            if !ok { fail("writing \(digest): \(String(cString: strerror(errno)))") }
+            if code != 0 { fail("writing \(digest): \(String(cString: strerror(code)))", diskFull: code == ENOSPC) }
         }
 
         func finish() {
@@ -163,10 +190,10 @@ public final class OCILayoutWriter: @unchecked Sendable {
             writer.markWritten(digest)
         }
 
-        private func fail(_ message: String) {
+        private func fail(_ message: String, diskFull: Bool = false) {
             broken = true
             if fd >= 0 { close(fd); fd = -1 }
-            writer.fail(message)
+            writer.fail(message, diskFull: diskFull)
         }
     }
 }

@@ -47,6 +47,9 @@ public enum ExternalScannerError: Error, Sendable, CustomStringConvertible, Equa
     case outputTooLarge(limit: Int)
     case parse(scanner: String, detail: String)
     case layout(String)
+    /// The disk under the layout is full (ENOSPC): unlike a scanner's own failure this
+    /// fails the scan, since the appliance itself cannot do the work it was asked to.
+    case diskFull(directory: String, detail: String)
     case cancelled
 
     public var description: String {
@@ -59,6 +62,8 @@ public enum ExternalScannerError: Error, Sendable, CustomStringConvertible, Equa
         case let .outputTooLarge(limit): return "wrote more than \(limit) bytes of output and was stopped"
         case let .parse(scanner, detail): return "\(scanner) output is not a \(scanner) JSON report: \(detail)"
         case let .layout(m): return "could not write the OCI layout: \(m)"
+        case let .diskFull(dir, detail):
+            return "disk full (ENOSPC) in \(dir): the OCI layout for the external scanners could not be written (\(detail)); free space there and scan again"
         case .cancelled: return "cancelled"
         }
     }

@@ -89,7 +89,9 @@ public protocol LayerAnalysisCache: Sendable {
 /// (a few KB) is fetched for the layout too. The layout lives in a temporary directory
 /// under `workDirectory` and is removed when the scan ends. A scanner that is not
 /// installed is `unavailable`, one that fails or outlives `scannerTimeout` is `failed`;
-/// neither fails the scan.
+/// neither fails the scan. A full disk under `workDirectory` (ENOSPC) does: the scan
+/// throws ``ExternalScannerError/diskFull(directory:detail:)`` rather than report less
+/// than was asked for.
 public struct ImageScanner: Sendable {
     public var limits: LayerLimits
     public var cache: (any LayerAnalysisCache)?
@@ -131,14 +133,24 @@ public struct ImageScanner: Sendable {
         var work: URL?
         var layout: OCILayoutWriter?
         var layoutError: String?
+        let parent = workDirectory ?? FileManager.default.temporaryDirectory
+        /// A full disk under the layout fails the scan (a scanner's own failure does not).
+        func checkDiskFull() throws {
+            if let layout, layout.diskFull {
+                throw ExternalScannerError.diskFull(directory: parent.path, detail: layout.error ?? "no space left on device")
+            }
+        }
         if external.contains(where: { $0.binary != nil }) {
-            let dir = (workDirectory ?? FileManager.default.temporaryDirectory)
-                .appendingPathComponent("harborguard-scan-\(UUID().uuidString)")
+            let dir = parent.appendingPathComponent("harborguard-scan-\(UUID().uuidString)")
             do {
                 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
                 work = dir
                 layout = try OCILayoutWriter(directory: dir.appendingPathComponent("layout"))
             } catch {
+                if OCILayoutWriter.isDiskFull(error) {
+                    if let work { try? FileManager.default.removeItem(at: work) }
+                    throw ExternalScannerError.diskFull(directory: parent.path, detail: "creating \(dir.lastPathComponent)")
+                }
                 layoutError = "\(dir.path): \(error.localizedDescription)"
             }
         }
@@ -182,6 +194,7 @@ public struct ImageScanner: Sendable {
                 digest: digest, mediaType: layer.mediaType, compressedBytes: analysis.compressedBytes,
                 uncompressedBytes: analysis.uncompressedBytes, entries: analysis.entryCount, cached: false))
         }
+        try checkDiskFull()
         let merged = ImageAnalyzer.mergeWithNotes(layers: analyses)
         var findings: [Finding] = []
         if let database {
@@ -197,6 +210,7 @@ public struct ImageScanner: Sendable {
             let outcome = await runExternal(
                 external, layout: layout, layoutError: layoutError, work: work, resolved: resolved, image: image,
                 client: client, nativeInventory: merged.inventory, database: database, progress: progress)
+            try checkDiskFull()
             runs += outcome.runs
             notes += outcome.notes
             if !outcome.findings.isEmpty {
