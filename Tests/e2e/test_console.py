@@ -223,6 +223,13 @@ def test_sign_in_add_registry_sync_scan_triage_sign_out(env, browser):
         b.get(base + path)
         assert b.find_element(By.TAG_NAME, "h1").text
         shot(b, name)
+    b.get(base + "/console/registries")
+    b.find_element(By.LINK_TEXT, "local").click()
+    facts = b.find_element(By.CSS_SELECTOR, "dl.facts").text
+    assert "healthy" in facts and "DOCKER_REGISTRY" in facts, facts
+    assert b.find_element(By.ID, "f-name").get_attribute("value") == "local"
+    assert b.find_element(By.ID, "f-insecure").is_selected()
+    shot(b, "registry")
     b.get(base + "/console")
     tiles = b.find_element(By.CSS_SELECTOR, "ul.tiles").text
     assert re.search(r"1\s+High", tiles), tiles

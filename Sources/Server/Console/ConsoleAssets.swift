@@ -32,7 +32,7 @@ enum ConsoleAssets {
         h2 { font-size: 1.15rem; margin: 1.25rem 0 .5rem; }
         h3 { font-size: 1rem; margin: 1rem 0 .4rem; }
         section, .card { margin-bottom: 1rem; }
-        .card { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .75rem 1rem; }
+        .card { margin-top: 1rem; background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .75rem 1rem; }
         .narrow { max-width: 24rem; }
         .danger h2 { color: var(--bad); }
         .grid2 { display: grid; grid-template-columns: 2fr 1fr; gap: 1rem; }
@@ -70,6 +70,8 @@ enum ConsoleAssets {
         .stack p, .filters p, .inline p { margin: .4rem 0; }
         .filters, .inline { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: flex-end; margin-bottom: .5rem; }
         .filters p, .inline p { min-width: 10rem; }
+        .inline p.wide { flex: 1 1 24rem; }
+        .stack { max-width: 44rem; }
         fieldset { border: 1px solid var(--line); border-radius: 6px; margin: .5rem 0; }
         button { font: inherit; padding: .35rem .8rem; border-radius: 4px; border: 1px solid #8c959f; background: #fff; color: var(--fg); cursor: pointer; }
         button.primary { background: var(--accent); border-color: var(--accent); color: #fff; }
@@ -149,7 +151,19 @@ enum ConsoleAssets {
           poll();
         }
 
+        // Timestamps in the reader's own time zone (the server writes UTC).
+        function localTimes() {
+          Array.prototype.forEach.call(document.querySelectorAll("time[datetime]"), function (t) {
+            var d = new Date(t.getAttribute("datetime"));
+            if (!isNaN(d.getTime())) {
+              t.title = t.getAttribute("datetime");
+              t.textContent = d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+            }
+          });
+        }
+
         document.addEventListener("DOMContentLoaded", function () {
+          localTimes();
           Array.prototype.forEach.call(document.querySelectorAll("[data-provider-form]"), setupProviderForm);
           Array.prototype.forEach.call(document.querySelectorAll("[data-live-scans]"), setupLiveScans);
         });

@@ -10,7 +10,13 @@ extension ConsoleRoutes {
 
     @Sendable func overview(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer) async throws -> Response {
         let regs = try await get("/api/registries?limit=200", v, req, ctx).list
-        let imgs = try await get("/api/images?limit=200&sort=riskScore:desc", v, req, ctx).list
+        // Every image (up to 10 000) for the totals; the API pages by 200.
+        var imgs: [[String: Any]] = []
+        for page in 1...50 {
+            let r = try await get("/api/images?limit=200&sort=riskScore:desc&page=\(page)", v, req, ctx)
+            imgs += r.list
+            if r.json.field("meta").field("hasNext") != .bool(true) { break }
+        }
         var scans: [[String: Any]] = []
         let now = s.now
         let monthAgo = Timestamp.format(now.addingTimeInterval(-31 * 86_400))
@@ -398,11 +404,19 @@ extension ConsoleRoutes {
     // MARK: Settings
 
     func settingsData(_ v: Viewer, _ req: Request, _ ctx: AppRequestContext) async throws -> [String: Any] {
-        var data: [String: Any] = ["roles": Role.allCases.filter { $0 <= v.principal.role }.map(\.rawValue)]
+        // Least privilege first, so the default choice is the lowest role.
+        var data: [String: Any] = [
+            "roles": Role.allCases.filter { $0 <= v.principal.role }.reversed().map(\.rawValue),
+            "eventOptions": NotificationEvent.allCases.map(\.rawValue),
+        ]
         if v.canAdmin {
             data["keys"] = try await get("/api/api-keys?limit=200", v, req, ctx).list.filter { $0["revokedAt"] == nil && $0["kind"] as? String != "pat" }
             data["members"] = try await get("/api/members?limit=200", v, req, ctx).list
-            data["channels"] = try await get("/api/notification-channels?limit=200", v, req, ctx).list
+            data["channels"] = try await get("/api/notification-channels?limit=200", v, req, ctx).list.map { c -> [String: Any] in
+                var m = c
+                m["eventList"] = (c["events"] as? [Any] ?? []).compactMap { $0 as? String }.joined(separator: ", ")
+                return m
+            }
         }
         if v.canAudit { data["audit"] = try await get("/api/audit-log?limit=50", v, req, ctx).list }
         return data
@@ -436,5 +450,30 @@ extension ConsoleRoutes {
         let r = try await send(.post, "/api/members", body, v, req, ctx)
         guard r.ok else { return failed(r, form, fallback: "/console/settings", viewer: v) }
         return done(form, fallback: "/console/settings", "ok", "Member \(form["username"] ?? "") added.")
+    }
+
+    @Sendable func createChannel(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
+        var body: [String: JSONValue] = [
+            "name": .string(form["name"] ?? ""), "type": .string("webhook"), "url": .string(form.value("url") ?? ""),
+            "events": .array((form.lists["events"] ?? []).map(JSONValue.string)),
+        ]
+        if let secret = form.value("secret") { body["secret"] = .string(secret) }
+        let r = try await send(.post, "/api/notification-channels", .object(body), v, req, ctx)
+        guard r.ok else { return failed(r, form, fallback: "/console/settings", viewer: v) }
+        return done(form, fallback: "/console/settings", "ok", "Channel \(form["name"] ?? "") added.")
+    }
+
+    @Sendable func testChannel(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
+        let id = ctx.parameters.get("id") ?? ""
+        let r = try await send(.post, "/api/notification-channels/\(ConsoleHTTP.percentEncode(id))/test", nil, v, req, ctx)
+        guard r.ok else { return failed(r, form, fallback: "/console/settings", viewer: v) }
+        return done(form, fallback: "/console/settings", "ok", "Test notification sent.")
+    }
+
+    @Sendable func deleteChannel(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
+        let id = ctx.parameters.get("id") ?? ""
+        let r = try await send(.delete, "/api/notification-channels/\(ConsoleHTTP.percentEncode(id))", nil, v, req, ctx)
+        guard r.ok else { return failed(r, form, fallback: "/console/settings", viewer: v) }
+        return done(form, fallback: "/console/settings", "ok", "Channel deleted.")
     }
 }

@@ -52,6 +52,9 @@ struct ConsoleRoutes: Sendable {
         c.post("settings/api-keys", use: action(createKey))
         c.post("settings/api-keys/:id/revoke", use: action(revokeKey))
         c.post("settings/members", use: action(createMember))
+        c.post("settings/channels", use: action(createChannel))
+        c.post("settings/channels/:id/test", use: action(testChannel))
+        c.post("settings/channels/:id/delete", use: action(deleteChannel))
     }
 
     func asset(_ text: String, type: String) -> Response {

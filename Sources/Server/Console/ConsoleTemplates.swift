@@ -342,7 +342,7 @@ enum ConsoleTemplates {
         <section class="card" aria-labelledby="h-new">
         <h2 id="h-new">Scan an image</h2>
         <form method="post" action="/console/scans" class="inline">{{> csrf}}
-        <p><label for="img">Image reference</label><input id="img" name="image" required placeholder="registry.example.com/team/app:1.0"></p>
+        <p class="wide"><label for="img">Image reference</label><input id="img" name="image" required placeholder="registry.example.com/team/app:1.0"></p>
         <p><button type="submit" class="primary">Scan</button></p></form>
         </section>
         {{/canDevelop}}
@@ -390,10 +390,21 @@ enum ConsoleTemplates {
         </section>
         <section aria-labelledby="h-ch">
         <h2 id="h-ch">Notification channels</h2>
-        {{#first(channels)}}<div class="scroll"><table><thead><tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col">Enabled</th><th scope="col">Minimum severity</th></tr></thead><tbody>{{/first(channels)}}
-        {{#channels}}<tr><td>{{name}}</td><td>{{type}}</td><td>{{enabled}}</td><td>{{minSeverity}}</td></tr>{{/channels}}
+        {{#first(channels)}}<div class="scroll"><table><thead><tr><th scope="col">Name</th><th scope="col">URL</th><th scope="col">Events</th><th scope="col">Enabled</th><th scope="col">Actions</th></tr></thead><tbody>{{/first(channels)}}
+        {{#channels}}<tr><td>{{name}}</td><td class="wrap">{{url}}</td><td>{{eventList}}</td><td>{{enabled}}</td>
+        <td class="actions"><form method="post" action="/console/settings/channels/{{id}}/test">{{> csrf}}<button type="submit" aria-label="Send a test to {{name}}">Test</button></form>
+        <form method="post" action="/console/settings/channels/{{id}}/delete" data-confirm="Delete this channel?">{{> csrf}}<button type="submit" aria-label="Delete {{name}}">Delete</button></form></td></tr>{{/channels}}
         {{#first(channels)}}</tbody></table></div>{{/first(channels)}}
-        {{^channels}}<p>No notification channels. They are created through <code>POST /api/notification-channels</code>.</p>{{/channels}}
+        {{^channels}}<p>No notification channels.</p>{{/channels}}
+        <form method="post" action="/console/settings/channels" class="stack">{{> csrf}}
+        <h3>Add a webhook channel</h3>
+        <p><label for="cn">Name</label><input id="cn" name="name" required maxlength="100"></p>
+        <p><label for="cu">URL</label><input id="cu" name="url" type="url" required placeholder="https://hooks.example.com/harborguard"></p>
+        <p><label for="cs">Signing secret (optional, 16 characters or more)</label><input id="cs" name="secret" type="password" autocomplete="off" minlength="16"></p>
+        <fieldset><legend>Events</legend>
+        {{#eventOptions}}<span class="check"><input id="ev-{{.}}" type="checkbox" name="events" value="{{.}}"><label for="ev-{{.}}">{{.}}</label></span> {{/eventOptions}}
+        </fieldset>
+        <p><button type="submit">Add channel</button></p></form>
         </section>
         {{/canAdmin}}
         {{#canAudit}}
