@@ -17,7 +17,8 @@ from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import Server, run
 from registry_harness import Registry
@@ -84,8 +85,15 @@ def sign_in(b, base, user):
     assert "/console/sign-in" in b.current_url
     b.find_element(By.ID, "username").send_keys(user)
     b.find_element(By.ID, "password").send_keys(USERS[user][1])
-    b.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    go(b, b.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
     assert b.find_element(By.TAG_NAME, "h1").text == "Overview", b.page_source[:2000]
+
+
+def go(b, element):
+    """Clicks a button or link that loads a new page, and waits until the old page is gone."""
+    old = b.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(b, 30).until(EC.staleness_of(old))
 
 
 def flash(b):
@@ -146,18 +154,18 @@ def test_sign_in_add_registry_sync_scan_triage_sign_out(env, browser):
     assert not b.find_element(By.CSS_SELECTOR, "#f-kind option[value=AwsEcr]").is_enabled()
     b.find_element(By.ID, "c-UsernamePassword-username").send_keys("ci")
     b.find_element(By.ID, "c-UsernamePassword-password").send_keys(PASSWORD)
-    b.find_element(By.CSS_SELECTOR, "form[action='/console/registries'] button.primary").click()
+    go(b, b.find_element(By.CSS_SELECTOR, "form[action='/console/registries'] button.primary"))
     assert "Registry local added." in flash(b), flash(b)
     row = b.find_element(By.XPATH, "//tr[td/a[text()='local']]")
     assert "DOCKER_REGISTRY" in row.text and "unknown" in row.text
 
     # Test connection: the saved credentials reach the registry.
-    row.find_element(By.XPATH, ".//button[text()='Test connection']").click()
+    go(b, row.find_element(By.XPATH, ".//button[text()='Test connection']"))
     assert re.search(r"Connection test: ok in \d+ ms", flash(b)), flash(b)
     assert "apps/web" in flash(b)
 
     # Sync, then the image appears with its tag.
-    b.find_element(By.XPATH, "//tr[td/a[text()='local']]//button[text()='Sync']").click()
+    go(b, b.find_element(By.XPATH, "//tr[td/a[text()='local']]//button[text()='Sync']"))
     assert "Sync queued" in flash(b) or "Sync running" in flash(b), flash(b)
 
     def image_listed():
@@ -169,7 +177,7 @@ def test_sign_in_add_registry_sync_scan_triage_sign_out(env, browser):
     assert b.find_element(By.TAG_NAME, "h1").text.endswith("apps/web")
 
     # Scan the tag from the image page, watch the scans page until it is done.
-    b.find_element(By.CSS_SELECTOR, "button[aria-label='Scan 1.0']").click()
+    go(b, b.find_element(By.CSS_SELECTOR, "button[aria-label='Scan 1.0']"))
     assert "Scan of" in flash(b) and "queued" in flash(b), flash(b)
     assert b.current_url.startswith(image_url)
     b.get(base + "/console/scans")
@@ -190,7 +198,7 @@ def test_sign_in_add_registry_sync_scan_triage_sign_out(env, browser):
     assert len(layer_rows) == 2
     sev = Select(b.find_element(By.ID, "fs"))
     sev.select_by_value("critical")
-    b.find_element(By.XPATH, "//form[contains(@class,'filters')]//button[text()='Filter']").click()
+    go(b, b.find_element(By.XPATH, "//form[contains(@class,'filters')]//button[text()='Filter']"))
     findings = b.find_element(By.XPATH, "//h3[@id='findings']/following-sibling::div[1]").text
     assert "CVE-2099-0001" in findings and "CVE-2018-18074" not in findings
     sbom = b.find_element(By.LINK_TEXT, "CycloneDX").get_attribute("href")
@@ -208,7 +216,7 @@ def test_sign_in_add_registry_sync_scan_triage_sign_out(env, browser):
     row.find_element(By.CSS_SELECTOR, "textarea[name=note]").send_keys("Test image only; never deployed.")
     expiry = (date.today() + timedelta(days=30)).isoformat()
     b.execute_script("arguments[0].value = arguments[1]", row.find_element(By.CSS_SELECTOR, "input[name=expiresAt]"), expiry)
-    row.find_element(By.XPATH, ".//button[text()='Save triage']").click()
+    go(b, row.find_element(By.XPATH, ".//button[text()='Save triage']"))
     assert "Triage saved: WONT_FIX." in flash(b), flash(b)
     assert "cveId=CVE-2099-0001" in b.current_url
     row = b.find_element(By.XPATH, "//tr[td[contains(., 'CVE-2099-0001')]]")
@@ -224,12 +232,17 @@ def test_sign_in_add_registry_sync_scan_triage_sign_out(env, browser):
         assert b.find_element(By.TAG_NAME, "h1").text
         shot(b, name)
     b.get(base + "/console/registries")
-    b.find_element(By.LINK_TEXT, "local").click()
+    go(b, b.find_element(By.LINK_TEXT, "local"))
     facts = b.find_element(By.CSS_SELECTOR, "dl.facts").text
     assert "healthy" in facts and "DOCKER_REGISTRY" in facts, facts
     assert b.find_element(By.ID, "f-name").get_attribute("value") == "local"
     assert b.find_element(By.ID, "f-insecure").is_selected()
     shot(b, "registry")
+    Select(b.find_element(By.ID, "f-schedule")).select_by_value("weekly")
+    go(b, b.find_element(By.XPATH, "//button[text()='Save']"))
+    assert "Registry saved." in flash(b), flash(b)
+    saved = [x for x in env["server"].api("GET", "/api/registries").json()["data"] if x["name"] == "local"][0]
+    assert saved["scanning"]["schedule"] == "weekly" and saved["insecure"] is True and saved["hasCredentials"] is True, saved
     b.get(base + "/console")
     tiles = b.find_element(By.CSS_SELECTOR, "ul.tiles").text
     assert re.search(r"1\s+High", tiles), tiles
@@ -242,7 +255,7 @@ def test_sign_in_add_registry_sync_scan_triage_sign_out(env, browser):
 
     # Sign out: back to the sign-in page, and the old session no longer works.
     old = {c["name"]: c["value"] for c in b.get_cookies()}
-    b.find_element(By.XPATH, "//button[text()='Sign out']").click()
+    go(b, b.find_element(By.XPATH, "//button[text()='Sign out']"))
     assert "/console/sign-in" in b.current_url and "You are signed out." in flash(b)
     shot(b, "sign-in")
     assert requests.get(base + "/api/registries", cookies=old, timeout=10).status_code == 401
@@ -301,7 +314,7 @@ def test_viewer_sees_no_admin_actions_and_is_refused_them(env, browser):
         assert r.status_code == 403 and "does not allow" in r.text, (path, r.status_code, r.text[:300])
     names = [x["name"] for x in env["server"].api("GET", "/api/registries").json()["data"]]
     assert "v-made" not in names
-    b.find_element(By.XPATH, "//button[text()='Sign out']").click()
+    go(b, b.find_element(By.XPATH, "//button[text()='Sign out']"))
     assert "/console/sign-in" in b.current_url
     env["server"].api("DELETE", f"/api/registries/{reg['id']}")
 

@@ -34,6 +34,8 @@ enum ConsoleAssets {
         section, .card { margin-bottom: 1rem; }
         .card { margin-top: 1rem; background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .75rem 1rem; }
         .narrow { max-width: 24rem; }
+        .card > h2:first-child { margin-top: .25rem; }
+        abbr[title] { text-decoration: none; }
         .danger h2 { color: var(--bad); }
         .grid2 { display: grid; grid-template-columns: 2fr 1fr; gap: 1rem; }
         @media (max-width: 760px) { .grid2 { grid-template-columns: 1fr; } .signout { margin-left: 0; } }

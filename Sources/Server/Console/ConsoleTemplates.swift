@@ -44,6 +44,7 @@ enum ConsoleTemplates {
           </form>
         </header>
         {{/user}}
+        {{^user}}<header class="top"><span class="brand">HarborGuard</span></header>{{/user}}
         <main id="main" tabindex="-1">
         <h1>{{title}}</h1>
         {{#flash}}<div class="flash flash-{{kind}}" role="{{ariaRole}}">{{text}}</div>{{/flash}}
@@ -109,7 +110,7 @@ enum ConsoleTemplates {
         {{#first(images)}}
         <div class="scroll"><table>
         <thead><tr><th scope="col">Image</th><th scope="col">Latest tag</th><th scope="col" class="num">Risk</th><th scope="col">Grade</th>
-        <th scope="col" class="num">C</th><th scope="col" class="num">H</th><th scope="col" class="num">M</th><th scope="col" class="num">L</th>
+        <th scope="col" class="num"><abbr title="Critical">C</abbr></th><th scope="col" class="num"><abbr title="High">H</abbr></th><th scope="col" class="num"><abbr title="Medium">M</abbr></th><th scope="col" class="num"><abbr title="Low">L</abbr></th>
         <th scope="col">Last scanned</th></tr></thead>
         <tbody>
         {{/first(images)}}
@@ -230,7 +231,7 @@ enum ConsoleTemplates {
           {{#sortOptions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/sortOptions}}</select></p>
           <p><button type="submit">Apply</button></p>
         </form>
-        <p class="muted">{{total}} images</p>
+        <p class="muted">Images found: {{total}}</p>
         {{> image-table}}
         """#
 
@@ -301,7 +302,7 @@ enum ConsoleTemplates {
           <p><label for="vp">Package</label><input id="vp" name="package" value="{{package}}"></p>
           <p><button type="submit">Filter</button></p>
         </form>
-        <p class="muted">{{total}} vulnerabilities</p>
+        <p class="muted">Vulnerabilities found: {{total}}</p>
         {{#first(rows)}}<div class="scroll"><table>
         <thead><tr><th scope="col">Vulnerability</th><th scope="col">Severity</th><th scope="col">Package</th><th scope="col" class="num">Images</th>
         <th scope="col">Fixed in</th><th scope="col">Triage</th></tr></thead><tbody>{{/first(rows)}}
@@ -349,7 +350,7 @@ enum ConsoleTemplates {
         <section aria-labelledby="h-h">
         <h2 id="h-h">History</h2>
         {{#first(history)}}<div class="scroll"><table><thead><tr><th scope="col">Image</th><th scope="col">Status</th><th scope="col">Trigger</th>
-        <th scope="col" class="num">Risk</th><th scope="col" class="num">C</th><th scope="col" class="num">H</th><th scope="col">Finished</th><th scope="col" class="num">Seconds</th></tr></thead><tbody>{{/first(history)}}
+        <th scope="col" class="num">Risk</th><th scope="col" class="num"><abbr title="Critical">C</abbr></th><th scope="col" class="num"><abbr title="High">H</abbr></th><th scope="col">Finished</th><th scope="col" class="num">Seconds</th></tr></thead><tbody>{{/first(history)}}
         {{#history}}<tr><td>{{#imageId}}<a href="/console/images/{{.}}?scan={{id}}">{{reference}}</a>{{/imageId}}{{^imageId}}{{reference}}{{/imageId}}</td>
         <td><span class="badge st-{{status}}">{{status}}</span>{{#error}}<div class="err">{{.}}</div>{{/error}}</td><td>{{trigger}}</td>
         <td class="num">{{riskScore}}</td><td class="num">{{counts.critical}}</td><td class="num">{{counts.high}}</td>
