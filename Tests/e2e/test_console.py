@@ -17,6 +17,7 @@ from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -83,9 +84,13 @@ def sign_in(b, base, user):
     b.delete_all_cookies()
     b.get(base + "/console")
     assert "/console/sign-in" in b.current_url
-    b.find_element(By.ID, "username").send_keys(user)
-    b.find_element(By.ID, "password").send_keys(USERS[user][1])
-    go(b, b.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
+    # By keyboard alone: the username field has focus, Tab moves to the password, Enter submits.
+    assert b.switch_to.active_element.get_attribute("id") == "username"
+    b.switch_to.active_element.send_keys(user + Keys.TAB)
+    assert b.switch_to.active_element.get_attribute("id") == "password"
+    old = b.find_element(By.TAG_NAME, "html")
+    b.switch_to.active_element.send_keys(USERS[user][1] + Keys.ENTER)
+    WebDriverWait(b, 30).until(EC.staleness_of(old))
     assert b.find_element(By.TAG_NAME, "h1").text == "Overview", b.page_source[:2000]
 
 
@@ -296,6 +301,12 @@ def test_viewer_sees_no_admin_actions_and_is_refused_them(env, browser):
     b = browser
     sign_in(b, base, "vic")
     b.get(base + "/console/registries")
+    # The first Tab stop is the skip link, which moves focus to the page's main content.
+    b.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    skip = b.switch_to.active_element
+    assert skip.text == "Skip to content" and skip.is_displayed()
+    skip.send_keys(Keys.ENTER)
+    assert b.switch_to.active_element.get_attribute("id") == "main"
     assert b.find_elements(By.XPATH, "//a[text()='viewer-target']")
     assert not b.find_elements(By.XPATH, "//button[text()='Sync' or text()='Test connection']")
     assert not b.find_elements(By.ID, "f-name")
