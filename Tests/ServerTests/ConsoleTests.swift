@@ -130,6 +130,31 @@ import Testing
             let other = try await Self.page(c, .get, "/console/registries", cookie: second)
             #expect(other.csrf != nil && other.csrf != csrf)
 
+            // The JSON API refuses a session-cookie change sent from another origin; API keys and
+            // clients that send no Origin are unaffected.
+            let body = ByteBuffer(string: #"{"name":"from-elsewhere","provider":"DOCKER_REGISTRY","url":"https://x.example.test"}"#)
+            let pat = ByteBuffer(string: #"{"name":"cli"}"#)
+            for extra: HTTPFields in [[HTTPField.Name("Origin")!: "https://evil.example"], [HTTPField.Name("Origin")!: "null"],
+                                      [HTTPField.Name("Sec-Fetch-Site")!: "cross-site"]] {
+                var h = extra
+                h[.cookie] = cookie
+                h[.contentType] = "application/json"
+                let status = try await c.execute(uri: "/api/personal-access-tokens", method: .post, headers: h, body: pat) { $0.status }
+                #expect(status == .forbidden)
+            }
+            let sameClient = try await c.execute(
+                uri: "/api/personal-access-tokens", method: .post, headers: [.cookie: cookie, .contentType: "application/json"], body: pat
+            ) { $0.status }
+            #expect(sameClient == .created)
+            let viaKey = try await c.execute(
+                uri: "/api/registries", method: .post,
+                headers: [HTTPField.Name("X-API-Key")!: fx.keys[.owner]!, HTTPField.Name("Origin")!: "https://evil.example", .contentType: "application/json"],
+                body: body) { $0.status }
+            #expect(viaKey == .created)
+            let noOrigin = try await c.execute(
+                uri: "/api/auth/sign-out", method: .post, headers: [.cookie: second], body: nil) { $0.status }
+            #expect(noOrigin == .ok)
+
             // Sign-out needs the token too, then the session is gone.
             let noToken = try await Self.page(c, .post, "/console/sign-out", cookie: cookie, form: [:])
             #expect(noToken.status == .forbidden)

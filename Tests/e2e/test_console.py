@@ -285,6 +285,12 @@ def test_csrf_token_is_required_on_every_form(env, ada):
     assert env["server"].api("GET", f"/api/registries/{reg['id']}").json()["data"]["health"]["status"] == "unknown"
     r = s.post(target, data={"_csrf": token}, allow_redirects=False)
     assert r.status_code == 303 and r.headers["Location"] == "/console/registries"
+    # The JSON API takes the session cookie for changes from this origin only.
+    body = {"name": "origin-check", "provider": "DOCKER_REGISTRY", "url": "https://origin.example.test"}
+    assert s.post(f"{base}/api/registries", json=body, headers={"Origin": "https://evil.example"}).status_code == 403
+    made = s.post(f"{base}/api/registries", json=body, headers={"Origin": base})
+    assert made.status_code == 201, made.text
+    env["server"].api("DELETE", f"/api/registries/{made.json()['data']['id']}")
     # The sign-in form has its own token, bound to a cookie.
     r = requests.post(f"{base}/console/sign-in", data={"username": "ada", "password": USERS["ada"][1]}, allow_redirects=False)
     assert r.status_code == 403 and "next-auth.session-token" not in r.headers.get("Set-Cookie", "")
