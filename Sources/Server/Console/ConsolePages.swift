@@ -247,10 +247,14 @@ extension ConsoleRoutes {
             "/api/images" + Self.query([("limit", "50"), ("page", String(max(page, 1))), ("search", search), ("registryId", registryId), ("sort", sort)]),
             v, req, ctx)
         let regs = try await get("/api/registries?limit=200", v, req, ctx).list
+        let filters: [(String, String?)] = [("search", search), ("registryId", registryId), ("sort", sort)]
+        let pager = Self.pager(page: max(page, 1), pages: r.json.field("meta").field("totalPages").int ?? 1) {
+            "/console/images" + Self.query(filters + [("page", String($0))])
+        }
         return show(
             req, "images", title: "Images", viewer: v, current: "images",
             data: [
-                "images": r.list.map(Self.withGrade), "total": r.total, "search": search ?? "",
+                "pager": pager, "images": r.list.map(Self.withGrade), "total": r.total, "search": search ?? "",
                 "registryOptions": regs.map { ["id": $0["id"] ?? "", "name": $0["name"] ?? "", "selected": $0["id"] as? String == registryId] as [String: Any] },
                 "sortOptions": Self.imageSorts.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == sort] as [String: Any] },
             ])
@@ -319,6 +323,16 @@ extension ConsoleRoutes {
         return show(req, "image", title: fullName, viewer: v, current: "images", data: data)
     }
 
+    /// Previous/next links for a paged list; false (no pager) for a single page.
+    static func pager(page: Int, pages: Int, link: (Int) -> String) -> Any {
+        guard pages > 1 else { return false }
+        // Absent, not empty: a section on an empty string would still render.
+        var p: [String: Any] = ["page": page, "pages": pages]
+        if page > 1 { p["prev"] = link(page - 1) }
+        if page < pages { p["next"] = link(page + 1) }
+        return p
+    }
+
     // MARK: Vulnerabilities
 
     static let triageStatuses = ["OPEN", "ACKNOWLEDGED", "IN_PROGRESS", "FIXED", "WONT_FIX"]
@@ -348,11 +362,7 @@ extension ConsoleRoutes {
         }
         let pages = r.json.field("meta").field("totalPages").int ?? 1
         func link(_ p: Int) -> String { "/console/vulnerabilities" + Self.query(filters + [("page", String(p))]) }
-        var pager: Any = false
-        if pages > 1 {
-            pager = ["page": page, "pages": pages, "prev": page > 1 ? link(page - 1) : "", "next": page < pages ? link(page + 1) : ""]
-                as [String: Any]
-        }
+        let pager = Self.pager(page: page, pages: pages, link: link)
         return show(
             req, "vulnerabilities", title: "Vulnerabilities", viewer: v, current: "vulnerabilities",
             data: [

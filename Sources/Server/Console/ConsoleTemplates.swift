@@ -233,6 +233,7 @@ enum ConsoleTemplates {
         </form>
         <p class="muted">Images found: {{total}}</p>
         {{> image-table}}
+        {{> pager}}
         """#
 
     static let image = #"""
