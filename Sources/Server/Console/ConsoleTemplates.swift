@@ -367,7 +367,7 @@ enum ConsoleTemplates {
         <h2 id="h-keys">API keys</h2>
         {{#canAdmin}}
         {{#first(keys)}}<div class="scroll"><table><thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Role</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col">Actions</th></tr></thead><tbody>{{/first(keys)}}
-        {{#keys}}<tr><td>{{name}}</td><td><code>{{prefix}}</code></td><td>{{role}}</td><td>{{lastUsedAt}}</td><td>{{expiresAt}}</td>
+        {{#keys}}<tr><td>{{name}}</td><td><code>{{prefix}}</code></td><td>{{role}}</td><td>{{#lastUsedAt}}<time datetime="{{.}}">{{.}}</time>{{/lastUsedAt}}{{^lastUsedAt}}never{{/lastUsedAt}}</td><td>{{#expiresAt}}<time datetime="{{.}}">{{.}}</time>{{/expiresAt}}</td>
         <td><form method="post" action="/console/settings/api-keys/{{id}}/revoke" data-confirm="Revoke this key?">{{> csrf}}<button type="submit" aria-label="Revoke {{name}}">Revoke</button></form></td></tr>{{/keys}}
         {{#first(keys)}}</tbody></table></div>{{/first(keys)}}
         {{^keys}}<p>No API keys.</p>{{/keys}}
@@ -382,7 +382,7 @@ enum ConsoleTemplates {
         <section aria-labelledby="h-mem">
         <h2 id="h-mem">Members</h2>
         <div class="scroll"><table><thead><tr><th scope="col">Username</th><th scope="col">Role</th><th scope="col">Created</th></tr></thead><tbody>
-        {{#members}}<tr><td>{{username}}</td><td>{{role}}</td><td>{{createdAt}}</td></tr>{{/members}}
+        {{#members}}<tr><td>{{username}}</td><td>{{role}}</td><td><time datetime="{{createdAt}}">{{createdAt}}</time></td></tr>{{/members}}
         </tbody></table></div>
         <form method="post" action="/console/settings/members" class="inline">{{> csrf}}
         <p><label for="mu">Username</label><input id="mu" name="username" required maxlength="64" autocomplete="off"></p>
