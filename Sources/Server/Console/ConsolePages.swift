@@ -107,7 +107,21 @@ extension ConsoleRoutes {
     static let allScanners = ["native", "trivy", "grype", "syft"]
     static let schedules = ["manual", "on_push", "daily", "weekly"]
 
-    func registryFormData(_ reg: [String: Any]?) -> [String: Any] {
+    /// The form's values: a saved registry's when editing, the submitted ones after a refusal
+    /// (secrets are never sent back), the defaults otherwise.
+    func registryFormData(_ reg: [String: Any]?, submitted: ConsoleForm? = nil) -> [String: Any] {
+        if let f = submitted {
+            var data = registryFormData(nil)
+            let chosen = f.lists["scanners"] ?? []
+            data["form"] = [
+                "name": f["name"] ?? "", "url": f["url"] ?? "", "insecure": f["insecure"] == "true",
+                "includeTags": f["includeTags"] ?? "", "excludeTags": f["excludeTags"] ?? "",
+            ] as [String: Any]
+            data["providers"] = Self.providers.map { ["value": $0, "label": $0, "selected": $0 == f["provider"]] as [String: Any] }
+            data["schedules"] = Self.schedules.map { ["value": $0, "selected": $0 == (f["schedule"] ?? "daily")] as [String: Any] }
+            data["scanners"] = Self.allScanners.map { ["value": $0, "selected": chosen.contains($0)] as [String: Any] }
+            return data
+        }
         let scanning = reg?["scanning"] as? [String: Any] ?? [:]
         let chosen = scanning["scanners"] as? [Any] ?? ["trivy", "grype", "syft"]
         let schedule = scanning["schedule"] as? String ?? "daily"
@@ -138,11 +152,15 @@ extension ConsoleRoutes {
     }
 
     @Sendable func registries(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer) async throws -> Response {
+        var data = registryFormData(nil)
+        data["registries"] = try await registryRows(v, req, ctx)
+        return show(req, "registries", title: "Registries", viewer: v, current: "registries", data: data)
+    }
+
+    func registryRows(_ v: Viewer, _ req: Request, _ ctx: AppRequestContext) async throws -> [[String: Any]] {
         var regs = try await get("/api/registries?limit=200", v, req, ctx).list
         for i in regs.indices { regs[i]["sensor"] = try await sensorStatus(regs[i], v, req, ctx) }
-        var data = registryFormData(nil)
-        data["registries"] = regs
-        return show(req, "registries", title: "Registries", viewer: v, current: "registries", data: data)
+        return regs
     }
 
     @Sendable func registry(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer) async throws -> Response {
@@ -183,6 +201,14 @@ extension ConsoleRoutes {
         if let t = form.value("excludeTags") { body["excludeTags"] = .string(t) }
         if let c = Self.credentials(form) { body["credentials"] = c }
         let r = try await send(.post, "/api/registries", .object(body), v, req, ctx)
+        if r.status == .badRequest || r.status == .conflict {
+            // Back to the form with what was typed (but the secrets) and the API's reasons.
+            var data = registryFormData(nil, submitted: form)
+            data["registries"] = try await registryRows(v, req, ctx)
+            return render(
+                "registries", title: "Registries", viewer: v, current: "registries", data: data,
+                flash: Flash(kind: "error", text: r.errorText), status: r.status)
+        }
         guard r.ok else { return failed(r, form, fallback: "/console/registries", viewer: v) }
         var text = "Registry \(r.object["name"] as? String ?? "") added."
         if let key = r.object["sensorApiKey"] as? String { text += " Sensor API key (shown once): \(key)" }
