@@ -414,14 +414,17 @@ extension ConsoleRoutes {
     @Sendable func scans(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer) async throws -> Response {
         let running = try await get("/api/scans?status=running&limit=100", v, req, ctx).list
         let queued = try await get("/api/scans?status=queued&limit=100", v, req, ctx).list
-        let history = try await get("/api/scans?limit=50", v, req, ctx).list.filter {
+        let page = max(Int(Self.param(req, "page") ?? "") ?? 1, 1)
+        let all = try await get("/api/scans?limit=50&page=\(page)", v, req, ctx)
+        let pager = Self.pager(page: page, pages: all.json.field("meta").field("totalPages").int ?? 1) { "/console/scans?page=\($0)" }
+        let history = all.list.filter {
             !["queued", "running"].contains($0["status"] as? String ?? "")
         }.map { s -> [String: Any] in
             var m = s
             if let ms = s["durationMs"] as? Int { m["seconds"] = String(format: "%.1f", Double(ms) / 1000) }
             return m
         }
-        return show(req, "scans", title: "Scans", viewer: v, current: "scans", data: ["active": running + queued, "history": history])
+        return show(req, "scans", title: "Scans", viewer: v, current: "scans", data: ["active": running + queued, "history": history, "pager": pager])
     }
 
     @Sendable func createScan(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {

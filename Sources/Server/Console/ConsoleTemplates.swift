@@ -358,6 +358,7 @@ enum ConsoleTemplates {
         <td>{{#finishedAt}}<time datetime="{{.}}">{{.}}</time>{{/finishedAt}}</td><td class="num">{{seconds}}</td></tr>{{/history}}
         {{#first(history)}}</tbody></table></div>{{/first(history)}}
         {{^history}}<p>No finished scans yet.</p>{{/history}}
+        {{> pager}}
         </section>
         """#
 
