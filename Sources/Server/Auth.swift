@@ -25,11 +25,27 @@ extension AppServices {
             guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw APIError.unauthorized }
             token = parts[1].trimmingCharacters(in: .whitespaces)
         } else if let c = request.cookies[Self.sessionCookie]?.value {
+            // SameSite=Lax keeps the cookie off other sites' POSTs in today's browsers; a change
+            // that still arrives with it from another origin is refused as well.
+            if Self.isCrossOriginWrite(request) { throw APIError.forbidden }
             token = c
         } else {
             throw APIError.unauthorized
         }
         return try await principal(forToken: token)
+    }
+
+    /// An unsafe method whose `Origin` is not this server's host (or that the browser marks
+    /// `Sec-Fetch-Site: cross-site`). Clients that send no `Origin` (curl, scripts) are not browsers.
+    static func isCrossOriginWrite(_ request: Request) -> Bool {
+        if [.get, .head, .options].contains(request.method) { return false }
+        if request.headers[HTTPField.Name("Sec-Fetch-Site")!] == "cross-site" { return true }
+        guard let origin = request.headers[HTTPField.Name("Origin")!] else { return false }
+        guard let parts = URLComponents(string: origin), let host = parts.host, let authority = request.head.authority else {
+            return true
+        }
+        let from = parts.port.map { "\(host):\($0)" } ?? host
+        return from.lowercased() != authority.lowercased()
     }
 
     public func principal(forToken token: String) async throws -> Principal {

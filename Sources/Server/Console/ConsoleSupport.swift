@@ -1,0 +1,205 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Scan
+import Synchronization
+
+/// Calls the JSON API in-process with the signed-in user's session cookie, so every page and
+/// action of the console goes through the same handlers, role checks and organization scoping
+/// as an API client does.
+struct ConsoleAPI: Sendable {
+    let responder: RouterResponder<AppRequestContext>
+
+    struct Result: Sendable {
+        var status: HTTPResponse.Status
+        var headers: HTTPFields
+        var body: Data
+
+        var ok: Bool { (200..<300).contains(status.code) }
+        var json: JSONValue { (try? JSONDecoder().decode(JSONValue.self, from: body)) ?? .null }
+        /// The `data` member of the envelope, as a tree the templates can read.
+        var data: Any { ConsoleJSON.plain(json.field("data")) }
+        var list: [[String: Any]] { (data as? [Any])?.compactMap { $0 as? [String: Any] } ?? [] }
+        var object: [String: Any] { data as? [String: Any] ?? [:] }
+        var total: Int { json.field("meta").field("total").int ?? list.count }
+
+        /// The API's error message plus one line per field issue, for the page's notice.
+        var errorText: String {
+            let e = json.field("error")
+            var text = e.field("message").string ?? "The request failed (\(status.code))."
+            for issue in e.field("issues").arrayValue {
+                text += " \(issue.field("path").string ?? ""): \(issue.field("message").string ?? "")."
+            }
+            return text
+        }
+    }
+
+    func call(
+        _ method: HTTPRequest.Method, _ path: String, token: String, body: JSONValue? = nil,
+        request: Request, context: AppRequestContext
+    ) async throws -> Result {
+        var head = HTTPRequest(method: method, scheme: nil, authority: nil, path: path)
+        head.headerFields[.cookie] = "\(AppServices.sessionCookie)=\(token)"
+        if let ua = request.headers[.userAgent] { head.headerFields[.userAgent] = ua }
+        var buffer = ByteBuffer()
+        if let body {
+            head.headerFields[.contentType] = "application/json"
+            buffer = ByteBuffer(bytes: try JSONEncoder().encode(body))
+        }
+        return try await call(request: Request(head: head, body: RequestBody(buffer: buffer)), context: context)
+    }
+
+    func call(request: Request, context: AppRequestContext) async throws -> Result {
+        let response = try await responder.respond(to: request, context: context)
+        let sink = Sink()
+        try await response.body.write(CollectingWriter(sink: sink))
+        return Result(status: response.status, headers: response.headers, body: sink.bytes)
+    }
+
+    final class Sink: Sendable {
+        private let buffer = Mutex(Data())
+        var bytes: Data { buffer.withLock { $0 } }
+        func append(_ b: ByteBuffer) { buffer.withLock { $0.append(contentsOf: b.readableBytesView) } }
+    }
+
+    struct CollectingWriter: ResponseBodyWriter {
+        let sink: Sink
+        mutating func write(_ buffer: ByteBuffer) async throws { sink.append(buffer) }
+        consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
+    }
+}
+
+extension JSONValue {
+    /// The member `key` of an object, `.null` for anything else (so lookups chain).
+    func field(_ key: String) -> JSONValue {
+        if case .object(let o) = self { return o[key] ?? .null }
+        return .null
+    }
+    var string: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+    var int: Int? {
+        if case .number(let n) = self, n.isFinite { return Int(n) }
+        return nil
+    }
+    var arrayValue: [JSONValue] {
+        if case .array(let a) = self { return a }
+        return []
+    }
+}
+
+enum ConsoleJSON {
+    /// JSON as plain Swift values for Mustache: objects become dictionaries (nulls dropped so
+    /// sections on them are false), whole numbers Int, arrays [Any].
+    static func plain(_ v: JSONValue) -> Any {
+        switch v {
+        case .null: return ""
+        case .bool(let b): return b
+        case .number(let n): return n.rounded() == n && abs(n) < 1e15 ? Int(n) : n
+        case .string(let s): return s
+        case .array(let a): return a.map(plain)
+        case .object(let o):
+            var d: [String: Any] = [:]
+            for (k, x) in o where x != .null { d[k] = plain(x) }
+            return d
+        }
+    }
+}
+
+/// `application/x-www-form-urlencoded` bodies of the console's forms.
+struct ConsoleForm: Sendable {
+    var fields: [String: String] = [:]
+    var lists: [String: [String]] = [:]
+
+    init(query: String) {
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String {
+                String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            }
+            let key = decode(parts[0])
+            let value = parts.count > 1 ? decode(parts[1]) : ""
+            if fields[key] == nil { fields[key] = value }
+            lists[key, default: []].append(value)
+        }
+    }
+
+    static func read(_ request: Request) async throws -> ConsoleForm {
+        let buffer = try await request.body.collect(upTo: 1 << 20)
+        return ConsoleForm(query: String(decoding: buffer.readableBytesView, as: UTF8.self))
+    }
+
+    subscript(_ key: String) -> String? { fields[key] }
+
+    /// A trimmed value, nil when absent or blank.
+    func value(_ key: String) -> String? {
+        guard let v = fields[key]?.trimmingCharacters(in: .whitespacesAndNewlines), !v.isEmpty else { return nil }
+        return v
+    }
+}
+
+/// Per-session CSRF tokens: an HMAC of a fixed label keyed by the session token, which the
+/// browser keeps in an HttpOnly cookie another site can neither read nor make it send on a
+/// cross-site POST (SameSite=Lax). Nothing is stored server-side.
+enum ConsoleCSRF {
+    static let field = "_csrf"
+
+    static func token(forSession session: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Data("harborguard-console-csrf-v1".utf8), using: SymmetricKey(data: Data(session.utf8)))
+        return Data(mac).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func isValid(_ submitted: String?, session: String) -> Bool {
+        guard let submitted else { return false }
+        return Tokens.constantTimeEquals(Data(submitted.utf8), Data(token(forSession: session).utf8))
+    }
+}
+
+enum ConsoleHTTP {
+    /// No inline script or style anywhere: everything the page runs comes from /console/assets.
+    static let contentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+    static func securityHeaders() -> HTTPFields {
+        var h = HTTPFields()
+        h[.contentSecurityPolicy] = contentSecurityPolicy
+        h[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        h[.xContentTypeOptions] = "nosniff"
+        h[HTTPField.Name("Referrer-Policy")!] = "same-origin"
+        h[.cacheControl] = "no-store"
+        return h
+    }
+
+    static func html(_ body: String, status: HTTPResponse.Status = .ok, cookies: [String] = []) -> Response {
+        var h = securityHeaders()
+        h[.contentType] = "text/html; charset=utf-8"
+        for c in cookies { h.append(HTTPField(name: .setCookie, value: c)) }
+        return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    /// 303 after a form post, so a reload never repeats the action.
+    static func redirect(_ location: String, cookies: [String] = []) -> Response {
+        var h = securityHeaders()
+        h[.location] = location
+        for c in cookies { h.append(HTTPField(name: .setCookie, value: c)) }
+        return Response(status: .seeOther, headers: h)
+    }
+
+    /// Keeps a redirect target on this site and under the console.
+    static func localPath(_ s: String?, fallback: String) -> String {
+        guard let s, s.hasPrefix("/console"), !s.hasPrefix("//"), !s.contains("\\"), !s.contains("\r"), !s.contains("\n")
+        else { return fallback }
+        return s
+    }
+
+    static func percentEncode(_ s: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+    }
+}
