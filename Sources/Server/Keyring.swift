@@ -82,12 +82,12 @@ public struct Keyring: Sendable, Codable {
 
     /// Reads and checks a keyring file; refuses one readable by group or others.
     public static func load(path: String, checkMode: Bool = true) throws -> Keyring {
-        var st = stat()
-        guard stat(path, &st) == 0 else {
+        guard access(path, F_OK) == 0 else {
             throw KeyringError.unreadable(path: path, reason: String(cString: strerror(errno)))
         }
-        if checkMode, st.st_mode & 0o077 != 0 {
-            throw KeyringError.tooOpen(path: path, mode: Int(st.st_mode & 0o777))
+        let mode = FileStamp.attributes(path)?[.posixPermissions].flatMap { ($0 as? NSNumber)?.intValue } ?? 0
+        if checkMode, mode & 0o077 != 0 {
+            throw KeyringError.tooOpen(path: path, mode: mode & 0o777)
         }
         let data: Data
         do {
@@ -148,17 +148,20 @@ public final class KeyringStore: Sendable {
 struct FileStamp: Equatable {
     var inode: UInt64 = 0
     var size: Int64 = 0
-    var mtimeSec: Int = 0
-    var mtimeNsec: Int = 0
+    var modified: Date?
 
+    // FileManager's attributes rather than the C `stat` struct: which clang module owns that
+    // struct's members depends on import order across the module, and breaks the build.
     init(path: String) {
-        var st = stat()
-        if stat(path, &st) == 0 {
-            inode = UInt64(st.st_ino)
-            size = Int64(st.st_size)
-            mtimeSec = Int(st.st_mtim.tv_sec)
-            mtimeNsec = Int(st.st_mtim.tv_nsec)
+        if let a = Self.attributes(path) {
+            inode = (a[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0
+            size = (a[.size] as? NSNumber)?.int64Value ?? 0
+            modified = a[.modificationDate] as? Date
         }
+    }
+
+    static func attributes(_ path: String) -> [FileAttributeKey: Any]? {
+        try? FileManager.default.attributesOfItem(atPath: path)
     }
 }
 
