@@ -46,7 +46,7 @@ bench:
 
 # The property-based fuzz suite for longer than `swift test` runs it: FUZZ_SCALE times the
 # cases of each property, a fresh seed each run (printed; rerun with FUZZ_SEED=<seed>).
-FUZZ_SCALE ?= 40
+FUZZ_SCALE ?= 10
 FUZZ_SEED ?= $(shell date +%s)
 fuzz:
 	HARBORGUARD_FUZZ_SCALE=$(FUZZ_SCALE) HARBORGUARD_FUZZ_SEED=$(FUZZ_SEED) $(SWIFT) test --filter FuzzTests
