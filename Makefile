@@ -6,7 +6,7 @@ DATA_DIR ?= ./data
 BIN_DEBUG := .build/debug/harborguard
 BIN_RELEASE := .build/release/harborguard
 
-.PHONY: all deps build run test test-swift test-e2e release release-check bench clean screenshots
+.PHONY: all deps build run test test-swift test-e2e release release-check bench fuzz soak clean screenshots
 
 all: build
 
@@ -51,6 +51,20 @@ screenshots: deps build
 	HARBORGUARD_SCREENSHOTS=docs/screenshots HARBORGUARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q \
 		Tests/e2e/test_console.py -k sign_in_add_registry
 	@ls -l docs/screenshots
+
+# The property-based fuzz suite for longer than `swift test` runs it: FUZZ_SCALE times the
+# cases of each property, a fresh seed each run (printed; rerun with FUZZ_SEED=<seed>).
+FUZZ_SCALE ?= 10
+FUZZ_SEED ?= $(shell date +%s)
+fuzz:
+	HARBORGUARD_FUZZ_SCALE=$(FUZZ_SCALE) HARBORGUARD_FUZZ_SEED=$(FUZZ_SEED) $(SWIFT) test --filter FuzzTests
+
+# wrk for 60 s at 64 connections on the list endpoints while scans run (not part of `make
+# test`). Uses the debug binary unless HARBORGUARD_BIN names another (e.g. the release one).
+HARBORGUARD_BIN ?= $(BIN_DEBUG)
+soak: deps
+	@if [ "$(HARBORGUARD_BIN)" = "$(BIN_DEBUG)" ]; then $(SWIFT) build; fi
+	$(PYTHON) bench/soak.py --bin $(HARBORGUARD_BIN)
 
 clean:
 	rm -rf .build

@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        // Tests only: generators for the property-based fuzz suite (Tests/FuzzTests).
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         .executableTarget(
@@ -160,5 +162,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "AdminTests", dependencies: ["Admin", "Server"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FuzzTests",
+            dependencies: [
+                "Scan", "Registry",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -40,12 +40,16 @@ def rss_mb(pid):
     return float("nan")
 
 
-def wrk(url, key=None, conns=64, threads=2, seconds=10):
+def wrk(url, key=None, conns=64, threads=2, seconds=10, script=None):
+    """wrk against `url` (a Lua `script` may pick other paths per request)."""
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency", url]
     if key:
         cmd[1:1] = ["-H", f"X-API-Key: {key}"]
+    if script:
+        cmd[1:1] = ["-s", script]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = re.search(r"(\d+) requests in", out)
 
     def ms(label):
         m = re.search(rf"\s{label}\s+([\d.]+)(us|ms|s)\b", out)
@@ -56,7 +60,7 @@ def wrk(url, key=None, conns=64, threads=2, seconds=10):
     mv = float(mean.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[mean.group(2)]
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     socket_err = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50_ms": ms("50%"), "p99_ms": ms("99%"), "mean_ms": mv,
+    return {"rps": rps, "requests": int(total.group(1)) if total else None, "p50_ms": ms("50%"), "p99_ms": ms("99%"), "mean_ms": mv,
             "non2xx": int(errors.group(1)) if errors else 0, "socket_errors": socket_err.group(1) if socket_err else ""}
 
 

@@ -21,8 +21,18 @@ public struct AuthChallenge: Sendable, Hashable, CustomStringConvertible {
     /// The `scope` parameter (bearer).
     public var scope: String? { parameters["scope"] }
 
+    /// The challenge as a header value that `WWWAuthenticate.parse` reads back: values are
+    /// quoted with `"` and `\` escaped, a token68 follows the scheme.
     public var description: String {
-        let params = parameters.keys.sorted().map { "\($0)=\"\(parameters[$0] ?? "")\"" }.joined(separator: ",")
+        if let token68 { return "\(scheme) \(token68)" }
+        let params = parameters.keys.sorted().map { key in
+            var quoted = String.UnicodeScalarView()
+            for scalar in (parameters[key] ?? "").unicodeScalars {
+                if scalar == "\"" || scalar == "\\" { quoted.append("\\") }
+                quoted.append(scalar)
+            }
+            return "\(key)=\"\(String(quoted))\""
+        }.joined(separator: ",")
         return params.isEmpty ? scheme : "\(scheme) \(params)"
     }
 }

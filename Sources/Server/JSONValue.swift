@@ -35,6 +35,7 @@ public struct ObjectReader {
 
     /// Parses a request body that must be one JSON object.
     public static func parse(_ data: Data) throws -> ObjectReader {
+        if let problem = StrictJSON.problem(in: data) { throw APIError.badRequest(problem) }
         let value: JSONValue
         do {
             value = try JSONDecoder().decode(JSONValue.self, from: data)

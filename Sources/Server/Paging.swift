@@ -145,11 +145,20 @@ extension Request {
         if let ct = headers[.contentType], !ct.lowercased().hasPrefix("application/json") {
             throw APIError.badRequest("Content-Type must be application/json.")
         }
+        // A declared length over the limit is refused before any byte is awaited.
+        if let declared = headers[.contentLength].flatMap({ Int($0) }), declared > 1 << 20 {
+            throw APIError.payloadTooLarge
+        }
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: 1 << 20)
         } catch is NIOTooManyBytesError {
             throw APIError.payloadTooLarge
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // The HTTP framing broke mid-body (a bad chunk size, say): the client's fault.
+            throw APIError.badRequest("The request body could not be read: \(error).")
         }
         return try ObjectReader.parse(Data(buffer.readableBytesView))
     }

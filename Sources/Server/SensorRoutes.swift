@@ -147,14 +147,21 @@ struct SensorRoutes {
         if let ct = req.headers[.contentType], !ct.lowercased().hasPrefix("application/json") {
             throw APIError.badRequest("Content-Type must be application/json.")
         }
+        let tooLarge = APIError(
+            .contentTooLarge, code: "PAYLOAD_TOO_LARGE", message: "The request body is larger than \(limit >> 20) MiB.")
+        if let declared = req.headers[.contentLength].flatMap({ Int($0) }), declared > limit { throw tooLarge }
         let buffer: ByteBuffer
         do {
             buffer = try await req.body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw APIError(
-                .contentTooLarge, code: "PAYLOAD_TOO_LARGE", message: "The request body is larger than \(limit >> 20) MiB.")
+            throw tooLarge
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw APIError.badRequest("The request body could not be read: \(error).")
         }
         if buffer.readableBytes == 0 { return [:] }
+        if let problem = StrictJSON.problem(in: buffer.readableBytesView) { throw APIError.badRequest(problem) }
         let value: JSONValue
         do {
             value = try JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))

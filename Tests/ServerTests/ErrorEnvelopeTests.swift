@@ -34,6 +34,42 @@ import GRDB
         }
     }
 
+    /// Foundation's decoder accepts trailing commas and UTF-16/32 bodies; the API refuses
+    /// both (RFC 8259), naming the problem, and still takes a UTF-8 byte order mark.
+    @Test func bodiesOutsideRFC8259AreRefused() async throws {
+        let f = try await Fixture.make()
+        try await f.test { c in
+            let admin = f.keys[.admin]!
+            for raw in ["{\"name\": \"x\",}", "{\"name\": \"x\", \"scanners\": [\"native\",]}"] {
+                let r = try await c.json(.post, "/api/registries", key: admin, rawBody: raw)
+                #expect(r.status == .badRequest, "\(raw)")
+                #expect((r.body["error"] as? [String: Any])?["message"] as? String == "The request body is not valid JSON: trailing comma before offset \(Array(raw.utf8).lastIndex(of: UInt8(ascii: ","))! + 1).")
+            }
+            let valid = "{\"name\": \"x,}\", \"provider\": \"DOCKER_HUB\"}"
+            var utf16LE: [UInt8] = []
+            for unit in valid.utf16 {
+                utf16LE.append(UInt8(truncatingIfNeeded: unit))
+                utf16LE.append(UInt8(truncatingIfNeeded: unit >> 8))
+            }
+            let withBOM: [UInt8] = [0xFF, 0xFE] + utf16LE
+            for body in [utf16LE, withBOM] {
+                let status = try await c.execute(
+                    uri: "/api/registries", method: .post,
+                    headers: [HTTPField.Name("X-API-Key")!: admin, .contentType: "application/json"],
+                    body: ByteBuffer(bytes: body)
+                ) { $0.status }
+                #expect(status == .badRequest)
+            }
+            // A comma inside a string is not a trailing comma, and a UTF-8 BOM is allowed.
+            let bom = try await c.execute(
+                uri: "/api/registries", method: .post,
+                headers: [HTTPField.Name("X-API-Key")!: admin, .contentType: "application/json"],
+                body: ByteBuffer(bytes: [0xEF, 0xBB, 0xBF] + Array(valid.utf8))
+            ) { $0.status }
+            #expect(bom == .created)
+        }
+    }
+
     @Test func unknownRoutesAndMethods() async throws {
         let f = try await Fixture.make()
         try await f.test { c in

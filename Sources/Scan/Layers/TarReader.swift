@@ -237,8 +237,10 @@ struct TarReader {
         let wanted = try handler.entryStarted(entry)
         capture = nil
         if wanted {
+            // The size field is the writer's claim: reserve at most 1 MiB up front and let
+            // the buffer grow with the bytes that really arrive.
             var buffer: [UInt8] = []
-            buffer.reserveCapacity(Int(size))
+            buffer.reserveCapacity(Int(min(size, 1 << 20)))
             capture = buffer
         }
         let padding = Int((512 - size % 512) % 512)
