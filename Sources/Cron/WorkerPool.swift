@@ -11,12 +11,21 @@ public struct JobContext: Sendable {
     public let job: Job
     public let store: JobStore
     public let logger: Logger
+    /// How the worker running this job claims its next one.
+    let next: NextClaim?
     let completion = CompletionFlag()
+    /// The worker's next job, claimed in the transaction that completed this one.
+    let successor = Successor()
 
     public init(job: Job, store: JobStore, logger: Logger) {
+        self.init(job: job, store: store, logger: logger, next: nil)
+    }
+
+    init(job: Job, store: JobStore, logger: Logger, next: NextClaim?) {
         self.job = job
         self.store = store
         self.logger = logger
+        self.next = next
     }
 
     public func progress(done: Int, total: Int) async {
@@ -25,13 +34,42 @@ public struct JobContext: Sendable {
 
     /// Marks the job succeeded with `result` inside the handler's own write transaction (one
     /// write instead of two, and the job never looks unfinished after its results are
-    /// recorded); false when the lease was lost. The pool then does not complete it again.
+    /// recorded), and claims the worker's next job in the same transaction; false when the
+    /// lease was lost. The pool then does not complete it again.
     public func complete(result: String?, now: Date, in db: Database) throws -> Bool {
         guard let owner = job.leaseOwner else { return false }
         let done = try JobStore.complete(job.id, owner: owner, result: result, now: now, in: db)
-        if done { completion.set() }
+        if done {
+            // Only a committed completion counts: a transaction that rolls back leaves the job
+            // to the pool (and any job claimed in it unclaimed).
+            let completion = self.completion
+            db.afterNextTransaction(onCommit: { _ in completion.set() })
+            try claimSuccessor(now: now, in: db)
+        }
         return done
     }
+
+    /// Claims the worker's next job inside a transaction that is being written anyway, so a
+    /// busy worker never waits on the single writer for a claim of its own. Not while the
+    /// server shuts down.
+    func claimSuccessor(now: Date, in db: Database) throws {
+        guard let next, !Task.isShuttingDownGracefully else { return }
+        let started = ContinuousClock.now
+        guard let job = try JobStore.claim(
+            owner: next.owner, types: next.types, lease: next.lease, limits: next.limits, now: now, in: db)
+        else { return }
+        WorkerPool.recordClaim(since: started)
+        let successor = self.successor
+        db.afterNextTransaction(onCommit: { _ in successor.set(job) })
+    }
+}
+
+/// What a worker claims with: its lease owner, the types it runs, the lease and the limits.
+struct NextClaim: Sendable {
+    var owner: String
+    var types: Set<String>
+    var lease: TimeInterval
+    var limits: JobStore.ClaimLimits
 }
 
 /// Set once a handler completed its job itself.
@@ -39,6 +77,13 @@ final class CompletionFlag: Sendable {
     private let done = Mutex(false)
     func set() { done.withLock { $0 = true } }
     var isSet: Bool { done.withLock { $0 } }
+}
+
+/// A job claimed for the worker while it completed the one before.
+final class Successor: Sendable {
+    private let job = Mutex<Job?>(nil)
+    func set(_ value: Job) { job.withLock { $0 = value } }
+    func take() -> Job? { job.withLock { value in defer { value = nil }; return value } }
 }
 
 struct LeaseLost: Error {}
@@ -102,41 +147,52 @@ public struct WorkerPool: Service {
         try? await store.release(owner: owner)
     }
 
+    /// What the queue costs per job handed out: the claim's own time (a poll that finds
+    /// nothing is not counted).
+    static func recordClaim(since started: ContinuousClock.Instant) {
+        let elapsed = (ContinuousClock.now - started).components
+        claimTimer.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+    }
+
     func workerLoop(index: Int) async {
-        let types = Set(handlers.keys)
-        let workerOwner = "\(owner)-\(index)"
+        let next = NextClaim(
+            owner: "\(owner)-\(index)", types: Set(handlers.keys), lease: configuration.lease, limits: configuration.limits)
+        var successor: Job?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             heartbeat.beat()
             let job: Job?
-            do {
-                let started = ContinuousClock.now
-                job = try await store.claim(
-                    owner: workerOwner, types: types, lease: configuration.lease, limits: configuration.limits)
-                // What the queue costs per job handed out (a poll that finds nothing is not counted).
-                if job != nil {
-                    let elapsed = (ContinuousClock.now - started).components
-                    Self.claimTimer.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+            if let claimed = successor {
+                job = claimed
+                successor = nil
+            } else {
+                do {
+                    let started = ContinuousClock.now
+                    job = try await store.claim(owner: next.owner, types: next.types, lease: next.lease, limits: next.limits)
+                    if job != nil { Self.recordClaim(since: started) }
+                } catch {
+                    logger.warning("job claim failed", metadata: ["error": "\(error)"])
+                    job = nil
                 }
-            } catch {
-                logger.warning("job claim failed", metadata: ["error": "\(error)"])
-                job = nil
             }
             guard let job else {
                 let interval = configuration.pollInterval
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
                 continue
             }
-            await execute(job, owner: workerOwner)
+            successor = await execute(job, next: next)
         }
-        try? await store.release(owner: workerOwner)
+        // A job claimed for this worker but not started goes back with the rest.
+        try? await store.release(owner: next.owner)
     }
 
-    func execute(_ job: Job, owner: String) async {
-        guard let handler = handlers[job.type] else { return }
+    /// Runs one job; returns the worker's next job when it was claimed as this one completed.
+    func execute(_ job: Job, next: NextClaim) async -> Job? {
+        guard let handler = handlers[job.type] else { return nil }
+        let owner = next.owner
         var log = logger
         log[metadataKey: "job"] = "\(job.id)"
         log[metadataKey: "type"] = "\(job.type)"
-        let context = JobContext(job: job, store: store, logger: log)
+        let context = JobContext(job: job, store: store, logger: log, next: next)
         let lease = configuration.lease
         let store = self.store
         // Renew the lease every third of its length (at most 5 s, so a cancel stops a job
@@ -156,7 +212,12 @@ public struct WorkerPool: Service {
                 return first ?? nil
             }
             if !context.completion.isSet {
-                try await store.complete(job.id, owner: owner, result: result)
+                let now = store.clock.now()
+                try await store.writer.write { db in
+                    if try JobStore.complete(job.id, owner: owner, result: result, now: now, in: db) {
+                        try context.claimSuccessor(now: now, in: db)
+                    }
+                }
             }
             log.info("job succeeded")
         } catch is LeaseLost {
@@ -166,5 +227,6 @@ public struct WorkerPool: Service {
             let status = try? await store.fail(job.id, owner: owner, error: "\(error)", permanent: permanent)
             log.warning("job attempt failed", metadata: ["error": "\(error)", "next": "\(status?.rawValue ?? "lost")"])
         }
+        return context.successor.take()
     }
 }

@@ -241,6 +241,58 @@ import Testing
         #expect(await flag.cancelled)
         #expect(try await store.get(job.id)?.status == .cancelled)
     }
+
+    struct Undo: Error {}
+
+    /// Workers take their next job in the transaction that completes the last one (the pool's
+    /// own completion, or a handler's): every job runs once, and a completion whose
+    /// transaction rolls back neither counts nor leaves a job claimed.
+    @Test func nextJobsClaimedWithACompletionRunOnceAndARolledBackOneClaimsNothing() async throws {
+        let p = NSTemporaryDirectory() + "jobs-\(UUID().uuidString).db"
+        let pool = try DatabasePool(path: p)
+        var m = DatabaseMigrator()
+        JobStore.registerMigrations(&m)
+        try m.migrate(pool)
+        let store = JobStore(writer: pool, retry: RetryPolicy(base: 0.05, cap: 0.05))
+        let runs = Mutex<[String: Int]>([:])
+        let failedOnce = Mutex(false)
+        let workers = WorkerPool(
+            store: store,
+            handlers: [
+                // Completes itself in its own transaction, once after a transaction that rolls back.
+                "inline": { context in
+                    runs.withLock { $0[context.job.id, default: 0] += 1 }
+                    let undo = failedOnce.withLock { done in defer { done = true }; return !done }
+                    try await store.writer.write { db in
+                        _ = try context.complete(result: "inline", now: Date(), in: db)
+                        if undo { throw Undo() }
+                    }
+                    return nil
+                },
+                "plain": { context in
+                    runs.withLock { $0[context.job.id, default: 0] += 1 }
+                    return "plain"
+                },
+            ],
+            configuration: .init(workers: 2, lease: 30, pollInterval: .milliseconds(20)), logger: Logger(label: "test"))
+        var ids: [String] = []
+        for i in 0..<40 { ids.append(try await store.enqueue(NewJob(type: i % 2 == 0 ? "inline" : "plain")).job.id) }
+        let running = Task { try await workers.run() }
+        defer { running.cancel() }
+        var waited = 0
+        func finished() async throws -> Int {
+            try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'succeeded'") ?? 0 }
+        }
+        while try await finished() < ids.count, waited < 500 { try await Task.sleep(for: .milliseconds(20)); waited += 1 }
+        #expect(try await finished() == ids.count)
+        let counts = runs.withLock { $0 }
+        // One inline job ran twice: its first completion was rolled back and retried.
+        #expect(counts.values.reduce(0, +) == ids.count + 1)
+        #expect(counts.values.filter { $0 == 2 }.count == 1)
+        #expect(Set(counts.keys) == Set(ids))
+        let running2 = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'running'") ?? 0 }
+        #expect(running2 == 0)
+    }
 }
 
 /// The scheduler on a manual clock: periodic tasks run once per period however long it was
