@@ -26,6 +26,10 @@ def free_port():
         return s.getsockname()[1]
 
 
+# Data behind the plots (bench/plots.py), written to results.json beside the table.
+SERIES = {}
+
+
 def cpu_seconds(pid):
     """User + system CPU seconds a process has used so far (/proc/PID/stat)."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
@@ -60,7 +64,8 @@ def wrk(url, key=None, conns=64, threads=2, seconds=10, script=None):
     mv = float(mean.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[mean.group(2)]
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     socket_err = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "requests": int(total.group(1)) if total else None, "p50_ms": ms("50%"), "p99_ms": ms("99%"), "mean_ms": mv,
+    return {"rps": rps, "requests": int(total.group(1)) if total else None, "p50_ms": ms("50%"), "p75_ms": ms("75%"), "p90_ms": ms("90%"),
+            "p99_ms": ms("99%"), "mean_ms": mv,
             "non2xx": int(errors.group(1)) if errors else 0, "socket_errors": socket_err.group(1) if socket_err else ""}
 
 
@@ -77,6 +82,41 @@ def timed(cmd, env=None, stdout=subprocess.DEVNULL):
         lines = [l for l in open(tf.name).read().splitlines() if l.strip().isdigit()]
         rss = int(lines[-1]) / 1024 if lines else float("nan")
     return wall, rss, p.returncode
+
+
+def size_series(binary, reg, layer_files, diff_ids):
+    """Images of several sizes made from subsets of the benchmark's layers: one harborguard
+    scan and one syft inventory of each, for the scan-time-against-size plot."""
+    import requests
+    points = []
+    subsets = sorted({(2,), (1,), (1, 2), (0,), (0, 1, 2)}, key=lambda ix: sum(os.path.getsize(layer_files[i]) for i in ix))
+    for n, ix in enumerate(subsets):
+        if max(ix) >= len(layer_files):
+            continue
+        descriptors = []
+        for i in ix:
+            data = open(layer_files[i], "rb").read()
+            descriptors.append({"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(data),
+                                "digest": reg._upload(f"bench/size{n}", data)})
+        config = json.dumps({"architecture": "amd64", "os": "linux",
+                             "rootfs": {"type": "layers", "diff_ids": [diff_ids[i] for i in ix]}}).encode()
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                               "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
+                                          "digest": reg._upload(f"bench/size{n}", config)},
+                               "layers": descriptors}).encode()
+        r = requests.put(f"{reg.url}/v2/bench/size{n}/manifests/v1", data=manifest,
+                         headers={"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"})
+        assert r.status_code == 201, r.text
+        ref = f"{reg.host}/bench/size{n}:v1"
+        size = sum(d["size"] for d in descriptors)
+        scan = timed([binary, "scan", ref, "--insecure", "--skip-db", "--format", "json", "--output", "/dev/null"])
+        point = {"mb": round(size / 1e6, 1), "harborguard_s": round(scan[0], 2), "harborguard_rss_mb": round(scan[1], 1)}
+        if shutil.which("syft"):
+            syft = timed(["syft", f"registry:{ref}", "-o", "json"],
+                         env={"SYFT_REGISTRY_INSECURE_USE_HTTP": "true", "SYFT_CHECK_FOR_APP_UPDATE": "false"})
+            point.update({"syft_s": round(syft[0], 2), "syft_rss_mb": round(syft[1], 1)})
+        points.append(point)
+    return points
 
 
 def image_benchmarks(binary, rounds=3):
@@ -157,6 +197,7 @@ def image_benchmarks(binary, rounds=3):
                             "baseline_name": "syft registry: -o json", "ratio": round(syft_s / scan_s, 2),
                             "target": ">= 3x faster", "pass": syft_s / scan_s >= 3})
         results += server_rescan(binary, reg, ref, total)
+        SERIES["scan_vs_size"] = size_series(binary, reg, layer_files, diff_ids)
         if failed:
             results.append({"figure": "commands that failed", "harborguard": ",".join(failed), "baseline": None,
                             "baseline_name": "", "ratio": None, "target": "none", "pass": False})
@@ -540,6 +581,9 @@ def main():
         one_lookup = wrk(base + "/api/jobs/job_000000000000000000000000", key=key, conns=1, threads=1,
                          seconds=max(3, args.seconds // 2))
         loaded_rss = rss_mb(proc.pid)
+        SERIES["api_latency_ms"] = {
+            name: {p: r[f"p{p}_ms"] for p in (50, 75, 90, 99)}
+            for name, r in (("GET /healthz", health), ("GET /api/registries", regs))}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -588,7 +632,7 @@ def main():
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cores": os.cpu_count(),
-                   "results": results}, f, indent=2)
+                   "results": results, "series": SERIES}, f, indent=2)
     w = max(len(r["figure"]) for r in results)
     print(f"{'figure'.ljust(w)}  {'harborguard':>12}  {'baseline':>12}  {'ratio':>7}  {'target':>9}  result  baseline")
     for r in results:

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import Server, run
@@ -90,15 +89,33 @@ def sign_in(b, base, user):
     assert b.switch_to.active_element.get_attribute("id") == "password"
     old = b.find_element(By.TAG_NAME, "html")
     b.switch_to.active_element.send_keys(USERS[user][1] + Keys.ENTER)
-    WebDriverWait(b, 30).until(EC.staleness_of(old))
+    wait_replaced(b, old)
     assert b.find_element(By.TAG_NAME, "h1").text == "Overview", b.page_source[:2000]
+
+
+def wait_replaced(b, old):
+    """Waits until the page that held `old` is gone and the new one has loaded. While a page
+    is being replaced, Chromium may answer a look at the old element with "Node with given
+    id does not belong to the document" rather than a stale-element error: that is gone too."""
+    def gone(_):
+        try:
+            old.tag_name
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            if "does not belong to the document" in str(e):
+                return True
+            raise
+    WebDriverWait(b, 30).until(gone)
+    WebDriverWait(b, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def go(b, element):
     """Clicks a button or link that loads a new page, and waits until the old page is gone."""
     old = b.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(b, 30).until(EC.staleness_of(old))
+    wait_replaced(b, old)
 
 
 def flash(b):
