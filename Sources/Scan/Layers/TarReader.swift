@@ -26,6 +26,9 @@ protocol TarEntryHandler {
 /// buffering only the contents the handler asks for. It never holds more than one header
 /// (or one PAX/long-name record, capped) plus the requested contents.
 struct TarReader {
+    /// The most a wanted entry's buffer reserves up front (LayerLimits' largest per-file cap).
+    static let maxReservation: Int64 = 256 << 20
+
     private enum State {
         case header
         /// Contents of a real entry: `remaining` bytes, then `padding`.
@@ -237,10 +240,12 @@ struct TarReader {
         let wanted = try handler.entryStarted(entry)
         capture = nil
         if wanted {
-            // The size field is the writer's claim: reserve at most 1 MiB up front and let
-            // the buffer grow with the bytes that really arrive.
+            // The size field is the writer's claim. Reserving it whole avoids growing by
+            // doubling (which held up to three times a large binary's size while copying); a
+            // reservation costs address space, not memory, until bytes arrive. It is capped
+            // (the analyser's own per-file limit) so an absurd header cannot fail the allocation.
             var buffer: [UInt8] = []
-            buffer.reserveCapacity(Int(min(size, 1 << 20)))
+            buffer.reserveCapacity(Int(min(size, Self.maxReservation)))
             capture = buffer
         }
         let padding = Int((512 - size % 512) % 512)
