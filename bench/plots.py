@@ -32,8 +32,8 @@ def main():
         ax.set_title("Inventory time against image size")
         ax.grid(alpha=0.3)
         ax.legend()
-        ax.text(0.99, 0.01, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="gray")
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        fig.text(0.99, 0.01, note, ha="right", va="bottom", fontsize=7, color="gray")
         fig.savefig(os.path.join(args.out, "scan-vs-size.png"))
         print("wrote", os.path.join(args.out, "scan-vs-size.png"))
 
@@ -51,8 +51,9 @@ def main():
         ax.set_title("API latency percentiles, 64 connections (wrk)")
         ax.grid(axis="y", alpha=0.3)
         ax.legend()
-        ax.text(0.99, 0.99, note, transform=ax.transAxes, ha="right", va="top", fontsize=7, color="gray")
-        fig.tight_layout()
+        ax.set_ylim(0, max(v for values in latency.values() for v in values.values()) * 1.15)
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        fig.text(0.99, 0.01, note, ha="right", va="bottom", fontsize=7, color="gray")
         fig.savefig(os.path.join(args.out, "api-latency.png"))
         print("wrote", os.path.join(args.out, "api-latency.png"))
 
