@@ -35,6 +35,8 @@ public struct ResolvedImage: Sendable {
     public let platform: Platform?
     /// The index, when the reference points at one.
     public let index: ImageIndex?
+    /// The selected image manifest as the registry served it (its bytes hash to `manifestDigest`).
+    public let served: FetchedManifest
 }
 
 extension RegistryClient {
@@ -183,7 +185,7 @@ extension RegistryClient {
         let top = try await fetchManifest(image.repository, reference: image.manifestReference)
         switch top.manifest {
         case let .image(m):
-            return ResolvedImage(digest: top.digest, manifestDigest: top.digest, manifest: m, platform: nil, index: nil)
+            return ResolvedImage(digest: top.digest, manifestDigest: top.digest, manifest: m, platform: nil, index: nil, served: top)
         case let .index(index):
             guard let entry = index.manifest(for: platform) else {
                 let available = index.platforms.map(\.description).joined(separator: ", ")
@@ -199,7 +201,8 @@ extension RegistryClient {
         guard case let .image(m) = child.manifest else {
             throw .unsupportedMediaType("nested index for \(entry.platform?.description ?? "an index entry")")
         }
-        return ResolvedImage(digest: top.digest, manifestDigest: child.digest, manifest: m, platform: entry.platform, index: index)
+        return ResolvedImage(
+            digest: top.digest, manifestDigest: child.digest, manifest: m, platform: entry.platform, index: index, served: child)
     }
 
     /// Every platform's image of `image` (one entry for a single-platform image), fetching the
@@ -208,7 +211,7 @@ extension RegistryClient {
         let top = try await fetchManifest(image.repository, reference: image.manifestReference)
         switch top.manifest {
         case let .image(m):
-            return [ResolvedImage(digest: top.digest, manifestDigest: top.digest, manifest: m, platform: nil, index: nil)]
+            return [ResolvedImage(digest: top.digest, manifestDigest: top.digest, manifest: m, platform: nil, index: nil, served: top)]
         case let .index(index):
             var images: [ResolvedImage] = []
             for entry in index.manifests {

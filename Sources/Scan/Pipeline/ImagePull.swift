@@ -52,9 +52,8 @@ public struct ImagePull: Sendable {
             guard entries.isEmpty else { throw PullError.destination("\(directory.path) is not empty") }
         }
         let resolved = try await client.resolveImage(image, platform: platform)
-        // The exact bytes the registry serves for the image manifest (already fetched once by
-        // resolveImage; a single-platform image's manifest is small, an index entry's too).
-        let manifest = try await client.fetchManifest(image.repository, reference: .digest(resolved.manifestDigest))
+        // The exact bytes the registry served for the image manifest, so its digest stays the registry's.
+        let manifest = resolved.served
         let layout: OCILayoutWriter
         do { layout = try OCILayoutWriter(directory: directory) } catch { throw PullError.destination("\(directory.path): \(error.localizedDescription)") }
         let m = resolved.manifest
