@@ -394,3 +394,46 @@ def test_user_data_is_escaped_and_pages_carry_security_headers(env, browser, ada
     assert r.status_code == 303 and r.headers["Location"] == "/console/sign-in?next=%2Fconsole%2Fimages%3Fsearch%3Dweb"
     assert requests.get(base + "/", allow_redirects=False).headers["Location"] == "/console"
     env["server"].api("DELETE", f"/api/registries/{reg['id']}")
+
+
+def test_admin_changes_a_members_role_and_removes_them(env, ada):
+    base, s = env["server"].base, ada
+    made = env["server"].api("POST", "/api/members", json={
+        "username": "mel", "password": "mel-password-123", "role": "developer"}).json()["data"]
+    mel = requests.Session()
+    assert mel.post(base + "/api/auth/sign-in", json={"username": "mel", "password": "mel-password-123"}).status_code == 200
+    assert mel.get(base + "/api/registries").status_code == 200
+    page = s.get(base + "/console/settings").text
+    form = re.search(rf'<form method="post" action="/console/settings/members/{made["id"]}">(.*?)</form>', page, re.S)
+    assert form, "no role form for the member"
+    # The member's current role is the one selected, and no role above the admin's own is offered.
+    assert '<option value="developer" selected>' in form.group(1) and 'value="owner"' not in form.group(1)
+    token = csrf_of(page)
+
+    def role_of(member_id):
+        rows = env["server"].api("GET", "/api/members?limit=200").json()["data"]
+        return next((m["role"] for m in rows if m["id"] == member_id), None)
+
+    r = s.post(f"{base}/console/settings/members/{made['id']}", data={"_csrf": token, "role": "viewer"}, allow_redirects=False)
+    assert r.status_code == 303 and r.headers["Location"] == "/console/settings"
+    assert "mel is now viewer." in s.get(base + "/console/settings").text
+    assert role_of(made["id"]) == "viewer"
+    # The new role applies to the member's very next request.
+    assert mel.post(base + "/api/registries", json={"name": "x", "provider": "DOCKER_REGISTRY", "url": "http://127.0.0.1:9"},
+                    headers={"Origin": base}).status_code == 403
+
+    # A role above the admin's own is refused with the API's reason, and nothing changes.
+    r = s.post(f"{base}/console/settings/members/{made['id']}", data={"_csrf": token, "role": "owner"})
+    assert r.url == f"{base}/console/settings" and "Cannot be above your own role" in r.text
+    assert role_of(made["id"]) == "viewer"
+    # Without the session's CSRF token nothing happens.
+    r = s.post(f"{base}/console/settings/members/{made['id']}/delete", data={}, allow_redirects=False)
+    assert r.status_code == 403
+
+    r = s.post(f"{base}/console/settings/members/{made['id']}/delete", data={"_csrf": token}, allow_redirects=False)
+    assert r.status_code == 303
+    assert "Member removed." in s.get(base + "/console/settings").text
+    assert role_of(made["id"]) is None
+    assert mel.get(base + "/api/registries").status_code == 401
+    actions = [e["action"] for e in env["server"].api("GET", "/api/audit-log?limit=20").json()["data"]]
+    assert "member.update" in actions and "member.delete" in actions

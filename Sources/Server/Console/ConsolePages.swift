@@ -230,28 +230,28 @@ extension ConsoleRoutes {
         if let url = form.value("url") { body["url"] = .string(url) }
         if form.value("credentialKind") != "keep", let c = Self.credentials(form) { body["credentials"] = c }
         let back = "/console/registries/\(ConsoleHTTP.percentEncode(id))"
-        let r = try await send(.put, "/api/registries/\(ConsoleHTTP.percentEncode(id))", .object(body), v, req, ctx)
-        guard r.ok else { return failed(r, form, fallback: back, viewer: v) }
-        return done(form, fallback: back, "ok", "Registry saved.")
+        return try await act(
+            .put, "/api/registries/\(ConsoleHTTP.percentEncode(id))", .object(body), form: form, fallback: back, v, req, ctx,
+            done: "Registry saved.")
     }
 
     @Sendable func syncRegistry(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
-        let r = try await send(.post, "/api/registries/\(ConsoleHTTP.percentEncode(id))/sync", nil, v, req, ctx)
-        guard r.ok else { return failed(r, form, fallback: "/console/registries", viewer: v) }
-        return done(form, fallback: "/console/registries", "ok", "Sync \(r.object["status"] as? String ?? "queued") (job \(r.object["jobId"] as? String ?? "")).")
+        return try await act(.post, "/api/registries/\(ConsoleHTTP.percentEncode(id))/sync", form: form, fallback: "/console/registries", v, req, ctx) {
+            ("ok", "Sync \($0.object["status"] as? String ?? "queued") (job \($0.object["jobId"] as? String ?? "")).")
+        }
     }
 
     @Sendable func testRegistry(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
-        let r = try await send(.post, "/api/registries/test-connection", .object(["registryId": .string(id)]), v, req, ctx)
-        guard r.ok else { return failed(r, form, fallback: "/console/registries", viewer: v) }
-        let o = r.object
-        let ok = o["ok"] as? Bool ?? false
-        var text = "Connection test: \(o["status"] as? String ?? "?") in \(o["latencyMs"] as? Int ?? 0) ms."
-        if let m = o["message"] as? String, !m.isEmpty { text += " \(m)" }
-        if let repos = o["repositories"] as? [Any], !repos.isEmpty { text += " Repositories: \(repos.compactMap { $0 as? String }.joined(separator: ", "))." }
-        return done(form, fallback: "/console/registries", ok ? "ok" : "error", text)
+        let body: JSONValue = .object(["registryId": .string(id)])
+        return try await act(.post, "/api/registries/test-connection", body, form: form, fallback: "/console/registries", v, req, ctx) { r in
+            let o = r.object
+            var text = "Connection test: \(o["status"] as? String ?? "?") in \(o["latencyMs"] as? Int ?? 0) ms."
+            if let m = o["message"] as? String, !m.isEmpty { text += " \(m)" }
+            if let repos = o["repositories"] as? [Any], !repos.isEmpty { text += " Repositories: \(repos.compactMap { $0 as? String }.joined(separator: ", "))." }
+            return (o["ok"] as? Bool ?? false ? "ok" : "error", text)
+        }
     }
 
     @Sendable func deleteRegistry(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
@@ -404,9 +404,9 @@ extension ConsoleRoutes {
         var body: [String: JSONValue] = ["status": .string(form["status"] ?? ""), "scope": .string("organization")]
         if let note = form.value("note") { body["note"] = .string(note) }
         if let exp = form.value("expiresAt") { body["expiresAt"] = .string(exp.count == 10 ? exp + "T23:59:59Z" : exp) }
-        let r = try await send(.put, "/api/vulnerabilities/\(ConsoleHTTP.percentEncode(id))/triage", .object(body), v, req, ctx)
-        guard r.ok else { return failed(r, form, fallback: "/console/vulnerabilities", viewer: v) }
-        return done(form, fallback: "/console/vulnerabilities", "ok", "Triage saved: \(form["status"] ?? "").")
+        return try await act(
+            .put, "/api/vulnerabilities/\(ConsoleHTTP.percentEncode(id))/triage", .object(body), form: form,
+            fallback: "/console/vulnerabilities", v, req, ctx, done: "Triage saved: \(form["status"] ?? "").")
     }
 
     // MARK: Scans
@@ -428,16 +428,15 @@ extension ConsoleRoutes {
     }
 
     @Sendable func createScan(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
-        let r = try await send(.post, "/api/scans", .object(["image": .string(form.value("image") ?? "")]), v, req, ctx)
-        guard r.ok else { return failed(r, form, fallback: "/console/scans", viewer: v) }
-        return done(form, fallback: "/console/scans", "ok", "Scan of \(form["image"] ?? "") queued.")
+        try await act(
+            .post, "/api/scans", .object(["image": .string(form.value("image") ?? "")]), form: form, fallback: "/console/scans", v, req, ctx,
+            done: "Scan of \(form["image"] ?? "") queued.")
     }
 
     @Sendable func cancelScan(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
-        let r = try await send(.post, "/api/scans/\(ConsoleHTTP.percentEncode(id))/cancel", nil, v, req, ctx)
-        guard r.ok else { return failed(r, form, fallback: "/console/scans", viewer: v) }
-        return done(form, fallback: "/console/scans", "ok", "Scan cancelled.")
+        return try await act(
+            .post, "/api/scans/\(ConsoleHTTP.percentEncode(id))/cancel", form: form, fallback: "/console/scans", v, req, ctx, done: "Scan cancelled.")
     }
 
     // MARK: Settings
@@ -450,7 +449,15 @@ extension ConsoleRoutes {
         ]
         if v.canAdmin {
             data["keys"] = try await get("/api/api-keys?limit=200", v, req, ctx).list.filter { $0["revokedAt"] == nil && $0["kind"] as? String != "pat" }
-            data["members"] = try await get("/api/members?limit=200", v, req, ctx).list
+            // Roles above the viewer's own are neither offered nor changeable (the API refuses both).
+            let assignable = Role.allCases.filter { $0 <= v.principal.role }.reversed()
+            data["members"] = try await get("/api/members?limit=200", v, req, ctx).list.map { m -> [String: Any] in
+                var row = m
+                let role = Role(rawValue: m["role"] as? String ?? "") ?? .owner
+                row["manageable"] = role <= v.principal.role
+                row["roleOptions"] = assignable.map { ["value": $0.rawValue, "selected": $0 == role] as [String: Any] }
+                return row
+            }
             data["channels"] = try await get("/api/notification-channels?limit=200", v, req, ctx).list.map { c -> [String: Any] in
                 var m = c
                 m["eventList"] = (c["events"] as? [Any] ?? []).compactMap { $0 as? String }.joined(separator: ", ")
@@ -477,18 +484,30 @@ extension ConsoleRoutes {
 
     @Sendable func revokeKey(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
-        let r = try await send(.delete, "/api/api-keys/\(ConsoleHTTP.percentEncode(id))", nil, v, req, ctx)
-        guard r.ok else { return failed(r, form, fallback: "/console/settings", viewer: v) }
-        return done(form, fallback: "/console/settings", "ok", "API key revoked.")
+        return try await act(
+            .delete, "/api/api-keys/\(ConsoleHTTP.percentEncode(id))", form: form, fallback: "/console/settings", v, req, ctx, done: "API key revoked.")
     }
 
     @Sendable func createMember(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let body: JSONValue = .object([
             "username": .string(form["username"] ?? ""), "password": .string(form["password"] ?? ""), "role": .string(form["role"] ?? ""),
         ])
-        let r = try await send(.post, "/api/members", body, v, req, ctx)
-        guard r.ok else { return failed(r, form, fallback: "/console/settings", viewer: v) }
-        return done(form, fallback: "/console/settings", "ok", "Member \(form["username"] ?? "") added.")
+        return try await act(.post, "/api/members", body, form: form, fallback: "/console/settings", v, req, ctx, done: "Member \(form["username"] ?? "") added.")
+    }
+
+    @Sendable func updateMember(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
+        let id = ctx.parameters.get("id") ?? ""
+        return try await act(
+            .put, "/api/members/\(ConsoleHTTP.percentEncode(id))", .object(["role": .string(form["role"] ?? "")]), form: form,
+            fallback: "/console/settings", v, req, ctx
+        ) { ("ok", "\($0.object["username"] as? String ?? "Member") is now \($0.object["role"] as? String ?? "").") }
+    }
+
+    @Sendable func deleteMember(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
+        let id = ctx.parameters.get("id") ?? ""
+        return try await act(
+            .delete, "/api/members/\(ConsoleHTTP.percentEncode(id))", form: form, fallback: "/console/settings", v, req, ctx,
+            done: "Member removed.")
     }
 
     @Sendable func createChannel(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
@@ -497,22 +516,22 @@ extension ConsoleRoutes {
             "events": .array((form.lists["events"] ?? []).map(JSONValue.string)),
         ]
         if let secret = form.value("secret") { body["secret"] = .string(secret) }
-        let r = try await send(.post, "/api/notification-channels", .object(body), v, req, ctx)
-        guard r.ok else { return failed(r, form, fallback: "/console/settings", viewer: v) }
-        return done(form, fallback: "/console/settings", "ok", "Channel \(form["name"] ?? "") added.")
+        return try await act(
+            .post, "/api/notification-channels", .object(body), form: form, fallback: "/console/settings", v, req, ctx,
+            done: "Channel \(form["name"] ?? "") added.")
     }
 
     @Sendable func testChannel(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
-        let r = try await send(.post, "/api/notification-channels/\(ConsoleHTTP.percentEncode(id))/test", nil, v, req, ctx)
-        guard r.ok else { return failed(r, form, fallback: "/console/settings", viewer: v) }
-        return done(form, fallback: "/console/settings", "ok", "Test notification sent.")
+        return try await act(
+            .post, "/api/notification-channels/\(ConsoleHTTP.percentEncode(id))/test", form: form, fallback: "/console/settings", v, req, ctx,
+            done: "Test notification sent.")
     }
 
     @Sendable func deleteChannel(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
-        let r = try await send(.delete, "/api/notification-channels/\(ConsoleHTTP.percentEncode(id))", nil, v, req, ctx)
-        guard r.ok else { return failed(r, form, fallback: "/console/settings", viewer: v) }
-        return done(form, fallback: "/console/settings", "ok", "Channel deleted.")
+        return try await act(
+            .delete, "/api/notification-channels/\(ConsoleHTTP.percentEncode(id))", form: form, fallback: "/console/settings", v, req, ctx,
+            done: "Channel deleted.")
     }
 }

@@ -52,6 +52,8 @@ struct ConsoleRoutes: Sendable {
         c.post("settings/api-keys", use: action(createKey))
         c.post("settings/api-keys/:id/revoke", use: action(revokeKey))
         c.post("settings/members", use: action(createMember))
+        c.post("settings/members/:id", use: action(updateMember))
+        c.post("settings/members/:id/delete", use: action(deleteMember))
         c.post("settings/channels", use: action(createChannel))
         c.post("settings/channels/:id/test", use: action(testChannel))
         c.post("settings/channels/:id/delete", use: action(deleteChannel))
@@ -148,6 +150,26 @@ struct ConsoleRoutes: Sendable {
             return render("error", title: "Not allowed", viewer: v, current: nil, data: ["message": "Your role (\(v.principal.role.rawValue)) does not allow this. \(r.errorText)"], status: .forbidden)
         }
         return done(form, fallback: fallback, "error", r.errorText)
+    }
+
+    /// A form action that is one API call: on success back to `next` (or `fallback`) with
+    /// the notice `message` makes of the answer; on refusal, `failed`.
+    func act(
+        _ method: HTTPRequest.Method, _ path: String, _ body: JSONValue? = nil, form: ConsoleForm, fallback: String,
+        _ v: Viewer, _ req: Request, _ ctx: AppRequestContext, message: (ConsoleAPI.Result) -> (kind: String, text: String)
+    ) async throws -> Response {
+        let r = try await send(method, path, body, v, req, ctx)
+        guard r.ok else { return failed(r, form, fallback: fallback, viewer: v) }
+        let notice = message(r)
+        return done(form, fallback: fallback, notice.kind, notice.text)
+    }
+
+    /// `act` with a fixed notice.
+    func act(
+        _ method: HTTPRequest.Method, _ path: String, _ body: JSONValue? = nil, form: ConsoleForm, fallback: String,
+        _ v: Viewer, _ req: Request, _ ctx: AppRequestContext, done text: String
+    ) async throws -> Response {
+        try await act(method, path, body, form: form, fallback: fallback, v, req, ctx) { _ in ("ok", text) }
     }
 
     static let nav: [(String, String, String)] = [

@@ -382,8 +382,10 @@ enum ConsoleTemplates {
         {{#canAdmin}}
         <section aria-labelledby="h-mem">
         <h2 id="h-mem">Members</h2>
-        <div class="scroll"><table><thead><tr><th scope="col">Username</th><th scope="col">Role</th><th scope="col">Created</th></tr></thead><tbody>
-        {{#members}}<tr><td>{{username}}</td><td>{{role}}</td><td><time datetime="{{createdAt}}">{{createdAt}}</time></td></tr>{{/members}}
+        <div class="scroll"><table><thead><tr><th scope="col">Username</th><th scope="col">Role</th><th scope="col">Created</th><th scope="col">Actions</th></tr></thead><tbody>
+        {{#members}}<tr><td>{{username}}</td><td>{{role}}</td><td><time datetime="{{createdAt}}">{{createdAt}}</time></td>
+        <td class="actions">{{#manageable}}<form method="post" action="/console/settings/members/{{id}}">{{> csrf}}<select name="role" aria-label="New role for {{username}}">{{#roleOptions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/roleOptions}}</select> <button type="submit" aria-label="Change the role of {{username}}">Change role</button></form>
+        <form method="post" action="/console/settings/members/{{id}}/delete" data-confirm="Remove this member? Their sessions and personal tokens stop working.">{{> csrf}}<button type="submit" aria-label="Remove {{username}}">Remove</button></form>{{/manageable}}</td></tr>{{/members}}
         </tbody></table></div>
         <form method="post" action="/console/settings/members" class="inline">{{> csrf}}
         <p><label for="mu">Username</label><input id="mu" name="username" required maxlength="64" autocomplete="off"></p>
