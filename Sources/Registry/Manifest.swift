@@ -104,6 +104,25 @@ public struct Descriptor: Sendable, Hashable, Codable {
     /// Alternate download URLs (foreign layers); never followed automatically.
     public var urls: [String]?
 
+    enum CodingKeys: String, CodingKey {
+        case mediaType, digest, size, platform, annotations, urls
+    }
+
+    /// Decodes a descriptor; a negative size is refused here, with the field's path, rather
+    /// than later as a size mismatch.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        mediaType = try c.decode(String.self, forKey: .mediaType)
+        digest = try c.decode(Digest.self, forKey: .digest)
+        size = try c.decode(Int64.self, forKey: .size)
+        guard size >= 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .size, in: c, debugDescription: "negative size \(size)")
+        }
+        platform = try c.decodeIfPresent(Platform.self, forKey: .platform)
+        annotations = try c.decodeIfPresent([String: String].self, forKey: .annotations)
+        urls = try c.decodeIfPresent([String].self, forKey: .urls)
+    }
+
     /// Creates a descriptor.
     public init(mediaType: String, digest: Digest, size: Int64, platform: Platform? = nil, annotations: [String: String]? = nil) {
         self.mediaType = mediaType
@@ -172,7 +191,9 @@ public enum Manifest: Sendable, Hashable {
         struct AnyCodable: Decodable { init(from decoder: any Decoder) throws {} }
         let probe: Probe
         do { probe = try JSONDecoder().decode(Probe.self, from: bytes) } catch {
-            throw .invalidResponse("manifest is not valid JSON")
+            // Valid JSON of another shape (an array, a string) is named as such.
+            let isJSON = (try? JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed])) != nil
+            throw .invalidResponse(isJSON ? "manifest is not a JSON object" : "manifest is not valid JSON")
         }
         if probe.schemaVersion == 1 { throw .unsupportedMediaType("Docker schema 1 manifests are not supported") }
         var type = contentType.map { String($0.split(separator: ";").first ?? "").trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
@@ -206,12 +227,25 @@ public enum Manifest: Sendable, Hashable {
     static func decodingSummary(_ error: any Error) -> String {
         guard let e = error as? DecodingError else { return "malformed" }
         switch e {
-        case let .keyNotFound(key, _): return "missing field \(key.stringValue)"
+        case let .keyNotFound(key, ctx): return "missing field \(fieldPath(ctx.codingPath + [key]))"
         case let .typeMismatch(_, ctx), let .valueNotFound(_, ctx), let .dataCorrupted(ctx):
-            let path = ctx.codingPath.map(\.stringValue).joined(separator: ".")
+            let path = fieldPath(ctx.codingPath)
             return path.isEmpty ? "malformed" : "bad field \(path)"
         @unknown default: return "malformed"
         }
+    }
+
+    /// `layers[0].digest`, not Foundation's `layers.Index 0.digest`.
+    static func fieldPath(_ path: [any CodingKey]) -> String {
+        var out = ""
+        for key in path {
+            if let i = key.intValue, key.stringValue.hasPrefix("Index ") {
+                out += "[\(i)]"
+            } else {
+                out += out.isEmpty ? key.stringValue : "." + key.stringValue
+            }
+        }
+        return out
     }
 }
 

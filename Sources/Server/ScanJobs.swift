@@ -159,7 +159,12 @@ public struct ScanRunner: Sendable {
                 return Failure(description: e.description, retryable: false)
             }
         }
-        if let e = error as? LayerError { return Failure(description: "layer refused: \(e.description)", retryable: false) }
+        if let e = error as? LayerError {
+            switch e {
+            case .tooManyLayers, .invalidConfig: return Failure(description: "image refused: \(e.description)", retryable: false)
+            default: return Failure(description: "layer refused: \(e.description)", retryable: false)
+            }
+        }
         // A full disk may be freed: retried with the job's backoff, and the scan says why meanwhile.
         if let e = error as? ExternalScannerError, case .diskFull = e { return Failure(description: e.description, retryable: true) }
         if let e = error as? DatabaseError {

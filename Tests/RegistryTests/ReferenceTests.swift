@@ -151,5 +151,32 @@ import Testing
         }
         let badDigest = Data("{\"schemaVersion\":2,\"config\":{\"mediaType\":\"a\",\"digest\":\"sha256:nothex\",\"size\":0},\"layers\":[]}".utf8)
         #expect(throws: RegistryError.self) { try Manifest.decode(badDigest, contentType: MediaType.ociManifest) }
+        #expect(throws: RegistryError.invalidResponse("manifest is not a JSON object")) {
+            try Manifest.decode(Data("[1, 2, 3]".utf8), contentType: MediaType.ociManifest)
+        }
+    }
+
+    @Test func malformedLayerDescriptorsNameTheirField() {
+        let config = "{\"mediaType\":\"a\",\"digest\":\"sha256:\(String(repeating: "a", count: 64))\",\"size\":2}"
+        func manifest(_ layer: String) -> Data {
+            Data("{\"schemaVersion\":2,\"config\":\(config),\"layers\":[\(config),\(layer)]}".utf8)
+        }
+        let type = MediaType.ociManifest
+        func refusal(_ detail: String) -> RegistryError { .invalidResponse("manifest does not fit its media type \(type): \(detail)") }
+        #expect(throws: refusal("bad field layers[1].size")) {
+            try Manifest.decode(manifest(config.replacingOccurrences(of: "\"size\":2", with: "\"size\":-1")), contentType: type)
+        }
+        #expect(throws: refusal("bad field layers[1].size")) {
+            try Manifest.decode(manifest(config.replacingOccurrences(of: "\"size\":2", with: "\"size\":\"2\"")), contentType: type)
+        }
+        #expect(throws: refusal("bad field layers[1].digest")) {
+            try Manifest.decode(manifest(config.replacingOccurrences(of: "sha256:aaaa", with: "sha256:../../")), contentType: type)
+        }
+        #expect(throws: refusal("missing field layers[1].digest")) {
+            try Manifest.decode(manifest("{\"mediaType\":\"a\",\"size\":2}"), contentType: type)
+        }
+        #expect(throws: refusal("bad field layers")) {
+            try Manifest.decode(Data("{\"schemaVersion\":2,\"config\":\(config),\"layers\":null}".utf8), contentType: type)
+        }
     }
 }

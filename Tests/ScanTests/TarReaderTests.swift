@@ -117,6 +117,17 @@ private func read(_ bytes: [UInt8], chunk: Int = 7) throws -> Recorder {
         var corrupt = tar.bytes
         corrupt[10] ^= 0x55
         #expect(throws: LayerError.corruptTar(offset: 0, reason: "header checksum mismatch")) { try read(corrupt) }
+        // Whole blocks at once take another path through the reader: the same offsets.
+        #expect(throws: LayerError.corruptTar(offset: 0, reason: "header checksum mismatch")) { try read(corrupt, chunk: 4096) }
+        var second = TarWriter()
+        second.file("a", Array(repeating: 1, count: 600))
+        second.file("b", "x")
+        second.end()
+        var bytes = second.bytes
+        bytes[1536 + 10] ^= 0x55
+        for chunk in [7, 512, 1 << 16] {
+            #expect(throws: LayerError.corruptTar(offset: 1536, reason: "header checksum mismatch")) { try read(bytes, chunk: chunk) }
+        }
     }
 
     @Test func capsEntryCount() throws {

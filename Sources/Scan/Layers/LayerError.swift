@@ -25,6 +25,10 @@ public enum LayerError: Error, Sendable, Hashable, CustomStringConvertible {
     case tooManyEntries(limit: Int)
     /// A PAX or GNU long-name header is larger than the configured cap.
     case extensionHeaderTooLarge(entry: String, size: Int64)
+    /// The image's manifest lists more layers than the configured cap.
+    case tooManyLayers(count: Int, limit: Int)
+    /// The image configuration does not fit the manifest (not JSON, wrong `rootfs.diff_ids` count).
+    case invalidConfig(String)
 
     public var description: String {
         switch self {
@@ -52,6 +56,10 @@ public enum LayerError: Error, Sendable, Hashable, CustomStringConvertible {
             "layer has more than \(limit) entries"
         case .extensionHeaderTooLarge(let entry, let size):
             "tar extension header for \(entry) is \(size) bytes, over the limit"
+        case .tooManyLayers(let count, let limit):
+            "image has \(count) layers, over the \(limit)-layer limit"
+        case .invalidConfig(let reason):
+            "image config \(reason)"
         }
     }
 }
@@ -72,6 +80,9 @@ public struct LayerLimits: Sendable, Hashable, Codable {
     public var maxMetadataFileBytes: Int
     /// Cap on a binary or archive a detector buffers (ELF for Go/Rust, jars).
     public var maxBinaryFileBytes: Int
+    /// Cap on the layers of one image. overlayfs stacks at most 500 and Docker builds stop
+    /// at 125; a manifest of thousands of tiny layers would hold a scan slot for minutes.
+    public var maxLayers: Int
 
     public init(
         maxDecompressedBytes: Int64 = 64 << 30,
@@ -80,7 +91,8 @@ public struct LayerLimits: Sendable, Hashable, Codable {
         maxEntries: Int = 1_000_000,
         maxExtensionHeaderBytes: Int = 1 << 20,
         maxMetadataFileBytes: Int = 64 << 20,
-        maxBinaryFileBytes: Int = 256 << 20
+        maxBinaryFileBytes: Int = 256 << 20,
+        maxLayers: Int = 1000
     ) {
         self.maxDecompressedBytes = maxDecompressedBytes
         self.maxCompressionRatio = maxCompressionRatio
@@ -89,6 +101,7 @@ public struct LayerLimits: Sendable, Hashable, Codable {
         self.maxExtensionHeaderBytes = maxExtensionHeaderBytes
         self.maxMetadataFileBytes = maxMetadataFileBytes
         self.maxBinaryFileBytes = maxBinaryFileBytes
+        self.maxLayers = maxLayers
     }
 
     public static let `default` = LayerLimits()

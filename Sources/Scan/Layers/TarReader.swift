@@ -78,9 +78,10 @@ struct TarReader {
             case .header:
                 if headerBuffer.isEmpty && count - index >= 512 {
                     let block = UnsafeRawBufferPointer(rebasing: bytes[index..<(index + 512)])
-                    try parseHeader(block, handler: &handler)
+                    // Counted before parsing, as on the buffered path: errors name the header's own offset.
                     index += 512
                     offset += 512
+                    try parseHeader(block, handler: &handler)
                 } else {
                     let take = min(512 - headerBuffer.count, count - index)
                     Self.append(bytes, index, take, to: &headerBuffer)

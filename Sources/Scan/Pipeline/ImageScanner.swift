@@ -119,6 +119,9 @@ public struct ImageScanner: Sendable {
         let start = ContinuousClock.now
         progress?("resolving \(image)")
         let resolved = try await client.resolveImage(image, platform: platform)
+        guard resolved.manifest.layers.count <= limits.maxLayers else {
+            throw LayerError.tooManyLayers(count: resolved.manifest.layers.count, limit: limits.maxLayers)
+        }
 
         // External scanners: which are wanted, which are installed. A layout is written only
         // when at least one can run.
@@ -206,9 +209,27 @@ public struct ImageScanner: Sendable {
             durationMs: (ContinuousClock.now - start).wholeMilliseconds)]
         var notes = merged.notes + analyses.flatMap { $0.analysis.notes }
 
+        // The config (a few KB) is fetched only for the external scanners' layout. Bytes that
+        // do not match its digest or size, or a config that does not fit the manifest, fail
+        // the scan like a bad layer would; a network failure only fails the scanners.
+        var config: Data?
+        if layout != nil, work != nil, layoutError == nil {
+            let descriptor = resolved.manifest.config
+            do {
+                config = try await client.fetchBlobData(image.repository, digest: descriptor.digest, size: descriptor.size)
+            } catch {
+                switch error {
+                case .digestMismatch, .sizeMismatch, .tooLarge, .invalidDigest:
+                    throw LayerError.invalidConfig("does not match its descriptor: \(error)")
+                default: layoutError = "image config: \(error)"
+                }
+            }
+            if let config { try Self.checkConfig(config, layers: layers.count) }
+        }
+
         if !external.isEmpty {
             let outcome = await runExternal(
-                external, layout: layout, layoutError: layoutError, work: work, resolved: resolved, image: image,
+                external, layout: layout, layoutError: layoutError, config: config, work: work, resolved: resolved, image: image,
                 client: client, nativeInventory: merged.inventory, database: database, progress: progress)
             try checkDiskFull()
             runs += outcome.runs
@@ -229,16 +250,15 @@ public struct ImageScanner: Sendable {
     /// said into runs, finding lists (one per scanner, in request order) and notes.
     func runExternal(
         _ external: [(name: String, scanner: ExternalScanner?, binary: URL?)], layout: OCILayoutWriter?, layoutError: String?,
-        work: URL?, resolved: ResolvedImage, image: ImageReference, client: RegistryClient, nativeInventory: ImageInventory,
+        config: Data?, work: URL?, resolved: ResolvedImage, image: ImageReference, client: RegistryClient, nativeInventory: ImageInventory,
         database: VulnerabilityDatabase?, progress: (@Sendable (String) -> Void)?
     ) async -> (runs: [ScannerRun], findings: [[Finding]], notes: [String]) {
         var layoutError = layoutError ?? layout?.error
         // Layer ids as syft/grype/trivy report them (uncompressed diff ids) → layer digests.
         var diffIDs: [String: String] = [:]
-        if let layout, work != nil, layoutError == nil {
+        if let layout, let config, work != nil, layoutError == nil {
             do {
                 let manifest = resolved.manifest
-                let config = try await client.fetchBlobData(image.repository, digest: manifest.config.digest, size: manifest.config.size)
                 struct Config: Decodable {
                     struct RootFS: Decodable { var diff_ids: [String]? }
                     var rootfs: RootFS?
@@ -311,6 +331,20 @@ public struct ImageScanner: Sendable {
             lists.append(found)
         }
         return (runs, lists, notes)
+    }
+
+    /// Refuses an image config that is not a JSON object, or whose `rootfs.diff_ids` (when
+    /// present) do not list one id per layer, as `docker pull` does.
+    static func checkConfig(_ data: Data, layers: Int) throws {
+        guard let object = try? JSONSerialization.jsonObject(with: data), let config = object as? [String: Any] else {
+            throw LayerError.invalidConfig("is not a JSON object")
+        }
+        guard let rootfs = config["rootfs"] else { return }
+        guard let ids = (rootfs as? [String: Any])?["diff_ids"] else { return }
+        guard let list = ids as? [String] else { throw LayerError.invalidConfig("has a malformed rootfs.diff_ids") }
+        guard list.count == layers else {
+            throw LayerError.invalidConfig("lists \(list.count) rootfs.diff_ids for \(layers) layers")
+        }
     }
 
     /// One line comparing syft's inventory with the native one (counts only).
