@@ -49,7 +49,9 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            swiftSettings: swiftSettings
+            // `Extern` declares `mallopt` from <malloc.h> (not in the Glibc module) without
+            // a C target: see Sources/harborguard/MemoryTuning.swift.
+            swiftSettings: swiftSettings + [.enableExperimentalFeature("Extern")]
         ),
         .target(
             name: "Server",

@@ -7,7 +7,8 @@ requesting scans (several API keys, so the 10 scans/min limit per key is not wha
 measured) while wrk cycles through GET /api/registries, /api/images, /api/scans and
 /api/vulnerabilities. Reports requests, errors (non-2xx and socket errors; both must be 0),
 p50/p99 latency, scans finished during the load, and the server's RSS before and after
-(growth must stay within 10%). Writes bench/soak.json and prints a table; exits 1 when a
+(growth must stay within 10%), split into anonymous and file-backed pages (the mapped
+executable), with a once-a-second timeline and the RSS at rest once the scans are done. Writes bench/soak.json and prints a table; exits 1 when a
 target is missed.
 """
 import argparse
@@ -37,6 +38,37 @@ request = function()
   return wrk.format("GET", paths[(i %% #paths) + 1])
 end
 """ % ", ".join(f'"{p}"' for p in PATHS)
+
+
+def rss_parts(pid):
+    """VmRSS and its anonymous and file-backed parts (MB). File-backed pages are the mapped
+    executable: they grow as more of its code runs and the kernel can drop them at will."""
+    parts = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
+                parts[key] = int(value.split()[0]) / 1024
+    return parts
+
+
+class RssSampler(threading.Thread):
+    """Samples the server's RSS once a second (the timeline goes into soak.json)."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.samples, self.start_time = pid, [], time.time()
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                parts = rss_parts(self.pid)
+            except OSError:
+                return
+            self.samples.append([round(time.time() - self.start_time, 1), round(parts["VmRSS"], 1),
+                                 round(parts["RssAnon"], 1), round(parts["RssFile"], 1)])
+            self.done.wait(1)
 
 
 def push_images(reg, count):
@@ -102,19 +134,23 @@ def main():
         while any(api(base, key, "GET", f"/api/scans/{sid}")["data"]["status"] in ("queued", "running") for sid in warm):
             assert time.time() < deadline, "warm-up scans did not finish"
             time.sleep(1)
-        wrk(base + "/api/registries", key=key, seconds=5, conns=args.connections)
-        time.sleep(1)
-        rss_before = rss_mb(proc.pid)
-        scanner = threading.Thread(target=request_scans, daemon=True)
-        scanner.start()
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
             f.write(LUA)
             script = f.name
+        wrk(base + PATHS[0], key=key, seconds=5, conns=args.connections, script=script)
+        time.sleep(1)
+        rss_before_parts = rss_parts(proc.pid)
+        rss_before = rss_before_parts["VmRSS"]
+        sampler = RssSampler(proc.pid)
+        sampler.start()
+        scanner = threading.Thread(target=request_scans, daemon=True)
+        scanner.start()
         load = wrk(base + PATHS[0], key=key, conns=args.connections, seconds=args.seconds, script=script)
         os.unlink(script)
         stop_scans.set()
         scanner.join()
-        rss_after = rss_mb(proc.pid)
+        rss_after_parts = rss_parts(proc.pid)
+        rss_after = rss_after_parts["VmRSS"]
         # Let the scans requested during the load finish (up to 3 minutes), then count them.
         deadline = time.time() + 180
         while True:
@@ -125,6 +161,11 @@ def main():
             if finished["other"] == 0 or time.time() > deadline:
                 break
             time.sleep(2)
+        # At rest again: every scan finished and nothing requested for a few seconds.
+        time.sleep(5)
+        rss_rest_parts = rss_parts(proc.pid)
+        sampler.done.set()
+        sampler.join()
         alive = proc.poll() is None
     finally:
         if proc is not None:
@@ -143,6 +184,8 @@ def main():
         "rss_before_mb": round(rss_before, 1), "rss_after_mb": round(rss_after, 1), "rss_growth": round(growth, 3),
         "scans_requested": len(requested), "scan_requests_refused": len(refused), "scans": finished,
         "server_alive": alive,
+        "rss_parts_mb": {"before": rss_before_parts, "after_load": rss_after_parts, "at_rest": rss_rest_parts},
+        "rss_timeline": {"columns": ["seconds", "VmRSS", "RssAnon", "RssFile"], "samples": sampler.samples},
     }
     checks = [
         ("requests", f"{load['requests']:,}", "", True),
@@ -152,6 +195,8 @@ def main():
         ("p50 latency (ms)", load["p50_ms"], "", True),
         ("p99 latency (ms)", load["p99_ms"], "reported", True),
         ("RSS before / after (MB)", f"{rss_before:.1f} / {rss_after:.1f}", "growth <= 10%", growth <= 0.10),
+        ("  of which anonymous (MB)", f"{rss_before_parts['RssAnon']:.1f} / {rss_after_parts['RssAnon']:.1f}", "", True),
+        ("RSS at rest afterwards (MB)", f"{rss_rest_parts['VmRSS']:.1f}", "reported", True),
         ("scans requested during the load", len(requested), "> 0", len(requested) > 0),
         ("of which completed / failed / unfinished", f"{finished['completed']} / {finished['failed']} / {finished['other']}",
          "none failed", finished["failed"] == 0 and finished["other"] == 0),

@@ -12,6 +12,7 @@ struct Harborguard: AsyncParsableCommand {
     static func main() async {
         // Everything the appliance writes (database, WAL, keyring, backups) is private to its user.
         umask(0o077)
+        MemoryTuning.apply()
         do {
             var command = try parseAsRoot()
             if var async = command as? any AsyncParsableCommand {
