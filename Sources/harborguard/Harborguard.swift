@@ -111,6 +111,8 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data(
                 "Created organization 'default'. Initial admin API key (shown once; also in \(path)):\n\(key)\n".utf8))
         }
+        let trimming = Task.detached { await MemoryTuning.trimPeriodically() }
+        defer { trimming.cancel() }
         try await appliance.run { url in
             logger.info("harborguard listening", metadata: ["url": "\(url)"])
         }

@@ -25,6 +25,15 @@ enum MemoryTuning {
         _ = glibcMallopt(mOptionMmapThreshold, mmapThreshold)
         #endif
     }
+
+    /// Hands free arena pages back to the kernel every `interval` until cancelled.
+    static func trimPeriodically(every interval: Duration = .seconds(30)) async {
+        #if os(Linux) && canImport(Glibc)
+        while (try? await Task.sleep(for: interval)) != nil {
+            _ = glibcMallocTrim(0)
+        }
+        #endif
+    }
 }
 
 #if os(Linux) && canImport(Glibc)
@@ -34,4 +43,8 @@ private let mOptionMmapThreshold: Int32 = -3
 /// `int mallopt(int param, int value)` from `<malloc.h>`.
 @_extern(c, "mallopt")
 private func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
+
+/// `int malloc_trim(size_t pad)` from `<malloc.h>`.
+@_extern(c, "malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
 #endif
