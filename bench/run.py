@@ -376,9 +376,24 @@ def scheduler_benchmark(binary, registries=10_000, images_per_registry=10, tags_
     total_tags = registries * images_per_registry * tags_per_image
     proc, base, key = start_serve(binary, data, ("--scheduler-interval", "3600"))
     try:
-        t0 = time.perf_counter()
-        idle = api(base, key, "POST", "/api/registries/schedule-scans")["data"]
-        idle_ms = (time.perf_counter() - t0) * 1000
+        # The server's own first tick (this policy, scan retention over the 1,000,000 tags,
+        # triage expiry) runs at start and holds the writer: wait until it has recorded every
+        # task, so the figure is the decision and not the decision queued behind that tick.
+        deadline = time.time() + 120
+        seen, stable_since = -1, time.time()
+        while time.time() < deadline:
+            n = con.execute("SELECT COUNT(*) FROM scheduler_runs").fetchone()[0]
+            if n != seen:
+                seen, stable_since = n, time.time()
+            elif n > 0 and time.time() - stable_since > 2:
+                break
+            time.sleep(0.2)
+        samples = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            idle = api(base, key, "POST", "/api/registries/schedule-scans")["data"]
+            samples.append((time.perf_counter() - t0) * 1000)
+        idle_ms = sorted(samples)[1]
         # Make 1% due, as another writer would (WAL lets the server keep running).
         # One tag of ten on one image of ten: 1%.
         con.execute("UPDATE image_tags SET last_scanned_at = ? WHERE name = 'v3' AND substr(image_id, -2) = '07'", (stale,))
@@ -391,7 +406,7 @@ def scheduler_benchmark(binary, registries=10_000, images_per_registry=10, tags_
         # Scans per tick are capped at 5,000; a tick enqueues the oldest due first.
         expected = min(due, 5000)
         return [
-            {"figure": f"scheduler decision, {registries:,} registries x {total_tags:,} tags, nothing due (ms)",
+            {"figure": f"scheduler decision, {registries:,} registries x {total_tags:,} tags, nothing due (ms, median of 3)",
              "harborguard": round(idle_ms, 1), "baseline": None, "baseline_name": "", "ratio": None, "target": "< 500 ms",
              "pass": idle_ms < 500 and idle["enqueued"] == 0},
             {"figure": f"scheduler tick with {due:,} tags due: decide + enqueue (ms)", "harborguard": round(busy_ms, 1),
@@ -573,11 +588,18 @@ def main():
             urllib.request.urlopen(req).read()
         health = wrk(base + "/healthz", seconds=args.seconds)
         regs = wrk(base + "/api/registries", key=key, seconds=args.seconds)
-        one_health = wrk(base + "/healthz", conns=1, threads=1, seconds=max(3, args.seconds // 2))
         # Key verification alone: an authenticated request whose handler needs no database
-        # (a registry page already in memory, warmed first), against /healthz.
+        # (a registry page already in memory, warmed first), against /healthz. A difference
+        # of two 1-connection means of ~150 us is at the mercy of this VM's scheduling, so
+        # they alternate in 7 pairs of 2 s and the figure is the median of the differences.
         wrk(base + "/api/registries?limit=1", key=key, conns=1, threads=1, seconds=1)
-        one_auth = wrk(base + "/api/registries?limit=1", key=key, conns=1, threads=1, seconds=max(3, args.seconds // 2))
+        pairs = []
+        for _ in range(7):
+            h = wrk(base + "/healthz", conns=1, threads=1, seconds=2)
+            a = wrk(base + "/api/registries?limit=1", key=key, conns=1, threads=1, seconds=2)
+            pairs.append((a["mean_ms"] - h["mean_ms"], h, a))
+        pairs.sort(key=lambda x: x[0])
+        _, one_health, one_auth = pairs[len(pairs) // 2]
         one_lookup = wrk(base + "/api/jobs/job_000000000000000000000000", key=key, conns=1, threads=1,
                          seconds=max(3, args.seconds // 2))
         loaded_rss = rss_mb(proc.pid)
@@ -602,7 +624,7 @@ def main():
         {"figure": "GET /api/registries p99 latency (ms)", "harborguard": regs["p99_ms"], "baseline": health["p99_ms"],
          "baseline_name": "GET /healthz p99", "ratio": round(regs["p99_ms"] / max(health["p99_ms"], 1e-9), 2),
          "target": "< 25 ms", "pass": regs["p99_ms"] < 25},
-        {"figure": "key verification, added mean latency (us, 1 conn; cached page)", "harborguard": round(verify_us, 1),
+        {"figure": "key verification, added mean latency (us, 1 conn; cached page; median of 7 pairs)", "harborguard": round(verify_us, 1),
          "baseline": round(one_health["mean_ms"] * 1000, 1), "baseline_name": "GET /healthz mean (us)",
          "ratio": round(one_auth["mean_ms"] / max(one_health["mean_ms"], 1e-9), 2), "target": "< 50 us",
          # A negative difference means the machine was too noisy to measure it: not a pass.
