@@ -80,6 +80,7 @@ enum ConsoleAssets {
         button.danger { background: var(--bad); border-color: var(--bad); color: #fff; }
         .actions { display: flex; flex-wrap: wrap; gap: .35rem; }
         .actions form { margin: 0; }
+        .actions select { width: auto; }
         dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .6rem 1rem; }
         dl.facts dt { font-weight: 600; } dl.facts dd { margin: 0; }
         details.triage summary { cursor: pointer; color: var(--accent); }
