@@ -8,9 +8,11 @@ import Testing
 @Suite struct ImageConfigCheckTests {
     @Test func acceptsAConfigThatFitsItsLayers() throws {
         let config = Data(#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:a","sha256:b"]}}"#.utf8)
-        try ImageScanner.checkConfig(config, layers: 2)
-        // No rootfs at all: nothing to compare.
-        try ImageScanner.checkConfig(Data(#"{"os":"linux"}"#.utf8), layers: 3)
+        let ids = try ImageScanner.checkConfig(config, layers: 2)
+        #expect(ids == ["sha256:a", "sha256:b"])
+        // No rootfs at all: nothing to compare, no ids.
+        let none = try ImageScanner.checkConfig(Data(#"{"os":"linux"}"#.utf8), layers: 3)
+        #expect(none.isEmpty)
     }
 
     @Test func refusesConfigsThatAreNotJSONObjectsOrMiscountTheirLayers() {

@@ -213,6 +213,7 @@ public struct ImageScanner: Sendable {
         // do not match its digest or size, or a config that does not fit the manifest, fail
         // the scan like a bad layer would; a network failure only fails the scanners.
         var config: Data?
+        var configDiffIDs: [String] = []
         if layout != nil, work != nil, layoutError == nil {
             let descriptor = resolved.manifest.config
             do {
@@ -224,12 +225,13 @@ public struct ImageScanner: Sendable {
                 default: layoutError = "image config: \(error)"
                 }
             }
-            if let config { try Self.checkConfig(config, layers: layers.count) }
+            if let config { configDiffIDs = try Self.checkConfig(config, layers: layers.count) }
         }
 
         if !external.isEmpty {
             let outcome = await runExternal(
-                external, layout: layout, layoutError: layoutError, config: config, work: work, resolved: resolved, image: image,
+                external, layout: layout, layoutError: layoutError, config: config, configDiffIDs: configDiffIDs, work: work,
+                resolved: resolved, image: image,
                 client: client, nativeInventory: merged.inventory, database: database, progress: progress)
             try checkDiskFull()
             runs += outcome.runs
@@ -250,7 +252,7 @@ public struct ImageScanner: Sendable {
     /// said into runs, finding lists (one per scanner, in request order) and notes.
     func runExternal(
         _ external: [(name: String, scanner: ExternalScanner?, binary: URL?)], layout: OCILayoutWriter?, layoutError: String?,
-        config: Data?, work: URL?, resolved: ResolvedImage, image: ImageReference, client: RegistryClient, nativeInventory: ImageInventory,
+        config: Data?, configDiffIDs: [String], work: URL?, resolved: ResolvedImage, image: ImageReference, client: RegistryClient, nativeInventory: ImageInventory,
         database: VulnerabilityDatabase?, progress: (@Sendable (String) -> Void)?
     ) async -> (runs: [ScannerRun], findings: [[Finding]], notes: [String]) {
         var layoutError = layoutError ?? layout?.error
@@ -259,12 +261,7 @@ public struct ImageScanner: Sendable {
         if let layout, let config, work != nil, layoutError == nil {
             do {
                 let manifest = resolved.manifest
-                struct Config: Decodable {
-                    struct RootFS: Decodable { var diff_ids: [String]? }
-                    var rootfs: RootFS?
-                }
-                let ids = (try? JSONDecoder().decode(Config.self, from: config))?.rootfs?.diff_ids ?? []
-                for (id, layer) in zip(ids, manifest.layers) { diffIDs[id] = layer.digest.description }
+                for (id, layer) in zip(configDiffIDs, manifest.layers) { diffIDs[id] = layer.digest.description }
                 try layout.finish(manifest: manifest, config: config, platform: resolved.platform)
             } catch {
                 layoutError = "\(error)"
@@ -334,17 +331,20 @@ public struct ImageScanner: Sendable {
     }
 
     /// Refuses an image config that is not a JSON object, or whose `rootfs.diff_ids` (when
-    /// present) do not list one id per layer, as `docker pull` does.
-    static func checkConfig(_ data: Data, layers: Int) throws {
+    /// present) do not list one id per layer, as `docker pull` does. Returns those ids (none
+    /// when the config has no list).
+    @discardableResult
+    static func checkConfig(_ data: Data, layers: Int) throws -> [String] {
         guard let object = try? JSONSerialization.jsonObject(with: data), let config = object as? [String: Any] else {
             throw LayerError.invalidConfig("is not a JSON object")
         }
-        guard let rootfs = config["rootfs"] else { return }
-        guard let ids = (rootfs as? [String: Any])?["diff_ids"] else { return }
+        guard let rootfs = config["rootfs"] else { return [] }
+        guard let ids = (rootfs as? [String: Any])?["diff_ids"] else { return [] }
         guard let list = ids as? [String] else { throw LayerError.invalidConfig("has a malformed rootfs.diff_ids") }
         guard list.count == layers else {
             throw LayerError.invalidConfig("lists \(list.count) rootfs.diff_ids for \(layers) layers")
         }
+        return list
     }
 
     /// One line comparing syft's inventory with the native one (counts only).
