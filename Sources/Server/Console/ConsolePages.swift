@@ -442,15 +442,15 @@ extension ConsoleRoutes {
     // MARK: Settings
 
     func settingsData(_ v: Viewer, _ req: Request, _ ctx: AppRequestContext) async throws -> [String: Any] {
-        // Least privilege first, so the default choice is the lowest role.
+        // Roles above the viewer's own are neither offered nor changeable (the API refuses
+        // both). Least privilege first, so the default choice is the lowest role.
+        let assignable = Role.allCases.filter { $0 <= v.principal.role }.reversed()
         var data: [String: Any] = [
-            "roles": Role.allCases.filter { $0 <= v.principal.role }.reversed().map(\.rawValue),
+            "roles": assignable.map(\.rawValue),
             "eventOptions": NotificationEvent.allCases.map(\.rawValue),
         ]
         if v.canAdmin {
             data["keys"] = try await get("/api/api-keys?limit=200", v, req, ctx).list.filter { $0["revokedAt"] == nil && $0["kind"] as? String != "pat" }
-            // Roles above the viewer's own are neither offered nor changeable (the API refuses both).
-            let assignable = Role.allCases.filter { $0 <= v.principal.role }.reversed()
             data["members"] = try await get("/api/members?limit=200", v, req, ctx).list.map { m -> [String: Any] in
                 var row = m
                 let role = Role(rawValue: m["role"] as? String ?? "") ?? .owner
