@@ -84,31 +84,36 @@ def timed(cmd, env=None, stdout=subprocess.DEVNULL):
     return wall, rss, p.returncode
 
 
+def push_layers(reg, repo, layer_files, diff_ids):
+    """Pushes pre-built gzip layers (with their uncompressed digests) to `repo:v1` of the
+    local registry as one Docker schema 2 image; returns its reference."""
+    import requests
+    descriptors = []
+    for path in layer_files:
+        data = open(path, "rb").read()
+        descriptors.append({"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(data),
+                            "digest": reg._upload(repo, data)})
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                           "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
+                                      "digest": reg._upload(repo, config)},
+                           "layers": descriptors}).encode()
+    r = requests.put(f"{reg.url}/v2/{repo}/manifests/v1", data=manifest,
+                     headers={"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"})
+    assert r.status_code == 201, r.text
+    return f"{reg.host}/{repo}:v1"
+
+
 def size_series(binary, reg, layer_files, diff_ids):
     """Images of several sizes made from subsets of the benchmark's layers: one harborguard
     scan and one syft inventory of each, for the scan-time-against-size plot."""
-    import requests
     points = []
     subsets = sorted({(2,), (1,), (1, 2), (0,), (0, 1, 2)}, key=lambda ix: sum(os.path.getsize(layer_files[i]) for i in ix))
     for n, ix in enumerate(subsets):
         if max(ix) >= len(layer_files):
             continue
-        descriptors = []
-        for i in ix:
-            data = open(layer_files[i], "rb").read()
-            descriptors.append({"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(data),
-                                "digest": reg._upload(f"bench/size{n}", data)})
-        config = json.dumps({"architecture": "amd64", "os": "linux",
-                             "rootfs": {"type": "layers", "diff_ids": [diff_ids[i] for i in ix]}}).encode()
-        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                               "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
-                                          "digest": reg._upload(f"bench/size{n}", config)},
-                               "layers": descriptors}).encode()
-        r = requests.put(f"{reg.url}/v2/bench/size{n}/manifests/v1", data=manifest,
-                         headers={"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"})
-        assert r.status_code == 201, r.text
-        ref = f"{reg.host}/bench/size{n}:v1"
-        size = sum(d["size"] for d in descriptors)
+        ref = push_layers(reg, f"bench/size{n}", [layer_files[i] for i in ix], [diff_ids[i] for i in ix])
+        size = sum(os.path.getsize(layer_files[i]) for i in ix)
         scan = timed([binary, "scan", ref, "--insecure", "--skip-db", "--format", "json", "--output", "/dev/null"])
         point = {"mb": round(size / 1e6, 1), "harborguard_s": round(scan[0], 2), "harborguard_rss_mb": round(scan[1], 1)}
         if shutil.which("syft"):
@@ -145,24 +150,9 @@ def image_benchmarks(binary, rounds=3):
             layer_files.append(out)
         total = sum(os.path.getsize(f) for f in layer_files)
         # Push the pre-built layers as one image.
-        import requests
-        descriptors = []
-        for f in layer_files:
-            data = open(f, "rb").read()
-            descriptors.append({"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(data),
-                                "digest": reg._upload("bench/big", data)})
         diff_ids = ["sha256:" + subprocess.run(f"gzip -dc {f} | sha256sum", shell=True, capture_output=True, text=True,
                                                check=True).stdout.split()[0] for f in layer_files]
-        config = json.dumps({"architecture": "amd64", "os": "linux",
-                             "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
-        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                               "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
-                                          "digest": reg._upload("bench/big", config)},
-                               "layers": descriptors}).encode()
-        r = requests.put(f"{reg.url}/v2/bench/big/manifests/v1", data=manifest,
-                         headers={"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"})
-        assert r.status_code == 201, r.text
-        ref = f"{reg.host}/bench/big:v1"
+        ref = push_layers(reg, "bench/big", layer_files, diff_ids)
         runs = {"scan": [], "pull": [], "gzip": [], "skopeo": [], "syft": []}
         for _ in range(rounds):
             runs["scan"].append(timed([binary, "scan", ref, "--insecure", "--skip-db", "--format", "json", "--output", "/dev/null"]))

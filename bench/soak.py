@@ -25,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "Tests", "e2e"))
 
-from run import api, rss_mb, start_serve, stop, wrk  # noqa: E402
+from run import api, start_serve, stop, wrk  # noqa: E402
 from registry_harness import Registry  # noqa: E402
 
 PATHS = ["/api/registries", "/api/images", "/api/scans", "/api/vulnerabilities"]
