@@ -22,6 +22,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def status_kb(pid, field="VmRSS"):
+    """A memory figure of a process from /proc/PID/status (VmRSS, VmHWM, …) in kB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
 def run(*args, data_dir, env=None, check=True, input=None):
     e = dict(os.environ)
     e.update(env or {})

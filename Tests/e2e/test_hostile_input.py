@@ -17,17 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from conftest import status_kb
 from hostile_corpus import corpus, operations, string_fields, body_schema
 
 RSS_LIMIT_MB = 300
 
 
 def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+    return status_kb(pid) / 1024
 
 
 class KeyPool:

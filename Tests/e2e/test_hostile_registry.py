@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, Server, run
+from conftest import BIN, Server, run, status_kb
 from hostile_registry import FOREIGN_HOST, HostileRegistry, build_cases
 
 EVIL_MARK = "hg-evil"
@@ -28,13 +28,6 @@ EVIL_DIR = Path("/tmp") / f"{EVIL_MARK}-{os.getpid()}-target"
 _built = time.time()
 CASES = build_cases(str(EVIL_DIR))
 BUILD_SECONDS = time.time() - _built
-
-
-def rss_kb(pid, field="VmRSS"):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {field} for {pid}")
 
 
 class PeerWatch(threading.Thread):
@@ -105,7 +98,7 @@ def env(tmp_path_factory):
     server.data = data
     watch = PeerWatch(server.proc.pid)
     watch.start()
-    rss_before = rss_kb(server.proc.pid)
+    rss_before = status_kb(server.proc.pid)
     r = server.api("POST", "/api/registries", json={
         "name": "hostile", "provider": "DOCKER_REGISTRY", "url": reg.url, "insecure": True,
         "schedule": "manual", "scanners": ["native"]})
@@ -222,7 +215,7 @@ def test_the_server_survives_the_corpus(env):
     elapsed = time.time() - env["started"]
     assert s.proc.poll() is None
     assert s.api("GET", "/healthz").status_code == 200
-    rss, peak = rss_kb(s.proc.pid), rss_kb(s.proc.pid, "VmHWM")
+    rss, peak = status_kb(s.proc.pid), status_kb(s.proc.pid, "VmHWM")
     assert rss < 400 * 1024 and peak < 400 * 1024, f"RSS {rss} kB, peak {peak} kB"
     # A sane image still scans afterwards.
     sane = next(c for c in CASES if c.name == "sane/image")
