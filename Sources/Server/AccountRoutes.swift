@@ -148,29 +148,25 @@ struct AccountRoutes {
         var registryId: String?
     }
 
-    func parseKeyRequest(_ req: Request, creator: Principal, roleRequired: Bool, allowRegistry: Bool) async throws
-        -> KeyRequest
-    {
+    func parseKeyRequest(_ req: Request, creator: Principal, kind: CredentialBounds.Kind) async throws -> KeyRequest {
         var r = try await req.jsonObject()
+        let allowRegistry = kind == .apiKey
         r.rejectUnknown(allowed: allowRegistry ? ["name", "role", "expiresAt", "registryId"] : ["name", "role", "expiresAt"])
         let name = r.string("name", required: true, minLength: 1, maxLength: 100)
-        let role = r.enumValue("role", Role.self, required: roleRequired)
+        let role = r.enumValue("role", Role.self, required: kind == .apiKey)
         let expires = r.date("expiresAt")
         if let expires, expires <= s.now { r.fail("expiresAt", "Must be in the future.") }
         let registryId = allowRegistry ? r.string("registryId", maxLength: 64) : nil
         try r.check()
-        // A PAT without a role follows its user's current role (stored as an `owner` cap).
-        let finalRole = role ?? (roleRequired ? creator.role : .owner)
-        if let role, role > creator.role {
-            throw APIError.validation("role", "Cannot be above your own role (\(creator.role.rawValue)).")
-        }
-        return KeyRequest(name: name ?? "", role: finalRole, expiresAt: expires, registryId: registryId)
+        let bounded = try CredentialBounds.apply(
+            kind: kind, role: role, registryId: registryId, expiresAt: expires, maker: creator)
+        return KeyRequest(name: name ?? "", role: bounded.role, expiresAt: bounded.expiresAt, registryId: bounded.registryId)
     }
 
     @Sendable func createKey(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
         try s.keyLimiter.hit("key:\(p.id)", now: s.now)
-        let k = try await parseKeyRequest(req, creator: p, roleRequired: true, allowRegistry: true)
+        let k = try await parseKeyRequest(req, creator: p, kind: .apiKey)
         let token = Tokens.generate(prefix: Tokens.apiKeyPrefix)
         let now = s.now
         let id = IDs.make("key")
@@ -240,7 +236,7 @@ struct AccountRoutes {
         let p = try await s.authorize(req, .viewer)
         let uid = try requireUser(p)
         try s.patLimiter.hit("pat:\(uid)", now: s.now)
-        let k = try await parseKeyRequest(req, creator: p, roleRequired: false, allowRegistry: false)
+        let k = try await parseKeyRequest(req, creator: p, kind: .pat)
         let token = Tokens.generate(prefix: Tokens.patPrefix)
         let now = s.now
         let id = IDs.make("pat")
@@ -459,7 +455,7 @@ struct AccountRoutes {
     }
 
     @Sendable func signOut(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .viewer)
+        let p = try await s.authorize(req, .viewer, reach: .registry)
         if p.kind == .session, let token = req.cookies[AppServices.sessionCookie]?.value {
             let now = s.now
             try await s.db.writer.write { db in
@@ -475,16 +471,15 @@ struct AccountRoutes {
     // MARK: Jobs and audit
 
     @Sendable func job(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .viewer)
+        let p = try await s.authorize(req, .viewer, reach: .registry)
         let id = ctx.parameters.get("jobId") ?? ""
         guard let job = try await s.jobs.get(id), job.orgId == p.orgId else { throw APIError.notFound("Job") }
-        if let scope = p.registryScope, job.concurrencyKey != scope { throw APIError.notFound("Job") }
+        if p.registryScope != nil, !p.reaches(registry: job.concurrencyKey ?? "") { throw APIError.notFound("Job") }
         return try Reply.data(JobDTO(job))
     }
 
     @Sendable func auditLog(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authenticate(req)
-        guard p.kind != .sensorKey, p.role >= .admin || p.role == .auditor else { throw APIError.forbidden }
+        let p = try await s.authorize(req, .admin, alsoAllowed: [.auditor])
         let page = try PageRequest(req.uri, sortable: [])
         let (rows, total) = try await s.db.writer.read { db in
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_log WHERE org_id = ?", arguments: [p.orgId]) ?? 0

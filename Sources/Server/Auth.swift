@@ -7,11 +7,19 @@ public import Hummingbird
 extension AppServices {
     public static let sessionCookie = "next-auth.session-token"
 
-    /// Resolves the caller and checks `minimum`. Missing, malformed, unknown, expired or
-    /// revoked credentials → 401; a role too low, or a sensor key off its endpoints → 403.
-    public func authorize(_ request: Request, _ minimum: Role) async throws -> Principal {
+    /// The authorization step every API handler calls. Resolves the caller, then checks the role
+    /// (`minimum`, or one of `alsoAllowed`) and the reach: an operation on the whole organization
+    /// refuses a registry-scoped credential, naming its scope. Missing, malformed, unknown, expired
+    /// or revoked credentials → 401; a role too low, a scope too narrow, or a sensor key off its
+    /// endpoints → 403. Handlers of `.registry` operations then check the registry they touch with
+    /// `Principal.reaches(registry:)`.
+    public func authorize(
+        _ request: Request, _ minimum: Role, alsoAllowed: Set<Role> = [], reach: Reach = .organization
+    ) async throws -> Principal {
         let p = try await authenticate(request)
-        try p.require(minimum)
+        if p.kind == .sensorKey { throw APIError.forbidden }
+        if p.role < minimum && !alsoAllowed.contains(p.role) { throw APIError.forbidden }
+        if reach == .organization, let scope = p.registryScope { throw APIError.outOfScope(scope, request) }
         return p
     }
 
@@ -113,7 +121,8 @@ extension AppServices {
         }
         let principal = Principal(
             kind: principalKind, id: id, orgId: row.orgId, role: role, actor: actor, userId: row.userId,
-            registryScope: row.registryId)
+            registryScope: row.registryId, credentialRole: Role(rawValue: row.role),
+            expiresAt: row.expiresAt.flatMap(Timestamp.parse))
         // Not stored when anything the principal depends on changed since the read began.
         caches.principals.put(
             hash, HotCaches.CachedPrincipal(principal: principal, expiresAt: row.expiresAt, lastUsedAt: lastUsed),

@@ -19,7 +19,6 @@ struct CrawlerRoutes {
     /// rescans are enqueued (each at most once), everything else is counted as skipped.
     @Sendable func scheduleScans(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
-        guard p.registryScope == nil else { throw APIError.forbidden }
         let now = s.now
         let outcome = try await s.db.writer.write { db in
             let outcome = try SchedulePolicy().apply(orgId: p.orgId, now: now, in: db)
@@ -36,7 +35,7 @@ struct CrawlerRoutes {
 
     /// Always 200 when the request itself was valid; the outcome is in the body.
     @Sendable func testConnection(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .developer)
+        let p = try await s.authorize(req, .developer, reach: .registry)
         var r = try await req.jsonObject()
         let target: (url: String, provider: RegistryProvider, insecure: Bool, credentials: RegistryCredentials?)
         if r.has("registryId") {
@@ -44,11 +43,13 @@ struct CrawlerRoutes {
             let id = r.string("registryId", required: true, minLength: 1, maxLength: 64)
             try r.check()
             guard let id, let registry = try await s.db.writer.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) }),
-                  p.registryScope == nil || p.registryScope == id
+                  p.reaches(registry: id)
             else { throw APIError.notFound("Registry") }
             let creds = try await s.registryCredentials(registry.id)
             target = (registry.url, registry.provider, registry.insecure, creds)
         } else {
+            // A scoped key may test its own registry, not probe arbitrary addresses.
+            if let scope = p.registryScope { throw APIError.outOfScope(scope, req) }
             r.rejectUnknown(allowed: ["provider", "url", "credentials", "insecure"])
             let provider = r.enumValue("provider", RegistryProvider.self, required: true)
             let insecure = r.bool("insecure") ?? false
@@ -70,8 +71,8 @@ struct CrawlerRoutes {
     }
 
     @Sendable func sync(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .admin)
-        guard let id = ctx.parameters.get("registryId"), p.registryScope == nil || p.registryScope == id,
+        let p = try await s.authorize(req, .admin, reach: .registry)
+        guard let id = ctx.parameters.get("registryId"), p.reaches(registry: id),
               let registry = try await s.db.writer.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) })
         else { throw APIError.notFound("Registry") }
         let now = s.now

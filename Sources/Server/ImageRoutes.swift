@@ -79,7 +79,7 @@ struct ImageRoutes {
     static let sortColumns = ["name": "name", "createdAt": "created_at", "riskScore": "risk_score"]
 
     @Sendable func list(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .viewer)
+        let p = try await s.authorize(req, .viewer, reach: .registry)
         let page = try PageRequest(req.uri, sortable: Set(Self.sortColumns.keys))
         var filters = ["org_id = ?"]
         var args: [any DatabaseValueConvertible & Sendable] = [p.orgId]
@@ -110,7 +110,7 @@ struct ImageRoutes {
     }
 
     @Sendable func get(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .viewer)
+        let p = try await s.authorize(req, .viewer, reach: .registry)
         let id = ctx.parameters.get("imageId") ?? ""
         let dto: ImageDTO? = try await s.db.writer.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM images WHERE id = ? AND org_id = ?", arguments: [id, p.orgId])

@@ -18,6 +18,21 @@ enum OpenAPIDocument {
 
     static let listQuery = ["page", "limit", "sort", "search"]
 
+    /// Operations a registry-scoped API key may call, on its own registry's data only (another
+    /// registry's answers 404, lists hold only its own rows). Every other operation answers it 403
+    /// naming its scope. Documented per operation as `x-registry-scoped-key`.
+    static let registryScoped: Set<String> = [
+        "get /api/registries", "get /api/registries/{registryId}", "put /api/registries/{registryId}",
+        "delete /api/registries/{registryId}", "post /api/registries/{registryId}/webhook-token",
+        "post /api/registries/test-connection", "post /api/registries/{registryId}/sync",
+        "get /api/registries/{registryId}/sensor-status", "get /api/images", "get /api/images/{imageId}",
+        "post /api/scans", "get /api/scans", "get /api/scans/{scanId}", "get /api/scans/{scanId}/status",
+        "post /api/scans/{scanId}/cancel", "delete /api/scans/{scanId}", "get /api/scans/{scanId}/findings",
+        "get /api/scans/{scanId}/packages", "get /api/scans/{scanId}/sbom", "get /api/vulnerabilities",
+        "put /api/vulnerabilities/{vulnId}/triage", "post /api/vulnerabilities/{vulnId}/triage", "get /api/jobs/{jobId}",
+        "post /api/auth/sign-out",
+    ]
+
     static let operations: [Op] = [
         Op(method: "get", path: "/healthz", summary: "Liveness", role: nil, tag: "Operations", response: "Status"),
         Op(method: "get", path: "/readyz", summary: "Readiness: database writable, workers alive", role: nil, tag: "Operations", response: "Status"),
@@ -102,6 +117,12 @@ enum OpenAPIDocument {
                 "tags": [op.tag],
             ]
             if op.role == nil { o["security"] = [] as [Any] }
+            if let role = op.role, role != "sensor" {
+                o["x-registry-scoped-key"] = registryScoped.contains("\(op.method) \(op.path)")
+                    ? (op.path == "/api/registries/test-connection" ? "own registry ({registryId} form only)"
+                        : op.path.hasSuffix("/triage") ? "own registry's images (scope image only)" : "own registry")
+                    : "refused (403)"
+            }
             var params: [[String: Any]] = []
             for seg in op.path.split(separator: "/") where seg.hasPrefix("{") {
                 params.append([

@@ -51,7 +51,7 @@ struct RegistryRoutes {
     ]
 
     @Sendable func list(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .viewer)
+        let p = try await s.authorize(req, .viewer, reach: .registry)
         let page = try PageRequest(req.uri, sortable: Set(Self.sortColumns.keys))
         // The page is a pure function of the registries table and the request: serve it from
         // memory until a commit touches that table.
@@ -100,7 +100,7 @@ struct RegistryRoutes {
 
     func load(_ p: Principal, _ ctx: AppRequestContext) async throws -> RegistryRecord {
         guard let id = ctx.parameters.get("registryId") else { throw APIError.notFound("Registry") }
-        if let scope = p.registryScope, scope != id { throw APIError.notFound("Registry") }
+        if !p.reaches(registry: id) { throw APIError.notFound("Registry") }
         guard let r = try await s.db.writer.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) }) else {
             throw APIError.notFound("Registry")
         }
@@ -108,7 +108,7 @@ struct RegistryRoutes {
     }
 
     @Sendable func get(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .viewer)
+        let p = try await s.authorize(req, .viewer, reach: .registry)
         return try Reply.data(RegistryDTO(try await load(p, ctx), baseURL: s.config.baseURL))
     }
 
@@ -168,7 +168,7 @@ struct RegistryRoutes {
     }
 
     @Sendable func update(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .admin)
+        let p = try await s.authorize(req, .admin, reach: .registry)
         let existing = try await load(p, ctx)
         let input = try RegistryValidation.update(try await req.jsonObject(), existing: existing)
         let now = s.now
@@ -217,7 +217,7 @@ struct RegistryRoutes {
     }
 
     @Sendable func delete(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .admin)
+        let p = try await s.authorize(req, .admin, reach: .registry)
         let existing = try await load(p, ctx)
         let now = s.now
         let secrets = s.secrets
@@ -230,7 +230,7 @@ struct RegistryRoutes {
     }
 
     @Sendable func rotateWebhookToken(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .admin)
+        let p = try await s.authorize(req, .admin, reach: .registry)
         let existing = try await load(p, ctx)
         let token = Tokens.generate(prefix: Tokens.webhookPrefix)
         let now = s.now

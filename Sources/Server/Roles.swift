@@ -1,3 +1,6 @@
+public import Foundation
+public import Hummingbird
+
 /// Roles by level; "viewer (any)" means any authenticated principal of the organization.
 public enum Role: String, Sendable, Codable, CaseIterable, Comparable {
     case owner, admin, developer, ci, auditor, viewer
@@ -36,12 +39,42 @@ public struct Principal: Sendable {
     public var userId: String?
     /// An API key limited to one registry.
     public var registryScope: String?
+    /// The role written on the credential itself: an API key's role, a PAT's cap (`owner` for an
+    /// uncapped PAT, which follows its user's role); nil for a session.
+    public var credentialRole: Role? = nil
+    /// When the credential stops working (API keys and PATs); nil for a session or a key without expiry.
+    public var expiresAt: Date? = nil
 
     /// Registry a sensor key belongs to.
     public var sensorRegistryId: String? { kind == .sensorKey ? registryScope : nil }
+
+    /// A PAT created with a role below its user's: it never acts above that cap.
+    public var isCappedPAT: Bool { kind == .pat && (credentialRole ?? .owner) != .owner }
 
     public func require(_ minimum: Role) throws {
         if kind == .sensorKey { throw APIError.forbidden }
         if role < minimum { throw APIError.forbidden }
     }
+
+    /// Whether a registry's data is within this credential's reach.
+    public func reaches(registry id: String) -> Bool { registryScope == nil || registryScope == id }
+}
+
+extension APIError {
+    /// A registry-scoped credential asking for something beyond its registry.
+    static func outOfScope(_ scope: String, _ request: Request) -> APIError {
+        APIError(
+            .forbidden, code: "FORBIDDEN",
+            message: "This key is limited to registry \(scope); \(request.method.rawValue) \(request.uri.path) reaches beyond it.")
+    }
+}
+
+/// What an operation touches, declared by each handler in its call to `AppServices.authorize`.
+public enum Reach: Sendable {
+    /// Organization-wide: keys, members, channels, the audit log, the database, registry creation.
+    /// A registry-scoped credential is refused with 403 naming its scope.
+    case organization
+    /// One registry's own data (the handler checks the id with `Principal.reaches(registry:)` and
+    /// answers 404 outside it), or a list the handler filters to the credential's registry.
+    case registry
 }

@@ -176,7 +176,7 @@ struct ScanRoutes {
 
     /// CycloneDX 1.6 or SPDX 2.3 JSON of the scanned image's stored inventory.
     @Sendable func sbom(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .viewer)
+        let p = try await s.authorize(req, .viewer, reach: .registry)
         let raw = req.uri.queryParameters["format"].map(String.init) ?? SBOMFormat.cyclonedx.rawValue
         guard let format = SBOMFormat(rawValue: raw.lowercased()) else {
             throw APIError.validation("format", "Expected cyclonedx or spdx.")
@@ -200,7 +200,7 @@ struct ScanRoutes {
     }
 
     @Sendable func create(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .developer)
+        let p = try await s.authorize(req, .developer, reach: .registry)
         try s.scanLimiter.hit("scan:\(p.id)", now: s.now)
         var r = try await req.jsonObject()
         r.rejectUnknown(allowed: ["image", "scanners", "platform"])
@@ -273,7 +273,7 @@ struct ScanRoutes {
     static let sortColumns = ["queuedAt": "queued_at", "finishedAt": "finished_at", "riskScore": "risk_score", "status": "status"]
 
     @Sendable func list(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .viewer)
+        let p = try await s.authorize(req, .viewer, reach: .registry)
         let page = try PageRequest(req.uri, sortable: Set(Self.sortColumns.keys))
         let q = req.uri.queryParameters
         var filters = ["org_id = ?"]
@@ -312,14 +312,14 @@ struct ScanRoutes {
     }
 
     @Sendable func get(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .viewer)
+        let p = try await s.authorize(req, .viewer, reach: .registry)
         guard let dto = try await s.db.writer.read({ db in try scanRow(ctx, p, in: db).map(ScanDTO.init(row:)) })
         else { throw APIError.notFound("Scan") }
         return try Reply.data(dto)
     }
 
     @Sendable func status(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .viewer)
+        let p = try await s.authorize(req, .viewer, reach: .registry)
         struct Status: Encodable {
             struct Progress: Encodable { var done: Int, total: Int }
             var id: String, status: String, progress: Progress, error: String?, queuedAt: String, startedAt: String?, finishedAt: String?
@@ -349,7 +349,7 @@ struct ScanRoutes {
     }
 
     @Sendable func cancel(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .developer)
+        let p = try await s.authorize(req, .developer, reach: .registry)
         let now = s.now
         let ts = Timestamp.format(now)
         let outcome: ScanDTO? = try await s.db.writer.write { db in
@@ -376,7 +376,7 @@ struct ScanRoutes {
     }
 
     @Sendable func delete(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .admin)
+        let p = try await s.authorize(req, .admin, reach: .registry)
         let now = s.now
         let ts = Timestamp.format(now)
         let id: String? = try await s.db.writer.write { db in
@@ -409,7 +409,7 @@ struct ScanRoutes {
     }
 
     @Sendable func findings(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .viewer)
+        let p = try await s.authorize(req, .viewer, reach: .registry)
         let page = try PageRequest(req.uri, sortable: [])
         let q = req.uri.queryParameters
         var filters = ["scan_id = ?"]
@@ -460,7 +460,7 @@ struct ScanRoutes {
     }
 
     @Sendable func packages(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .viewer)
+        let p = try await s.authorize(req, .viewer, reach: .registry)
         let page = try PageRequest(req.uri, sortable: [])
         let typeFilter = req.uri.queryParameters["type"].map(String.init)
         let search = page.search?.lowercased()

@@ -683,8 +683,8 @@ struct SensorRoutes {
     // MARK: - Status
 
     @Sendable func status(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .viewer)
-        guard let id = ctx.parameters.get("registryId"), p.registryScope == nil || p.registryScope == id,
+        let p = try await s.authorize(req, .viewer, reach: .registry)
+        guard let id = ctx.parameters.get("registryId"), p.reaches(registry: id),
               let registry = try await s.db.writer.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) })
         else { throw APIError.notFound("Registry") }
         let now = s.now

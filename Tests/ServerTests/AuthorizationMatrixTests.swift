@@ -30,6 +30,8 @@ import GRDB
             Endpoint(method: .put, path: "/api/registries/\(registry)", min: .admin, body: ["scanning": ["schedule": "weekly"]]),
             Endpoint(method: .delete, path: "/api/registries/reg_doesnotexist", min: .admin),
             Endpoint(method: .post, path: "/api/registries/\(registry)/webhook-token", min: .admin),
+            Endpoint(method: .post, path: "/api/registries/test-connection", min: .developer, body: ["registryId": "reg_doesnotexist"]),
+            Endpoint(method: .post, path: "/api/registries/\(registry)/sync", min: .admin),
             Endpoint(method: .get, path: "/api/organization", min: .viewer),
             Endpoint(method: .get, path: "/api/api-keys", min: .admin),
             Endpoint(method: .post, path: "/api/api-keys", min: .admin, body: ["name": "k", "role": "viewer"]),
