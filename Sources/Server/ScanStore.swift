@@ -126,7 +126,7 @@ extension Severity {
     }
 }
 
-/// Finding counts by severity, and the risk score API.md defines over them.
+/// Finding counts by severity, and the risk score the README defines over them.
 public struct SeverityCounts: Sendable, Hashable, Codable {
     public var critical = 0, high = 0, medium = 0, low = 0, unknown = 0
 

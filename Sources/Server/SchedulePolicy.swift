@@ -2,7 +2,7 @@ import Cron
 public import Foundation
 public import GRDB
 
-/// The scanning policy of API.md, decided from what the database says (so a restart or
+/// The scanning policy (README, Scheduler), decided from what the database says (so a restart or
 /// a scheduler that was down for days changes nothing: what is due is enqueued once).
 ///
 /// - `daily` / `weekly`: sync when the last successful sync is older than 24 h / 7 d (plus a

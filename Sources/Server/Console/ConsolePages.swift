@@ -84,7 +84,7 @@ extension ConsoleRoutes {
         "CUSTOM",
     ]
 
-    /// Credential payloads by type, with the providers that accept each (API.md's table).
+    /// Credential payloads by type, with the providers that accept each (the README's Registries table).
     static let credentialKinds: [(kind: String, label: String, providers: [String], fields: [(String, String, String)])] = [
         ("none", "None (anonymous)", ["DOCKER_HUB", "NEXUS", "DOCKER_REGISTRY", "CUSTOM", "GITLAB", "QUAY", "HARBOR", "JFROG", "GHCR"], []),
         (
