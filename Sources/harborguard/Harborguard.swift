@@ -13,6 +13,11 @@ struct Harborguard: AsyncParsableCommand {
         // Everything the appliance writes (database, WAL, keyring, backups) is private to its user.
         umask(0o077)
         MemoryTuning.apply()
+        if let unknown = unknownSubcommand(Array(CommandLine.arguments.dropFirst())) {
+            // ArgumentParser would answer `harborguard check --help` with the root help and exit 0.
+            FileHandle.standardError.write(Data("Error: unknown subcommand '\(unknown)'\n\n\(helpMessage())\n".utf8))
+            Foundation.exit(64)  // EX_USAGE
+        }
         do {
             var command = try parseAsRoot()
             if var async = command as? any AsyncParsableCommand {
@@ -23,6 +28,19 @@ struct Harborguard: AsyncParsableCommand {
         } catch {
             exit(withError: error)
         }
+    }
+
+    /// The first word where a subcommand is expected that names none, at any depth.
+    static func unknownSubcommand(_ args: [String]) -> String? {
+        var command: any ParsableCommand.Type = Harborguard.self
+        for arg in args {
+            let subcommands = command.configuration.subcommands
+            guard !subcommands.isEmpty, !arg.hasPrefix("-"), arg != "help" else { return nil }
+            guard let next = subcommands.first(where: { $0._commandName == arg || $0.configuration.aliases.contains(arg) })
+            else { return arg }
+            command = next
+        }
+        return nil
     }
 
     static let configuration = CommandConfiguration(

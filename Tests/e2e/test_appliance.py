@@ -245,3 +245,14 @@ def test_metrics_and_readiness(data_dir, server_factory):
     assert 'http_route="/api/registries"' in m
     assert 'http_route="/api/registries/{registryId}"' in m
     assert "reg_nope" not in m  # labels are route templates, never raw paths
+
+
+@pytest.mark.parametrize("args,code", [
+    (["check", "--help"], 64), (["check"], 64), (["admin", "nosuch", "--help"], 64), (["db", "nosuch"], 64),
+    (["--help"], 0), (["admin", "--help"], 0), (["help", "scan"], 0), (["db", "status", "--help"], 0),
+])
+def test_an_unknown_subcommand_is_a_usage_error_even_with_help(args, code):
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=30)
+    assert p.returncode == code, (args, p.returncode, p.stderr)
+    if code == 64:
+        assert f"unknown subcommand '{[a for a in args if not a.startswith('-')][-1]}'" in p.stderr
