@@ -398,7 +398,7 @@ struct AccountRoutes {
             try db.execute(sql: "DELETE FROM users WHERE id = ?", arguments: [id])
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "member.delete", target: id, ip: ctx.remoteIP, now: now)
         }
-        return try Reply.data(["id": id, "deleted": "true"])
+        return try Reply.data(Deleted(id: id))
     }
 
     // MARK: Sign-in

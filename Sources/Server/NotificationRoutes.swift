@@ -209,7 +209,7 @@ struct NotificationRoutes {
             return id
         }
         guard let id else { throw APIError.notFound("Notification channel") }
-        return try Reply.data(["id": id, "deleted": "true"])
+        return try Reply.data(Deleted(id: id))
     }
 
     /// Sends a `test` event now and answers with the outcome (always 200 when the channel exists).

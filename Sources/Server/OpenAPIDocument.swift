@@ -238,7 +238,7 @@ enum OpenAPIDocument {
             "PushEvent": ["type": "object", "description": "A CNCF distribution (also GitLab), Harbor, GitHub package, Docker Hub, Quay or JFrog push notification."],
             "PushAccepted": ["type": "object", "properties": ["registryId": str, "format": str, "events": ["type": "integer"], "enqueued": ["type": "integer"], "skipped": ["type": "integer"]]],
             "WebhookToken": ["type": "object", "properties": ["registryId": str, "webhookToken": str, "webhookUrl": str]],
-            "Deleted": ["type": "object", "properties": ["id": str, "deleted": str]],
+            "Deleted": ["type": "object", "required": ["id", "deleted"], "properties": ["id": str, "deleted": ["type": "boolean"]]],
             "Organization": ["type": "object", "properties": ["id": str, "name": str, "createdAt": date, "registryCount": ["type": "integer"], "memberCount": ["type": "integer"], "role": ["type": "string", "enum": roles]]],
             "ApiKey": ["type": "object", "required": ["id", "name", "kind", "role", "prefix", "createdAt"],
                        "properties": ["id": str, "name": str, "kind": ["type": "string", "enum": ["api", "sensor", "pat"]], "role": ["type": "string", "enum": roles],

@@ -115,6 +115,12 @@ struct DataEnvelope<T: Encodable>: Encodable {
     var data: T
 }
 
+/// The answer of every DELETE: the id and `"deleted": true` (a boolean, as the contract types it).
+struct Deleted: Encodable {
+    var id: String
+    var deleted = true
+}
+
 /// JSON responses with one fixed encoder.
 enum Reply {
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws

@@ -226,7 +226,7 @@ struct RegistryRoutes {
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "registry.delete", target: existing.id, ip: ctx.remoteIP, now: now)
         }
         s.logger.info("registry deleted", metadata: ["registry": "\(existing.id)"])
-        return try Reply.data(["id": existing.id, "deleted": "true"])
+        return try Reply.data(Deleted(id: existing.id))
     }
 
     @Sendable func rotateWebhookToken(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {

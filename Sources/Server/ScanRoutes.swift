@@ -405,7 +405,7 @@ struct ScanRoutes {
             return id
         }
         guard let id else { throw APIError.notFound("Scan") }
-        return try Reply.data(["id": id, "deleted": "true"])
+        return try Reply.data(Deleted(id: id))
     }
 
     @Sendable func findings(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
