@@ -519,7 +519,7 @@ struct JobDTO: Encodable {
 
     init(_ j: Job) {
         id = j.id
-        type = j.type.hasPrefix("sensor_") ? String(j.type.dropFirst("sensor_".count)) : j.type
+        type = j.type
         status = j.status.rawValue
         progress = ["done": j.progressDone, "total": j.progressTotal]
         attempts = j.attempts

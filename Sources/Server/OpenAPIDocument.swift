@@ -18,6 +18,9 @@ enum OpenAPIDocument {
 
     static let listQuery = ["page", "limit", "sort", "search"]
 
+    /// Every job type the server enqueues, as `GET /api/jobs/{id}` shows it.
+    static let jobTypes = ["sync", "scan", "vulndb_update", "rematch", "notify", "sensor_sync", "sensor_scan"]
+
     /// Operations a registry-scoped API key may call, on its own registry's data only (another
     /// registry's answers 404, lists hold only its own rows). Every other operation answers it 403
     /// naming its scope. Documented per operation as `x-registry-scoped-key`.
@@ -256,7 +259,7 @@ enum OpenAPIDocument {
             "SignedIn": ["type": "object", "properties": ["user": ref("Member"), "expiresAt": date]],
             "SignedOut": ["type": "object", "properties": ["signedOut": ["type": "boolean"]]],
             "Job": ["type": "object", "required": ["id", "type", "status", "progress", "attempts", "createdAt"],
-                    "properties": ["id": str, "type": ["type": "string", "enum": ["sync", "scan", "vulndb_update", "rematch"]],
+                    "properties": ["id": str, "type": ["type": "string", "enum": jobTypes],
                                    "status": ["type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled"]],
                                    "progress": ["type": "object", "properties": ["done": ["type": "integer"], "total": ["type": "integer"]]],
                                    "attempts": ["type": "integer"], "error": nstr, "createdAt": date, "startedAt": ndate, "finishedAt": ndate, "registryId": nstr]],

@@ -25,4 +25,25 @@ import Testing
             }
         }
     }
+
+    @Test func aSensorRegistrysSyncJobHasADocumentedType() async throws {
+        var f = try await Fixture.make()
+        try await f.populate()
+        let fx = f
+        try await f.test { c in
+            let doc = try await c.json(.get, "/api/openapi.json")
+            let schemas = (doc.body["components"] as? [String: Any])?["schemas"] as? [String: Any]
+            let job = (schemas?["Job"] as? [String: Any])?["properties"] as? [String: Any]
+            let documented = (job?["type"] as? [String: Any])?["enum"] as? [String] ?? []
+            for type in ["sync", "scan", "vulndb_update", "rematch", "notify", "sensor_sync", "sensor_scan"] {
+                #expect(documented.contains(type), "\(type)")
+            }
+            let sync = try await c.json(.post, "/api/registries/\(fx.sensorRegistry)/sync", key: fx.keys[.admin]!)
+            #expect(sync.status == .accepted)
+            let id = sync.data["jobId"] as? String ?? ""
+            let read = try await c.json(.get, "/api/jobs/\(id)", key: fx.keys[.viewer]!)
+            #expect(read.data["type"] as? String == "sensor_sync")
+            #expect(documented.contains(read.data["type"] as? String ?? "?"))
+        }
+    }
 }

@@ -147,7 +147,7 @@ def test_sensor_syncs_and_scans_what_the_server_cannot_reach(env, tmp_path):
         job_id = sync.json()["data"]["jobId"]
         job = wait(lambda: (lambda j: j if j["status"] in ("succeeded", "failed") else None)(
             s.api("GET", f"/api/jobs/{job_id}").json()["data"]), "sync job")
-        assert job["status"] == "succeeded" and job["type"] == "sync", job
+        assert job["status"] == "succeeded" and job["type"] == "sensor_sync", job
         images = {i["name"]: i for i in s.api("GET", f"/api/images?registryId={rid}").json()["data"]}
         assert set(images) == {"apps/web", "apps/api"}
         assert images["apps/web"]["latestDigest"] == env["web"]
