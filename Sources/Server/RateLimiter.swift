@@ -40,29 +40,6 @@ public final class RateLimiter: Sendable {
         }
     }
 
-    /// Throws RATE_LIMITED when `key`'s window is full, without counting anything.
-    public func check(_ key: String, now: Date = Date()) throws {
-        let blocked: (retryAfter: Int, reset: Int)? = windows.withLock { map in
-            guard let w = map[key], now.timeIntervalSince(w.start) < window, w.count >= limit else { return nil }
-            let resetAt = w.start.addingTimeInterval(window)
-            return (max(1, Int(resetAt.timeIntervalSince(now).rounded(.up))), Int(resetAt.timeIntervalSince1970))
-        }
-        if let blocked { throw APIError.rateLimited(retryAfter: blocked.retryAfter, limit: limit, reset: blocked.reset) }
-    }
-
-    /// Counts one event (a failure) for `key`, whether or not the window is full.
-    public func record(_ key: String, now: Date = Date()) {
-        windows.withLock { map in
-            if map.count > 100_000 {
-                map = map.filter { now.timeIntervalSince($0.value.start) < window }
-            }
-            var w = map[key] ?? Window(start: now, count: 0)
-            if now.timeIntervalSince(w.start) >= window { w = Window(start: now, count: 0) }
-            w.count += 1
-            map[key] = w
-        }
-    }
-
     /// Takes back one counted event of `key` (an attempt counted up front that succeeded).
     public func release(_ key: String) {
         windows.withLock { map in
