@@ -153,8 +153,11 @@ public struct Appliance: Sendable {
         var tlsConfiguration: TLSConfiguration?
         if let cert = options.tlsCertificate, let key = options.tlsKey {
             let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
-            tlsConfiguration = TLSConfiguration.makeServerConfiguration(
+            let configuration = TLSConfiguration.makeServerConfiguration(
                 certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            // Fails here (a key that does not match the certificate, say), before any client exists.
+            _ = try NIOSSLContext(configuration: configuration)
+            tlsConfiguration = configuration
         }
         let tls = tlsConfiguration
         let scheme = tls == nil ? "http" : "https"
