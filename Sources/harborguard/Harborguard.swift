@@ -141,7 +141,7 @@ struct Serve: AsyncParsableCommand {
             let path = DataDirectory(global.dataDir).initialAdminKeyPath
             // Written straight to the descriptor so it is out before the server blocks.
             FileHandle.standardOutput.write(Data(
-                "Created organization 'default'. Initial admin API key (shown once; also in \(path)):\n\(key)\n".utf8))
+                "Created organization 'default'. Initial admin API key (shown once; also in \(path) until a user or another key exists):\n\(key)\n".utf8))
         }
         let trimming = Task.detached { await MemoryTuning.trimPeriodically() }
         defer { trimming.cancel() }
