@@ -151,26 +151,27 @@ def test_slow_header_clients_are_dropped_after_the_head_deadline_while_others_ar
     closed_at = {}
     served = []
     n = 0
-    while time.time() - start < 15 and len(closed_at) < len(slow):
+    while time.time() - start < 16 and len(closed_at) < len(slow):
         for i, c in enumerate(slow):
             if i in closed_at:
                 continue
             if is_closed(c):
                 closed_at[i] = time.time() - start
                 continue
-            try:
-                c.sendall(f"X-Trickle-{n}: {i}\r\n".encode())  # one header line every ~3 s, never a full head
-            except OSError:
-                closed_at[i] = time.time() - start
+            if n % 3 == 0:
+                try:
+                    c.sendall(f"X-Trickle-{n}: {i}\r\n".encode())  # one header line every ~3 s, never a full head
+                except OSError:
+                    closed_at[i] = time.time() - start
         n += 1
         # A normal client is served throughout.
         t0 = time.time()
         r = requests.get(s.base + "/healthz", timeout=5)
         served.append((r.status_code, time.time() - t0))
-        time.sleep(3)
-    assert len(closed_at) == len(slow), f"{len(slow) - len(closed_at)} slow clients still connected after 15 s"
+        time.sleep(1)
+    assert len(closed_at) == len(slow), f"{len(slow) - len(closed_at)} slow clients still connected after 16 s"
     assert min(closed_at.values()) >= 8, sorted(closed_at.values())[:5]  # not before the deadline
-    assert max(closed_at.values()) <= 14, sorted(closed_at.values())[-5:]
+    assert max(closed_at.values()) <= 13, sorted(closed_at.values())[-5:]
     assert all(code == 200 and t < 2 for code, t in served), served
     for c in slow:
         c.close()
