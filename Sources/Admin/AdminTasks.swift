@@ -11,10 +11,12 @@ public enum AdminTasks {
     /// Creates an API key in organization `default`; returns the token (shown once).
     public static func createAPIKey(dataDir: DataDirectory, name: String, role: Role, expiresAt: Date?) async throws -> String {
         let opened = try dataDir.open(createIfMissing: false)
-        return try await opened.db.writer.write { db in
+        let key = try await opened.db.writer.write { db in
             try DataDirectory.insertAPIKey(
                 db, org: opened.orgId, name: name, role: role, createdBy: "admin-cli", now: Date(), expiresAt: expiresAt)
         }
+        try dataDir.retireInitialAdminKeyIfSetUp(opened.db)
+        return key
     }
 
     /// Creates a user in organization `default`; returns the user id.
@@ -38,6 +40,7 @@ public enum AdminTasks {
                 arguments: [id, opened.orgId, username, hash, role.rawValue, ts, ts])
             try AppServices.audit(db, org: opened.orgId, actor: "admin-cli", action: "member.create", target: id, ip: nil, now: now)
         }
+        try dataDir.retireInitialAdminKeyIfSetUp(opened.db)
         return id
     }
 }

@@ -15,6 +15,7 @@ public enum BackupError: Error, CustomStringConvertible {
     case tampered
     case needsKeyring(kekId: String)
     case wrongPassphrase
+    case unsafeKDFParameter(String)
     case targetNotEmpty(String)
     case io(String)
 
@@ -27,6 +28,8 @@ public enum BackupError: Error, CustomStringConvertible {
         case .needsKeyring(let id):
             "the backup's key is wrapped by KEK \(id), which is not in the keyring; pass --keyring FILE with that KEK, or use a backup made with --passphrase-file"
         case .wrongPassphrase: "the passphrase does not open this backup"
+        case .unsafeKDFParameter(let what):
+            "the backup's header asks for scrypt \(what); harborguard writes n=\(Backup.scryptN), r=\(Backup.scryptR), p=\(Backup.scryptP) and refuses anything costlier (the header was modified or the file is not from harborguard)"
         case .targetNotEmpty(let p): "\(p) already holds a database; restore into an empty data directory"
         case .io(let m): m
         }
@@ -59,6 +62,21 @@ public enum Backup {
             var wrappedKey: String
             var sealedKeyring: String
         }
+    }
+
+    /// The scrypt cost `create` writes (32 MiB of memory: 128 · n · r bytes).
+    static let (scryptN, scryptR, scryptP) = (1 << 15, 8, 1)
+
+    /// The header is not authenticated until its key is derived, so its scrypt parameters are
+    /// bounded first: nothing costlier than what `create` writes, n a power of two, a salt of
+    /// 16-64 bytes. Lower costs only make a wrong guess fail sooner.
+    static func checkKDFParameters(_ pp: Header.Passphrase, salt: Data) throws {
+        if pp.n < 2 || pp.n > scryptN || pp.n & (pp.n - 1) != 0 {
+            throw BackupError.unsafeKDFParameter("n=\(pp.n) (must be a power of two, at most \(scryptN))")
+        }
+        if pp.r < 1 || pp.r > scryptR { throw BackupError.unsafeKDFParameter("r=\(pp.r) (must be 1-\(scryptR))") }
+        if pp.p < 1 || pp.p > scryptP { throw BackupError.unsafeKDFParameter("p=\(pp.p) (must be \(scryptP))") }
+        if !(16...64).contains(salt.count) { throw BackupError.unsafeKDFParameter("a \(salt.count)-byte salt (must be 16-64 bytes)") }
     }
 
     static func passphraseKey(_ passphrase: String, salt: Data, n: Int, r: Int, p: Int) throws -> SymmetricKey {
@@ -154,7 +172,7 @@ public enum Backup {
                 var g = SystemRandomNumberGenerator()
                 for i in 0..<raw.count { raw[i] = UInt8.random(in: 0...255, using: &g) }
             }
-            let (n, r, p) = (1 << 15, 8, 1)
+            let (n, r, p) = (scryptN, scryptR, scryptP)
             let pk = try passphraseKey(passphrase, salt: salt, n: n, r: r, p: p)
             let keyringJSON = try JSONEncoder().encode(ring)
             header.passphrase = .init(
@@ -249,6 +267,7 @@ public enum Backup {
             guard let salt = Data(base64Encoded: pp.salt), let wrapped = Data(base64Encoded: pp.wrappedKey),
                   let sealedRing = Data(base64Encoded: pp.sealedKeyring)
             else { throw BackupError.tampered }
+            try checkKDFParameters(pp, salt: salt)
             let pk = try passphraseKey(passphrase, salt: salt, n: pp.n, r: pp.r, p: pp.p)
             do {
                 payloadKey = SymmetricKey(

@@ -411,8 +411,19 @@ struct AccountRoutes {
         try r.check()
         guard let username, let password else { throw APIError.validation(r.issues) }
         let now = s.now
-        try s.signInIPLimiter.hit("ip:\(ctx.remoteIP ?? "?")", now: now)
-        try s.signInUserLimiter.hit("user:\(username.lowercased())", now: now)
+        // Failures are limited per (account, client address) and per client address, never per
+        // account alone: someone else's wrong passwords cannot lock a user out of an address
+        // they have not failed from. Each attempt is counted before bcrypt runs (so parallel
+        // guesses cannot overtake the count) and given back when the password is right.
+        let address = ctx.remoteIP ?? "unknown"
+        let pair = "\(username.lowercased())\u{0}\(address)"
+        try s.signInAddressFailures.hit(address, now: now)
+        do {
+            try s.signInFailures.hit(pair, now: now)
+        } catch {
+            s.signInAddressFailures.release(address)
+            throw error
+        }
         struct UserRow: Sendable { var dto: MemberDTO; var hash: String; var org: String }
         let user: UserRow? = try await s.db.writer.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM users WHERE username = ?", arguments: [username]).map {
@@ -436,6 +447,8 @@ struct AccountRoutes {
             }
             throw APIError(.unauthorized, code: "UNAUTHORIZED", message: "Wrong username or password.")
         }
+        s.signInFailures.reset(pair)
+        s.signInAddressFailures.release(address)
         let token = Tokens.generate(prefix: Tokens.sessionPrefix)
         let expires = now.addingTimeInterval(s.config.sessionLifetime)
         let uid = user.dto.id
@@ -447,7 +460,7 @@ struct AccountRoutes {
                 arguments: [Tokens.hash(token), uid, Timestamp.format(now), Timestamp.format(expires)])
             try AppServices.audit(db, org: org, actor: "user:\(username)", action: "auth.sign_in", target: uid, ip: ctx.remoteIP, now: now)
         }
-        var cookie = "\(AppServices.sessionCookie)=\(token); Path=/; HttpOnly; SameSite=Lax; Max-Age=\(Int(s.config.sessionLifetime))"
+        var cookie = "\(s.sessionCookieName)=\(token); Path=/; HttpOnly; SameSite=Lax; Max-Age=\(Int(s.config.sessionLifetime))"
         if s.config.tls { cookie += "; Secure" }
         struct SignedIn: Encodable { var user: MemberDTO; var expiresAt: String }
         return try Reply.data(
@@ -456,14 +469,14 @@ struct AccountRoutes {
 
     @Sendable func signOut(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .viewer, reach: .registry)
-        if p.kind == .session, let token = req.cookies[AppServices.sessionCookie]?.value {
+        if p.kind == .session, let token = req.cookies[s.sessionCookieName]?.value {
             let now = s.now
             try await s.db.writer.write { db in
                 try db.execute(sql: "DELETE FROM sessions WHERE token_hash = ?", arguments: [Tokens.hash(token)])
                 try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "auth.sign_out", target: p.id, ip: ctx.remoteIP, now: now)
             }
         }
-        var cookie = "\(AppServices.sessionCookie)=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+        var cookie = "\(s.sessionCookieName)=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
         if s.config.tls { cookie += "; Secure" }
         return try Reply.data(["signedOut": true], headers: [.setCookie: cookie])
     }

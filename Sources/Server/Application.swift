@@ -20,6 +20,9 @@ public func buildRouter(
     let router = Router(context: AppRequestContext.self)
     let index = RouteIndex()
     let table = RouteTable(router: router, index: index)
+    router.add(middleware: ResponseHeadersMiddleware(tls: services.config.tls))
+    router.add(middleware: ClientAddressMiddleware(trusted: services.config.trustedProxies))
+    if let file = services.initialKeyFile { router.add(middleware: InitialKeyFileMiddleware(services: services, file: file)) }
     router.add(middleware: ErrorMiddleware(routes: index, logger: services.logger))
     router.add(middleware: MetricsMiddleware())
     OpsRoutes(s: services, metrics: metrics, heartbeat: heartbeat, scheduler: scheduler).register(table)
@@ -33,7 +36,7 @@ public func buildRouter(
     NotificationRoutes(s: services, client: crawler.clients.secure).register(table)
     SensorRoutes(s: services, crawler: crawler).register(table)
     // The console calls the API routes above in-process; it is not part of the API's route index.
-    ConsoleRoutes(s: services, api: ConsoleAPI(responder: router.buildResponder())).register(router)
+    ConsoleRoutes(s: services, api: ConsoleAPI(responder: router.buildResponder(), cookieName: services.sessionCookieName)).register(router)
     return (router, index)
 }
 
@@ -51,11 +54,15 @@ public struct ServeOptions: Sendable {
     public var schedulerInterval: TimeInterval
     /// Finished scans older than this are pruned daily (every tag's latest scan is kept).
     public var retentionDays: Int
+    /// Request-head deadline, keep-alive idle timeout and the cap on open connections.
+    public var connections: ConnectionLimits
 
     public init(
         server: ServerConfiguration, tlsCertificate: String? = nil, tlsKey: String? = nil, workers: Int = 4,
-        jobLease: TimeInterval = 60, syncConcurrency: Int = 8, schedulerInterval: TimeInterval = 60, retentionDays: Int = 90
+        jobLease: TimeInterval = 60, syncConcurrency: Int = 8, schedulerInterval: TimeInterval = 60, retentionDays: Int = 90,
+        connections: ConnectionLimits = ConnectionLimits()
     ) {
+        self.connections = connections
         self.schedulerInterval = schedulerInterval
         self.retentionDays = retentionDays
         self.syncConcurrency = syncConcurrency
@@ -82,9 +89,11 @@ public struct Appliance: Sendable {
         let opened = try dir.open()
         let jobs = JobStore(writer: opened.db.writer)
         let vulnDB = try VulnerabilityDatabase(path: dir.vulnDBPath)
-        services = AppServices(
+        var services = AppServices(
             db: opened.db, secrets: SecretStore(keyring: opened.keyring), jobs: jobs, logger: logger,
             config: options.server, vulnDB: vulnDB)
+        services.initialKeyFile = InitialKeyFile(dir)
+        self.services = services
         initialAdminKey = opened.initialAdminKey
         self.options = options
         self.metrics = metrics
@@ -141,17 +150,28 @@ public struct Appliance: Sendable {
 
     /// Runs until SIGTERM/SIGINT, then drains: the server stops accepting, workers hand back leases.
     public func run(onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
-        let server: HTTPServerBuilder
-        let scheme: String
+        var tlsConfiguration: TLSConfiguration?
         if let cert = options.tlsCertificate, let key = options.tlsKey {
             let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
-            let tls = TLSConfiguration.makeServerConfiguration(
+            let configuration = TLSConfiguration.makeServerConfiguration(
                 certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-            server = try .tls(.http1(), tlsConfiguration: tls)
-            scheme = "https"
-        } else {
-            server = .http1()
-            scheme = "http"
+            // Fails here (a key that does not match the certificate, say), before any client exists.
+            _ = try NIOSSLContext(configuration: configuration)
+            tlsConfiguration = configuration
+        }
+        let tls = tlsConfiguration
+        let scheme = tls == nil ? "http" : "https"
+        let limits = options.connections
+        let gate = ConnectionGate(limit: limits.maxConnections)
+        let http1 = HTTP1Channel.Configuration(idleTimeout: .nanoseconds(Int64(limits.idleTimeout * 1e9)))
+        let headerTimeout = TimeAmount.nanoseconds(Int64(limits.headerTimeout * 1e9))
+        let server = HTTPServerBuilder { responder in
+            let plain = HTTP1Channel(responder: responder, configuration: http1)
+            if let tls {
+                return LimitedChildChannel(
+                    base: try TLSChannel(plain, tlsConfiguration: tls), gate: gate, headerTimeout: headerTimeout)
+            }
+            return LimitedChildChannel(base: plain, gate: gate, headerTimeout: headerTimeout)
         }
         // Created last, after everything that can throw: an HTTPClient must be shut down,
         // and only the ServiceGroup below guarantees that once it exists.

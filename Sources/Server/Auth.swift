@@ -5,7 +5,14 @@ import GRDB
 public import Hummingbird
 
 extension AppServices {
+    /// The session cookie over plain HTTP.
     public static let sessionCookie = "next-auth.session-token"
+    /// Under TLS: the `__Host-` prefix makes browsers keep it only when it is `Secure`, has
+    /// `Path=/` and no `Domain`, so no other host or plain-HTTP page can set or shadow it.
+    public static let tlsSessionCookie = "__Host-next-auth.session-token"
+
+    /// The session cookie's name for this server (`__Host-` under TLS); the API and the console read only it.
+    public var sessionCookieName: String { config.tls ? Self.tlsSessionCookie : Self.sessionCookie }
 
     /// The authorization step every API handler calls. Resolves the caller, then checks the role
     /// (`minimum`, or one of `alsoAllowed`) and the reach: an operation on the whole organization
@@ -32,7 +39,7 @@ extension AppServices {
             let parts = a.split(separator: " ", maxSplits: 1)
             guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw APIError.unauthorized }
             token = parts[1].trimmingCharacters(in: .whitespaces)
-        } else if let c = request.cookies[Self.sessionCookie]?.value {
+        } else if let c = request.cookies[sessionCookieName]?.value {
             // SameSite=Lax keeps the cookie off other sites' POSTs in today's browsers; a change
             // that still arrives with it from another origin is refused as well.
             if Self.isCrossOriginWrite(request) { throw APIError.forbidden }

@@ -78,8 +78,34 @@ public struct DataDirectory: Sendable {
         }
         if let key {
             try FileIO.writeDurably(Data((key + "\n").utf8), to: initialAdminKeyPath, mode: 0o600)
+        } else {
+            try retireInitialAdminKeyIfSetUp(db)
         }
         return Opened(db: db, keyring: keyring, initialAdminKey: key, orgId: orgId)
+    }
+
+    /// Whether someone has set the organization up: a user exists, or an API or sensor key
+    /// other than the initial one.
+    public static func isSetUp(_ db: Database) throws -> Bool {
+        try Bool.fetchOne(
+            db,
+            sql: "SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM api_keys WHERE created_by IS NOT 'system')"
+        ) ?? false
+    }
+
+    /// Deletes `initial-admin-key` once the organization is set up: the file is a bootstrap
+    /// aid, and an owner key in plain text should not outlive the bootstrap. The key itself
+    /// keeps working (revoke it with `DELETE /api/api-keys/{id}` when it is no longer needed).
+    /// Returns true when the file is gone.
+    @discardableResult
+    public func retireInitialAdminKeyIfSetUp(_ db: AppDatabase) throws -> Bool {
+        guard FileManager.default.fileExists(atPath: initialAdminKeyPath) else { return true }
+        guard try db.writer.read({ try Self.isSetUp($0) }) else { return false }
+        if unlink(initialAdminKeyPath) != 0 && errno != ENOENT {
+            throw FileIOError(description: "cannot delete \(initialAdminKeyPath): \(String(cString: strerror(errno)))")
+        }
+        FileIO.fsyncDirectory(of: initialAdminKeyPath)
+        return true
     }
 
     /// Refuses a read-only data directory or database up front, with what to do, rather

@@ -42,6 +42,7 @@ struct EventRoutes {
         } catch is NIOTooManyBytesError {
             throw APIError.payloadTooLarge
         }
+        if let problem = StrictJSON.problem(in: buffer.readableBytesView) { throw APIError.badRequest(problem) }
         let body: JSONValue
         do {
             body = try JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))

@@ -39,7 +39,7 @@ enum OpenAPIDocument {
     static let operations: [Op] = [
         Op(method: "get", path: "/healthz", summary: "Liveness", role: nil, tag: "Operations", response: "Status"),
         Op(method: "get", path: "/readyz", summary: "Readiness: database writable, workers alive", role: nil, tag: "Operations", response: "Status"),
-        Op(method: "get", path: "/metrics", summary: "Prometheus metrics", role: nil, tag: "Operations"),
+        Op(method: "get", path: "/metrics", summary: "Prometheus metrics (with serve --metrics-token: Authorization: Bearer TOKEN, else 401)", role: nil, tag: "Operations"),
         Op(method: "get", path: "/api/openapi.json", summary: "This document", role: nil, tag: "Operations"),
         Op(method: "get", path: "/api/registries", summary: "List registries", role: "viewer", tag: "Registries", response: "Registry", list: true, query: listQuery + ["provider"]),
         Op(method: "post", path: "/api/registries", summary: "Create a registry", role: "admin", tag: "Registries", request: "RegistryCreate", response: "Registry", status: "201"),

@@ -1,4 +1,5 @@
 import Cron
+import Crypto
 import Foundation
 import GRDB
 import Hummingbird
@@ -54,11 +55,28 @@ struct OpsRoutes {
     }
 
     @Sendable func metricsText(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        if let expected = s.config.metricsToken { try Self.requireBearer(req, expected) }
         var buffer: [UInt8] = []
         metrics?.emit(into: &buffer)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: .init(bytes: buffer)))
+    }
+
+    /// `Authorization: Bearer <expected>` or 401. Both sides are hashed first, so the constant-time
+    /// comparison does not depend on the length of what was sent.
+    static func requireBearer(_ req: Request, _ expected: String) throws {
+        var sent = ""
+        if let a = req.headers[.authorization] {
+            let parts = a.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { sent = parts[1].trimmingCharacters(in: .whitespaces) }
+        }
+        let ok = Tokens.constantTimeEquals(Data(SHA256.hash(data: Data(sent.utf8))), Data(SHA256.hash(data: Data(expected.utf8))))
+        if !ok || sent.isEmpty {
+            var e = APIError(.unauthorized, code: "UNAUTHORIZED", message: "/metrics requires Authorization: Bearer with the metrics token.")
+            e.headers[.wwwAuthenticate] = "Bearer realm=\"metrics\""
+            throw e
+        }
     }
 
     @Sendable func openapi(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {

@@ -1,7 +1,7 @@
 public import Foundation
 import Synchronization
 
-/// Fixed-window counters per key (principal, or IP and username), in memory.
+/// Fixed-window counters per key (principal, or address and username), in memory.
 public final class RateLimiter: Sendable {
     struct Window {
         var start: Date
@@ -38,5 +38,20 @@ public final class RateLimiter: Sendable {
         if !outcome.allowed {
             throw APIError.rateLimited(retryAfter: outcome.retryAfter, limit: limit, reset: outcome.reset)
         }
+    }
+
+    /// Takes back one counted event of `key` (an attempt counted up front that succeeded).
+    public func release(_ key: String) {
+        windows.withLock { map in
+            if var w = map[key], w.count > 0 {
+                w.count -= 1
+                map[key] = w
+            }
+        }
+    }
+
+    /// Forgets `key` (a successful sign-in clears that account's failures from that address).
+    public func reset(_ key: String) {
+        _ = windows.withLock { $0.removeValue(forKey: key) }
     }
 }

@@ -4,6 +4,7 @@ public import GRDB
 public import Logging
 import HummingbirdBcrypt
 import NIOPosix
+import Synchronization
 public import Scan
 
 /// Everything a request handler needs, passed as a value (no global locator).
@@ -20,8 +21,13 @@ public struct AppServices: Sendable {
     let scanLimiter = RateLimiter(limit: 10)
     let keyLimiter = RateLimiter(limit: 10)
     let patLimiter = RateLimiter(limit: 10)
-    let signInIPLimiter = RateLimiter(limit: 5)
-    let signInUserLimiter = RateLimiter(limit: 5)
+    /// Failed sign-ins per (account, client address) and per client address; see `AccountRoutes.signIn`.
+    let signInFailures = RateLimiter(limit: AppServices.signInFailuresPerAccountAndAddress)
+    let signInAddressFailures = RateLimiter(limit: AppServices.signInFailuresPerAddress)
+    static let signInFailuresPerAccountAndAddress = 5
+    static let signInFailuresPerAddress = 20
+    /// Set by the serving process: `initial-admin-key` is deleted once the organization is set up.
+    public var initialKeyFile: InitialKeyFile?
 
     public init(
         db: AppDatabase, secrets: SecretStore, jobs: JobStore, logger: Logger, config: ServerConfiguration,
@@ -48,6 +54,27 @@ public struct AppServices: Sendable {
     }
 }
 
+/// The data directory's `initial-admin-key`, deleted after the first answer that created
+/// something once a user or another key exists (see `DataDirectory.retireInitialAdminKeyIfSetUp`).
+public final class InitialKeyFile: Sendable {
+    let directory: DataDirectory
+    private let retired = Atomic<Bool>(false)
+
+    public init(_ directory: DataDirectory) { self.directory = directory }
+
+    func retireIfSetUp(_ db: AppDatabase, logger: Logger) {
+        guard !retired.load(ordering: .relaxed) else { return }
+        do {
+            if try directory.retireInitialAdminKeyIfSetUp(db) {
+                retired.store(true, ordering: .relaxed)
+                logger.notice("the organization is set up: deleted \(directory.initialAdminKeyPath) (the key itself stays valid until revoked)")
+            }
+        } catch {
+            logger.error("\(error)")
+        }
+    }
+}
+
 /// Serving options that handlers need to see.
 public struct ServerConfiguration: Sendable {
     public var host: String
@@ -60,11 +87,18 @@ public struct ServerConfiguration: Sendable {
     public var sessionLifetime: TimeInterval
     /// Base URL of the OSV archives the daily `vulndb_update` job downloads; nil: no scheduled update.
     public var vulnDBUpdateURL: String?
+    /// Peers whose `X-Forwarded-For` names the client (`--trusted-proxy`); empty: the header is ignored.
+    public var trustedProxies: [IPNetwork]
+    /// When set, `/metrics` requires `Authorization: Bearer <token>` (`--metrics-token`).
+    public var metricsToken: String?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, dataDir: String = "./data", publicURL: String? = nil,
-        tls: Bool = false, bcryptCost: UInt8 = 12, sessionLifetime: TimeInterval = 12 * 3600, vulnDBUpdateURL: String? = nil
+        tls: Bool = false, bcryptCost: UInt8 = 12, sessionLifetime: TimeInterval = 12 * 3600, vulnDBUpdateURL: String? = nil,
+        trustedProxies: [IPNetwork] = [], metricsToken: String? = nil
     ) {
+        self.trustedProxies = trustedProxies
+        self.metricsToken = metricsToken
         self.vulnDBUpdateURL = vulnDBUpdateURL
         self.host = host
         self.port = port

@@ -96,8 +96,32 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Days of scan history to keep (every tag's latest scan is always kept).") var retentionDays: Int = 90
     @Option(help: "Base URL of OSV ecosystem archives to download daily (e.g. https://osv-vulnerabilities.storage.googleapis.com); none: no scheduled update.")
     var vulndbUrl: String?
+    @Option(
+        help: ArgumentHelp(
+            "A reverse proxy whose X-Forwarded-For names the client: an IP or CIDR range; repeat it or separate with commas. Without it the header is ignored.",
+            valueName: "ip-or-cidr"))
+    var trustedProxy: [String] = []
+    @Option(help: "Seconds from a request's first byte to the end of its headers; slower clients are disconnected.")
+    var headerTimeout: Int = 10
+    @Option(help: "Seconds an idle keep-alive connection stays open.") var idleTimeout: Int = 60
+    @Option(help: "Client connections open at once; more are closed at once (default: ulimit -n minus 256, at most 10000).")
+    var maxConnections: Int?
+    @Option(help: "Require Authorization: Bearer TOKEN on /metrics (or HARBORGUARD_METRICS_TOKEN; prefer --metrics-token-file).")
+    var metricsToken: String?
+    @Option(help: "File holding the /metrics bearer token.") var metricsTokenFile: String?
 
     func validate() throws {
+        if headerTimeout < 1 || headerTimeout > 3600 { throw ValidationError("--header-timeout must be 1-3600 seconds") }
+        if idleTimeout < 1 || idleTimeout > 86_400 { throw ValidationError("--idle-timeout must be 1-86400 seconds") }
+        if let maxConnections {
+            if maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+            if let soft = ConnectionLimits.openFileLimit, maxConnections > soft {
+                throw ValidationError(
+                    "--max-connections \(maxConnections) is above the open-file limit (ulimit -n = \(soft)); raise the limit or lower --max-connections")
+            }
+        }
+        if metricsToken != nil && metricsTokenFile != nil { throw ValidationError("--metrics-token and --metrics-token-file exclude each other") }
+        do { _ = try IPNetwork.parseList(trustedProxy) } catch { throw ValidationError("--trusted-proxy: \(error)") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if !(0...65535).contains(port) { throw ValidationError("--port must be 0-65535") }
         if workers < 1 || workers > 64 { throw ValidationError("--workers must be 1-64") }
@@ -111,12 +135,20 @@ struct Serve: AsyncParsableCommand {
         let logger = global.bootstrapLogging()
         let prometheus = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
+        var token = metricsToken ?? metricsTokenFile.map { readSecretFile($0, what: "metrics token") }
+        if token == nil, let env = ProcessInfo.processInfo.environment["HARBORGUARD_METRICS_TOKEN"], !env.isEmpty { token = env }
+        if let t = token, t.count < 16 { fail("the metrics token must be at least 16 characters", code: 64) }
+        let connections = ConnectionLimits(
+            headerTimeout: TimeInterval(headerTimeout), idleTimeout: TimeInterval(idleTimeout),
+            maxConnections: maxConnections ?? ConnectionLimits.defaultMaxConnections)
         let options = ServeOptions(
             server: ServerConfiguration(
                 host: host, port: port, dataDir: global.dataDir, publicURL: publicUrl, tls: tlsCert != nil,
-                vulnDBUpdateURL: vulndbUrl),
+                vulnDBUpdateURL: vulndbUrl, trustedProxies: (try? IPNetwork.parseList(trustedProxy)) ?? [],
+                metricsToken: token),
             tlsCertificate: tlsCert, tlsKey: tlsKey, workers: workers, jobLease: TimeInterval(jobLease),
-            syncConcurrency: syncConcurrency, schedulerInterval: TimeInterval(schedulerInterval), retentionDays: retentionDays)
+            syncConcurrency: syncConcurrency, schedulerInterval: TimeInterval(schedulerInterval), retentionDays: retentionDays,
+            connections: connections)
         let appliance: Appliance
         do {
             appliance = try Appliance(options: options, logger: logger, metrics: prometheus)
@@ -127,7 +159,7 @@ struct Serve: AsyncParsableCommand {
             let path = DataDirectory(global.dataDir).initialAdminKeyPath
             // Written straight to the descriptor so it is out before the server blocks.
             FileHandle.standardOutput.write(Data(
-                "Created organization 'default'. Initial admin API key (shown once; also in \(path)):\n\(key)\n".utf8))
+                "Created organization 'default'. Initial admin API key (shown once; also in \(path) until a user or another key exists):\n\(key)\n".utf8))
         }
         let trimming = Task.detached { await MemoryTuning.trimPeriodically() }
         defer { trimming.cancel() }

@@ -267,7 +267,7 @@ import GRDB
             #expect(last?.errorCode == "RATE_LIMITED")
             #expect(Int(last?.headers[.retryAfter] ?? "") ?? 0 >= 1)
             #expect(last?.headers[HTTPField.Name("X-RateLimit-Limit")!] == "10")
-            // Sign-in: 5 a minute per username.
+            // Sign-in: 5 failures a minute per (username, client address).
             var signIn: JSONResponse?
             for _ in 0..<6 {
                 signIn = try await c.json(.post, "/api/auth/sign-in", body: ["username": "nobody", "password": "wrong password!"])

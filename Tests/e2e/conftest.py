@@ -40,6 +40,10 @@ def run(*args, data_dir, env=None, check=True, input=None):
     return p
 
 
+# data directory → its initial admin key, read while data/initial-admin-key still exists.
+_ADMIN_KEYS = {}
+
+
 class Server:
     def __init__(self, data_dir: Path, log_level="info", extra=(), env=None):
         self.data_dir = data_dir
@@ -62,6 +66,9 @@ class Server:
                 raise AssertionError(f"serve exited {self.proc.returncode}: {self.log.read_text()}")
             try:
                 if requests.get(self.base + "/healthz", timeout=1, verify=False).status_code == 200:
+                    key_file = self.data_dir / "initial-admin-key"
+                    if key_file.exists():
+                        _ADMIN_KEYS[str(self.data_dir)] = key_file.read_text().strip()
                     return
             except requests.RequestException:
                 pass
@@ -70,7 +77,13 @@ class Server:
 
     @property
     def admin_key(self) -> str:
-        return (self.data_dir / "initial-admin-key").read_text().strip()
+        # serve deletes data/initial-admin-key once a user or another key exists: remember the
+        # key per data directory while the file is there (read at start, see wait_ready).
+        key = _ADMIN_KEYS.get(str(self.data_dir))
+        if key is None:
+            key = (self.data_dir / "initial-admin-key").read_text().strip()
+            _ADMIN_KEYS[str(self.data_dir)] = key
+        return key
 
     def api(self, method, path, key=None, **kw):
         headers = kw.pop("headers", {})

@@ -81,7 +81,7 @@ struct ConsoleRoutes: Sendable {
     }
 
     func viewer(_ req: Request) async -> Viewer? {
-        guard let token = req.cookies[AppServices.sessionCookie]?.value,
+        guard let token = req.cookies[s.sessionCookieName]?.value,
             Tokens.isWellFormed(token, prefix: Tokens.sessionPrefix),
             let p = try? await s.principal(forToken: token), p.kind == .session
         else { return nil }

@@ -11,6 +11,8 @@ import Synchronization
 /// as an API client does.
 struct ConsoleAPI: Sendable {
     let responder: RouterResponder<AppRequestContext>
+    /// The session cookie's name (`AppServices.sessionCookieName`).
+    var cookieName = AppServices.sessionCookie
 
     struct Result: Sendable {
         var status: HTTPResponse.Status
@@ -41,7 +43,7 @@ struct ConsoleAPI: Sendable {
         request: Request, context: AppRequestContext
     ) async throws -> Result {
         var head = HTTPRequest(method: method, scheme: nil, authority: nil, path: path)
-        head.headerFields[.cookie] = "\(AppServices.sessionCookie)=\(token)"
+        head.headerFields[.cookie] = "\(cookieName)=\(token)"
         if let ua = request.headers[.userAgent] { head.headerFields[.userAgent] = ua }
         var buffer = ByteBuffer()
         if let body {
