@@ -134,7 +134,7 @@ enum OpenAPIDocument {
                 responses["200"] = ["description": "The OpenAPI document", "content": ["application/json": ["schema": ["type": "object"]]]]
             }
             let err: [String: Any] = ["$ref": "#/components/responses/Error"]
-            for code in ["400", "401", "403", "404", "405", "409", "413", "429", "500", "503"] {
+            for code in ["400", "401", "403", "404", "405", "409", "413", "421", "422", "429", "500", "503"] {
                 responses[code] = err
             }
             o["responses"] = responses
@@ -175,7 +175,7 @@ enum OpenAPIDocument {
             "ListLinks": ["type": "object", "properties": ["self": str, "next": nstr, "prev": nstr]],
             "Error": ["type": "object", "required": ["error"], "properties": ["error": [
                 "type": "object", "required": ["code", "message", "issues"],
-                "properties": ["code": ["type": "string", "enum": ["BAD_REQUEST", "VALIDATION_ERROR", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "METHOD_NOT_ALLOWED", "CONFLICT", "PAYLOAD_TOO_LARGE", "RATE_LIMITED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"]],
+                "properties": ["code": ["type": "string", "enum": ["BAD_REQUEST", "VALIDATION_ERROR", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "METHOD_NOT_ALLOWED", "CONFLICT", "PAYLOAD_TOO_LARGE", "RATE_LIMITED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT", "TARGET_NOT_ALLOWED", "HOST_NOT_ALLOWED"]],
                                "message": str,
                                "issues": ["type": "array", "items": ["type": "object", "properties": ["path": str, "message": str]]]]]]],
             "Registry": ["type": "object",
@@ -291,9 +291,9 @@ enum OpenAPIDocument {
                                              "enabled": ["type": "boolean"]]],
             "ChannelUpdate": ["type": "object", "properties": ["name": str, "url": str, "events": ["type": "array", "items": ["type": "string", "enum": events]],
                                                             "secret": ["type": ["string", "null"]], "enabled": ["type": "boolean"]]],
-            "ChannelTest": ["type": "object", "properties": ["delivered": ["type": "boolean"], "statusCode": ["type": ["integer", "null"]], "error": nstr, "durationMs": ["type": "integer"]]],
+            "ChannelTest": ["type": "object", "properties": ["delivered": ["type": "boolean"], "statusClass": ["type": ["string", "null"], "pattern": "^[1-5]xx$"], "error": nstr, "durationMs": ["type": "integer"]]],
             "Delivery": ["type": "object", "properties": ["id": str, "event": str, "status": ["type": "string", "enum": ["pending", "delivered", "failed"]],
-                                                       "attempts": ["type": "integer"], "responseCode": ["type": ["integer", "null"]], "error": nstr,
+                                                       "attempts": ["type": "integer"], "statusClass": ["type": ["string", "null"], "pattern": "^[1-5]xx$"], "error": nstr,
                                                        "createdAt": date, "updatedAt": date, "nextAttemptAt": ndate]],
             "SensorStatus": ["type": "object", "required": ["registryId", "scanMethod", "status", "jobs"],
                              "properties": ["registryId": str, "scanMethod": ["type": "string", "enum": ["cloud", "sensor"]],

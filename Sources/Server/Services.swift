@@ -60,12 +60,17 @@ public struct ServerConfiguration: Sendable {
     public var sessionLifetime: TimeInterval
     /// Base URL of the OSV archives the daily `vulndb_update` job downloads; nil: no scheduled update.
     public var vulnDBUpdateURL: String?
+    /// Lets notification channels and the vulnerability-database feed reach loopback, private
+    /// and link-local addresses (`serve --allow-private-targets`); metadata addresses stay refused.
+    public var allowPrivateTargets: Bool
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, dataDir: String = "./data", publicURL: String? = nil,
-        tls: Bool = false, bcryptCost: UInt8 = 12, sessionLifetime: TimeInterval = 12 * 3600, vulnDBUpdateURL: String? = nil
+        tls: Bool = false, bcryptCost: UInt8 = 12, sessionLifetime: TimeInterval = 12 * 3600, vulnDBUpdateURL: String? = nil,
+        allowPrivateTargets: Bool = false
     ) {
         self.vulnDBUpdateURL = vulnDBUpdateURL
+        self.allowPrivateTargets = allowPrivateTargets
         self.host = host
         self.port = port
         self.dataDir = dataDir
