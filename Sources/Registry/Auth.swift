@@ -26,15 +26,16 @@ extension RegistryClient {
     static let oauthClientID = "harborguard"
 
     /// Checks that a token realm may receive credentials: https, or plain http only on the
-    /// registry's own host when the registry itself is plain http (local/test registries).
-    /// A realm on another host over http is refused, so a hostile challenge cannot make the
+    /// registry's own host and port when the registry itself is plain http (local/test
+    /// registries). A realm on another host or port over http is refused, so a hostile challenge cannot make the
     /// client send credentials in clear to a third party.
     func validateRealm(_ realm: String) throws {
         guard let origin = Origin(realm) else {
             throw RegistryError.invalidConfiguration("token realm is not an absolute http(s) URL")
         }
-        if origin.scheme != "https", !(origin.host == base.host && base.scheme == "http") {
-            throw RegistryError.invalidConfiguration("token realm on \(origin.host) must use https")
+        if origin.scheme != "https", !(origin.host == base.host && origin.port == (base.port ?? 80) && base.scheme == "http") {
+            throw RegistryError.invalidConfiguration(
+                "token realm on \(origin.host):\(origin.port) must use https (plain http only on the registry's own host and port)")
         }
     }
 
@@ -236,10 +237,17 @@ extension RegistryClient {
     /// The registry URL of the AWS account behind ECR credentials (the `proxyEndpoint` of
     /// `GetAuthorizationToken`), for ECR registries created without a URL.
     public static func ecrRegistryURL(credentials: RegistryCredentials, httpClient: HTTPClient, logger: Logger, endpoints: ProviderEndpoints = ProviderEndpoints()) async throws(RegistryError) -> String {
+        try await ecrRegistryURL(
+            credentials: credentials, http: OutgoingHTTPClient(unmanaged: httpClient, policy: OutgoingPolicy(), purpose: .registry),
+            logger: logger, endpoints: endpoints)
+    }
+
+    /// `ecrRegistryURL` through an `OutgoingHTTPClient`.
+    public static func ecrRegistryURL(credentials: RegistryCredentials, http: OutgoingHTTPClient, logger: Logger, endpoints: ProviderEndpoints = ProviderEndpoints()) async throws(RegistryError) -> String {
         guard case let .awsEcr(a, s, r, t) = credentials else { throw .invalidConfiguration("ECR needs AwsEcr credentials") }
         // The URL is only a placeholder: this client never talks to a registry.
         let client = try RegistryClient(configuration: Configuration(url: "https://ecr.invalid", provider: .awsEcr, credentials: credentials, endpoints: endpoints),
-                                        httpClient: httpClient, logger: logger)
+                                        http: http, logger: logger)
         let authorization = try await client.mapped { try await client.ecrAuthorization(accessKeyId: a, secretAccessKey: s, region: r, sessionToken: t) }
         guard let endpoint = authorization.proxyEndpoint, Origin(endpoint)?.scheme == "https" else {
             throw .invalidResponse("ECR answered no https proxyEndpoint")

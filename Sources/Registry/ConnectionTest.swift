@@ -42,7 +42,7 @@ extension ConnectionTestResult.Status {
     init(_ error: RegistryError) {
         switch error {
         case .authFailed: self = .authFailed
-        case .unreachable, .rateLimited: self = .unreachable
+        case .unreachable, .rateLimited, .targetNotAllowed: self = .unreachable
         case .tlsError: self = .tlsError
         case .timeout: self = .timeout
         case .invalidConfiguration: self = .authFailed

@@ -37,6 +37,9 @@ public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidConfiguration(String)
     /// Any other HTTP status, with the registry's error code when it sent one.
     case httpStatus(Int, String)
+    /// The outgoing-request policy refused the address (see `OutgoingPolicy`); the message
+    /// names no address.
+    case targetNotAllowed(String)
 
     public var description: String {
         switch self {
@@ -58,6 +61,7 @@ public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .invalidResponse(m): "invalid registry response: \(m)"
         case let .invalidConfiguration(m): "invalid configuration: \(m)"
         case let .httpStatus(s, m): "registry answered HTTP \(s)\(m.isEmpty ? "" : ": \(m)")"
+        case let .targetNotAllowed(m): m
         }
     }
 }

@@ -15,7 +15,7 @@ public struct RegistryClient: Sendable {
     /// The configuration this client was made with.
     public private(set) var configuration: Configuration
     let base: BaseURL
-    let http: HTTPClient
+    let http: OutgoingHTTPClient
     let logger: Logger
     let state: ClientState
     let tokens: ExpiringCache<TokenKey, String>
@@ -24,14 +24,26 @@ public struct RegistryClient: Sendable {
 
     /// Creates a client; throws `invalidConfiguration` for a URL that is not http(s), has
     /// userinfo, or is `http://` without `insecure`.
+    public init(configuration: Configuration, http: OutgoingHTTPClient, logger: Logger) throws(RegistryError) {
+        try self.init(configuration: configuration, http: http, logger: logger, now: { Date() })
+    }
+
+    /// A client on a caller's `HTTPClient`: requests are checked by the default registry
+    /// policy, but connect by name (see `OutgoingHTTPClient.init(unmanaged:)`).
     public init(configuration: Configuration, httpClient: HTTPClient, logger: Logger) throws(RegistryError) {
         try self.init(configuration: configuration, httpClient: httpClient, logger: logger, now: { Date() })
     }
 
     init(configuration: Configuration, httpClient: HTTPClient, logger: Logger, now: @escaping @Sendable () -> Date) throws(RegistryError) {
+        try self.init(
+            configuration: configuration, http: OutgoingHTTPClient(unmanaged: httpClient, policy: OutgoingPolicy(), purpose: .registry),
+            logger: logger, now: now)
+    }
+
+    init(configuration: Configuration, http: OutgoingHTTPClient, logger: Logger, now: @escaping @Sendable () -> Date) throws(RegistryError) {
         self.configuration = configuration
         self.base = try BaseURL(configuration.url, insecure: configuration.insecure)
-        self.http = httpClient
+        self.http = http
         self.logger = logger
         self.state = ClientState()
         self.tokens = ExpiringCache(now: now)
@@ -291,6 +303,9 @@ public struct RegistryClient: Sendable {
     /// Classifies transport and other errors; descriptions carry no secrets.
     static func classify(_ error: any Error) -> RegistryError {
         if let e = error as? RegistryError { return e }
+        if let e = error as? TargetNotAllowed { return .targetNotAllowed(e.description) }
+        if error is OutgoingResolutionFailed { return .unreachable("cannot resolve the host") }
+        if let e = error as? OutgoingRedirectRefused { return .badRedirect(e.reason) }
         if error is CancellationError { return .timeout("cancelled") }
         if error is NIOTooManyBytesError { return .tooLarge("response body over its limit") }
         if let e = error as? HTTPClientError {

@@ -62,6 +62,13 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible {
         .contentTooLarge, code: "PAYLOAD_TOO_LARGE", message: "The request body is larger than 1 MiB.")
     public static let internalError = APIError(
         .internalServerError, code: "INTERNAL_ERROR", message: "An internal error occurred.")
+    /// The outgoing-request policy refused a URL's host (422); the message names no address.
+    public static func targetNotAllowed(_ message: String) -> APIError {
+        var m = message
+        if m.hasPrefix("target not allowed") { m = "Target not allowed" + m.dropFirst("target not allowed".count) }
+        if !m.hasSuffix(".") { m += "." }
+        return APIError(.unprocessableContent, code: "TARGET_NOT_ALLOWED", message: m)
+    }
     public static func unavailable(_ message: String) -> APIError {
         APIError(.serviceUnavailable, code: "SERVICE_UNAVAILABLE", message: message)
     }

@@ -3,6 +3,7 @@ public import Foundation
 import HummingbirdTLS
 import GRDB
 import Scan
+import Registry
 import NIOSSL
 import NIOCore
 public import Hummingbird
@@ -24,6 +25,9 @@ public func buildRouter(
     router.add(middleware: ClientAddressMiddleware(trusted: services.config.trustedProxies))
     if let file = services.initialKeyFile { router.add(middleware: InitialKeyFileMiddleware(services: services, file: file)) }
     router.add(middleware: ErrorMiddleware(routes: index, logger: services.logger))
+    if let url = services.config.publicURL, let allowList = HostAllowList(publicURL: url) {
+        router.add(middleware: HostAllowListMiddleware(allowList: allowList))
+    }
     router.add(middleware: MetricsMiddleware())
     OpsRoutes(s: services, metrics: metrics, heartbeat: heartbeat, scheduler: scheduler).register(table)
     RegistryRoutes(s: services).register(table)
@@ -33,7 +37,7 @@ public func buildRouter(
     VulnerabilityRoutes(s: services).register(table)
     EventRoutes(s: services).register(table)
     CrawlerRoutes(s: services, crawler: crawler).register(table)
-    NotificationRoutes(s: services, client: crawler.clients.secure).register(table)
+    NotificationRoutes(s: services, client: crawler.clients.notifications).register(table)
     SensorRoutes(s: services, crawler: crawler).register(table)
     // The console calls the API routes above in-process; it is not part of the API's route index.
     ConsoleRoutes(s: services, api: ConsoleAPI(responder: router.buildResponder(), cookieName: services.sessionCookieName)).register(router)
@@ -101,7 +105,7 @@ public struct Appliance: Sendable {
 
     /// Job handlers by type; capabilities register theirs here.
     static func handlers(crawler: Crawler, scanner: ScanRunner) -> [String: JobHandler] {
-        let notifier = NotificationSender(services: crawler.services, client: crawler.clients.secure)
+        let notifier = NotificationSender(services: crawler.services, client: crawler.clients.notifications)
         return [
             "notify": { try await notifier.run($0) },
             "sync": { try await crawler.sync($0) },
@@ -175,7 +179,7 @@ public struct Appliance: Sendable {
         }
         // Created last, after everything that can throw: an HTTPClient must be shut down,
         // and only the ServiceGroup below guarantees that once it exists.
-        let clients = RegistryHTTPClients()
+        let clients = RegistryHTTPClients(policy: OutgoingPolicy(allowPrivateTargets: options.server.allowPrivateTargets))
         var crawler = Crawler(services: services, clients: clients)
         crawler.concurrency = options.syncConcurrency
         let (router, _) = buildRouter(

@@ -1,4 +1,5 @@
-public import AsyncHTTPClient
+import AsyncHTTPClient
+import NIOCore
 public import Cron
 import Foundation
 import GRDB
@@ -7,20 +8,28 @@ import NIOSSL
 public import Registry
 public import ServiceLifecycle
 
-/// The HTTP clients the crawler talks to registries with: one verifying TLS, one for
-/// registries marked `insecure` (which also skips TLS verification). A Service so the
+/// The HTTP clients the server talks to the outside with, all under one `OutgoingPolicy`:
+/// one verifying TLS and one for registries marked `insecure` (which also skips TLS
+/// verification), both for registries, and one for notification channels. A Service so the
 /// ServiceGroup shuts them down after the server and workers have stopped.
 public final class RegistryHTTPClients: Service, Sendable {
-    public let secure: HTTPClient
-    public let insecure: HTTPClient
+    public let policy: OutgoingPolicy
+    public let secure: OutgoingHTTPClient
+    public let insecure: OutgoingHTTPClient
+    /// Notification channels: redirects are not followed (a webhook is one POST).
+    public let notifications: OutgoingHTTPClient
 
-    public init() {
-        secure = HTTPClient(eventLoopGroupProvider: .singleton, configuration: RegistryClient.httpClientConfiguration())
+    public init(policy: OutgoingPolicy = OutgoingPolicy()) {
+        self.policy = policy
+        secure = OutgoingHTTPClient(configuration: RegistryClient.httpClientConfiguration(), policy: policy, purpose: .registry)
         var cfg = RegistryClient.httpClientConfiguration()
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .none
         cfg.tlsConfiguration = tls
-        insecure = HTTPClient(eventLoopGroupProvider: .singleton, configuration: cfg)
+        insecure = OutgoingHTTPClient(configuration: cfg, policy: policy, purpose: .registry)
+        var notify = HTTPClient.Configuration()
+        notify.timeout = .init(connect: .seconds(10), read: .seconds(30))
+        notifications = OutgoingHTTPClient(configuration: notify, policy: policy, purpose: .notification)
     }
 
     public func run() async throws {
@@ -31,6 +40,7 @@ public final class RegistryHTTPClients: Service, Sendable {
     public func shutdown() async throws {
         try await secure.shutdown()
         try await insecure.shutdown()
+        try await notifications.shutdown()
     }
 }
 
@@ -51,7 +61,7 @@ public struct Crawler: Sendable {
     {
         let config = RegistryClient.Configuration(url: url, provider: provider, credentials: credentials, insecure: insecure)
         return try RegistryClient(
-            configuration: config, httpClient: insecure ? clients.insecure : clients.secure, logger: services.logger)
+            configuration: config, http: insecure ? clients.insecure : clients.secure, logger: services.logger)
     }
 
     /// Answers within 15 s whatever the registry does.

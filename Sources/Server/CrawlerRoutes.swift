@@ -65,6 +65,8 @@ struct CrawlerRoutes {
             guard let provider, let url else { throw APIError.validation(r.issues) }
             target = (url, provider, insecure, creds)
         }
+        // Registries may be on private networks; cloud metadata addresses are refused (422).
+        try await s.checkOutgoingTarget(target.url, for: .registry)
         let result = await crawler.testConnection(
             url: target.url, provider: target.provider, insecure: target.insecure, credentials: target.credentials)
         return try Reply.data(result)

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Registry
 import Cron
 import Foundation
 import GRDB
@@ -33,18 +34,19 @@ struct DeliveryDTO: Encodable, Sendable {
     var event: String
     var status: String
     var attempts: Int
-    var responseCode: Int?
+    /// `2xx`…`5xx`; the exact code is not shown (see `Notifications.Outcome`).
+    var statusClass: String?
     var error: String?
     var createdAt: String
     var updatedAt: String
     var nextAttemptAt: String?
 
-    enum CodingKeys: String, CodingKey { case id, event, status, attempts, responseCode, error, createdAt, updatedAt, nextAttemptAt }
+    enum CodingKeys: String, CodingKey { case id, event, status, attempts, statusClass, error, createdAt, updatedAt, nextAttemptAt }
 
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(id, forKey: .id); try c.encode(event, forKey: .event); try c.encode(status, forKey: .status)
-        try c.encode(attempts, forKey: .attempts); try c.encode(responseCode, forKey: .responseCode); try c.encode(error, forKey: .error)
+        try c.encode(attempts, forKey: .attempts); try c.encode(statusClass, forKey: .statusClass); try c.encode(error, forKey: .error)
         try c.encode(createdAt, forKey: .createdAt); try c.encode(updatedAt, forKey: .updatedAt)
         try c.encode(nextAttemptAt, forKey: .nextAttemptAt)
     }
@@ -53,7 +55,11 @@ struct DeliveryDTO: Encodable, Sendable {
 /// `/api/notification-channels`: outgoing webhooks of the organization (admin).
 struct NotificationRoutes {
     let s: AppServices
-    let client: HTTPClient
+    let client: OutgoingHTTPClient
+
+    func checkTarget(_ url: String) async throws {
+        try await s.checkOutgoingTarget(url, for: .notification)
+    }
 
     func register(_ api: RouteTable) {
         api.get("/api/notification-channels", list)
@@ -129,6 +135,7 @@ struct NotificationRoutes {
         let input = Self.read(&r, creating: true)
         try r.check()
         guard let name = input.name, let url = input.url, let events = input.events else { throw APIError.validation(r.issues) }
+        try await checkTarget(url)
         let now = s.now
         let ts = Timestamp.format(now)
         let secrets = s.secrets
@@ -164,6 +171,7 @@ struct NotificationRoutes {
         var r = try await req.jsonObject()
         let input = Self.read(&r, creating: false)
         try r.check()
+        if let url = input.url { try await checkTarget(url) }
         let now = s.now
         let ts = Timestamp.format(now)
         let secrets = s.secrets
@@ -212,7 +220,8 @@ struct NotificationRoutes {
         return try Reply.data(Deleted(id: id))
     }
 
-    /// Sends a `test` event now and answers with the outcome (always 200 when the channel exists).
+    /// Sends a `test` event now and answers with the outcome: 200 when the channel exists and
+    /// the policy allows its URL (delivered or not), 422 TARGET_NOT_ALLOWED when it does not.
     @Sendable func test(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
         let secrets = s.secrets
@@ -231,20 +240,23 @@ struct NotificationRoutes {
         let start = ContinuousClock.now
         let deliveryId = IDs.make("dlv")
         // Bounded below a client's usual 10 s timeout: this answers synchronously.
-        let (code, error) = await Notifications.post(
+        let outcome = await Notifications.post(
             body, event: "test", deliveryId: deliveryId, to: target.url, secret: target.secret, client: client, timeout: .seconds(5))
+        if let refused = outcome.refused { throw APIError.targetNotAllowed(refused.description) }
         let ms = (ContinuousClock.now - start).components
+        // Only the status class and an error category: the exact status and the transport's
+        // messages would tell a caller about the network behind the server.
         struct Result: Encodable {
-            var delivered: Bool, statusCode: Int?, error: String?, durationMs: Int
+            var delivered: Bool, statusClass: String?, error: String?, durationMs: Int
             func encode(to encoder: any Encoder) throws {
                 var c = encoder.container(keyedBy: CodingKeys.self)
-                try c.encode(delivered, forKey: .delivered); try c.encode(statusCode, forKey: .statusCode)
+                try c.encode(delivered, forKey: .delivered); try c.encode(statusClass, forKey: .statusClass)
                 try c.encode(error, forKey: .error); try c.encode(durationMs, forKey: .durationMs)
             }
-            enum CodingKeys: String, CodingKey { case delivered, statusCode, error, durationMs }
+            enum CodingKeys: String, CodingKey { case delivered, statusClass, error, durationMs }
         }
         return try Reply.data(Result(
-            delivered: error == nil, statusCode: code, error: error,
+            delivered: outcome.error == nil, statusClass: Notifications.statusClass(outcome.code), error: outcome.error,
             durationMs: Int(ms.seconds * 1000 + ms.attoseconds / 1_000_000_000_000_000)))
     }
 
@@ -259,7 +271,7 @@ struct NotificationRoutes {
                 db, sql: "SELECT * FROM notification_deliveries WHERE channel_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
                 arguments: [id, page.limit, page.offset]
             ).map {
-                DeliveryDTO(id: $0["id"], event: $0["event"], status: $0["status"], attempts: $0["attempts"], responseCode: $0["response_code"],
+                DeliveryDTO(id: $0["id"], event: $0["event"], status: $0["status"], attempts: $0["attempts"], statusClass: Notifications.statusClass($0["response_code"]),
                             error: $0["error"], createdAt: $0["created_at"], updatedAt: $0["updated_at"], nextAttemptAt: $0["next_attempt_at"])
             }
             return (rows, total)

@@ -1,4 +1,5 @@
-public import AsyncHTTPClient
+import AsyncHTTPClient
+public import Registry
 public import Cron
 import Crypto
 public import Foundation
@@ -107,11 +108,28 @@ public enum Notifications {
         return "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
     }
 
-    /// One POST of `body` to `url`; the status code, or an error message.
+    /// What one POST came to. `error` is a category ("HTTP 5xx", "timed out", "connection
+    /// failed", …), never the transport's own message, so a channel reveals nothing about the
+    /// network behind the server beyond the status class.
+    public struct Outcome: Sendable {
+        public var code: Int?
+        public var error: String?
+        /// Set when the outgoing-request policy refused the URL (nothing was sent).
+        public var refused: TargetNotAllowed?
+    }
+
+    /// `2xx`…`5xx` for a status code.
+    public static func statusClass(_ code: Int?) -> String? {
+        guard let code, (100...599).contains(code) else { return nil }
+        return "\(code / 100)xx"
+    }
+
+    /// One POST of `body` to `url` through the notification client (policy-checked, not
+    /// following redirects).
     public static func post(
-        _ body: Data, event: String, deliveryId: String, to url: String, secret: Data?, client: HTTPClient,
+        _ body: Data, event: String, deliveryId: String, to url: String, secret: Data?, client: OutgoingHTTPClient,
         timeout: TimeAmount = Notifications.timeout
-    ) async -> (code: Int?, error: String?) {
+    ) async -> Outcome {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -121,13 +139,35 @@ public enum Notifications {
         if let secret { request.headers.add(name: "X-HarborGuard-Signature", value: signature(body: body, secret: secret)) }
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
-            let response = try await client.execute(request, timeout: timeout)
+            let response = try await client.execute(request, deadline: .now() + timeout)
             _ = try? await response.body.collect(upTo: 64 << 10)
             let code = Int(response.status.code)
-            return (code, (200..<300).contains(code) ? nil : "HTTP \(code)")
+            return Outcome(code: code, error: (200..<300).contains(code) ? nil : "HTTP \(statusClass(code) ?? "error")")
+        } catch let e as TargetNotAllowed {
+            return Outcome(code: nil, error: e.description, refused: e)
         } catch {
-            return (nil, "\(error)")
+            return Outcome(code: nil, error: category(error))
         }
+    }
+
+    /// A transport failure as a category without addresses, names or resolver text.
+    static func category(_ error: any Error) -> String {
+        if error is OutgoingResolutionFailed { return "cannot resolve the host" }
+        if let e = error as? HTTPClientError {
+            switch e {
+            case .connectTimeout, .readTimeout, .writeTimeout, .deadlineExceeded, .getConnectionFromPoolTimeout, .tlsHandshakeTimeout:
+                return "timed out"
+            case .invalidURL, .emptyHost, .emptyScheme:
+                return "unusable URL"
+            default:
+                break
+            }
+        }
+        let text = String(reflecting: type(of: error)) + " " + String(describing: error)
+        if text.contains("NIOSSL") || text.contains("BoringSSL") || text.contains("certificate") || text.contains("handshake") {
+            return "TLS handshake or certificate verification failed"
+        }
+        return "connection failed"
     }
 }
 
@@ -135,9 +175,9 @@ public enum Notifications {
 /// after the fixed retry delays, and the fifth failure marks the delivery failed.
 public struct NotificationSender: Sendable {
     public let services: AppServices
-    public let client: HTTPClient
+    public let client: OutgoingHTTPClient
 
-    public init(services: AppServices, client: HTTPClient) {
+    public init(services: AppServices, client: OutgoingHTTPClient) {
         self.services = services
         self.client = client
     }
@@ -166,8 +206,9 @@ public struct NotificationSender: Sendable {
                 attempts: row["attempts"], secret: secret)
         }
         guard let target else { return #"{"skipped":"delivery gone, done or channel disabled"}"# }
-        let (code, error) = await Notifications.post(
+        let outcome = await Notifications.post(
             target.body, event: target.event, deliveryId: p.deliveryId, to: target.url, secret: target.secret, client: client)
+        let (code, error) = (outcome.code, outcome.error)
         let attempt = target.attempts + 1
         let now = services.now
         let ts = Timestamp.format(now)
@@ -179,7 +220,8 @@ public struct NotificationSender: Sendable {
                             updated_at = ?, next_attempt_at = NULL WHERE id = ?
                         """,
                     arguments: [attempt, code, ts, p.deliveryId])
-            } else if attempt <= Notifications.retryDelays.count {
+            } else if attempt <= Notifications.retryDelays.count, outcome.refused == nil {
+                // (A refused target fails at once: the policy will not change between attempts.)
                 let next = now.addingTimeInterval(Notifications.retryDelays[attempt - 1])
                 try db.execute(
                     sql: """

@@ -1,4 +1,5 @@
 import Foundation
+import Scan
 
 /// The API contract as OpenAPI 3.1, served at `/api/openapi.json`. A test checks that
 /// every route the router answers is documented here and that the document validates.
@@ -47,7 +48,7 @@ enum OpenAPIDocument {
         Op(method: "put", path: "/api/registries/{registryId}", summary: "Update a registry (partial)", role: "admin", tag: "Registries", request: "RegistryUpdate", response: "Registry"),
         Op(method: "delete", path: "/api/registries/{registryId}", summary: "Delete a registry, its secrets and keys", role: "admin", tag: "Registries", response: "Deleted"),
         Op(method: "post", path: "/api/registries/{registryId}/webhook-token", summary: "Rotate the registry's webhook token", role: "admin", tag: "Registries", response: "WebhookToken"),
-        Op(method: "post", path: "/api/registries/test-connection", summary: "Test a registry URL and credentials, or a saved registry ({registryId}); always 200 with the outcome", role: "developer", tag: "Registries", request: "TestConnection", response: "TestConnectionResult"),
+        Op(method: "post", path: "/api/registries/test-connection", summary: "Test a registry URL and credentials, or a saved registry ({registryId}); 200 with the outcome, 422 TARGET_NOT_ALLOWED for a cloud metadata address", role: "developer", tag: "Registries", request: "TestConnection", response: "TestConnectionResult"),
         Op(method: "post", path: "/api/registries/{registryId}/sync", summary: "Sync repositories, tags and digests (a job)", role: "admin", tag: "Registries", response: "SyncAccepted", status: "202"),
         Op(method: "post", path: "/api/registries/schedule-scans", summary: "Run the schedule policy of every registry of the organization now", role: "admin", tag: "Registries", response: "ScheduleAccepted", status: "202"),
         Op(method: "post", path: "/api/registries/{registryId}/events", summary: "Push notifications (Bearer webhookToken or ?token=)", role: nil, tag: "Registries", request: "PushEvent", response: "PushAccepted", status: "202"),
@@ -73,13 +74,13 @@ enum OpenAPIDocument {
         Op(method: "post", path: "/api/vulnerabilities/{vulnId}/triage", summary: "Triage a vulnerability (same as PUT)", role: "developer", tag: "Vulnerabilities", request: "TriageUpdate", response: "Triage"),
         Op(method: "get", path: "/api/vulndb", summary: "Vulnerability database sources, counts per ecosystem, last update", role: "viewer", tag: "Vulnerabilities", response: "VulnDB"),
         Op(method: "post", path: "/api/vulndb/rematch", summary: "Re-match every stored inventory against the vulnerability database (a job; nothing is pulled)", role: "admin", tag: "Vulnerabilities", response: "JobAccepted", status: "202"),
-        Op(method: "post", path: "/api/vulndb/update", summary: "Download the OSV archives from the configured base URL (a job; a rematch follows when anything changed)", role: "admin", tag: "Vulnerabilities", request: "VulnDBUpdate", response: "JobAccepted", status: "202"),
+        Op(method: "post", path: "/api/vulndb/update", summary: "Download the OSV archives from the configured base URL (a job; a rematch follows when anything changed); ecosystems must be documented names", role: "admin", tag: "Vulnerabilities", request: "VulnDBUpdate", response: "JobAccepted", status: "202"),
         Op(method: "get", path: "/api/notification-channels", summary: "List outgoing webhook channels", role: "admin", tag: "Notifications", response: "Channel", list: true, query: ["page", "limit"]),
         Op(method: "post", path: "/api/notification-channels", summary: "Create a webhook channel (secret signs bodies with HMAC-SHA256)", role: "admin", tag: "Notifications", request: "ChannelCreate", response: "Channel", status: "201"),
         Op(method: "get", path: "/api/notification-channels/{channelId}", summary: "Get a channel", role: "admin", tag: "Notifications", response: "Channel"),
         Op(method: "put", path: "/api/notification-channels/{channelId}", summary: "Update a channel (partial; secret null removes it)", role: "admin", tag: "Notifications", request: "ChannelUpdate", response: "Channel"),
         Op(method: "delete", path: "/api/notification-channels/{channelId}", summary: "Delete a channel and its delivery log", role: "admin", tag: "Notifications", response: "Deleted"),
-        Op(method: "post", path: "/api/notification-channels/{channelId}/test", summary: "Send a test event now; the outcome is in the body", role: "admin", tag: "Notifications", response: "ChannelTest"),
+        Op(method: "post", path: "/api/notification-channels/{channelId}/test", summary: "Send a test event now; the outcome (status class, error category) is in the body; 422 TARGET_NOT_ALLOWED when the outgoing-request policy refuses the URL", role: "admin", tag: "Notifications", response: "ChannelTest"),
         Op(method: "get", path: "/api/notification-channels/{channelId}/deliveries", summary: "The channel's delivery log, newest first", role: "admin", tag: "Notifications", response: "Delivery", list: true, query: ["page", "limit"]),
         Op(method: "get", path: "/api/organization", summary: "The caller's organization", role: "viewer", tag: "Organization", response: "Organization"),
         Op(method: "get", path: "/api/api-keys", summary: "List API keys", role: "admin", tag: "Keys", response: "ApiKey", list: true, query: ["page", "limit"]),
@@ -158,7 +159,7 @@ enum OpenAPIDocument {
                 responses["200"] = ["description": "The OpenAPI document", "content": ["application/json": ["schema": ["type": "object"]]]]
             }
             let err: [String: Any] = ["$ref": "#/components/responses/Error"]
-            for code in ["400", "401", "403", "404", "405", "409", "413", "429", "500", "503"] {
+            for code in ["400", "401", "403", "404", "405", "409", "413", "421", "422", "429", "500", "503"] {
                 responses[code] = err
             }
             o["responses"] = responses
@@ -199,7 +200,7 @@ enum OpenAPIDocument {
             "ListLinks": ["type": "object", "properties": ["self": str, "next": nstr, "prev": nstr]],
             "Error": ["type": "object", "required": ["error"], "properties": ["error": [
                 "type": "object", "required": ["code", "message", "issues"],
-                "properties": ["code": ["type": "string", "enum": ["BAD_REQUEST", "VALIDATION_ERROR", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "METHOD_NOT_ALLOWED", "CONFLICT", "PAYLOAD_TOO_LARGE", "RATE_LIMITED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"]],
+                "properties": ["code": ["type": "string", "enum": ["BAD_REQUEST", "VALIDATION_ERROR", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "METHOD_NOT_ALLOWED", "CONFLICT", "PAYLOAD_TOO_LARGE", "RATE_LIMITED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT", "TARGET_NOT_ALLOWED", "HOST_NOT_ALLOWED"]],
                                "message": str,
                                "issues": ["type": "array", "items": ["type": "object", "properties": ["path": str, "message": str]]]]]]],
             "Registry": ["type": "object",
@@ -303,7 +304,7 @@ enum OpenAPIDocument {
             "VulnDB": ["type": "object", "properties": ["sources": ["type": "array", "items": ["type": "object", "properties": ["name": str, "location": str, "importedAt": date, "records": ["type": "integer"]]]],
                                                      "ecosystems": ["type": "object", "additionalProperties": ["type": "integer"]], "advisories": ["type": "integer"],
                                                      "withdrawn": ["type": "integer"], "lastUpdated": ndate, "newestModified": ndate]],
-            "VulnDBUpdate": ["type": "object", "additionalProperties": false, "properties": ["ecosystems": ["type": "array", "items": str]]],
+            "VulnDBUpdate": ["type": "object", "additionalProperties": false, "properties": ["ecosystems": ["type": "array", "maxItems": 64, "items": ["type": "string", "enum": VulnDBUpdater.defaultEcosystems]]]],
             "JobAccepted": ["type": "object", "required": ["jobId", "status"], "properties": ["jobId": str, "status": str]],
             "ScheduleAccepted": ["type": "object", "required": ["registries", "enqueued", "skipped"], "properties": ["registries": ["type": "integer"], "enqueued": ["type": "integer"], "skipped": ["type": "integer"], "syncs": ["type": "integer"], "scans": ["type": "integer"]]],
             "Channel": ["type": "object", "properties": ["id": str, "name": str, "type": ["type": "string", "enum": ["webhook"]], "url": str,
@@ -315,9 +316,9 @@ enum OpenAPIDocument {
                                              "enabled": ["type": "boolean"]]],
             "ChannelUpdate": ["type": "object", "properties": ["name": str, "url": str, "events": ["type": "array", "items": ["type": "string", "enum": events]],
                                                             "secret": ["type": ["string", "null"]], "enabled": ["type": "boolean"]]],
-            "ChannelTest": ["type": "object", "properties": ["delivered": ["type": "boolean"], "statusCode": ["type": ["integer", "null"]], "error": nstr, "durationMs": ["type": "integer"]]],
+            "ChannelTest": ["type": "object", "properties": ["delivered": ["type": "boolean"], "statusClass": ["type": ["string", "null"], "pattern": "^[1-5]xx$"], "error": nstr, "durationMs": ["type": "integer"]]],
             "Delivery": ["type": "object", "properties": ["id": str, "event": str, "status": ["type": "string", "enum": ["pending", "delivered", "failed"]],
-                                                       "attempts": ["type": "integer"], "responseCode": ["type": ["integer", "null"]], "error": nstr,
+                                                       "attempts": ["type": "integer"], "statusClass": ["type": ["string", "null"], "pattern": "^[1-5]xx$"], "error": nstr,
                                                        "createdAt": date, "updatedAt": date, "nextAttemptAt": ndate]],
             "SensorStatus": ["type": "object", "required": ["registryId", "scanMethod", "status", "jobs"],
                              "properties": ["registryId": str, "scanMethod": ["type": "string", "enum": ["cloud", "sensor"]],

@@ -116,6 +116,7 @@ struct RegistryRoutes {
         let p = try await s.authorize(req, .admin)
         let input = try RegistryValidation.create(try await req.jsonObject())
         guard let name = input.name, let provider = input.provider else { throw APIError.validation("name", "Required.") }
+        if let url = input.url { try await s.checkOutgoingTarget(url, for: .registry) }
         let now = s.now
         let id = IDs.make("reg")
         let webhookToken = Tokens.generate(prefix: Tokens.webhookPrefix)
@@ -171,6 +172,7 @@ struct RegistryRoutes {
         let p = try await s.authorize(req, .admin, reach: .registry)
         let existing = try await load(p, ctx)
         let input = try RegistryValidation.update(try await req.jsonObject(), existing: existing)
+        if let url = input.url { try await s.checkOutgoingTarget(url, for: .registry) }
         let now = s.now
         let secrets = s.secrets
         let scannersJSON = try input.scanners.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }

@@ -91,15 +91,19 @@ public struct ServerConfiguration: Sendable {
     public var trustedProxies: [IPNetwork]
     /// When set, `/metrics` requires `Authorization: Bearer <token>` (`--metrics-token`).
     public var metricsToken: String?
+    /// Lets notification channels and the vulnerability-database feed reach loopback, private
+    /// and link-local addresses (`serve --allow-private-targets`); metadata addresses stay refused.
+    public var allowPrivateTargets: Bool
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, dataDir: String = "./data", publicURL: String? = nil,
         tls: Bool = false, bcryptCost: UInt8 = 12, sessionLifetime: TimeInterval = 12 * 3600, vulnDBUpdateURL: String? = nil,
-        trustedProxies: [IPNetwork] = [], metricsToken: String? = nil
+        trustedProxies: [IPNetwork] = [], metricsToken: String? = nil, allowPrivateTargets: Bool = false
     ) {
         self.trustedProxies = trustedProxies
         self.metricsToken = metricsToken
         self.vulnDBUpdateURL = vulnDBUpdateURL
+        self.allowPrivateTargets = allowPrivateTargets
         self.host = host
         self.port = port
         self.dataDir = dataDir

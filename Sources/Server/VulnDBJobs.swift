@@ -3,6 +3,7 @@ public import Foundation
 public import GRDB
 import Logging
 import Scan
+import Registry
 
 /// The `vulndb_update` job: download the OSV ecosystem archives into the server's
 /// vulnerability database, then queue a rematch when anything changed.
@@ -28,7 +29,10 @@ extension ScanRunner {
         let base = payload.url ?? services.config.vulnDBUpdateURL ?? VulnDBUpdater.defaultBaseURL
         let summary: VulnDBUpdateSummary
         do {
-            summary = try await VulnDBUpdater.update(database: vulndb, baseURL: base, ecosystems: payload.ecosystems) { done, total, _ in
+            summary = try await VulnDBUpdater.update(
+                database: vulndb, baseURL: base, ecosystems: payload.ecosystems,
+                policy: OutgoingPolicy(allowPrivateTargets: services.config.allowPrivateTargets)
+            ) { done, total, _ in
                 Task { await context.progress(done: done, total: total) }
             }
         } catch let e as VulnDBUpdateError {

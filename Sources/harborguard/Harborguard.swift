@@ -87,7 +87,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on.") var port: Int = 8080
     @Option(help: "PEM certificate chain; with --tls-key serves HTTPS.") var tlsCert: String?
     @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
-    @Option(help: "Base URL users reach the appliance at (for webhook URLs).") var publicUrl: String?
+    @Option(help: "Base URL users reach the appliance at (for webhook URLs); when set, requests for any other host name are refused (421) against DNS rebinding.")
+    var publicUrl: String?
+    @Flag(help: "Let notification channels and the --vulndb-url feed reach loopback, private and link-local addresses (cloud metadata addresses stay refused).")
+    var allowPrivateTargets = false
     @Option(help: "Concurrent job workers.") var workers: Int = 4
     @Option(help: "Seconds a job lease lasts without renewal (a killed worker's job is retried after it).")
     var jobLease: Int = 60
@@ -129,6 +132,9 @@ struct Serve: AsyncParsableCommand {
         if syncConcurrency < 1 || syncConcurrency > 64 { throw ValidationError("--sync-concurrency must be 1-64") }
         if schedulerInterval < 1 || schedulerInterval > 3600 { throw ValidationError("--scheduler-interval must be 1-3600 seconds") }
         if retentionDays < 1 || retentionDays > 36_500 { throw ValidationError("--retention-days must be 1-36500") }
+        if let publicUrl, HostAllowList(publicURL: publicUrl) == nil {
+            throw ValidationError("--public-url must be an absolute http(s) URL with a host")
+        }
     }
 
     func run() async throws {
@@ -145,7 +151,7 @@ struct Serve: AsyncParsableCommand {
             server: ServerConfiguration(
                 host: host, port: port, dataDir: global.dataDir, publicURL: publicUrl, tls: tlsCert != nil,
                 vulnDBUpdateURL: vulndbUrl, trustedProxies: (try? IPNetwork.parseList(trustedProxy)) ?? [],
-                metricsToken: token),
+                metricsToken: token, allowPrivateTargets: allowPrivateTargets),
             tlsCertificate: tlsCert, tlsKey: tlsKey, workers: workers, jobLease: TimeInterval(jobLease),
             syncConcurrency: syncConcurrency, schedulerInterval: TimeInterval(schedulerInterval), retentionDays: retentionDays,
             connections: connections)

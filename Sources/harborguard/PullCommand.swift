@@ -36,7 +36,7 @@ struct RegistryAccessOptions: ParsableArguments {
             configuration: .init(
                 url: "\(scheme)://\(reference.registry)", provider: provider, credentials: credentials(host: reference.registry),
                 insecure: insecure),
-            httpClient: insecure ? clients.insecure : clients.secure, logger: logger)
+            http: insecure ? clients.insecure : clients.secure, logger: logger)
     }
 }
 

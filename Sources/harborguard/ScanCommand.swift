@@ -267,8 +267,14 @@ struct DBCommand: AsyncParsableCommand {
                 """)
         @OptionGroup var global: GlobalOptions
         @Option(help: "Base URL of the OSV archives.") var url: String = VulnDBUpdater.defaultBaseURL
-        @Option(name: .customLong("ecosystem"), help: "An OSV ecosystem to update (repeatable; default: those the scanner matches).")
+        @Option(name: .customLong("ecosystem"), help: "An OSV ecosystem to update (repeatable; default: all of those the scanner matches, the only names accepted).")
         var ecosystems: [String] = []
+
+        func validate() throws {
+            if let bad = VulnDBUpdater.firstUnknownEcosystem(ecosystems) {
+                throw ValidationError(VulnDBUpdateError.unknownEcosystem(bad.name).description)
+            }
+        }
 
         func run() async throws {
             _ = global.bootstrapLogging()

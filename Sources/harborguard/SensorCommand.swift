@@ -396,7 +396,7 @@ final class SensorAgent: Service, Sendable {
             ?? DockerConfig.credentials(for: provider == .dockerHub ? ImageReference.dockerHubRegistry : host)
         return try RegistryClient(
             configuration: .init(url: t.url, provider: provider, credentials: credentials, insecure: insecure),
-            httpClient: insecure ? clients.insecure : clients.secure, logger: logger)
+            http: insecure ? clients.insecure : clients.secure, logger: logger)
     }
 
     /// Lists repositories and tags, applies the registry's filters and resolves digests, as the
@@ -541,7 +541,7 @@ final class SensorAgent: Service, Sendable {
 struct SensorAPI: Sendable {
     let base: String
     let key: String
-    let http: HTTPClient
+    let http: OutgoingHTTPClient
 
     struct Response: Sendable {
         var status: Int
@@ -556,7 +556,7 @@ struct SensorAPI: Sendable {
         req.headers.add(name: "Content-Type", value: "application/json")
         req.headers.add(name: "User-Agent", value: "harborguard-sensor/\(ProductVersion.current)")
         req.body = .bytes(ByteBuffer(bytes: body))
-        let r = try await http.execute(req, timeout: timeout)
+        let r = try await http.execute(req, deadline: .now() + timeout)
         let buffer = try await r.body.collect(upTo: 8 << 20)
         return Response(status: Int(r.status.code), body: Data(buffer.readableBytesView))
     }

@@ -296,6 +296,27 @@ final class TestClock: Sendable {
         }
     }
 
+    @Test func plainHttpRealmMustShareTheRegistrysPort() async throws {
+        let realmHits = Counter()
+        try await withFakeServer({ _ in await realmHits.hit("token"); return .json(200, ["token": "t"]) }) { realmURL in
+            let handler: FakeHandler = { r in
+                if r.path == "/v2/" && r.header("authorization") == nil {
+                    return .status(401, headers: [("WWW-Authenticate", "Bearer realm=\"\(realmURL)/token\",service=\"x\"")])
+                }
+                return .status(200)
+            }
+            try await withFakeServer(handler) { url in
+                try await withHTTPClient { http in
+                    let client = try makeClient(http, url, credentials: .usernamePassword(username: "u", password: "secret"))
+                    let result = await client.testConnection(timeout: .seconds(10))
+                    #expect(result.status == .authFailed)
+                    #expect(result.message.contains("must use https"))
+                }
+            }
+        }
+        #expect(await realmHits.count("token") == 0)
+    }
+
     @Test func testConnectionClassifiesFailures() async throws {
         try await withHTTPClient { http in
             // Nothing listens on port 1.

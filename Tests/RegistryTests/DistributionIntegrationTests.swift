@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Testing
 import _CryptoExtras
 @testable import Registry
@@ -294,8 +295,23 @@ struct DistributionIntegrationTests {
                 }
                 return .json(200, ["token": jwt, "expires_in": 300, "issued_at": ISO8601DateFormatter().string(from: Date())])
             }
-            try await withFakeServer(tokenServer) { tokenURL in
-                try await withHTTPClient { http in
+            // The token service is on another port than the registry, so it must be https (plain
+            // http only on the registry's own host and port): a certificate for 127.0.0.1 that the
+            // client trusts.
+            let tlsKey = dir.appendingPathComponent("tls-key.pem").path
+            let tlsCert = dir.appendingPathComponent("tls-cert.pem").path
+            try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", tlsKey, "-out", tlsCert,
+                                         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+            let serverTLS = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(tlsCert).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tlsKey, format: .pem)))
+            let clientTLS: TLSConfiguration = try {
+                var c = TLSConfiguration.makeClientConfiguration()
+                c.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(tlsCert))
+                return c
+            }()
+            try await withFakeServer(tokenServer, tls: serverTLS) { tokenURL in
+                try await withHTTPClient(tls: clientTLS) { http in
                     let auth: [String: Any] = ["token": ["realm": tokenURL + "/token", "service": "hg-test-registry",
                                                          "issuer": "hg-test-issuer", "rootcertbundle": certFile]]
                     try await withDistributionRegistry(dir: dir, http: http, auth: auth) { url in

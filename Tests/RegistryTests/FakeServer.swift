@@ -2,8 +2,10 @@ import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 @testable import Registry
 
 /// A request as a fake server sees it.
@@ -50,9 +52,12 @@ actor Counter {
     func count(_ key: String) -> Int { counts[key] ?? 0 }
 }
 
-/// Runs an in-process HTTP server on 127.0.0.1 with a free port for the duration of `body`.
+/// Runs an in-process HTTP server on 127.0.0.1 with a free port for the duration of `body`
+/// (HTTPS with `tls`).
 @discardableResult
-func withFakeServer<T: Sendable>(_ handler: @escaping FakeHandler, _ body: @Sendable (_ baseURL: String) async throws -> T) async throws -> T {
+func withFakeServer<T: Sendable>(
+    _ handler: @escaping FakeHandler, tls: TLSConfiguration? = nil, _ body: @Sendable (_ baseURL: String) async throws -> T
+) async throws -> T {
     let responder = CallbackResponder<BasicRequestContext> { request, _ in
         var request = request
         let buffer = try await request.collectBody(upTo: 64 << 20)
@@ -84,6 +89,7 @@ func withFakeServer<T: Sendable>(_ handler: @escaping FakeHandler, _ body: @Send
     logger.logLevel = .critical
     let app = Application(
         responder: responder,
+        server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
         configuration: .init(address: .hostname("127.0.0.1", port: 0)),
         onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
         logger: logger
@@ -96,7 +102,7 @@ func withFakeServer<T: Sendable>(_ handler: @escaping FakeHandler, _ body: @Send
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw InjectedFailure() }
         do {
-            let result = try await body("http://127.0.0.1:\(port)")
+            let result = try await body("\(tls == nil ? "http" : "https")://127.0.0.1:\(port)")
             group.cancelAll()
             return result
         } catch {
@@ -106,11 +112,13 @@ func withFakeServer<T: Sendable>(_ handler: @escaping FakeHandler, _ body: @Send
     }
 }
 
-/// One HTTP client per test, shut down at the end; configured as the client expects.
+/// One HTTP client per test, shut down at the end; configured as the client expects (with
+/// `tls` for its TLS settings, e.g. a test CA).
 @discardableResult
-func withHTTPClient<T: Sendable>(_ body: (HTTPClient) async throws -> T) async throws -> T {
-    let client = HTTPClient(eventLoopGroupProvider: .singleton,
-                            configuration: RegistryClient.httpClientConfiguration(connectTimeout: .seconds(5), readTimeout: .seconds(20)))
+func withHTTPClient<T: Sendable>(tls: TLSConfiguration? = nil, _ body: (HTTPClient) async throws -> T) async throws -> T {
+    var configuration = RegistryClient.httpClientConfiguration(connectTimeout: .seconds(5), readTimeout: .seconds(20))
+    if let tls { configuration.tlsConfiguration = tls }
+    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     do {
         let result = try await body(client)
         try await client.shutdown()

@@ -2,10 +2,12 @@
 
 Only 127.0.0.1 is ever contacted.
 """
+import functools
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +16,23 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("HARBORGUARD_BIN", str(ROOT / ".build" / "debug" / "harborguard"))
+
+
+def in_private_network(test):
+    """Runs the test in a network namespace of its own that has only a loopback interface, so that
+    whatever the binary under test does (a regression that dials a metadata or private address,
+    say), no packet leaves this machine: such a dial fails with "network unreachable" instead."""
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        if os.environ.get("HARBORGUARD_NETNS") == "1":
+            return test(*args, **kwargs)
+        nodeid = os.environ["PYTEST_CURRENT_TEST"].rsplit(" ", 1)[0]
+        p = subprocess.run(
+            ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
+             sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", nodeid],
+            env=dict(os.environ, HARBORGUARD_NETNS="1"), capture_output=True, text=True, timeout=900)
+        assert p.returncode == 0, f"{nodeid} in its own network namespace:\n{p.stdout[-6000:]}\n{p.stderr[-2000:]}"
+    return wrapper
 
 
 def free_port() -> int:

@@ -82,7 +82,8 @@ def test_serve_with_vulndb_url_updates_daily_and_on_request(mirror, tmp_path):
     src = tmp_path / "PYSEC-2099-1.json"
     src.write_text(json.dumps(rec))
     write_archive(root / "PyPI" / "all.zip", [src], age=60)
-    s = Server(tmp_path / "data", extra=("--vulndb-url", base))
+    # The mirror is on 127.0.0.1: the server's feed reaches it only with --allow-private-targets.
+    s = Server(tmp_path / "data", extra=("--vulndb-url", base, "--allow-private-targets"))
     try:
         # The scheduler's daily task runs on the first tick: the database fills without a request.
         deadline = time.time() + 60

@@ -67,7 +67,7 @@ class KeyPool:
 def env(tmp_path_factory):
     from conftest import Server
     tmp = tmp_path_factory.mktemp("hostile")
-    server = Server(tmp / "data", log_level="warning", extra=("--vulndb-url", "http://127.0.0.1:9"))
+    server = Server(tmp / "data", log_level="warning", extra=("--vulndb-url", "http://127.0.0.1:9", "--allow-private-targets"))
     try:
         spec = server.api("GET", "/api/openapi.json").json()
         cloud = server.api("POST", "/api/registries", json={

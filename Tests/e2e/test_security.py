@@ -99,7 +99,7 @@ def test_no_secret_in_logs_at_trace_level(tmp_path):
     reg.push("sec/app", "1")
     rx = Receiver(lambda h: reply(h, 200))
     data = tmp_path / "data"
-    s = Server(data, log_level="trace")
+    s = Server(data, log_level="trace", extra=("--allow-private-targets",))
     try:
         admin = s.admin_key
         secrets["initial admin key"] = admin

@@ -52,9 +52,13 @@ public enum VulnDBUpdateError: Error, Sendable, Hashable, CustomStringConvertibl
     case tooLarge(limit: Int64, url: String)
     case truncated(received: Int64, expected: Int64, url: String)
     case transport(String, url: String)
+    /// An ecosystem name that is not one of `VulnDBUpdater.defaultEcosystems`.
+    case unknownEcosystem(String)
 
     public var description: String {
         switch self {
+        case .unknownEcosystem(let e):
+            "unknown ecosystem '\(e)': use one of \(VulnDBUpdater.defaultEcosystems.joined(separator: ", "))"
         case .invalidBaseURL(let u):
             "invalid vulnerability database URL '\(u)': use an http(s) URL, a file:// URL or an absolute directory path"
         case .httpStatus(let s, let u): "\(u) answered HTTP \(s)"
@@ -90,15 +94,30 @@ public struct VulnDBUpdater: Sendable {
     public let database: VulnerabilityDatabase
     public let baseURL: String
     public let ecosystems: [String]
-    public let httpClient: HTTPClient
+    public let httpClient: OutgoingHTTPClient
     public let maxArchiveBytes: Int64
     public let retry: RetryPolicy
     /// Deadline for one archive download.
     public let requestTimeout: TimeAmount
 
+    /// An updater on a caller's `HTTPClient` (tests, embedders): every request and redirect
+    /// is checked against the feed policy with private targets allowed (metadata addresses
+    /// refused), but connects by name; see `OutgoingHTTPClient.init(unmanaged:)`.
     public init(
         database: VulnerabilityDatabase, baseURL: String = Self.defaultBaseURL, ecosystems: [String]? = nil,
         httpClient: HTTPClient, maxArchiveBytes: Int64 = 2 << 30, retry: RetryPolicy = RetryPolicy(),
+        requestTimeout: TimeAmount = .minutes(30)
+    ) {
+        self.init(
+            database: database, baseURL: baseURL, ecosystems: ecosystems,
+            http: OutgoingHTTPClient(unmanaged: httpClient, policy: OutgoingPolicy(allowPrivateTargets: true), purpose: .feed),
+            maxArchiveBytes: maxArchiveBytes, retry: retry, requestTimeout: requestTimeout)
+    }
+
+    /// An updater on an `OutgoingHTTPClient` (its policy decides which feed URLs are reached).
+    public init(
+        database: VulnerabilityDatabase, baseURL: String = Self.defaultBaseURL, ecosystems: [String]? = nil,
+        http: OutgoingHTTPClient, maxArchiveBytes: Int64 = 2 << 30, retry: RetryPolicy = RetryPolicy(),
         requestTimeout: TimeAmount = .minutes(30)
     ) {
         self.database = database
@@ -107,33 +126,47 @@ public struct VulnDBUpdater: Sendable {
         self.baseURL = base
         var seen = Set<String>()
         self.ecosystems = (ecosystems ?? Self.defaultEcosystems).filter { !$0.isEmpty && seen.insert($0).inserted }
-        self.httpClient = httpClient
+        self.httpClient = http
         self.maxArchiveBytes = maxArchiveBytes
         self.retry = retry
         self.requestTimeout = requestTimeout
     }
 
-    /// The client configuration the updater expects: redirects followed (mirrors move
-    /// things), bodies left as sent, connect and idle-read timeouts.
+    /// Redirects followed per download (mirrors move things), each hop checked by the policy.
+    public static let maxRedirects = 5
+
+    /// The client configuration the updater expects: redirects not followed by the client
+    /// (the updater follows up to `maxRedirects` itself, checking each hop), bodies left as
+    /// sent, connect and idle-read timeouts.
     public static func httpClientConfiguration() -> HTTPClient.Configuration {
         var config = HTTPClient.Configuration()
-        config.redirectConfiguration = .follow(max: 5, allowCycles: false)
+        config.redirectConfiguration = .disallow
         config.timeout = .init(connect: .seconds(15), read: .seconds(120))
         config.decompression = .disabled
         return config
     }
 
+    /// The documented ecosystem names (`defaultEcosystems`): the only ones an update accepts,
+    /// so a name can never become a path outside a mirror or a URL elsewhere.
+    public static let knownEcosystems = Set(defaultEcosystems)
+
+    /// The first name in `ecosystems` that is not a documented ecosystem, with its index.
+    public static func firstUnknownEcosystem(_ ecosystems: [String]) -> (index: Int, name: String)? {
+        ecosystems.enumerated().first { !knownEcosystems.contains($0.element) }.map { ($0.offset, $0.element) }
+    }
+
     /// Runs `update` with an HTTP client of its own, shut down on every path (for one-shot
-    /// callers such as `harborguard db update`).
+    /// callers such as `harborguard db update`). `policy` decides which feed addresses are
+    /// reached (the server passes its own; the CLI, run by the operator, allows private ones).
     public static func update(
         database: VulnerabilityDatabase, baseURL: String = Self.defaultBaseURL, ecosystems: [String]? = nil,
-        maxArchiveBytes: Int64 = 2 << 30,
+        maxArchiveBytes: Int64 = 2 << 30, policy: OutgoingPolicy = OutgoingPolicy(allowPrivateTargets: true),
         progress: (@Sendable (_ done: Int, _ total: Int, _ ecosystem: String) -> Void)? = nil
     ) async throws -> VulnDBUpdateSummary {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpClientConfiguration())
+        let client = OutgoingHTTPClient(configuration: httpClientConfiguration(), policy: policy, purpose: .feed)
         do {
             let updater = VulnDBUpdater(
-                database: database, baseURL: baseURL, ecosystems: ecosystems, httpClient: client, maxArchiveBytes: maxArchiveBytes)
+                database: database, baseURL: baseURL, ecosystems: ecosystems, http: client, maxArchiveBytes: maxArchiveBytes)
             let summary = try await updater.update(progress: progress)
             try await client.shutdown()
             return summary
@@ -185,6 +218,7 @@ public struct VulnDBUpdater: Sendable {
     public func update(
         progress: (@Sendable (_ done: Int, _ total: Int, _ ecosystem: String) -> Void)? = nil
     ) async throws -> VulnDBUpdateSummary {
+        if let bad = Self.firstUnknownEcosystem(ecosystems) { throw VulnDBUpdateError.unknownEcosystem(bad.name) }
         let base = try parsedBase()
         let started = Date()
         var results: [VulnDBUpdateSummary.EcosystemResult] = []
@@ -321,7 +355,11 @@ public struct VulnDBUpdater: Sendable {
         if let lastModified = previous?.lastModified { request.headers.add(name: "If-Modified-Since", value: lastModified) }
         let response: HTTPClientResponse
         do {
-            response = try await httpClient.execute(request, timeout: requestTimeout)
+            response = try await httpClient.execute(request, deadline: .now() + requestTimeout, followRedirects: Self.maxRedirects)
+        } catch let e as TargetNotAllowed {
+            throw VulnDBUpdateError.transport(e.description, url: url)
+        } catch let e as OutgoingRedirectRefused {
+            throw VulnDBUpdateError.transport(e.description, url: url)
         } catch {
             if Task.isCancelled { throw CancellationError() }
             throw Retryable(error: .transport("\(error)", url: url))
@@ -395,6 +433,7 @@ public struct VulnDBUpdater: Sendable {
 
     // MARK: Local mirror
 
+    /// The mirror's archive of a documented ecosystem (`update` refuses any other name first).
     static func mirrorFile(_ dir: URL, _ ecosystem: String) -> URL {
         dir.appendingPathComponent(ecosystem, isDirectory: true).appendingPathComponent("all.zip")
     }
