@@ -226,12 +226,13 @@ struct EventRoutes {
         tally.accepted += confirmed.count
         tally.enqueued += enqueued
         tally.skipped += skipped
-        s.logger.info(
-            "push event",
-            metadata: [
-                "registry": "\(registry.id)", "format": "\(format.rawValue)", "accepted": "\(tally.accepted)",
-                "rejected": "\(tally.rejected)", "duplicates": "\(tally.duplicates)", "enqueued": "\(tally.enqueued)",
-            ])
+        var metadata: Logger.Metadata = [
+            "registry": "\(registry.id)", "format": "\(format.rawValue)", "accepted": "\(tally.accepted)",
+            "rejected": "\(tally.rejected)", "duplicates": "\(tally.duplicates)", "enqueued": "\(tally.enqueued)",
+        ]
+        // The first problem, in the server's own words (never the value that was sent).
+        if let first = tally.issues.first { metadata["firstIssue"] = "\(first.index).\(first.field): \(first.message)" }
+        s.logger.info("push event", metadata: metadata)
         struct Accepted: Encodable {
             var registryId: String, format: String, events: Int, accepted: Int, rejected: Int, duplicates: Int
             var enqueued: Int, skipped: Int, syncQueued: Bool, issues: [Issue]
@@ -305,19 +306,45 @@ struct EventRoutes {
         return answers
     }
 
-    /// One HEAD; `fatal` when the registry itself is out of reach (the rest would fail alike).
+    /// The tag's digest, asked again after 0.25, 0.5 and 1 s while the registry has no such tag.
+    static func retryTag(
+        _ client: RegistryClient, _ repo: Repository, _ ref: ManifestReference
+    ) async throws(RegistryError) -> Registry.Digest {
+        var last = RegistryError.notFound("tag")
+        for delay in [250, 500, 1000] {
+            try? await Task.sleep(for: .milliseconds(delay))
+            if Task.isCancelled { throw .timeout("confirmation budget") }
+            do throws(RegistryError) {
+                return try await client.resolveDigest(repo, reference: ref)
+            } catch .notFound(let m) {
+                last = .notFound(m)
+            }
+        }
+        throw last
+    }
+
+    /// One HEAD (a few when a pushed tag is not linked yet); `fatal` when the registry itself is out of reach (the rest would fail alike).
     static func ask(_ client: RegistryClient, _ t: ConfirmTarget) async -> (ConfirmTarget, Answer, Bool)? {
         do throws(RegistryError) {
             let repo = try Repository(t.repository)
             if let tag = t.tag {
-                let actual = try await client.resolveDigest(repo, reference: .tag(try Tag(tag)))
+                let ref = ManifestReference.tag(try Tag(tag))
+                let actual: Registry.Digest
+                do throws(RegistryError) {
+                    actual = try await client.resolveDigest(repo, reference: ref)
+                } catch .notFound where t.digest != nil {
+                    // The distribution registry notifies before it links the tag: when the
+                    // pushed manifest exists, the tag gets a few moments to appear.
+                    _ = try await client.resolveDigest(repo, reference: .digest(try Registry.Digest(t.digest!)))
+                    actual = try await Self.retryTag(client, repo, ref)
+                }
                 if let claimed = t.digest, claimed != actual.description {
                     return (t, .refused("The registry holds another digest for this tag."), false)
                 }
                 return (t, .confirmed(actual.description), false)
             }
             guard let digest = t.digest else { return (t, .refused("Neither a tag nor a digest."), false) }
-            let actual = try await client.resolveDigest(repo, reference: .digest(try Digest(digest)))
+            let actual = try await client.resolveDigest(repo, reference: .digest(try Registry.Digest(digest)))
             return (t, .confirmed(actual.description), false)
         } catch {
             switch error {

@@ -5,19 +5,30 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Server
+import Synchronization
 import Testing
 
 /// A registry on 127.0.0.1 that holds every tag of every repository at `digest`: the push
 /// receiver confirms a pushed digest with a HEAD of the manifest, and this answers it.
+/// The first `tagMissingFor` HEADs by tag answer 404, as the distribution registry does when
+/// its notification arrives before the tag is linked.
 func withFakeRegistry<T: Sendable>(
-    digest: String, _ body: @Sendable @escaping (_ url: String) async throws -> T
+    digest: String, tagMissingFor: Int = 0, _ body: @Sendable @escaping (_ url: String) async throws -> T
 ) async throws -> T {
     let router = Router()
+    let missing = Mutex(tagMissingFor)
     router.get("/v2/") { _, _ in
         Response(status: .ok, headers: [HTTPField.Name("Docker-Distribution-API-Version")!: "registry/2.0"])
     }
-    router.head("/v2/**") { _, _ in
-        Response(status: .ok, headers: [
+    router.head("/v2/**") { req, _ in
+        let byTag = !(req.uri.path.split(separator: "/").last ?? "").contains(":")
+        let notYet = byTag && missing.withLock { n -> Bool in
+            guard n > 0 else { return false }
+            n -= 1
+            return true
+        }
+        if notYet { return Response(status: .notFound) }
+        return Response(status: .ok, headers: [
             HTTPField.Name("Docker-Content-Digest")!: digest,
             .contentType: "application/vnd.docker.distribution.manifest.v2+json",
         ])
@@ -134,6 +145,20 @@ func withFakeRegistry<T: Sendable>(
             #expect(d.data["enqueued"] as? Int == 0)
             let imgs = try await c.json(.get, "/api/images?registryId=\(dId)", key: f.keys[.viewer]!)
             #expect((imgs.body["data"] as? [[String: Any]])?.first?["name"] as? String == "team/app")
+        } }
+    }
+
+    @Test func aTagNotLinkedYetIsAskedAgainWhenItsManifestExists() async throws {
+        let f = try await Fixture.make()
+        try await withFakeRegistry(digest: Self.digest, tagMissingFor: 2) { url in try await f.test { c in
+            let r = try await c.json(.post, "/api/registries", key: f.keys[.admin]!, body: [
+                "name": "r", "provider": "DOCKER_REGISTRY", "url": url, "insecure": true, "schedule": "manual",
+            ])
+            let id = r.data["id"] as? String ?? ""
+            let token = r.data["webhookToken"] as? String ?? ""
+            let e = try await c.json(
+                .post, "/api/registries/\(id)/events?token=\(token)", rawBody: try Self.body([Self.event("team/app", "1", Self.digest)]))
+            #expect(e.data["accepted"] as? Int == 1, "\(e.raw)")
         } }
     }
 
