@@ -23,6 +23,9 @@ enum PushEventLimits {
     static let confirmBudget: Duration = .seconds(15)
     /// … and at most this many at once.
     static let confirmConcurrency = 4
+    /// Targets per request whose tag may be asked again (0.2 + 0.4 + 0.8 s) while the
+    /// registry links it; the rest are answered on the first look.
+    static let tagRetries = 8
     /// Remembered events (all registries); beyond this, expired ones are pruned first, then all.
     static let replayMemory = 500_000
 }
@@ -285,13 +288,14 @@ struct EventRoutes {
                 try? await Task.sleep(for: PushEventLimits.confirmBudget)
                 return nil
             }
+            let retries = Allowance(PushEventLimits.tagRetries)
             var queue = targets.makeIterator()
             var running = 0
             var unreachable = false
             func next() {
                 guard !unreachable, let t = queue.next() else { return }
                 running += 1
-                group.addTask { await Self.ask(client, t) }
+                group.addTask { await Self.ask(client, t, retries: retries) }
             }
             for _ in 0..<PushEventLimits.confirmConcurrency { next() }
             while running > 0, let item = await group.next() {
@@ -306,12 +310,26 @@ struct EventRoutes {
         return answers
     }
 
-    /// The tag's digest, asked again after 0.25, 0.5 and 1 s while the registry has no such tag.
+    /// A count shared by one request's confirmations.
+    final class Allowance: Sendable {
+        private let left: Mutex<Int>
+        init(_ n: Int) { left = Mutex(n) }
+        /// Takes one; false when none is left.
+        func take() -> Bool {
+            left.withLock { n in
+                guard n > 0 else { return false }
+                n -= 1
+                return true
+            }
+        }
+    }
+
+    /// The tag's digest, asked again after 0.2, 0.4 and 0.8 s while the registry has no such tag.
     static func retryTag(
         _ client: RegistryClient, _ repo: Repository, _ ref: ManifestReference
     ) async throws(RegistryError) -> Registry.Digest {
         var last = RegistryError.notFound("tag")
-        for delay in [250, 500, 1000] {
+        for delay in [200, 400, 800] {
             try? await Task.sleep(for: .milliseconds(delay))
             if Task.isCancelled { throw .timeout("confirmation budget") }
             do throws(RegistryError) {
@@ -324,7 +342,7 @@ struct EventRoutes {
     }
 
     /// One HEAD (a few when a pushed tag is not linked yet); `fatal` when the registry itself is out of reach (the rest would fail alike).
-    static func ask(_ client: RegistryClient, _ t: ConfirmTarget) async -> (ConfirmTarget, Answer, Bool)? {
+    static func ask(_ client: RegistryClient, _ t: ConfirmTarget, retries: Allowance) async -> (ConfirmTarget, Answer, Bool)? {
         do throws(RegistryError) {
             let repo = try Repository(t.repository)
             if let tag = t.tag {
@@ -332,10 +350,11 @@ struct EventRoutes {
                 let actual: Registry.Digest
                 do throws(RegistryError) {
                     actual = try await client.resolveDigest(repo, reference: ref)
-                } catch .notFound where t.digest != nil {
+                } catch .notFound(let m) {
+                    guard let digest = t.digest, retries.take() else { throw RegistryError.notFound(m) }
                     // The distribution registry notifies before it links the tag: when the
                     // pushed manifest exists, the tag gets a few moments to appear.
-                    _ = try await client.resolveDigest(repo, reference: .digest(try Registry.Digest(t.digest!)))
+                    _ = try await client.resolveDigest(repo, reference: .digest(try Registry.Digest(digest)))
                     actual = try await Self.retryTag(client, repo, ref)
                 }
                 if let claimed = t.digest, claimed != actual.description {
