@@ -306,6 +306,11 @@ struct EventRoutes {
                 next()
             }
             group.cancelAll()
+            if unreachable {
+                for t in targets where answers[t] == nil {
+                    answers[t] = .refused("The registry could not be reached to confirm the digest.")
+                }
+            }
         }
         return answers
     }
