@@ -35,7 +35,7 @@ public func buildRouter(
     ImageRoutes(s: services).register(table)
     ScanRoutes(s: services).register(table)
     VulnerabilityRoutes(s: services).register(table)
-    EventRoutes(s: services).register(table)
+    EventRoutes(s: services, crawler: crawler, guardState: PushEventGuard()).register(table)
     CrawlerRoutes(s: services, crawler: crawler).register(table)
     NotificationRoutes(s: services, client: crawler.clients.notifications).register(table)
     SensorRoutes(s: services, crawler: crawler).register(table)

@@ -64,6 +64,18 @@ public struct Crawler: Sendable {
             configuration: config, http: insecure ? clients.insecure : clients.secure, logger: services.logger)
     }
 
+    /// A client for confirming pushed digests: short request deadline, no retries (a push
+    /// receiver answers its caller quickly; what is not confirmed now waits for the next sync).
+    func confirmationClient(_ registry: RegistryRecord, credentials: RegistryCredentials?, timeout: Duration) throws(RegistryError)
+        -> RegistryClient
+    {
+        let config = RegistryClient.Configuration(
+            url: registry.url, provider: registry.provider, credentials: credentials, insecure: registry.insecure, retry: .none,
+            requestTimeout: timeout)
+        return try RegistryClient(
+            configuration: config, httpClient: registry.insecure ? clients.insecure : clients.secure, logger: services.logger)
+    }
+
     /// Answers within 15 s whatever the registry does.
     public func testConnection(
         url: String, provider: RegistryProvider, insecure: Bool, credentials: RegistryCredentials?

@@ -13,6 +13,8 @@ struct ChannelDTO: Encodable, Sendable {
     var events: [String]
     var enabled: Bool
     var hasSecret: Bool
+    /// Only in an update's answer, true when the update dropped the signing secret.
+    var secretDropped: Bool?
     var createdAt: String
     var updatedAt: String
 
@@ -72,7 +74,7 @@ struct NotificationRoutes {
     }
 
     static let fields: Set<String> = ["name", "type", "url", "events", "secret", "enabled"]
-    static let readOnly: Set<String> = ["id", "hasSecret", "createdAt", "updatedAt"]
+    static let readOnly: Set<String> = ["id", "hasSecret", "secretDropped", "createdAt", "updatedAt"]
 
     struct Input {
         var name: String?
@@ -183,10 +185,18 @@ struct NotificationRoutes {
                 throw APIError.conflict("A channel named \(name) exists.")
             }
             var hasSecret: Bool = row["has_secret"]
+            // The signing secret belongs to the URL it was given for: a new URL without a new
+            // secret drops it, so signed bodies (which the old receiver trusts) are never
+            // steered to another host.
+            let urlChanged = input.url.map { !RegistryValidation.sameEndpoint($0, row["url"]) } ?? false
+            let dropSecret = hasSecret && urlChanged && input.secret == nil
             if let secret = input.secret {
                 try secrets.delete(owner: Notifications.secretOwner(id), in: db)
                 if let secret { try secrets.seal(Data(secret.utf8), owner: Notifications.secretOwner(id), in: db) }
                 hasSecret = secret != nil
+            } else if dropSecret {
+                try secrets.delete(owner: Notifications.secretOwner(id), in: db)
+                hasSecret = false
             }
             try db.execute(
                 sql: """
@@ -198,7 +208,14 @@ struct NotificationRoutes {
                     input.enabled ?? row["enabled"], hasSecret, ts, id,
                 ])
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.update", target: id, ip: ctx.remoteIP, now: now)
-            return ChannelDTO(row: try Row.fetchOne(db, sql: "SELECT * FROM notification_channels WHERE id = ?", arguments: [id])!)
+            if dropSecret {
+                try AppServices.audit(
+                    db, org: p.orgId, actor: p.actor, action: "notification_channel.secret.dropped", target: id, ip: ctx.remoteIP,
+                    now: now)
+            }
+            var dto = ChannelDTO(row: try Row.fetchOne(db, sql: "SELECT * FROM notification_channels WHERE id = ?", arguments: [id])!)
+            dto.secretDropped = dropSecret ? true : nil
+            return dto
         }
         guard let dto else { throw APIError.notFound("Notification channel") }
         return try Reply.data(dto)

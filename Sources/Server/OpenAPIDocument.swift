@@ -45,13 +45,13 @@ enum OpenAPIDocument {
         Op(method: "get", path: "/api/registries", summary: "List registries", role: "viewer", tag: "Registries", response: "Registry", list: true, query: listQuery + ["provider"]),
         Op(method: "post", path: "/api/registries", summary: "Create a registry", role: "admin", tag: "Registries", request: "RegistryCreate", response: "Registry", status: "201"),
         Op(method: "get", path: "/api/registries/{registryId}", summary: "Get a registry", role: "viewer", tag: "Registries", response: "Registry"),
-        Op(method: "put", path: "/api/registries/{registryId}", summary: "Update a registry (partial)", role: "admin", tag: "Registries", request: "RegistryUpdate", response: "Registry"),
+        Op(method: "put", path: "/api/registries/{registryId}", summary: "Update a registry (partial). A new url (scheme, host, port or path) or insecure switched on drops the stored credentials unless credentials come in the same request (the answer then has hasCredentials false and credentialsDropped true)", role: "admin", tag: "Registries", request: "RegistryUpdate", response: "Registry"),
         Op(method: "delete", path: "/api/registries/{registryId}", summary: "Delete a registry, its secrets and keys", role: "admin", tag: "Registries", response: "Deleted"),
         Op(method: "post", path: "/api/registries/{registryId}/webhook-token", summary: "Rotate the registry's webhook token", role: "admin", tag: "Registries", response: "WebhookToken"),
         Op(method: "post", path: "/api/registries/test-connection", summary: "Test a registry URL and credentials, or a saved registry ({registryId}); 200 with the outcome, 422 TARGET_NOT_ALLOWED for a cloud metadata address", role: "developer", tag: "Registries", request: "TestConnection", response: "TestConnectionResult"),
         Op(method: "post", path: "/api/registries/{registryId}/sync", summary: "Sync repositories, tags and digests (a job)", role: "admin", tag: "Registries", response: "SyncAccepted", status: "202"),
         Op(method: "post", path: "/api/registries/schedule-scans", summary: "Run the schedule policy of every registry of the organization now", role: "admin", tag: "Registries", response: "ScheduleAccepted", status: "202"),
-        Op(method: "post", path: "/api/registries/{registryId}/events", summary: "Push notifications (Bearer webhookToken or ?token=)", role: nil, tag: "Registries", request: "PushEvent", response: "PushAccepted", status: "202"),
+        Op(method: "post", path: "/api/registries/{registryId}/events", summary: "Push notifications (Bearer webhookToken or ?token=). Each entry's repository, tag and digest must fit the distribution grammar and its digest is confirmed with the registry (HEAD of the manifest) before anything is stored; bad or unconfirmed entries are skipped and counted (202 with the counts); a sensor registry's entries are not stored, a sync is queued for its sensor. At most 100 entries per request (413, nothing applied), 60 requests a minute per registry (429 with Retry-After), the same event again within 10 minutes is a no-op (duplicates)", role: nil, tag: "Registries", request: "PushEvent", response: "PushAccepted", status: "202"),
         Op(method: "get", path: "/api/registries/{registryId}/sensor-status", summary: "The registry's sensor: online, scanning, offline (120 s without heartbeat), never_connected, or not_applicable for a cloud registry", role: "viewer", tag: "Registries", response: "SensorStatus"),
         Op(method: "post", path: "/api/sensor/heartbeat", summary: "A sensor reports in (sensor key of the registry only)", role: "sensor", tag: "Sensor", request: "SensorHeartbeat", response: "SensorHeartbeatReply"),
         Op(method: "post", path: "/api/sensor/jobs/claim", summary: "Claim queued sync and scan jobs of the sensor's registry under a lease", role: "sensor", tag: "Sensor", request: "SensorClaim", response: "SensorJobs"),
@@ -78,7 +78,7 @@ enum OpenAPIDocument {
         Op(method: "get", path: "/api/notification-channels", summary: "List outgoing webhook channels", role: "admin", tag: "Notifications", response: "Channel", list: true, query: ["page", "limit"]),
         Op(method: "post", path: "/api/notification-channels", summary: "Create a webhook channel (secret signs bodies with HMAC-SHA256)", role: "admin", tag: "Notifications", request: "ChannelCreate", response: "Channel", status: "201"),
         Op(method: "get", path: "/api/notification-channels/{channelId}", summary: "Get a channel", role: "admin", tag: "Notifications", response: "Channel"),
-        Op(method: "put", path: "/api/notification-channels/{channelId}", summary: "Update a channel (partial; secret null removes it)", role: "admin", tag: "Notifications", request: "ChannelUpdate", response: "Channel"),
+        Op(method: "put", path: "/api/notification-channels/{channelId}", summary: "Update a channel (partial; secret null removes it). A new url drops the signing secret unless a secret comes in the same request (the answer then has hasSecret false and secretDropped true)", role: "admin", tag: "Notifications", request: "ChannelUpdate", response: "Channel"),
         Op(method: "delete", path: "/api/notification-channels/{channelId}", summary: "Delete a channel and its delivery log", role: "admin", tag: "Notifications", response: "Deleted"),
         Op(method: "post", path: "/api/notification-channels/{channelId}/test", summary: "Send a test event now; the outcome (status class, error category) is in the body; 422 TARGET_NOT_ALLOWED when the outgoing-request policy refuses the URL", role: "admin", tag: "Notifications", response: "ChannelTest"),
         Op(method: "get", path: "/api/notification-channels/{channelId}/deliveries", summary: "The channel's delivery log, newest first", role: "admin", tag: "Notifications", response: "Delivery", list: true, query: ["page", "limit"]),
@@ -162,6 +162,15 @@ enum OpenAPIDocument {
             for code in ["400", "401", "403", "404", "405", "409", "413", "421", "422", "429", "500", "503"] {
                 responses[code] = err
             }
+            if op.path == "/api/registries/{registryId}/events" {
+                let error: [String: Any] = ["application/json": ["schema": ref("Error")]]
+                responses["413"] = ["description": "More than 100 entries in one notification (nothing applied), or a body over 1 MiB", "content": error]
+                responses["429"] = [
+                    "description": "More than 60 requests a minute for this registry",
+                    "headers": ["Retry-After": ["description": "Seconds until the window resets", "schema": ["type": "integer"]]],
+                    "content": error,
+                ]
+            }
             o["responses"] = responses
             paths[op.path, default: [:]][op.method] = o
         }
@@ -216,6 +225,7 @@ enum OpenAPIDocument {
                             "insecure": ["type": "boolean"], "hasCredentials": ["type": "boolean"], "webhookUrl": str,
                             "sensorApiKey": ["type": "string", "description": "Only in the create response of a sensor registry."],
                             "webhookToken": ["type": "string", "description": "Only in the create response."],
+                            "credentialsDropped": ["type": "boolean", "description": "Only in an update's answer: true when the update dropped the stored credentials (new url or insecure without new credentials)."],
                             "createdAt": date, "updatedAt": date]],
             "RegistryCreate": ["type": "object", "required": ["name", "provider"], "additionalProperties": false,
                                "properties": ["name": ["type": "string", "minLength": 1, "maxLength": 100],
@@ -240,7 +250,21 @@ enum OpenAPIDocument {
                                                     "repositories": ["type": "array", "items": str]]],
             "SyncAccepted": ["type": "object", "properties": ["jobId": str, "registryId": str, "status": str, "created": ["type": "boolean"]]],
             "PushEvent": ["type": "object", "description": "A CNCF distribution (also GitLab), Harbor, GitHub package, Docker Hub, Quay or JFrog push notification."],
-            "PushAccepted": ["type": "object", "properties": ["registryId": str, "format": str, "events": ["type": "integer"], "enqueued": ["type": "integer"], "skipped": ["type": "integer"]]],
+            "PushAccepted": ["type": "object",
+                             "required": ["registryId", "format", "events", "accepted", "rejected", "duplicates", "enqueued", "skipped", "syncQueued", "issues"],
+                             "properties": [
+                                "registryId": str, "format": str,
+                                "events": ["type": "integer", "description": "Push entries in the notification (pulls and blob pushes are not counted)"],
+                                "accepted": ["type": "integer", "description": "Entries that passed the checks (tag filters included)"],
+                                "rejected": ["type": "integer", "description": "Entries skipped: bad repository, tag or digest, or a digest the registry did not confirm"],
+                                "duplicates": ["type": "integer", "description": "Entries seen within the last 10 minutes (no-ops)"],
+                                "enqueued": ["type": "integer", "description": "Scans queued"],
+                                "skipped": ["type": "integer", "description": "Accepted entries that queued no scan (filtered, schedule not on_push, scan already queued, sensor registry)"],
+                                "syncQueued": ["type": "boolean", "description": "A sensor registry: a sync was queued for its sensor, which records what the registry holds"],
+                                "issues": ["type": "array", "items": ["type": "object", "required": ["index", "field", "message"],
+                                                                        "properties": ["index": ["type": "integer", "description": "The entry's position in the notification"],
+                                                                                       "field": str, "message": str]]],
+                             ]],
             "WebhookToken": ["type": "object", "properties": ["registryId": str, "webhookToken": str, "webhookUrl": str]],
             "Deleted": ["type": "object", "required": ["id", "deleted"], "properties": ["id": str, "deleted": ["type": "boolean"]]],
             "Organization": ["type": "object", "properties": ["id": str, "name": str, "createdAt": date, "registryCount": ["type": "integer"], "memberCount": ["type": "integer"], "role": ["type": "string", "enum": roles]]],
@@ -309,7 +333,9 @@ enum OpenAPIDocument {
             "ScheduleAccepted": ["type": "object", "required": ["registries", "enqueued", "skipped"], "properties": ["registries": ["type": "integer"], "enqueued": ["type": "integer"], "skipped": ["type": "integer"], "syncs": ["type": "integer"], "scans": ["type": "integer"]]],
             "Channel": ["type": "object", "properties": ["id": str, "name": str, "type": ["type": "string", "enum": ["webhook"]], "url": str,
                                                       "events": ["type": "array", "items": ["type": "string", "enum": events]], "enabled": ["type": "boolean"],
-                                                      "hasSecret": ["type": "boolean"], "createdAt": date, "updatedAt": date]],
+                                                      "hasSecret": ["type": "boolean"],
+                                                      "secretDropped": ["type": "boolean", "description": "Only in an update's answer: true when the update dropped the signing secret (new url without a new secret)."],
+                                                      "createdAt": date, "updatedAt": date]],
             "ChannelCreate": ["type": "object", "required": ["name", "url", "events"], "additionalProperties": false,
                               "properties": ["name": str, "type": ["type": "string", "enum": ["webhook"]], "url": str,
                                              "events": ["type": "array", "items": ["type": "string", "enum": events]], "secret": ["type": "string", "minLength": 16],
@@ -351,7 +377,9 @@ enum OpenAPIDocument {
                                             "report": ["type": "object", "description": "scan: the image scan report (reference, digest, manifestDigest, platform, os, layers, packages, findings, notes, durationMs); only findings of external scanners are kept, the inventory is matched by the server"],
                                             "scanners": ["type": "array", "description": "scan", "items": ["type": "object", "properties": ["name": str, "status": str, "version": nstr, "durationMs": ["type": "integer"], "error": nstr]]]]],
             "SensorResultReply": ["type": "object", "properties": ["jobId": str, "status": str, "recorded": ["type": "boolean"], "scanId": nstr, "findings": ["type": "integer"],
-                                                                "sync": ["type": "object", "description": "What the sync changed"]]],
+                                                                "sync": ["type": "object", "description": "What the sync changed"],
+                                                                "rejected": ["type": "integer", "description": "sync: entries skipped because a repository, tag or digest does not fit the distribution grammar (never stored)"],
+                                                                "issues": ["type": "array", "description": "sync: the first 20 skipped entries", "items": ["type": "object", "properties": ["path": str, "message": str]]]]],
             "AuditEvent": ["type": "object", "properties": ["id": str, "actor": str, "action": str, "target": nstr, "ip": nstr, "createdAt": date]],
         ]
         return [

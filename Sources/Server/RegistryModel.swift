@@ -121,10 +121,15 @@ struct RegistryDTO: Encodable {
     var webhookUrl: String
     var sensorApiKey: String?
     var webhookToken: String?
+    /// Only in an update's answer, true when the update dropped the stored credentials.
+    var credentialsDropped: Bool?
     var createdAt: String
     var updatedAt: String
 
-    init(_ r: RegistryRecord, baseURL: String, sensorApiKey: String? = nil, webhookToken: String? = nil) {
+    init(
+        _ r: RegistryRecord, baseURL: String, sensorApiKey: String? = nil, webhookToken: String? = nil,
+        credentialsDropped: Bool = false
+    ) {
         id = r.id
         name = r.name
         provider = r.provider.rawValue
@@ -141,19 +146,21 @@ struct RegistryDTO: Encodable {
         webhookUrl = "\(baseURL)/api/registries/\(r.id)/events"
         self.sensorApiKey = sensorApiKey
         self.webhookToken = webhookToken
+        self.credentialsDropped = credentialsDropped ? true : nil
         createdAt = r.createdAt
         updatedAt = r.updatedAt
     }
 
     enum CodingKeys: String, CodingKey {
         case id, name, provider, url, scanMethod, scanning, imageCount, health, insecure, hasCredentials, webhookUrl,
-            sensorApiKey, webhookToken, createdAt, updatedAt
+            sensorApiKey, webhookToken, credentialsDropped, createdAt, updatedAt
     }
 
     /// The same document as `encode(to:)` with sorted keys, written without JSONEncoder.
     func write(to w: inout JSONWriter) {
         w.beginObject()
         w.field("createdAt", createdAt)
+        if let credentialsDropped { w.field("credentialsDropped", credentialsDropped) }
         w.field("hasCredentials", hasCredentials)
         w.beginObject("health")
         w.field("lastError", health.lastError)
@@ -196,6 +203,7 @@ struct RegistryDTO: Encodable {
         try c.encode(webhookUrl, forKey: .webhookUrl)
         try c.encodeIfPresent(sensorApiKey, forKey: .sensorApiKey)
         try c.encodeIfPresent(webhookToken, forKey: .webhookToken)
+        try c.encodeIfPresent(credentialsDropped, forKey: .credentialsDropped)
         try c.encode(createdAt, forKey: .createdAt)
         try c.encode(updatedAt, forKey: .updatedAt)
     }

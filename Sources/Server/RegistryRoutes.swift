@@ -176,6 +176,12 @@ struct RegistryRoutes {
         let now = s.now
         let secrets = s.secrets
         let scannersJSON = try input.scanners.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        // Stored credentials follow the endpoint they were given for: a new URL (scheme, host,
+        // port or path) or switching TLS verification off drops them unless the same request
+        // brings new ones, so a stored password can never be steered to another host.
+        let endpointChanged = input.url.map { !RegistryValidation.sameEndpoint($0, existing.url) } ?? false
+        let insecureOn = input.insecure == true && !existing.insecure
+        let dropCredentials = existing.hasCredentials && input.credentials == nil && (endpointChanged || insecureOn)
         let record: RegistryRecord = try await s.db.writer.write { db in
             if let name = input.name, name != existing.name,
                try Bool.fetchOne(
@@ -204,6 +210,9 @@ struct RegistryRoutes {
                 } else {
                     try secrets.delete(owner: existing.credentialsOwner, in: db)
                 }
+            } else if dropCredentials {
+                set("has_credentials", false)
+                try secrets.delete(owner: existing.credentialsOwner, in: db)
             }
             args.append(existing.id)
             try db.execute(
@@ -212,10 +221,20 @@ struct RegistryRoutes {
                 db, org: p.orgId, actor: p.actor,
                 action: input.credentials != nil ? "registry.update.credentials" : "registry.update",
                 target: existing.id, ip: ctx.remoteIP, now: now)
+            if dropCredentials {
+                try AppServices.audit(
+                    db, org: p.orgId, actor: p.actor, action: "registry.credentials.dropped", target: existing.id,
+                    ip: ctx.remoteIP, now: now)
+            }
             guard let r = try RegistryRecord.fetch(db, id: existing.id, org: p.orgId) else { throw APIError.notFound("Registry") }
             return r
         }
-        return try Reply.data(RegistryDTO(record, baseURL: s.config.baseURL))
+        if dropCredentials {
+            s.logger.notice(
+                "registry credentials dropped: the URL changed or insecure was switched on without new credentials",
+                metadata: ["registry": "\(existing.id)"])
+        }
+        return try Reply.data(RegistryDTO(record, baseURL: s.config.baseURL, credentialsDropped: dropCredentials))
     }
 
     @Sendable func delete(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {

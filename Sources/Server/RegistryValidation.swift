@@ -29,7 +29,7 @@ enum RegistryValidation {
     ]
     static let readOnlyFields: Set<String> = [
         "id", "createdAt", "updatedAt", "imageCount", "health", "hasCredentials", "webhookUrl", "sensorApiKey",
-        "webhookToken",
+        "webhookToken", "credentialsDropped",
     ]
 
     static func create(_ body: ObjectReader) throws -> RegistryInput {
@@ -161,6 +161,24 @@ enum RegistryValidation {
         var s = raw
         while s.hasSuffix("/") { s.removeLast() }
         return s
+    }
+
+    /// Whether two registry URLs name the same endpoint: scheme, host and port compared
+    /// without case (a missing port is the scheme's default), the path exactly (trailing
+    /// slashes aside). Anything that does not parse is a different endpoint.
+    static func sameEndpoint(_ a: String, _ b: String) -> Bool {
+        func canonical(_ raw: String) -> String? {
+            guard let c = URLComponents(string: raw), let scheme = c.scheme?.lowercased(), let host = c.host?.lowercased(),
+                  !host.isEmpty
+            else { return nil }
+            let port = c.port ?? (scheme == "https" ? 443 : scheme == "http" ? 80 : -1)
+            var path = c.percentEncodedPath
+            while path.hasSuffix("/") { path.removeLast() }
+            let user = c.percentEncodedUser ?? ""
+            return "\(scheme)://\(user)@\(host):\(port)\(path)?\(c.percentEncodedQuery ?? "")#\(c.percentEncodedFragment ?? "")"
+        }
+        guard let x = canonical(a), let y = canonical(b) else { return false }
+        return x == y
     }
 
     /// Parses a credentials object and checks it fits one of the provider's credential kinds.

@@ -390,6 +390,9 @@ struct SensorRoutes {
         var scanId: String?
         var sync: SyncOutcome?
         var findings: Int?
+        /// Sync results: entries skipped because they do not fit the grammar, and the first of them.
+        var rejected: Int?
+        var issues: [ValidationIssue]?
     }
 
     @Sendable func result(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
@@ -427,14 +430,19 @@ struct SensorRoutes {
         return try await recordScan(job, registry: registry, owner: owner, attempt: attempt, input: input)
     }
 
-    static func reply(_ job: Job, _ outcome: Outcome, scanId: String? = nil, sync: SyncOutcome? = nil, findings: Int? = nil) throws -> Response {
+    static func reply(
+        _ job: Job, _ outcome: Outcome, scanId: String? = nil, sync: SyncOutcome? = nil, findings: Int? = nil,
+        rejected: (count: Int, issues: [ValidationIssue])? = nil
+    ) throws -> Response {
         switch outcome {
         case .notLeased:
             throw APIError.conflict("The job is not leased to this sensor (cancelled, released or reclaimed).")
         case .duplicate(let status):
             return try Reply.data(ResultReply(jobId: job.id, status: status, recorded: false, scanId: scanId))
         case .recorded(let status):
-            return try Reply.data(ResultReply(jobId: job.id, status: status, recorded: true, scanId: scanId, sync: sync, findings: findings))
+            return try Reply.data(ResultReply(
+                jobId: job.id, status: status, recorded: true, scanId: scanId, sync: sync, findings: findings,
+                rejected: rejected?.count, issues: rejected?.issues))
         }
     }
 
@@ -472,14 +480,20 @@ struct SensorRoutes {
         var tags: [DiscoveredTag] = []
         var failedRepositories: [String] = []
         var repositories: Int?
+        /// Entries skipped because a value does not fit the distribution grammar.
+        var rejected = 0
+        /// The first few of them (`tags[3].repository`, `failedRepositories[0]`).
+        var issues: [ValidationIssue] = []
+
+        mutating func reject(_ path: String, _ message: String) {
+            rejected += 1
+            if issues.count < 20 { issues.append(ValidationIssue(path, message)) }
+        }
     }
 
-    static func isDigest(_ s: String) -> Bool {
-        guard s.hasPrefix("sha256:") else { return false }
-        let hex = s.utf8.dropFirst(7)
-        return hex.count == 64 && hex.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
-    }
-
+    /// A sync result. A malformed shape (a missing field, a wrong type, an unknown field) is
+    /// a 400 for the whole result; an entry whose repository, tag or digest does not fit the
+    /// grammar (`ReceivedTag`) is skipped and counted, never stored.
     static func syncInput(_ r: inout ObjectReader) -> SyncInput {
         var input = SyncInput()
         switch r.object["tags"] {
@@ -492,21 +506,29 @@ struct SensorRoutes {
                 guard case .object(let o) = item else { r.fail("tags[\(i)]", "Expected an object."); continue }
                 var t = ObjectReader(o, prefix: "tags[\(i)]")
                 t.rejectUnknown(allowed: ["repository", "tag", "digest"])
-                let repo = t.string("repository", required: true, minLength: 1, maxLength: 255)
-                let tag = t.string("tag", required: true, minLength: 1, maxLength: 128)
-                let digest = t.string("digest", required: true, minLength: 1, maxLength: 200)
-                if let repo, (try? Repository(repo)) == nil { t.fail("repository", "Not a valid repository name.") }
-                if let tag, (try? Tag(tag)) == nil { t.fail("tag", "Not a valid tag.") }
-                if let digest, !isDigest(digest) { t.fail("digest", "Expected sha256:<64 hex>.") }
+                let repo = t.string("repository", required: true, minLength: 1, maxLength: 65_536)
+                let tag = t.string("tag", required: true, minLength: 1, maxLength: 65_536)
+                let digest = t.string("digest", required: true, minLength: 1, maxLength: 65_536)
                 let ok = t.issues.isEmpty
                 r.absorb(t)
-                if ok, let repo, let tag, let digest { input.tags.append(DiscoveredTag(repository: repo, tag: tag, digest: digest)) }
                 if r.issues.count > 20 { return input }
+                guard ok, let repo, let tag, let digest else { continue }
+                if let problem = ReceivedTag.problems(repository: repo, tag: tag, digest: digest).first {
+                    input.reject("tags[\(i)].\(problem.field)", problem.message)
+                    continue
+                }
+                input.tags.append(DiscoveredTag(repository: repo, tag: tag, digest: digest))
             }
         case .some:
             r.fail("tags", "Expected an array.")
         }
-        input.failedRepositories = r.stringArray("failedRepositories", maxCount: 100_000) ?? []
+        for (i, repo) in (r.stringArray("failedRepositories", maxCount: 100_000) ?? []).enumerated() {
+            if ReceivedTag.isRepository(repo) {
+                input.failedRepositories.append(repo)
+            } else {
+                input.reject("failedRepositories[\(i)]", ReceivedTag.repositoryMessage)
+            }
+        }
         if let v = r.object["repositories"] {
             if case .number(let n) = v, n == n.rounded(), n >= 0 { input.repositories = Int(n) } else {
                 r.fail("repositories", "Must be a non-negative integer.")
@@ -547,9 +569,11 @@ struct SensorRoutes {
         if case .recorded = result.0, let o = result.1 {
             s.logger.info(
                 "sensor sync recorded",
-                metadata: ["registry": "\(registry.id)", "tags": "\(o.tags)", "scans": "\(o.scansEnqueued)"])
+                metadata: [
+                    "registry": "\(registry.id)", "tags": "\(o.tags)", "scans": "\(o.scansEnqueued)", "rejected": "\(input.rejected)",
+                ])
         }
-        return try Self.reply(job, result.0, sync: result.1)
+        return try Self.reply(job, result.0, sync: result.1, rejected: (input.rejected, input.issues))
     }
 
     /// The registry's health after a sync, as the server's own crawler records it.
@@ -622,8 +646,8 @@ struct SensorRoutes {
             r.fail("report", "Not an image scan report.")
             return nil
         }
-        if !isDigest(report.digest) { r.fail("report.digest", "Expected sha256:<64 hex>.") }
-        if !isDigest(report.manifestDigest) { r.fail("report.manifestDigest", "Expected sha256:<64 hex>.") }
+        if !ReceivedTag.isDigest(report.digest) { r.fail("report.digest", ReceivedTag.digestMessage) }
+        if !ReceivedTag.isDigest(report.manifestDigest) { r.fail("report.manifestDigest", ReceivedTag.digestMessage) }
         if Platform(parsing: report.platform) == nil { r.fail("report.platform", "Expected os/arch[/variant].") }
         if report.packages.count > 500_000 { r.fail("report.packages", "At most 500000 packages.") }
         return ScanInput(report: report, scanners: scanners)

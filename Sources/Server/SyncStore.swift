@@ -99,6 +99,7 @@ public enum SyncStore {
             repositories: byRepo.count, tags: discovered.count, newTags: 0, changedTags: 0, removedTags: 0,
             removedImages: 0, scansEnqueued: 0)
         var toScan: [ScanRequest] = []
+        var newImages: [NewImage] = []
         for (repo, tags) in byRepo.sorted(by: { $0.key < $1.key }) {
             let imageId: String
             if let id = existingImages[repo] {
@@ -111,7 +112,7 @@ public enum SyncStore {
                         VALUES (?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [imageId, registry.orgId, registry.id, repo, "\(registryHost)/\(repo)", ts, ts])
-                try notifyNewImage(registry: registry, fullName: "\(registryHost)/\(repo)", imageId: imageId, now: now, in: db)
+                newImages.append(NewImage(id: imageId, fullName: "\(registryHost)/\(repo)"))
             }
             var known = existingTags[imageId] ?? [:]
             for t in tags {
@@ -145,6 +146,8 @@ public enum SyncStore {
             outcome.removedTags += existingTags[id]?.count ?? 0
             try db.execute(sql: "DELETE FROM images WHERE id = ?", arguments: [id])
         }
+        // One `new_image` delivery per channel for the whole sync, however many repositories appeared.
+        try notifyNewImages(registry: registry, newImages, now: now, in: db)
         for scan in toScan {
             if try enqueueScan(scan, orgId: registry.orgId, now: now, registryHost: registryHost, in: db).enqueued {
                 outcome.scansEnqueued += 1
@@ -214,11 +217,38 @@ public enum SyncStore {
         try db.execute(sql: "UPDATE jobs SET payload = ? WHERE id = ? AND payload != ?", arguments: [payload, jobId, payload])
     }
 
-    static func notifyNewImage(registry: RegistryRecord, fullName: String, imageId: String, now: Date, in db: Database) throws {
+    /// An image a sync, scan or push created (for the coalesced `new_image` notification).
+    public struct NewImage: Sendable, Hashable {
+        public var id: String
+        public var fullName: String
+    }
+
+    /// At most this many images are named in one coalesced `new_image` body.
+    static let namedImagesLimit = 50
+
+    /// One `new_image` notification for all of `images` (nothing when empty). A single image
+    /// gets the body it always had; several get one body that counts and names them, so one
+    /// request or sync never fans out into a delivery per image.
+    static func notifyNewImages(registry: RegistryRecord, _ images: [NewImage], now: Date, in db: Database) throws {
+        guard let first = images.first else { return }
+        if images.count == 1 {
+            try Notifications.emit(
+                .newImage, orgId: registry.orgId, severity: "info", title: "New image: \(first.fullName)",
+                message: "Registry \(registry.name) has a new repository \(first.fullName).",
+                fields: ["imageId": first.id, "registryId": registry.id, "image": first.fullName], now: now, in: db)
+            return
+        }
+        let named = images.prefix(namedImagesLimit)
+        var list = named.map(\.fullName).joined(separator: ", ")
+        if images.count > named.count { list += " and \(images.count - named.count) more" }
         try Notifications.emit(
-            .newImage, orgId: registry.orgId, severity: "info", title: "New image: \(fullName)",
-            message: "Registry \(registry.name) has a new repository \(fullName).",
-            fields: ["imageId": imageId, "registryId": registry.id, "image": fullName], now: now, in: db)
+            .newImage, orgId: registry.orgId, severity: "info", title: "\(images.count) new images in \(registry.name)",
+            message: "Registry \(registry.name) has \(images.count) new repositories: \(list).",
+            fields: [
+                "registryId": registry.id, "imageCount": "\(images.count)",
+                "images": named.map(\.fullName).joined(separator: ","), "imageIds": named.map(\.id).joined(separator: ","),
+            ],
+            now: now, in: db)
     }
 
     static func refreshAggregates(imageId: String, now: String, in db: Database) throws {
@@ -240,10 +270,25 @@ public enum SyncStore {
 }
 
 extension SyncStore {
-    /// Records one tag (from a push event); true when the tag is new or its digest changed.
+    /// Records one tag (from a scan); true when the tag is new or its digest changed.
     public static func recordTag(
         registry: RegistryRecord, registryHost: String, repository: String, tag: String, digest: String, now: Date,
         in db: Database
+    ) throws -> Bool {
+        var created: [NewImage] = []
+        let changed = try recordTag(
+            registry: registry, registryHost: registryHost, repository: repository, tag: tag, digest: digest, now: now,
+            newImages: &created, in: db)
+        try notifyNewImages(registry: registry, created, now: now, in: db)
+        return changed
+    }
+
+    /// Records one tag (from a confirmed push event); an image it creates is appended to
+    /// `newImages` for the caller's one coalesced notification. True when the tag is new or
+    /// its digest changed.
+    public static func recordTag(
+        registry: RegistryRecord, registryHost: String, repository: String, tag: String, digest: String, now: Date,
+        newImages: inout [NewImage], in db: Database
     ) throws -> Bool {
         let ts = Timestamp.format(now)
         let imageId: String
@@ -256,7 +301,7 @@ extension SyncStore {
             try db.execute(
                 sql: "INSERT INTO images (id, org_id, registry_id, name, full_name, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [imageId, registry.orgId, registry.id, repository, "\(registryHost)/\(repository)", ts, ts])
-            try notifyNewImage(registry: registry, fullName: "\(registryHost)/\(repository)", imageId: imageId, now: now, in: db)
+            newImages.append(NewImage(id: imageId, fullName: "\(registryHost)/\(repository)"))
         }
         let prior = try String.fetchOne(
             db, sql: "SELECT digest FROM image_tags WHERE image_id = ? AND name = ?", arguments: [imageId, tag])

@@ -185,6 +185,13 @@ import Testing
                 #expect(p.text.contains("<h1>\(heading)</h1>"), "\(path)")
                 #expect(p.text.contains("aria-current=\"page\""), "\(path)")
             }
+            // A registry with stored credentials: its edit form says a new URL or Insecure clears them.
+            let withCredentials = try await Self.page(c, .get, "/console/registries/\(f.registryA)", cookie: cookie)
+            #expect(withCredentials.text.contains("id=\"f-cred-note\""))
+            #expect(withCredentials.text.contains("clears the saved credentials"))
+            let withoutCredentials = try await Self.page(c, .get, "/console/registries/\(f.sensorRegistry)", cookie: cookie)
+            #expect(withoutCredentials.status == .ok)
+            #expect(!withoutCredentials.text.contains("f-cred-note"))
             let overview = try await Self.page(c, .get, "/console", cookie: cookie)
             #expect(overview.text.contains("<svg class=\"chart\""))
             let settings = try await Self.page(c, .get, "/console/settings", cookie: cookie)

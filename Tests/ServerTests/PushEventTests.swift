@@ -2,9 +2,40 @@ import Cron
 import Foundation
 import GRDB
 import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import Server
+import Synchronization
 import Testing
+
+/// A registry on 127.0.0.1 that holds every tag of every repository at `digest`: the push
+/// receiver confirms a pushed digest with a HEAD of the manifest, and this answers it.
+/// The first `tagMissingFor` HEADs by tag answer 404, as the distribution registry does when
+/// its notification arrives before the tag is linked.
+func withFakeRegistry<T: Sendable>(
+    digest: String, tagMissingFor: Int = 0, _ body: @Sendable @escaping (_ url: String) async throws -> T
+) async throws -> T {
+    let router = Router()
+    let missing = Mutex(tagMissingFor)
+    router.get("/v2/") { _, _ in
+        Response(status: .ok, headers: [HTTPField.Name("Docker-Distribution-API-Version")!: "registry/2.0"])
+    }
+    router.head("/v2/**") { req, _ in
+        let byTag = !(req.uri.path.split(separator: "/").last ?? "").contains(":")
+        let notYet = byTag && missing.withLock { n -> Bool in
+            guard n > 0 else { return false }
+            n -= 1
+            return true
+        }
+        if notYet { return Response(status: .notFound) }
+        return Response(status: .ok, headers: [
+            HTTPField.Name("Docker-Content-Digest")!: digest,
+            .contentType: "application/vnd.docker.distribution.manifest.v2+json",
+        ])
+    }
+    let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+    return try await app.test(.live) { client in try await body("http://127.0.0.1:\(client.port ?? 0)") }
+}
 
 /// Push notifications as each registry documents them, through the events endpoint.
 @Suite struct PushEventTests {
@@ -48,9 +79,9 @@ import Testing
     @Test(arguments: 0..<fixtures.count) func eachFormatEnqueuesAScanForItsTag(_ i: Int) async throws {
         let (format, body, repo, tag) = Self.fixtures[i]
         let f = try await Fixture.make()
-        try await f.test { c in
+        try await withFakeRegistry(digest: Self.digest) { url in try await f.test { c in
             let r = try await c.json(.post, "/api/registries", key: f.keys[.admin]!, body: [
-                "name": "r", "provider": "DOCKER_REGISTRY", "url": "http://127.0.0.1:5000", "insecure": true, "schedule": "on_push",
+                "name": "r", "provider": "DOCKER_REGISTRY", "url": url, "insecure": true, "schedule": "on_push",
             ])
             let id = r.data["id"] as? String ?? ""
             let token = r.data["webhookToken"] as? String ?? ""
@@ -61,10 +92,12 @@ import Testing
             #expect(e.status == .accepted, "\(format): \(e.raw)")
             #expect(e.data["format"] as? String == format)
             #expect(e.data["enqueued"] as? Int == 1, "\(format): \(e.raw)")
-            // The same event again: the tag already has a queued scan.
+            #expect(e.data["accepted"] as? Int == 1 && e.data["rejected"] as? Int == 0, "\(format): \(e.raw)")
+            // The same event again within ten minutes: a no-op.
             let again = try await c.json(.post, "/api/registries/\(id)/events?token=\(token)", rawBody: body)
             #expect(again.data["enqueued"] as? Int == 0)
-        }
+            #expect(again.data["duplicates"] as? Int == 1, "\(format): \(again.raw)")
+        } }
         let payloads = try await f.services.db.writer.read { db in
             try String.fetchAll(db, sql: "SELECT payload FROM jobs WHERE type = 'scan'")
         }
@@ -73,13 +106,16 @@ import Testing
         #expect(scan.repository == repo)
         #expect(scan.tag == tag)
         #expect(scan.trigger == "push")
+        // Confirmed by the registry: the stored and scanned digest is the registry's.
+        #expect(scan.digest == Self.digest)
     }
 
     @Test func tokensFiltersAndSchedulesAreEnforced() async throws {
         let f = try await Fixture.make()
-        try await f.test { c in
+        try await withFakeRegistry(digest: Self.digest) { url in try await f.test { c in
             let r = try await c.json(.post, "/api/registries", key: f.keys[.admin]!, body: [
-                "name": "r", "provider": "DOCKER_REGISTRY", "url": "https://r.example", "schedule": "on_push", "excludeTags": "*-dev",
+                "name": "r", "provider": "DOCKER_REGISTRY", "url": url, "insecure": true, "schedule": "on_push",
+                "excludeTags": "*-dev",
             ])
             let id = r.data["id"] as? String ?? ""
             let token = r.data["webhookToken"] as? String ?? ""
@@ -101,7 +137,7 @@ import Testing
             #expect(try await c.json(.post, "/api/registries/\(id)/events?token=\(newToken)", rawBody: body).status == .accepted)
             // A daily registry records the tag but does not scan on push.
             let daily = try await c.json(.post, "/api/registries", key: f.keys[.admin]!, body: [
-                "name": "d", "provider": "DOCKER_REGISTRY", "url": "https://d.example",
+                "name": "d", "provider": "DOCKER_REGISTRY", "url": url, "insecure": true,
             ])
             let dId = daily.data["id"] as? String ?? ""
             let dTok = daily.data["webhookToken"] as? String ?? ""
@@ -109,7 +145,73 @@ import Testing
             #expect(d.data["enqueued"] as? Int == 0)
             let imgs = try await c.json(.get, "/api/images?registryId=\(dId)", key: f.keys[.viewer]!)
             #expect((imgs.body["data"] as? [[String: Any]])?.first?["name"] as? String == "team/app")
-        }
+        } }
+    }
+
+    @Test func aTagNotLinkedYetIsAskedAgainWhenItsManifestExists() async throws {
+        let f = try await Fixture.make()
+        try await withFakeRegistry(digest: Self.digest, tagMissingFor: 2) { url in try await f.test { c in
+            let r = try await c.json(.post, "/api/registries", key: f.keys[.admin]!, body: [
+                "name": "r", "provider": "DOCKER_REGISTRY", "url": url, "insecure": true, "schedule": "manual",
+            ])
+            let id = r.data["id"] as? String ?? ""
+            let token = r.data["webhookToken"] as? String ?? ""
+            let e = try await c.json(
+                .post, "/api/registries/\(id)/events?token=\(token)", rawBody: try Self.body([Self.event("team/app", "1", Self.digest)]))
+            #expect(e.data["accepted"] as? Int == 1, "\(e.raw)")
+        } }
+    }
+
+    static func event(_ repo: String, _ tag: String?, _ digest: String?, id: String? = nil) -> [String: Any] {
+        var target: [String: Any] = ["repository": repo, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"]
+        if let tag { target["tag"] = tag }
+        if let digest { target["digest"] = digest }
+        var e: [String: Any] = ["action": "push", "target": target]
+        if let id { e["id"] = id }
+        return e
+    }
+
+    static func body(_ events: [[String: Any]]) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: ["events": events]), as: UTF8.self)
+    }
+
+    @Test func invalidAndUnconfirmedEventsAreSkippedAndCounted() async throws {
+        let f = try await Fixture.make()
+        try await withFakeRegistry(digest: Self.digest) { url in try await f.test { c in
+            let r = try await c.json(.post, "/api/registries", key: f.keys[.admin]!, body: [
+                "name": "r", "provider": "DOCKER_REGISTRY", "url": url, "insecure": true, "schedule": "manual",
+            ])
+            let id = r.data["id"] as? String ?? ""
+            let token = r.data["webhookToken"] as? String ?? ""
+            let other = "sha256:" + String(repeating: "cd", count: 32)
+            let events = [
+                Self.event("<script>x</script>", "1", Self.digest),
+                Self.event(String(repeating: "a", count: 300), "1", Self.digest),
+                Self.event("team/app", "1", "sha256:short"),
+                Self.event("team/app", "1", "sha512:" + String(repeating: "ab", count: 32)),
+                Self.event("team/app", "1", other),  // the registry holds another digest
+                Self.event("team/app", "1", Self.digest),
+            ]
+            let e = try await c.json(.post, "/api/registries/\(id)/events?token=\(token)", rawBody: try Self.body(events))
+            #expect(e.status == .accepted, "\(e.raw)")
+            #expect(e.data["accepted"] as? Int == 1 && e.data["rejected"] as? Int == 5, "\(e.raw)")
+            let issues = e.data["issues"] as? [[String: Any]] ?? []
+            #expect(issues.map { $0["index"] as? Int ?? -1 } == [0, 1, 2, 3, 4])
+            #expect(issues.map { $0["field"] as? String ?? "" } == ["repository", "repository", "digest", "digest", "digest"])
+            // 101 entries: 413 and nothing applied; 60 requests a minute, then 429.
+            let many = (0..<101).map { Self.event("many/r\($0)", "1", Self.digest) }
+            let tooMany = try await c.json(.post, "/api/registries/\(id)/events?token=\(token)", rawBody: try Self.body(many))
+            #expect(tooMany.status == .contentTooLarge)
+            let imgs = try await c.json(.get, "/api/images?registryId=\(id)", key: f.keys[.viewer]!)
+            #expect((imgs.body["data"] as? [[String: Any]])?.count == 1)
+            var last = tooMany
+            for _ in 0..<60 {
+                last = try await c.json(.post, "/api/registries/\(id)/events?token=\(token)", rawBody: #"{"events":[]}"#)
+                if last.status != .accepted { break }
+            }
+            #expect(last.status == .tooManyRequests)
+            #expect(last.headers[.retryAfter] != nil)
+        } }
     }
 }
 

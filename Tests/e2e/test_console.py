@@ -273,12 +273,30 @@ def test_sign_in_add_registry_sync_scan_triage_sign_out(env, browser):
     assert "healthy" in facts and "DOCKER_REGISTRY" in facts, facts
     assert b.find_element(By.ID, "f-name").get_attribute("value") == "local"
     assert b.find_element(By.ID, "f-insecure").is_selected()
+    # The edit form says, next to the URL and Insecure fields, that changing them clears the
+    # saved credentials unless new ones are entered (issue 13, item 4).
+    note = b.find_element(By.ID, "f-cred-note")
+    assert note.is_displayed() and "clears the saved credentials" in note.text, note.text
+    assert "f-cred-note" in b.find_element(By.ID, "f-url").get_attribute("aria-describedby")
     shot(b, "registry")
     Select(b.find_element(By.ID, "f-schedule")).select_by_value("weekly")
     go(b, b.find_element(By.XPATH, "//button[text()='Save']"))
-    assert "Registry saved." in flash(b), flash(b)
+    assert "Registry saved." in flash(b) and "cleared" not in flash(b), flash(b)
     saved = [x for x in env["server"].api("GET", "/api/registries").json()["data"] if x["name"] == "local"][0]
     assert saved["scanning"]["schedule"] == "weekly" and saved["insecure"] is True and saved["hasCredentials"] is True, saved
+    # A new URL without new credentials: saved, and the flash says the credentials were cleared.
+    url_field = b.find_element(By.ID, "f-url")
+    url_field.clear()
+    url_field.send_keys(reg.url.replace("127.0.0.1", "localhost"))
+    go(b, b.find_element(By.XPATH, "//button[text()='Save']"))
+    assert "saved credentials were cleared" in flash(b), flash(b)
+    assert not b.find_elements(By.ID, "f-cred-note")  # nothing left to clear
+    moved = env["server"].api("GET", f"/api/registries/{saved['id']}").json()["data"]
+    assert moved["hasCredentials"] is False, moved
+    # Back to the registry with its credentials, through the API.
+    back = env["server"].api("PUT", f"/api/registries/{saved['id']}", json={
+        "url": reg.url, "credentials": {"username": "ci", "password": PASSWORD}})
+    assert back.status_code == 200 and back.json()["data"]["hasCredentials"] is True, back.text
     b.get(base + "/console")
     tiles = b.find_element(By.CSS_SELECTOR, "ul.tiles").text
     assert re.search(r"1\s+High", tiles), tiles

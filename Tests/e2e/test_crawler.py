@@ -196,6 +196,9 @@ def test_registry_notifications_enqueue_a_scan_on_push(data_dir, server_factory)
                 "timeout": "5s", "threshold": 3, "backoff": "1s"}
     rs = Registry(notifications=[endpoint])
     try:
+        # The registry's address is known only now; the receiver confirms each pushed digest with it.
+        moved = s.api("PUT", f"/api/registries/{reg['id']}", json={"url": rs.url})
+        assert moved.status_code == 200, moved.text
         digest = rs.push("team/notified", "v1")
         deadline = time.time() + 30
         found = None

@@ -54,6 +54,7 @@ enum ConsoleAssets {
         code { font: .85em ui-monospace, SFMono-Regular, Menlo, monospace; }
         .muted { color: var(--muted); font-size: .9em; }
         .err { color: var(--bad); font-size: .9em; }
+        .note { border-left: 3px solid var(--high); padding: .25rem .6rem; background: #fff8e1; }
         .badge { display: inline-block; padding: 0 .45rem; border-radius: 1rem; border: 1px solid var(--line); background: #fff; font-size: .85em; white-space: nowrap; }
         .h-healthy, .st-completed, .s-online, .sc-ok { border-color: var(--ok); color: var(--ok); }
         .h-unhealthy, .h-degraded, .st-failed, .s-offline, .sc-failed { border-color: var(--bad); color: var(--bad); }

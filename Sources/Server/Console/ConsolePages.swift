@@ -129,6 +129,7 @@ extension ConsoleRoutes {
             "editing": reg != nil,
             "form": [
                 "name": reg?["name"] ?? "", "url": reg?["url"] ?? "", "insecure": reg?["insecure"] as? Bool ?? false,
+                "hasCredentials": reg?["hasCredentials"] as? Bool ?? false,
                 "includeTags": scanning["tagInclude"] ?? "", "excludeTags": scanning["tagExclude"] ?? "",
             ] as [String: Any],
             "providers": Self.providers.map { ["value": $0, "label": $0, "selected": $0 == "DOCKER_REGISTRY"] as [String: Any] },
@@ -230,9 +231,10 @@ extension ConsoleRoutes {
         if let url = form.value("url") { body["url"] = .string(url) }
         if form.value("credentialKind") != "keep", let c = Self.credentials(form) { body["credentials"] = c }
         let back = "/console/registries/\(ConsoleHTTP.percentEncode(id))"
-        return try await act(
-            .put, "/api/registries/\(ConsoleHTTP.percentEncode(id))", .object(body), form: form, fallback: back, v, req, ctx,
-            done: "Registry saved.")
+        return try await act(.put, "/api/registries/\(ConsoleHTTP.percentEncode(id))", .object(body), form: form, fallback: back, v, req, ctx) { r in
+            guard r.object["credentialsDropped"] as? Bool == true else { return ("ok", "Registry saved.") }
+            return ("ok", "Registry saved. The saved credentials were cleared because the URL changed or Insecure was turned on; enter them again if the registry needs them.")
+        }
     }
 
     @Sendable func syncRegistry(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {

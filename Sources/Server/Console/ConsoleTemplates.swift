@@ -164,10 +164,11 @@ enum ConsoleTemplates {
         <p><label for="f-method">Scan method</label>
         <select id="f-method" name="scanMethod"><option value="cloud">cloud (this server pulls images)</option><option value="sensor">sensor (an agent near the registry)</option></select></p>
         {{/editing}}
-        <p><label for="f-url">URL</label><input id="f-url" name="url" type="url" value="{{form.url}}" placeholder="https://registry.example.com" aria-describedby="f-url-help">
+        <p><label for="f-url">URL</label><input id="f-url" name="url" type="url" value="{{form.url}}" placeholder="https://registry.example.com" aria-describedby="f-url-help{{#editing}}{{#form.hasCredentials}} f-cred-note{{/form.hasCredentials}}{{/editing}}">
         <span id="f-url-help" class="help">Leave empty for the provider's default where it has one.</span></p>
-        <p class="check"><input id="f-insecure" name="insecure" type="checkbox" value="true"{{#form.insecure}} checked{{/form.insecure}}>
+        <p class="check"><input id="f-insecure" name="insecure" type="checkbox" value="true"{{#form.insecure}} checked{{/form.insecure}}{{#editing}}{{#form.hasCredentials}} aria-describedby="f-cred-note"{{/form.hasCredentials}}{{/editing}}>
         <label for="f-insecure">Insecure (allow http:// and skip TLS verification)</label></p>
+        {{#editing}}{{#form.hasCredentials}}<p id="f-cred-note" class="note" role="note">Changing the URL or turning on Insecure clears the saved credentials when you save, unless you enter new credentials below.</p>{{/form.hasCredentials}}{{/editing}}
         <p><label for="f-schedule">Schedule</label>
         <select id="f-schedule" name="schedule">{{#schedules}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/schedules}}</select></p>
         <fieldset><legend>Scanners</legend>
