@@ -73,7 +73,7 @@ public struct Crawler: Sendable {
             url: registry.url, provider: registry.provider, credentials: credentials, insecure: registry.insecure, retry: .none,
             requestTimeout: timeout)
         return try RegistryClient(
-            configuration: config, httpClient: registry.insecure ? clients.insecure : clients.secure, logger: services.logger)
+            configuration: config, http: registry.insecure ? clients.insecure : clients.secure, logger: services.logger)
     }
 
     /// Answers within 15 s whatever the registry does.
