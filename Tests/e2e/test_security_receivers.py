@@ -92,7 +92,7 @@ def audit_actions(s):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("receivers") / "data", log_level="warning")
+    s = Server(tmp_path_factory.mktemp("receivers") / "data", log_level="warning", extra=["--allow-private-targets"])
     yield s
     s.stop()
 
