@@ -21,6 +21,7 @@ import subprocess
 import threading
 import time
 
+import pytest
 import requests
 
 from conftest import BIN, Server
@@ -229,15 +230,16 @@ def test_no_secret_in_logs_at_trace_level(tmp_path):
     assert len(secrets) == 17, sorted(secrets)
 
 
-def test_token_realm_on_another_host_over_http_is_refused(tmp_path):
-    """A registry whose challenge points at a plain-http realm on another host: the
-    credentials are never sent there, and the user is told why."""
+@pytest.mark.parametrize("realm_host", ["localhost", "127.0.0.1"], ids=["another host", "another port of the same host"])
+def test_token_realm_over_http_off_the_registrys_origin_is_refused(tmp_path, realm_host):
+    """A registry whose challenge points at a plain-http realm on another host, or on another
+    port of its own host: the credentials are never sent there, and the user is told why."""
     realm = Receiver(lambda h: reply(h, 200, [("Content-Type", "application/json")], b'{"token":"t"}'))
 
     def registry(h):
         if h.headers.get("Authorization", "").startswith("Bearer t"):
             return reply(h, 200, [("Content-Type", "application/json"), ("Docker-Distribution-API-Version", "registry/2.0")], b"{}")
-        reply(h, 401, [("WWW-Authenticate", f'Bearer realm="http://localhost:{realm.port}/token",service="x"'),
+        reply(h, 401, [("WWW-Authenticate", f'Bearer realm="http://{realm_host}:{realm.port}/token",service="x"'),
                        ("Docker-Distribution-API-Version", "registry/2.0")], b"{}")
 
     reg = Receiver(registry)
@@ -250,7 +252,7 @@ def test_token_realm_on_another_host_over_http_is_refused(tmp_path):
         d = r.json()["data"]
         assert d["ok"] is False and d["status"] == "auth_failed" and "must use https" in d["message"], d
         assert REGISTRY_PASSWORD not in r.text
-        assert realm.requests == [], "credentials went to a plain-http realm on another host"
+        assert realm.requests == [], f"credentials went to a plain-http realm on {realm_host}:{realm.port}"
     finally:
         s.stop()
         reg.close()

@@ -9,7 +9,6 @@
   the API reads; /metrics behind --metrics-token.
 """
 import json
-import os
 import socket
 import struct
 import subprocess
