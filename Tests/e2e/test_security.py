@@ -60,7 +60,7 @@ class Receiver:
                 outer.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body})
                 respond(self)
 
-            do_GET = do_POST = do_HEAD = _any
+            do_GET = do_POST = do_HEAD = do_PUT = _any
 
             def log_message(self, *a):
                 pass

@@ -14,15 +14,14 @@ Only 127.0.0.1 is contacted.
 import base64
 import hashlib
 import hmac
-import http.server
 import json
-import threading
 import time
 
 import pytest
 import requests
 
 from conftest import Server
+from test_security import Receiver, reply
 from registry_harness import Registry
 
 REG_USER = "ci"
@@ -30,37 +29,18 @@ REG_PASSWORD = "receivers-registry-pass-1"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 
 
-class Listener:
-    """A tiny HTTP server on 127.0.0.1 that records every request (path, headers, body). It
-    answers GET /v2/ with a Basic challenge, as a registry that wants credentials does, and
-    everything else with 200."""
+class Listener(Receiver):
+    """Records every request (path, headers, body) on 127.0.0.1. It answers GET /v2/ with a
+    Basic challenge, as a registry that wants credentials does, and everything else with 200."""
 
     def __init__(self):
-        self.requests = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _any(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
-                outer.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body})
-                if self.path.startswith("/v2/"):
-                    self.send_response(401)
-                    self.send_header("WWW-Authenticate", 'Basic realm="listener"')
-                    self.send_header("Docker-Distribution-API-Version", "registry/2.0")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            do_GET = do_POST = do_HEAD = do_PUT = _any
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        def respond(h):
+            if h.path.startswith("/v2/"):
+                reply(h, 401, [("WWW-Authenticate", 'Basic realm="listener"'), ("Docker-Distribution-API-Version", "registry/2.0")])
+            else:
+                reply(h, 200)
+        super().__init__(respond)
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def authorizations(self):
         return [r["headers"].get("Authorization") for r in self.requests if r["headers"].get("Authorization")]
