@@ -21,9 +21,9 @@ public func buildRouter(
     let router = Router(context: AppRequestContext.self)
     let index = RouteIndex()
     let table = RouteTable(router: router, index: index)
-    router.add(middleware: ResponseHeadersMiddleware(tls: services.config.tls))
-    router.add(middleware: ClientAddressMiddleware(trusted: services.config.trustedProxies))
-    if let file = services.initialKeyFile { router.add(middleware: InitialKeyFileMiddleware(services: services, file: file)) }
+    router.add(middleware: RequestEnvelopeMiddleware(
+        tls: services.config.tls, trusted: services.config.trustedProxies, services: services,
+        initialKeyFile: services.initialKeyFile))
     router.add(middleware: ErrorMiddleware(routes: index, logger: services.logger))
     if let url = services.config.publicURL, let allowList = HostAllowList(publicURL: url) {
         router.add(middleware: HostAllowListMiddleware(allowList: allowList))

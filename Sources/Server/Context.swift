@@ -6,7 +6,7 @@ import NIOCore
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The client's address: the connection's peer, or behind a `--trusted-proxy` the client
-    /// it forwarded for (set by `ClientAddressMiddleware`). Rate limits and the audit log use it.
+    /// it forwarded for (set by `RequestEnvelopeMiddleware`). Rate limits and the audit log use it.
     public internal(set) var remoteIP: String?
     /// The connection's peer address, whatever the headers say.
     public let peerIP: String?

@@ -121,21 +121,3 @@ public enum ClientAddress {
         trusted.contains { $0.contains(a) }
     }
 }
-
-/// Sets `AppRequestContext.remoteIP` once per request, from the connection and the trusted
-/// proxies' `X-Forwarded-For`. The console's in-process API calls keep the outer request's.
-struct ClientAddressMiddleware: RouterMiddleware {
-    typealias Context = AppRequestContext
-    let trusted: [IPNetwork]
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
-        -> Response
-    {
-        guard !context.clientAddressResolved else { return try await next(request, context) }
-        var context = context
-        context.remoteIP = ClientAddress.resolve(
-            peer: context.peerIP, forwardedFor: request.headers[values: HTTPField.Name("X-Forwarded-For")!], trusted: trusted)
-        context.clientAddressResolved = true
-        return try await next(request, context)
-    }
-}

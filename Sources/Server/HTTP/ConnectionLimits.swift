@@ -119,13 +119,16 @@ struct LimitedChildChannel<Base: ServerChildChannel>: ServerChildChannel {
 /// Closes a connection whose request head is not complete `timeout` after its first byte.
 ///
 /// Two handlers share this state: `Bytes`, first in the pipeline, sees every received byte
-/// (TLS records included) and starts the clock when a request begins; `Parts`, right after
-/// the HTTP/1 decoder, stops it when the decoder produces the head and marks the request
-/// finished at its end. Bytes of a body never start the clock; the keep-alive gap before
-/// the next request is the idle timeout's.
+/// (TLS records included) and notes when a request begins; `Parts`, right after the HTTP/1
+/// decoder, marks the head decoded and the request finished at its end. A timer is scheduled
+/// only when a read batch ends with a request begun but its head still incomplete, for the
+/// first byte's time plus `timeout`: most heads arrive whole in one read and never need one.
+/// Bytes of a body never start the clock; the keep-alive gap before the next request is the
+/// idle timeout's.
 final class RequestHeadDeadline {
     let timeout: TimeAmount
     var inRequest = false
+    var startedAt: NIODeadline?
     var timer: Scheduled<Void>?
 
     init(timeout: TimeAmount) { self.timeout = timeout }
@@ -138,16 +141,22 @@ final class RequestHeadDeadline {
         try pipeline.addHandler(Bytes(deadline), position: .first)
     }
 
-    func byteArrived(_ context: ChannelHandlerContext) {
-        guard !inRequest, timer == nil else { return }
+    func byteArrived() {
+        if !inRequest, startedAt == nil { startedAt = .now() }
+    }
+
+    /// After a read batch: a head begun and not yet complete gets its deadline.
+    func readComplete(_ context: ChannelHandlerContext) {
+        guard !inRequest, let startedAt, timer == nil else { return }
         let channel = context.channel
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: startedAt + timeout) {
             channel.close(promise: nil)
         }
     }
 
     func headDecoded() {
         inRequest = true
+        startedAt = nil
         timer?.cancel()
         timer = nil
     }
@@ -166,8 +175,15 @@ final class RequestHeadDeadline {
         init(_ deadline: RequestHeadDeadline) { self.deadline = deadline }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            deadline.byteArrived(context)
+            deadline.byteArrived()
             context.fireChannelRead(data)
+        }
+
+        func channelReadComplete(context: ChannelHandlerContext) {
+            // Forwarded first: the decoder and the handlers after it finish this batch, then
+            // the head is either decoded or still waiting for bytes.
+            context.fireChannelReadComplete()
+            deadline.readComplete(context)
         }
 
         func channelInactive(context: ChannelHandlerContext) {
