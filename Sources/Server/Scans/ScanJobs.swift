@@ -28,10 +28,8 @@ public struct ScanRunner: Sendable {
         var retryable: Bool
     }
 
-    public func run(_ context: JobContext) async throws -> String? {
-        guard var decoded = try? JSONDecoder().decode(ScanRequest.self, from: Data(context.job.payload.utf8)) else {
-            throw PermanentJobError("malformed scan payload")
-        }
+    public func run(_ context: JobContext, _ payload: ScanRequest) async throws -> String? {
+        var decoded = payload
         let db = services.db
         let now = services.now
         let job = context.job

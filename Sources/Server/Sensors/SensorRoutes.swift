@@ -48,7 +48,7 @@ public struct SensorSettings: Sendable {
     }()
 
     /// Job types only a registry's sensor claims (the server's worker pool has no handler for them).
-    public static let jobTypes: Set<String> = ["sensor_sync", "sensor_scan"]
+    public static let jobTypes: Set<String> = JobKind.types(JobKind.sensorKinds)
 
     /// Marks the registries whose sensor stopped heartbeating `unhealthy` (once per outage).
     /// Returns how many turned offline now.
@@ -137,7 +137,7 @@ struct SensorRoutes {
     /// A job of this registry's sensor, or 404 (another registry's job looks like no job).
     func job(_ ctx: AppRequestContext, registry: RegistryRecord) async throws -> Job {
         guard let id = ctx.parameters.get("jobId"), let job = try await s.jobs.get(id),
-              job.concurrencyKey == registry.id, SensorSettings.jobTypes.contains(job.type)
+              job.concurrencyKey == registry.id, let kind = job.kind, JobKind.sensorKinds.contains(kind)
         else { throw APIError.notFound("Job") }
         return job
     }
@@ -279,7 +279,7 @@ struct SensorRoutes {
                 if jobs.isEmpty { break }
                 for job in jobs {
                     guard let expires = job.leaseExpiresAt else { continue }
-                    if job.type == "sensor_sync" {
+                    if job.kind == .sensorSync {
                         out.append(ClaimedJob(
                             id: job.id, type: "sync", attempt: job.attempts,
                             payload: .init(registry: target, includeTags: registry.tagInclude, excludeTags: registry.tagExclude),
@@ -287,7 +287,7 @@ struct SensorRoutes {
                         budget -= 1
                         continue
                     }
-                    guard var request = try? JSONDecoder().decode(ScanRequest.self, from: Data(job.payload.utf8)) else {
+                    guard var request = try? TypedJobKind.sensorScan.payload(of: job) else {
                         _ = try JobStore.fail(
                             job.id, owner: owner, error: "malformed scan payload", permanent: true, retry: s.jobs.retry, unit: 0,
                             now: now, in: db)
@@ -350,9 +350,7 @@ struct SensorRoutes {
         let owner = Self.owner(registry.id)
         let released = try await s.db.writer.write { db in
             guard try JobStore.release(job.id, owner: owner, in: db) else { return false }
-            if job.type == "sensor_scan",
-               let scanId = (try? JSONDecoder().decode(ScanRequest.self, from: Data(job.payload.utf8)))?.scanId
-            {
+            if job.kind == .sensorScan, let scanId = Self.scanId(of: job) {
                 try db.execute(
                     sql: "UPDATE scans SET status = 'queued', started_at = NULL WHERE id = ? AND status = 'running'",
                     arguments: [scanId])
@@ -412,12 +410,12 @@ struct SensorRoutes {
         let common: Set<String> = ["status", "error", "retryable", "attempt"]
         let owner = Self.owner(registry.id)
         if status == "failed" {
-            r.rejectUnknown(allowed: common.union(job.type == "sensor_sync" ? ["tags", "failedRepositories", "repositories"] : ["report", "scanners"]))
+            r.rejectUnknown(allowed: common.union(job.kind == .sensorSync ? ["tags", "failedRepositories", "repositories"] : ["report", "scanners"]))
             try r.check()
             return try await recordFailure(job, registry: registry, owner: owner, attempt: attempt, error: error ?? "the sensor reported a failure",
-                                           retryable: retryable ?? (job.type == "sensor_sync"))
+                                           retryable: retryable ?? (job.kind == .sensorSync))
         }
-        if job.type == "sensor_sync" {
+        if job.kind == .sensorSync {
             r.rejectUnknown(allowed: common.union(["tags", "failedRepositories", "repositories"]))
             let input = Self.syncInput(&r)
             try r.check()
@@ -447,7 +445,7 @@ struct SensorRoutes {
     }
 
     static func scanId(of job: Job) -> String? {
-        (try? JSONDecoder().decode(ScanRequest.self, from: Data(job.payload.utf8)))?.scanId
+        (try? TypedJobKind.sensorScan.payload(of: job))?.scanId
     }
 
     func recordFailure(_ job: Job, registry: RegistryRecord, owner: String, attempt: Int?, error: String, retryable: Bool)
@@ -460,7 +458,7 @@ struct SensorRoutes {
         let outcome: Outcome = try await s.db.writer.write { db in
             if let state = try Self.leaseState(job.id, owner: owner, attempt: attempt, in: db) { return state }
             let next = try JobStore.fail(job.id, owner: owner, error: error, permanent: !retryable, retry: retry, unit: unit, now: now, in: db)
-            if job.type == "sensor_sync" {
+            if job.kind == .sensorSync {
                 try Self.setHealth(registry.id, status: .unhealthy, score: 0, error: error, synced: false, now: now, in: db)
             } else if let scanId {
                 if next == .queued {
@@ -654,7 +652,7 @@ struct SensorRoutes {
     }
 
     func recordScan(_ job: Job, registry: RegistryRecord, owner: String, attempt: Int?, input: ScanInput) async throws -> Response {
-        guard let request = try? JSONDecoder().decode(ScanRequest.self, from: Data(job.payload.utf8)), let scanId = request.scanId
+        guard let request = try? TypedJobKind.sensorScan.payload(of: job), let scanId = request.scanId
         else { throw APIError.conflict("The job has no scan to record.") }
         // Findings are the server's own: the inventory is matched here. What external
         // scanners found is kept with its sources; nothing may claim to be the native matcher's.
