@@ -126,7 +126,7 @@ public struct ScanRunner: Sendable {
         let progress = ProgressRelay(context: context)
         return try await scanner.scan(
             image, client: client, platform: platform, database: services.vulnDB,
-            progress: { message in progress.report(message) })
+            progress: { step in progress.report(step) })
     }
 
     /// A push that landed while the tag was being scanned is scanned next (the running scan
@@ -173,19 +173,18 @@ public struct ScanRunner: Sendable {
     }
 }
 
-/// Turns the pipeline's "layer i/n …" progress lines into job progress, at most one write
-/// a second (every progress write waits its turn on SQLite's single writer, with the
-/// queue's claims).
+/// Turns the pipeline's layer steps into job progress (layers done of the image's layers),
+/// at most one write a second (every progress write waits its turn on SQLite's single
+/// writer, with the queue's claims).
 final class ProgressRelay: Sendable {
     let context: JobContext
     private let last = Mutex<ContinuousClock.Instant?>(nil)
 
     init(context: JobContext) { self.context = context }
 
-    func report(_ message: String) {
-        guard message.hasPrefix("layer ") else { return }
-        let fraction = message.dropFirst(6).prefix { $0 != " " }.split(separator: "/")
-        guard fraction.count == 2, let done = Int(fraction[0]), let total = Int(fraction[1]) else { return }
+    func report(_ step: ScanProgress) {
+        guard case .layer(let index, let total, _, _) = step else { return }
+        let done = index
         let now = ContinuousClock.now
         let due = last.withLock { last -> Bool in
             if let previous = last, previous.duration(to: now) < .seconds(1) { return false }
