@@ -377,9 +377,9 @@ final class SensorAgent: Service, Sendable {
             }
         } catch {
             if Task.isCancelled || error is CancellationError { return }
-            let (message, retryable) = Self.classify(error)
-            logger.warning("job failed", metadata: ["job": "\(job.id)", "error": "\(message)", "retryable": "\(retryable)"])
-            result = .failure(message, retryable: retryable)
+            let failure = JobFailure.classify(error)
+            logger.warning("job failed", metadata: ["job": "\(job.id)", "error": "\(failure)", "retryable": "\(failure.retryable)"])
+            result = .failure(failure.description, retryable: failure.retryable)
         }
         if Task.isCancelled { return }
         let elapsed = (ContinuousClock.now - start).components
@@ -465,19 +465,6 @@ final class SensorAgent: Service, Sendable {
                 name: name, status: "unavailable", version: nil, durationMs: 0, error: "\(name) is not run by this sensor build"))
         }
         return Result(status: "succeeded", report: report, scanners: runs)
-    }
-
-    /// Failures worth another attempt: the network and the registry's load, not bad content
-    /// or refused credentials.
-    static func classify(_ error: any Error) -> (String, Bool) {
-        if let e = error as? RegistryError {
-            switch e {
-            case .unreachable, .timeout, .rateLimited, .tlsError: return (e.description, true)
-            default: return (e.description, false)
-            }
-        }
-        if let e = error as? LayerError { return ("layer refused: \(e.description)", false) }
-        return ("\(error)", false)
     }
 
     // MARK: Uploading

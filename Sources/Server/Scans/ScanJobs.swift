@@ -23,11 +23,6 @@ public struct ScanRunner: Sendable {
         self.cache = SQLiteLayerCache(writer: services.db.writer)
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-        var retryable: Bool
-    }
-
     public func run(_ context: JobContext, _ payload: ScanRequest) async throws -> String? {
         var decoded = payload
         let db = services.db
@@ -83,7 +78,7 @@ public struct ScanRunner: Sendable {
         } catch let e as CancellationError {
             throw e
         } catch {
-            let failure = Self.classify(error)
+            let failure = JobFailure.classify(error)
             let elapsed = start.duration(to: .now)
             let ms = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
             let lastAttempt = job.attempts >= job.maxAttempts
@@ -110,7 +105,7 @@ public struct ScanRunner: Sendable {
         let image = ImageReference(registry: client.registryHost, repository: repository, tag: tag, digest: digest)
         var platform = Platform.linuxAmd64
         if let p = request.platform {
-            guard let parsed = Platform(parsing: p) else { throw Failure(description: "invalid platform \(p)", retryable: false) }
+            guard let parsed = Platform(parsing: p) else { throw JobFailure("invalid platform \(p)", retryable: false) }
             platform = parsed
         }
         var scanner = ImageScanner(limits: limits, cache: cache)
@@ -143,33 +138,6 @@ public struct ScanRunner: Sendable {
         next.digest = current
         next.trigger = "push"
         _ = try SyncStore.enqueueScan(next, orgId: registry.orgId, now: now, registryHost: host, in: db)
-    }
-
-    /// Which failures are worth another attempt: the network and the registry's load, not
-    /// bad content or refused credentials.
-    static func classify(_ error: any Error) -> Failure {
-        if let f = error as? Failure { return f }
-        if let e = error as? RegistryError {
-            switch e {
-            case .unreachable, .timeout, .rateLimited, .tlsError:
-                return Failure(description: e.description, retryable: true)
-            default:
-                return Failure(description: e.description, retryable: false)
-            }
-        }
-        if let e = error as? LayerError {
-            switch e {
-            case .tooManyLayers, .invalidConfig: return Failure(description: "image refused: \(e.description)", retryable: false)
-            default: return Failure(description: "layer refused: \(e.description)", retryable: false)
-            }
-        }
-        // A full disk may be freed: retried with the job's backoff, and the scan says why meanwhile.
-        if let e = error as? ExternalScannerError, case .diskFull = e { return Failure(description: e.description, retryable: true) }
-        if let e = error as? DatabaseError {
-            if let storage = StorageFault(e) { return Failure(description: storage.message, retryable: true) }
-            return Failure(description: "database error while scanning", retryable: true)
-        }
-        return Failure(description: "\(error)", retryable: false)
     }
 }
 
