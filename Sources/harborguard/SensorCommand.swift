@@ -192,13 +192,12 @@ final class SensorAgent: Service, Sendable {
         var failing = false
         while !Task.isCancelled && !isFatal {
             do {
-                struct Beat: Encodable { var name: String, version: String, hostname: String }
-                let body = try JSONEncoder().encode(Beat(name: settings.name, version: settings.version, hostname: settings.hostname))
+                let body = try SensorProtocol.encoder.encode(
+                    SensorHeartbeat(name: settings.name, version: settings.version, hostname: settings.hostname))
                 let r = try await api.post("/api/sensor/heartbeat", body: body, timeout: .seconds(15))
                 switch r.status {
                 case 200:
-                    struct Reply: Decodable { struct D: Decodable { var registryId: String, pollIntervalSeconds: Int }; var data: D }
-                    if let d = try? JSONDecoder().decode(Reply.self, from: r.body).data {
+                    if let d = try? SensorProtocol.decoder.decode(SensorReply<SensorHeartbeatReply>.self, from: r.body).data {
                         serverPoll.withLock { $0 = max(1, d.pollIntervalSeconds) }
                         if failing || !didConnect.withLock({ $0 }) {
                             logger.info("connected to server", metadata: ["registry": "\(d.registryId)"])
@@ -226,24 +225,7 @@ final class SensorAgent: Service, Sendable {
 
     // MARK: Claiming
 
-    struct Claimed: Decodable, Sendable {
-        struct Target: Decodable, Sendable { var id: String, url: String, provider: String, insecure: Bool }
-        struct Payload: Decodable, Sendable {
-            var registry: Target
-            var includeTags: String?
-            var excludeTags: String?
-            var scanId: String?
-            var repository: String?
-            var tag: String?
-            var digest: String?
-            var platform: String?
-            var scanners: [String]?
-        }
-        var id: String
-        var type: String
-        var attempt: Int
-        var payload: Payload
-    }
+    typealias Claimed = SensorClaimedJob
 
     enum Event: Sendable { case jobDone, tick }
 
@@ -283,12 +265,11 @@ final class SensorAgent: Service, Sendable {
     /// server was away and the claim handed it back) only gets its attempt updated.
     func claim(max: Int) async -> [Claimed] {
         do {
-            let body = Data(#"{"max":\#(max),"leaseSeconds":\#(settings.lease)}"#.utf8)
+            let body = try SensorProtocol.encoder.encode(SensorClaimRequest(max: max, leaseSeconds: settings.lease))
             let r = try await api.post("/api/sensor/jobs/claim", body: body, timeout: .seconds(30))
             switch r.status {
             case 200:
-                struct Reply: Decodable { var data: [Claimed] }
-                let jobs = try JSONDecoder().decode(Reply.self, from: r.body).data
+                let jobs = try SensorProtocol.decoder.decode(SensorReply<[Claimed]>.self, from: r.body).data
                 return held.withLock { held in
                     jobs.filter { job in
                         let new = held[job.id] == nil
@@ -336,8 +317,8 @@ final class SensorAgent: Service, Sendable {
         while true {
             do { try await Task.sleep(for: every) } catch { return .finished }
             do {
-                let r = try await api.post(
-                    "/api/sensor/jobs/\(id)/renew", body: Data(#"{"leaseSeconds":\#(settings.lease)}"#.utf8), timeout: .seconds(15))
+                let body = try SensorProtocol.encoder.encode(SensorRenewRequest(leaseSeconds: settings.lease))
+                let r = try await api.post("/api/sensor/jobs/\(id)/renew", body: body, timeout: .seconds(15))
                 if r.status == 409 || r.status == 404 { return .leaseLost }
                 if r.status != 200 { logger.debug("renew refused", metadata: ["job": "\(id)", "status": "\(r.status)"]) }
             } catch {
@@ -348,31 +329,15 @@ final class SensorAgent: Service, Sendable {
     }
 
     /// A result as posted; `attempt` is filled in at each upload try.
-    struct Result: Encodable, Sendable {
-        var status: String
-        var error: String?
-        var retryable: Bool?
-        var attempt: Int?
-        var tags: [TagEntry]?
-        var failedRepositories: [String]?
-        var repositories: Int?
-        var report: ImageScanReport?
-        var scanners: [ScannerRunRecord]?
-
-        struct TagEntry: Encodable, Sendable { var repository: String, tag: String, digest: String }
-
-        static func failure(_ message: String, retryable: Bool) -> Result {
-            Result(status: "failed", error: message, retryable: retryable)
-        }
-    }
+    typealias Result = SensorResult
 
     func work(_ job: Claimed) async {
         var result: Result
         let start = ContinuousClock.now
         do {
             switch job.type {
-            case "sync": result = try await sync(job)
-            case "scan": result = try await scan(job)
+            case .sync: result = try await sync(job)
+            case .scan: result = try await scan(job)
             default: result = .failure("this sensor does not know job type \(job.type)", retryable: false)
             }
         } catch {
@@ -388,7 +353,7 @@ final class SensorAgent: Service, Sendable {
         await upload(job.id, result)
     }
 
-    func registryClient(_ t: Claimed.Target) throws -> RegistryClient {
+    func registryClient(_ t: Claimed.RegistryTarget) throws -> RegistryClient {
         let insecure = t.insecure || settings.forceInsecure
         let provider = RegistryProvider(rawValue: t.provider) ?? .custom
         let host = URLComponents(string: t.url).flatMap { c in c.host.map { h in c.port.map { "\(h):\($0)" } ?? h } } ?? t.url
@@ -481,7 +446,7 @@ final class SensorAgent: Service, Sendable {
             tries += 1
             result.attempt = held.withLock { $0[id] }
             do {
-                let body = try JSONEncoder().encode(result)
+                let body = try SensorProtocol.encoder.encode(result)
                 let r = try await api.post("/api/sensor/jobs/\(id)/result", body: body, timeout: .seconds(120))
                 switch r.status {
                 case 200:

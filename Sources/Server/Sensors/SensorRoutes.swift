@@ -177,12 +177,13 @@ struct SensorRoutes {
     @Sendable func heartbeat(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let (p, registry) = try await sensor(req)
         var r = ObjectReader(try await Self.body(req, limit: 1 << 20))
-        r.rejectUnknown(allowed: ["name", "version", "hostname"])
+        r.rejectUnknown(allowed: SensorHeartbeat.fields)
         let name = r.string("name", required: true, minLength: 1, maxLength: 100)
         let version = r.string("version", required: true, minLength: 1, maxLength: 100)
         let hostname = r.string("hostname", required: true, minLength: 1, maxLength: 255)
         try r.check()
         guard let name, let version, let hostname else { throw APIError.validation("name", "Required.") }
+        let beat = SensorHeartbeat(name: name, version: version, hostname: hostname)
         let ts = Timestamp.format(s.now)
         let cameBack = try await s.db.writer.write { db in
             let wasOffline = try Bool.fetchOne(
@@ -195,7 +196,7 @@ struct SensorRoutes {
                         version = excluded.version, hostname = excluded.hostname,
                         last_heartbeat_at = excluded.last_heartbeat_at, offline_since = NULL
                     """,
-                arguments: [registry.id, p.id, name, version, hostname, ts, ts])
+                arguments: [registry.id, p.id, beat.name, beat.version, beat.hostname, ts, ts])
             if wasOffline {
                 // Back online: the health the last sync earned, without the outage's error.
                 try db.execute(
@@ -210,37 +211,10 @@ struct SensorRoutes {
             return wasOffline
         }
         if cameBack { s.logger.info("sensor back online", metadata: ["registry": "\(registry.id)"]) }
-        struct Beat: Encodable { var registryId: String, pollIntervalSeconds: Int }
-        return try Reply.data(Beat(registryId: registry.id, pollIntervalSeconds: settings.pollInterval))
+        return try Reply.data(SensorHeartbeatReply(registryId: registry.id, pollIntervalSeconds: settings.pollInterval))
     }
 
     // MARK: - Claim, renew, release
-
-    /// Where the work is; never credentials (the sensor has its own).
-    struct RegistryTarget: Encodable {
-        var id: String, url: String, provider: String, insecure: Bool
-    }
-
-    struct ClaimedJob: Encodable {
-        struct Payload: Encodable {
-            var registry: RegistryTarget
-            // sync
-            var includeTags: String?
-            var excludeTags: String?
-            // scan
-            var scanId: String?
-            var repository: String?
-            var tag: String?
-            var digest: String?
-            var platform: String?
-            var scanners: [String]?
-        }
-        var id: String
-        var type: String
-        var attempt: Int
-        var payload: Payload
-        var leaseExpiresAt: Date
-    }
 
     static func lease(_ r: inout ObjectReader) -> TimeInterval {
         guard let v = r.object["leaseSeconds"] else { return defaultLease }
@@ -254,7 +228,7 @@ struct SensorRoutes {
     @Sendable func claim(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let (_, registry) = try await sensor(req)
         var r = ObjectReader(try await Self.body(req, limit: 1 << 20))
-        r.rejectUnknown(allowed: ["max", "leaseSeconds"])
+        r.rejectUnknown(allowed: SensorClaimRequest.fields)
         var max = 1
         if let v = r.object["max"] {
             if case .number(let n) = v, n == n.rounded(), (1...10).contains(n) { max = Int(n) } else {
@@ -267,9 +241,9 @@ struct SensorRoutes {
         let now = s.now
         let owner = Self.owner(registry.id)
         let host = ScanStore.host(ofRegistryURL: registry.url)
-        let target = RegistryTarget(id: registry.id, url: registry.url, provider: registry.provider.rawValue, insecure: registry.insecure)
-        let claimed: [ClaimedJob] = try await s.db.writer.write { db in
-            var out: [ClaimedJob] = []
+        let target = SensorClaimedJob.RegistryTarget(id: registry.id, url: registry.url, provider: registry.provider.rawValue, insecure: registry.insecure)
+        let claimed: [SensorClaimedJob] = try await s.db.writer.write { db in
+            var out: [SensorClaimedJob] = []
             // Jobs that turn out to be void (a scan cancelled meanwhile) are closed and the claim goes on.
             var budget = limit
             while budget > 0 {
@@ -280,8 +254,8 @@ struct SensorRoutes {
                 for job in jobs {
                     guard let expires = job.leaseExpiresAt else { continue }
                     if job.kind == .sensorSync {
-                        out.append(ClaimedJob(
-                            id: job.id, type: "sync", attempt: job.attempts,
+                        out.append(SensorClaimedJob(
+                            id: job.id, type: .sync, attempt: job.attempts,
                             payload: .init(registry: target, includeTags: registry.tagInclude, excludeTags: registry.tagExclude),
                             leaseExpiresAt: expires))
                         budget -= 1
@@ -306,8 +280,8 @@ struct SensorRoutes {
                             job.id, owner: owner, result: #"{"skipped":"scan cancelled or deleted"}"#, now: now, in: db)
                         continue
                     }
-                    out.append(ClaimedJob(
-                        id: job.id, type: "scan", attempt: job.attempts,
+                    out.append(SensorClaimedJob(
+                        id: job.id, type: .scan, attempt: job.attempts,
                         payload: .init(
                             registry: target, scanId: request.scanId, repository: request.repository, tag: request.tag,
                             digest: request.digest, platform: request.platform ?? "linux/amd64",
@@ -328,7 +302,7 @@ struct SensorRoutes {
         let (_, registry) = try await sensor(req)
         let job = try await job(ctx, registry: registry)
         var r = ObjectReader(try await Self.body(req, limit: 1 << 20))
-        r.rejectUnknown(allowed: ["leaseSeconds"])
+        r.rejectUnknown(allowed: SensorRenewRequest.fields)
         let lease = Self.lease(&r)
         try r.check()
         let now = s.now
@@ -338,8 +312,7 @@ struct SensorRoutes {
         }) else {
             throw APIError.conflict("The job is not leased to this sensor any more (cancelled, finished or reclaimed).")
         }
-        struct Renewed: Encodable { var id: String, leaseExpiresAt: Date }
-        return try Reply.data(Renewed(id: job.id, leaseExpiresAt: expires))
+        return try Reply.data(SensorRenewed(id: job.id, leaseExpiresAt: expires))
     }
 
     /// Hands an unfinished job back (a sensor shutting down): queued again, the attempt not counted.
@@ -358,8 +331,7 @@ struct SensorRoutes {
             return true
         }
         guard released else { throw APIError.conflict("The job is not leased to this sensor.") }
-        struct Released: Encodable { var id: String, status: String }
-        return try Reply.data(Released(id: job.id, status: "queued"))
+        return try Reply.data(SensorReleased(id: job.id, status: "queued"))
     }
 
     // MARK: - Results
@@ -381,18 +353,6 @@ struct SensorRoutes {
         }
     }
 
-    struct ResultReply: Encodable {
-        var jobId: String
-        var status: String
-        var recorded: Bool
-        var scanId: String?
-        var sync: SyncOutcome?
-        var findings: Int?
-        /// Sync results: entries skipped because they do not fit the grammar, and the first of them.
-        var rejected: Int?
-        var issues: [ValidationIssue]?
-    }
-
     @Sendable func result(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let (_, registry) = try await sensor(req)
         let job = try await job(ctx, registry: registry)
@@ -407,21 +367,21 @@ struct SensorRoutes {
                 r.fail("attempt", "Must be a positive integer.")
             }
         }
-        let common: Set<String> = ["status", "error", "retryable", "attempt"]
+        let common = SensorResult.commonFields
         let owner = Self.owner(registry.id)
         if status == "failed" {
-            r.rejectUnknown(allowed: common.union(job.kind == .sensorSync ? ["tags", "failedRepositories", "repositories"] : ["report", "scanners"]))
+            r.rejectUnknown(allowed: common.union(job.kind == .sensorSync ? SensorResult.syncFields : SensorResult.scanFields))
             try r.check()
             return try await recordFailure(job, registry: registry, owner: owner, attempt: attempt, error: error ?? "the sensor reported a failure",
                                            retryable: retryable ?? (job.kind == .sensorSync))
         }
         if job.kind == .sensorSync {
-            r.rejectUnknown(allowed: common.union(["tags", "failedRepositories", "repositories"]))
+            r.rejectUnknown(allowed: common.union(SensorResult.syncFields))
             let input = Self.syncInput(&r)
             try r.check()
             return try await recordSync(job, registry: registry, owner: owner, attempt: attempt, input: input)
         }
-        r.rejectUnknown(allowed: common.union(["report", "scanners"]))
+        r.rejectUnknown(allowed: common.union(SensorResult.scanFields))
         let input = Self.scanInput(&r)
         try r.check()
         guard let input else { throw APIError.validation("report", "Required.") }
@@ -436,9 +396,9 @@ struct SensorRoutes {
         case .notLeased:
             throw APIError.conflict("The job is not leased to this sensor (cancelled, released or reclaimed).")
         case .duplicate(let status):
-            return try Reply.data(ResultReply(jobId: job.id, status: status, recorded: false, scanId: scanId))
+            return try Reply.data(SensorResultReply(jobId: job.id, status: status, recorded: false, scanId: scanId))
         case .recorded(let status):
-            return try Reply.data(ResultReply(
+            return try Reply.data(SensorResultReply(
                 jobId: job.id, status: status, recorded: true, scanId: scanId, sync: sync, findings: findings,
                 rejected: rejected?.count, issues: rejected?.issues))
         }
@@ -503,7 +463,7 @@ struct SensorRoutes {
             for (i, item) in items.enumerated() {
                 guard case .object(let o) = item else { r.fail("tags[\(i)]", "Expected an object."); continue }
                 var t = ObjectReader(o, prefix: "tags[\(i)]")
-                t.rejectUnknown(allowed: ["repository", "tag", "digest"])
+                t.rejectUnknown(allowed: SensorResult.tagFields)
                 let repo = t.string("repository", required: true, minLength: 1, maxLength: 65_536)
                 let tag = t.string("tag", required: true, minLength: 1, maxLength: 65_536)
                 let digest = t.string("digest", required: true, minLength: 1, maxLength: 65_536)
