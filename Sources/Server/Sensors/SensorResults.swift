@@ -88,12 +88,12 @@ extension SensorRoutes {
         async throws -> Response
     {
         let now = s.now
-        let retry = s.jobs.retry
+        let backoff = s.jobs.backoff
         let scanId = Self.scanId(of: job)
         let unit = Double.random(in: 0..<1)
         let outcome: Outcome = try await s.db.writer.write { db in
             if let state = try Self.leaseState(job.id, owner: owner, attempt: attempt, in: db) { return state }
-            let next = try JobStore.fail(job.id, owner: owner, error: error, permanent: !retryable, retry: retry, unit: unit, now: now, in: db)
+            let next = try JobStore.fail(job.id, owner: owner, error: error, permanent: !retryable, backoff: backoff, unit: unit, now: now, in: db)
             if job.kind == .sensorSync {
                 try Self.setHealth(registry.id, status: .unhealthy, score: 0, error: error, synced: false, now: now, in: db)
             } else if let scanId {

@@ -196,7 +196,7 @@ struct SensorRoutes {
                     }
                     guard var request = try? TypedJobKind.sensorScan.payload(of: job) else {
                         _ = try JobStore.fail(
-                            job.id, owner: owner, error: "malformed scan payload", permanent: true, retry: s.jobs.retry, unit: 0,
+                            job.id, owner: owner, error: "malformed scan payload", permanent: true, backoff: s.jobs.backoff, unit: 0,
                             now: now, in: db)
                         continue
                     }
