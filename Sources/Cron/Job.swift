@@ -58,8 +58,10 @@ public struct NewJob: Sendable {
     }
 }
 
-/// Retry policy: exponential backoff with full jitter, capped.
-public struct RetryPolicy: Sendable {
+/// How long a failed job waits before its next attempt: exponential backoff, half of it
+/// jittered, capped. (How many attempts a job gets is its own `maxAttempts`; HTTP request
+/// retries are `Registry.RetryPolicy`, a different thing.)
+public struct JobBackoff: Sendable {
     public var base: TimeInterval
     public var cap: TimeInterval
 

@@ -6,12 +6,12 @@ public import GRDB
 public struct JobStore: Sendable {
     public let writer: any DatabaseWriter
     public let clock: any JobClock
-    public let retry: RetryPolicy
+    public let backoff: JobBackoff
 
-    public init(writer: any DatabaseWriter, clock: any JobClock = SystemJobClock(), retry: RetryPolicy = RetryPolicy()) {
+    public init(writer: any DatabaseWriter, clock: any JobClock = SystemJobClock(), backoff: JobBackoff = JobBackoff()) {
         self.writer = writer
         self.clock = clock
-        self.retry = retry
+        self.backoff = backoff
     }
 
     /// Registers the queue's tables in a migrator owned by the executable.
@@ -220,9 +220,9 @@ public struct JobStore: Sendable {
     {
         let now = clock.now()
         let unit = jitter ?? Double.random(in: 0..<1)
-        let retry = self.retry
+        let backoff = self.backoff
         return try await writer.write { db in
-            try Self.fail(id, owner: owner, error: error, permanent: permanent, retry: retry, unit: unit, now: now, in: db)
+            try Self.fail(id, owner: owner, error: error, permanent: permanent, backoff: backoff, unit: unit, now: now, in: db)
         }
     }
 
@@ -375,11 +375,11 @@ extension JobStore {
         return db.changesCount == 1
     }
 
-    /// Records a failed attempt inside a caller's transaction: requeued with `retry`'s backoff
+    /// Records a failed attempt inside a caller's transaction: requeued with `backoff`
     /// while attempts remain (and the failure is not `permanent`), else `failed`. Nil when
     /// `owner` did not hold the job.
     public static func fail(
-        _ id: String, owner: String, error: String, permanent: Bool, retry: RetryPolicy, unit: Double, now: Date,
+        _ id: String, owner: String, error: String, permanent: Bool, backoff: JobBackoff, unit: Double, now: Date,
         in db: Database
     ) throws -> JobStatus? {
         guard
@@ -396,7 +396,7 @@ extension JobStore {
                 arguments: [error, now.ts, id])
             return .failed
         }
-        let next = now.addingTimeInterval(retry.delay(afterAttempt: job.attempts, unit: unit))
+        let next = now.addingTimeInterval(backoff.delay(afterAttempt: job.attempts, unit: unit))
         try db.execute(
             sql: """
                 UPDATE jobs SET status = 'queued', error = ?, run_at = ?, lease_owner = NULL,

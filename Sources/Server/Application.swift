@@ -106,13 +106,13 @@ public struct Appliance: Sendable {
     /// Job handlers by type; capabilities register theirs here.
     static func handlers(crawler: Crawler, scanner: ScanRunner) -> [String: JobHandler] {
         let notifier = NotificationSender(services: crawler.services, client: crawler.clients.notifications)
-        return [
-            "notify": { try await notifier.run($0) },
-            "sync": { try await crawler.sync($0) },
-            "scan": { try await scanner.run($0) },
-            "rematch": { try await scanner.rematch($0) },
-            "vulndb_update": { try await scanner.vulndbUpdate($0) },
-        ]
+        var handlers = JobHandlers()
+        handlers.handle(.notify) { try await notifier.run($0, $1) }
+        handlers.handle(.sync) { try await crawler.sync($0, $1) }
+        handlers.handle(.scan) { try await scanner.run($0, $1) }
+        handlers.handle(.rematch) { try await scanner.rematch($0, $1) }
+        handlers.handle(.vulndbUpdate) { try await scanner.vulndbUpdate($0, $1) }
+        return handlers.table
     }
 
     /// The scheduler and its tasks: the registry policy every tick, housekeeping daily.

@@ -20,7 +20,7 @@ enum OpenAPIDocument {
     static let listQuery = ["page", "limit", "sort", "search"]
 
     /// Every job type the server enqueues, as `GET /api/jobs/{id}` shows it.
-    static let jobTypes = ["sync", "scan", "vulndb_update", "rematch", "notify", "sensor_sync", "sensor_scan"]
+    static let jobTypes = JobKind.allCases.map(\.rawValue)
 
     /// Operations a registry-scoped API key may call, on its own registry's data only (another
     /// registry's answers 404, lists hold only its own rows). Every other operation answers it 403

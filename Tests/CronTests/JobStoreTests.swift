@@ -13,7 +13,7 @@ import Testing
         var m = DatabaseMigrator()
         JobStore.registerMigrations(&m)
         try m.migrate(pool)
-        return (JobStore(writer: pool, clock: clock, retry: RetryPolicy(base: 10, cap: 100)), p)
+        return (JobStore(writer: pool, clock: clock, backoff: JobBackoff(base: 10, cap: 100)), p)
     }
 
     @Test func claimTakesALeaseAndAnExpiredLeaseIsClaimedAgain() async throws {
@@ -253,7 +253,7 @@ import Testing
         var m = DatabaseMigrator()
         JobStore.registerMigrations(&m)
         try m.migrate(pool)
-        let store = JobStore(writer: pool, retry: RetryPolicy(base: 0.05, cap: 0.05))
+        let store = JobStore(writer: pool, backoff: JobBackoff(base: 0.05, cap: 0.05))
         let runs = Mutex<[String: Int]>([:])
         let failedOnce = Mutex(false)
         let workers = WorkerPool(

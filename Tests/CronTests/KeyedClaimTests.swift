@@ -67,9 +67,9 @@ import Testing
         // A retryable failure requeues with backoff until attempts run out.
         _ = try await store.claim(owner: "o", types: ["sensor_scan"], concurrencyKey: "k", lease: 30, limit: 1)
         let t1 = clock.now()
-        let retry = RetryPolicy(base: 10, cap: 100)
+        let backoff = JobBackoff(base: 10, cap: 100)
         let first = try await store.writer.write { db in
-            try JobStore.fail(a.id, owner: "o", error: "unreachable", permanent: false, retry: retry, unit: 0, now: t1, in: db)
+            try JobStore.fail(a.id, owner: "o", error: "unreachable", permanent: false, backoff: backoff, unit: 0, now: t1, in: db)
         }
         #expect(first == .queued)
         #expect(try await store.get(a.id)?.runAt == t1.addingTimeInterval(5))
@@ -77,7 +77,7 @@ import Testing
         _ = try await store.claim(owner: "o", types: ["sensor_scan"], concurrencyKey: "k", lease: 30, limit: 1)
         let t2 = clock.now()
         let second = try await store.writer.write { db in
-            try JobStore.fail(a.id, owner: "o", error: "unreachable", permanent: false, retry: retry, unit: 0, now: t2, in: db)
+            try JobStore.fail(a.id, owner: "o", error: "unreachable", permanent: false, backoff: backoff, unit: 0, now: t2, in: db)
         }
         #expect(second == .failed)
 

@@ -126,7 +126,7 @@ struct ExternalScannerIntegrationTests {
             scanner.workDirectory = work
             scanner.scannerTimeout = .seconds(240)
             let lines = Lines()
-            let report = try await scanner.scan(image, client: client, database: db, progress: { lines.add($0) })
+            let report = try await scanner.scan(image, client: client, database: db, progress: { lines.add($0.description) })
             #expect(report.layers.allSatisfy { $0.cached })
             // Every layer came from the cache, so each was fetched once for the layout.
             #expect(lines.all.filter { $0.hasSuffix("fetched for external scanners") }.count == 2)

@@ -114,10 +114,10 @@ public struct ImageScanner: Sendable {
 
     public func scan(
         _ image: ImageReference, client: RegistryClient, platform: Platform = .linuxAmd64,
-        database: VulnerabilityDatabase?, progress: (@Sendable (String) -> Void)? = nil
+        database: VulnerabilityDatabase?, progress: (@Sendable (ScanProgress) -> Void)? = nil
     ) async throws -> ImageScanReport {
         let start = ContinuousClock.now
-        progress?("resolving \(image)")
+        progress?(.resolving(image: "\(image)"))
         let resolved = try await client.resolveImage(image, platform: platform)
         guard resolved.manifest.layers.count <= limits.maxLayers else {
             throw LayerError.tooManyLayers(count: resolved.manifest.layers.count, limit: limits.maxLayers)
@@ -169,10 +169,10 @@ public struct ImageScanner: Sendable {
                 summaries.append(.init(
                     digest: digest, mediaType: layer.mediaType, compressedBytes: cached.compressedBytes,
                     uncompressedBytes: cached.uncompressedBytes, entries: cached.entryCount, cached: true))
-                progress?("layer \(i + 1)/\(layers.count) \(digest.prefix(19)) cached")
+                progress?(.layer(index: i + 1, count: layers.count, digest: String(digest.prefix(19)), detail: "cached"))
                 if let layout, !layout.contains(layer.digest) {
                     // Only the external scanners need these bytes.
-                    progress?("layer \(i + 1)/\(layers.count) \(digest.prefix(19)) fetched for external scanners")
+                    progress?(.layer(index: i + 1, count: layers.count, digest: String(digest.prefix(19)), detail: "fetched for external scanners"))
                     do {
                         try await layout.copy(try await client.fetchBlob(image.repository, digest: layer.digest, size: layer.size), digest: layer.digest)
                         summaries[summaries.count - 1].fetchedForScanners = true
@@ -182,7 +182,9 @@ public struct ImageScanner: Sendable {
                 }
                 continue
             }
-            progress?("layer \(i + 1)/\(layers.count) \(digest.prefix(19)) \(ByteCountFormatter.string(fromByteCount: layer.size, countStyle: .binary))")
+            progress?(.layer(
+                index: i + 1, count: layers.count, digest: String(digest.prefix(19)),
+                detail: ByteCountFormatter.string(fromByteCount: layer.size, countStyle: .binary)))
             let stream = try await client.fetchBlob(image.repository, digest: layer.digest, size: layer.size)
             let analysis: LayerAnalysis
             if let layout, !layout.contains(layer.digest) {
@@ -201,7 +203,7 @@ public struct ImageScanner: Sendable {
         let merged = ImageAnalyzer.mergeWithNotes(layers: analyses)
         var findings: [Finding] = []
         if let database {
-            progress?("matching \(merged.inventory.packages.count) packages")
+            progress?(.matching(packages: merged.inventory.packages.count))
             findings = try VulnerabilityMatcher(database: database).match(merged.inventory)
         }
         var runs = [ScannerRun(
@@ -253,7 +255,7 @@ public struct ImageScanner: Sendable {
     func runExternal(
         _ external: [(name: String, scanner: ExternalScanner?, binary: URL?)], layout: OCILayoutWriter?, layoutError: String?,
         config: Data?, configDiffIDs: [String], work: URL?, resolved: ResolvedImage, image: ImageReference, client: RegistryClient, nativeInventory: ImageInventory,
-        database: VulnerabilityDatabase?, progress: (@Sendable (String) -> Void)?
+        database: VulnerabilityDatabase?, progress: (@Sendable (ScanProgress) -> Void)?
     ) async -> (runs: [ScannerRun], findings: [[Finding]], notes: [String]) {
         var layoutError = layoutError ?? layout?.error
         // Layer ids as syft/grype/trivy report them (uncompressed diff ids) → layer digests.
@@ -275,7 +277,7 @@ public struct ImageScanner: Sendable {
                 guard let scanner = entry.scanner, let binary = entry.binary, let layout, let work, layoutFailure == nil else { continue }
                 let timeout = scannerTimeout
                 let options = externalOptions
-                progress?("running \(scanner.rawValue)")
+                progress?(.running(scanner: scanner.rawValue))
                 group.addTask {
                     let outcome = await scanner.run(
                         binary: binary, layout: layout.directory, home: work.appendingPathComponent("home-\(scanner.rawValue)"),

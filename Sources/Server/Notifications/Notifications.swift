@@ -96,9 +96,8 @@ public enum Notifications {
                 VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)
                 """,
             arguments: [id, channelId, event, body, ts, ts, ts])
-        let payload = String(decoding: try JSONCoding.encoder.encode(["deliveryId": id]), as: UTF8.self)
         _ = try JobStore.enqueue(
-            NewJob(type: "notify", payload: payload, orgId: orgId, concurrencyKey: "notify:\(channelId)", maxAttempts: 1),
+            try NewJob(.notify, NotifyJobPayload(deliveryId: id), orgId: orgId, concurrencyKey: "notify:\(channelId)", maxAttempts: 1),
             now: now, in: db)
     }
 
@@ -182,11 +181,7 @@ public struct NotificationSender: Sendable {
         self.client = client
     }
 
-    public func run(_ context: JobContext) async throws -> String? {
-        struct Payload: Decodable { var deliveryId: String }
-        guard let p = try? JSONDecoder().decode(Payload.self, from: Data(context.job.payload.utf8)) else {
-            throw PermanentJobError("malformed notify payload")
-        }
+    public func run(_ context: JobContext, _ p: NotifyJobPayload) async throws -> String? {
         let secrets = services.secrets
         struct Target: Sendable { var channelId: String, orgId: String, url: String, event: String, body: Data, attempts: Int, secret: Data? }
         let target: Target? = try await services.db.writer.read { db in
@@ -229,9 +224,8 @@ public struct NotificationSender: Sendable {
                             next_attempt_at = ? WHERE id = ?
                         """,
                     arguments: [attempt, code, error, ts, Timestamp.format(next), p.deliveryId])
-                let payload = String(decoding: try JSONCoding.encoder.encode(["deliveryId": p.deliveryId]), as: UTF8.self)
                 _ = try JobStore.enqueue(
-                    NewJob(type: "notify", payload: payload, orgId: target.orgId, concurrencyKey: "notify:\(target.channelId)",
+                    try NewJob(.notify, p, orgId: target.orgId, concurrencyKey: "notify:\(target.channelId)",
                            maxAttempts: 1, runAt: next),
                     now: now, in: db)
             } else {

@@ -93,11 +93,7 @@ public struct Crawler: Sendable {
     }
 
     /// The sync job: list repositories and tags, filter, resolve digests, record the result.
-    public func sync(_ context: JobContext) async throws -> String? {
-        struct Payload: Decodable { var registryId: String }
-        guard let payload = try? JSONDecoder().decode(Payload.self, from: Data(context.job.payload.utf8)) else {
-            throw PermanentJobError("malformed sync payload")
-        }
+    public func sync(_ context: JobContext, _ payload: SyncJobPayload) async throws -> String? {
         let db = services.db
         guard let registry = try await db.writer.read({ db in
             try Row.fetchOne(db, sql: "SELECT * FROM registries WHERE id = ?", arguments: [payload.registryId]).map(RegistryRecord.init(row:))

@@ -79,12 +79,12 @@ struct CrawlerRoutes {
         else { throw APIError.notFound("Registry") }
         let now = s.now
         // Sensor registries are synced by their sensor, which claims `sensor_sync` jobs.
-        let type = registry.scanMethod == .sensor ? "sensor_sync" : "sync"
-        let payload = String(decoding: try JSONCoding.encoder.encode(["registryId": registry.id]), as: UTF8.self)
+        let sync = try NewJob(
+            .sync(registry.scanMethod), SyncJobPayload(registryId: registry.id), orgId: p.orgId, concurrencyKey: registry.id,
+            dedupeKey: "sync:\(registry.id)", maxAttempts: 3)
         let (job, created) = try await s.db.writer.write { db in
             let r = try JobStore.enqueue(
-                NewJob(type: type, payload: payload, orgId: p.orgId, concurrencyKey: registry.id, dedupeKey: "sync:\(registry.id)",
-                       maxAttempts: 3),
+                sync,
                 now: now, in: db)
             if r.created {
                 try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "registry.sync", target: registry.id, ip: ctx.remoteIP, now: now)

@@ -215,9 +215,8 @@ struct EventRoutes {
                 }
             }
             if requestSync {
-                let payload = String(decoding: try JSONCoding.encoder.encode(["registryId": registry.id]), as: UTF8.self)
                 _ = try JobStore.enqueue(
-                    NewJob(type: "sensor_sync", payload: payload, orgId: registry.orgId, concurrencyKey: registry.id,
+                    try NewJob(.sensorSync, SyncJobPayload(registryId: registry.id), orgId: registry.orgId, concurrencyKey: registry.id,
                            dedupeKey: "sync:\(registry.id)", maxAttempts: 3),
                     now: now, in: db)
             }

@@ -62,10 +62,9 @@ public struct SchedulePolicy: Sendable {
                 dueAt = created.addingTimeInterval(Self.jitter(r.id, max: 300))
             }
             guard now >= dueAt else { continue }
-            let type = r.scanMethod == .sensor ? "sensor_sync" : "sync"
-            let payload = String(decoding: try JSONCoding.encoder.encode(["registryId": r.id]), as: UTF8.self)
             let (_, created) = try JobStore.enqueue(
-                NewJob(type: type, payload: payload, orgId: r.orgId, concurrencyKey: r.id, dedupeKey: "sync:\(r.id)", maxAttempts: 3),
+                try NewJob(.sync(r.scanMethod), SyncJobPayload(registryId: r.id), orgId: r.orgId, concurrencyKey: r.id,
+                           dedupeKey: "sync:\(r.id)", maxAttempts: 3),
                 now: now, in: db)
             if created { outcome.syncsEnqueued += 1 } else { outcome.skipped += 1 }
         }

@@ -173,18 +173,16 @@ public enum SyncStore {
             == ScanMethod.sensor.rawValue
         scan.origin = sensor ? "sensor" : "cloud"
         // Sorted keys: the payload is compared to the queued job's to tell a retarget from a repeat.
-        let payload = String(decoding: try JSONCoding.encoder.encode(scan), as: UTF8.self)
+        let kind = TypedJobKind.scan(sensor: sensor)
         let (job, created) = try JobStore.enqueue(
-            NewJob(
-                type: sensor ? "sensor_scan" : "scan", payload: payload, orgId: orgId, concurrencyKey: scan.registryId,
-                dedupeKey: scan.dedupeKey),
+            try NewJob(kind, scan, orgId: orgId, concurrencyKey: scan.registryId, dedupeKey: scan.dedupeKey),
             now: now, in: db)
         if created {
             try ScanStore.insertScan(
                 id: scan.scanId!, request: scan, orgId: orgId, jobId: job.id, registryHost: registryHost, now: now, in: db)
             return ScanEnqueueResult(scanId: scan.scanId!, jobId: job.id, enqueued: true)
         }
-        var existing = (try? JSONDecoder().decode(ScanRequest.self, from: Data(job.payload.utf8))) ?? scan
+        var existing = (try? kind.payload(of: job)) ?? scan
         if existing.scanId == nil {
             // A job queued before scans had rows: give it one now.
             existing.scanId = scan.scanId

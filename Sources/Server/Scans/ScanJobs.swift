@@ -23,15 +23,8 @@ public struct ScanRunner: Sendable {
         self.cache = SQLiteLayerCache(writer: services.db.writer)
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-        var retryable: Bool
-    }
-
-    public func run(_ context: JobContext) async throws -> String? {
-        guard var decoded = try? JSONDecoder().decode(ScanRequest.self, from: Data(context.job.payload.utf8)) else {
-            throw PermanentJobError("malformed scan payload")
-        }
+    public func run(_ context: JobContext, _ payload: ScanRequest) async throws -> String? {
+        var decoded = payload
         let db = services.db
         let now = services.now
         let job = context.job
@@ -85,7 +78,7 @@ public struct ScanRunner: Sendable {
         } catch let e as CancellationError {
             throw e
         } catch {
-            let failure = Self.classify(error)
+            let failure = JobFailure.classify(error)
             let elapsed = start.duration(to: .now)
             let ms = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
             let lastAttempt = job.attempts >= job.maxAttempts
@@ -112,7 +105,7 @@ public struct ScanRunner: Sendable {
         let image = ImageReference(registry: client.registryHost, repository: repository, tag: tag, digest: digest)
         var platform = Platform.linuxAmd64
         if let p = request.platform {
-            guard let parsed = Platform(parsing: p) else { throw Failure(description: "invalid platform \(p)", retryable: false) }
+            guard let parsed = Platform(parsing: p) else { throw JobFailure("invalid platform \(p)", retryable: false) }
             platform = parsed
         }
         var scanner = ImageScanner(limits: limits, cache: cache)
@@ -128,7 +121,7 @@ public struct ScanRunner: Sendable {
         let progress = ProgressRelay(context: context)
         return try await scanner.scan(
             image, client: client, platform: platform, database: services.vulnDB,
-            progress: { message in progress.report(message) })
+            progress: { step in progress.report(step) })
     }
 
     /// A push that landed while the tag was being scanned is scanned next (the running scan
@@ -146,48 +139,20 @@ public struct ScanRunner: Sendable {
         next.trigger = "push"
         _ = try SyncStore.enqueueScan(next, orgId: registry.orgId, now: now, registryHost: host, in: db)
     }
-
-    /// Which failures are worth another attempt: the network and the registry's load, not
-    /// bad content or refused credentials.
-    static func classify(_ error: any Error) -> Failure {
-        if let f = error as? Failure { return f }
-        if let e = error as? RegistryError {
-            switch e {
-            case .unreachable, .timeout, .rateLimited, .tlsError:
-                return Failure(description: e.description, retryable: true)
-            default:
-                return Failure(description: e.description, retryable: false)
-            }
-        }
-        if let e = error as? LayerError {
-            switch e {
-            case .tooManyLayers, .invalidConfig: return Failure(description: "image refused: \(e.description)", retryable: false)
-            default: return Failure(description: "layer refused: \(e.description)", retryable: false)
-            }
-        }
-        // A full disk may be freed: retried with the job's backoff, and the scan says why meanwhile.
-        if let e = error as? ExternalScannerError, case .diskFull = e { return Failure(description: e.description, retryable: true) }
-        if let e = error as? DatabaseError {
-            if let storage = StorageFault(e) { return Failure(description: storage.message, retryable: true) }
-            return Failure(description: "database error while scanning", retryable: true)
-        }
-        return Failure(description: "\(error)", retryable: false)
-    }
 }
 
-/// Turns the pipeline's "layer i/n …" progress lines into job progress, at most one write
-/// a second (every progress write waits its turn on SQLite's single writer, with the
-/// queue's claims).
+/// Turns the pipeline's layer steps into job progress (layers done of the image's layers),
+/// at most one write a second (every progress write waits its turn on SQLite's single
+/// writer, with the queue's claims).
 final class ProgressRelay: Sendable {
     let context: JobContext
     private let last = Mutex<ContinuousClock.Instant?>(nil)
 
     init(context: JobContext) { self.context = context }
 
-    func report(_ message: String) {
-        guard message.hasPrefix("layer ") else { return }
-        let fraction = message.dropFirst(6).prefix { $0 != " " }.split(separator: "/")
-        guard fraction.count == 2, let done = Int(fraction[0]), let total = Int(fraction[1]) else { return }
+    func report(_ step: ScanProgress) {
+        guard case .layer(let index, let total, _, _) = step else { return }
+        let done = index
         let now = ContinuousClock.now
         let due = last.withLock { last -> Bool in
             if let previous = last, previous.duration(to: now) < .seconds(1) { return false }

@@ -20,11 +20,10 @@ extension ScanRunner {
     /// Enqueues a rematch (one queued or running at a time).
     @discardableResult
     public static func enqueueRematch(reason: String, orgId: String? = nil, now: Date, in db: Database) throws -> Job {
-        var fields = ["reason": reason]
-        fields["orgId"] = orgId
-        let payload = String(decoding: try JSONCoding.encoder.encode(fields), as: UTF8.self)
-        return try JobStore.enqueue(
-            NewJob(type: "rematch", payload: payload, orgId: orgId, dedupeKey: "rematch:\(orgId ?? "*")", maxAttempts: 3),
+        try JobStore.enqueue(
+            try NewJob(
+                .rematch, RematchJobPayload(orgId: orgId, reason: reason), orgId: orgId, dedupeKey: "rematch:\(orgId ?? "*")",
+                maxAttempts: 3),
             now: now, in: db
         ).job
     }
@@ -37,13 +36,12 @@ extension ScanRunner {
         return try db.writer.write { db in try enqueueRematch(reason: reason, now: Date(), in: db) }
     }
 
-    public func rematch(_ context: JobContext) async throws -> String? {
+    public func rematch(_ context: JobContext, _ payload: RematchJobPayload) async throws -> String? {
         guard let vulndb = services.vulnDB else { throw PermanentJobError("no vulnerability database is configured") }
         struct Target: Sendable {
             var scanId: String, orgId: String, manifestDigest: String, findings: [Finding]
         }
-        struct Payload: Decodable { var orgId: String? }
-        let org = (try? JSONDecoder().decode(Payload.self, from: Data(context.job.payload.utf8)))?.orgId
+        let org = payload.orgId
         let ids: [String] = try await services.db.writer.read { db in
             try String.fetchAll(
                 db,

@@ -8,24 +8,20 @@ import Registry
 /// The `vulndb_update` job: download the OSV ecosystem archives into the server's
 /// vulnerability database, then queue a rematch when anything changed.
 extension ScanRunner {
-    struct UpdatePayload: Codable {
-        var url: String?
-        var ecosystems: [String]?
-    }
-
     /// Enqueues an update (one queued or running at a time).
     @discardableResult
     public static func enqueueVulnDBUpdate(
         url: String?, ecosystems: [String]?, orgId: String?, now: Date, in db: Database
     ) throws -> (job: Job, created: Bool) {
-        let payload = String(decoding: try JSONCoding.encoder.encode(UpdatePayload(url: url, ecosystems: ecosystems)), as: UTF8.self)
-        return try JobStore.enqueue(
-            NewJob(type: "vulndb_update", payload: payload, orgId: orgId, dedupeKey: "vulndb_update", maxAttempts: 3), now: now, in: db)
+        try JobStore.enqueue(
+            try NewJob(
+                .vulndbUpdate, VulnDBUpdateJobPayload(url: url, ecosystems: ecosystems), orgId: orgId,
+                dedupeKey: JobKind.vulndbUpdate.rawValue, maxAttempts: 3),
+            now: now, in: db)
     }
 
-    public func vulndbUpdate(_ context: JobContext) async throws -> String? {
+    public func vulndbUpdate(_ context: JobContext, _ payload: VulnDBUpdateJobPayload) async throws -> String? {
         guard let vulndb = services.vulnDB else { throw PermanentJobError("no vulnerability database is configured") }
-        let payload = (try? JSONDecoder().decode(UpdatePayload.self, from: Data(context.job.payload.utf8))) ?? UpdatePayload()
         let base = payload.url ?? services.config.vulnDBUpdateURL ?? VulnDBUpdater.defaultBaseURL
         let summary: VulnDBUpdateSummary
         do {
