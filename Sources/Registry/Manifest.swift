@@ -146,6 +146,17 @@ public struct ImageManifest: Sendable, Hashable, Codable {
     public var layers: [Descriptor]
     /// Free-form annotations.
     public var annotations: [String: String]?
+
+    /// Creates a manifest (an OCI layout writes one re-encoded).
+    public init(
+        schemaVersion: Int = 2, mediaType: String?, config: Descriptor, layers: [Descriptor], annotations: [String: String]? = nil
+    ) {
+        self.schemaVersion = schemaVersion
+        self.mediaType = mediaType
+        self.config = config
+        self.layers = layers
+        self.annotations = annotations
+    }
 }
 
 /// An image index (OCI) or manifest list (Docker): one manifest per platform.
@@ -158,6 +169,14 @@ public struct ImageIndex: Sendable, Hashable, Codable {
     public var manifests: [Descriptor]
     /// Free-form annotations.
     public var annotations: [String: String]?
+
+    /// Creates an index (an OCI layout's `index.json`).
+    public init(schemaVersion: Int = 2, mediaType: String?, manifests: [Descriptor], annotations: [String: String]? = nil) {
+        self.schemaVersion = schemaVersion
+        self.mediaType = mediaType
+        self.manifests = manifests
+        self.annotations = annotations
+    }
 
     /// The entry for `platform` (default linux/amd64); attestation entries (`unknown/unknown`) never match.
     public func manifest(for platform: Platform = .linuxAmd64) -> Descriptor? {
