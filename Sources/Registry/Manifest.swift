@@ -147,15 +147,9 @@ public struct ImageManifest: Sendable, Hashable, Codable {
     /// Free-form annotations.
     public var annotations: [String: String]?
 
-    /// Creates a manifest (an OCI layout writes one re-encoded).
-    public init(
-        schemaVersion: Int = 2, mediaType: String?, config: Descriptor, layers: [Descriptor], annotations: [String: String]? = nil
-    ) {
-        self.schemaVersion = schemaVersion
-        self.mediaType = mediaType
-        self.config = config
-        self.layers = layers
-        self.annotations = annotations
+    /// A schema 2 manifest (an OCI layout writes one re-encoded).
+    public init(mediaType: String?, config: Descriptor, layers: [Descriptor], annotations: [String: String]? = nil) {
+        (schemaVersion, self.mediaType, self.config, self.layers, self.annotations) = (2, mediaType, config, layers, annotations)
     }
 }
 
@@ -170,12 +164,9 @@ public struct ImageIndex: Sendable, Hashable, Codable {
     /// Free-form annotations.
     public var annotations: [String: String]?
 
-    /// Creates an index (an OCI layout's `index.json`).
-    public init(schemaVersion: Int = 2, mediaType: String?, manifests: [Descriptor], annotations: [String: String]? = nil) {
-        self.schemaVersion = schemaVersion
-        self.mediaType = mediaType
-        self.manifests = manifests
-        self.annotations = annotations
+    /// A schema 2 index of `manifests` (an OCI layout's `index.json`).
+    public init(mediaType: String?, manifests: [Descriptor]) {
+        (schemaVersion, self.mediaType, self.manifests, annotations) = (2, mediaType, manifests, nil)
     }
 
     /// The entry for `platform` (default linux/amd64); attestation entries (`unknown/unknown`) never match.

@@ -110,7 +110,7 @@ public final class OCILayoutWriter: @unchecked Sendable {
         }
         let mediaType = manifest.mediaType ?? MediaType.ociManifest
         let written = ImageManifest(
-            schemaVersion: 2, mediaType: mediaType, config: descriptor(manifest.config), layers: manifest.layers.map(descriptor),
+            mediaType: mediaType, config: descriptor(manifest.config), layers: manifest.layers.map(descriptor),
             annotations: Self.nonEmpty(manifest.annotations))
         let bytes = try Self.json(written)
         let manifestDigest = Digest.sha256(of: bytes)
@@ -127,7 +127,7 @@ public final class OCILayoutWriter: @unchecked Sendable {
     /// Writes `index.json` naming the one manifest `entry` (atomically: a layout without it
     /// is incomplete). Both the scanners' layout and `harborguard pull` write it here.
     func writeIndex(_ entry: Descriptor) throws {
-        let index = ImageIndex(schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [entry])
+        let index = ImageIndex(mediaType: MediaType.ociIndex, manifests: [entry])
         try Self.json(index).write(to: directory.appendingPathComponent("index.json"), options: .atomic)
     }
 

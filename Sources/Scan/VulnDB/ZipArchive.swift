@@ -248,6 +248,13 @@ struct ZipWriter {
         for s in stride(from: 0, to: 64, by: 8) { d.append(UInt8((v >> s) & 0xFF)) }
     }
 
+    /// The ZIP64 extended information field: sizes (and the offset) as 64-bit values.
+    private static func zip64Extra(_ values: [Int], into d: inout Data) {
+        le16(0x0001, into: &d)
+        le16(8 * values.count, into: &d)
+        for v in values { le64(v, into: &d) }
+    }
+
     mutating func add(name: String, contents: Data, deflate: Bool = true) throws {
         var payload = contents
         var method = 0
@@ -272,12 +279,7 @@ struct ZipWriter {
         Self.le16(nameBytes.count, into: &data)
         Self.le16(zip64 ? 20 : 0, into: &data)
         data.append(nameBytes)
-        if zip64 {
-            Self.le16(0x0001, into: &data)
-            Self.le16(16, into: &data)
-            Self.le64(contents.count, into: &data)
-            Self.le64(payload.count, into: &data)
-        }
+        if zip64 { Self.zip64Extra([contents.count, payload.count], into: &data) }
         data.append(payload)
 
         Self.le32(0x0201_4B50, into: &central)
@@ -297,13 +299,7 @@ struct ZipWriter {
         Self.le32(0, into: &central)  // external attributes
         Self.le32(classic ?? offset, into: &central)
         central.append(nameBytes)
-        if zip64 {
-            Self.le16(0x0001, into: &central)
-            Self.le16(24, into: &central)
-            Self.le64(contents.count, into: &central)
-            Self.le64(payload.count, into: &central)
-            Self.le64(offset, into: &central)
-        }
+        if zip64 { Self.zip64Extra([contents.count, payload.count, offset], into: &central) }
         count += 1
     }
 
