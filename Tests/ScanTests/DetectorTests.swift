@@ -293,6 +293,23 @@ private func analyzeTar(_ build: (inout TarWriter) throws -> Void) async throws 
 @Suite struct HostileDetectorInputTests {
     /// Truncated and bit-flipped copies of real binaries, jars and databases must give
     /// notes or nothing, never a crash.
+    /// The ZIP64 records and central directory hold 64-bit sizes and offsets: random values
+    /// there (near Int.max, negative as Int) must be refused, never trap on overflow.
+    @Test func mangledZip64DirectoriesDoNotCrash() throws {
+        let original = [UInt8](try DetectorTests.jar(zip64: true, nested: try DetectorTests.jar(zip64: true)))
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<3000 {
+            var bytes = original
+            let tail = min(bytes.count, round % 2 == 0 ? 120 : 400)
+            for _ in 0..<(1 + round % 8) {
+                let index = bytes.count - 1 - Int.random(in: 0..<tail, using: &generator)
+                bytes[index] = round % 3 == 0 ? 0xFF : UInt8.random(in: 0...255, using: &generator)
+            }
+            guard let archive = try? ZipArchive(data: bytes[...]) else { continue }
+            for entry in archive.entries { _ = try? archive.bytes(of: entry) }
+        }
+    }
+
     @Test func mangledInputsDoNotCrash() throws {
         let (_, metadata) = try HostFiles.pythonDistInfo()
         let samples: [(any PackageDetector, String, [UInt8])] = [
