@@ -123,10 +123,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Tests only: the in-process HTTP server the registry and scan tests share.
+        .target(
+            name: "HTTPTestSupport",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/HTTPTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "RegistryTests",
             dependencies: [
-                "Registry",
+                "Registry", "HTTPTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -142,7 +155,7 @@ let package = Package(
         .testTarget(
             name: "ScanTests",
             dependencies: [
-                "Scan", "Registry",
+                "Scan", "Registry", "HTTPTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

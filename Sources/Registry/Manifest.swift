@@ -146,6 +146,11 @@ public struct ImageManifest: Sendable, Hashable, Codable {
     public var layers: [Descriptor]
     /// Free-form annotations.
     public var annotations: [String: String]?
+
+    /// A schema 2 manifest (an OCI layout writes one re-encoded).
+    public init(mediaType: String?, config: Descriptor, layers: [Descriptor], annotations: [String: String]? = nil) {
+        (schemaVersion, self.mediaType, self.config, self.layers, self.annotations) = (2, mediaType, config, layers, annotations)
+    }
 }
 
 /// An image index (OCI) or manifest list (Docker): one manifest per platform.
@@ -158,6 +163,11 @@ public struct ImageIndex: Sendable, Hashable, Codable {
     public var manifests: [Descriptor]
     /// Free-form annotations.
     public var annotations: [String: String]?
+
+    /// A schema 2 index of `manifests` (an OCI layout's `index.json`).
+    public init(mediaType: String?, manifests: [Descriptor]) {
+        (schemaVersion, self.mediaType, self.manifests, annotations) = (2, mediaType, manifests, nil)
+    }
 
     /// The entry for `platform` (default linux/amd64); attestation entries (`unknown/unknown`) never match.
     public func manifest(for platform: Platform = .linuxAmd64) -> Descriptor? {

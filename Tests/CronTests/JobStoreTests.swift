@@ -193,9 +193,27 @@ import Testing
         #expect(Timestamp.parse("2027-01-15T08:00:00Z") == d)
         #expect(Timestamp.parse("2027-01-15T10:00:00+02:00") == d)
         #expect(Timestamp.parse("2027-01-15T08:00:00.5Z") == d.addingTimeInterval(0.5))
-        for bad in ["", "2027-01-15", "2027-13-15T08:00:00Z", "2027-01-15T08:00:00", "x027-01-15T08:00:00Z"] {
+        for bad in ["", "2027-01-15", "2027-13-15T08:00:00Z", "2027-01-15T08:00:00", "x027-01-15T08:00:00Z",
+            "2027-01-15T08:00:00Zjunk", "2027-1-15T08:00:00Z", "2027-01-15T10:00:00+0200", "2027-01-15T10:00:00+02"]
+        {
             #expect(Timestamp.parse(bad) == nil, "\(bad)")
         }
+    }
+
+    @Test func timestampFormatAgreesWithFoundation() throws {
+        // Foundation's ISO 8601 style is the oracle for the hand-written formatter (the
+        // database holds its output) over 1900...9999, whole and fractional seconds.
+        let style = Date.ISO8601FormatStyle(timeZone: try #require(TimeZone(secondsFromGMT: 0)))
+        var t = -2_208_988_800.0
+        while t < 253_402_300_799 {
+            for date in [Date(timeIntervalSince1970: t), Date(timeIntervalSince1970: t + 0.999)] {
+                let text = Timestamp.format(date)
+                #expect(text == style.format(date), "\(t)")
+                #expect(Timestamp.parse(text) == Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down)))
+            }
+            t += 86_400 * 41.3 + 3_599
+        }
+        #expect(Timestamp.format(Date(timeIntervalSince1970: -0.5)) == "1969-12-31T23:59:59Z")
     }
 }
 

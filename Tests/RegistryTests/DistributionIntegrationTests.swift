@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Glibc
+import HTTPTestSupport
 import NIOCore
 import NIOHTTP1
 import NIOSSL

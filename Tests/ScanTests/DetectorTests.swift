@@ -170,6 +170,57 @@ private func analyzeTar(_ build: (inout TarWriter) throws -> Void) async throws 
         #expect(inventory.packages.map(\.path) == ["opt/lib/cdi-api.jar", "srv/app.war!/WEB-INF/lib/cdi-api-1.2.jar", "srv/app.war"])
     }
 
+    /// A jar with pom.properties and a nested jar, as one shared ZIP reader sees it.
+    static func jar(zip64: Bool, nested: Data? = nil) throws -> Data {
+        var zip = ZipWriter(zip64: zip64)
+        try zip.add(name: "META-INF/MANIFEST.MF", contents: Data("Manifest-Version: 1.0\r\n\r\n".utf8))
+        try zip.add(
+            name: "META-INF/maven/org.example/lib/pom.properties",
+            contents: Data("groupId=org.example\nartifactId=lib\nversion=\(zip64 ? "6.4" : "1.0")\n".utf8), deflate: false)
+        if let nested { try zip.add(name: "BOOT-INF/lib/inner.jar", contents: nested) }
+        return zip.finish()
+    }
+
+    @Test func zip64JarsAreRead() throws {
+        let outer = try Self.jar(zip64: true, nested: try Self.jar(zip64: true))
+        // Python's zipfile reads the same bytes as a ZIP64 archive with valid CRCs.
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("hg-zip64-\(UUID().uuidString).jar")
+        try outer.write(to: work)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let checked = try Shell.run(
+            "python3 -c \"import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); print(z.testzip(), z.infolist()[0].extract_version)\" '\(work.path)'")
+        #expect(String(decoding: checked, as: UTF8.self) == "None 45\n")
+        let result = try JavaArchiveDetector().detect(path: "app.jar", contents: Array(outer))
+        #expect(result.packages.map(\.purl) == ["pkg:maven/org.example/lib@6.4", "pkg:maven/org.example/lib@6.4"])
+        #expect(result.packages.map(\.path) == ["app.jar!/BOOT-INF/lib/inner.jar", "app.jar"])
+        #expect(result.notes.isEmpty)
+    }
+
+    @Test func jarEntriesWithABadCRCAreReportedNotRead() throws {
+        let inner = try Self.jar(zip64: false)
+        var outer = try Self.jar(zip64: false, nested: inner)
+        // Flip one byte of the stored pom.properties of the outer jar (the first copy: the
+        // nested jar is deflated, so its text does not appear in the outer bytes).
+        let range = try #require(outer.range(of: Data("artifactId=lib".utf8)))
+        outer[range.lowerBound] = UInt8(ascii: "b")
+        let result = try JavaArchiveDetector().detect(path: "app.jar", contents: Array(outer))
+        #expect(result.packages.map(\.path) == ["app.jar!/BOOT-INF/lib/inner.jar"])
+        #expect(result.notes.count == 1)
+        #expect(result.notes.first?.contains("app.jar!/META-INF/maven/org.example/lib/pom.properties") == true)
+        #expect(result.notes.first?.contains("CRC-32") == true)
+
+        // A corrupt nested jar is reported under its own path.
+        var broken = inner
+        let innerRange = try #require(broken.range(of: Data("artifactId=lib".utf8)))
+        broken[innerRange.lowerBound] = UInt8(ascii: "b")
+        var zip = ZipWriter()
+        try zip.add(name: "WEB-INF/lib/inner.jar", contents: broken, deflate: false)
+        let war = try JavaArchiveDetector().detect(path: "app.war", contents: Array(zip.finish()))
+        #expect(war.packages.isEmpty)
+        #expect(war.notes.count == 1)
+        #expect(war.notes.first?.hasPrefix("app.war!/WEB-INF/lib/inner.jar!/META-INF/maven/") == true)
+    }
+
     @Test func goPointerFormatOfGoBefore118() throws {
         // Go < 1.18: the header holds pointers to Go string headers (data pointer, length).
         let load = 0x40_0000
@@ -242,11 +293,29 @@ private func analyzeTar(_ build: (inout TarWriter) throws -> Void) async throws 
 @Suite struct HostileDetectorInputTests {
     /// Truncated and bit-flipped copies of real binaries, jars and databases must give
     /// notes or nothing, never a crash.
+    /// The ZIP64 records and central directory hold 64-bit sizes and offsets: random values
+    /// there (near Int.max, negative as Int) must be refused, never trap on overflow.
+    @Test func mangledZip64DirectoriesDoNotCrash() throws {
+        let original = [UInt8](try DetectorTests.jar(zip64: true, nested: try DetectorTests.jar(zip64: true)))
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<3000 {
+            var bytes = original
+            let tail = min(bytes.count, round % 2 == 0 ? 120 : 400)
+            for _ in 0..<(1 + round % 8) {
+                let index = bytes.count - 1 - Int.random(in: 0..<tail, using: &generator)
+                bytes[index] = round % 3 == 0 ? 0xFF : UInt8.random(in: 0...255, using: &generator)
+            }
+            guard let archive = try? ZipArchive(data: bytes[...]) else { continue }
+            for entry in archive.entries { _ = try? archive.bytes(of: entry) }
+        }
+    }
+
     @Test func mangledInputsDoNotCrash() throws {
         let (_, metadata) = try HostFiles.pythonDistInfo()
         let samples: [(any PackageDetector, String, [UInt8])] = [
             (BinaryDetector(), "bin/registry", Array(try HostFiles.read("/usr/bin/docker-registry").prefix(3 << 20))),
             (JavaArchiveDetector(), "a.jar", try HostFiles.read("/usr/share/maven-repo/javax/enterprise/cdi-api/1.2/cdi-api-1.2.jar")),
+            (JavaArchiveDetector(), "z.jar", Array(try DetectorTests.jar(zip64: true, nested: try DetectorTests.jar(zip64: true)))),
             (DpkgDetector(), "var/lib/dpkg/status", Array(try HostFiles.read("/var/lib/dpkg/status").prefix(20_000))),
             (PythonDetector(), "x.dist-info/METADATA", metadata),
         ]

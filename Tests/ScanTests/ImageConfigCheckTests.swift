@@ -13,6 +13,10 @@ import Testing
         // No rootfs at all: nothing to compare, no ids.
         let none = try ImageScanner.checkConfig(Data(#"{"os":"linux"}"#.utf8), layers: 3)
         #expect(none.isEmpty)
+        // A rootfs that is not an object, or one without diff_ids, lists nothing either.
+        for config in [#"{"rootfs":null}"#, #"{"rootfs":"layers"}"#, #"{"rootfs":{"type":"layers"}}"#] {
+            #expect(try ImageScanner.checkConfig(Data(config.utf8), layers: 3).isEmpty, "\(config)")
+        }
     }
 
     @Test func refusesConfigsThatAreNotJSONObjectsOrMiscountTheirLayers() {
@@ -27,6 +31,12 @@ import Testing
         }
         #expect(throws: LayerError.invalidConfig("has a malformed rootfs.diff_ids")) {
             try ImageScanner.checkConfig(Data(#"{"rootfs":{"diff_ids":"sha256:a"}}"#.utf8), layers: 1)
+        }
+        #expect(throws: LayerError.invalidConfig("has a malformed rootfs.diff_ids")) {
+            try ImageScanner.checkConfig(Data(#"{"rootfs":{"diff_ids":null}}"#.utf8), layers: 1)
+        }
+        #expect(throws: LayerError.invalidConfig("is not a JSON object")) {
+            try ImageScanner.checkConfig(Data(#""config""#.utf8), layers: 1)
         }
         #expect(LayerError.tooManyLayers(count: 10_000, limit: 1000).description == "image has 10000 layers, over the 1000-layer limit")
         #expect(LayerLimits.default.maxLayers == 1000)

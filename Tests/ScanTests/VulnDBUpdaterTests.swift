@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import HTTPTestSupport
 import Registry
 import Testing
 
@@ -14,18 +15,18 @@ actor ArchiveHost {
     }
 
     var archives: [String: Archive] = [:]
-    var scripted: [String: [LocalResponse]] = [:]
+    var scripted: [String: [FakeResponse]] = [:]
     /// Whether `If-None-Match` is honoured with 304.
     var conditional = true
     private(set) var log: [(path: String, ifNoneMatch: String?)] = []
 
     func put(_ path: String, _ data: Data, etag: String?) { archives[path] = Archive(data: data, etag: etag) }
-    func script(_ path: String, _ answers: [LocalResponse]) { scripted[path, default: []] += answers }
+    func script(_ path: String, _ answers: [FakeResponse]) { scripted[path, default: []] += answers }
     func setConditional(_ on: Bool) { conditional = on }
     func requests(_ path: String) -> Int { log.filter { $0.path == path }.count }
     func lastIfNoneMatch(_ path: String) -> String? { log.last { $0.path == path }?.ifNoneMatch }
 
-    func respond(_ r: LocalRequest) -> LocalResponse {
+    func respond(_ r: FakeRequest) -> FakeResponse {
         let path = r.path.removingPercentEncoding ?? r.path
         log.append((path, r.header("If-None-Match")))
         if var queue = scripted[path], !queue.isEmpty {
@@ -37,7 +38,7 @@ actor ArchiveHost {
         if conditional, let etag = a.etag, r.header("If-None-Match") == etag { return .status(304, headers: [("ETag", etag)]) }
         var headers = [("Content-Type", "application/zip")]
         if let etag = a.etag { headers.append(("ETag", etag)) }
-        return LocalResponse(status: 200, headers: headers, body: a.data)
+        return FakeResponse(status: 200, headers: headers, body: a.data)
     }
 }
 
@@ -77,7 +78,7 @@ struct VulnDBUpdaterTests {
         let host = ArchiveHost()
         await host.put("/Go/all.zip", try fixtureArchive("go"), etag: "\"go-1\"")
         await host.put("/Debian/all.zip", try fixtureArchive("debian"), etag: "\"deb-1\"")
-        try await withLocalHTTPServer({ await host.respond($0) }) { base in
+        try await withFakeServer({ await host.respond($0) }) { base in
             try await withTestHTTPClient { http in
                 let updater = VulnDBUpdater(
                     database: db, baseURL: base + "/", ecosystems: ["Go", "Debian", "Rocky Linux"], httpClient: http, retry: quickRetry)
@@ -143,7 +144,7 @@ struct VulnDBUpdaterTests {
         let host = ArchiveHost()
         await host.setConditional(false)
         await host.put("/Go/all.zip", try fixtureArchive("go"), etag: nil)
-        try await withLocalHTTPServer({ await host.respond($0) }) { base in
+        try await withFakeServer({ await host.respond($0) }) { base in
             try await withTestHTTPClient { http in
                 let updater = VulnDBUpdater(database: db, baseURL: base, ecosystems: ["Go"], httpClient: http, retry: quickRetry)
                 let first = try await updater.update()
@@ -166,7 +167,7 @@ struct VulnDBUpdaterTests {
         let good = try fixtureArchive("go")
         await host.put("/Go/all.zip", good, etag: "\"go-1\"")
         await host.put("/Debian/all.zip", try fixtureArchive("debian", excluding: ["DSA-5514-1.json"]), etag: "\"deb-1\"")
-        try await withLocalHTTPServer({ await host.respond($0) }) { base in
+        try await withFakeServer({ await host.respond($0) }) { base in
             try await withTestHTTPClient { http in
                 let updater = VulnDBUpdater(database: db, baseURL: base, ecosystems: ["Go", "Debian"], httpClient: http, retry: quickRetry)
                 let first = try await updater.update()
@@ -207,7 +208,7 @@ struct VulnDBUpdaterTests {
 
                 // The connection drops mid-body on every attempt: retried, then failed.
                 let half = good.prefix(good.count / 2)
-                await host.script("/Go/all.zip", Array(repeating: LocalResponse(status: 200, chunks: [Data(half)], failAfterChunks: true), count: 3))
+                await host.script("/Go/all.zip", Array(repeating: FakeResponse(status: 200, chunks: [Data(half)], failAfterChunks: true), count: 3))
                 let fourth = try await updater.update()
                 let dropped = try result(fourth, "Go")
                 #expect(dropped.outcome == .failed)
@@ -229,8 +230,8 @@ struct VulnDBUpdaterTests {
         let host = ArchiveHost()
         let archive = try fixtureArchive("go")
         await host.put("/Go/all.zip", archive, etag: "\"go-1\"")
-        await host.script("/Debian/all.zip", [LocalResponse(status: 200, chunks: [archive, archive])])
-        try await withLocalHTTPServer({ await host.respond($0) }) { base in
+        await host.script("/Debian/all.zip", [FakeResponse(status: 200, chunks: [archive, archive])])
+        try await withFakeServer({ await host.respond($0) }) { base in
             try await withTestHTTPClient { http in
                 let updater = VulnDBUpdater(
                     database: db, baseURL: base, ecosystems: ["Go", "Debian"], httpClient: http,
@@ -256,7 +257,7 @@ struct VulnDBUpdaterTests {
         await host.script("/Go/all.zip", [.status(503), .status(429, headers: [("Retry-After", "0")])])
         await host.script("/Debian/all.zip", Array(repeating: .status(503), count: 5))
         await host.script("/npm/all.zip", [.status(403)])
-        try await withLocalHTTPServer({ await host.respond($0) }) { base in
+        try await withFakeServer({ await host.respond($0) }) { base in
             try await withTestHTTPClient { http in
                 let updater = VulnDBUpdater(
                     database: db, baseURL: base, ecosystems: ["Go", "Debian", "npm"], httpClient: http, retry: quickRetry)
@@ -287,7 +288,7 @@ struct VulnDBUpdaterTests {
         }
         let host = ArchiveHost()
         await host.put("/npm/all.zip", zip.finish(), etag: "\"npm-1\"")
-        try await withLocalHTTPServer({ await host.respond($0) }) { base in
+        try await withFakeServer({ await host.respond($0) }) { base in
             try await withTestHTTPClient { http in
                 let updater = VulnDBUpdater(database: db, baseURL: base, ecosystems: ["npm"], httpClient: http, retry: quickRetry)
                 let good = try await updater.update()
@@ -320,7 +321,7 @@ struct VulnDBUpdaterTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let host = ArchiveHost()
         await host.put("/Go/all.zip", try fixtureArchive("go"), etag: "\"go-1\"")
-        try await withLocalHTTPServer({ await host.respond($0) }) { base in
+        try await withFakeServer({ await host.respond($0) }) { base in
             try await withTestHTTPClient { http in
                 let updater = VulnDBUpdater(database: db, baseURL: base, ecosystems: ["Go"], httpClient: http, retry: quickRetry)
                 _ = try await updater.update()

@@ -197,12 +197,12 @@ import Testing
             let settings = try await Self.page(c, .get, "/console/settings", cookie: cookie)
             #expect(settings.text.contains("Audit log"))
             #expect(settings.text.contains("auth.sign_in"))
-            // A webhook channel through the settings form (events as repeated checkboxes).
+            // A webhook channel through the settings form (events as repeated `events[]` checkboxes).
             let token = try #require(settings.csrf)
             let made = try await c.execute(
                 uri: "/console/settings/channels", method: .post,
                 headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"],
-                body: ByteBuffer(string: "_csrf=\(token)&name=ops%20%3Chook%3E&url=https%3A%2F%2Fhooks.example.test%2Fhg&events=scan_complete&events=critical_cve")
+                body: ByteBuffer(string: "_csrf=\(token)&name=ops%20%3Chook%3E&url=https%3A%2F%2Fhooks.example.test%2Fhg&events[]=scan_complete&events[]=critical_cve")
             ) { $0.status }
             #expect(made == .seeOther)
             let channels = try await c.json(.get, "/api/notification-channels", key: f.keys[.owner]!)

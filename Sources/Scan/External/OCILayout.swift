@@ -104,34 +104,47 @@ public final class OCILayoutWriter: @unchecked Sendable {
     /// manifest keeps its media types (Docker v2 or OCI); both are read by the scanners.
     public func finish(manifest: ImageManifest, config: Data, platform: Platform?) throws {
         try writeBlob(config, digest: manifest.config.digest)
-        func descriptor(_ d: Descriptor) -> [String: Any] {
-            var out: [String: Any] = ["mediaType": d.mediaType, "digest": d.digest.description, "size": d.size]
-            if let a = d.annotations, !a.isEmpty { out["annotations"] = a }
-            return out
+        // Descriptors keep media type, digest, size and annotations (no URLs or platform).
+        func descriptor(_ d: Descriptor) -> Descriptor {
+            Descriptor(mediaType: d.mediaType, digest: d.digest, size: d.size, annotations: Self.nonEmpty(d.annotations))
         }
         let mediaType = manifest.mediaType ?? MediaType.ociManifest
-        var object: [String: Any] = [
-            "schemaVersion": 2, "mediaType": mediaType,
-            "config": descriptor(manifest.config), "layers": manifest.layers.map(descriptor),
-        ]
-        if let a = manifest.annotations, !a.isEmpty { object["annotations"] = a }
-        let bytes = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        let written = ImageManifest(
+            mediaType: mediaType, config: descriptor(manifest.config), layers: manifest.layers.map(descriptor),
+            annotations: Self.nonEmpty(manifest.annotations))
+        let bytes = try Self.json(written)
         let manifestDigest = Digest.sha256(of: bytes)
         try writeBlob(bytes, digest: manifestDigest)
-        var entry: [String: Any] = [
-            "mediaType": mediaType, "digest": manifestDigest.description, "size": bytes.count,
-            "annotations": ["org.opencontainers.image.ref.name": "latest"],
-        ]
-        if let platform {
-            entry["platform"] = ["os": platform.os, "architecture": platform.architecture]
-                .merging(platform.variant.map { ["variant": $0] } ?? [:]) { a, _ in a }
-        }
-        let index: [String: Any] = ["schemaVersion": 2, "mediaType": MediaType.ociIndex, "manifests": [entry]]
-        try JSONSerialization.data(withJSONObject: index, options: [.sortedKeys, .withoutEscapingSlashes])
-            .write(to: directory.appendingPathComponent("index.json"))
+        try writeIndex(
+            Descriptor(
+                mediaType: mediaType, digest: manifestDigest, size: Int64(bytes.count), platform: platform.map(Self.indexPlatform),
+                annotations: ["org.opencontainers.image.ref.name": "latest"]))
         for layer in manifest.layers where !contains(layer.digest) {
             throw ExternalScannerError.layout("layer \(layer.digest) was not written")
         }
+    }
+
+    /// Writes `index.json` naming the one manifest `entry` (atomically: a layout without it
+    /// is incomplete). Both the scanners' layout and `harborguard pull` write it here.
+    func writeIndex(_ entry: Descriptor) throws {
+        let index = ImageIndex(mediaType: MediaType.ociIndex, manifests: [entry])
+        try Self.json(index).write(to: directory.appendingPathComponent("index.json"), options: .atomic)
+    }
+
+    /// OCI JSON as the layout's readers expect it: compact, sorted keys, slashes unescaped.
+    static func json(_ value: some Encodable) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value)
+    }
+
+    /// An index entry's platform: os, architecture and variant (as the layouts always held).
+    static func indexPlatform(_ p: Platform) -> Platform {
+        Platform(os: p.os, architecture: p.architecture, variant: p.variant)
+    }
+
+    static func nonEmpty(_ annotations: [String: String]?) -> [String: String]? {
+        annotations.flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// One blob file being written by a tee.

@@ -108,14 +108,9 @@ extension OCILayoutWriter {
             throw ExternalScannerError.layout("blob \(blob.digest) was not written")
         }
         try writeBlob(manifestBytes, digest: digest)
-        var entry: [String: Any] = ["mediaType": mediaType, "digest": digest.description, "size": manifestBytes.count]
-        if let refName { entry["annotations"] = ["org.opencontainers.image.ref.name": refName] }
-        if let platform {
-            entry["platform"] = ["os": platform.os, "architecture": platform.architecture]
-                .merging(platform.variant.map { ["variant": $0] } ?? [:]) { a, _ in a }
-        }
-        let index: [String: Any] = ["schemaVersion": 2, "mediaType": MediaType.ociIndex, "manifests": [entry]]
-        try JSONSerialization.data(withJSONObject: index, options: [.sortedKeys, .withoutEscapingSlashes])
-            .write(to: directory.appendingPathComponent("index.json"), options: .atomic)
+        try writeIndex(
+            Descriptor(
+                mediaType: mediaType, digest: digest, size: Int64(manifestBytes.count), platform: platform.map(Self.indexPlatform),
+                annotations: refName.map { ["org.opencontainers.image.ref.name": $0] }))
     }
 }

@@ -337,16 +337,36 @@ public struct ImageScanner: Sendable {
     /// when the config has no list).
     @discardableResult
     static func checkConfig(_ data: Data, layers: Int) throws -> [String] {
-        guard let object = try? JSONSerialization.jsonObject(with: data), let config = object as? [String: Any] else {
+        guard let config = try? JSONDecoder().decode(ConfigRootFS.self, from: data) else {
             throw LayerError.invalidConfig("is not a JSON object")
         }
-        guard let rootfs = config["rootfs"] else { return [] }
-        guard let ids = (rootfs as? [String: Any])?["diff_ids"] else { return [] }
-        guard let list = ids as? [String] else { throw LayerError.invalidConfig("has a malformed rootfs.diff_ids") }
+        guard let diffIDs = config.diffIDs else { return [] }
+        guard let list = diffIDs else { throw LayerError.invalidConfig("has a malformed rootfs.diff_ids") }
         guard list.count == layers else {
             throw LayerError.invalidConfig("lists \(list.count) rootfs.diff_ids for \(layers) layers")
         }
         return list
+    }
+
+    /// The part of an image config the scan checks: `rootfs.diff_ids`. Decoding fails only
+    /// when the config is not a JSON object; `diffIDs` is nil when there is no list (no
+    /// `rootfs` object, or no `diff_ids` in it), `.some(nil)` when the list is not strings.
+    struct ConfigRootFS: Decodable {
+        var diffIDs: [String]??
+
+        enum Keys: String, CodingKey {
+            case rootfs
+            case diffIDs = "diff_ids"
+        }
+
+        init(from decoder: any Decoder) throws {
+            let config = try decoder.container(keyedBy: Keys.self)
+            guard let rootfs = try? config.nestedContainer(keyedBy: Keys.self, forKey: .rootfs), rootfs.contains(.diffIDs) else {
+                diffIDs = nil
+                return
+            }
+            diffIDs = .some(try? rootfs.decode([String].self, forKey: .diffIDs))
+        }
     }
 
     /// One line comparing syft's inventory with the native one (counts only).

@@ -430,34 +430,4 @@ public struct VulnDBUpdater: Sendable {
                 file: file, temporary: true, bytes: received, sha256: Self.hex(hasher.finalize()),
                 etag: response.headers.first(name: "ETag"), lastModified: response.headers.first(name: "Last-Modified")))
     }
-
-    // MARK: Local mirror
-
-    /// The mirror's archive of a documented ecosystem (`update` refuses any other name first).
-    static func mirrorFile(_ dir: URL, _ ecosystem: String) -> URL {
-        dir.appendingPathComponent(ecosystem, isDirectory: true).appendingPathComponent("all.zip")
-    }
-
-    /// A mirror's archive, hashed in place (it is imported from where it lies).
-    static func mirrorArchive(_ file: URL, limit: Int64) throws -> FetchResult {
-        guard FileManager.default.fileExists(atPath: file.path) else { return .notFound }
-        let size = (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.int64Value ?? 0
-        guard size <= limit else { throw VulnDBUpdateError.tooLarge(limit: limit, url: file.path) }
-        let handle = try FileHandle(forReadingFrom: file)
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return .archive(Fetched(file: file, temporary: false, bytes: size, sha256: hex(hasher.finalize())))
-    }
-
-    static func hex(_ digest: SHA256.Digest) -> String {
-        digest.map { String(format: "%02x", $0) }.joined()
-    }
-
-    /// Runs blocking work (hashing, decoding, SQLite) off the cooperative thread pool.
-    static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
-        }
-    }
 }

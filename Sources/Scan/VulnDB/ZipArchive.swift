@@ -23,9 +23,12 @@ public enum ZipArchiveError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// A read-only ZIP archive (stored and deflated entries, ZIP64), read from a memory-mapped
-/// file; enough for OSV's `all.zip` exports without a zip library.
-struct ZipArchive {
+/// A read-only ZIP archive (stored and deflated entries, ZIP64, CRC-32 checked): the one ZIP
+/// reader of the package. It serves OSV's `all.zip` exports (memory-mapped `Data`) and Java
+/// archives in image layers (`[UInt8]` slices, nested jars). Every offset and size read from
+/// the archive is checked against its length before use, so hostile input throws instead of
+/// trapping.
+struct ZipArchive<Bytes: RandomAccessCollection<UInt8>> where Bytes.Index == Int {
     struct Entry {
         let name: String
         let method: Int
@@ -36,37 +39,40 @@ struct ZipArchive {
         let localHeaderOffset: Int
     }
 
-    let data: Data
+    let data: Bytes
     let entries: [Entry]
     /// Entries larger than this are refused (a bomb guard; OSV records are kilobytes).
     let maxEntrySize: Int
 
-    init(url: URL, maxEntrySize: Int = 64 << 20) throws {
-        try self.init(data: Data(contentsOf: url, options: .alwaysMapped), maxEntrySize: maxEntrySize)
-    }
-
-    init(data: Data, maxEntrySize: Int = 64 << 20) throws {
+    init(data: Bytes, maxEntrySize: Int = 64 << 20) throws {
         self.data = data
         self.maxEntrySize = maxEntrySize
         self.entries = try Self.readCentralDirectory(data)
     }
 
-    private static func u16(_ d: Data, _ o: Int) -> Int {
+    private static func u16(_ d: Bytes, _ o: Int) -> Int {
         let b = d.startIndex + o
         return Int(d[b]) | Int(d[b + 1]) << 8
     }
 
-    private static func u32(_ d: Data, _ o: Int) -> Int {
+    private static func u32(_ d: Bytes, _ o: Int) -> Int {
         let b = d.startIndex + o
         return Int(d[b]) | Int(d[b + 1]) << 8 | Int(d[b + 2]) << 16 | Int(d[b + 3]) << 24
     }
 
-    private static func u64(_ d: Data, _ o: Int) -> Int {
+    /// A ZIP64 field; values that do not fit a non-negative `Int` read as -1, which every
+    /// bounds check below refuses.
+    private static func u64(_ d: Bytes, _ o: Int) -> Int {
         let lo = u32(d, o), hi = u32(d, o + 4)
-        return lo | (hi << 32)
+        return hi >= 0x8000_0000 ? -1 : lo | (hi << 32)
     }
 
-    static func readCentralDirectory(_ d: Data) throws -> [Entry] {
+    /// Whether `[offset, offset + length)` lies inside `count` bytes, without overflow.
+    private static func fits(_ offset: Int, _ length: Int, in count: Int) -> Bool {
+        offset >= 0 && length >= 0 && offset <= count && length <= count - offset
+    }
+
+    static func readCentralDirectory(_ d: Bytes) throws -> [Entry] {
         // The end-of-central-directory record sits in the last 64 KiB + 22 bytes.
         guard d.count >= 22 else { throw ZipArchiveError.notAZip }
         var eocd = -1
@@ -88,21 +94,23 @@ struct ZipArchive {
             && u32(d, eocd - 20) == 0x0706_4B50
         {
             let z = u64(d, eocd - 20 + 8)
-            guard z >= 0, z + 56 <= d.count, u32(d, z) == 0x0606_4B50 else {
+            guard fits(z, 56, in: d.count), u32(d, z) == 0x0606_4B50 else {
                 throw ZipArchiveError.truncated("ZIP64 end of central directory")
             }
             count = u64(d, z + 32)
             cdSize = u64(d, z + 40)
             cdOffset = u64(d, z + 48)
         }
-        guard cdOffset >= 0, cdSize >= 0, cdOffset + cdSize <= d.count else {
+        // Each central directory entry takes at least 46 bytes: a count the directory
+        // cannot hold is a lie, not an allocation to make.
+        guard fits(cdOffset, cdSize, in: d.count), count >= 0, count <= cdSize / 46 else {
             throw ZipArchiveError.truncated("central directory")
         }
         var entries: [Entry] = []
         entries.reserveCapacity(count)
         var o = cdOffset
         for _ in 0..<count {
-            guard o + 46 <= d.count, u32(d, o) == 0x0201_4B50 else {
+            guard fits(o, 46, in: d.count), u32(d, o) == 0x0201_4B50 else {
                 throw ZipArchiveError.truncated("central directory entry")
             }
             let flags = u16(d, o + 8)
@@ -112,7 +120,7 @@ struct ZipArchive {
             var usize = u32(d, o + 24)
             let nameLen = u16(d, o + 28), extraLen = u16(d, o + 30), commentLen = u16(d, o + 32)
             var local = u32(d, o + 42)
-            guard o + 46 + nameLen + extraLen + commentLen <= d.count else {
+            guard fits(o + 46, nameLen + extraLen + commentLen, in: d.count) else {
                 throw ZipArchiveError.truncated("central directory entry")
             }
             let nameStart = d.startIndex + o + 46
@@ -122,17 +130,18 @@ struct ZipArchive {
             let extraEnd = e + extraLen
             while e + 4 <= extraEnd {
                 let tag = u16(d, e), size = u16(d, e + 2)
+                let fieldEnd = min(e + 4 + size, extraEnd)
                 if tag == 0x0001 {
                     var f = e + 4
-                    if usize == 0xFFFF_FFFF, f + 8 <= e + 4 + size {
+                    if usize == 0xFFFF_FFFF, f + 8 <= fieldEnd {
                         usize = u64(d, f)
                         f += 8
                     }
-                    if csize == 0xFFFF_FFFF, f + 8 <= e + 4 + size {
+                    if csize == 0xFFFF_FFFF, f + 8 <= fieldEnd {
                         csize = u64(d, f)
                         f += 8
                     }
-                    if local == 0xFFFF_FFFF, f + 8 <= e + 4 + size { local = u64(d, f) }
+                    if local == 0xFFFF_FFFF, f + 8 <= fieldEnd { local = u64(d, f) }
                 }
                 e += 4 + size
             }
@@ -145,34 +154,40 @@ struct ZipArchive {
         return entries
     }
 
-    /// The uncompressed bytes of an entry, CRC-checked.
-    func contents(of entry: Entry) throws -> Data {
+    /// The uncompressed bytes of an entry, size- and CRC-checked.
+    func contents(of entry: Entry) throws -> Data { try read(entry) }
+
+    /// The uncompressed bytes of an entry as an array (nested archives are read in place).
+    func bytes(of entry: Entry) throws -> [UInt8] { try read(entry) }
+
+    private func read<Output: RangeReplaceableCollection<UInt8>>(_ entry: Entry) throws -> Output {
         guard entry.flags & 1 == 0 else { throw ZipArchiveError.encrypted(entry: entry.name) }
         guard entry.uncompressedSize <= maxEntrySize, entry.uncompressedSize >= 0 else {
             throw ZipArchiveError.tooLarge(entry: entry.name, size: entry.uncompressedSize)
         }
         let h = entry.localHeaderOffset
-        guard h >= 0, h + 30 <= data.count, Self.u32(data, h) == 0x0403_4B50 else {
+        guard Self.fits(h, 30, in: data.count), Self.u32(data, h) == 0x0403_4B50 else {
             throw ZipArchiveError.corrupt(entry: entry.name, reason: "bad local header")
         }
         let start = h + 30 + Self.u16(data, h + 26) + Self.u16(data, h + 28)
-        guard entry.compressedSize >= 0, start + entry.compressedSize <= data.count else {
+        guard Self.fits(start, entry.compressedSize, in: data.count) else {
             throw ZipArchiveError.truncated(entry.name)
         }
         let raw = data[(data.startIndex + start)..<(data.startIndex + start + entry.compressedSize)]
-        let out: Data
+        let out: Output
         switch entry.method {
         case 0:
-            out = Data(raw)
+            out = Output(raw)
         case 8:
             var input = ByteBuffer(bytes: raw)
+            // The declared size bounds the output: inflating past it fails instead of growing.
             var output = ByteBufferAllocator().buffer(capacity: entry.uncompressedSize + 64)
             do {
                 try input.decompress(to: &output, with: .deflate())
             } catch {
                 throw ZipArchiveError.corrupt(entry: entry.name, reason: "inflate failed: \(error)")
             }
-            out = Data(output.readableBytesView)
+            out = Output(output.readableBytesView)
         default:
             throw ZipArchiveError.unsupportedMethod(entry: entry.name, method: entry.method)
         }
@@ -180,6 +195,15 @@ struct ZipArchive {
             throw ZipArchiveError.corrupt(entry: entry.name, reason: "size or CRC-32 mismatch")
         }
         return out
+    }
+}
+
+extension ZipArchive: Sendable where Bytes: Sendable {}
+
+extension ZipArchive where Bytes == Data {
+    /// Memory-maps the file: an OSV export is read entry by entry, never loaded whole.
+    init(url: URL, maxEntrySize: Int = 64 << 20) throws {
+        try self.init(data: Data(contentsOf: url, options: .alwaysMapped), maxEntrySize: maxEntrySize)
     }
 }
 
@@ -199,11 +223,17 @@ enum CRC32 {
 }
 
 /// A minimal ZIP writer (deflated entries, ZIP64 end record when there are more than
-/// 65,534 entries); used to build test fixtures and benchmark archives.
+/// 65,534 entries, or ZIP64 fields everywhere when `zip64` is set); used to build test
+/// fixtures and benchmark archives.
 struct ZipWriter {
     private(set) var data = Data()
     private var central = Data()
     private var count = 0
+    /// Writes every size and offset as a ZIP64 extra field (0xFFFFFFFF in the classic
+    /// fields), and the ZIP64 end records, as tools do for archives over 4 GiB.
+    let zip64: Bool
+
+    init(zip64: Bool = false) { self.zip64 = zip64 }
 
     private static func le16(_ v: Int, into d: inout Data) {
         d.append(UInt8(v & 0xFF))
@@ -218,6 +248,13 @@ struct ZipWriter {
         for s in stride(from: 0, to: 64, by: 8) { d.append(UInt8((v >> s) & 0xFF)) }
     }
 
+    /// The ZIP64 extended information field: sizes (and the offset) as 64-bit values.
+    private static func zip64Extra(_ values: [Int], into d: inout Data) {
+        le16(0x0001, into: &d)
+        le16(8 * values.count, into: &d)
+        for v in values { le64(v, into: &d) }
+    }
+
     mutating func add(name: String, contents: Data, deflate: Bool = true) throws {
         var payload = contents
         var method = 0
@@ -230,36 +267,39 @@ struct ZipWriter {
         let crc = Int(CRC32.checksum(contents))
         let nameBytes = Data(name.utf8)
         let offset = data.count
+        let classic = zip64 ? 0xFFFF_FFFF : nil
         Self.le32(0x0403_4B50, into: &data)
-        Self.le16(20, into: &data)
+        Self.le16(zip64 ? 45 : 20, into: &data)
         Self.le16(0x0800, into: &data)  // UTF-8 names
         Self.le16(method, into: &data)
         Self.le32(0, into: &data)  // time, date
         Self.le32(crc, into: &data)
-        Self.le32(payload.count, into: &data)
-        Self.le32(contents.count, into: &data)
+        Self.le32(classic ?? payload.count, into: &data)
+        Self.le32(classic ?? contents.count, into: &data)
         Self.le16(nameBytes.count, into: &data)
-        Self.le16(0, into: &data)
+        Self.le16(zip64 ? 20 : 0, into: &data)
         data.append(nameBytes)
+        if zip64 { Self.zip64Extra([contents.count, payload.count], into: &data) }
         data.append(payload)
 
         Self.le32(0x0201_4B50, into: &central)
-        Self.le16(20, into: &central)
-        Self.le16(20, into: &central)
+        Self.le16(zip64 ? 45 : 20, into: &central)
+        Self.le16(zip64 ? 45 : 20, into: &central)
         Self.le16(0x0800, into: &central)
         Self.le16(method, into: &central)
         Self.le32(0, into: &central)
         Self.le32(crc, into: &central)
-        Self.le32(payload.count, into: &central)
-        Self.le32(contents.count, into: &central)
+        Self.le32(classic ?? payload.count, into: &central)
+        Self.le32(classic ?? contents.count, into: &central)
         Self.le16(nameBytes.count, into: &central)
-        Self.le16(0, into: &central)  // extra
+        Self.le16(zip64 ? 28 : 0, into: &central)  // extra
         Self.le16(0, into: &central)  // comment
         Self.le16(0, into: &central)  // disk
         Self.le16(0, into: &central)  // internal attributes
         Self.le32(0, into: &central)  // external attributes
-        Self.le32(offset, into: &central)
+        Self.le32(classic ?? offset, into: &central)
         central.append(nameBytes)
+        if zip64 { Self.zip64Extra([contents.count, payload.count, offset], into: &central) }
         count += 1
     }
 
@@ -267,8 +307,8 @@ struct ZipWriter {
         let cdOffset = data.count
         data.append(central)
         let cdSize = central.count
-        if count >= 0xFFFF {
-            let zip64 = data.count
+        if zip64 || count >= 0xFFFF {
+            let record = data.count
             Self.le32(0x0606_4B50, into: &data)
             Self.le64(44, into: &data)
             Self.le16(45, into: &data)
@@ -281,16 +321,16 @@ struct ZipWriter {
             Self.le64(cdOffset, into: &data)
             Self.le32(0x0706_4B50, into: &data)
             Self.le32(0, into: &data)
-            Self.le64(zip64, into: &data)
+            Self.le64(record, into: &data)
             Self.le32(1, into: &data)
         }
         Self.le32(0x0605_4B50, into: &data)
         Self.le16(0, into: &data)
         Self.le16(0, into: &data)
-        Self.le16(min(count, 0xFFFF), into: &data)
-        Self.le16(min(count, 0xFFFF), into: &data)
-        Self.le32(cdSize, into: &data)
-        Self.le32(cdOffset, into: &data)
+        Self.le16(zip64 ? 0xFFFF : min(count, 0xFFFF), into: &data)
+        Self.le16(zip64 ? 0xFFFF : min(count, 0xFFFF), into: &data)
+        Self.le32(zip64 ? 0xFFFF_FFFF : cdSize, into: &data)
+        Self.le32(zip64 ? 0xFFFF_FFFF : cdOffset, into: &data)
         Self.le16(0, into: &data)
         return data
     }

@@ -460,8 +460,7 @@ struct AccountRoutes {
                 arguments: [Tokens.hash(token), uid, Timestamp.format(now), Timestamp.format(expires)])
             try AppServices.audit(db, org: org, actor: "user:\(username)", action: "auth.sign_in", target: uid, ip: ctx.remoteIP, now: now)
         }
-        var cookie = "\(s.sessionCookieName)=\(token); Path=/; HttpOnly; SameSite=Lax; Max-Age=\(Int(s.config.sessionLifetime))"
-        if s.config.tls { cookie += "; Secure" }
+        let cookie = s.sessionCookie(token: token).description
         struct SignedIn: Encodable { var user: MemberDTO; var expiresAt: String }
         return try Reply.data(
             SignedIn(user: user.dto, expiresAt: Timestamp.format(expires)), headers: [.setCookie: cookie])
@@ -476,8 +475,7 @@ struct AccountRoutes {
                 try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "auth.sign_out", target: p.id, ip: ctx.remoteIP, now: now)
             }
         }
-        var cookie = "\(s.sessionCookieName)=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
-        if s.config.tls { cookie += "; Secure" }
+        let cookie = s.clearedSessionCookie.description
         return try Reply.data(["signedOut": true], headers: [.setCookie: cookie])
     }
 

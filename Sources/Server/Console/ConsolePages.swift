@@ -372,7 +372,7 @@ extension ConsoleRoutes {
         let page = max(Int(Self.param(req, "page") ?? "") ?? 1, 1)
         let filters: [(String, String?)] = [("severity", severity), ("status", status), ("cveId", cve), ("package", package)]
         let r = try await get("/api/vulnerabilities" + Self.query([("limit", "50"), ("page", String(page))] + filters), v, req, ctx)
-        guard r.ok else { return failed(r, ConsoleForm(query: ""), fallback: "/console/vulnerabilities", viewer: v) }
+        guard r.ok else { return failed(r, ConsoleForm(), fallback: "/console/vulnerabilities", viewer: v) }
         var here = "/console/vulnerabilities" + Self.query(filters + [("page", page > 1 ? String(page) : nil)])
         if here.count > 1000 { here = "/console/vulnerabilities" }
         let rows = r.list.enumerated().map { i, row -> [String: Any] in

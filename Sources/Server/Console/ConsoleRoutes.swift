@@ -127,7 +127,14 @@ struct ConsoleRoutes: Sendable {
         let data = (try? JSONEncoder().encode(f)) ?? Data()
         let value = data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
-        return "\(Self.flashCookie)=\(value); Path=/console; HttpOnly; SameSite=Lax; Max-Age=60" + (s.config.tls ? "; Secure" : "")
+        return consoleCookie(Self.flashCookie, value, maxAge: 60, sameSite: .lax)
+    }
+
+    /// A console cookie (Hummingbird's `Cookie`): `Path=/console`, `HttpOnly`, `Secure` under
+    /// TLS; `maxAge` nil lasts the browser session, 0 clears it.
+    func consoleCookie(_ name: String, _ value: String, maxAge: Int?, sameSite: Cookie.SameSite) -> String {
+        Cookie(name: name, value: value, maxAge: maxAge, path: "/console", secure: s.config.tls, httpOnly: true, sameSite: sameSite)
+            .description
     }
 
     func readFlash(_ req: Request) -> Flash? {
@@ -211,7 +218,7 @@ struct ConsoleRoutes: Sendable {
         _ req: Request, _ template: String, title: String, viewer v: Viewer, current: String, data: [String: Any]
     ) -> Response {
         let flash = readFlash(req)
-        let clear = flash == nil ? [] : ["\(Self.flashCookie)=; Path=/console; HttpOnly; SameSite=Lax; Max-Age=0"]
+        let clear = flash == nil ? [] : [consoleCookie(Self.flashCookie, "", maxAge: 0, sameSite: .lax)]
         return render(template, title: title, viewer: v, current: current, data: data, flash: flash, cookies: clear)
     }
 
@@ -245,9 +252,9 @@ struct ConsoleRoutes: Sendable {
     /// The sign-in form's CSRF token is a random value also set as a cookie (there is no session yet).
     func signInForm(_ req: Request, next: String?, username: String, flash: Flash?, status: HTTPResponse.Status) -> Response {
         let token = Tokens.generate(prefix: "")
-        let cookie = "\(Self.loginCookie)=\(token); Path=/console; HttpOnly; SameSite=Strict" + (s.config.tls ? "; Secure" : "")
+        let cookie = consoleCookie(Self.loginCookie, token, maxAge: nil, sameSite: .strict)
         var cookies = [cookie]
-        if flash != nil { cookies.append("\(Self.flashCookie)=; Path=/console; HttpOnly; SameSite=Lax; Max-Age=0") }
+        if flash != nil { cookies.append(consoleCookie(Self.flashCookie, "", maxAge: 0, sameSite: .lax)) }
         return render(
             "sign-in", title: "Sign in", viewer: nil, current: nil,
             data: ["next": ConsoleHTTP.localPath(next, fallback: "/console"), "username": username], flash: flash, status: status,
@@ -273,7 +280,7 @@ struct ConsoleRoutes: Sendable {
             return signInForm(req, next: form["next"], username: form["username"] ?? "", flash: Flash(kind: "error", text: text), status: r.status)
         }
         var cookies = r.headers[values: .setCookie]
-        cookies.append("\(Self.loginCookie)=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0")
+        cookies.append(consoleCookie(Self.loginCookie, "", maxAge: 0, sameSite: .strict))
         return ConsoleHTTP.redirect(ConsoleHTTP.localPath(form["next"], fallback: "/console"), cookies: cookies)
     }
 

@@ -111,27 +111,49 @@ enum ConsoleJSON {
     }
 }
 
-/// `application/x-www-form-urlencoded` bodies of the console's forms.
-struct ConsoleForm: Sendable {
+/// `application/x-www-form-urlencoded` bodies of the console's forms, parsed and
+/// percent-decoded by Hummingbird's `URLEncodedFormDecoder`. Fields are single values, and
+/// repeated checkboxes are named `name[]` (`scanners[]`, `events[]`): the decoder refuses a
+/// plain name sent twice, and a value that does not percent-decode.
+struct ConsoleForm: Sendable, Decodable {
     var fields: [String: String] = [:]
     var lists: [String: [String]] = [:]
 
-    init(query: String) {
-        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ s: Substring) -> String {
-                String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        for key in container.allKeys {
+            if let list = try? container.decode([String].self, forKey: key) {
+                lists[key.stringValue] = list
+            } else {
+                let value = try container.decode(String.self, forKey: key)
+                fields[key.stringValue] = value
+                lists[key.stringValue] = [value]
             }
-            let key = decode(parts[0])
-            let value = parts.count > 1 ? decode(parts[1]) : ""
-            if fields[key] == nil { fields[key] = value }
-            lists[key, default: []].append(value)
         }
     }
 
+    /// An empty form.
+    init() {}
+
+    init(query: String) throws {
+        self = query.isEmpty ? ConsoleForm() : try URLEncodedFormDecoder().decode(ConsoleForm.self, from: query)
+    }
+
+    /// The request's form; a body that is not a well-formed form is a 400.
     static func read(_ request: Request) async throws -> ConsoleForm {
         let buffer = try await request.body.collect(upTo: 1 << 20)
-        return ConsoleForm(query: String(decoding: buffer.readableBytesView, as: UTF8.self))
+        do {
+            return try ConsoleForm(query: String(decoding: buffer.readableBytesView, as: UTF8.self))
+        } catch {
+            throw HTTPError(.badRequest, message: "The form could not be read: \(error)")
+        }
     }
 
     subscript(_ key: String) -> String? { fields[key] }

@@ -172,7 +172,7 @@ enum ConsoleTemplates {
         <p><label for="f-schedule">Schedule</label>
         <select id="f-schedule" name="schedule">{{#schedules}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/schedules}}</select></p>
         <fieldset><legend>Scanners</legend>
-        {{#scanners}}<span class="check"><input id="sc-{{value}}" type="checkbox" name="scanners" value="{{value}}"{{#selected}} checked{{/selected}}><label for="sc-{{value}}">{{value}}</label></span> {{/scanners}}
+        {{#scanners}}<span class="check"><input id="sc-{{value}}" type="checkbox" name="scanners[]" value="{{value}}"{{#selected}} checked{{/selected}}><label for="sc-{{value}}">{{value}}</label></span> {{/scanners}}
         </fieldset>
         <p><label for="f-inc">Include tags</label><input id="f-inc" name="includeTags" value="{{form.includeTags}}" placeholder="*"></p>
         <p><label for="f-exc">Exclude tags</label><input id="f-exc" name="excludeTags" value="{{form.excludeTags}}" placeholder="*-dev"></p>
@@ -408,7 +408,7 @@ enum ConsoleTemplates {
         <p><label for="cu">URL</label><input id="cu" name="url" type="url" required placeholder="https://hooks.example.com/harborguard"></p>
         <p><label for="cs">Signing secret (optional, 16 characters or more)</label><input id="cs" name="secret" type="password" autocomplete="off" minlength="16"></p>
         <fieldset><legend>Events</legend>
-        {{#eventOptions}}<span class="check"><input id="ev-{{.}}" type="checkbox" name="events" value="{{.}}"><label for="ev-{{.}}">{{.}}</label></span> {{/eventOptions}}
+        {{#eventOptions}}<span class="check"><input id="ev-{{.}}" type="checkbox" name="events[]" value="{{.}}"><label for="ev-{{.}}">{{.}}</label></span> {{/eventOptions}}
         </fieldset>
         <p><button type="submit">Add channel</button></p></form>
         </section>

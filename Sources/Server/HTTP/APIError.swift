@@ -120,7 +120,6 @@ public enum RFC3339 {
     }
 
     public static func parse(_ s: String) -> Date? {
-        if let d = try? Date(s, strategy: .iso8601) { return d }
-        return try? Date(s, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        Timestamp.parse(s)
     }
 }
