@@ -20,41 +20,6 @@ public enum NotificationEvent: String, Sendable, Codable, CaseIterable {
     case agentDisconnected = "agent_disconnected"
 }
 
-extension AppDatabase {
-    static func registerNotificationMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("server.v6.notifications") { db in
-            try db.execute(sql: """
-                CREATE TABLE notification_channels (
-                    id TEXT PRIMARY KEY NOT NULL,
-                    org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
-                    name TEXT NOT NULL,
-                    type TEXT NOT NULL,
-                    url TEXT NOT NULL,
-                    events TEXT NOT NULL,
-                    enabled INTEGER NOT NULL DEFAULT 1,
-                    has_secret INTEGER NOT NULL DEFAULT 0,
-                    created_at TEXT NOT NULL,
-                    updated_at TEXT NOT NULL,
-                    UNIQUE (org_id, name)
-                );
-                CREATE TABLE notification_deliveries (
-                    id TEXT PRIMARY KEY NOT NULL,
-                    channel_id TEXT NOT NULL REFERENCES notification_channels(id) ON DELETE CASCADE,
-                    event TEXT NOT NULL,
-                    body BLOB NOT NULL,
-                    status TEXT NOT NULL,
-                    attempts INTEGER NOT NULL DEFAULT 0,
-                    response_code INTEGER,
-                    error TEXT,
-                    created_at TEXT NOT NULL,
-                    updated_at TEXT NOT NULL,
-                    next_attempt_at TEXT
-                );
-                CREATE INDEX notification_deliveries_channel ON notification_deliveries(channel_id, created_at);
-                """)
-        }
-    }
-}
 
 public enum Notifications {
     /// Delays before attempts 2…5.

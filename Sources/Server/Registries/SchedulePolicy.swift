@@ -108,17 +108,6 @@ public struct SchedulePolicy: Sendable {
     }
 }
 
-extension AppDatabase {
-    /// Indexes the scheduler's queries need at 10,000 registries and 1,000,000 tags.
-    static func registerSchedulerMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("server.v4.scheduler") { db in
-            try db.execute(sql: """
-                CREATE INDEX image_tags_last_scanned ON image_tags(last_scanned_at);
-                CREATE INDEX scans_finished ON scans(finished_at);
-                """)
-        }
-    }
-}
 
 /// Daily housekeeping the scheduler runs.
 public enum Housekeeping {

@@ -8,25 +8,6 @@ import NIOCore
 import Registry
 import Scan
 
-extension AppDatabase {
-    /// What each registry's sensor last said about itself.
-    static func registerSensorMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("server.v5.sensors") { db in
-            try db.execute(sql: """
-                CREATE TABLE sensors (
-                    registry_id TEXT PRIMARY KEY NOT NULL REFERENCES registries(id) ON DELETE CASCADE,
-                    key_id TEXT NOT NULL,
-                    name TEXT NOT NULL,
-                    version TEXT NOT NULL,
-                    hostname TEXT NOT NULL,
-                    first_seen_at TEXT NOT NULL,
-                    last_heartbeat_at TEXT NOT NULL,
-                    offline_since TEXT
-                ) WITHOUT ROWID;
-                """)
-        }
-    }
-}
 
 /// Timings of the sensor protocol. The defaults are the product's; the environment can
 /// shorten them (`HARBORGUARD_SENSOR_OFFLINE_SECONDS`, `HARBORGUARD_SENSOR_POLL_SECONDS`),
