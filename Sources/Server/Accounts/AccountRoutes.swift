@@ -101,7 +101,7 @@ struct AccountRoutes {
             var id: String, name: String, createdAt: String, registryCount: Int, memberCount: Int, role: String
         }
         let role = p.role.rawValue
-        let org: Org? = try await s.db.writer.read { db in
+        let org: Org? = try await s.db.read { db in
             try Row.fetchOne(
                 db,
                 sql: """
@@ -125,7 +125,7 @@ struct AccountRoutes {
     @Sendable func listKeys(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
         let page = try PageRequest(req.uri, sortable: [])
-        let (rows, total) = try await s.db.writer.read { db in
+        let (rows, total) = try await s.db.read { db in
             let total = try Int.fetchOne(
                 db, sql: "SELECT COUNT(*) FROM api_keys WHERE org_id = ? AND kind IN ('api','sensor')",
                 arguments: [p.orgId]) ?? 0
@@ -170,7 +170,7 @@ struct AccountRoutes {
         let token = Tokens.generate(prefix: Tokens.apiKeyPrefix)
         let now = s.now
         let id = IDs.make("key")
-        let dto: KeyDTO = try await s.db.writer.write { db in
+        let dto: KeyDTO = try await s.db.write { db in
             if let reg = k.registryId, try RegistryRecord.fetch(db, id: reg, org: p.orgId) == nil {
                 throw APIError.validation("registryId", "No such registry in this organization.")
             }
@@ -194,7 +194,7 @@ struct AccountRoutes {
         let p = try await s.authorize(req, .admin)
         let id = ctx.parameters.get("keyId") ?? ""
         let now = s.now
-        let dto: KeyDTO = try await s.db.writer.write { db in
+        let dto: KeyDTO = try await s.db.write { db in
             guard
                 let row = try Row.fetchOne(
                     db, sql: "SELECT * FROM api_keys WHERE id = ? AND org_id = ? AND kind IN ('api','sensor')",
@@ -221,7 +221,7 @@ struct AccountRoutes {
         let p = try await s.authorize(req, .viewer)
         let uid = try requireUser(p)
         let page = try PageRequest(req.uri, sortable: [])
-        let (rows, total) = try await s.db.writer.read { db in
+        let (rows, total) = try await s.db.read { db in
             let total = try Int.fetchOne(
                 db, sql: "SELECT COUNT(*) FROM api_keys WHERE kind = 'pat' AND user_id = ?", arguments: [uid]) ?? 0
             let rows = try Row.fetchAll(
@@ -240,7 +240,7 @@ struct AccountRoutes {
         let token = Tokens.generate(prefix: Tokens.patPrefix)
         let now = s.now
         let id = IDs.make("pat")
-        let dto: KeyDTO = try await s.db.writer.write { db in
+        let dto: KeyDTO = try await s.db.write { db in
             try db.execute(
                 sql: """
                     INSERT INTO api_keys (id, org_id, kind, user_id, name, token_hash, token_prefix, role, created_by,
@@ -263,7 +263,7 @@ struct AccountRoutes {
         let uid = try requireUser(p)
         let id = ctx.parameters.get("tokenId") ?? ""
         let now = s.now
-        let dto: KeyDTO = try await s.db.writer.write { db in
+        let dto: KeyDTO = try await s.db.write { db in
             guard
                 try Row.fetchOne(
                     db, sql: "SELECT id FROM api_keys WHERE id = ? AND kind = 'pat' AND user_id = ?", arguments: [id, uid])
@@ -279,7 +279,7 @@ struct AccountRoutes {
     @Sendable func listMembers(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
         let page = try PageRequest(req.uri, sortable: [])
-        let (rows, total) = try await s.db.writer.read { db in
+        let (rows, total) = try await s.db.read { db in
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users WHERE org_id = ?", arguments: [p.orgId]) ?? 0
             let rows = try Row.fetchAll(
                 db, sql: "SELECT * FROM users WHERE org_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?",
@@ -307,7 +307,7 @@ struct AccountRoutes {
         let hash = try await Passwords.hash(password, cost: s.config.bcryptCost)
         let now = s.now
         let id = IDs.make("usr")
-        let dto: MemberDTO = try await s.db.writer.write { db in
+        let dto: MemberDTO = try await s.db.write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE username = ?", arguments: [username]) == true {
                 throw APIError.conflict("A user named '\(username)' already exists.")
             }
@@ -337,7 +337,7 @@ struct AccountRoutes {
         if let role, role > p.role { throw APIError.validation("role", "Cannot be above your own role (\(p.role.rawValue)).") }
         let hash: String? = if let password { try await Passwords.hash(password, cost: s.config.bcryptCost) } else { nil }
         let now = s.now
-        let dto: MemberDTO = try await s.db.writer.write { db in
+        let dto: MemberDTO = try await s.db.write { db in
             guard let current = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ? AND org_id = ?", arguments: [id, p.orgId])
             else { throw APIError.notFound("Member") }
             let currentRole = Role(rawValue: current["role"]) ?? .viewer
@@ -389,7 +389,7 @@ struct AccountRoutes {
         let p = try await s.authorize(req, .admin)
         let id = ctx.parameters.get("memberId") ?? ""
         let now = s.now
-        try await s.db.writer.write { db in
+        try await s.db.write { db in
             guard let current = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ? AND org_id = ?", arguments: [id, p.orgId])
             else { throw APIError.notFound("Member") }
             let currentRole = Role(rawValue: current["role"]) ?? .viewer
@@ -425,7 +425,7 @@ struct AccountRoutes {
             throw error
         }
         struct UserRow: Sendable { var dto: MemberDTO; var hash: String; var org: String }
-        let user: UserRow? = try await s.db.writer.read { db in
+        let user: UserRow? = try await s.db.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM users WHERE username = ?", arguments: [username]).map {
                 UserRow(dto: MemberDTO(row: $0), hash: $0["password_hash"], org: $0["org_id"])
             }
@@ -441,7 +441,7 @@ struct AccountRoutes {
         guard ok, let user else {
             if let user {
                 let org = user.org
-                try? await s.db.writer.write { db in
+                try? await s.db.write { db in
                     try AppServices.audit(db, org: org, actor: "user:\(username)", action: "auth.sign_in.failed", target: nil, ip: ctx.remoteIP, now: now)
                 }
             }
@@ -453,7 +453,7 @@ struct AccountRoutes {
         let expires = now.addingTimeInterval(s.config.sessionLifetime)
         let uid = user.dto.id
         let org = user.org
-        try await s.db.writer.write { db in
+        try await s.db.write { db in
             try db.execute(sql: "DELETE FROM sessions WHERE expires_at <= ?", arguments: [Timestamp.format(now)])
             try db.execute(
                 sql: "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
@@ -471,7 +471,7 @@ struct AccountRoutes {
         let p = try await s.authorize(req, .viewer, reach: .registry)
         if p.kind == .session, let token = req.cookies[s.sessionCookieName]?.value {
             let now = s.now
-            try await s.db.writer.write { db in
+            try await s.db.write { db in
                 try db.execute(sql: "DELETE FROM sessions WHERE token_hash = ?", arguments: [Tokens.hash(token)])
                 try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "auth.sign_out", target: p.id, ip: ctx.remoteIP, now: now)
             }
@@ -494,7 +494,7 @@ struct AccountRoutes {
     @Sendable func auditLog(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin, alsoAllowed: [.auditor])
         let page = try PageRequest(req.uri, sortable: [])
-        let (rows, total) = try await s.db.writer.read { db in
+        let (rows, total) = try await s.db.read { db in
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_log WHERE org_id = ?", arguments: [p.orgId]) ?? 0
             let rows = try Row.fetchAll(
                 db, sql: "SELECT * FROM audit_log WHERE org_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?",

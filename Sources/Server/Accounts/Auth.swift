@@ -88,7 +88,7 @@ extension AppServices {
             var expiresAt: String?, revokedAt: String?, lastUsedAt: String?, userId: String?, userRole: String?
             var username: String?
         }
-        let row: KeyRow? = try await db.writer.read { db in
+        let row: KeyRow? = try await db.read { db in
             try Row.fetchOne(
                 db.cachedStatement(sql: """
                     SELECT k.id, k.org_id, k.kind, k.name, k.token_hash, k.role, k.registry_id, k.expires_at,
@@ -138,7 +138,7 @@ extension AppServices {
     }
 
     func recordUse(_ keyId: String, at ts: String) async {
-        try? await db.writer.write { db in
+        try? await db.write { db in
             try db.execute(sql: "UPDATE api_keys SET last_used_at = ? WHERE id = ?", arguments: [ts, keyId])
         }
     }
@@ -151,7 +151,7 @@ extension AppServices {
             if let exp = hit.expiresAt, exp <= nowTS { throw APIError.unauthorized }
             return hit.principal
         }
-        let found: (Principal, String)? = try await db.writer.read { db in
+        let found: (Principal, String)? = try await db.read { db in
             guard
                 let row = try Row.fetchOne(
                     db.cachedStatement(sql: """

@@ -99,7 +99,7 @@ struct ImageRoutes {
             ?? "created_at, id"
         let whereSQL = filters.joined(separator: " AND ")
         let finalArgs = args
-        let (rows, total) = try await s.db.writer.read { db in
+        let (rows, total) = try await s.db.read { db in
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM images WHERE \(whereSQL)", arguments: StatementArguments(finalArgs)) ?? 0
             let rows = try Row.fetchAll(
                 db, sql: "SELECT * FROM images WHERE \(whereSQL) ORDER BY \(order) LIMIT ? OFFSET ?",
@@ -112,7 +112,7 @@ struct ImageRoutes {
     @Sendable func get(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .viewer, reach: .registry)
         let id = ctx.parameters.get("imageId") ?? ""
-        let dto: ImageDTO? = try await s.db.writer.read { db in
+        let dto: ImageDTO? = try await s.db.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM images WHERE id = ? AND org_id = ?", arguments: [id, p.orgId])
             else { return nil }
             if let scope = p.registryScope, scope != row["registry_id"] { return nil }

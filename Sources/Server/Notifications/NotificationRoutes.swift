@@ -121,7 +121,7 @@ struct NotificationRoutes {
     @Sendable func list(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
         let page = try PageRequest(req.uri, sortable: [])
-        let (rows, total) = try await s.db.writer.read { db in
+        let (rows, total) = try await s.db.read { db in
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM notification_channels WHERE org_id = ?", arguments: [p.orgId]) ?? 0
             let rows = try Row.fetchAll(
                 db, sql: "SELECT * FROM notification_channels WHERE org_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?",
@@ -141,7 +141,7 @@ struct NotificationRoutes {
         let now = s.now
         let ts = Timestamp.format(now)
         let secrets = s.secrets
-        let dto: ChannelDTO = try await s.db.writer.write { db in
+        let dto: ChannelDTO = try await s.db.write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM notification_channels WHERE org_id = ? AND name = ?", arguments: [p.orgId, name]) == true {
                 throw APIError.conflict("A channel named \(name) exists.")
             }
@@ -163,7 +163,7 @@ struct NotificationRoutes {
 
     @Sendable func get(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
-        guard let dto = try await s.db.writer.read({ db in try channel(ctx, orgId: p.orgId, in: db).map(ChannelDTO.init(row:)) })
+        guard let dto = try await s.db.read({ db in try channel(ctx, orgId: p.orgId, in: db).map(ChannelDTO.init(row:)) })
         else { throw APIError.notFound("Notification channel") }
         return try Reply.data(dto)
     }
@@ -177,7 +177,7 @@ struct NotificationRoutes {
         let now = s.now
         let ts = Timestamp.format(now)
         let secrets = s.secrets
-        let dto: ChannelDTO? = try await s.db.writer.write { db in
+        let dto: ChannelDTO? = try await s.db.write { db in
             guard let row = try channel(ctx, orgId: p.orgId, in: db) else { return nil }
             let id: String = row["id"]
             if let name = input.name, name != (row["name"] as String),
@@ -225,7 +225,7 @@ struct NotificationRoutes {
         let p = try await s.authorize(req, .admin)
         let now = s.now
         let secrets = s.secrets
-        let id: String? = try await s.db.writer.write { db in
+        let id: String? = try await s.db.write { db in
             guard let row = try channel(ctx, orgId: p.orgId, in: db) else { return nil }
             let id: String = row["id"]
             try secrets.delete(owner: Notifications.secretOwner(id), in: db)
@@ -243,7 +243,7 @@ struct NotificationRoutes {
         let p = try await s.authorize(req, .admin)
         let secrets = s.secrets
         struct Target: Sendable { var id: String, url: String, secret: Data? }
-        guard let target: Target = try await s.db.writer.read({ db in
+        guard let target: Target = try await s.db.read({ db in
             guard let row = try channel(ctx, orgId: p.orgId, in: db) else { return nil }
             let id: String = row["id"]
             let secret = (row["has_secret"] as Bool) ? try secrets.open(owner: Notifications.secretOwner(id), in: db) : nil
@@ -280,7 +280,7 @@ struct NotificationRoutes {
     @Sendable func deliveries(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
         let page = try PageRequest(req.uri, sortable: [])
-        let result: ([DeliveryDTO], Int)? = try await s.db.writer.read { db in
+        let result: ([DeliveryDTO], Int)? = try await s.db.read { db in
             guard let row = try channel(ctx, orgId: p.orgId, in: db) else { return nil }
             let id: String = row["id"]
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM notification_deliveries WHERE channel_id = ?", arguments: [id]) ?? 0

@@ -154,7 +154,7 @@ public struct NotificationSender: Sendable {
         }
         let secrets = services.secrets
         struct Target: Sendable { var channelId: String, orgId: String, url: String, event: String, body: Data, attempts: Int, secret: Data? }
-        let target: Target? = try await services.db.writer.read { db in
+        let target: Target? = try await services.db.read { db in
             guard let row = try Row.fetchOne(
                 db,
                 sql: """
@@ -177,7 +177,7 @@ public struct NotificationSender: Sendable {
         let attempt = target.attempts + 1
         let now = services.now
         let ts = Timestamp.format(now)
-        try await services.db.writer.write { db in
+        try await services.db.write { db in
             if error == nil {
                 try db.execute(
                     sql: """

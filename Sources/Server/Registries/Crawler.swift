@@ -99,7 +99,7 @@ public struct Crawler: Sendable {
             throw PermanentJobError("malformed sync payload")
         }
         let db = services.db
-        guard let registry = try await db.writer.read({ db in
+        guard let registry = try await db.read({ db in
             try Row.fetchOne(db, sql: "SELECT * FROM registries WHERE id = ?", arguments: [payload.registryId]).map(RegistryRecord.init(row:))
         }) else {
             throw PermanentJobError("registry \(payload.registryId) no longer exists")
@@ -179,7 +179,7 @@ public struct Crawler: Sendable {
         let now = services.now
         let keep = failedRepos
         let found = discovered
-        let applied = try await services.db.writer.write { db in
+        let applied = try await services.db.write { db in
             // Repositories that failed this time keep what was recorded before: nothing is lost to a flaky listing.
             var all = found
             for repo in keep {
@@ -216,7 +216,7 @@ public struct Crawler: Sendable {
 
     func setHealth(_ id: String, status: HealthStatus, score: Int?, error: String?, synced: Bool) async throws {
         let now = Timestamp.format(services.now)
-        try await services.db.writer.write { db in
+        try await services.db.write { db in
             try db.execute(
                 sql: """
                     UPDATE registries SET health_status = ?, health_score = COALESCE(?, health_score),

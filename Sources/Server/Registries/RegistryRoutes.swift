@@ -24,7 +24,7 @@ extension AppServices {
     /// Decrypts a registry's credentials (for the crawler; never for an API response).
     public func registryCredentials(_ registryId: String) async throws -> RegistryCredentials? {
         let secrets = self.secrets
-        return try await db.writer.read { db in
+        return try await db.read { db in
             guard let data = try secrets.open(owner: RegistryRecord.credentialsOwner(registryId), in: db) else {
                 return nil
             }
@@ -76,7 +76,7 @@ struct RegistryRoutes {
             ?? "created_at, id"
         let whereSQL = filters.joined(separator: " AND ")
         let args_ = args
-        let (rows, total) = try await s.db.writer.read { db in
+        let (rows, total) = try await s.db.read { db in
             // Cached statements: preparing (and GRDB's authorizer pass) cost more than the queries.
             let total = try Int.fetchOne(
                 db.cachedStatement(sql: "SELECT COUNT(*) FROM registries WHERE \(whereSQL)"), arguments: StatementArguments(args_)) ?? 0
@@ -101,7 +101,7 @@ struct RegistryRoutes {
     func load(_ p: Principal, _ ctx: AppRequestContext) async throws -> RegistryRecord {
         guard let id = ctx.parameters.get("registryId") else { throw APIError.notFound("Registry") }
         if !p.reaches(registry: id) { throw APIError.notFound("Registry") }
-        guard let r = try await s.db.writer.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) }) else {
+        guard let r = try await s.db.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) }) else {
             throw APIError.notFound("Registry")
         }
         return r
@@ -124,7 +124,7 @@ struct RegistryRoutes {
         let creds = input.credentials ?? nil
         let scannersJSON = String(decoding: try JSONEncoder().encode(input.scanners ?? []), as: UTF8.self)
         let secrets = s.secrets
-        let record: RegistryRecord = try await s.db.writer.write { db in
+        let record: RegistryRecord = try await s.db.write { db in
             if try Bool.fetchOne(
                 db, sql: "SELECT 1 FROM registries WHERE org_id = ? AND name = ?", arguments: [p.orgId, name]) == true
             {
@@ -182,7 +182,7 @@ struct RegistryRoutes {
         let endpointChanged = input.url.map { !RegistryValidation.sameEndpoint($0, existing.url) } ?? false
         let insecureOn = input.insecure == true && !existing.insecure
         let dropCredentials = existing.hasCredentials && input.credentials == nil && (endpointChanged || insecureOn)
-        let record: RegistryRecord = try await s.db.writer.write { db in
+        let record: RegistryRecord = try await s.db.write { db in
             if let name = input.name, name != existing.name,
                try Bool.fetchOne(
                    db, sql: "SELECT 1 FROM registries WHERE org_id = ? AND name = ? AND id != ?",
@@ -242,7 +242,7 @@ struct RegistryRoutes {
         let existing = try await load(p, ctx)
         let now = s.now
         let secrets = s.secrets
-        try await s.db.writer.write { db in
+        try await s.db.write { db in
             try RegistryDeletion.delete(existing, in: db, now: now, secrets: secrets)
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "registry.delete", target: existing.id, ip: ctx.remoteIP, now: now)
         }
@@ -255,7 +255,7 @@ struct RegistryRoutes {
         let existing = try await load(p, ctx)
         let token = Tokens.generate(prefix: Tokens.webhookPrefix)
         let now = s.now
-        try await s.db.writer.write { db in
+        try await s.db.write { db in
             try db.execute(
                 sql: "UPDATE registries SET webhook_token_hash = ?, updated_at = ? WHERE id = ?",
                 arguments: [Tokens.hash(token), Timestamp.format(now), existing.id])

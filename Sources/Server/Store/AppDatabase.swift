@@ -2,10 +2,16 @@ import Cron
 import Foundation
 public import GRDB
 
-/// The appliance's SQLite database: WAL, foreign keys on, migrations in code. A
+/// The appliance's SQLite database: WAL, foreign keys on, one migrator (`Migrations`). A
 /// `Sendable` value around one `DatabasePool`, handed to every module that owns tables.
+///
+/// Features read and write through `read(_:)` and `write(_:)` (GRDB's async access, which
+/// runs off the cooperative pool) and the repositories of `Store/`, whose functions take the
+/// `Database` of the caller's transaction (`in db:`), so one transaction can span several
+/// repositories. The writer itself is visible inside the package only, for the modules that
+/// keep their own tables in this database (the Cron job store) and for backup and restore.
 public struct AppDatabase: Sendable {
-    public let writer: any DatabaseWriter
+    package let writer: any DatabaseWriter
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     public static func open(path: String) throws -> AppDatabase {
@@ -33,12 +39,22 @@ public struct AppDatabase: Sendable {
         return app
     }
 
-    public init(writer: any DatabaseWriter) {
+    package init(writer: any DatabaseWriter) {
         self.writer = writer
     }
 
     public func migrate() throws {
         try Migrations.migrator.migrate(writer)
+    }
+
+    /// Runs `body` in a read-only transaction (a snapshot) off the cooperative pool.
+    public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        try await writer.read(body)
+    }
+
+    /// Runs `body` in a write transaction off the cooperative pool.
+    public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        try await writer.write(body)
     }
 }
 
