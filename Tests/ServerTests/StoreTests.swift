@@ -44,4 +44,46 @@ import Testing
         }
         #expect(applied == Self.previousLayout)
     }
+
+    /// Records store dates as the rows written before them hold them (RFC 3339 UTC, whole
+    /// seconds), read those rows back, and sort the same as text.
+    @Test func recordsKeepTheStoredDateFormat() throws {
+        let app = try AppDatabase.inMemory()
+        try app.writer.write { db in
+            try db.execute(sql: "INSERT INTO organizations (id, name, created_at) VALUES ('org_a', 'default', '2026-01-02T03:04:05Z')")
+            // A row as the previous code wrote it (text timestamps, no record type).
+            try db.execute(sql: """
+                INSERT INTO users (id, org_id, username, name, password_hash, role, created_at, updated_at)
+                VALUES ('usr_old', 'org_a', 'old', NULL, 'x', 'viewer', '2026-01-02T03:04:05Z', '2026-01-02T03:04:06Z')
+                """)
+            let old = try #require(try UserRecord.fetchOne(db, key: "usr_old"))
+            #expect(old.createdAt == Date(timeIntervalSince1970: 1_767_323_045))
+            #expect(old.updatedAt == Date(timeIntervalSince1970: 1_767_323_046))
+
+            let now = Date(timeIntervalSince1970: 1_767_323_045.75)
+            try UserRecord(id: "usr_new", orgId: "org_a", username: "new", name: "N", passwordHash: "y", role: .admin, now: now)
+                .insert(db)
+            let stored = try Row.fetchOne(db, sql: "SELECT created_at, updated_at FROM users WHERE id = 'usr_new'")
+            #expect(stored?["created_at"] == "2026-01-02T03:04:05Z")
+            #expect(stored?["updated_at"] == "2026-01-02T03:04:05Z")
+
+            let later = Date(timeIntervalSince1970: 1_767_323_100)
+            try APIKeyRecord(
+                id: "key_a", orgId: "org_a", kind: .api, name: "k", token: "hg_test_token", role: .viewer,
+                createdBy: "t", createdAt: later, expiresAt: later.addingTimeInterval(86_400)
+            ).insert(db)
+            try SessionRecord(tokenHash: Data([1, 2]), userId: "usr_new", createdAt: later, expiresAt: later).insert(db)
+            try AuditRecord(orgId: "org_a", actor: "t", action: "a", target: nil, ip: nil, createdAt: later).insert(db)
+            #expect(try String.fetchOne(db, sql: "SELECT expires_at FROM api_keys") == "2026-01-03T03:05:00Z")
+            #expect(try String.fetchOne(db, sql: "SELECT expires_at FROM sessions") == "2026-01-02T03:05:00Z")
+            #expect(try String.fetchOne(db, sql: "SELECT created_at FROM audit_log") == "2026-01-02T03:05:00Z")
+            let key = try #require(try APIKeyRecord.fetchOne(db, key: "key_a"))
+            #expect(key.expiresAt == later.addingTimeInterval(86_400))
+            #expect(key.lastUsedAt == nil)
+
+            // New and old rows sort together as text, by time.
+            let order = try String.fetchAll(db, sql: "SELECT id FROM users ORDER BY updated_at, id")
+            #expect(order == ["usr_new", "usr_old"])
+        }
+    }
 }

@@ -1,0 +1,131 @@
+import Cron
+package import Foundation
+package import GRDB
+
+/// A row of one of the app database's tables as a `Codable` value. Columns are the
+/// properties' names in snake case; dates are real `Date`s, stored as they always were:
+/// RFC 3339 UTC text with whole seconds (`Timestamp`, e.g. `2026-11-29T08:27:55Z`), fixed
+/// width so they sort and compare as text in SQL and rows written before records existed
+/// read back unchanged.
+package protocol StoredRecord: Codable, Sendable, FetchableRecord, PersistableRecord {}
+
+extension StoredRecord {
+    package static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
+    package static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
+    package static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy {
+        .custom { Timestamp.format($0) }
+    }
+    package static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy {
+        .custom { value in String.fromDatabaseValue(value).flatMap(Timestamp.parse) }
+    }
+}
+
+/// `api_keys`: organization API keys (`api`), registry sensor keys (`sensor`) and personal
+/// access tokens (`pat`). Only the token's hash and display prefix are stored.
+package struct APIKeyRecord: StoredRecord, Hashable {
+    package static let databaseTableName = "api_keys"
+
+    package enum Kind: String, Codable, Sendable { case api, sensor, pat }
+
+    package var id: String
+    package var orgId: String
+    package var kind: Kind
+    package var userId: String?
+    package var name: String
+    package var tokenHash: Data
+    package var tokenPrefix: String
+    package var role: String
+    package var registryId: String?
+    package var createdBy: String?
+    package var createdAt: Date
+    package var expiresAt: Date?
+    package var lastUsedAt: Date?
+    package var revokedAt: Date?
+
+    /// A new key for `token` (its hash and display prefix; the token itself is never stored).
+    package init(
+        id: String, orgId: String, kind: Kind, userId: String? = nil, name: String, token: String, role: Role,
+        registryId: String? = nil, createdBy: String?, createdAt: Date, expiresAt: Date? = nil
+    ) {
+        self.id = id
+        self.orgId = orgId
+        self.kind = kind
+        self.userId = userId
+        self.name = name
+        self.tokenHash = Tokens.hash(token)
+        self.tokenPrefix = Tokens.displayPrefix(token)
+        self.role = role.rawValue
+        self.registryId = registryId
+        self.createdBy = createdBy
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.lastUsedAt = nil
+        self.revokedAt = nil
+    }
+}
+
+/// `users`: the organization's members (sign-in by username and bcrypt password).
+package struct UserRecord: StoredRecord, Hashable {
+    package static let databaseTableName = "users"
+
+    package var id: String
+    package var orgId: String
+    package var username: String
+    package var name: String?
+    package var passwordHash: String
+    package var role: String
+    package var createdAt: Date
+    package var updatedAt: Date
+
+    package init(id: String, orgId: String, username: String, name: String?, passwordHash: String, role: Role, now: Date) {
+        self.id = id
+        self.orgId = orgId
+        self.username = username
+        self.name = name
+        self.passwordHash = passwordHash
+        self.role = role.rawValue
+        self.createdAt = now
+        self.updatedAt = now
+    }
+}
+
+/// `sessions`: console sign-ins, by the hash of the session cookie's token.
+package struct SessionRecord: StoredRecord, Hashable {
+    package static let databaseTableName = "sessions"
+
+    package var tokenHash: Data
+    package var userId: String
+    package var createdAt: Date
+    package var expiresAt: Date
+
+    package init(tokenHash: Data, userId: String, createdAt: Date, expiresAt: Date) {
+        self.tokenHash = tokenHash
+        self.userId = userId
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+    }
+}
+
+/// `audit_log`: append-only (triggers refuse UPDATE and DELETE); `seq` orders it.
+package struct AuditRecord: StoredRecord, Hashable {
+    package static let databaseTableName = "audit_log"
+
+    /// Assigned by the database on insert.
+    package var seq: Int64?
+    package var orgId: String
+    package var actor: String
+    package var action: String
+    package var target: String?
+    package var ip: String?
+    package var createdAt: Date
+
+    package init(orgId: String, actor: String, action: String, target: String?, ip: String?, createdAt: Date) {
+        self.seq = nil
+        self.orgId = orgId
+        self.actor = actor
+        self.action = action
+        self.target = target
+        self.ip = ip
+        self.createdAt = createdAt
+    }
+}
