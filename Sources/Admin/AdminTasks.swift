@@ -28,16 +28,11 @@ public enum AdminTasks {
         let id = IDs.make("usr")
         let now = Date()
         try await opened.db.writer.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE username = ?", arguments: [username]) == true {
+            if try AccountRepository.usernameExists(db, username) {
                 throw AdminError(description: "a user named '\(username)' already exists")
             }
-            let ts = RFC3339.string(now)
-            try db.execute(
-                sql: """
-                    INSERT INTO users (id, org_id, username, password_hash, role, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [id, opened.orgId, username, hash, role.rawValue, ts, ts])
+            try AccountRepository.insertUser(
+                db, UserRecord(id: id, orgId: opened.orgId, username: username, name: nil, passwordHash: hash, role: role, now: now))
             try AppServices.audit(db, org: opened.orgId, actor: "admin-cli", action: "member.create", target: id, ip: nil, now: now)
         }
         try dataDir.retireInitialAdminKeyIfSetUp(opened.db)

@@ -147,16 +147,11 @@ struct RegistryRoutes {
                     try JSONEncoder().encode(StoredCredentials(creds)), owner: RegistryRecord.credentialsOwner(id), in: db)
             }
             if let sensorKey {
-                try db.execute(
-                    sql: """
-                        INSERT INTO api_keys (id, org_id, kind, name, token_hash, token_prefix, role, registry_id,
-                            created_by, created_at)
-                        VALUES (?, ?, 'sensor', ?, ?, ?, 'viewer', ?, ?, ?)
-                        """,
-                    arguments: [
-                        IDs.make("key"), p.orgId, "sensor:\(name)", Tokens.hash(sensorKey),
-                        Tokens.displayPrefix(sensorKey), id, p.actor, ts,
-                    ])
+                try AccountRepository.insertKey(
+                    db,
+                    APIKeyRecord(
+                        id: IDs.make("key"), orgId: p.orgId, kind: .sensor, name: "sensor:\(name)", token: sensorKey,
+                        role: .viewer, registryId: id, createdBy: p.actor, createdAt: now))
             }
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "registry.create", target: id, ip: ctx.remoteIP, now: now)
             guard let r = try RegistryRecord.fetch(db, id: id, org: p.orgId) else { throw APIError.internalError }
