@@ -129,3 +129,73 @@ package struct AuditRecord: StoredRecord, Hashable {
         self.createdAt = createdAt
     }
 }
+
+/// `notification_channels`: an organization's outgoing webhooks. `events` is the JSON array
+/// of subscribed event names as stored; the signing secret lives in `secrets`.
+package struct NotificationChannelRecord: StoredRecord, Hashable {
+    package static let databaseTableName = "notification_channels"
+
+    package var id: String
+    package var orgId: String
+    package var name: String
+    package var type: String
+    package var url: String
+    package var events: String
+    package var enabled: Bool
+    package var hasSecret: Bool
+    package var createdAt: Date
+    package var updatedAt: Date
+
+    package init(
+        id: String, orgId: String, name: String, type: String = "webhook", url: String, events: String, enabled: Bool,
+        hasSecret: Bool, now: Date
+    ) {
+        self.id = id
+        self.orgId = orgId
+        self.name = name
+        self.type = type
+        self.url = url
+        self.events = events
+        self.enabled = enabled
+        self.hasSecret = hasSecret
+        self.createdAt = now
+        self.updatedAt = now
+    }
+
+    /// The subscribed event names.
+    package var eventNames: [String] {
+        (try? JSONDecoder().decode([String].self, from: Data(events.utf8))) ?? []
+    }
+}
+
+/// `notification_deliveries`: one event for one channel, with its attempts so far.
+package struct NotificationDeliveryRecord: StoredRecord, Hashable {
+    package static let databaseTableName = "notification_deliveries"
+
+    package var id: String
+    package var channelId: String
+    package var event: String
+    package var body: Data
+    package var status: String
+    package var attempts: Int
+    package var responseCode: Int?
+    package var error: String?
+    package var createdAt: Date
+    package var updatedAt: Date
+    package var nextAttemptAt: Date?
+
+    /// A delivery waiting for its first attempt now.
+    package init(id: String, channelId: String, event: String, body: Data, now: Date) {
+        self.id = id
+        self.channelId = channelId
+        self.event = event
+        self.body = body
+        self.status = "pending"
+        self.attempts = 0
+        self.responseCode = nil
+        self.error = nil
+        self.createdAt = now
+        self.updatedAt = now
+        self.nextAttemptAt = now
+    }
+}
