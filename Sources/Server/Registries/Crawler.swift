@@ -100,7 +100,7 @@ public struct Crawler: Sendable {
         }
         let db = services.db
         guard let registry = try await db.read({ db in
-            try Row.fetchOne(db, sql: "SELECT * FROM registries WHERE id = ?", arguments: [payload.registryId]).map(RegistryRecord.init(row:))
+            try RegistryRepository.registry(db, id: payload.registryId)
         }) else {
             throw PermanentJobError("registry \(payload.registryId) no longer exists")
         }
@@ -215,17 +215,9 @@ public struct Crawler: Sendable {
     }
 
     func setHealth(_ id: String, status: HealthStatus, score: Int?, error: String?, synced: Bool) async throws {
-        let now = Timestamp.format(services.now)
+        let now = services.now
         try await services.db.write { db in
-            try db.execute(
-                sql: """
-                    UPDATE registries SET health_status = ?, health_score = COALESCE(?, health_score),
-                        health_last_error = CASE WHEN ? = 'syncing' THEN health_last_error ELSE ? END,
-                        last_sync_at = CASE WHEN ? THEN ? ELSE last_sync_at END,
-                        last_sync_ok_at = CASE WHEN ? AND ? IN ('healthy', 'degraded') THEN ? ELSE last_sync_ok_at END
-                    WHERE id = ?
-                    """,
-                arguments: [status.rawValue, score, status.rawValue, error, synced || status == .unhealthy, now, synced, status.rawValue, now, id])
+            try RegistryRepository.setHealth(db, id: id, status: status, score: score, error: error, synced: synced, now: now)
         }
     }
 }

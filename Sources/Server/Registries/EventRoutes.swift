@@ -110,10 +110,9 @@ struct EventRoutes {
         }
         guard let token, Tokens.isWellFormed(token, prefix: Tokens.webhookPrefix) else { throw APIError.unauthorized }
         let stored: (RegistryRecord, Data)? = try await s.db.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM registries WHERE id = ?", arguments: [id]),
-                  let hash = row["webhook_token_hash"] as Data?
+            guard let registry = try RegistryRepository.registry(db, id: id), let hash = registry.webhookTokenHash
             else { return nil }
-            return (RegistryRecord(row: row), hash)
+            return (registry, hash)
         }
         // Unknown registry and wrong token look the same to the caller.
         guard let (registry, hash) = stored, Tokens.constantTimeEquals(hash, Tokens.hash(token)) else {

@@ -42,23 +42,20 @@ public struct SchedulePolicy: Sendable {
     /// Runs the policy for one organization (or all) at `now`, inside the caller's transaction.
     public func apply(orgId: String?, now: Date, in db: Database) throws -> Outcome {
         var outcome = Outcome()
-        let rows = try Row.fetchAll(
-            db, sql: "SELECT * FROM registries WHERE (?1 IS NULL OR org_id = ?1) ORDER BY id", arguments: [orgId])
         var due: [String: RegistryRecord] = [:]
         var hosts: [String: String] = [:]
-        for row in rows {
-            let r = RegistryRecord(row: row)
+        for r in try RegistryRepository.registries(db, org: orgId) {
             outcome.registries += 1
             guard let period = Self.period(r.schedule) else { outcome.skipped += 1; continue }
             due[r.id] = r
             hosts[r.id] = ScanStore.host(ofRegistryURL: r.url)
-            let lastOK = (row["last_sync_ok_at"] as String?).flatMap(Timestamp.parse)
+            let lastOK = r.lastSyncOkAt
             let dueAt: Date
             if let lastOK {
                 dueAt = lastOK.addingTimeInterval(period + Self.jitter(r.id, max: period / 20))
             } else {
                 // Never synced: soon, but spread over five minutes from creation.
-                let created = Timestamp.parse(r.createdAt) ?? now
+                let created = r.createdAt
                 dueAt = created.addingTimeInterval(Self.jitter(r.id, max: 300))
             }
             guard now >= dueAt else { continue }

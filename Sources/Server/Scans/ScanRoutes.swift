@@ -263,9 +263,7 @@ struct ScanRoutes {
                 ? ImageReference.dockerHubRegistry : h
         }
         let wanted = canonical(image.registry)
-        let rows = try Row.fetchAll(
-            db, sql: "SELECT * FROM registries WHERE org_id = ? ORDER BY created_at, id", arguments: [orgId])
-        return rows.map(RegistryRecord.init(row:)).first { r in
+        return try RegistryRepository.registriesByAge(db, org: orgId).first { r in
             (scope == nil || scope == r.id) && canonical(ScanStore.host(ofRegistryURL: r.url)) == wanted
         }
     }
@@ -362,12 +360,7 @@ struct ScanRoutes {
                 sql: "UPDATE scans SET status = 'cancelled', finished_at = ?, error = ? WHERE id = ?",
                 arguments: [ts, "cancelled by \(p.actor)", id])
             // A running job's worker sees the lost lease within seconds and stops.
-            try db.execute(
-                sql: """
-                    UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL
-                    WHERE id = ? AND status IN ('queued', 'running')
-                    """,
-                arguments: [ts, row["job_id"] as String?])
+            if let job = row["job_id"] as String? { try JobStore.cancel(job, now: now, in: db) }
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "scan.cancel", target: id, ip: ctx.remoteIP, now: now)
             return try Row.fetchOne(db, sql: "SELECT * FROM scans WHERE id = ?", arguments: [id]).map(ScanDTO.init(row:))
         }
@@ -378,16 +371,10 @@ struct ScanRoutes {
     @Sendable func delete(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin, reach: .registry)
         let now = s.now
-        let ts = Timestamp.format(now)
         let id: String? = try await s.db.write { db in
             guard let row = try scanRow(ctx, p, in: db) else { return nil }
             let id: String = row["id"]
-            try db.execute(
-                sql: """
-                    UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL
-                    WHERE id = ? AND status IN ('queued', 'running')
-                    """,
-                arguments: [ts, row["job_id"] as String?])
+            if let job = row["job_id"] as String? { try JobStore.cancel(job, now: now, in: db) }
             // Tags that showed this scan fall back to their previous completed scan of the same digest.
             try db.execute(
                 sql: """

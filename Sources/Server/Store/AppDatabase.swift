@@ -1,5 +1,5 @@
 import Cron
-import Foundation
+public import Foundation
 public import GRDB
 
 /// The appliance's SQLite database: WAL, foreign keys on, one migrator (`Migrations`). A
@@ -63,3 +63,11 @@ public enum IDs {
     public static func make(_ prefix: String) -> String { "\(prefix)_\(randomHex(bytes: 12))" }
 }
 
+extension AppDatabase {
+    /// Proves the database takes writes (the readiness probe).
+    package static func beat(_ db: Database, now: Date) throws {
+        try db.execute(
+            sql: "INSERT INTO server_heartbeat (id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at",
+            arguments: [Timestamp.format(now)])
+    }
+}

@@ -1,21 +1,22 @@
 import Cron
-package import Foundation
-package import GRDB
+public import Registry
+public import Foundation
+public import GRDB
 
 /// A row of one of the app database's tables as a `Codable` value. Columns are the
 /// properties' names in snake case; dates are real `Date`s, stored as they always were:
 /// RFC 3339 UTC text with whole seconds (`Timestamp`, e.g. `2026-11-29T08:27:55Z`), fixed
 /// width so they sort and compare as text in SQL and rows written before records existed
 /// read back unchanged.
-package protocol StoredRecord: Codable, Sendable, FetchableRecord, PersistableRecord {}
+public protocol StoredRecord: Codable, Sendable, FetchableRecord, PersistableRecord {}
 
 extension StoredRecord {
-    package static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
-    package static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
-    package static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy {
+    public static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
+    public static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
+    public static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy {
         .custom { Timestamp.format($0) }
     }
-    package static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy {
+    public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy {
         .custom { value in String.fromDatabaseValue(value).flatMap(Timestamp.parse) }
     }
 }
@@ -197,5 +198,71 @@ package struct NotificationDeliveryRecord: StoredRecord, Hashable {
         self.createdAt = now
         self.updatedAt = now
         self.nextAttemptAt = now
+    }
+}
+
+/// `registries`: a registry as stored (credentials live in `secrets`, never here; the
+/// webhook token only as its hash).
+public struct RegistryRecord: StoredRecord, Hashable {
+    public static let databaseTableName = "registries"
+
+    public var id: String
+    public var orgId: String
+    public var name: String
+    public var provider: RegistryProvider
+    /// Empty for a provider whose endpoint is derived (AWS ECR without a URL).
+    public var url: String
+    public var scanMethod: ScanMethod
+    public var schedule: Schedule
+    /// Scanner names, stored as a JSON array.
+    public var scanners: [String]
+    public var tagInclude: String?
+    public var tagExclude: String?
+    public var insecure: Bool
+    public var hasCredentials: Bool
+    public var imageCount: Int
+    public var healthStatus: HealthStatus
+    public var healthScore: Int
+    public var healthLastError: String?
+    public var lastSyncAt: Date?
+    public var lastSyncOkAt: Date?
+    public var webhookTokenHash: Data?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    package init(
+        id: String, orgId: String, name: String, provider: RegistryProvider, url: String, scanMethod: ScanMethod,
+        schedule: Schedule, scanners: [String], tagInclude: String?, tagExclude: String?, insecure: Bool,
+        hasCredentials: Bool, webhookTokenHash: Data?, now: Date
+    ) {
+        self.id = id
+        self.orgId = orgId
+        self.name = name
+        self.provider = provider
+        self.url = url
+        self.scanMethod = scanMethod
+        self.schedule = schedule
+        self.scanners = scanners
+        self.tagInclude = tagInclude
+        self.tagExclude = tagExclude
+        self.insecure = insecure
+        self.hasCredentials = hasCredentials
+        self.imageCount = 0
+        self.healthStatus = .unknown
+        self.healthScore = 0
+        self.healthLastError = nil
+        self.lastSyncAt = nil
+        self.lastSyncOkAt = nil
+        self.webhookTokenHash = webhookTokenHash
+        self.createdAt = now
+        self.updatedAt = now
+    }
+
+    public var credentialsOwner: String { Self.credentialsOwner(id) }
+    public static func credentialsOwner(_ id: String) -> String { "registry:\(id):credentials" }
+
+    /// The organization's registry `id` (see `RegistryRepository`).
+    public static func fetch(_ db: Database, id: String, org: String) throws -> RegistryRecord? {
+        try RegistryRepository.registry(db, id: id, org: org)
     }
 }
