@@ -55,8 +55,8 @@ public enum HealthCheck {
         let opened = try dataDir.open(createIfMissing: false)
         let store = SecretStore(keyring: opened.keyring)
         return try opened.db.writer.read { db in
-            let integrity = try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "unknown"
-            let owners = try String.fetchAll(db, sql: "SELECT owner FROM secrets ORDER BY owner")
+            let integrity = try AppDatabase.integrityCheck(db)
+            let owners = try SecretStore.owners(in: db)
             var bad: [String] = []
             for owner in owners {
                 do { _ = try store.open(owner: owner, in: db) } catch { bad.append("\(owner): \(error)") }

@@ -33,6 +33,10 @@ package enum AccountRepository {
         }
     }
 
+    package static func organizationIds(_ db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT id FROM organizations")
+    }
+
     /// The id of the organization named `name` (the appliance has one, `default`).
     package static func organizationId(_ db: Database, named name: String) throws -> String? {
         try String.fetchOne(db, sql: "SELECT id FROM organizations WHERE name = ?", arguments: [name])

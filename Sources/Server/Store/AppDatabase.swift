@@ -71,3 +71,15 @@ extension AppDatabase {
             arguments: [Timestamp.format(now)])
     }
 }
+
+extension AppDatabase {
+    /// SQLite's integrity check: `ok`, or the problems it found.
+    package static func integrityCheck(_ db: Database) throws -> String {
+        try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "unknown"
+    }
+
+    /// Writes a consistent copy of the database to `path` (a new file), while it stays in use.
+    package static func snapshot(_ db: Database, to path: String) throws {
+        try db.execute(sql: "VACUUM INTO ?", arguments: [path])
+    }
+}
