@@ -86,4 +86,41 @@ import Testing
             #expect(order == ["usr_new", "usr_old"])
         }
     }
+
+    /// A registry row written by the previous code (text timestamps, scanners as JSON text)
+    /// reads back as a record, and an update stores only what changed, in the same format.
+    @Test func registryRowsOfThePreviousCodeReadAndUpdate() throws {
+        let app = try AppDatabase.inMemory()
+        try app.writer.write { db in
+            try db.execute(sql: "INSERT INTO organizations (id, name, created_at) VALUES ('org_a', 'default', '2026-01-02T03:04:05Z')")
+            try db.execute(sql: """
+                INSERT INTO registries (id, org_id, name, provider, url, scan_method, schedule, scanners, tag_include,
+                    tag_exclude, insecure, has_credentials, health_status, health_score, last_sync_at, last_sync_ok_at,
+                    webhook_token_hash, created_at, updated_at)
+                VALUES ('reg_a', 'org_a', 'r', 'DOCKER_HUB', 'https://registry-1.docker.io', 'cloud', 'daily',
+                    '["trivy","native"]', 'v*', NULL, 0, 1, 'healthy', 90, '2026-01-03T00:00:00Z', '2026-01-03T00:00:00Z',
+                    X'0102', '2026-01-02T03:04:05Z', '2026-01-02T03:04:06Z')
+                """)
+            let r = try #require(try RegistryRepository.registry(db, id: "reg_a", org: "org_a"))
+            #expect(r.scanners == ["trivy", "native"])
+            #expect(String(describing: r.provider) == "dockerHub" && r.schedule == .daily && r.scanMethod == .cloud && r.healthStatus == .healthy)
+            #expect(r.hasCredentials && !r.insecure && r.tagInclude == "v*" && r.tagExclude == nil)
+            #expect(r.lastSyncAt == Date(timeIntervalSince1970: 1_767_398_400))
+            #expect(r.createdAt == Date(timeIntervalSince1970: 1_767_323_045))
+            #expect(r.webhookTokenHash == Data([1, 2]))
+
+            let later = Date(timeIntervalSince1970: 1_767_398_401.5)
+            _ = try RegistryRepository.update(db, id: "reg_a") { r in
+                r.schedule = .weekly
+                r.scanners = ["native"]
+                r.updatedAt = later
+            }
+            let row = try #require(try Row.fetchOne(db, sql: "SELECT * FROM registries WHERE id = 'reg_a'"))
+            #expect(row["schedule"] == "weekly")
+            #expect(row["scanners"] == #"["native"]"#)
+            #expect(row["updated_at"] == "2026-01-03T00:00:01Z")
+            #expect(row["created_at"] == "2026-01-02T03:04:05Z")
+            #expect(row["last_sync_ok_at"] == "2026-01-03T00:00:00Z")
+        }
+    }
 }
