@@ -246,6 +246,11 @@ public struct JobStore: Sendable {
         return db.changesCount == 1
     }
 
+    /// Replaces a job's payload (when it differs), inside a caller's transaction.
+    public static func setPayload(_ payload: String, jobId: String, in db: Database) throws {
+        try db.execute(sql: "UPDATE jobs SET payload = ? WHERE id = ? AND payload <> ?", arguments: [payload, jobId, payload])
+    }
+
     /// Cancels every queued or running job of `concurrencyKey` (a deleted registry's), with
     /// `error` as the reason, inside a caller's transaction. Returns how many.
     @discardableResult

@@ -183,11 +183,9 @@ public struct Crawler: Sendable {
             // Repositories that failed this time keep what was recorded before: nothing is lost to a flaky listing.
             var all = found
             for repo in keep {
-                let rows = try Row.fetchAll(
-                    db,
-                    sql: "SELECT t.name, t.digest FROM image_tags t JOIN images i ON i.id = t.image_id WHERE i.registry_id = ? AND i.name = ?",
-                    arguments: [registry.id, repo])
-                all += rows.map { DiscoveredTag(repository: repo, tag: $0["name"], digest: $0["digest"]) }
+                all += try ImageRepository.tags(db, registryId: registry.id, repository: repo).map {
+                    DiscoveredTag(repository: repo, tag: $0.name, digest: $0.digest)
+                }
             }
             guard let fresh = try RegistryRecord.fetch(db, id: registry.id, org: registry.orgId) else {
                 throw PermanentJobError("registry \(registry.id) was deleted during the sync")

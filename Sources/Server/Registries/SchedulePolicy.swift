@@ -69,32 +69,19 @@ public struct SchedulePolicy: Sendable {
         guard !due.isEmpty else { return outcome }
         // Tags whose last scan is older than their registry's period and that have no scan
         // queued or running (the jobs table's dedupe index answers that).
-        let daily = Timestamp.format(now.addingTimeInterval(-86_400))
-        let weekly = Timestamp.format(now.addingTimeInterval(-7 * 86_400))
-        let stale = try Row.fetchAll(
-            db,
-            sql: """
-                SELECT r.id AS registry_id, i.name AS repository, t.name AS tag, t.digest FROM image_tags t
-                JOIN images i ON i.id = t.image_id
-                JOIN registries r ON r.id = i.registry_id
-                WHERE t.last_scanned_at < ?1 AND r.schedule IN ('daily', 'weekly') AND (?3 IS NULL OR r.org_id = ?3)
-                    AND t.last_scanned_at < CASE r.schedule WHEN 'daily' THEN ?1 ELSE ?2 END
-                    AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.status IN ('queued', 'running')
-                        AND j.dedupe_key = 'scan:' || r.id || ':' || i.name || ':' || t.name || ':linux/amd64')
-                ORDER BY t.last_scanned_at
-                LIMIT ?4
-                """,
-            arguments: [daily, weekly, orgId, maxScansPerRun])
+        let stale = try ImageRepository.staleTags(
+            db, org: orgId, dailyCutoff: now.addingTimeInterval(-86_400), weeklyCutoff: now.addingTimeInterval(-7 * 86_400),
+            limit: maxScansPerRun)
         var filters: [String: TagFilter?] = [:]
         for row in stale {
-            let registryId: String = row["registry_id"]
+            let registryId = row.registryId
             guard let r = due[registryId] else { continue }
             let filter = filters[registryId] ?? (try? TagFilter(include: r.tagInclude, exclude: r.tagExclude))
             filters[registryId] = filter
-            let tag: String = row["tag"]
+            let tag = row.tag
             if let filter, !filter.allows(tag) { outcome.skipped += 1; continue }
             let request = ScanRequest(
-                registryId: registryId, repository: row["repository"], tag: tag, digest: row["digest"], trigger: "schedule")
+                registryId: registryId, repository: row.repository, tag: tag, digest: row.digest, trigger: "schedule")
             if try SyncStore.enqueueScan(request, orgId: r.orgId, now: now, registryHost: hosts[registryId], in: db).enqueued {
                 outcome.scansEnqueued += 1
             } else {

@@ -94,6 +94,16 @@ public enum ScanStore {
     }
 
     /// Marks a queued scan running (false when it was cancelled or deleted meanwhile).
+    /// Points a queued scan at the tag's new digest (the scan's job was retargeted).
+    static func retarget(_ id: String, to scan: ScanRequest, host: String, in db: Database) throws {
+        try db.execute(
+            sql: "UPDATE scans SET digest = ?, reference = ?, trigger = ?, requested_scanners = ? WHERE id = ? AND status = 'queued'",
+            arguments: [
+                scan.digest, reference(host: host, repository: scan.repository, tag: scan.tag, digest: scan.digest),
+                scan.trigger, String(decoding: try JSONCoding.encoder.encode(scan.scanners ?? ["native"]), as: UTF8.self), id,
+            ])
+    }
+
     static func markRunning(_ id: String, now: Date, in db: Database) throws -> Bool {
         try db.execute(
             sql: "UPDATE scans SET status = 'running', started_at = ?, error = NULL WHERE id = ? AND status IN ('queued', 'running')",

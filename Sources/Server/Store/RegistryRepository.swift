@@ -14,6 +14,14 @@ package enum RegistryRepository {
             db.cachedStatement(sql: "SELECT * FROM registries WHERE id = ? AND org_id = ?"), arguments: [id, org])
     }
 
+    package static func scanMethod(_ db: Database, id: String) throws -> ScanMethod? {
+        try String.fetchOne(db, sql: "SELECT scan_method FROM registries WHERE id = ?", arguments: [id]).flatMap(ScanMethod.init)
+    }
+
+    package static func url(_ db: Database, id: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT url FROM registries WHERE id = ?", arguments: [id])
+    }
+
     /// Every registry of `org` (of all organizations when nil), by id.
     package static func registries(_ db: Database, org: String?) throws -> [RegistryRecord] {
         if let org {
