@@ -191,20 +191,25 @@ package enum ImageRepository {
     package static func staleTags(
         _ db: Database, org: String?, dailyCutoff: Date, weeklyCutoff: Date, limit: Int
     ) throws -> [(registryId: String, repository: String, tag: String, digest: String)] {
-        try Row.fetchAll(
+        let daily = Timestamp.format(dailyCutoff)
+        let weekly = Timestamp.format(weeklyCutoff)
+        var arguments: StatementArguments = [daily]
+        if let org { arguments += [org] }
+        arguments += [daily, weekly, limit]
+        return try Row.fetchAll(
             db,
             sql: """
                 SELECT r.id AS registry_id, i.name AS repository, t.name AS tag, t.digest FROM image_tags t
                 JOIN images i ON i.id = t.image_id
                 JOIN registries r ON r.id = i.registry_id
-                WHERE t.last_scanned_at < ?1 AND r.schedule IN ('daily', 'weekly') AND (?3 IS NULL OR r.org_id = ?3)
-                    AND t.last_scanned_at < CASE r.schedule WHEN 'daily' THEN ?1 ELSE ?2 END
+                WHERE t.last_scanned_at < ? AND r.schedule IN ('daily', 'weekly')\(org == nil ? "" : " AND r.org_id = ?")
+                    AND t.last_scanned_at < CASE r.schedule WHEN 'daily' THEN ? ELSE ? END
                     AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.status IN ('queued', 'running')
                         AND j.dedupe_key = 'scan:' || r.id || ':' || i.name || ':' || t.name || ':linux/amd64')
                 ORDER BY t.last_scanned_at
-                LIMIT ?4
+                LIMIT ?
                 """,
-            arguments: [Timestamp.format(dailyCutoff), Timestamp.format(weeklyCutoff), org, limit]
+            arguments: arguments
         ).map { ($0["registry_id"], $0["repository"], $0["tag"], $0["digest"]) }
     }
 }
