@@ -28,16 +28,11 @@ public enum AdminTasks {
         let id = IDs.make("usr")
         let now = Date()
         try await opened.db.writer.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE username = ?", arguments: [username]) == true {
+            if try AccountRepository.usernameExists(db, username) {
                 throw AdminError(description: "a user named '\(username)' already exists")
             }
-            let ts = RFC3339.string(now)
-            try db.execute(
-                sql: """
-                    INSERT INTO users (id, org_id, username, password_hash, role, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [id, opened.orgId, username, hash, role.rawValue, ts, ts])
+            try AccountRepository.insertUser(
+                db, UserRecord(id: id, orgId: opened.orgId, username: username, name: nil, passwordHash: hash, role: role, now: now))
             try AppServices.audit(db, org: opened.orgId, actor: "admin-cli", action: "member.create", target: id, ip: nil, now: now)
         }
         try dataDir.retireInitialAdminKeyIfSetUp(opened.db)
@@ -60,8 +55,8 @@ public enum HealthCheck {
         let opened = try dataDir.open(createIfMissing: false)
         let store = SecretStore(keyring: opened.keyring)
         return try opened.db.writer.read { db in
-            let integrity = try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "unknown"
-            let owners = try String.fetchAll(db, sql: "SELECT owner FROM secrets ORDER BY owner")
+            let integrity = try AppDatabase.integrityCheck(db)
+            let owners = try SecretStore.owners(in: db)
             var bad: [String] = []
             for owner in owners {
                 do { _ = try store.open(owner: owner, in: db) } catch { bad.append("\(owner): \(error)") }

@@ -147,7 +147,7 @@ public enum Backup {
             config.busyMode = .timeout(10)
             let queue = try DatabaseQueue(path: dataDir.databasePath, configuration: config)
             try queue.inDatabase { db in
-                try db.execute(sql: "VACUUM INTO ?", arguments: [snapshot])
+                try AppDatabase.snapshot(db, to: snapshot)
             }
             try queue.close()
         } catch let e as DatabaseError {
@@ -338,7 +338,7 @@ public enum Backup {
         try FileIO.writeDurably(plain, to: dataDir.databasePath, mode: 0o600)
         // Open once: checks integrity and runs any newer migrations.
         let db = try AppDatabase.open(path: dataDir.databasePath)
-        let ok = try db.writer.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") }
-        guard ok == "ok" else { throw BackupError.io("the restored database failed its integrity check: \(ok ?? "?")") }
+        let ok = try db.writer.read { db in try AppDatabase.integrityCheck(db) }
+        guard ok == "ok" else { throw BackupError.io("the restored database failed its integrity check: \(ok)") }
     }
 }

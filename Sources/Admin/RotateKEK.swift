@@ -48,7 +48,7 @@ public enum KEKRotation {
         }
         let old = ring.keys.filter { $0.id != entry.id }
         let stillUsed = try db.writer.read { db in
-            try String.fetchAll(db, sql: "SELECT DISTINCT kek_id FROM secrets WHERE kek_id != ?", arguments: [entry.id])
+            try SecretStore.kekIds(otherThan: entry.id, in: db)
         }
         guard stillUsed.isEmpty else {
             throw FileIOError(description: "secrets still refer to \(stillUsed.joined(separator: ", ")); old keys kept")
@@ -58,7 +58,7 @@ public enum KEKRotation {
         try ring.write(path: path)
         fault("after-retire")
         try db.writer.write { db in
-            let orgs = try String.fetchAll(db, sql: "SELECT id FROM organizations")
+            let orgs = try AccountRepository.organizationIds(db)
             for org in orgs {
                 try AppServices.audit(
                     db, org: org, actor: "admin-cli", action: "kek.rotate", target: entry.id, ip: nil, now: now)

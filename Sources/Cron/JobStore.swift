@@ -230,15 +230,38 @@ public struct JobStore: Sendable {
     @discardableResult
     public func cancel(_ id: String) async throws -> Bool {
         let now = clock.now()
-        return try await writer.write { db in
-            try db.execute(
-                sql: """
-                    UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL
-                    WHERE id = ? AND status IN ('queued', 'running')
-                    """,
-                arguments: [now.ts, id])
-            return db.changesCount == 1
-        }
+        return try await writer.write { db in try Self.cancel(id, now: now, in: db) }
+    }
+
+    /// The same, inside a caller's transaction (a running job's worker sees the lost lease
+    /// within seconds and stops). Returns whether a queued or running job was cancelled.
+    @discardableResult
+    public static func cancel(_ id: String, now: Date, in db: Database) throws -> Bool {
+        try db.execute(
+            sql: """
+                UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL
+                WHERE id = ? AND status IN ('queued', 'running')
+                """,
+            arguments: [now.ts, id])
+        return db.changesCount == 1
+    }
+
+    /// Replaces a job's payload (when it differs), inside a caller's transaction.
+    public static func setPayload(_ payload: String, jobId: String, in db: Database) throws {
+        try db.execute(sql: "UPDATE jobs SET payload = ? WHERE id = ? AND payload <> ?", arguments: [payload, jobId, payload])
+    }
+
+    /// Cancels every queued or running job of `concurrencyKey` (a deleted registry's), with
+    /// `error` as the reason, inside a caller's transaction. Returns how many.
+    @discardableResult
+    public static func cancel(concurrencyKey: String, error: String, now: Date, in db: Database) throws -> Int {
+        try db.execute(
+            sql: """
+                UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+                    error = ? WHERE concurrency_key = ? AND status IN ('queued', 'running')
+                """,
+            arguments: [now.ts, error, concurrencyKey])
+        return db.changesCount
     }
 
     /// Returns unfinished leases held by `owner` to the queue (graceful shutdown).

@@ -122,28 +122,28 @@ public struct Appliance: Sendable {
         let policy = SchedulePolicy()
         let tasks = [
             ScheduledTask(name: "policy", period: 0) { now in
-                let outcome = try await services.db.writer.write { db in try policy.apply(orgId: nil, now: now, in: db) }
+                let outcome = try await services.db.write { db in try policy.apply(orgId: nil, now: now, in: db) }
                 if outcome.enqueued > 0 {
                     services.logger.info(
                         "schedule", metadata: ["syncs": "\(outcome.syncsEnqueued)", "scans": "\(outcome.scansEnqueued)"])
                 }
             },
             ScheduledTask(name: "sensor-offline", period: 0) { now in
-                let n = try await services.db.writer.write { db in try SensorSettings.fromEnvironment.markOffline(now: now, in: db) }
+                let n = try await services.db.write { db in try SensorSettings.fromEnvironment.markOffline(now: now, in: db) }
                 if n > 0 { services.logger.warning("sensors went offline", metadata: ["registries": "\(n)"]) }
             },
             ScheduledTask(name: "triage-expiry", period: 3600) { now in
-                try await services.db.writer.write { db in _ = try Housekeeping.applyExpiredTriage(now: now, in: db) }
+                try await services.db.write { db in _ = try Housekeeping.applyExpiredTriage(now: now, in: db) }
             },
             ScheduledTask(name: "vulndb-update", period: 86_400) { now in
                 // Daily, only when an update URL is configured; the job queues a rematch when anything changed.
                 guard let url = services.config.vulnDBUpdateURL else { return }
-                _ = try await services.db.writer.write { db in
+                _ = try await services.db.write { db in
                     try ScanRunner.enqueueVulnDBUpdate(url: url, ecosystems: nil, orgId: nil, now: now, in: db)
                 }
             },
             ScheduledTask(name: "retention", period: 86_400) { now in
-                let n = try await services.db.writer.write { db in try Housekeeping.pruneScans(olderThanDays: retention, now: now, in: db) }
+                let n = try await services.db.write { db in try Housekeeping.pruneScans(olderThanDays: retention, now: now, in: db) }
                 if n > 0 { services.logger.info("pruned scan history", metadata: ["scans": "\(n)", "days": "\(retention)"]) }
             },
         ]

@@ -48,9 +48,8 @@ public struct AppServices: Sendable {
     public static func audit(
         _ db: Database, org: String, actor: String, action: String, target: String?, ip: String?, now: Date
     ) throws {
-        try db.execute(
-            sql: "INSERT INTO audit_log (org_id, actor, action, target, ip, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            arguments: [org, actor, action, target, ip, Timestamp.format(now)])
+        try AuditRepository.append(
+            db, AuditRecord(orgId: org, actor: actor, action: action, target: target, ip: ip, createdAt: now))
     }
 }
 

@@ -93,6 +93,15 @@ import Testing
         #expect(later.syncsEnqueued == 1)
     }
 
+    /// One organization's run (the API's "sync now" of the scheduler) sees only its registries and tags.
+    @Test func anOrganizationsRunSeesOnlyItsRegistries() throws {
+        let other = try Self.world()
+        let none = try other.db.writer.write { db in try SchedulePolicy().apply(orgId: "org_missing", now: Self.now, in: db) }
+        #expect(none.registries == 0 && none.syncsEnqueued == 0 && none.scansEnqueued == 0)
+        let own = try other.db.writer.write { db in try SchedulePolicy().apply(orgId: "org_test", now: Self.now, in: db) }
+        #expect(own.registries == 5 && own.syncsEnqueued == 1 && own.scansEnqueued == 2)
+    }
+
     @Test func threeDaysDownCatchesUpOnce() throws {
         let w = try Self.world()
         let policy = SchedulePolicy()

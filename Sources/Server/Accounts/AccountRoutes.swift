@@ -17,20 +17,19 @@ struct KeyDTO: Encodable {
     var revokedAt: String?
     var key: String?
 
-    init(row: Row, key: String? = nil) {
-        id = row["id"]
-        name = row["name"]
-        kind = row["kind"]
-        let storedRole: String = row["role"]
+    init(_ k: APIKeyRecord, key: String? = nil) {
+        id = k.id
+        name = k.name
+        kind = k.kind.rawValue
         // An uncapped PAT shows no role: it acts with its user's current role.
-        role = kind == "pat" && storedRole == Role.owner.rawValue ? nil : storedRole
-        prefix = row["token_prefix"]
-        registryId = row["registry_id"]
-        createdBy = row["created_by"]
-        createdAt = row["created_at"]
-        expiresAt = row["expires_at"]
-        lastUsedAt = row["last_used_at"]
-        revokedAt = row["revoked_at"]
+        role = k.kind == .pat && k.role == Role.owner.rawValue ? nil : k.role
+        prefix = k.tokenPrefix
+        registryId = k.registryId
+        createdBy = k.createdBy
+        createdAt = Timestamp.format(k.createdAt)
+        expiresAt = k.expiresAt.map(Timestamp.format)
+        lastUsedAt = k.lastUsedAt.map(Timestamp.format)
+        revokedAt = k.revokedAt.map(Timestamp.format)
         self.key = key
     }
 
@@ -63,13 +62,13 @@ struct MemberDTO: Encodable {
     var createdAt: String
     var updatedAt: String
 
-    init(row: Row) {
-        id = row["id"]
-        username = row["username"]
-        name = row["name"]
-        role = row["role"]
-        createdAt = row["created_at"]
-        updatedAt = row["updated_at"]
+    init(_ u: UserRecord) {
+        id = u.id
+        username = u.username
+        name = u.name
+        role = u.role
+        createdAt = Timestamp.format(u.createdAt)
+        updatedAt = Timestamp.format(u.updatedAt)
     }
 }
 
@@ -101,19 +100,10 @@ struct AccountRoutes {
             var id: String, name: String, createdAt: String, registryCount: Int, memberCount: Int, role: String
         }
         let role = p.role.rawValue
-        let org: Org? = try await s.db.writer.read { db in
-            try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT o.id, o.name, o.created_at,
-                      (SELECT COUNT(*) FROM registries r WHERE r.org_id = o.id) AS registries,
-                      (SELECT COUNT(*) FROM users u WHERE u.org_id = o.id) AS members
-                    FROM organizations o WHERE o.id = ?
-                    """,
-                arguments: [p.orgId]
-            ).map { row in
-                Org(id: row["id"], name: row["name"], createdAt: row["created_at"], registryCount: row["registries"],
-                    memberCount: row["members"], role: role)
+        let org: Org? = try await s.db.read { db in
+            try AccountRepository.organizationSummary(db, id: p.orgId).map { o in
+                Org(id: o.id, name: o.name, createdAt: o.createdAt, registryCount: o.registryCount,
+                    memberCount: o.memberCount, role: role)
             }
         }
         guard let org else { throw APIError.notFound("Organization") }
@@ -125,18 +115,9 @@ struct AccountRoutes {
     @Sendable func listKeys(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
         let page = try PageRequest(req.uri, sortable: [])
-        let (rows, total) = try await s.db.writer.read { db in
-            let total = try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM api_keys WHERE org_id = ? AND kind IN ('api','sensor')",
-                arguments: [p.orgId]) ?? 0
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM api_keys WHERE org_id = ? AND kind IN ('api','sensor')
-                    ORDER BY created_at, id LIMIT ? OFFSET ?
-                    """,
-                arguments: [p.orgId, page.limit, page.offset])
-            return (rows.map { KeyDTO(row: $0) }, total)
+        let (rows, total) = try await s.db.read { db in
+            let found = try AccountRepository.organizationKeys(db, org: p.orgId, limit: page.limit, offset: page.offset)
+            return (found.keys.map { KeyDTO($0) }, found.total)
         }
         return try Reply.json(ListEnvelope(data: rows, page: page, total: total, uri: req.uri))
     }
@@ -170,20 +151,15 @@ struct AccountRoutes {
         let token = Tokens.generate(prefix: Tokens.apiKeyPrefix)
         let now = s.now
         let id = IDs.make("key")
-        let dto: KeyDTO = try await s.db.writer.write { db in
+        let dto: KeyDTO = try await s.db.write { db in
             if let reg = k.registryId, try RegistryRecord.fetch(db, id: reg, org: p.orgId) == nil {
                 throw APIError.validation("registryId", "No such registry in this organization.")
             }
-            try db.execute(
-                sql: """
-                    INSERT INTO api_keys (id, org_id, kind, name, token_hash, token_prefix, role, registry_id,
-                        created_by, created_at, expires_at)
-                    VALUES (?, ?, 'api', ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    id, p.orgId, k.name, Tokens.hash(token), Tokens.displayPrefix(token), k.role.rawValue, k.registryId,
-                    p.actor, Timestamp.format(now), k.expiresAt.map(Timestamp.format),
-                ])
+            try AccountRepository.insertKey(
+                db,
+                APIKeyRecord(
+                    id: id, orgId: p.orgId, kind: .api, name: k.name, token: token, role: k.role, registryId: k.registryId,
+                    createdBy: p.actor, createdAt: now, expiresAt: k.expiresAt))
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "api_key.create", target: id, ip: ctx.remoteIP, now: now)
             return try Self.key(db, id, token: token)
         }
@@ -194,13 +170,10 @@ struct AccountRoutes {
         let p = try await s.authorize(req, .admin)
         let id = ctx.parameters.get("keyId") ?? ""
         let now = s.now
-        let dto: KeyDTO = try await s.db.writer.write { db in
-            guard
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT * FROM api_keys WHERE id = ? AND org_id = ? AND kind IN ('api','sensor')",
-                    arguments: [id, p.orgId])
+        let dto: KeyDTO = try await s.db.write { db in
+            guard let key = try AccountRepository.organizationKey(db, id: id, org: p.orgId)
             else { throw APIError.notFound("API key") }
-            if let roleRaw = row["role"] as String?, let role = Role(rawValue: roleRaw), role > p.role {
+            if let role = Role(rawValue: key.role), role > p.role {
                 throw APIError.forbidden
             }
             return try Self.revoke(db, id, action: "api_key.revoke", by: p, ip: ctx.remoteIP, now: now)
@@ -221,13 +194,9 @@ struct AccountRoutes {
         let p = try await s.authorize(req, .viewer)
         let uid = try requireUser(p)
         let page = try PageRequest(req.uri, sortable: [])
-        let (rows, total) = try await s.db.writer.read { db in
-            let total = try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM api_keys WHERE kind = 'pat' AND user_id = ?", arguments: [uid]) ?? 0
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM api_keys WHERE kind = 'pat' AND user_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?",
-                arguments: [uid, page.limit, page.offset])
-            return (rows.map { KeyDTO(row: $0) }, total)
+        let (rows, total) = try await s.db.read { db in
+            let found = try AccountRepository.personalTokens(db, userId: uid, limit: page.limit, offset: page.offset)
+            return (found.keys.map { KeyDTO($0) }, found.total)
         }
         return try Reply.json(ListEnvelope(data: rows, page: page, total: total, uri: req.uri))
     }
@@ -240,17 +209,12 @@ struct AccountRoutes {
         let token = Tokens.generate(prefix: Tokens.patPrefix)
         let now = s.now
         let id = IDs.make("pat")
-        let dto: KeyDTO = try await s.db.writer.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO api_keys (id, org_id, kind, user_id, name, token_hash, token_prefix, role, created_by,
-                        created_at, expires_at)
-                    VALUES (?, ?, 'pat', ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    id, p.orgId, uid, k.name, Tokens.hash(token), Tokens.displayPrefix(token), k.role.rawValue, p.actor,
-                    Timestamp.format(now), k.expiresAt.map(Timestamp.format),
-                ])
+        let dto: KeyDTO = try await s.db.write { db in
+            try AccountRepository.insertKey(
+                db,
+                APIKeyRecord(
+                    id: id, orgId: p.orgId, kind: .pat, userId: uid, name: k.name, token: token, role: k.role,
+                    createdBy: p.actor, createdAt: now, expiresAt: k.expiresAt))
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "pat.create", target: id, ip: ctx.remoteIP, now: now)
             return try Self.key(db, id, token: token)
         }
@@ -263,11 +227,8 @@ struct AccountRoutes {
         let uid = try requireUser(p)
         let id = ctx.parameters.get("tokenId") ?? ""
         let now = s.now
-        let dto: KeyDTO = try await s.db.writer.write { db in
-            guard
-                try Row.fetchOne(
-                    db, sql: "SELECT id FROM api_keys WHERE id = ? AND kind = 'pat' AND user_id = ?", arguments: [id, uid])
-                    != nil
+        let dto: KeyDTO = try await s.db.write { db in
+            guard try AccountRepository.personalTokenExists(db, id: id, userId: uid)
             else { throw APIError.notFound("Personal access token") }
             return try Self.revoke(db, id, action: "pat.revoke", by: p, ip: ctx.remoteIP, now: now)
         }
@@ -279,12 +240,9 @@ struct AccountRoutes {
     @Sendable func listMembers(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
         let page = try PageRequest(req.uri, sortable: [])
-        let (rows, total) = try await s.db.writer.read { db in
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users WHERE org_id = ?", arguments: [p.orgId]) ?? 0
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM users WHERE org_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?",
-                arguments: [p.orgId, page.limit, page.offset])
-            return (rows.map(MemberDTO.init(row:)), total)
+        let (rows, total) = try await s.db.read { db in
+            let found = try AccountRepository.users(db, org: p.orgId, limit: page.limit, offset: page.offset)
+            return (found.users.map(MemberDTO.init), found.total)
         }
         return try Reply.json(ListEnvelope(data: rows, page: page, total: total, uri: req.uri))
     }
@@ -307,17 +265,12 @@ struct AccountRoutes {
         let hash = try await Passwords.hash(password, cost: s.config.bcryptCost)
         let now = s.now
         let id = IDs.make("usr")
-        let dto: MemberDTO = try await s.db.writer.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE username = ?", arguments: [username]) == true {
+        let dto: MemberDTO = try await s.db.write { db in
+            if try AccountRepository.usernameExists(db, username) {
                 throw APIError.conflict("A user named '\(username)' already exists.")
             }
-            let ts = Timestamp.format(now)
-            try db.execute(
-                sql: """
-                    INSERT INTO users (id, org_id, username, name, password_hash, role, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [id, p.orgId, username, name, hash, role.rawValue, ts, ts])
+            try AccountRepository.insertUser(
+                db, UserRecord(id: id, orgId: p.orgId, username: username, name: name, passwordHash: hash, role: role, now: now))
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "member.create", target: id, ip: ctx.remoteIP, now: now)
             return try Self.member(db, id)
         }
@@ -337,19 +290,13 @@ struct AccountRoutes {
         if let role, role > p.role { throw APIError.validation("role", "Cannot be above your own role (\(p.role.rawValue)).") }
         let hash: String? = if let password { try await Passwords.hash(password, cost: s.config.bcryptCost) } else { nil }
         let now = s.now
-        let dto: MemberDTO = try await s.db.writer.write { db in
-            guard let current = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ? AND org_id = ?", arguments: [id, p.orgId])
+        let dto: MemberDTO = try await s.db.write { db in
+            guard let current = try AccountRepository.user(db, id: id, org: p.orgId)
             else { throw APIError.notFound("Member") }
-            let currentRole = Role(rawValue: current["role"]) ?? .viewer
+            let currentRole = Role(rawValue: current.role) ?? .viewer
             if currentRole > p.role { throw APIError.forbidden }
             if currentRole == .owner, let role, role != .owner { try Self.ensureAnotherOwner(db, org: p.orgId, except: id) }
-            let ts = Timestamp.format(now)
-            if let role { try db.execute(sql: "UPDATE users SET role = ?, updated_at = ? WHERE id = ?", arguments: [role.rawValue, ts, id]) }
-            if let name { try db.execute(sql: "UPDATE users SET name = ?, updated_at = ? WHERE id = ?", arguments: [name, ts, id]) }
-            if let hash {
-                try db.execute(sql: "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?", arguments: [hash, ts, id])
-                try db.execute(sql: "DELETE FROM sessions WHERE user_id = ?", arguments: [id])
-            }
+            try AccountRepository.updateUser(db, id: id, role: role, name: name, passwordHash: hash, now: now)
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "member.update", target: id, ip: ctx.remoteIP, now: now)
             return try Self.member(db, id)
         }
@@ -358,44 +305,36 @@ struct AccountRoutes {
 
     /// Marks a key or PAT revoked (keeping the first revocation time), audits it, returns it.
     static func revoke(_ db: Database, _ id: String, action: String, by p: Principal, ip: String?, now: Date) throws -> KeyDTO {
-        try db.execute(
-            sql: "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-            arguments: [Timestamp.format(now), id])
+        try AccountRepository.revokeKey(db, id: id, at: now)
         try AppServices.audit(db, org: p.orgId, actor: p.actor, action: action, target: id, ip: ip, now: now)
         return try key(db, id)
     }
 
     static func key(_ db: Database, _ id: String, token: String? = nil) throws -> KeyDTO {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE id = ?", arguments: [id]) else {
-            throw APIError.notFound("Key")
-        }
-        return KeyDTO(row: row, key: token)
+        guard let key = try AccountRepository.key(db, id: id) else { throw APIError.notFound("Key") }
+        return KeyDTO(key, key: token)
     }
 
     static func member(_ db: Database, _ id: String) throws -> MemberDTO {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]) else {
-            throw APIError.notFound("Member")
-        }
-        return MemberDTO(row: row)
+        guard let user = try AccountRepository.user(db, id: id) else { throw APIError.notFound("Member") }
+        return MemberDTO(user)
     }
 
     static func ensureAnotherOwner(_ db: Database, org: String, except id: String) throws {
-        let owners = try Int.fetchOne(
-            db, sql: "SELECT COUNT(*) FROM users WHERE org_id = ? AND role = 'owner' AND id != ?", arguments: [org, id]) ?? 0
-        if owners == 0 { throw APIError.conflict("The organization must keep at least one owner.") }
+        if try AccountRepository.otherOwnerCount(db, org: org, except: id) == 0 { throw APIError.conflict("The organization must keep at least one owner.") }
     }
 
     @Sendable func deleteMember(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
         let id = ctx.parameters.get("memberId") ?? ""
         let now = s.now
-        try await s.db.writer.write { db in
-            guard let current = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ? AND org_id = ?", arguments: [id, p.orgId])
+        try await s.db.write { db in
+            guard let current = try AccountRepository.user(db, id: id, org: p.orgId)
             else { throw APIError.notFound("Member") }
-            let currentRole = Role(rawValue: current["role"]) ?? .viewer
+            let currentRole = Role(rawValue: current.role) ?? .viewer
             if currentRole > p.role { throw APIError.forbidden }
             if currentRole == .owner { try Self.ensureAnotherOwner(db, org: p.orgId, except: id) }
-            try db.execute(sql: "DELETE FROM users WHERE id = ?", arguments: [id])
+            try AccountRepository.deleteUser(db, id: id)
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "member.delete", target: id, ip: ctx.remoteIP, now: now)
         }
         return try Reply.data(Deleted(id: id))
@@ -425,9 +364,9 @@ struct AccountRoutes {
             throw error
         }
         struct UserRow: Sendable { var dto: MemberDTO; var hash: String; var org: String }
-        let user: UserRow? = try await s.db.writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE username = ?", arguments: [username]).map {
-                UserRow(dto: MemberDTO(row: $0), hash: $0["password_hash"], org: $0["org_id"])
+        let user: UserRow? = try await s.db.read { db in
+            try AccountRepository.user(db, username: username).map {
+                UserRow(dto: MemberDTO($0), hash: $0.passwordHash, org: $0.orgId)
             }
         }
         // Spend the same bcrypt work when the user does not exist, so timing does not reveal usernames.
@@ -441,7 +380,7 @@ struct AccountRoutes {
         guard ok, let user else {
             if let user {
                 let org = user.org
-                try? await s.db.writer.write { db in
+                try? await s.db.write { db in
                     try AppServices.audit(db, org: org, actor: "user:\(username)", action: "auth.sign_in.failed", target: nil, ip: ctx.remoteIP, now: now)
                 }
             }
@@ -453,11 +392,9 @@ struct AccountRoutes {
         let expires = now.addingTimeInterval(s.config.sessionLifetime)
         let uid = user.dto.id
         let org = user.org
-        try await s.db.writer.write { db in
-            try db.execute(sql: "DELETE FROM sessions WHERE expires_at <= ?", arguments: [Timestamp.format(now)])
-            try db.execute(
-                sql: "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                arguments: [Tokens.hash(token), uid, Timestamp.format(now), Timestamp.format(expires)])
+        try await s.db.write { db in
+            try AccountRepository.insertSession(
+                db, SessionRecord(tokenHash: Tokens.hash(token), userId: uid, createdAt: now, expiresAt: expires), now: now)
             try AppServices.audit(db, org: org, actor: "user:\(username)", action: "auth.sign_in", target: uid, ip: ctx.remoteIP, now: now)
         }
         let cookie = s.sessionCookie(token: token).description
@@ -470,8 +407,8 @@ struct AccountRoutes {
         let p = try await s.authorize(req, .viewer, reach: .registry)
         if p.kind == .session, let token = req.cookies[s.sessionCookieName]?.value {
             let now = s.now
-            try await s.db.writer.write { db in
-                try db.execute(sql: "DELETE FROM sessions WHERE token_hash = ?", arguments: [Tokens.hash(token)])
+            try await s.db.write { db in
+                try AccountRepository.deleteSession(db, tokenHash: Tokens.hash(token))
                 try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "auth.sign_out", target: p.id, ip: ctx.remoteIP, now: now)
             }
         }
@@ -492,15 +429,12 @@ struct AccountRoutes {
     @Sendable func auditLog(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin, alsoAllowed: [.auditor])
         let page = try PageRequest(req.uri, sortable: [])
-        let (rows, total) = try await s.db.writer.read { db in
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_log WHERE org_id = ?", arguments: [p.orgId]) ?? 0
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM audit_log WHERE org_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?",
-                arguments: [p.orgId, page.limit, page.offset])
-            return (rows.map {
-                AuditEventDTO(id: "aud_\($0["seq"] as Int64)", actor: $0["actor"], action: $0["action"], target: $0["target"],
-                      ip: $0["ip"], createdAt: $0["created_at"])
-            }, total)
+        let (rows, total) = try await s.db.read { db in
+            let found = try AuditRepository.entries(db, org: p.orgId, limit: page.limit, offset: page.offset)
+            return (found.entries.map {
+                AuditEventDTO(id: "aud_\($0.seq ?? 0)", actor: $0.actor, action: $0.action, target: $0.target,
+                      ip: $0.ip, createdAt: Timestamp.format($0.createdAt))
+            }, found.total)
         }
         return try Reply.json(ListEnvelope(data: rows, page: page, total: total, uri: req.uri))
     }

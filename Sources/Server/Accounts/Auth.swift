@@ -80,7 +80,7 @@ extension AppServices {
         let generation = caches.principals.generation
         if let hit = caches.principals.get(hash) {
             if let exp = hit.expiresAt, exp <= nowTS { throw APIError.unauthorized }
-            if hit.lastUsedAt.addingTimeInterval(60) < now { await recordUse(hit.principal.id, at: nowTS) }
+            if hit.lastUsedAt.addingTimeInterval(60) < now { await recordUse(hit.principal.id, at: now) }
             return hit.principal
         }
         struct KeyRow: Sendable {
@@ -88,19 +88,14 @@ extension AppServices {
             var expiresAt: String?, revokedAt: String?, lastUsedAt: String?, userId: String?, userRole: String?
             var username: String?
         }
-        let row: KeyRow? = try await db.writer.read { db in
-            try Row.fetchOne(
-                db.cachedStatement(sql: """
-                    SELECT k.id, k.org_id, k.kind, k.name, k.token_hash, k.role, k.registry_id, k.expires_at,
-                        k.revoked_at, k.last_used_at, k.user_id, u.role AS user_role, u.username
-                    FROM api_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.token_hash = ?
-                    """),
-                arguments: [hash]
-            ).map { r in
-                KeyRow(
-                    id: r["id"], orgId: r["org_id"], kind: r["kind"], name: r["name"], hash: r["token_hash"],
-                    role: r["role"], registryId: r["registry_id"], expiresAt: r["expires_at"], revokedAt: r["revoked_at"],
-                    lastUsedAt: r["last_used_at"], userId: r["user_id"], userRole: r["user_role"], username: r["username"])
+        let row: KeyRow? = try await db.read { db in
+            try AccountRepository.credential(db, tokenHash: hash).map { c in
+                let k = c.key
+                return KeyRow(
+                    id: k.id, orgId: k.orgId, kind: k.kind.rawValue, name: k.name, hash: k.tokenHash, role: k.role,
+                    registryId: k.registryId, expiresAt: k.expiresAt.map(Timestamp.format),
+                    revokedAt: k.revokedAt.map(Timestamp.format), lastUsedAt: k.lastUsedAt.map(Timestamp.format),
+                    userId: k.userId, userRole: c.userRole, username: c.username)
             }
         }
         guard let row, Tokens.constantTimeEquals(row.hash, hash) else { throw APIError.unauthorized }
@@ -123,7 +118,7 @@ extension AppServices {
         // Record use at most once a minute per key, so verification stays read-only on the hot path.
         var lastUsed = row.lastUsedAt.flatMap(Timestamp.parse) ?? .distantPast
         if lastUsed.addingTimeInterval(60) < now {
-            await recordUse(id, at: nowTS)
+            await recordUse(id, at: now)
             lastUsed = now
         }
         let principal = Principal(
@@ -137,10 +132,8 @@ extension AppServices {
         return principal
     }
 
-    func recordUse(_ keyId: String, at ts: String) async {
-        try? await db.writer.write { db in
-            try db.execute(sql: "UPDATE api_keys SET last_used_at = ? WHERE id = ?", arguments: [ts, keyId])
-        }
+    func recordUse(_ keyId: String, at now: Date) async {
+        try? await db.write { db in try AccountRepository.recordKeyUse(db, id: keyId, at: now) }
     }
 
     func sessionPrincipal(token: String, now: Date) async throws -> Principal {
@@ -151,23 +144,18 @@ extension AppServices {
             if let exp = hit.expiresAt, exp <= nowTS { throw APIError.unauthorized }
             return hit.principal
         }
-        let found: (Principal, String)? = try await db.writer.read { db in
+        let found: (Principal, String)? = try await db.read { db in
             guard
-                let row = try Row.fetchOne(
-                    db.cachedStatement(sql: """
-                        SELECT s.token_hash, s.expires_at, u.id, u.org_id, u.role, u.username FROM sessions s
-                        JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?
-                        """),
-                    arguments: [hash]),
-                Tokens.constantTimeEquals(row["token_hash"], hash),
-                let exp = Timestamp.parse(row["expires_at"]), exp > now,
-                let role = Role(rawValue: row["role"])
+                let row = try AccountRepository.sessionUser(db, tokenHash: hash),
+                Tokens.constantTimeEquals(row.tokenHash, hash),
+                let exp = row.expiresAt, exp > now,
+                let role = Role(rawValue: row.role)
             else { return nil }
-            let uid: String = row["id"]
+            let uid = row.userId
             let principal = Principal(
-                kind: .session, id: uid, orgId: row["org_id"], role: role, actor: "user:\(row["username"] as String)",
+                kind: .session, id: uid, orgId: row.orgId, role: role, actor: "user:\(row.username)",
                 userId: uid, registryScope: nil)
-            return (principal, row["expires_at"])
+            return (principal, Timestamp.format(exp))
         }
         guard let (principal, expiresAt) = found else { throw APIError.unauthorized }
         caches.principals.put(

@@ -29,11 +29,7 @@ struct OpsRoutes {
         var problems: [String] = []
         do {
             let now = s.now
-            try await s.db.writer.write { db in
-                try db.execute(
-                    sql: "INSERT INTO server_heartbeat (id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at",
-                    arguments: [Timestamp.format(now)])
-            }
+            try await s.db.write { db in try AppDatabase.beat(db, now: now) }
         } catch {
             problems.append("database is not writable")
         }

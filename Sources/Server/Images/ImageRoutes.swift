@@ -81,30 +81,16 @@ struct ImageRoutes {
     @Sendable func list(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .viewer, reach: .registry)
         let page = try PageRequest(req.uri, sortable: Set(Self.sortColumns.keys))
-        var filters = ["org_id = ?"]
-        var args: [any DatabaseValueConvertible & Sendable] = [p.orgId]
-        if let scope = p.registryScope {
-            filters.append("registry_id = ?")
-            args.append(scope)
-        }
-        if let reg = req.uri.queryParameters["registryId"] {
-            filters.append("registry_id = ?")
-            args.append(String(reg))
-        }
-        if let like = page.likePattern {
-            filters.append("full_name LIKE ? ESCAPE '\\'")
-            args.append(like)
-        }
-        let order = page.sortField.flatMap { Self.sortColumns[$0] }.map { "\($0) \(page.descending ? "DESC" : "ASC"), id" }
-            ?? "created_at, id"
-        let whereSQL = filters.joined(separator: " AND ")
-        let finalArgs = args
-        let (rows, total) = try await s.db.writer.read { db in
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM images WHERE \(whereSQL)", arguments: StatementArguments(finalArgs)) ?? 0
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM images WHERE \(whereSQL) ORDER BY \(order) LIMIT ? OFFSET ?",
-                arguments: StatementArguments(finalArgs + [page.limit, page.offset]))
-            return (rows.map { ImageDTO(row: $0) }, total)
+        var registryIds: [String] = []
+        if let scope = p.registryScope { registryIds.append(scope) }
+        if let reg = req.uri.queryParameters["registryId"] { registryIds.append(String(reg)) }
+        let query = ImageRepository.ListQuery(
+            org: p.orgId, registryIds: registryIds, like: page.likePattern,
+            sortColumn: page.sortField.flatMap { Self.sortColumns[$0] }, descending: page.descending,
+            limit: page.limit, offset: page.offset)
+        let (rows, total) = try await s.db.read { db in
+            let found = try ImageRepository.list(db, query)
+            return (found.rows.map { ImageDTO(row: $0) }, found.total)
         }
         return try Reply.json(ListEnvelope(data: rows, page: page, total: total, uri: req.uri))
     }
@@ -112,11 +98,10 @@ struct ImageRoutes {
     @Sendable func get(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .viewer, reach: .registry)
         let id = ctx.parameters.get("imageId") ?? ""
-        let dto: ImageDTO? = try await s.db.writer.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM images WHERE id = ? AND org_id = ?", arguments: [id, p.orgId])
-            else { return nil }
+        let dto: ImageDTO? = try await s.db.read { db in
+            guard let row = try ImageRepository.image(db, id: id, org: p.orgId) else { return nil }
             if let scope = p.registryScope, scope != row["registry_id"] { return nil }
-            let tags = try Row.fetchAll(db, sql: "SELECT * FROM image_tags WHERE image_id = ? ORDER BY name", arguments: [id]).map {
+            let tags = try ImageRepository.tagRows(db, imageId: id).map {
                 ImageDTO.TagDTO(name: $0["name"], digest: $0["digest"], lastScanId: $0["last_scan_id"],
                                 lastScannedAt: $0["last_scanned_at"], firstSeenAt: $0["first_seen_at"], updatedAt: $0["updated_at"])
             }

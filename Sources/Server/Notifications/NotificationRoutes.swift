@@ -18,16 +18,16 @@ struct ChannelDTO: Encodable, Sendable {
     var createdAt: String
     var updatedAt: String
 
-    init(row: Row) {
-        id = row["id"]
-        name = row["name"]
-        type = row["type"]
-        url = row["url"]
-        events = (try? JSONDecoder().decode([String].self, from: Data((row["events"] as String).utf8))) ?? []
-        enabled = row["enabled"]
-        hasSecret = row["has_secret"]
-        createdAt = row["created_at"]
-        updatedAt = row["updated_at"]
+    init(_ c: NotificationChannelRecord) {
+        id = c.id
+        name = c.name
+        type = c.type
+        url = c.url
+        events = c.eventNames
+        enabled = c.enabled
+        hasSecret = c.hasSecret
+        createdAt = Timestamp.format(c.createdAt)
+        updatedAt = Timestamp.format(c.updatedAt)
     }
 }
 
@@ -112,21 +112,16 @@ struct NotificationRoutes {
         return input
     }
 
-    func channel(_ ctx: AppRequestContext, orgId: String, in db: Database) throws -> Row? {
-        try Row.fetchOne(
-            db, sql: "SELECT * FROM notification_channels WHERE id = ? AND org_id = ?",
-            arguments: [ctx.parameters.get("channelId") ?? "", orgId])
+    func channel(_ ctx: AppRequestContext, orgId: String, in db: Database) throws -> NotificationChannelRecord? {
+        try NotificationRepository.channel(db, id: ctx.parameters.get("channelId") ?? "", org: orgId)
     }
 
     @Sendable func list(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
         let page = try PageRequest(req.uri, sortable: [])
-        let (rows, total) = try await s.db.writer.read { db in
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM notification_channels WHERE org_id = ?", arguments: [p.orgId]) ?? 0
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM notification_channels WHERE org_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?",
-                arguments: [p.orgId, page.limit, page.offset]).map(ChannelDTO.init(row:))
-            return (rows, total)
+        let (rows, total) = try await s.db.read { db in
+            let found = try NotificationRepository.channels(db, org: p.orgId, limit: page.limit, offset: page.offset)
+            return (found.channels.map(ChannelDTO.init), found.total)
         }
         return try Reply.json(ListEnvelope(data: rows, page: page, total: total, uri: req.uri))
     }
@@ -139,31 +134,28 @@ struct NotificationRoutes {
         guard let name = input.name, let url = input.url, let events = input.events else { throw APIError.validation(r.issues) }
         try await checkTarget(url)
         let now = s.now
-        let ts = Timestamp.format(now)
         let secrets = s.secrets
-        let dto: ChannelDTO = try await s.db.writer.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM notification_channels WHERE org_id = ? AND name = ?", arguments: [p.orgId, name]) == true {
+        let dto: ChannelDTO = try await s.db.write { db in
+            if try NotificationRepository.channelNameExists(db, org: p.orgId, name: name) {
                 throw APIError.conflict("A channel named \(name) exists.")
             }
             let id = IDs.make("chn")
             let secret = input.secret ?? nil
-            try db.execute(
-                sql: """
-                    INSERT INTO notification_channels (id, org_id, name, type, url, events, enabled, has_secret, created_at, updated_at)
-                    VALUES (?, ?, ?, 'webhook', ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [id, p.orgId, name, url, String(decoding: try JSONCoding.encoder.encode(events), as: UTF8.self),
-                            input.enabled ?? true, secret != nil, ts, ts])
+            let channel = NotificationChannelRecord(
+                id: id, orgId: p.orgId, name: name, url: url,
+                events: String(decoding: try JSONCoding.encoder.encode(events), as: UTF8.self), enabled: input.enabled ?? true,
+                hasSecret: secret != nil, now: now)
+            try NotificationRepository.insertChannel(db, channel)
             if let secret { try secrets.seal(Data(secret.utf8), owner: Notifications.secretOwner(id), in: db) }
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.create", target: id, ip: ctx.remoteIP, now: now)
-            return ChannelDTO(row: try Row.fetchOne(db, sql: "SELECT * FROM notification_channels WHERE id = ?", arguments: [id])!)
+            return ChannelDTO(channel)
         }
         return try Reply.data(dto, status: .created, headers: [.location: "/api/notification-channels/\(dto.id)"])
     }
 
     @Sendable func get(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
-        guard let dto = try await s.db.writer.read({ db in try channel(ctx, orgId: p.orgId, in: db).map(ChannelDTO.init(row:)) })
+        guard let dto = try await s.db.read({ db in try channel(ctx, orgId: p.orgId, in: db).map(ChannelDTO.init) })
         else { throw APIError.notFound("Notification channel") }
         return try Reply.data(dto)
     }
@@ -175,20 +167,19 @@ struct NotificationRoutes {
         try r.check()
         if let url = input.url { try await checkTarget(url) }
         let now = s.now
-        let ts = Timestamp.format(now)
         let secrets = s.secrets
-        let dto: ChannelDTO? = try await s.db.writer.write { db in
-            guard let row = try channel(ctx, orgId: p.orgId, in: db) else { return nil }
-            let id: String = row["id"]
-            if let name = input.name, name != (row["name"] as String),
-               try Bool.fetchOne(db, sql: "SELECT 1 FROM notification_channels WHERE org_id = ? AND name = ?", arguments: [p.orgId, name]) == true {
+        let dto: ChannelDTO? = try await s.db.write { db in
+            guard var channel = try channel(ctx, orgId: p.orgId, in: db) else { return nil }
+            let id = channel.id
+            if let name = input.name, name != channel.name,
+               try NotificationRepository.channelNameExists(db, org: p.orgId, name: name) {
                 throw APIError.conflict("A channel named \(name) exists.")
             }
-            var hasSecret: Bool = row["has_secret"]
+            var hasSecret = channel.hasSecret
             // The signing secret belongs to the URL it was given for: a new URL without a new
             // secret drops it, so signed bodies (which the old receiver trusts) are never
             // steered to another host.
-            let urlChanged = input.url.map { !RegistryValidation.sameEndpoint($0, row["url"]) } ?? false
+            let urlChanged = input.url.map { !RegistryValidation.sameEndpoint($0, channel.url) } ?? false
             let dropSecret = hasSecret && urlChanged && input.secret == nil
             if let secret = input.secret {
                 try secrets.delete(owner: Notifications.secretOwner(id), in: db)
@@ -198,22 +189,20 @@ struct NotificationRoutes {
                 try secrets.delete(owner: Notifications.secretOwner(id), in: db)
                 hasSecret = false
             }
-            try db.execute(
-                sql: """
-                    UPDATE notification_channels SET name = ?, url = ?, events = ?, enabled = ?, has_secret = ?, updated_at = ? WHERE id = ?
-                    """,
-                arguments: [
-                    input.name ?? row["name"], input.url ?? row["url"],
-                    try input.events.map { String(decoding: try JSONCoding.encoder.encode($0), as: UTF8.self) } ?? row["events"],
-                    input.enabled ?? row["enabled"], hasSecret, ts, id,
-                ])
+            if let name = input.name { channel.name = name }
+            if let url = input.url { channel.url = url }
+            if let events = input.events { channel.events = String(decoding: try JSONCoding.encoder.encode(events), as: UTF8.self) }
+            if let enabled = input.enabled { channel.enabled = enabled }
+            channel.hasSecret = hasSecret
+            channel.updatedAt = now
+            try NotificationRepository.updateChannel(db, channel)
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.update", target: id, ip: ctx.remoteIP, now: now)
             if dropSecret {
                 try AppServices.audit(
                     db, org: p.orgId, actor: p.actor, action: "notification_channel.secret.dropped", target: id, ip: ctx.remoteIP,
                     now: now)
             }
-            var dto = ChannelDTO(row: try Row.fetchOne(db, sql: "SELECT * FROM notification_channels WHERE id = ?", arguments: [id])!)
+            var dto = ChannelDTO(channel)
             dto.secretDropped = dropSecret ? true : nil
             return dto
         }
@@ -225,11 +214,10 @@ struct NotificationRoutes {
         let p = try await s.authorize(req, .admin)
         let now = s.now
         let secrets = s.secrets
-        let id: String? = try await s.db.writer.write { db in
-            guard let row = try channel(ctx, orgId: p.orgId, in: db) else { return nil }
-            let id: String = row["id"]
+        let id: String? = try await s.db.write { db in
+            guard let id = try channel(ctx, orgId: p.orgId, in: db)?.id else { return nil }
             try secrets.delete(owner: Notifications.secretOwner(id), in: db)
-            try db.execute(sql: "DELETE FROM notification_channels WHERE id = ?", arguments: [id])
+            try NotificationRepository.deleteChannel(db, id: id)
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.delete", target: id, ip: ctx.remoteIP, now: now)
             return id
         }
@@ -243,11 +231,10 @@ struct NotificationRoutes {
         let p = try await s.authorize(req, .admin)
         let secrets = s.secrets
         struct Target: Sendable { var id: String, url: String, secret: Data? }
-        guard let target: Target = try await s.db.writer.read({ db in
-            guard let row = try channel(ctx, orgId: p.orgId, in: db) else { return nil }
-            let id: String = row["id"]
-            let secret = (row["has_secret"] as Bool) ? try secrets.open(owner: Notifications.secretOwner(id), in: db) : nil
-            return Target(id: id, url: row["url"], secret: secret)
+        guard let target: Target = try await s.db.read({ db in
+            guard let channel = try channel(ctx, orgId: p.orgId, in: db) else { return nil }
+            let secret = channel.hasSecret ? try secrets.open(owner: Notifications.secretOwner(channel.id), in: db) : nil
+            return Target(id: channel.id, url: channel.url, secret: secret)
         }) else { throw APIError.notFound("Notification channel") }
         let now = s.now
         let body = try JSONCoding.encoder.encode([
@@ -280,18 +267,17 @@ struct NotificationRoutes {
     @Sendable func deliveries(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
         let page = try PageRequest(req.uri, sortable: [])
-        let result: ([DeliveryDTO], Int)? = try await s.db.writer.read { db in
-            guard let row = try channel(ctx, orgId: p.orgId, in: db) else { return nil }
-            let id: String = row["id"]
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM notification_deliveries WHERE channel_id = ?", arguments: [id]) ?? 0
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM notification_deliveries WHERE channel_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-                arguments: [id, page.limit, page.offset]
-            ).map {
-                DeliveryDTO(id: $0["id"], event: $0["event"], status: $0["status"], attempts: $0["attempts"], statusClass: Notifications.statusClass($0["response_code"]),
-                            error: $0["error"], createdAt: $0["created_at"], updatedAt: $0["updated_at"], nextAttemptAt: $0["next_attempt_at"])
+        let result: ([DeliveryDTO], Int)? = try await s.db.read { db in
+            guard let id = try channel(ctx, orgId: p.orgId, in: db)?.id else { return nil }
+            let found = try NotificationRepository.deliveries(db, channelId: id, limit: page.limit, offset: page.offset)
+            let rows = found.deliveries.map {
+                DeliveryDTO(
+                    id: $0.id, event: $0.event, status: $0.status, attempts: $0.attempts,
+                    statusClass: Notifications.statusClass($0.responseCode), error: $0.error,
+                    createdAt: Timestamp.format($0.createdAt), updatedAt: Timestamp.format($0.updatedAt),
+                    nextAttemptAt: $0.nextAttemptAt.map(Timestamp.format))
             }
-            return (rows, total)
+            return (rows, found.total)
         }
         guard let (rows, total) = result else { throw APIError.notFound("Notification channel") }
         return try Reply.json(ListEnvelope(data: rows, page: page, total: total, uri: req.uri))

@@ -20,41 +20,6 @@ public enum NotificationEvent: String, Sendable, Codable, CaseIterable {
     case agentDisconnected = "agent_disconnected"
 }
 
-extension AppDatabase {
-    static func registerNotificationMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("server.v6.notifications") { db in
-            try db.execute(sql: """
-                CREATE TABLE notification_channels (
-                    id TEXT PRIMARY KEY NOT NULL,
-                    org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
-                    name TEXT NOT NULL,
-                    type TEXT NOT NULL,
-                    url TEXT NOT NULL,
-                    events TEXT NOT NULL,
-                    enabled INTEGER NOT NULL DEFAULT 1,
-                    has_secret INTEGER NOT NULL DEFAULT 0,
-                    created_at TEXT NOT NULL,
-                    updated_at TEXT NOT NULL,
-                    UNIQUE (org_id, name)
-                );
-                CREATE TABLE notification_deliveries (
-                    id TEXT PRIMARY KEY NOT NULL,
-                    channel_id TEXT NOT NULL REFERENCES notification_channels(id) ON DELETE CASCADE,
-                    event TEXT NOT NULL,
-                    body BLOB NOT NULL,
-                    status TEXT NOT NULL,
-                    attempts INTEGER NOT NULL DEFAULT 0,
-                    response_code INTEGER,
-                    error TEXT,
-                    created_at TEXT NOT NULL,
-                    updated_at TEXT NOT NULL,
-                    next_attempt_at TEXT
-                );
-                CREATE INDEX notification_deliveries_channel ON notification_deliveries(channel_id, created_at);
-                """)
-        }
-    }
-}
 
 public enum Notifications {
     /// Delays before attempts 2…5.
@@ -68,9 +33,7 @@ public enum Notifications {
         _ event: NotificationEvent, orgId: String, severity: String, title: String, message: String,
         fields: [String: String] = [:], now: Date, in db: Database
     ) throws {
-        let channels = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT id, events FROM notification_channels WHERE org_id = ? AND enabled = 1"),
-            arguments: [orgId])
+        let channels = try NotificationRepository.enabledChannels(db, org: orgId)
         guard !channels.isEmpty else { return }
         var body: [String: String] = fields
         body["event"] = event.rawValue
@@ -80,22 +43,15 @@ public enum Notifications {
         body["timestamp"] = Timestamp.format(now)
         body["organizationId"] = orgId
         let data = try JSONCoding.encoder.encode(body)
-        for channel in channels {
-            let events: [String] = (try? JSONDecoder().decode([String].self, from: Data((channel["events"] as String).utf8))) ?? []
-            guard events.contains(event.rawValue) else { continue }
-            try enqueue(channelId: channel["id"], event: event.rawValue, body: data, orgId: orgId, now: now, in: db)
+        for channel in channels where channel.events.contains(event.rawValue) {
+            try enqueue(channelId: channel.id, event: event.rawValue, body: data, orgId: orgId, now: now, in: db)
         }
     }
 
     static func enqueue(channelId: String, event: String, body: Data, orgId: String, now: Date, in db: Database) throws {
         let id = IDs.make("dlv")
-        let ts = Timestamp.format(now)
-        try db.execute(
-            sql: """
-                INSERT INTO notification_deliveries (id, channel_id, event, body, status, created_at, updated_at, next_attempt_at)
-                VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)
-                """,
-            arguments: [id, channelId, event, body, ts, ts, ts])
+        try NotificationRepository.insertDelivery(
+            db, NotificationDeliveryRecord(id: id, channelId: channelId, event: event, body: body, now: now))
         _ = try JobStore.enqueue(
             try NewJob(.notify, NotifyJobPayload(deliveryId: id), orgId: orgId, concurrencyKey: "notify:\(channelId)", maxAttempts: 1),
             now: now, in: db)
@@ -184,21 +140,14 @@ public struct NotificationSender: Sendable {
     public func run(_ context: JobContext, _ p: NotifyJobPayload) async throws -> String? {
         let secrets = services.secrets
         struct Target: Sendable { var channelId: String, orgId: String, url: String, event: String, body: Data, attempts: Int, secret: Data? }
-        let target: Target? = try await services.db.writer.read { db in
-            guard let row = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT d.channel_id, d.event, d.body, d.attempts, d.status, c.url, c.org_id, c.enabled, c.has_secret
-                    FROM notification_deliveries d JOIN notification_channels c ON c.id = d.channel_id WHERE d.id = ?
-                    """,
-                arguments: [p.deliveryId]),
-                (row["status"] as String) == "pending", (row["enabled"] as Bool)
+        let target: Target? = try await services.db.read { db in
+            guard let (delivery, channel) = try NotificationRepository.delivery(db, id: p.deliveryId),
+                delivery.status == "pending", channel.enabled
             else { return nil }
-            let channel: String = row["channel_id"]
-            let secret = (row["has_secret"] as Bool) ? try secrets.open(owner: Notifications.secretOwner(channel), in: db) : nil
+            let secret = channel.hasSecret ? try secrets.open(owner: Notifications.secretOwner(channel.id), in: db) : nil
             return Target(
-                channelId: channel, orgId: row["org_id"], url: row["url"], event: row["event"], body: row["body"],
-                attempts: row["attempts"], secret: secret)
+                channelId: channel.id, orgId: channel.orgId, url: channel.url, event: delivery.event, body: delivery.body,
+                attempts: delivery.attempts, secret: secret)
         }
         guard let target else { return #"{"skipped":"delivery gone, done or channel disabled"}"# }
         let outcome = await Notifications.post(
@@ -206,35 +155,25 @@ public struct NotificationSender: Sendable {
         let (code, error) = (outcome.code, outcome.error)
         let attempt = target.attempts + 1
         let now = services.now
-        let ts = Timestamp.format(now)
-        try await services.db.writer.write { db in
+        try await services.db.write { db in
             if error == nil {
-                try db.execute(
-                    sql: """
-                        UPDATE notification_deliveries SET status = 'delivered', attempts = ?, response_code = ?, error = NULL,
-                            updated_at = ?, next_attempt_at = NULL WHERE id = ?
-                        """,
-                    arguments: [attempt, code, ts, p.deliveryId])
+                try NotificationRepository.recordAttempt(
+                    db, id: p.deliveryId, status: "delivered", attempts: attempt, responseCode: code, error: nil, now: now,
+                    nextAttemptAt: nil)
             } else if attempt <= Notifications.retryDelays.count, outcome.refused == nil {
                 // (A refused target fails at once: the policy will not change between attempts.)
                 let next = now.addingTimeInterval(Notifications.retryDelays[attempt - 1])
-                try db.execute(
-                    sql: """
-                        UPDATE notification_deliveries SET attempts = ?, response_code = ?, error = ?, updated_at = ?,
-                            next_attempt_at = ? WHERE id = ?
-                        """,
-                    arguments: [attempt, code, error, ts, Timestamp.format(next), p.deliveryId])
+                try NotificationRepository.recordAttempt(
+                    db, id: p.deliveryId, status: "pending", attempts: attempt, responseCode: code, error: error, now: now,
+                    nextAttemptAt: next)
                 _ = try JobStore.enqueue(
                     try NewJob(.notify, p, orgId: target.orgId, concurrencyKey: "notify:\(target.channelId)",
                            maxAttempts: 1, runAt: next),
                     now: now, in: db)
             } else {
-                try db.execute(
-                    sql: """
-                        UPDATE notification_deliveries SET status = 'failed', attempts = ?, response_code = ?, error = ?,
-                            updated_at = ?, next_attempt_at = NULL WHERE id = ?
-                        """,
-                    arguments: [attempt, code, error, ts, p.deliveryId])
+                try NotificationRepository.recordAttempt(
+                    db, id: p.deliveryId, status: "failed", attempts: attempt, responseCode: code, error: error, now: now,
+                    nextAttemptAt: nil)
             }
         }
         return String(decoding: try JSONCoding.encoder.encode(["attempt": "\(attempt)", "result": error ?? "delivered"]), as: UTF8.self)

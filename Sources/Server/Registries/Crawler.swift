@@ -95,8 +95,8 @@ public struct Crawler: Sendable {
     /// The sync job: list repositories and tags, filter, resolve digests, record the result.
     public func sync(_ context: JobContext, _ payload: SyncJobPayload) async throws -> String? {
         let db = services.db
-        guard let registry = try await db.writer.read({ db in
-            try Row.fetchOne(db, sql: "SELECT * FROM registries WHERE id = ?", arguments: [payload.registryId]).map(RegistryRecord.init(row:))
+        guard let registry = try await db.read({ db in
+            try RegistryRepository.registry(db, id: payload.registryId)
         }) else {
             throw PermanentJobError("registry \(payload.registryId) no longer exists")
         }
@@ -175,15 +175,13 @@ public struct Crawler: Sendable {
         let now = services.now
         let keep = failedRepos
         let found = discovered
-        let applied = try await services.db.writer.write { db in
+        let applied = try await services.db.write { db in
             // Repositories that failed this time keep what was recorded before: nothing is lost to a flaky listing.
             var all = found
             for repo in keep {
-                let rows = try Row.fetchAll(
-                    db,
-                    sql: "SELECT t.name, t.digest FROM image_tags t JOIN images i ON i.id = t.image_id WHERE i.registry_id = ? AND i.name = ?",
-                    arguments: [registry.id, repo])
-                all += rows.map { DiscoveredTag(repository: repo, tag: $0["name"], digest: $0["digest"]) }
+                all += try ImageRepository.tags(db, registryId: registry.id, repository: repo).map {
+                    DiscoveredTag(repository: repo, tag: $0.name, digest: $0.digest)
+                }
             }
             guard let fresh = try RegistryRecord.fetch(db, id: registry.id, org: registry.orgId) else {
                 throw PermanentJobError("registry \(registry.id) was deleted during the sync")
@@ -211,17 +209,9 @@ public struct Crawler: Sendable {
     }
 
     func setHealth(_ id: String, status: HealthStatus, score: Int?, error: String?, synced: Bool) async throws {
-        let now = Timestamp.format(services.now)
-        try await services.db.writer.write { db in
-            try db.execute(
-                sql: """
-                    UPDATE registries SET health_status = ?, health_score = COALESCE(?, health_score),
-                        health_last_error = CASE WHEN ? = 'syncing' THEN health_last_error ELSE ? END,
-                        last_sync_at = CASE WHEN ? THEN ? ELSE last_sync_at END,
-                        last_sync_ok_at = CASE WHEN ? AND ? IN ('healthy', 'degraded') THEN ? ELSE last_sync_ok_at END
-                    WHERE id = ?
-                    """,
-                arguments: [status.rawValue, score, status.rawValue, error, synced || status == .unhealthy, now, synced, status.rawValue, now, id])
+        let now = services.now
+        try await services.db.write { db in
+            try RegistryRepository.setHealth(db, id: id, status: status, score: score, error: error, synced: synced, now: now)
         }
     }
 }

@@ -20,7 +20,7 @@ struct CrawlerRoutes {
     @Sendable func scheduleScans(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
         let now = s.now
-        let outcome = try await s.db.writer.write { db in
+        let outcome = try await s.db.write { db in
             let outcome = try SchedulePolicy().apply(orgId: p.orgId, now: now, in: db)
             try AppServices.audit(
                 db, org: p.orgId, actor: p.actor, action: "registry.schedule_scans", target: nil, ip: ctx.remoteIP, now: now)
@@ -42,7 +42,7 @@ struct CrawlerRoutes {
             r.rejectUnknown(allowed: ["registryId"])
             let id = r.string("registryId", required: true, minLength: 1, maxLength: 64)
             try r.check()
-            guard let id, let registry = try await s.db.writer.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) }),
+            guard let id, let registry = try await s.db.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) }),
                   p.reaches(registry: id)
             else { throw APIError.notFound("Registry") }
             let creds = try await s.registryCredentials(registry.id)
@@ -75,14 +75,14 @@ struct CrawlerRoutes {
     @Sendable func sync(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin, reach: .registry)
         guard let id = ctx.parameters.get("registryId"), p.reaches(registry: id),
-              let registry = try await s.db.writer.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) })
+              let registry = try await s.db.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) })
         else { throw APIError.notFound("Registry") }
         let now = s.now
         // Sensor registries are synced by their sensor, which claims `sensor_sync` jobs.
         let sync = try NewJob(
             .sync(registry.scanMethod), SyncJobPayload(registryId: registry.id), orgId: p.orgId, concurrencyKey: registry.id,
             dedupeKey: "sync:\(registry.id)", maxAttempts: 3)
-        let (job, created) = try await s.db.writer.write { db in
+        let (job, created) = try await s.db.write { db in
             let r = try JobStore.enqueue(
                 sync,
                 now: now, in: db)

@@ -109,11 +109,10 @@ struct EventRoutes {
             if parts.count == 2, parts[0].lowercased() == "bearer" { token = String(parts[1]) }
         }
         guard let token, Tokens.isWellFormed(token, prefix: Tokens.webhookPrefix) else { throw APIError.unauthorized }
-        let stored: (RegistryRecord, Data)? = try await s.db.writer.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM registries WHERE id = ?", arguments: [id]),
-                  let hash = row["webhook_token_hash"] as Data?
+        let stored: (RegistryRecord, Data)? = try await s.db.read { db in
+            guard let registry = try RegistryRepository.registry(db, id: id), let hash = registry.webhookTokenHash
             else { return nil }
-            return (RegistryRecord(row: row), hash)
+            return (registry, hash)
         }
         // Unknown registry and wrong token look the same to the caller.
         guard let (registry, hash) = stored, Tokens.constantTimeEquals(hash, Tokens.hash(token)) else {
@@ -197,7 +196,7 @@ struct EventRoutes {
         let toApply = confirmed
         let requestSync = sensor && !pending.isEmpty
         let ip = ctx.remoteIP
-        let (enqueued, skipped) = try await s.db.writer.write { db -> (Int, Int) in
+        let (enqueued, skipped) = try await s.db.write { db -> (Int, Int) in
             var enqueued = 0, skipped = 0
             var newImages: [SyncStore.NewImage] = []
             for (e, digest) in toApply {

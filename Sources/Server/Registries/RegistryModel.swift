@@ -12,67 +12,6 @@ public enum Schedule: String, Sendable, Codable, CaseIterable {
 public enum ScannerName: String, Sendable, Codable, CaseIterable { case trivy, grype, syft, native }
 public enum HealthStatus: String, Sendable, Codable, CaseIterable { case unknown, syncing, healthy, degraded, unhealthy }
 
-/// A registry as stored (credentials live in `secrets`, never here).
-public struct RegistryRecord: Sendable, Hashable {
-    public var id: String
-    public var orgId: String
-    public var name: String
-    public var provider: RegistryProvider
-    public var url: String
-    public var scanMethod: ScanMethod
-    public var schedule: Schedule
-    public var scanners: [String]
-    public var tagInclude: String?
-    public var tagExclude: String?
-    public var insecure: Bool
-    public var hasCredentials: Bool
-    public var imageCount: Int
-    public var healthStatus: HealthStatus
-    public var healthScore: Int
-    public var healthLastError: String?
-    /// RFC 3339 text as stored (dates are returned exactly as stored).
-    public var lastSyncAt: String?
-    public var createdAt: String
-    public var updatedAt: String
-
-    public var credentialsOwner: String { Self.credentialsOwner(id) }
-    public static func credentialsOwner(_ id: String) -> String { "registry:\(id):credentials" }
-
-    /// From a `SELECT * FROM registries` row, by column position (the table's order; later
-    /// migrations only append columns). Name lookups were a measurable share of list requests.
-    init(row: Row) {
-        id = row[0]
-        orgId = row[1]
-        name = row[2]
-        provider = RegistryProvider(rawValue: row[3]) ?? .custom
-        url = row[4]
-        scanMethod = ScanMethod(rawValue: row[5]) ?? .cloud
-        schedule = Schedule(rawValue: row[6]) ?? .manual
-        scanners = Self.parseScanners(row[7])
-        tagInclude = row[8]
-        tagExclude = row[9]
-        insecure = row[10]
-        hasCredentials = row[11]
-        imageCount = row[12]
-        healthStatus = HealthStatus(rawValue: row[13]) ?? .unknown
-        healthScore = row[14]
-        healthLastError = row[15]
-        lastSyncAt = row[16]
-        createdAt = row[19]
-        updatedAt = row[20]
-    }
-
-    /// The stored scanner list is a JSON array of plain names (validated on the way in).
-    static func parseScanners(_ json: String) -> [String] {
-        json.split(whereSeparator: { "[]\", ".contains($0) || $0 == " " }).map(String.init)
-    }
-
-    public static func fetch(_ db: Database, id: String, org: String) throws -> RegistryRecord? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM registries WHERE id = ? AND org_id = ?"), arguments: [id, org])
-            .map(RegistryRecord.init(row:))
-    }
-}
-
 /// The registry object of the API (the seed's fields plus insecure, hasCredentials,
 /// health.score/lastError, webhookUrl; one-time secrets only on create).
 struct RegistryDTO: Encodable {
@@ -139,7 +78,7 @@ struct RegistryDTO: Encodable {
             schedule: r.schedule.rawValue, scanners: r.scanners, tagInclude: r.tagInclude, tagExclude: r.tagExclude)
         imageCount = r.imageCount
         health = Health(
-            status: r.healthStatus.rawValue, lastSyncAt: r.lastSyncAt, score: r.healthScore,
+            status: r.healthStatus.rawValue, lastSyncAt: r.lastSyncAt.map(Timestamp.format), score: r.healthScore,
             lastError: r.healthLastError)
         insecure = r.insecure
         hasCredentials = r.hasCredentials
@@ -147,8 +86,8 @@ struct RegistryDTO: Encodable {
         self.sensorApiKey = sensorApiKey
         self.webhookToken = webhookToken
         self.credentialsDropped = credentialsDropped ? true : nil
-        createdAt = r.createdAt
-        updatedAt = r.updatedAt
+        createdAt = Timestamp.format(r.createdAt)
+        updatedAt = Timestamp.format(r.updatedAt)
     }
 
     enum CodingKeys: String, CodingKey {

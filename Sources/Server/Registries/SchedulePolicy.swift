@@ -42,23 +42,20 @@ public struct SchedulePolicy: Sendable {
     /// Runs the policy for one organization (or all) at `now`, inside the caller's transaction.
     public func apply(orgId: String?, now: Date, in db: Database) throws -> Outcome {
         var outcome = Outcome()
-        let rows = try Row.fetchAll(
-            db, sql: "SELECT * FROM registries WHERE (?1 IS NULL OR org_id = ?1) ORDER BY id", arguments: [orgId])
         var due: [String: RegistryRecord] = [:]
         var hosts: [String: String] = [:]
-        for row in rows {
-            let r = RegistryRecord(row: row)
+        for r in try RegistryRepository.registries(db, org: orgId) {
             outcome.registries += 1
             guard let period = Self.period(r.schedule) else { outcome.skipped += 1; continue }
             due[r.id] = r
             hosts[r.id] = ScanStore.host(ofRegistryURL: r.url)
-            let lastOK = (row["last_sync_ok_at"] as String?).flatMap(Timestamp.parse)
+            let lastOK = r.lastSyncOkAt
             let dueAt: Date
             if let lastOK {
                 dueAt = lastOK.addingTimeInterval(period + Self.jitter(r.id, max: period / 20))
             } else {
                 // Never synced: soon, but spread over five minutes from creation.
-                let created = Timestamp.parse(r.createdAt) ?? now
+                let created = r.createdAt
                 dueAt = created.addingTimeInterval(Self.jitter(r.id, max: 300))
             }
             guard now >= dueAt else { continue }
@@ -71,32 +68,19 @@ public struct SchedulePolicy: Sendable {
         guard !due.isEmpty else { return outcome }
         // Tags whose last scan is older than their registry's period and that have no scan
         // queued or running (the jobs table's dedupe index answers that).
-        let daily = Timestamp.format(now.addingTimeInterval(-86_400))
-        let weekly = Timestamp.format(now.addingTimeInterval(-7 * 86_400))
-        let stale = try Row.fetchAll(
-            db,
-            sql: """
-                SELECT r.id AS registry_id, i.name AS repository, t.name AS tag, t.digest FROM image_tags t
-                JOIN images i ON i.id = t.image_id
-                JOIN registries r ON r.id = i.registry_id
-                WHERE t.last_scanned_at < ?1 AND r.schedule IN ('daily', 'weekly') AND (?3 IS NULL OR r.org_id = ?3)
-                    AND t.last_scanned_at < CASE r.schedule WHEN 'daily' THEN ?1 ELSE ?2 END
-                    AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.status IN ('queued', 'running')
-                        AND j.dedupe_key = 'scan:' || r.id || ':' || i.name || ':' || t.name || ':linux/amd64')
-                ORDER BY t.last_scanned_at
-                LIMIT ?4
-                """,
-            arguments: [daily, weekly, orgId, maxScansPerRun])
+        let stale = try ImageRepository.staleTags(
+            db, org: orgId, dailyCutoff: now.addingTimeInterval(-86_400), weeklyCutoff: now.addingTimeInterval(-7 * 86_400),
+            limit: maxScansPerRun)
         var filters: [String: TagFilter?] = [:]
         for row in stale {
-            let registryId: String = row["registry_id"]
+            let registryId = row.registryId
             guard let r = due[registryId] else { continue }
             let filter = filters[registryId] ?? (try? TagFilter(include: r.tagInclude, exclude: r.tagExclude))
             filters[registryId] = filter
-            let tag: String = row["tag"]
+            let tag = row.tag
             if let filter, !filter.allows(tag) { outcome.skipped += 1; continue }
             let request = ScanRequest(
-                registryId: registryId, repository: row["repository"], tag: tag, digest: row["digest"], trigger: "schedule")
+                registryId: registryId, repository: row.repository, tag: tag, digest: row.digest, trigger: "schedule")
             if try SyncStore.enqueueScan(request, orgId: r.orgId, now: now, registryHost: hosts[registryId], in: db).enqueued {
                 outcome.scansEnqueued += 1
             } else {
@@ -107,17 +91,6 @@ public struct SchedulePolicy: Sendable {
     }
 }
 
-extension AppDatabase {
-    /// Indexes the scheduler's queries need at 10,000 registries and 1,000,000 tags.
-    static func registerSchedulerMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("server.v4.scheduler") { db in
-            try db.execute(sql: """
-                CREATE INDEX image_tags_last_scanned ON image_tags(last_scanned_at);
-                CREATE INDEX scans_finished ON scans(finished_at);
-                """)
-        }
-    }
-}
 
 /// Daily housekeeping the scheduler runs.
 public enum Housekeeping {

@@ -75,23 +75,11 @@ public enum SyncStore {
     public static func apply(
         _ discovered: [DiscoveredTag], registry: RegistryRecord, registryHost: String, now: Date, in db: Database
     ) throws -> SyncOutcome {
-        let ts = Timestamp.format(now)
-        var existingImages: [String: String] = [:]  // repository → image id
-        for row in try Row.fetchAll(db, sql: "SELECT id, name FROM images WHERE registry_id = ?", arguments: [registry.id]) {
-            existingImages[row["name"]] = row["id"]
-        }
+        let existingImages = try ImageRepository.imageIds(db, registryId: registry.id)  // repository → image id
         struct Known { var digest: String; var scanned: Bool }
         var existingTags: [String: [String: Known]] = [:]  // image id → tag → known
-        for row in try Row.fetchAll(
-            db,
-            sql: """
-                SELECT t.image_id, t.name, t.digest, t.last_scanned_at FROM image_tags t
-                JOIN images i ON i.id = t.image_id WHERE i.registry_id = ?
-                """,
-            arguments: [registry.id])
-        {
-            existingTags[row["image_id"], default: [:]][row["name"]] = Known(
-                digest: row["digest"], scanned: (row["last_scanned_at"] as String?) != nil)
+        for t in try ImageRepository.knownTags(db, registryId: registry.id) {
+            existingTags[t.imageId, default: [:]][t.name] = Known(digest: t.digest, scanned: t.scanned)
         }
         var byRepo: [String: [DiscoveredTag]] = [:]
         for d in discovered { byRepo[d.repository, default: []].append(d) }
@@ -106,12 +94,9 @@ public enum SyncStore {
                 imageId = id
             } else {
                 imageId = IDs.make("img")
-                try db.execute(
-                    sql: """
-                        INSERT INTO images (id, org_id, registry_id, name, full_name, created_at, updated_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [imageId, registry.orgId, registry.id, repo, "\(registryHost)/\(repo)", ts, ts])
+                try ImageRepository.insertImage(
+                    db, id: imageId, orgId: registry.orgId, registryId: registry.id, name: repo,
+                    fullName: "\(registryHost)/\(repo)", now: now)
                 newImages.append(NewImage(id: imageId, fullName: "\(registryHost)/\(repo)"))
             }
             var known = existingTags[imageId] ?? [:]
@@ -120,14 +105,10 @@ public enum SyncStore {
                 if let prior, prior.digest == t.digest { continue }
                 if prior == nil {
                     outcome.newTags += 1
-                    try db.execute(
-                        sql: "INSERT INTO image_tags (image_id, name, digest, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                        arguments: [imageId, t.tag, t.digest, ts, ts])
+                    try ImageRepository.insertTag(db, imageId: imageId, tag: t.tag, digest: t.digest, now: now)
                 } else {
                     outcome.changedTags += 1
-                    try db.execute(
-                        sql: "UPDATE image_tags SET digest = ?, updated_at = ? WHERE image_id = ? AND name = ?",
-                        arguments: [t.digest, ts, imageId, t.tag])
+                    try ImageRepository.updateTagDigest(db, imageId: imageId, tag: t.tag, digest: t.digest, now: now)
                 }
                 if registry.schedule == .onPush || prior?.scanned != true {
                     toScan.append(.init(
@@ -137,14 +118,14 @@ public enum SyncStore {
             }
             for (gone, _) in known {
                 outcome.removedTags += 1
-                try db.execute(sql: "DELETE FROM image_tags WHERE image_id = ? AND name = ?", arguments: [imageId, gone])
+                try ImageRepository.deleteTag(db, imageId: imageId, tag: gone)
             }
-            try refreshAggregates(imageId: imageId, now: ts, in: db)
+            try ImageRepository.refreshAggregates(db, imageId: imageId, now: now)
         }
         for (repo, id) in existingImages where byRepo[repo] == nil {
             outcome.removedImages += 1
             outcome.removedTags += existingTags[id]?.count ?? 0
-            try db.execute(sql: "DELETE FROM images WHERE id = ?", arguments: [id])
+            try ImageRepository.deleteImage(db, id: id)
         }
         // One `new_image` delivery per channel for the whole sync, however many repositories appeared.
         try notifyNewImages(registry: registry, newImages, now: now, in: db)
@@ -153,9 +134,7 @@ public enum SyncStore {
                 outcome.scansEnqueued += 1
             }
         }
-        try db.execute(
-            sql: "UPDATE registries SET image_count = (SELECT COUNT(*) FROM images WHERE registry_id = ?) WHERE id = ?",
-            arguments: [registry.id, registry.id])
+        try ImageRepository.refreshImageCount(db, registryId: registry.id)
         return outcome
     }
 
@@ -169,8 +148,7 @@ public enum SyncStore {
         var scan = request
         scan.scanId = scan.scanId ?? IDs.make("scn")
         // A sensor registry is out of the server's reach: its sensor claims `sensor_scan` jobs.
-        let sensor = try String.fetchOne(db, sql: "SELECT scan_method FROM registries WHERE id = ?", arguments: [scan.registryId])
-            == ScanMethod.sensor.rawValue
+        let sensor = try RegistryRepository.scanMethod(db, id: scan.registryId) == .sensor
         scan.origin = sensor ? "sensor" : "cloud"
         // Sorted keys: the payload is compared to the queued job's to tell a retarget from a repeat.
         let kind = TypedJobKind.scan(sensor: sensor)
@@ -198,21 +176,15 @@ public enum SyncStore {
         retargeted.scanId = existingId
         try writePayload(retargeted, jobId: job.id, in: db)
         let host = try registryHost
-            ?? String.fetchOne(db, sql: "SELECT url FROM registries WHERE id = ?", arguments: [scan.registryId]).map(ScanStore.host(ofRegistryURL:))
+            ?? RegistryRepository.url(db, id: scan.registryId).map(ScanStore.host(ofRegistryURL:))
             ?? ""
-        try db.execute(
-            sql: "UPDATE scans SET digest = ?, reference = ?, trigger = ?, requested_scanners = ? WHERE id = ? AND status = 'queued'",
-            arguments: [
-                scan.digest, ScanStore.reference(host: host, repository: scan.repository, tag: scan.tag, digest: scan.digest),
-                scan.trigger, String(decoding: try JSONCoding.encoder.encode(scan.scanners ?? ["native"]), as: UTF8.self),
-                existingId,
-            ])
+        try ScanStore.retarget(existingId, to: scan, host: host, in: db)
         return ScanEnqueueResult(scanId: existingId, jobId: job.id, enqueued: true)
     }
 
     static func writePayload(_ request: ScanRequest, jobId: String, in db: Database) throws {
         let payload = String(decoding: try JSONCoding.encoder.encode(request), as: UTF8.self)
-        try db.execute(sql: "UPDATE jobs SET payload = ? WHERE id = ? AND payload != ?", arguments: [payload, jobId, payload])
+        try JobStore.setPayload(payload, jobId: jobId, in: db)
     }
 
     /// An image a sync, scan or push created (for the coalesced `new_image` notification).
@@ -248,23 +220,6 @@ public enum SyncStore {
             ],
             now: now, in: db)
     }
-
-    static func refreshAggregates(imageId: String, now: String, in db: Database) throws {
-        try db.execute(
-            sql: """
-                UPDATE images SET
-                    tag_count = (SELECT COUNT(*) FROM image_tags WHERE image_id = ?1),
-                    latest_tag = COALESCE(
-                        (SELECT name FROM image_tags WHERE image_id = ?1 AND name = 'latest'),
-                        (SELECT name FROM image_tags WHERE image_id = ?1 ORDER BY updated_at DESC, name DESC LIMIT 1)),
-                    latest_digest = COALESCE(
-                        (SELECT digest FROM image_tags WHERE image_id = ?1 AND name = 'latest'),
-                        (SELECT digest FROM image_tags WHERE image_id = ?1 ORDER BY updated_at DESC, name DESC LIMIT 1)),
-                    updated_at = ?2
-                WHERE id = ?1
-                """,
-            arguments: [imageId, now])
-    }
 }
 
 extension SyncStore {
@@ -288,32 +243,20 @@ extension SyncStore {
         registry: RegistryRecord, registryHost: String, repository: String, tag: String, digest: String, now: Date,
         newImages: inout [NewImage], in db: Database
     ) throws -> Bool {
-        let ts = Timestamp.format(now)
         let imageId: String
-        if let id = try String.fetchOne(
-            db, sql: "SELECT id FROM images WHERE registry_id = ? AND name = ?", arguments: [registry.id, repository])
-        {
+        if let id = try ImageRepository.imageId(db, registryId: registry.id, repository: repository) {
             imageId = id
         } else {
             imageId = IDs.make("img")
-            try db.execute(
-                sql: "INSERT INTO images (id, org_id, registry_id, name, full_name, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                arguments: [imageId, registry.orgId, registry.id, repository, "\(registryHost)/\(repository)", ts, ts])
+            try ImageRepository.insertImage(
+                db, id: imageId, orgId: registry.orgId, registryId: registry.id, name: repository,
+                fullName: "\(registryHost)/\(repository)", now: now)
             newImages.append(NewImage(id: imageId, fullName: "\(registryHost)/\(repository)"))
         }
-        let prior = try String.fetchOne(
-            db, sql: "SELECT digest FROM image_tags WHERE image_id = ? AND name = ?", arguments: [imageId, tag])
-        if prior == digest { return false }
-        try db.execute(
-            sql: """
-                INSERT INTO image_tags (image_id, name, digest, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT(image_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at
-                """,
-            arguments: [imageId, tag, digest, ts, ts])
-        try refreshAggregates(imageId: imageId, now: ts, in: db)
-        try db.execute(
-            sql: "UPDATE registries SET image_count = (SELECT COUNT(*) FROM images WHERE registry_id = ?) WHERE id = ?",
-            arguments: [registry.id, registry.id])
+        if try ImageRepository.tagDigest(db, imageId: imageId, tag: tag) == digest { return false }
+        try ImageRepository.upsertTag(db, imageId: imageId, tag: tag, digest: digest, now: now)
+        try ImageRepository.refreshAggregates(db, imageId: imageId, now: now)
+        try ImageRepository.refreshImageCount(db, registryId: registry.id)
         return true
     }
 }

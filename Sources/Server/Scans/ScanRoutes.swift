@@ -181,7 +181,7 @@ struct ScanRoutes {
         guard let format = SBOMFormat(rawValue: raw.lowercased()) else {
             throw APIError.validation("format", "Expected cyclonedx or spdx.")
         }
-        let loaded: (SBOMSubject, ImageInventory, Date)?? = try await s.db.writer.read { db in
+        let loaded: (SBOMSubject, ImageInventory, Date)?? = try await s.db.read { db in
             guard let row = try scanRow(ctx, p, in: db) else { return nil }
             guard (row["status"] as String) == ScanStatus.completed.rawValue, let manifest = row["manifest_digest"] as String?,
                   let inventory = try ScanStore.inventory(digest: manifest, in: db)
@@ -228,7 +228,7 @@ struct ScanRoutes {
         let now = s.now
         let orgId = p.orgId
         let scope = p.registryScope
-        let result = try await s.db.writer.write { db -> (ScanEnqueueResult, String)? in
+        let result = try await s.db.write { db -> (ScanEnqueueResult, String)? in
             guard let registry = try Self.registry(for: image, orgId: orgId, scope: scope, in: db) else { return nil }
             var names = scanners ?? registry.scanners
             if !names.contains("native") { names.insert("native", at: 0) }
@@ -263,9 +263,7 @@ struct ScanRoutes {
                 ? ImageReference.dockerHubRegistry : h
         }
         let wanted = canonical(image.registry)
-        let rows = try Row.fetchAll(
-            db, sql: "SELECT * FROM registries WHERE org_id = ? ORDER BY created_at, id", arguments: [orgId])
-        return rows.map(RegistryRecord.init(row:)).first { r in
+        return try RegistryRepository.registriesByAge(db, org: orgId).first { r in
             (scope == nil || scope == r.id) && canonical(ScanStore.host(ofRegistryURL: r.url)) == wanted
         }
     }
@@ -292,7 +290,7 @@ struct ScanRoutes {
             ?? "queued_at DESC, id DESC"
         let whereSQL = filters.joined(separator: " AND ")
         let finalArgs = args
-        let (rows, total) = try await s.db.writer.read { db in
+        let (rows, total) = try await s.db.read { db in
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM scans WHERE \(whereSQL)", arguments: StatementArguments(finalArgs)) ?? 0
             let rows = try Row.fetchAll(
                 db, sql: "SELECT * FROM scans WHERE \(whereSQL) ORDER BY \(order) LIMIT ? OFFSET ?",
@@ -313,7 +311,7 @@ struct ScanRoutes {
 
     @Sendable func get(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .viewer, reach: .registry)
-        guard let dto = try await s.db.writer.read({ db in try scanRow(ctx, p, in: db).map(ScanDTO.init(row:)) })
+        guard let dto = try await s.db.read({ db in try scanRow(ctx, p, in: db).map(ScanDTO.init(row:)) })
         else { throw APIError.notFound("Scan") }
         return try Reply.data(dto)
     }
@@ -331,7 +329,7 @@ struct ScanRoutes {
             }
             enum CodingKeys: String, CodingKey { case id, status, progress, error, queuedAt, startedAt, finishedAt }
         }
-        let out: Status? = try await s.db.writer.read { db in
+        let out: Status? = try await s.db.read { db in
             guard let row = try scanRow(ctx, p, in: db) else { return nil }
             var progress = Status.Progress(done: 0, total: 0)
             if let job = try Row.fetchOne(
@@ -352,7 +350,7 @@ struct ScanRoutes {
         let p = try await s.authorize(req, .developer, reach: .registry)
         let now = s.now
         let ts = Timestamp.format(now)
-        let outcome: ScanDTO? = try await s.db.writer.write { db in
+        let outcome: ScanDTO? = try await s.db.write { db in
             guard let row = try scanRow(ctx, p, in: db) else { return nil }
             let id: String = row["id"]
             guard ScanStatus(rawValue: row["status"])?.isActive == true else {
@@ -362,12 +360,7 @@ struct ScanRoutes {
                 sql: "UPDATE scans SET status = 'cancelled', finished_at = ?, error = ? WHERE id = ?",
                 arguments: [ts, "cancelled by \(p.actor)", id])
             // A running job's worker sees the lost lease within seconds and stops.
-            try db.execute(
-                sql: """
-                    UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL
-                    WHERE id = ? AND status IN ('queued', 'running')
-                    """,
-                arguments: [ts, row["job_id"] as String?])
+            if let job = row["job_id"] as String? { try JobStore.cancel(job, now: now, in: db) }
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "scan.cancel", target: id, ip: ctx.remoteIP, now: now)
             return try Row.fetchOne(db, sql: "SELECT * FROM scans WHERE id = ?", arguments: [id]).map(ScanDTO.init(row:))
         }
@@ -378,16 +371,10 @@ struct ScanRoutes {
     @Sendable func delete(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin, reach: .registry)
         let now = s.now
-        let ts = Timestamp.format(now)
-        let id: String? = try await s.db.writer.write { db in
+        let id: String? = try await s.db.write { db in
             guard let row = try scanRow(ctx, p, in: db) else { return nil }
             let id: String = row["id"]
-            try db.execute(
-                sql: """
-                    UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL
-                    WHERE id = ? AND status IN ('queued', 'running')
-                    """,
-                arguments: [ts, row["job_id"] as String?])
+            if let job = row["job_id"] as String? { try JobStore.cancel(job, now: now, in: db) }
             // Tags that showed this scan fall back to their previous completed scan of the same digest.
             try db.execute(
                 sql: """
@@ -429,7 +416,7 @@ struct ScanRoutes {
         }
         let whereSQL = filters.joined(separator: " AND ")
         let extraArgs = extra
-        let result: ([FindingDTO], Int)? = try await s.db.writer.read { db in
+        let result: ([FindingDTO], Int)? = try await s.db.read { db in
             guard let row = try scanRow(ctx, p, in: db) else { return nil }
             let id: String = row["id"]
             let args: [any DatabaseValueConvertible & Sendable] = [id] + extraArgs
@@ -464,7 +451,7 @@ struct ScanRoutes {
         let page = try PageRequest(req.uri, sortable: [])
         let typeFilter = req.uri.queryParameters["type"].map(String.init)
         let search = page.search?.lowercased()
-        let result: ([InstalledPackage], Int)? = try await s.db.writer.read { db in
+        let result: ([InstalledPackage], Int)? = try await s.db.read { db in
             guard let row = try scanRow(ctx, p, in: db) else { return nil }
             guard let digest = row["manifest_digest"] as String?, let inventory = try ScanStore.inventory(digest: digest, in: db) else {
                 return ([], 0)

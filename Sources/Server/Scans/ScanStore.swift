@@ -3,104 +3,6 @@ import Foundation
 public import GRDB
 public import Scan
 
-extension AppDatabase {
-    /// Scans, their findings, per-digest inventories, the layer-analysis cache and triage.
-    static func registerScanMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("server.v3.scans") { db in
-            try db.execute(sql: """
-                CREATE TABLE scans (
-                    id TEXT PRIMARY KEY NOT NULL,
-                    org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
-                    registry_id TEXT NOT NULL REFERENCES registries(id) ON DELETE CASCADE,
-                    image_id TEXT REFERENCES images(id) ON DELETE SET NULL,
-                    job_id TEXT,
-                    repository TEXT NOT NULL,
-                    tag TEXT,
-                    reference TEXT NOT NULL,
-                    digest TEXT,
-                    manifest_digest TEXT,
-                    platform TEXT NOT NULL DEFAULT 'linux/amd64',
-                    status TEXT NOT NULL,
-                    trigger TEXT NOT NULL,
-                    origin TEXT NOT NULL DEFAULT 'cloud',
-                    requested_scanners TEXT NOT NULL DEFAULT '["native"]',
-                    scanners TEXT NOT NULL DEFAULT '[]',
-                    os_family TEXT,
-                    os_version TEXT,
-                    package_count INTEGER NOT NULL DEFAULT 0,
-                    critical INTEGER NOT NULL DEFAULT 0,
-                    high INTEGER NOT NULL DEFAULT 0,
-                    medium INTEGER NOT NULL DEFAULT 0,
-                    low INTEGER NOT NULL DEFAULT 0,
-                    unknown INTEGER NOT NULL DEFAULT 0,
-                    risk_score INTEGER NOT NULL DEFAULT 0,
-                    layers_cached INTEGER NOT NULL DEFAULT 0,
-                    layers_total INTEGER NOT NULL DEFAULT 0,
-                    bytes_downloaded INTEGER NOT NULL DEFAULT 0,
-                    duration_ms INTEGER,
-                    error TEXT,
-                    notes TEXT NOT NULL DEFAULT '[]',
-                    queued_at TEXT NOT NULL,
-                    started_at TEXT,
-                    finished_at TEXT
-                );
-                CREATE INDEX scans_org_queued ON scans(org_id, queued_at, id);
-                CREATE INDEX scans_org_status ON scans(org_id, status, queued_at);
-                CREATE INDEX scans_image ON scans(image_id, queued_at);
-                CREATE INDEX scans_registry ON scans(registry_id, queued_at);
-                CREATE TABLE findings (
-                    scan_id TEXT NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
-                    seq INTEGER NOT NULL,
-                    vulnerability_id TEXT NOT NULL,
-                    severity_rank INTEGER NOT NULL,
-                    fixable INTEGER NOT NULL,
-                    pkg_name TEXT NOT NULL,
-                    pkg_version TEXT NOT NULL,
-                    pkg_type TEXT NOT NULL,
-                    detail BLOB NOT NULL,
-                    PRIMARY KEY (scan_id, seq)
-                ) WITHOUT ROWID;
-                CREATE INDEX findings_vulnerability ON findings(vulnerability_id, scan_id);
-                CREATE TABLE inventories (
-                    digest TEXT PRIMARY KEY NOT NULL,
-                    os TEXT,
-                    packages BLOB NOT NULL,
-                    package_count INTEGER NOT NULL,
-                    created_at TEXT NOT NULL,
-                    updated_at TEXT NOT NULL
-                ) WITHOUT ROWID;
-                CREATE TABLE layer_analyses (
-                    digest TEXT NOT NULL,
-                    analyzer_version INTEGER NOT NULL,
-                    analysis BLOB NOT NULL,
-                    created_at TEXT NOT NULL,
-                    PRIMARY KEY (digest, analyzer_version)
-                ) WITHOUT ROWID;
-                CREATE TABLE triage (
-                    id TEXT PRIMARY KEY NOT NULL,
-                    org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
-                    vulnerability_id TEXT NOT NULL,
-                    image_id TEXT NOT NULL DEFAULT '',
-                    status TEXT NOT NULL,
-                    note TEXT,
-                    expires_at TEXT,
-                    expiry_applied INTEGER NOT NULL DEFAULT 0,
-                    updated_by TEXT NOT NULL,
-                    created_at TEXT NOT NULL,
-                    updated_at TEXT NOT NULL,
-                    UNIQUE (org_id, vulnerability_id, image_id)
-                );
-                CREATE TABLE vulnerability_sightings (
-                    org_id TEXT NOT NULL,
-                    vulnerability_id TEXT NOT NULL,
-                    pkg_name TEXT NOT NULL,
-                    first_detected_at TEXT NOT NULL,
-                    PRIMARY KEY (org_id, vulnerability_id, pkg_name)
-                ) WITHOUT ROWID;
-                """)
-        }
-    }
-}
 
 /// The lifecycle of a scan as the API shows it.
 public enum ScanStatus: String, Sendable, Codable, CaseIterable {
@@ -192,6 +94,16 @@ public enum ScanStore {
     }
 
     /// Marks a queued scan running (false when it was cancelled or deleted meanwhile).
+    /// Points a queued scan at the tag's new digest (the scan's job was retargeted).
+    static func retarget(_ id: String, to scan: ScanRequest, host: String, in db: Database) throws {
+        try db.execute(
+            sql: "UPDATE scans SET digest = ?, reference = ?, trigger = ?, requested_scanners = ? WHERE id = ? AND status = 'queued'",
+            arguments: [
+                scan.digest, reference(host: host, repository: scan.repository, tag: scan.tag, digest: scan.digest),
+                scan.trigger, String(decoding: try JSONCoding.encoder.encode(scan.scanners ?? ["native"]), as: UTF8.self), id,
+            ])
+    }
+
     static func markRunning(_ id: String, now: Date, in db: Database) throws -> Bool {
         try db.execute(
             sql: "UPDATE scans SET status = 'running', started_at = ?, error = NULL WHERE id = ? AND status IN ('queued', 'running')",

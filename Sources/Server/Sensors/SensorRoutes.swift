@@ -8,25 +8,6 @@ import NIOCore
 import Registry
 import Scan
 
-extension AppDatabase {
-    /// What each registry's sensor last said about itself.
-    static func registerSensorMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("server.v5.sensors") { db in
-            try db.execute(sql: """
-                CREATE TABLE sensors (
-                    registry_id TEXT PRIMARY KEY NOT NULL REFERENCES registries(id) ON DELETE CASCADE,
-                    key_id TEXT NOT NULL,
-                    name TEXT NOT NULL,
-                    version TEXT NOT NULL,
-                    hostname TEXT NOT NULL,
-                    first_seen_at TEXT NOT NULL,
-                    last_heartbeat_at TEXT NOT NULL,
-                    offline_since TEXT
-                ) WITHOUT ROWID;
-                """)
-        }
-    }
-}
 
 /// The sensor protocol: a sensor runs next to a registry the appliance cannot reach, with
 /// credentials only it holds. It authenticates with its registry's `sensorApiKey`, claims

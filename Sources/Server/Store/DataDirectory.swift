@@ -65,13 +65,11 @@ public struct DataDirectory: Sendable {
         let db = try AppDatabase.open(path: databasePath)
         chmod(databasePath, 0o600)
         let (orgId, key) = try db.writer.write { db -> (String, String?) in
-            if let existing = try String.fetchOne(db, sql: "SELECT id FROM organizations WHERE name = 'default'") {
+            if let existing = try AccountRepository.organizationId(db, named: "default") {
                 return (existing, nil)
             }
             let orgId = IDs.make("org")
-            let ts = Timestamp.format(now)
-            try db.execute(
-                sql: "INSERT INTO organizations (id, name, created_at) VALUES (?, 'default', ?)", arguments: [orgId, ts])
+            try AccountRepository.insertOrganization(db, id: orgId, name: "default", createdAt: now)
             let token = try Self.insertAPIKey(db, org: orgId, name: "initial-admin", role: .owner, createdBy: "system", now: now)
             try AppServices.audit(db, org: orgId, actor: "system", action: "organization.create", target: orgId, ip: nil, now: now)
             return (orgId, token)
@@ -87,10 +85,7 @@ public struct DataDirectory: Sendable {
     /// Whether someone has set the organization up: a user exists, or an API or sensor key
     /// other than the initial one.
     public static func isSetUp(_ db: Database) throws -> Bool {
-        try Bool.fetchOne(
-            db,
-            sql: "SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM api_keys WHERE created_by IS NOT 'system')"
-        ) ?? false
+        try AccountRepository.isSetUp(db)
     }
 
     /// Deletes `initial-admin-key` once the organization is set up: the file is a bootstrap
@@ -124,15 +119,11 @@ public struct DataDirectory: Sendable {
     ) throws -> String {
         let token = Tokens.generate(prefix: Tokens.apiKeyPrefix)
         let id = IDs.make("key")
-        try db.execute(
-            sql: """
-                INSERT INTO api_keys (id, org_id, kind, name, token_hash, token_prefix, role, created_by, created_at, expires_at)
-                VALUES (?, ?, 'api', ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
-                id, org, name, Tokens.hash(token), Tokens.displayPrefix(token), role.rawValue, createdBy,
-                Timestamp.format(now), expiresAt.map(Timestamp.format),
-            ])
+        try AccountRepository.insertKey(
+            db,
+            APIKeyRecord(
+                id: id, orgId: org, kind: .api, name: name, token: token, role: role, createdBy: createdBy, createdAt: now,
+                expiresAt: expiresAt))
         try AppServices.audit(db, org: org, actor: createdBy, action: "api_key.create", target: id, ip: nil, now: now)
         return token
     }

@@ -64,6 +64,16 @@ public struct SecretStore: Sendable {
         }
     }
 
+    /// Every owner with a stored secret, sorted.
+    package static func owners(in db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT owner FROM secrets ORDER BY owner")
+    }
+
+    /// The key-encryption keys other than `kekId` that stored secrets are still wrapped with.
+    package static func kekIds(otherThan kekId: String, in db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT DISTINCT kek_id FROM secrets WHERE kek_id <> ?", arguments: [kekId])
+    }
+
     public func delete(owner: String, in db: Database) throws {
         try db.execute(sql: "DELETE FROM secrets WHERE owner = ?", arguments: [owner])
     }

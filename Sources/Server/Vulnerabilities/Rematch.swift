@@ -42,7 +42,7 @@ extension ScanRunner {
             var scanId: String, orgId: String, manifestDigest: String, findings: [Finding]
         }
         let org = payload.orgId
-        let ids: [String] = try await services.db.writer.read { db in
+        let ids: [String] = try await services.db.read { db in
             try String.fetchAll(
                 db,
                 sql: """
@@ -58,7 +58,7 @@ extension ScanRunner {
         await context.progress(done: 0, total: ids.count)
         for (i, id) in ids.enumerated() {
             try Task.checkCancellation()
-            let loaded: (Target, ImageInventory?)? = try await services.db.writer.read { db in
+            let loaded: (Target, ImageInventory?)? = try await services.db.read { db in
                 guard let row = try Row.fetchOne(db, sql: "SELECT org_id, manifest_digest FROM scans WHERE id = ?", arguments: [id])
                 else { return nil }
                 let digest: String = row["manifest_digest"]
@@ -86,7 +86,7 @@ extension ScanRunner {
             summary.newFindings += added
             summary.resolvedFindings += resolved
             let now = services.now
-            try await services.db.writer.write { db in
+            try await services.db.write { db in
                 try ScanStore.recordRematch(
                     of: target.scanId, findings: next, added: added, resolved: resolved, now: now, in: db)
             }

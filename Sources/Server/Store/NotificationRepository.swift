@@ -1,0 +1,102 @@
+import Cron
+package import Foundation
+package import GRDB
+
+/// The notifications aggregate: channels and their deliveries. Functions run inside the
+/// caller's transaction, so an event is recorded with the change that caused it.
+package enum NotificationRepository {
+    // MARK: Channels
+
+    package static func insertChannel(_ db: Database, _ channel: NotificationChannelRecord) throws {
+        try channel.insert(db)
+    }
+
+    /// Stores every field of `channel` (found by its id).
+    package static func updateChannel(_ db: Database, _ channel: NotificationChannelRecord) throws {
+        try channel.update(db)
+    }
+
+    package static func deleteChannel(_ db: Database, id: String) throws {
+        try db.execute(sql: "DELETE FROM notification_channels WHERE id = ?", arguments: [id])
+    }
+
+    package static func channel(_ db: Database, id: String) throws -> NotificationChannelRecord? {
+        try NotificationChannelRecord.fetchOne(db, sql: "SELECT * FROM notification_channels WHERE id = ?", arguments: [id])
+    }
+
+    package static func channel(_ db: Database, id: String, org: String) throws -> NotificationChannelRecord? {
+        try NotificationChannelRecord.fetchOne(
+            db, sql: "SELECT * FROM notification_channels WHERE id = ? AND org_id = ?", arguments: [id, org])
+    }
+
+    package static func channelNameExists(_ db: Database, org: String, name: String) throws -> Bool {
+        try Bool.fetchOne(
+            db, sql: "SELECT EXISTS (SELECT 1 FROM notification_channels WHERE org_id = ? AND name = ?)",
+            arguments: [org, name]) ?? false
+    }
+
+    /// An organization's channels, oldest first.
+    package static func channels(_ db: Database, org: String, limit: Int, offset: Int) throws
+        -> (channels: [NotificationChannelRecord], total: Int)
+    {
+        let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM notification_channels WHERE org_id = ?", arguments: [org]) ?? 0
+        let channels = try NotificationChannelRecord.fetchAll(
+            db, sql: "SELECT * FROM notification_channels WHERE org_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?",
+            arguments: [org, limit, offset])
+        return (channels, total)
+    }
+
+    /// The enabled channels of an organization (ids and subscribed events).
+    package static func enabledChannels(_ db: Database, org: String) throws -> [(id: String, events: [String])] {
+        try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT id, events FROM notification_channels WHERE org_id = ? AND enabled = ?"),
+            arguments: [org, true]
+        ).map { row in
+            let events = (try? JSONDecoder().decode([String].self, from: Data((row["events"] as String).utf8))) ?? []
+            return (row["id"], events)
+        }
+    }
+
+    // MARK: Deliveries
+
+    package static func insertDelivery(_ db: Database, _ delivery: NotificationDeliveryRecord) throws {
+        try delivery.insert(db)
+    }
+
+    /// A channel's deliveries, newest first.
+    package static func deliveries(_ db: Database, channelId: String, limit: Int, offset: Int) throws
+        -> (deliveries: [NotificationDeliveryRecord], total: Int)
+    {
+        let total = try Int.fetchOne(
+            db, sql: "SELECT COUNT(*) FROM notification_deliveries WHERE channel_id = ?", arguments: [channelId]) ?? 0
+        let deliveries = try NotificationDeliveryRecord.fetchAll(
+            db, sql: "SELECT * FROM notification_deliveries WHERE channel_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+            arguments: [channelId, limit, offset])
+        return (deliveries, total)
+    }
+
+    /// A delivery with its channel.
+    package static func delivery(_ db: Database, id: String) throws
+        -> (delivery: NotificationDeliveryRecord, channel: NotificationChannelRecord)?
+    {
+        guard let delivery = try NotificationDeliveryRecord.fetchOne(
+            db, sql: "SELECT * FROM notification_deliveries WHERE id = ?", arguments: [id]),
+            let channel = try channel(db, id: delivery.channelId)
+        else { return nil }
+        return (delivery, channel)
+    }
+
+    /// Records an attempt: `status` stays `pending` with a `nextAttemptAt`, or becomes
+    /// `delivered` or `failed` (no next attempt).
+    package static func recordAttempt(
+        _ db: Database, id: String, status: String, attempts: Int, responseCode: Int?, error: String?, now: Date,
+        nextAttemptAt: Date?
+    ) throws {
+        try db.execute(
+            sql: """
+                UPDATE notification_deliveries SET status = ?, attempts = ?, response_code = ?, error = ?, updated_at = ?,
+                    next_attempt_at = ? WHERE id = ?
+                """,
+            arguments: [status, attempts, responseCode, error, Timestamp.format(now), nextAttemptAt.map(Timestamp.format), id])
+    }
+}
