@@ -422,7 +422,7 @@ struct AccountRoutes {
         let p = try await s.authorize(req, .viewer, reach: .registry)
         let id = ctx.parameters.get("jobId") ?? ""
         guard let job = try await s.jobs.get(id), job.orgId == p.orgId else { throw APIError.notFound("Job") }
-        if p.registryScope != nil, !p.reaches(registry: job.concurrencyKey ?? "") { throw APIError.notFound("Job") }
+        if !p.reaches(registry: job.concurrencyKey ?? "") { throw APIError.notFound("Job") }
         return try Reply.data(JobDTO(job))
     }
 

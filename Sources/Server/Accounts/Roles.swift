@@ -51,11 +51,6 @@ public struct Principal: Sendable {
     /// A PAT created with a role below its user's: it never acts above that cap.
     public var isCappedPAT: Bool { kind == .pat && (credentialRole ?? .owner) != .owner }
 
-    public func require(_ minimum: Role) throws {
-        if kind == .sensorKey { throw APIError.forbidden }
-        if role < minimum { throw APIError.forbidden }
-    }
-
     /// Whether a registry's data is within this credential's reach.
     public func reaches(registry id: String) -> Bool { registryScope == nil || registryScope == id }
 }

@@ -100,7 +100,7 @@ struct ImageRoutes {
         let id = ctx.parameters.get("imageId") ?? ""
         let dto: ImageDTO? = try await s.db.read { db in
             guard let row = try ImageRepository.image(db, id: id, org: p.orgId) else { return nil }
-            if let scope = p.registryScope, scope != row["registry_id"] { return nil }
+            if !p.reaches(registry: row["registry_id"]) { return nil }
             let tags = try ImageRepository.tagRows(db, imageId: id).map {
                 ImageDTO.TagDTO(name: $0["name"], digest: $0["digest"], lastScanId: $0["last_scan_id"],
                                 lastScannedAt: $0["last_scanned_at"], firstSeenAt: $0["first_seen_at"], updatedAt: $0["updated_at"])

@@ -305,7 +305,7 @@ struct ScanRoutes {
         let id = ctx.parameters.get("scanId") ?? ""
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM scans WHERE id = ? AND org_id = ?", arguments: [id, p.orgId])
         else { return nil }
-        if let scope = p.registryScope, scope != (row["registry_id"] as String) { return nil }
+        if !p.reaches(registry: row["registry_id"]) { return nil }
         return row
     }
 
