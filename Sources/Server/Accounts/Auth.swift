@@ -24,9 +24,7 @@ extension AppServices {
         _ request: Request, _ minimum: Role, alsoAllowed: Set<Role> = [], reach: Reach = .organization
     ) async throws -> Principal {
         let p = try await authenticate(request)
-        if p.kind == .sensorKey { throw APIError.forbidden }
-        if p.role < minimum && !alsoAllowed.contains(p.role) { throw APIError.forbidden }
-        if reach == .organization, let scope = p.registryScope { throw APIError.outOfScope(scope, request) }
+        try p.authorize(minimum, alsoAllowed: alsoAllowed, reach: reach, operation: "\(request.method.rawValue) \(request.uri.path)")
         return p
     }
 

@@ -53,14 +53,29 @@ public struct Principal: Sendable {
 
     /// Whether a registry's data is within this credential's reach.
     public func reaches(registry id: String) -> Bool { registryScope == nil || registryScope == id }
+
+    /// The one authorization step, for a caller already resolved: the role (`minimum`, or one of
+    /// `alsoAllowed`) and the reach. An organization-wide operation refuses a registry-scoped
+    /// credential with 403 naming its scope and `operation` (e.g. `GET /api/jobs`); a sensor key
+    /// acts only on the sensor endpoints. Services call this with the principal the route or the
+    /// console resolved; `AppServices.authorize(_:_:)` is this after authentication.
+    public func authorize(
+        _ minimum: Role, alsoAllowed: Set<Role> = [], reach: Reach = .organization, operation: @autoclosure () -> String
+    ) throws {
+        if kind == .sensorKey { throw APIError.forbidden }
+        if role < minimum && !alsoAllowed.contains(role) { throw APIError.forbidden }
+        if reach == .organization, let scope = registryScope { throw APIError.outOfScope(scope, operation: operation()) }
+    }
 }
 
 extension APIError {
     /// A registry-scoped credential asking for something beyond its registry.
     static func outOfScope(_ scope: String, _ request: Request) -> APIError {
-        APIError(
-            .forbidden, code: "FORBIDDEN",
-            message: "This key is limited to registry \(scope); \(request.method.rawValue) \(request.uri.path) reaches beyond it.")
+        outOfScope(scope, operation: "\(request.method.rawValue) \(request.uri.path)")
+    }
+
+    static func outOfScope(_ scope: String, operation: String) -> APIError {
+        APIError(.forbidden, code: "FORBIDDEN", message: "This key is limited to registry \(scope); \(operation) reaches beyond it.")
     }
 }
 

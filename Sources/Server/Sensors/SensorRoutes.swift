@@ -1,6 +1,6 @@
 import Cron
-public import Foundation
-public import GRDB
+import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import Logging
