@@ -5,6 +5,7 @@ import Logging
 import Registry
 import Scan
 import Server
+import Store
 
 /// `harborguard scan IMAGE`: the native engine as a one-shot CLI for CI pipelines.
 struct ScanCommand: AsyncParsableCommand {

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Scan
+import Store
 
 /// The console's pages and form actions; each reads or writes through the JSON API.
 extension ConsoleRoutes {

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import Store
 
 /// What every request gets around its handler, in one middleware (each middleware is one more
 /// async frame on every request, `/healthz` included):

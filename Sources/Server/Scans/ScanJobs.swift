@@ -5,6 +5,7 @@ import Logging
 import Registry
 import Synchronization
 public import Scan
+import Store
 
 /// The `scan` job: pull the image with the registry's own credentials, run the native
 /// analyser (through the layer cache) and the requested external scanners, match against

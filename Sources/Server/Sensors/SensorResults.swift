@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import Registry
 import Scan
+import Store
 
 /// Recording what a sensor posts: a failure, a sync's tag inventory, or a scan's image
 /// inventory (matched here against the server's own vulnerability database).

@@ -71,7 +71,7 @@ public struct DataDirectory: Sendable {
             let orgId = IDs.make("org")
             try AccountRepository.insertOrganization(db, id: orgId, name: "default", createdAt: now)
             let token = try Self.insertAPIKey(db, org: orgId, name: "initial-admin", role: .owner, createdBy: "system", now: now)
-            try AppServices.audit(db, org: orgId, actor: "system", action: "organization.create", target: orgId, ip: nil, now: now)
+            try AuditRepository.append(db, AuditRecord(orgId: orgId, actor: "system", action: "organization.create", target: orgId, ip: nil, createdAt: now))
             return (orgId, token)
         }
         if let key {
@@ -124,7 +124,7 @@ public struct DataDirectory: Sendable {
             APIKeyRecord(
                 id: id, orgId: org, kind: .api, name: name, token: token, role: role, createdBy: createdBy, createdAt: now,
                 expiresAt: expiresAt))
-        try AppServices.audit(db, org: org, actor: createdBy, action: "api_key.create", target: id, ip: nil, now: now)
+        try AuditRepository.append(db, AuditRecord(orgId: org, actor: createdBy, action: "api_key.create", target: id, ip: nil, createdAt: now))
         return token
     }
 }

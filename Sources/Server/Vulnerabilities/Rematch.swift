@@ -3,6 +3,7 @@ public import Foundation
 public import GRDB
 import Logging
 import Scan
+public import Store
 
 /// The `rematch` job: after the vulnerability database changes, match every stored
 /// inventory (the latest scan of each tag) again without pulling anything, and record a
