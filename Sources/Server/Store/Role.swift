@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Roles by level; "viewer (any)" means any authenticated principal of the organization.
 public enum Role: String, Sendable, Codable, CaseIterable, Comparable {

@@ -72,7 +72,7 @@ extension ScanRunner {
             guard let (target, inventory) = loaded else { continue }
             guard let inventory else { summary.missingInventories += 1; continue }
             summary.inventories += 1
-            let matched = try matcher.match(inventory)
+            let matched = try await matcher.match(inventory)
             // Findings only external scanners reported stay as they were.
             let kept = target.findings.filter { !$0.sources.contains("native") }
             let next = matched + kept
