@@ -62,10 +62,10 @@ public final class InitialKeyFile: Sendable {
 
     public init(_ directory: DataDirectory) { self.directory = directory }
 
-    func retireIfSetUp(_ db: AppDatabase, logger: Logger) {
+    func retireIfSetUp(_ db: AppDatabase, logger: Logger) async {
         guard !retired.load(ordering: .relaxed) else { return }
         do {
-            if try directory.retireInitialAdminKeyIfSetUp(db) {
+            if try await directory.retireInitialAdminKeyIfSetUp(db) {
                 retired.store(true, ordering: .relaxed)
                 logger.notice("the organization is set up: deleted \(directory.initialAdminKeyPath) (the key itself stays valid until revoked)")
             }
