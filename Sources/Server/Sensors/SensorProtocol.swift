@@ -1,4 +1,4 @@
-public import Cron
+import Cron
 public import Foundation
 public import Scan
 
