@@ -9,7 +9,7 @@ import NIOCore
 public import Hummingbird
 public import Logging
 import HummingbirdCore
-import ServiceLifecycle
+public import ServiceLifecycle
 import UnixSignals
 public import Prometheus
 
@@ -153,7 +153,11 @@ public struct Appliance: Sendable {
     }
 
     /// Runs until SIGTERM/SIGINT, then drains: the server stops accepting, workers hand back leases.
-    public func run(onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+    /// `extraServices` (the CLI's memory trim) run in the same ServiceGroup: every long-running
+    /// loop of `serve` is a `Service` there, so one graceful shutdown ends them all.
+    public func run(
+        extraServices: [any Service] = [], onListening: @escaping @Sendable (String) -> Void = { _ in }
+    ) async throws {
         var tlsConfiguration: TLSConfiguration?
         if let cert = options.tlsCertificate, let key = options.tlsKey {
             let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
@@ -193,7 +197,7 @@ public struct Appliance: Sendable {
         let app = Application(
             router: router, server: server,
             configuration: .init(address: .hostname(host, port: options.server.port), serverName: "harborguard"),
-            services: [pool, scheduler(), clients],
+            services: [pool, scheduler(), clients] + extraServices,
             onServerRunning: { channel in
                 onListening("\(scheme)://\(host):\(channel.localAddress?.port ?? 0)")
             },

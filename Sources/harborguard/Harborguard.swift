@@ -167,9 +167,7 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data(
                 "Created organization 'default'. Initial admin API key (shown once; also in \(path) until a user or another key exists):\n\(key)\n".utf8))
         }
-        let trimming = Task.detached { await MemoryTuning.trimPeriodically() }
-        defer { trimming.cancel() }
-        try await appliance.run { url in
+        try await appliance.run(extraServices: [MemoryTrimService()]) { url in
             logger.info("harborguard listening", metadata: ["url": "\(url)"])
         }
     }
