@@ -92,7 +92,7 @@ let package = Package(
         .target(
             name: "Scan",
             dependencies: [
-                "Registry",
+                "Registry", "Cron",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CompressNIO", package: "compress-nio"),
