@@ -30,7 +30,7 @@ public func buildRouter(
     }
     router.add(middleware: MetricsMiddleware())
     OpsRoutes(s: services, metrics: metrics, heartbeat: heartbeat, scheduler: scheduler).register(table)
-    RegistryRoutes(s: services).register(table)
+    RegistryRoutes(s: services, crawler: crawler).register(table)
     AccountRoutes(s: services).register(table)
     ImageRoutes(s: services).register(table)
     ScanRoutes(s: services).register(table)

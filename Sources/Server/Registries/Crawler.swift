@@ -59,7 +59,8 @@ public struct Crawler: Sendable {
     func client(url: String, provider: RegistryProvider, insecure: Bool, credentials: RegistryCredentials?) throws(RegistryError)
         -> RegistryClient
     {
-        let config = RegistryClient.Configuration(url: url, provider: provider, credentials: credentials, insecure: insecure)
+        let config = RegistryClient.Configuration(
+            url: url, provider: provider, credentials: credentials, insecure: insecure, endpoints: services.config.providerEndpoints)
         return try RegistryClient(
             configuration: config, http: insecure ? clients.insecure : clients.secure, logger: services.logger)
     }
@@ -71,9 +72,18 @@ public struct Crawler: Sendable {
     {
         let config = RegistryClient.Configuration(
             url: registry.url, provider: registry.provider, credentials: credentials, insecure: registry.insecure, retry: .none,
-            requestTimeout: timeout)
+            requestTimeout: timeout, endpoints: services.config.providerEndpoints)
         return try RegistryClient(
             configuration: config, http: registry.insecure ? clients.insecure : clients.secure, logger: services.logger)
+    }
+
+    /// The registry endpoint of an AWS ECR registry given without `url`: the `proxyEndpoint`
+    /// ECR's `GetAuthorizationToken` answers for the credentials' account and region
+    /// (`https://<account>.dkr.ecr.<region>.amazonaws.com`), asked at the configured ECR API.
+    public func ecrRegistryURL(credentials: RegistryCredentials?) async throws(RegistryError) -> String {
+        guard let credentials else { throw .invalidConfiguration("an AWS_ECR registry without url needs its credentials") }
+        return try await RegistryClient.ecrRegistryURL(
+            credentials: credentials, http: clients.secure, logger: services.logger, endpoints: services.config.providerEndpoints)
     }
 
     /// Answers within 15 s whatever the registry does.
@@ -90,6 +100,17 @@ public struct Crawler: Sendable {
             return TestConnectionReply(
                 ok: false, status: "not_a_registry", message: error.description, latencyMs: 0, authScheme: "none", repositories: [])
         }
+    }
+
+    /// An AWS_ECR registry stored without url (created before its endpoint was derived at
+    /// creation) gets it derived and stored now, once; any other registry is returned as is.
+    func withDerivedURL(_ registry: RegistryRecord, credentials: RegistryCredentials?) async throws -> RegistryRecord {
+        guard registry.url.isEmpty, registry.provider == .awsEcr else { return registry }
+        let url = try await ecrRegistryURL(credentials: credentials)
+        let id = registry.id
+        return try await services.db.write { db in
+            try RegistryRepository.update(db, id: id) { $0.url = url }
+        } ?? registry
     }
 
     /// The sync job: list repositories and tags, filter, resolve digests, record the result.
@@ -128,6 +149,7 @@ public struct Crawler: Sendable {
 
     func runSync(_ registry: RegistryRecord, context: JobContext) async throws -> RunOutcome {
         let credentials = try await services.registryCredentials(registry.id)
+        let registry = try await withDerivedURL(registry, credentials: credentials)
         let client = try client(url: registry.url, provider: registry.provider, insecure: registry.insecure, credentials: credentials)
         let filter = try? TagFilter(include: registry.tagInclude, exclude: registry.tagExclude)
         let repositories = try await client.listRepositories()
