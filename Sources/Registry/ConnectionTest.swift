@@ -38,7 +38,8 @@ public struct ConnectionTestResult: Sendable, Hashable, Codable {
 }
 
 extension ConnectionTestResult.Status {
-    init(_ error: RegistryError) {
+    /// The status a failure of this kind reports.
+    public init(_ error: RegistryError) {
         switch error {
         case .authFailed: self = .authFailed
         case .unreachable, .rateLimited, .targetNotAllowed: self = .unreachable

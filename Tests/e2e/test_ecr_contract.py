@@ -151,6 +151,28 @@ def test_ecr_endpoint_not_derivable_at_creation_is_derived_at_the_first_sync(ecr
     assert s.api("GET", f"/api/images?registryId={created['id']}").json()["meta"]["total"] == 2
 
 
+def test_test_connection_accepts_ecr_without_url_like_create(ecr, data_dir, server_factory):
+    registry, fake = ecr
+    s = server_factory(data_dir, extra=("--ecr-api-endpoint", fake.url))
+    body = {"provider": "AWS_ECR", "credentials": CREDENTIALS, "insecure": True}
+    r = s.api("POST", "/api/registries/test-connection", json=body)
+    assert r.status_code == 200, r.text
+    result = r.json()["data"]
+    assert result["ok"] is True and result["status"] == "ok", result
+    assert result["authScheme"] == "basic"
+    assert sorted(result["repositories"]) == ["team/api", "team/app"]
+    # Credentials ECR refuses: an answer (auth_failed), not a 400.
+    r = s.api("POST", "/api/registries/test-connection",
+              json=dict(body, credentials=dict(CREDENTIALS, accessKeyId="AKIAOTHERKEY0000000")))
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["status"] == "auth_failed"
+    # Create and test-connection take the same body.
+    r = s.api("POST", "/api/registries", json=dict(body, name="ecr"))
+    assert r.status_code == 201, r.text
+    r = s.api("POST", "/api/registries/test-connection", json={"registryId": r.json()["data"]["id"]})
+    assert r.json()["data"]["status"] == "ok", r.text
+
+
 def test_ecr_api_endpoint_flag_is_validated(tmp_path):
     from conftest import BIN
     p = subprocess.run([BIN, "serve", "--data-dir", str(tmp_path / "d"), "--ecr-api-endpoint", "not a url"],

@@ -86,13 +86,30 @@ public struct Crawler: Sendable {
             credentials: credentials, http: clients.secure, logger: services.logger, endpoints: services.config.providerEndpoints)
     }
 
-    /// Answers within 15 s whatever the registry does.
+    /// Answers within 15 s whatever the registry does. `url` nil: an AWS_ECR registry whose
+    /// endpoint is derived from its credentials first (within the same 15 s); a derived
+    /// endpoint the outgoing policy refuses throws, as a refused `url` does in the route.
     public func testConnection(
-        url: String, provider: RegistryProvider, insecure: Bool, credentials: RegistryCredentials?
-    ) async -> TestConnectionReply {
+        url: String?, provider: RegistryProvider, insecure: Bool, credentials: RegistryCredentials?
+    ) async throws -> TestConnectionReply {
+        let start = ContinuousClock.now
+        var budget = Duration.seconds(14)
+        var endpoint = url ?? ""
+        if endpoint.isEmpty {
+            do {
+                endpoint = try await ecrRegistryURL(credentials: credentials)
+            } catch {
+                return TestConnectionReply(
+                    ok: false, status: ConnectionTestResult.Status(error).rawValue, message: error.description,
+                    latencyMs: Self.milliseconds(since: start), authScheme: "none", repositories: [])
+            }
+            try await services.checkOutgoingTarget(endpoint, for: .registry)
+            budget = max(budget - (ContinuousClock.now - start), .seconds(1))
+        }
         do {
-            let r = try await client(url: url, provider: provider, insecure: insecure, credentials: credentials)
-                .testConnection(timeout: .seconds(14))
+            var r = try await client(url: endpoint, provider: provider, insecure: insecure, credentials: credentials)
+                .testConnection(timeout: budget)
+            if url == nil { r.latencyMs = Self.milliseconds(since: start) }
             return TestConnectionReply(
                 ok: r.ok, status: r.status.rawValue, message: r.message, latencyMs: r.latencyMs,
                 authScheme: r.authScheme.rawValue, repositories: r.repositories)
@@ -111,6 +128,11 @@ public struct Crawler: Sendable {
         return try await services.db.write { db in
             try RegistryRepository.update(db, id: id) { $0.url = url }
         } ?? registry
+    }
+
+    static func milliseconds(since start: ContinuousClock.Instant) -> Int {
+        let d = ContinuousClock.now - start
+        return Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
     }
 
     /// The sync job: list repositories and tags, filter, resolve digests, record the result.
