@@ -36,6 +36,7 @@ extension AppServices {
 
 struct RegistryRoutes {
     let s: AppServices
+    let crawler: Crawler
 
     func register(_ api: RouteTable) {
         api.get("/api/registries", list)
@@ -94,9 +95,20 @@ struct RegistryRoutes {
 
     @Sendable func create(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
-        let input = try RegistryValidation.create(try await req.jsonObject())
-        guard let name = input.name, let provider = input.provider else { throw APIError.validation("name", "Required.") }
-        if let url = input.url { try await s.checkOutgoingTarget(url, for: .registry) }
+        var derived = try RegistryValidation.create(try await req.jsonObject())
+        guard let name = derived.name, let provider = derived.provider else { throw APIError.validation("name", "Required.") }
+        if provider == .awsEcr, (derived.url ?? "").isEmpty, derived.scanMethod != .sensor {
+            // The endpoint the crawler will use, from the account and region of the credentials.
+            // When ECR cannot be asked now the registry is still created, without url, and its
+            // first sync derives it (`Crawler.withDerivedURL`).
+            do {
+                derived.url = try await crawler.ecrRegistryURL(credentials: derived.credentials ?? nil)
+            } catch {
+                s.logger.warning("ECR registry endpoint not derived yet", metadata: ["error": "\(error.description)"])
+            }
+        }
+        let input = derived
+        if let url = input.url, !url.isEmpty { try await s.checkOutgoingTarget(url, for: .registry) }
         let now = s.now
         let id = IDs.make("reg")
         let webhookToken = Tokens.generate(prefix: Tokens.webhookPrefix)
