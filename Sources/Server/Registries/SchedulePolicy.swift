@@ -49,7 +49,7 @@ public struct SchedulePolicy: Sendable {
             outcome.registries += 1
             guard let period = Self.period(r.schedule) else { outcome.skipped += 1; continue }
             due[r.id] = r
-            hosts[r.id] = ScanStore.host(ofRegistryURL: r.url)
+            hosts[r.id] = ScanRepository.host(ofRegistryURL: r.url)
             let lastOK = r.lastSyncOkAt
             let dueAt: Date
             if let lastOK {
@@ -126,7 +126,7 @@ public enum Housekeeping {
                 """,
             arguments: [ts])
         for row in rows {
-            try ScanStore.recount(vulnerabilityId: row["vulnerability_id"], orgId: row["org_id"], now: now, in: db)
+            try ScanRepository.recount(vulnerabilityId: row["vulnerability_id"], orgId: row["org_id"], now: now, in: db)
             try db.execute(sql: "UPDATE triage SET expiry_applied = 1 WHERE id = ?", arguments: [row["id"] as String])
         }
         return rows.count

@@ -5,7 +5,7 @@ import Logging
 import Registry
 import Synchronization
 public import Scan
-import Store
+public import Store
 
 /// The `scan` job: pull the image with the registry's own credentials, run the native
 /// analyser (through the layer cache) and the requested external scanners, match against
@@ -34,20 +34,20 @@ public struct ScanRunner: Sendable {
             try Row.fetchOne(db, sql: "SELECT * FROM registries WHERE id = ?", arguments: [registryId]).map(RegistryRecord.init(row:))
         }
         guard let registry else { throw PermanentJobError("registry \(registryId) no longer exists") }
-        let host = ScanStore.host(ofRegistryURL: registry.url)
+        let host = ScanRepository.host(ofRegistryURL: registry.url)
         if decoded.scanId == nil {
             // Queued before scans had rows.
             let id = IDs.make("scn")
             decoded.scanId = id
             let r = decoded
             try await db.writer.write { db in
-                try ScanStore.insertScan(id: id, request: r, orgId: registry.orgId, jobId: job.id, registryHost: host, now: now, in: db)
+                try ScanRepository.insertScan(id: id, request: r, orgId: registry.orgId, jobId: job.id, registryHost: host, now: now, in: db)
                 try SyncStore.writePayload(r, jobId: job.id, in: db)
             }
         }
         let request = decoded
         let scanId = decoded.scanId!
-        guard try await db.writer.write({ db in try ScanStore.markRunning(scanId, now: now, in: db) }) else {
+        guard try await db.writer.write({ db in try ScanRepository.markRunning(scanId, now: now, in: db) }) else {
             return #"{"skipped":"scan cancelled or deleted"}"#
         }
         let start = ContinuousClock.now
@@ -66,7 +66,7 @@ public struct ScanRunner: Sendable {
             struct Summary: Encodable { var scanId: String, digest: String, packages: Int, findings: Int, layersCached: Int, recorded: Bool }
             // The scan's results, the follow-up scan and the job's completion in one transaction.
             return try await db.writer.write { [notes] db in
-                let ok = try ScanStore.complete(
+                let ok = try ScanRecording.complete(
                     scanId, report: report, scanners: runs, notes: notes, registryHost: host, now: finishedAt, in: db)
                 if ok { try followUp(request, scanned: report.digest, registry: registry, host: host, now: finishedAt, in: db) }
                 let summary = Summary(
@@ -86,9 +86,9 @@ public struct ScanRunner: Sendable {
             let finishedAt = services.now
             try await db.writer.write { db in
                 if failure.retryable && !lastAttempt {
-                    try ScanStore.markRetrying(scanId, error: failure.description, in: db)
+                    try ScanRepository.markRetrying(scanId, error: failure.description, in: db)
                 } else {
-                    try ScanStore.markFailed(scanId, error: failure.description, durationMs: ms, scanners: nil, now: finishedAt, in: db)
+                    try ScanRecording.markFailed(scanId, error: failure.description, durationMs: ms, scanners: nil, now: finishedAt, in: db)
                 }
             }
             if failure.retryable { throw failure }

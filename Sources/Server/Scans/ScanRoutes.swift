@@ -185,7 +185,7 @@ struct ScanRoutes {
         let loaded: (SBOMSubject, ImageInventory, Date)?? = try await s.db.read { db in
             guard let row = try scanRow(ctx, p, in: db) else { return nil }
             guard (row["status"] as String) == ScanStatus.completed.rawValue, let manifest = row["manifest_digest"] as String?,
-                  let inventory = try ScanStore.inventory(digest: manifest, in: db)
+                  let inventory = try ScanRepository.inventory(digest: manifest, in: db)
             else { return .some(nil) }
             let subject = SBOMSubject(reference: row["reference"], digest: row["digest"] ?? manifest, platform: row["platform"])
             let finished = (row["finished_at"] as String?).flatMap(Timestamp.parse) ?? Date()
@@ -238,7 +238,7 @@ struct ScanRoutes {
                 digest: image.digest?.description, trigger: "api", platform: wantedPlatform?.description, scanners: names,
                 origin: registry.scanMethod == .sensor ? "sensor" : "cloud")
             let enqueued = try SyncStore.enqueueScan(
-                request, orgId: orgId, now: now, registryHost: ScanStore.host(ofRegistryURL: registry.url), in: db)
+                request, orgId: orgId, now: now, registryHost: ScanRepository.host(ofRegistryURL: registry.url), in: db)
             if enqueued.enqueued {
                 try AppServices.audit(
                     db, org: orgId, actor: p.actor, action: "scan.create", target: enqueued.scanId, ip: ctx.remoteIP, now: now)
@@ -265,7 +265,7 @@ struct ScanRoutes {
         }
         let wanted = canonical(image.registry)
         return try RegistryRepository.registriesByAge(db, org: orgId).first { r in
-            (scope == nil || scope == r.id) && canonical(ScanStore.host(ofRegistryURL: r.url)) == wanted
+            (scope == nil || scope == r.id) && canonical(ScanRepository.host(ofRegistryURL: r.url)) == wanted
         }
     }
 
@@ -388,7 +388,7 @@ struct ScanRoutes {
                     """,
                 arguments: [id])
             try db.execute(sql: "DELETE FROM scans WHERE id = ?", arguments: [id])
-            if let image = row["image_id"] as String? { try ScanStore.refreshImageRisk(imageId: image, in: db) }
+            if let image = row["image_id"] as String? { try ScanRepository.refreshImageRisk(imageId: image, in: db) }
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "scan.delete", target: id, ip: ctx.remoteIP, now: now)
             return id
         }
@@ -454,7 +454,7 @@ struct ScanRoutes {
         let search = page.search?.lowercased()
         let result: ([InstalledPackage], Int)? = try await s.db.read { db in
             guard let row = try scanRow(ctx, p, in: db) else { return nil }
-            guard let digest = row["manifest_digest"] as String?, let inventory = try ScanStore.inventory(digest: digest, in: db) else {
+            guard let digest = row["manifest_digest"] as String?, let inventory = try ScanRepository.inventory(digest: digest, in: db) else {
                 return ([], 0)
             }
             let all = inventory.packages.filter { pkg in

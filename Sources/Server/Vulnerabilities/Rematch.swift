@@ -67,7 +67,7 @@ extension ScanRunner {
                 let findings = try Data.fetchAll(db, sql: "SELECT detail FROM findings WHERE scan_id = ? ORDER BY seq", arguments: [id])
                     .map { try decoder.decode(Finding.self, from: $0) }
                 return (Target(scanId: id, orgId: row["org_id"], manifestDigest: digest, findings: findings),
-                        try ScanStore.inventory(digest: digest, in: db))
+                        try ScanRepository.inventory(digest: digest, in: db))
             }
             guard let (target, inventory) = loaded else { continue }
             guard let inventory else { summary.missingInventories += 1; continue }
@@ -88,7 +88,7 @@ extension ScanRunner {
             summary.resolvedFindings += resolved
             let now = services.now
             try await services.db.write { db in
-                try ScanStore.recordRematch(
+                try ScanRepository.recordRematch(
                     of: target.scanId, findings: next, added: added, resolved: resolved, now: now, in: db)
             }
             if (i + 1) % 20 == 0 { await context.progress(done: i + 1, total: ids.count) }
@@ -102,7 +102,7 @@ extension ScanRunner {
     }
 }
 
-extension ScanStore {
+extension ScanRepository {
     /// A new completed scan that copies `previous` with re-matched findings; tags that showed
     /// `previous` now show it.
     static func recordRematch(
