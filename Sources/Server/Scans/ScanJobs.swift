@@ -31,7 +31,7 @@ public struct ScanRunner: Sendable {
         let job = context.job
         let registryId = decoded.registryId
         let registry = try await db.writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM registries WHERE id = ?", arguments: [registryId]).map(RegistryRecord.init(row:))
+            try RegistryRepository.registry(db, id: registryId)
         }
         guard let registry else { throw PermanentJobError("registry \(registryId) no longer exists") }
         let host = ScanRepository.host(ofRegistryURL: registry.url)
@@ -129,10 +129,8 @@ public struct ScanRunner: Sendable {
     /// held the tag's one active slot).
     func followUp(_ request: ScanRequest, scanned: String, registry: RegistryRecord, host: String, now: Date, in db: Database) throws {
         guard let tag = request.tag, registry.schedule == .onPush else { return }
-        let current = try String.fetchOne(
-            db,
-            sql: "SELECT t.digest FROM image_tags t JOIN images i ON i.id = t.image_id WHERE i.registry_id = ? AND i.name = ? AND t.name = ?",
-            arguments: [registry.id, request.repository, tag])
+        let current = try ImageRepository.imageId(db, registryId: registry.id, repository: request.repository)
+            .flatMap { try ImageRepository.tagDigest(db, imageId: $0, tag: tag) }
         guard let current, current != scanned, current != request.digest else { return }
         var next = request
         next.scanId = nil

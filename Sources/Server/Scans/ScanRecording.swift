@@ -26,12 +26,12 @@ enum ScanRecording {
         let inventoryKey = inventoryKey ?? report.manifestDigest
         guard let scan = try ScanRepository.runningScan(scanId, in: db) else { return false }
         // The tag now points at what was scanned (a scan may be the first sight of it).
-        var imageId = try ScanRepository.imageId(registryId: scan.registryId, repository: scan.repository, in: db)
+        var imageId = try ImageRepository.imageId(db, registryId: scan.registryId, repository: scan.repository)
         if let tag = scan.tag, let registry = try RegistryRecord.fetch(db, id: scan.registryId, org: scan.orgId) {
             _ = try SyncStore.recordTag(
                 registry: registry, registryHost: registryHost, repository: scan.repository, tag: tag, digest: report.digest,
                 now: now, in: db)
-            imageId = try ScanRepository.imageId(registryId: scan.registryId, repository: scan.repository, in: db)
+            imageId = try ImageRepository.imageId(db, registryId: scan.registryId, repository: scan.repository)
         }
         try ScanRepository.recordCompletion(
             scanId, orgId: scan.orgId, imageId: imageId, report: report, scanners: scanners, notes: notes,

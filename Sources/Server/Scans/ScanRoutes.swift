@@ -118,20 +118,9 @@ struct TriageDTO: Encodable, Sendable {
 
     /// The triage in force for `vulnerabilityIds` in an organization, image scope over organization scope.
     static func effective(orgId: String, imageId: String?, vulnerabilityIds: Set<String>, in db: Database) throws -> [String: TriageDTO] {
-        guard !vulnerabilityIds.isEmpty else { return [:] }
-        let marks = Array(repeating: "?", count: vulnerabilityIds.count).joined(separator: ",")
-        var args: [any DatabaseValueConvertible & Sendable] = [orgId, imageId ?? ""]
-        args += vulnerabilityIds.sorted() as [any DatabaseValueConvertible & Sendable]
         var out: [String: TriageDTO] = [:]
-        // '' (organization) sorts before an image id, so the image's row overwrites it.
-        for row in try Row.fetchAll(
-            db,
-            sql: """
-                SELECT * FROM triage WHERE org_id = ? AND image_id IN ('', ?) AND vulnerability_id IN (\(marks))
-                ORDER BY image_id
-                """,
-            arguments: StatementArguments(args))
-        {
+        // Organization rows come first, so the image's row overwrites them.
+        for row in try ScanRepository.triageRows(orgId: orgId, imageId: imageId, vulnerabilityIds: vulnerabilityIds, in: db) {
             out[row["vulnerability_id"]] = TriageDTO(row: row)
         }
         return out
@@ -243,7 +232,7 @@ struct ScanRoutes {
                 try AppServices.audit(
                     db, org: orgId, actor: p.actor, action: "scan.create", target: enqueued.scanId, ip: ctx.remoteIP, now: now)
             }
-            let status = try String.fetchOne(db, sql: "SELECT status FROM scans WHERE id = ?", arguments: [enqueued.scanId]) ?? "queued"
+            let status = try ScanRepository.status(enqueued.scanId, in: db) ?? "queued"
             return (enqueued, status)
         }
         guard let (enqueued, status) = result else {
@@ -275,27 +264,22 @@ struct ScanRoutes {
         let p = try await s.authorize(req, .viewer, reach: .registry)
         let page = try PageRequest(req.uri, sortable: Set(Self.sortColumns.keys))
         let q = req.uri.queryParameters
-        var filters = ["org_id = ?"]
-        var args: [any DatabaseValueConvertible & Sendable] = [p.orgId]
-        if let scope = p.registryScope { filters.append("registry_id = ?"); args.append(scope) }
+        var query = ScanRepository.ListQuery(org: p.orgId, limit: page.limit, offset: page.offset)
+        if let scope = p.registryScope { query.registryIds.append(scope) }
         if let v = q["status"] {
             guard ScanStatus(rawValue: String(v)) != nil else {
                 throw APIError.validation("status", "Expected one of queued, running, completed, failed, cancelled.")
             }
-            filters.append("status = ?"); args.append(String(v))
+            query.status = String(v)
         }
-        if let v = q["registryId"] { filters.append("registry_id = ?"); args.append(String(v)) }
-        if let v = q["imageId"] { filters.append("image_id = ?"); args.append(String(v)) }
-        if let like = page.likePattern { filters.append("reference LIKE ? ESCAPE '\\'"); args.append(like) }
-        let order = page.sortField.flatMap { Self.sortColumns[$0] }.map { "\($0) \(page.descending ? "DESC" : "ASC"), id" }
-            ?? "queued_at DESC, id DESC"
-        let whereSQL = filters.joined(separator: " AND ")
-        let finalArgs = args
+        if let v = q["registryId"] { query.registryIds.append(String(v)) }
+        if let v = q["imageId"] { query.imageId = String(v) }
+        query.like = page.likePattern
+        query.sortColumn = page.sortField.flatMap { Self.sortColumns[$0] }
+        query.descending = page.descending
+        let listQuery = query
         let (rows, total) = try await s.db.read { db in
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM scans WHERE \(whereSQL)", arguments: StatementArguments(finalArgs)) ?? 0
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM scans WHERE \(whereSQL) ORDER BY \(order) LIMIT ? OFFSET ?",
-                arguments: StatementArguments(finalArgs + [page.limit, page.offset]))
+            let (rows, total) = try ScanRepository.list(listQuery, in: db)
             return (rows.map(ScanDTO.init(row:)), total)
         }
         return try Reply.json(ListEnvelope(data: rows, page: page, total: total, uri: req.uri))
@@ -304,8 +288,7 @@ struct ScanRoutes {
     /// The scan row if the principal may see it.
     func scanRow(_ ctx: AppRequestContext, _ p: Principal, in db: Database) throws -> Row? {
         let id = ctx.parameters.get("scanId") ?? ""
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM scans WHERE id = ? AND org_id = ?", arguments: [id, p.orgId])
-        else { return nil }
+        guard let row = try ScanRepository.scan(id, org: p.orgId, in: db) else { return nil }
         if !p.reaches(registry: row["registry_id"]) { return nil }
         return row
     }
@@ -333,10 +316,8 @@ struct ScanRoutes {
         let out: Status? = try await s.db.read { db in
             guard let row = try scanRow(ctx, p, in: db) else { return nil }
             var progress = Status.Progress(done: 0, total: 0)
-            if let job = try Row.fetchOne(
-                db, sql: "SELECT progress_done, progress_total FROM jobs WHERE id = ?", arguments: [row["job_id"] as String?])
-            {
-                progress = .init(done: job[0], total: job[1])
+            if let jobId = row["job_id"] as String?, let job = try JobStore.get(jobId, in: db) {
+                progress = .init(done: job.progressDone, total: job.progressTotal)
             }
             if (row["status"] as String) == ScanStatus.completed.rawValue { progress.done = max(progress.done, progress.total) }
             return Status(
@@ -350,20 +331,17 @@ struct ScanRoutes {
     @Sendable func cancel(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .developer, reach: .registry)
         let now = s.now
-        let ts = Timestamp.format(now)
         let outcome: ScanDTO? = try await s.db.write { db in
             guard let row = try scanRow(ctx, p, in: db) else { return nil }
             let id: String = row["id"]
             guard ScanStatus(rawValue: row["status"])?.isActive == true else {
                 throw APIError.conflict("The scan is \(row["status"] as String); only a queued or running scan can be cancelled.")
             }
-            try db.execute(
-                sql: "UPDATE scans SET status = 'cancelled', finished_at = ?, error = ? WHERE id = ?",
-                arguments: [ts, "cancelled by \(p.actor)", id])
+            try ScanRepository.markCancelled(id, by: p.actor, now: now, in: db)
             // A running job's worker sees the lost lease within seconds and stops.
             if let job = row["job_id"] as String? { try JobStore.cancel(job, now: now, in: db) }
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "scan.cancel", target: id, ip: ctx.remoteIP, now: now)
-            return try Row.fetchOne(db, sql: "SELECT * FROM scans WHERE id = ?", arguments: [id]).map(ScanDTO.init(row:))
+            return try ScanRepository.scan(id, in: db).map(ScanDTO.init(row:))
         }
         guard let outcome else { throw APIError.notFound("Scan") }
         return try Reply.data(outcome)
@@ -377,17 +355,7 @@ struct ScanRoutes {
             let id: String = row["id"]
             if let job = row["job_id"] as String? { try JobStore.cancel(job, now: now, in: db) }
             // Tags that showed this scan fall back to their previous completed scan of the same digest.
-            try db.execute(
-                sql: """
-                    UPDATE image_tags SET
-                        last_scan_id = (SELECT s.id FROM scans s WHERE s.image_id = image_tags.image_id AND s.id != ?1
-                            AND s.status = 'completed' AND s.digest = image_tags.digest ORDER BY s.finished_at DESC, s.id DESC LIMIT 1),
-                        last_scanned_at = (SELECT s.finished_at FROM scans s WHERE s.image_id = image_tags.image_id AND s.id != ?1
-                            AND s.status = 'completed' AND s.digest = image_tags.digest ORDER BY s.finished_at DESC, s.id DESC LIMIT 1)
-                    WHERE last_scan_id = ?1
-                    """,
-                arguments: [id])
-            try db.execute(sql: "DELETE FROM scans WHERE id = ?", arguments: [id])
+            try ScanRepository.delete(id, in: db)
             if let image = row["image_id"] as String? { try ScanRepository.refreshImageRisk(imageId: image, in: db) }
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "scan.delete", target: id, ip: ctx.remoteIP, now: now)
             return id
@@ -400,33 +368,19 @@ struct ScanRoutes {
         let p = try await s.authorize(req, .viewer, reach: .registry)
         let page = try PageRequest(req.uri, sortable: [])
         let q = req.uri.queryParameters
-        var filters = ["scan_id = ?"]
-        var extra: [any DatabaseValueConvertible & Sendable] = []
-        if let v = q["severity"] {
-            let ranks = try Self.severityRanks(String(v))
-            filters.append("severity_rank IN (\(ranks.map(String.init).joined(separator: ",")))")
-        }
+        var query = ScanRepository.FindingsQuery(limit: page.limit, offset: page.offset)
+        if let v = q["severity"] { query.severityRanks = try Self.severityRanks(String(v)) }
         if let v = q["fixable"] {
             guard let b = Bool(String(v).lowercased()) else { throw APIError.validation("fixable", "Expected true or false.") }
-            filters.append("fixable = \(b ? 1 : 0)")
+            query.fixable = b
         }
-        if let v = q["package"] { filters.append("pkg_name = ?"); extra.append(String(v)) }
-        if let like = page.likePattern {
-            filters.append("(vulnerability_id LIKE ? ESCAPE '\\' OR pkg_name LIKE ? ESCAPE '\\')")
-            extra.append(like); extra.append(like)
-        }
-        let whereSQL = filters.joined(separator: " AND ")
-        let extraArgs = extra
+        if let v = q["package"] { query.package = String(v) }
+        query.like = page.likePattern
+        let findingsQuery = query
         let result: ([FindingDTO], Int)? = try await s.db.read { db in
             guard let row = try scanRow(ctx, p, in: db) else { return nil }
             let id: String = row["id"]
-            let args: [any DatabaseValueConvertible & Sendable] = [id] + extraArgs
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM findings WHERE \(whereSQL)", arguments: StatementArguments(args)) ?? 0
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT seq, detail FROM findings WHERE \(whereSQL) ORDER BY seq LIMIT ? OFFSET ?",
-                arguments: StatementArguments(args + [page.limit, page.offset]))
-            let decoder = JSONDecoder()
-            let found = try rows.map { r in (seq: r[0] as Int, finding: try decoder.decode(Finding.self, from: r[1] as Data)) }
+            let (found, total) = try ScanRepository.findings(scanId: id, findingsQuery, in: db)
             let triage = try TriageDTO.effective(
                 orgId: p.orgId, imageId: row["image_id"], vulnerabilityIds: Set(found.map(\.finding.vulnerabilityId)), in: db)
             return (found.map { FindingDTO(id: "\(id):\($0.seq)", finding: $0.finding, triage: triage[$0.finding.vulnerabilityId]) }, total)

@@ -3,85 +3,6 @@ package import Foundation
 public import GRDB
 public import Scan
 
-
-/// Scan job payloads, shared by sync, push events, the API and the scheduler.
-public struct ScanRequest: Sendable, Codable, Hashable {
-    public var registryId: String
-    public var repository: String
-    public var tag: String?
-    public var digest: String?
-    public var trigger: String
-    /// The scan row this job fills in (set when the job is enqueued).
-    public var scanId: String?
-    public var platform: String?
-    public var scanners: [String]?
-    /// `cloud` or `sensor`.
-    public var origin: String?
-
-    public init(
-        registryId: String, repository: String, tag: String?, digest: String?, trigger: String, scanId: String? = nil,
-        platform: String? = nil, scanners: [String]? = nil, origin: String? = nil
-    ) {
-        self.registryId = registryId
-        self.repository = repository
-        self.tag = tag
-        self.digest = digest
-        self.trigger = trigger
-        self.scanId = scanId
-        self.platform = platform
-        self.scanners = scanners
-        self.origin = origin
-    }
-
-    public var dedupeKey: String { "scan:\(registryId):\(repository):\(tag ?? digest ?? ""):\(platform ?? "linux/amd64")" }
-}
-
-/// The lifecycle of a scan as the API shows it.
-public enum ScanStatus: String, Sendable, Codable, CaseIterable {
-    case queued, running, completed, failed, cancelled
-
-    public var isActive: Bool { self == .queued || self == .running }
-}
-
-extension Severity {
-    /// Ordering for storage and sorting: CRITICAL 4 … UNKNOWN 0.
-    package var storedRank: Int {
-        switch self {
-        case .critical: 4
-        case .high: 3
-        case .medium: 2
-        case .low: 1
-        case .unknown: 0
-        }
-    }
-
-    package init(rank: Int) {
-        self = [.unknown, .low, .medium, .high, .critical][max(0, min(4, rank))]
-    }
-}
-
-/// Finding counts by severity, and the risk score the README defines over them.
-public struct SeverityCounts: Sendable, Hashable, Codable {
-    public var critical = 0, high = 0, medium = 0, low = 0, unknown = 0
-
-    public init() {}
-
-    /// 25·critical + 10·high + 3·medium + 1·low, capped at 100.
-    public var riskScore: Int { min(100, 25 * critical + 10 * high + 3 * medium + low) }
-
-    package mutating func add(rank: Int, count: Int = 1) {
-        switch rank {
-        case 4: critical += count
-        case 3: high += count
-        case 2: medium += count
-        case 1: low += count
-        default: unknown += count
-        }
-    }
-}
-
-/// Storage of scans and what they found. Every function runs inside the caller's
-/// transaction so a scan's row, findings, inventory and aggregates change together.
 public enum ScanRepository {
     package static let findingEncoder: JSONEncoder = {
         let e = JSONEncoder()
@@ -183,11 +104,6 @@ public enum ScanRepository {
             (row["status"] as String) == ScanStatus.running.rawValue
         else { return nil }
         return RunningScan(orgId: row["org_id"], registryId: row["registry_id"], repository: row["repository"], tag: row["tag"])
-    }
-
-    /// The image row of a repository of a registry.
-    package static func imageId(registryId: String, repository: String, in db: Database) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT id FROM images WHERE registry_id = ? AND name = ?", arguments: [registryId, repository])
     }
 
     /// Writes a finished scan: its inventory (by `inventoryKey`), findings, the completed row
@@ -395,48 +311,61 @@ public enum ScanRepository {
 }
 
 /// One scanner's part in a scan, as stored and shown (`scanners[]` of a scan).
-public struct ScannerRunRecord: Sendable, Hashable, Codable {
-    public var name: String
-    public var status: String
-    public var version: String?
-    public var durationMs: Int
-    public var error: String?
 
-    public init(name: String, status: String, version: String?, durationMs: Int, error: String?) {
-        self.name = name
-        self.status = status
-        self.version = version
-        self.durationMs = durationMs
-        self.error = error
-    }
-}
-
-/// The layer-analysis cache in the appliance database, keyed by (layer digest, analyser
-/// version): a rescan of an image whose layers were seen downloads no layer.
-public struct SQLiteLayerCache: LayerAnalysisCache {
-    let writer: any DatabaseWriter
-
-    public init(writer: any DatabaseWriter) {
-        self.writer = writer
-    }
-
-    public func get(digest: String) async -> LayerAnalysis? {
-        let data: Data? = try? await writer.read { db in
-            try Data.fetchOne(
-                db.cachedStatement(sql: "SELECT analysis FROM layer_analyses WHERE digest = ? AND analyzer_version = ?"),
-                arguments: [digest, LayerAnalysis.analyzerVersion])
-        }
-        guard let data else { return nil }
-        return try? JSONDecoder().decode(LayerAnalysis.self, from: data)
+extension ScanRepository {
+    /// A new completed scan that copies `previous` with re-matched findings; tags that showed
+    /// `previous` now show it.
+    package static func recordRematch(
+        of previous: String, findings: [Finding], added: Int, resolved: Int, now: Date, in db: Database
+    ) throws {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM scans WHERE id = ?", arguments: [previous]) else { return }
+        let id = IDs.make("scn")
+        let ts = Timestamp.format(now)
+        let note = "Re-matched the stored inventory against the updated vulnerability database: \(added) new, \(resolved) resolved; no layer was pulled."
+        try db.execute(
+            sql: """
+                INSERT INTO scans (id, org_id, registry_id, image_id, job_id, repository, tag, reference, digest, manifest_digest,
+                    platform, status, trigger, origin, requested_scanners, scanners, os_family, os_version, package_count,
+                    layers_cached, layers_total, bytes_downloaded, duration_ms, notes, queued_at, started_at, finished_at)
+                SELECT ?, org_id, registry_id, image_id, NULL, repository, tag, reference, digest, manifest_digest,
+                    platform, 'completed', 'schedule', origin, requested_scanners, scanners, os_family, os_version, package_count,
+                    layers_total, layers_total, 0, 0, ?, ?, ?, ?
+                FROM scans WHERE id = ?
+                """,
+            arguments: [id, String(decoding: try JSONCoding.encoder.encode([note]), as: UTF8.self), ts, ts, ts, previous])
+        let orgId: String = row["org_id"]
+        try insertFindings(findings, scanId: id, orgId: orgId, now: ts, in: db)
+        try recount(scanIds: [id], orgId: orgId, now: now, in: db)
+        try db.execute(
+            sql: "UPDATE image_tags SET last_scan_id = ?, last_scanned_at = ? WHERE last_scan_id = ?", arguments: [id, ts, previous])
+        if let imageId = row["image_id"] as String? { try refreshImageRisk(imageId: imageId, in: db) }
     }
 
-    public func put(_ analysis: LayerAnalysis, digest: String) async {
-        guard let data = try? ScanRepository.findingEncoder.encode(analysis) else { return }
-        let ts = Timestamp.format(Date())
-        _ = try? await writer.write { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO layer_analyses (digest, analyzer_version, analysis, created_at) VALUES (?, ?, ?, ?)",
-                arguments: [digest, analysis.analyzerVersion, data, ts])
-        }
+    /// Ids of the completed scans some tag shows as its latest (of one organization, or all).
+    package static func latestTagScanIds(orgId: String?, in db: Database) throws -> [String] {
+        try String.fetchAll(
+            db,
+            sql: """
+                SELECT s.id FROM scans s WHERE s.status = 'completed' AND s.manifest_digest IS NOT NULL
+                    AND s.id IN (SELECT DISTINCT last_scan_id FROM image_tags WHERE last_scan_id IS NOT NULL)
+                    AND (?1 IS NULL OR s.org_id = ?1)
+                ORDER BY s.id
+                """,
+            arguments: [orgId])
+    }
+
+    /// A scan's organization and the key of its stored inventory.
+    package static func orgAndManifest(_ id: String, in db: Database) throws -> (orgId: String, manifestDigest: String)? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT org_id, manifest_digest FROM scans WHERE id = ?", arguments: [id]),
+            let digest = row["manifest_digest"] as String?
+        else { return nil }
+        return (row["org_id"], digest)
+    }
+
+    /// Every finding of a scan, in stored order.
+    package static func findings(scanId: String, in db: Database) throws -> [Finding] {
+        let decoder = JSONDecoder()
+        return try Data.fetchAll(db, sql: "SELECT detail FROM findings WHERE scan_id = ? ORDER BY seq", arguments: [scanId])
+            .map { try decoder.decode(Finding.self, from: $0) }
     }
 }
