@@ -73,12 +73,17 @@ extension AppServices {
         throw APIError.unauthorized
     }
 
+    /// A credential verified before and still cached; 401 once it has expired.
+    func cachedPrincipal(_ hash: Data, now: Date) throws -> HotCaches.CachedPrincipal? {
+        guard let hit = caches.principals.get(hash) else { return nil }
+        if let exp = hit.expiresAt, exp <= Timestamp.format(now) { throw APIError.unauthorized }
+        return hit
+    }
+
     func keyPrincipal(token: String, now: Date) async throws -> Principal {
         let hash = Tokens.hash(token)
-        let nowTS = Timestamp.format(now)
         let generation = caches.principals.generation
-        if let hit = caches.principals.get(hash) {
-            if let exp = hit.expiresAt, exp <= nowTS { throw APIError.unauthorized }
+        if let hit = try cachedPrincipal(hash, now: now) {
             if hit.lastUsedAt.addingTimeInterval(60) < now { await recordUse(hit.principal.id, at: now) }
             return hit.principal
         }
@@ -99,7 +104,7 @@ extension AppServices {
         }
         guard let row, Tokens.constantTimeEquals(row.hash, hash) else { throw APIError.unauthorized }
         if row.revokedAt != nil { throw APIError.unauthorized }
-        if let exp = row.expiresAt, exp <= nowTS { throw APIError.unauthorized }
+        if let exp = row.expiresAt, exp <= Timestamp.format(now) { throw APIError.unauthorized }
         let kind = row.kind
         let id = row.id
         guard var role = Role(rawValue: row.role) else { throw APIError.unauthorized }
@@ -137,12 +142,8 @@ extension AppServices {
 
     func sessionPrincipal(token: String, now: Date) async throws -> Principal {
         let hash = Tokens.hash(token)
-        let nowTS = Timestamp.format(now)
         let generation = caches.principals.generation
-        if let hit = caches.principals.get(hash) {
-            if let exp = hit.expiresAt, exp <= nowTS { throw APIError.unauthorized }
-            return hit.principal
-        }
+        if let hit = try cachedPrincipal(hash, now: now) { return hit.principal }
         let found: (Principal, String)? = try await db.read { db in
             guard
                 let row = try AccountRepository.sessionUser(db, tokenHash: hash),

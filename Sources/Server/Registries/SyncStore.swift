@@ -58,16 +58,8 @@ public enum SyncStore {
         var toScan: [ScanRequest] = []
         var newImages: [NewImage] = []
         for (repo, tags) in byRepo.sorted(by: { $0.key < $1.key }) {
-            let imageId: String
-            if let id = existingImages[repo] {
-                imageId = id
-            } else {
-                imageId = IDs.make("img")
-                try ImageRepository.insertImage(
-                    db, id: imageId, orgId: registry.orgId, registryId: registry.id, name: repo,
-                    fullName: "\(registryHost)/\(repo)", now: now)
-                newImages.append(NewImage(id: imageId, fullName: "\(registryHost)/\(repo)"))
-            }
+            let imageId = try existingImages[repo]
+                ?? insertImage(registry: registry, registryHost: registryHost, repository: repo, now: now, newImages: &newImages, in: db)
             var known = existingTags[imageId] ?? [:]
             for t in tags {
                 let prior = known.removeValue(forKey: t.tag)
@@ -205,6 +197,19 @@ extension SyncStore {
         return changed
     }
 
+    /// A new image row for a repository first seen; appended to `newImages` for the one
+    /// coalesced `new_image` notification.
+    static func insertImage(
+        registry: RegistryRecord, registryHost: String, repository: String, now: Date, newImages: inout [NewImage], in db: Database
+    ) throws -> String {
+        let id = IDs.make("img")
+        let fullName = "\(registryHost)/\(repository)"
+        try ImageRepository.insertImage(
+            db, id: id, orgId: registry.orgId, registryId: registry.id, name: repository, fullName: fullName, now: now)
+        newImages.append(NewImage(id: id, fullName: fullName))
+        return id
+    }
+
     /// Records one tag (from a confirmed push event); an image it creates is appended to
     /// `newImages` for the caller's one coalesced notification. True when the tag is new or
     /// its digest changed.
@@ -212,16 +217,8 @@ extension SyncStore {
         registry: RegistryRecord, registryHost: String, repository: String, tag: String, digest: String, now: Date,
         newImages: inout [NewImage], in db: Database
     ) throws -> Bool {
-        let imageId: String
-        if let id = try ImageRepository.imageId(db, registryId: registry.id, repository: repository) {
-            imageId = id
-        } else {
-            imageId = IDs.make("img")
-            try ImageRepository.insertImage(
-                db, id: imageId, orgId: registry.orgId, registryId: registry.id, name: repository,
-                fullName: "\(registryHost)/\(repository)", now: now)
-            newImages.append(NewImage(id: imageId, fullName: "\(registryHost)/\(repository)"))
-        }
+        let imageId = try ImageRepository.imageId(db, registryId: registry.id, repository: repository)
+            ?? insertImage(registry: registry, registryHost: registryHost, repository: repository, now: now, newImages: &newImages, in: db)
         if try ImageRepository.tagDigest(db, imageId: imageId, tag: tag) == digest { return false }
         try ImageRepository.upsertTag(db, imageId: imageId, tag: tag, digest: digest, now: now)
         try ImageRepository.refreshAggregates(db, imageId: imageId, now: now)
