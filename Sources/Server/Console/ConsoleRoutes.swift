@@ -186,21 +186,21 @@ struct ConsoleRoutes: Sendable {
     ]
 
     func render(
-        _ template: String, title: String, viewer v: Viewer?, current: String?, data: [String: Any], flash: Flash? = nil,
+        _ template: String, title: String, viewer v: Viewer?, current: String?, data: Any, flash: Flash? = nil,
         status: HTTPResponse.Status = .ok, cookies: [String] = [], csrf: String? = nil
     ) -> Response {
         guard let library else {
             return ConsoleHTTP.html("<!doctype html><title>Console unavailable</title><p>The console templates failed to load.</p>", status: .internalServerError)
         }
-        var d = data
-        d["csrf"] = csrf ?? v?.csrf ?? ""
+        // The page's view model with what every page reads (the CSRF token, the viewer's roles).
+        var common: [String: Any] = ["csrf": csrf ?? v?.csrf ?? ""]
         if let v {
-            d["canAdmin"] = v.canAdmin
-            d["canDevelop"] = v.canDevelop
-            d["canAudit"] = v.canAudit
+            common["canAdmin"] = v.canAdmin
+            common["canDevelop"] = v.canDevelop
+            common["canAudit"] = v.canAudit
         }
-        let body = library.render(d, withTemplate: template) ?? ""
-        var layout: [String: Any] = ["title": title, "body": body, "assetVersion": ConsoleAssets.version, "csrf": d["csrf"] ?? ""]
+        let body = library.render(ConsoleView(data, common), withTemplate: template) ?? ""
+        var layout: [String: Any] = ["title": title, "body": body, "assetVersion": ConsoleAssets.version, "csrf": common["csrf"] ?? ""]
         if let v {
             layout["user"] = [
                 "username": v.username, "role": v.principal.role.rawValue,
@@ -215,7 +215,7 @@ struct ConsoleRoutes: Sendable {
 
     /// A page render that shows and clears the pending notice.
     func show(
-        _ req: Request, _ template: String, title: String, viewer v: Viewer, current: String, data: [String: Any]
+        _ req: Request, _ template: String, title: String, viewer v: Viewer, current: String, data: Any
     ) -> Response {
         let flash = readFlash(req)
         let clear = flash == nil ? [] : [consoleCookie(Self.flashCookie, "", maxAge: 0, sameSite: .lax)]
