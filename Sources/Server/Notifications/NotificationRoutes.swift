@@ -116,112 +116,35 @@ struct NotificationRoutes {
         try NotificationRepository.channel(db, id: ctx.parameters.get("channelId") ?? "", org: orgId)
     }
 
+    var notifications: NotificationService { NotificationService(s: s) }
+
     @Sendable func list(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
         let page = try PageRequest(req.uri, sortable: [])
-        let (rows, total) = try await s.db.read { db in
-            let found = try NotificationRepository.channels(db, org: p.orgId, limit: page.limit, offset: page.offset)
-            return (found.channels.map(ChannelDTO.init), found.total)
-        }
+        let (rows, total) = try await notifications.channels(p, page: page)
         return try Reply.json(ListEnvelope(data: rows, page: page, total: total, uri: req.uri))
     }
 
     @Sendable func create(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
-        var r = try await req.jsonObject()
-        let input = Self.read(&r, creating: true)
-        try r.check()
-        guard let name = input.name, let url = input.url, let events = input.events else { throw APIError.validation(r.issues) }
-        try await checkTarget(url)
-        let now = s.now
-        let secrets = s.secrets
-        let dto: ChannelDTO = try await s.db.write { db in
-            if try NotificationRepository.channelNameExists(db, org: p.orgId, name: name) {
-                throw APIError.conflict("A channel named \(name) exists.")
-            }
-            let id = IDs.make("chn")
-            let secret = input.secret ?? nil
-            let channel = NotificationChannelRecord(
-                id: id, orgId: p.orgId, name: name, url: url,
-                events: String(decoding: try JSONCoding.encoder.encode(events), as: UTF8.self), enabled: input.enabled ?? true,
-                hasSecret: secret != nil, now: now)
-            try NotificationRepository.insertChannel(db, channel)
-            if let secret { try secrets.seal(Data(secret.utf8), owner: Notifications.secretOwner(id), in: db) }
-            try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.create", target: id, ip: ctx.remoteIP, now: now)
-            return ChannelDTO(channel)
-        }
+        let dto = try await notifications.create(p, try await req.jsonObject(), ip: ctx.remoteIP)
         return try Reply.data(dto, status: .created, headers: [.location: "/api/notification-channels/\(dto.id)"])
     }
 
     @Sendable func get(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
-        guard let dto = try await s.db.read({ db in try channel(ctx, orgId: p.orgId, in: db).map(ChannelDTO.init) })
-        else { throw APIError.notFound("Notification channel") }
-        return try Reply.data(dto)
+        return try Reply.data(try await notifications.channel(p, id: ctx.parameters.get("channelId") ?? ""))
     }
 
     @Sendable func update(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
-        var r = try await req.jsonObject()
-        let input = Self.read(&r, creating: false)
-        try r.check()
-        if let url = input.url { try await checkTarget(url) }
-        let now = s.now
-        let secrets = s.secrets
-        let dto: ChannelDTO? = try await s.db.write { db in
-            guard var channel = try channel(ctx, orgId: p.orgId, in: db) else { return nil }
-            let id = channel.id
-            if let name = input.name, name != channel.name,
-               try NotificationRepository.channelNameExists(db, org: p.orgId, name: name) {
-                throw APIError.conflict("A channel named \(name) exists.")
-            }
-            var hasSecret = channel.hasSecret
-            // The signing secret belongs to the URL it was given for: a new URL without a new
-            // secret drops it, so signed bodies (which the old receiver trusts) are never
-            // steered to another host.
-            let urlChanged = input.url.map { !RegistryValidation.sameEndpoint($0, channel.url) } ?? false
-            let dropSecret = hasSecret && urlChanged && input.secret == nil
-            if let secret = input.secret {
-                try secrets.delete(owner: Notifications.secretOwner(id), in: db)
-                if let secret { try secrets.seal(Data(secret.utf8), owner: Notifications.secretOwner(id), in: db) }
-                hasSecret = secret != nil
-            } else if dropSecret {
-                try secrets.delete(owner: Notifications.secretOwner(id), in: db)
-                hasSecret = false
-            }
-            if let name = input.name { channel.name = name }
-            if let url = input.url { channel.url = url }
-            if let events = input.events { channel.events = String(decoding: try JSONCoding.encoder.encode(events), as: UTF8.self) }
-            if let enabled = input.enabled { channel.enabled = enabled }
-            channel.hasSecret = hasSecret
-            channel.updatedAt = now
-            try NotificationRepository.updateChannel(db, channel)
-            try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.update", target: id, ip: ctx.remoteIP, now: now)
-            if dropSecret {
-                try AppServices.audit(
-                    db, org: p.orgId, actor: p.actor, action: "notification_channel.secret.dropped", target: id, ip: ctx.remoteIP,
-                    now: now)
-            }
-            var dto = ChannelDTO(channel)
-            dto.secretDropped = dropSecret ? true : nil
-            return dto
-        }
-        guard let dto else { throw APIError.notFound("Notification channel") }
-        return try Reply.data(dto)
+        let id = ctx.parameters.get("channelId") ?? ""
+        return try Reply.data(try await notifications.update(p, id: id, try await req.jsonObject(), ip: ctx.remoteIP))
     }
 
     @Sendable func delete(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
-        let now = s.now
-        let secrets = s.secrets
-        let id: String? = try await s.db.write { db in
-            guard let id = try channel(ctx, orgId: p.orgId, in: db)?.id else { return nil }
-            try secrets.delete(owner: Notifications.secretOwner(id), in: db)
-            try NotificationRepository.deleteChannel(db, id: id)
-            try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.delete", target: id, ip: ctx.remoteIP, now: now)
-            return id
-        }
-        guard let id else { throw APIError.notFound("Notification channel") }
+        let id = try await notifications.delete(p, id: ctx.parameters.get("channelId") ?? "", ip: ctx.remoteIP)
         return try Reply.data(Deleted(id: id))
     }
 
