@@ -159,6 +159,44 @@ struct ConsoleRoutes: Sendable {
         return done(form, fallback: fallback, "error", r.errorText)
     }
 
+    /// A service's refusal as the API would state it: the message plus one line per field issue.
+    static func errorText(_ error: any Error) -> (status: HTTPResponse.Status, text: String) {
+        let e = error as? APIError ?? APIError.internalError
+        var text = e.message
+        for issue in e.issues { text += " \(issue.path): \(issue.message)." }
+        return (e.status, text)
+    }
+
+    /// A service's refusal: 403 is shown as a page with that status; anything else as a notice.
+    func failed(_ error: any Error, _ form: ConsoleForm, fallback: String, viewer v: Viewer) -> Response {
+        let (status, text) = Self.errorText(error)
+        if status == .forbidden {
+            return render("error", title: "Not allowed", viewer: v, current: nil, data: ["message": "Your role (\(v.principal.role.rawValue)) does not allow this. \(text)"], status: .forbidden)
+        }
+        return done(form, fallback: fallback, "error", text)
+    }
+
+    /// A form action calling a service: on success back to `next` (or `fallback`) with the
+    /// notice `body` answers; on refusal, `failed`.
+    func act(
+        _ form: ConsoleForm, fallback: String, _ v: Viewer, _ body: () async throws -> (kind: String, text: String)
+    ) async -> Response {
+        do {
+            let notice = try await body()
+            return done(form, fallback: fallback, notice.kind, notice.text)
+        } catch {
+            return failed(error, form, fallback: fallback, viewer: v)
+        }
+    }
+
+    /// `act` with a fixed notice.
+    func act(_ form: ConsoleForm, fallback: String, _ v: Viewer, done text: String, _ body: () async throws -> Void) async -> Response {
+        await act(form, fallback: fallback, v) {
+            try await body()
+            return ("ok", text)
+        }
+    }
+
     /// A form action that is one API call: on success back to `next` (or `fallback`) with
     /// the notice `message` makes of the answer; on refusal, `failed`.
     func act(

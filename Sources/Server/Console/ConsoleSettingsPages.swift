@@ -8,8 +8,11 @@ import Scan
 extension ConsoleRoutes {
     // MARK: Settings
 
-    func settingsData(_ v: Viewer, _ req: Request, _ ctx: AppRequestContext) async throws -> [String: Any] {
-        // Roles above the viewer's own are neither offered nor changeable (the API refuses
+    /// Every settings list shows up to 200 rows (the audit log its latest 50).
+    static let settingsPage = PageRequest(page: 1, limit: 200)
+
+    func settingsData(_ v: Viewer) async throws -> [String: Any] {
+        // Roles above the viewer's own are neither offered nor changeable (the services refuse
         // both). Least privilege first, so the default choice is the lowest role.
         let assignable = Role.allCases.filter { $0 <= v.principal.role }.reversed()
         var data: [String: Any] = [
@@ -17,64 +20,76 @@ extension ConsoleRoutes {
             "eventOptions": NotificationEvent.allCases.map(\.rawValue),
         ]
         if v.canAdmin {
-            data["keys"] = try await get("/api/api-keys?limit=200", v, req, ctx).list.filter { $0["revokedAt"] == nil && $0["kind"] as? String != "pat" }
-            data["members"] = try await get("/api/members?limit=200", v, req, ctx).list.map { m -> [String: Any] in
-                var row = m
-                let role = Role(rawValue: m["role"] as? String ?? "") ?? .owner
-                row["manageable"] = role <= v.principal.role
-                row["roleOptions"] = assignable.map { ["value": $0.rawValue, "selected": $0 == role] as [String: Any] }
-                return row
+            let accounts = AccountService(s: s)
+            data["keys"] = try await accounts.keys(v.principal, page: Self.settingsPage).keys
+                .filter { $0.revokedAt == nil && $0.kind != "pat" }.map { ConsoleView($0) }
+            data["members"] = try await accounts.members(v.principal, page: Self.settingsPage).members.map { m in
+                let role = Role(rawValue: m.role) ?? .owner
+                return ConsoleView(m, [
+                    "manageable": role <= v.principal.role,
+                    "roleOptions": assignable.map { ["value": $0.rawValue, "selected": $0 == role] as [String: Any] },
+                ])
             }
-            data["channels"] = try await get("/api/notification-channels?limit=200", v, req, ctx).list.map { c -> [String: Any] in
-                var m = c
-                m["eventList"] = (c["events"] as? [Any] ?? []).compactMap { $0 as? String }.joined(separator: ", ")
-                return m
+            data["channels"] = try await NotificationService(s: s).channels(v.principal, page: Self.settingsPage).channels.map {
+                ConsoleView($0, ["eventList": $0.events.joined(separator: ", ")])
             }
         }
-        if v.canAudit { data["audit"] = try await get("/api/audit-log?limit=50", v, req, ctx).list }
+        if v.canAudit {
+            data["audit"] = try await AccountService(s: s).auditLog(v.principal, page: PageRequest(page: 1, limit: 50)).events.map { ConsoleView($0) }
+        }
         return data
     }
 
     @Sendable func settings(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer) async throws -> Response {
-        show(req, "settings", title: "Settings", viewer: v, current: "settings", data: try await settingsData(v, req, ctx))
+        show(req, "settings", title: "Settings", viewer: v, current: "settings", data: try await settingsData(v))
     }
 
     /// Answers with the page itself (not a redirect): the new key is shown once and never stored in a cookie.
     @Sendable func createKey(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
-        let body: JSONValue = .object(["name": .string(form["name"] ?? ""), "role": .string(form["role"] ?? "")])
-        let r = try await send(.post, "/api/api-keys", body, v, req, ctx)
-        guard r.ok else { return failed(r, form, fallback: "/console/settings", viewer: v) }
-        var data = try await settingsData(v, req, ctx)
-        data["newKey"] = ["name": r.object["name"] ?? "", "key": r.object["key"] ?? ""]
+        let accounts = AccountService(s: s)
+        let made: KeyDTO
+        do {
+            try accounts.mayCreateKey(v.principal)
+            let body = ObjectReader(["name": .string(form["name"] ?? ""), "role": .string(form["role"] ?? "")])
+            made = try await accounts.createKey(v.principal, try accounts.keyRequest(body, creator: v.principal, kind: .apiKey), ip: ctx.remoteIP)
+        } catch {
+            return failed(error, form, fallback: "/console/settings", viewer: v)
+        }
+        var data = try await settingsData(v)
+        data["newKey"] = ["name": made.name, "key": made.key ?? ""]
         return render("settings", title: "Settings", viewer: v, current: "settings", data: data, status: .created)
     }
 
     @Sendable func revokeKey(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
-        return try await act(
-            .delete, "/api/api-keys/\(ConsoleHTTP.percentEncode(id))", form: form, fallback: "/console/settings", v, req, ctx, done: "API key revoked.")
+        return await act(form, fallback: "/console/settings", v, done: "API key revoked.") {
+            _ = try await AccountService(s: s).revokeKey(v.principal, id: id, ip: ctx.remoteIP)
+        }
     }
 
     @Sendable func createMember(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
-        let body: JSONValue = .object([
+        let body = ObjectReader([
             "username": .string(form["username"] ?? ""), "password": .string(form["password"] ?? ""), "role": .string(form["role"] ?? ""),
         ])
-        return try await act(.post, "/api/members", body, form: form, fallback: "/console/settings", v, req, ctx, done: "Member \(form["username"] ?? "") added.")
+        return await act(form, fallback: "/console/settings", v, done: "Member \(form["username"] ?? "") added.") {
+            _ = try await AccountService(s: s).createMember(v.principal, body, ip: ctx.remoteIP)
+        }
     }
 
     @Sendable func updateMember(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
-        return try await act(
-            .put, "/api/members/\(ConsoleHTTP.percentEncode(id))", .object(["role": .string(form["role"] ?? "")]), form: form,
-            fallback: "/console/settings", v, req, ctx
-        ) { ("ok", "\($0.object["username"] as? String ?? "Member") is now \($0.object["role"] as? String ?? "").") }
+        let body = ObjectReader(["role": .string(form["role"] ?? "")])
+        return await act(form, fallback: "/console/settings", v) {
+            let m = try await AccountService(s: s).updateMember(v.principal, id: id, body, ip: ctx.remoteIP)
+            return ("ok", "\(m.username) is now \(m.role).")
+        }
     }
 
     @Sendable func deleteMember(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
-        return try await act(
-            .delete, "/api/members/\(ConsoleHTTP.percentEncode(id))", form: form, fallback: "/console/settings", v, req, ctx,
-            done: "Member removed.")
+        return await act(form, fallback: "/console/settings", v, done: "Member removed.") {
+            try await AccountService(s: s).deleteMember(v.principal, id: id, ip: ctx.remoteIP)
+        }
     }
 
     @Sendable func createChannel(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
@@ -83,11 +98,13 @@ extension ConsoleRoutes {
             "events": .array((form.lists["events"] ?? []).map(JSONValue.string)),
         ]
         if let secret = form.value("secret") { body["secret"] = .string(secret) }
-        return try await act(
-            .post, "/api/notification-channels", .object(body), form: form, fallback: "/console/settings", v, req, ctx,
-            done: "Channel \(form["name"] ?? "") added.")
+        let input = ObjectReader(body)
+        return await act(form, fallback: "/console/settings", v, done: "Channel \(form["name"] ?? "") added.") {
+            _ = try await NotificationService(s: s).create(v.principal, input, ip: ctx.remoteIP)
+        }
     }
 
+    /// Through the API's handler: sending needs the server's outgoing HTTP client, which the console is not given.
     @Sendable func testChannel(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
         return try await act(
@@ -97,8 +114,8 @@ extension ConsoleRoutes {
 
     @Sendable func deleteChannel(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
-        return try await act(
-            .delete, "/api/notification-channels/\(ConsoleHTTP.percentEncode(id))", form: form, fallback: "/console/settings", v, req, ctx,
-            done: "Channel deleted.")
+        return await act(form, fallback: "/console/settings", v, done: "Channel deleted.") {
+            _ = try await NotificationService(s: s).delete(v.principal, id: id, ip: ctx.remoteIP)
+        }
     }
 }
