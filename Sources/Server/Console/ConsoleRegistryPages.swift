@@ -136,19 +136,24 @@ extension ConsoleRoutes {
         if let t = form.value("includeTags") { body["includeTags"] = .string(t) }
         if let t = form.value("excludeTags") { body["excludeTags"] = .string(t) }
         if let c = Self.credentials(form) { body["credentials"] = c }
-        let r = try await send(.post, "/api/registries", .object(body), v, req, ctx)
-        if r.status == .badRequest || r.status == .conflict {
-            // Back to the form with what was typed (but the secrets) and the API's reasons.
+        let registries = RegistryService(s: s)
+        let made: (record: RegistryRecord, sensorKey: String?, webhookToken: String)
+        do {
+            try v.principal.authorize(.admin, operation: "POST /api/registries")
+            made = try await registries.createAuthorized(v.principal, try RegistryValidation.create(ObjectReader(body)), ip: ctx.remoteIP)
+        } catch {
+            let (status, text) = Self.errorText(error)
+            guard status == .badRequest || status == .conflict else { return failed(error, form, fallback: "/console/registries", viewer: v) }
+            // Back to the form with what was typed (but the secrets) and the reasons.
             var data = registryFormData(nil, submitted: form)
             data["registries"] = try await registryRows(v, req, ctx)
             return render(
                 "registries", title: "Registries", viewer: v, current: "registries", data: data,
-                flash: Flash(kind: "error", text: r.errorText), status: r.status)
+                flash: Flash(kind: "error", text: text), status: status)
         }
-        guard r.ok else { return failed(r, form, fallback: "/console/registries", viewer: v) }
-        var text = "Registry \(r.object["name"] as? String ?? "") added."
-        if let key = r.object["sensorApiKey"] as? String { text += " Sensor API key (shown once): \(key)" }
-        if let token = r.object["webhookToken"] as? String { text += " Webhook token (shown once): \(token)" }
+        var text = "Registry \(made.record.name) added."
+        if let key = made.sensorKey { text += " Sensor API key (shown once): \(key)" }
+        text += " Webhook token (shown once): \(made.webhookToken)"
         return done(form, fallback: "/console/registries", "ok", text)
     }
 
@@ -166,19 +171,27 @@ extension ConsoleRoutes {
         if let url = form.value("url") { body["url"] = .string(url) }
         if form.value("credentialKind") != "keep", let c = Self.credentials(form) { body["credentials"] = c }
         let back = "/console/registries/\(ConsoleHTTP.percentEncode(id))"
-        return try await act(.put, "/api/registries/\(ConsoleHTTP.percentEncode(id))", .object(body), form: form, fallback: back, v, req, ctx) { r in
-            guard r.object["credentialsDropped"] as? Bool == true else { return ("ok", "Registry saved.") }
+        let input = ObjectReader(body)
+        return await act(form, fallback: back, v) {
+            let registries = RegistryService(s: s)
+            try v.principal.authorize(.admin, reach: .registry, operation: "PUT /api/registries/\(id)")
+            let existing = try await registries.load(v.principal, id: id)
+            let saved = try await registries.update(
+                v.principal, existing: existing, try RegistryValidation.update(input, existing: existing), ip: ctx.remoteIP)
+            guard saved.credentialsDropped else { return ("ok", "Registry saved.") }
             return ("ok", "Registry saved. The saved credentials were cleared because the URL changed or Insecure was turned on; enter them again if the registry needs them.")
         }
     }
 
     @Sendable func syncRegistry(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
-        return try await act(.post, "/api/registries/\(ConsoleHTTP.percentEncode(id))/sync", form: form, fallback: "/console/registries", v, req, ctx) {
-            ("ok", "Sync \($0.object["status"] as? String ?? "queued") (job \($0.object["jobId"] as? String ?? "")).")
+        return await act(form, fallback: "/console/registries", v) {
+            let queued = try await RegistryService(s: s).sync(v.principal, id: id, ip: ctx.remoteIP)
+            return ("ok", "Sync \(queued.status) (job \(queued.jobId)).")
         }
     }
 
+    /// Through the API's handler: the test needs the crawler, which the console is not given.
     @Sendable func testRegistry(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
         let body: JSONValue = .object(["registryId": .string(id)])
@@ -193,8 +206,11 @@ extension ConsoleRoutes {
 
     @Sendable func deleteRegistry(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
-        let r = try await send(.delete, "/api/registries/\(ConsoleHTTP.percentEncode(id))", nil, v, req, ctx)
-        guard r.ok else { return failed(r, form, fallback: "/console/registries", viewer: v) }
+        do {
+            _ = try await RegistryService(s: s).delete(v.principal, id: id, ip: ctx.remoteIP)
+        } catch {
+            return failed(error, form, fallback: "/console/registries", viewer: v)
+        }
         return ConsoleHTTP.redirect("/console/registries", cookies: [flashCookie(Flash(kind: "ok", text: "Registry deleted."))])
     }
 }

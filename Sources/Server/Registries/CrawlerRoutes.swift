@@ -74,26 +74,7 @@ struct CrawlerRoutes {
 
     @Sendable func sync(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin, reach: .registry)
-        guard let id = ctx.parameters.get("registryId"), p.reaches(registry: id),
-              let registry = try await s.db.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) })
-        else { throw APIError.notFound("Registry") }
-        let now = s.now
-        // Sensor registries are synced by their sensor, which claims `sensor_sync` jobs.
-        let sync = try NewJob(
-            .sync(registry.scanMethod), SyncJobPayload(registryId: registry.id), orgId: p.orgId, concurrencyKey: registry.id,
-            dedupeKey: "sync:\(registry.id)", maxAttempts: 3)
-        let (job, created) = try await s.db.write { db in
-            let r = try JobStore.enqueue(
-                sync,
-                now: now, in: db)
-            if r.created {
-                try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "registry.sync", target: registry.id, ip: ctx.remoteIP, now: now)
-            }
-            return r
-        }
-        struct Accepted: Encodable { var jobId: String, registryId: String, status: String, created: Bool }
-        return try Reply.data(
-            Accepted(jobId: job.id, registryId: registry.id, status: job.status.rawValue, created: created), status: .accepted,
-            headers: [.location: "/api/jobs/\(job.id)"])
+        let queued = try await RegistryService(s: s).sync(p, id: ctx.parameters.get("registryId"), ip: ctx.remoteIP)
+        return try Reply.data(queued, status: .accepted, headers: [.location: "/api/jobs/\(queued.jobId)"])
     }
 }

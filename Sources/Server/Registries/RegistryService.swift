@@ -166,5 +166,28 @@ struct RegistryService: Sendable {
         s.logger.info("registry deleted", metadata: ["registry": "\(existing.id)"])
         return existing
     }
-}
 
+    /// The answer to a sync request: the (new or already queued) sync job.
+    struct SyncQueued: Encodable, Sendable { var jobId: String, registryId: String, status: String, created: Bool }
+
+    /// Queues a sync of the registry now (at most one queued at a time); a sensor registry's
+    /// is claimed by its sensor.
+    func sync(_ p: Principal, id: String?, ip: String?) async throws -> SyncQueued {
+        try p.authorize(.admin, reach: .registry, operation: "POST /api/registries/\(id ?? "")/sync")
+        guard let id, p.reaches(registry: id),
+              let registry = try await s.db.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) })
+        else { throw APIError.notFound("Registry") }
+        let now = s.now
+        let sync = try NewJob(
+            .sync(registry.scanMethod), SyncJobPayload(registryId: registry.id), orgId: p.orgId, concurrencyKey: registry.id,
+            dedupeKey: "sync:\(registry.id)", maxAttempts: 3)
+        let (job, created) = try await s.db.write { db in
+            let r = try JobStore.enqueue(sync, now: now, in: db)
+            if r.created {
+                try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "registry.sync", target: registry.id, ip: ip, now: now)
+            }
+            return r
+        }
+        return SyncQueued(jobId: job.id, registryId: registry.id, status: job.status.rawValue, created: created)
+    }
+}
