@@ -38,7 +38,7 @@ let package = Package(
         .executableTarget(
             name: "harborguard",
             dependencies: [
-                "Server", "Admin", "Scan", "Registry", "Cron",
+                "Server", "Store", "Admin", "Scan", "Registry", "Cron",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Scan", "Registry", "Cron",
+                "Store", "Scan", "Registry", "Cron",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -74,6 +74,25 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Mustache", package: "swift-mustache"),
             ],
+            // Store/ is its own target (below): the persistence layer and the keyring.
+            exclude: ["Store"],
+            swiftSettings: swiftSettings
+        ),
+        // The persistence layer (the database, its one migrator, records, repositories) and
+        // the keyring and secret store. A target of its own inside Server's folder so that
+        // Admin reaches the data directory, the keyring and the secrets without importing
+        // Server (Hummingbird, NIOSSL, Mustache): Server and Admin both import Store.
+        .target(
+            name: "Store",
+            dependencies: [
+                "Cron", "Registry", "Scan",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Server/Store",
             swiftSettings: swiftSettings
         ),
         .target(
@@ -115,7 +134,7 @@ let package = Package(
         .target(
             name: "Admin",
             dependencies: [
-                "Server",
+                "Store",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -171,7 +190,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Cron", "Scan",
+                "Server", "Store", "Cron", "Scan",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -179,7 +198,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "AdminTests", dependencies: ["Admin", "Server"], swiftSettings: swiftSettings),
+        .testTarget(name: "AdminTests", dependencies: ["Admin", "Store", "Server"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FuzzTests",
             dependencies: [

@@ -642,9 +642,18 @@ def main():
     if not args.skip_image:
         results += image_benchmarks(args.bin)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    out = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cores": os.cpu_count(),
+           "results": results, "series": SERIES}
+    try:
+        # Comparisons between runs (bench/compare.py) outlive the run that replaces the figures.
+        with open(args.out) as f:
+            kept = json.load(f).get("comparisons")
+        if kept:
+            out["comparisons"] = kept
+    except (OSError, ValueError):
+        pass
     with open(args.out, "w") as f:
-        json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cores": os.cpu_count(),
-                   "results": results, "series": SERIES}, f, indent=2)
+        json.dump(out, f, indent=2)
     w = max(len(r["figure"]) for r in results)
     print(f"{'figure'.ljust(w)}  {'harborguard':>12}  {'baseline':>12}  {'ratio':>7}  {'target':>9}  result  baseline")
     for r in results:

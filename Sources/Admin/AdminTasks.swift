@@ -1,6 +1,6 @@
 public import Foundation
 import GRDB
-public import Server
+public import Store
 
 /// Small operator tasks on a data directory.
 public enum AdminTasks {
@@ -15,7 +15,7 @@ public enum AdminTasks {
             try DataDirectory.insertAPIKey(
                 db, org: opened.orgId, name: name, role: role, createdBy: "admin-cli", now: Date(), expiresAt: expiresAt)
         }
-        try dataDir.retireInitialAdminKeyIfSetUp(opened.db)
+        try await dataDir.retireInitialAdminKeyIfSetUp(opened.db)
         return key
     }
 
@@ -33,9 +33,9 @@ public enum AdminTasks {
             }
             try AccountRepository.insertUser(
                 db, UserRecord(id: id, orgId: opened.orgId, username: username, name: nil, passwordHash: hash, role: role, now: now))
-            try AppServices.audit(db, org: opened.orgId, actor: "admin-cli", action: "member.create", target: id, ip: nil, now: now)
+            try AuditRepository.append(db, AuditRecord(orgId: opened.orgId, actor: "admin-cli", action: "member.create", target: id, ip: nil, createdAt: now))
         }
-        try dataDir.retireInitialAdminKeyIfSetUp(opened.db)
+        try await dataDir.retireInitialAdminKeyIfSetUp(opened.db)
         return id
     }
 }

@@ -2,7 +2,7 @@ import Crypto
 import _CryptoExtras
 import Foundation
 import GRDB
-public import Server
+public import Store
 #if canImport(Glibc)
 import Glibc
 #endif

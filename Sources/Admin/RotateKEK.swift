@@ -1,6 +1,6 @@
 public import Foundation
 import GRDB
-public import Server
+public import Store
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -60,8 +60,7 @@ public enum KEKRotation {
         try db.writer.write { db in
             let orgs = try AccountRepository.organizationIds(db)
             for org in orgs {
-                try AppServices.audit(
-                    db, org: org, actor: "admin-cli", action: "kek.rotate", target: entry.id, ip: nil, now: now)
+                try AuditRepository.append(db, AuditRecord(orgId: org, actor: "admin-cli", action: "kek.rotate", target: entry.id, ip: nil, createdAt: now))
             }
         }
         return Report(newKekId: entry.id, retired: old.map(\.id), rewrapped: rewrapped + stragglers)

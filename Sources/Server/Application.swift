@@ -12,6 +12,7 @@ import HummingbirdCore
 import ServiceLifecycle
 import UnixSignals
 public import Prometheus
+import Store
 
 /// Builds the router with every route; tests call this with an in-memory database.
 public func buildRouter(

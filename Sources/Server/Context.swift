@@ -1,6 +1,7 @@
 public import Hummingbird
 import Logging
 import NIOCore
+import Store
 
 /// The per-request context: Hummingbird's core storage plus the caller's address.
 public struct AppRequestContext: RequestContext {

@@ -1,5 +1,6 @@
 public import Cron
 public import Foundation
+public import Store
 
 /// The kinds of job the server queues. Cron's queue stays generic (a job's `type` is a
 /// string, its payload opaque JSON text); this is the server's typed layer over it. The raw

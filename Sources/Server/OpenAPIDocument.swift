@@ -1,5 +1,6 @@
 import Foundation
 import Scan
+import Store
 
 /// The API contract as OpenAPI 3.1, served at `/api/openapi.json`. A test checks that
 /// every route the router answers is documented here and that the document validates.

@@ -6,6 +6,7 @@ import HummingbirdBcrypt
 import NIOPosix
 import Synchronization
 public import Scan
+public import Store
 
 /// Everything a request handler needs, passed as a value (no global locator).
 public struct AppServices: Sendable {
@@ -61,10 +62,10 @@ public final class InitialKeyFile: Sendable {
 
     public init(_ directory: DataDirectory) { self.directory = directory }
 
-    func retireIfSetUp(_ db: AppDatabase, logger: Logger) {
+    func retireIfSetUp(_ db: AppDatabase, logger: Logger) async {
         guard !retired.load(ordering: .relaxed) else { return }
         do {
-            if try directory.retireInitialAdminKeyIfSetUp(db) {
+            if try await directory.retireInitialAdminKeyIfSetUp(db) {
                 retired.store(true, ordering: .relaxed)
                 logger.notice("the organization is set up: deleted \(directory.initialAdminKeyPath) (the key itself stays valid until revoked)")
             }
@@ -118,19 +119,3 @@ public struct ServerConfiguration: Sendable {
     }
 }
 
-/// bcrypt off the event loop.
-public enum Passwords {
-    public static func hash(_ password: String, cost: UInt8) async throws -> String {
-        try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
-    }
-
-    public static func verify(_ password: String, hash: String) async throws -> Bool {
-        try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
-    }
-
-    public static func validate(_ password: String) -> String? {
-        if password.count < 12 { return "Must be at least 12 characters." }
-        if password.utf8.count > 72 { return "Must be at most 72 bytes (bcrypt's limit)." }
-        return nil
-    }
-}

@@ -2,6 +2,7 @@ import Admin
 import ArgumentParser
 import Foundation
 import Server
+import Store
 
 struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

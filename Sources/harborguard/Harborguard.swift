@@ -6,6 +6,7 @@ import Logging
 import Metrics
 import Prometheus
 import Server
+import Store
 
 @main
 struct Harborguard: AsyncParsableCommand {

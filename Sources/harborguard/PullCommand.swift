@@ -4,6 +4,7 @@ import Logging
 import Registry
 import Scan
 import Server
+import Store
 
 /// How the one-shot commands (`scan`, `pull`) reach a registry: credentials and plain http.
 struct RegistryAccessOptions: ParsableArguments {

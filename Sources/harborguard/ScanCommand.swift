@@ -5,6 +5,7 @@ import Logging
 import Registry
 import Scan
 import Server
+import Store
 
 /// `harborguard scan IMAGE`: the native engine as a one-shot CLI for CI pipelines.
 struct ScanCommand: AsyncParsableCommand {
@@ -317,7 +318,7 @@ struct DBCommand: AsyncParsableCommand {
             let path = DataDirectory(global.dataDir).vulnDBPath
             guard FileManager.default.fileExists(atPath: path) else { fail("no vulnerability database at \(path)") }
             do {
-                let s = try VulnerabilityDatabase(path: path).status()
+                let s = try await VulnerabilityDatabase(path: path).status()
                 print("advisories: \(s.advisories) (\(s.withdrawn) withdrawn)")
                 for (eco, n) in s.ecosystems.sorted(by: { $0.key < $1.key }) { print("  \(eco): \(n)") }
                 for src in s.sources { print("source \(src.name): \(src.records) records from \(src.location) at \(RFC3339.string(src.importedAt))") }

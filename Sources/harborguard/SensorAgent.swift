@@ -6,6 +6,7 @@ import NIOHTTP1
 import Registry
 import Scan
 import Server
+import Store
 import ServiceLifecycle
 import Synchronization
 

@@ -4,6 +4,7 @@ import Logging
 import Registry
 import Scan
 import Server
+import Store
 import ServiceLifecycle
 import UnixSignals
 

@@ -4,6 +4,7 @@ import NIOCore
 import Registry
 import Scan
 import Server
+import Store
 import Synchronization
 
 /// The work of a claimed job (a sync or a scan, done here with the registry's credentials)

@@ -2,6 +2,7 @@ import Admin
 import Foundation
 import GRDB
 import Server
+import Store
 import Testing
 
 /// Backup, restore and KEK rotation on real data directories.

@@ -100,7 +100,7 @@ struct VulnDBUpdaterTests {
                 #expect(rocky.message?.contains("Rocky%20Linux/all.zip") == true)
                 #expect(await host.requests("/Rocky Linux/all.zip") == 1)
 
-                let status = try db.status()
+                let status = try await db.status()
                 #expect(status.advisories == 8)
                 #expect(status.ecosystems["Go"] == 5)
                 #expect(status.ecosystems["Debian:12"] == 3)
@@ -119,7 +119,7 @@ struct VulnDBUpdaterTests {
                 #expect(second.ecosystems.map(\.outcome) == [.unchanged, .unchanged, .skipped])
                 #expect(try result(second, "Go").imported == nil)
                 #expect(try result(second, "Go").records == 5)
-                #expect(try db.status().sources.last?.importedAt == importedAt)
+                #expect(try await db.status().sources.last?.importedAt == importedAt)
 
                 // Upstream drops a record: the new snapshot replaces the old one.
                 await host.put("/Go/all.zip", try fixtureArchive("go", excluding: ["GO-2021-0157.json"]), etag: "\"go-2\"")
@@ -129,9 +129,9 @@ struct VulnDBUpdaterTests {
                 #expect(go3.imported?.removed == 1)
                 #expect(go3.imported?.unchanged == 4)
                 #expect(go3.records == 4)
-                #expect(try db.record(id: "GO-2021-0157") == nil)
-                #expect(try db.advisories(aliasedAs: "CVE-2015-5739") == ["GO-2021-0159"])
-                #expect(try db.status().ecosystems["Go"] == 4)
+                #expect(try await db.record(id: "GO-2021-0157") == nil)
+                #expect(try await db.advisories(aliasedAs: "CVE-2015-5739") == ["GO-2021-0159"])
+                #expect(try await db.status().ecosystems["Go"] == 4)
                 #expect(try result(third, "Debian").outcome == .unchanged)
             }
         }
@@ -172,7 +172,7 @@ struct VulnDBUpdaterTests {
                 let updater = VulnDBUpdater(database: db, baseURL: base, ecosystems: ["Go", "Debian"], httpClient: http, retry: quickRetry)
                 let first = try await updater.update()
                 #expect(first.succeeded)
-                let before = try db.status()
+                let before = try await db.status()
                 #expect(before.advisories == 7)
 
                 // A byte flipped inside a stored entry: CRC mismatch. Debian still updates.
@@ -192,10 +192,10 @@ struct VulnDBUpdaterTests {
                 #expect(go.message?.contains("previous osv:Go data kept") == true)
                 #expect(go.message?.contains("CRC") == true)
                 #expect(go.records == 5)
-                #expect(try db.record(id: "GO-2022-0572") != nil)
+                #expect(try await db.record(id: "GO-2022-0572") != nil)
                 #expect(try result(second, "Debian").outcome == .updated)
                 #expect(try result(second, "Debian").imported?.inserted == 1)
-                #expect(try db.status().advisories == 8)
+                #expect(try await db.status().advisories == 8)
 
                 // The failed archive's validators were not stored: the next run fetches again.
                 await host.put("/Go/all.zip", good.prefix(good.count / 2), etag: "\"go-cut\"")
@@ -215,7 +215,7 @@ struct VulnDBUpdaterTests {
                 #expect(dropped.message?.contains("download of \(base)/Go/all.zip failed") == true)
                 #expect(await host.scripted["/Go/all.zip"]?.isEmpty == true)
 
-                let after = try db.status()
+                let after = try await db.status()
                 #expect(after.ecosystems["Go"] == 5)
                 #expect(after.sources.first { $0.name == "osv:Go" }?.records == 5)
                 #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).allSatisfy { !$0.hasPrefix(".osv-download") })
@@ -243,7 +243,7 @@ struct VulnDBUpdaterTests {
                     #expect(r.message?.contains("larger than the \(archive.count - 1)-byte limit") == true, "\(r.message ?? "")")
                 }
                 #expect(await host.requests("/Debian/all.zip") == 1)
-                #expect(try db.status().advisories == 0)
+                #expect(try await db.status().advisories == 0)
             }
         }
     }
@@ -310,7 +310,7 @@ struct VulnDBUpdaterTests {
                 #expect(try result(bad, "npm").outcome == .failed)
                 let entries = try db.affectedEntries(for: [PackageKey(ecosystem: "npm", name: "p0"), PackageKey(ecosystem: "npm", name: "q0")])
                 #expect(entries.map(\.name) == ["p0"])
-                #expect(try db.status().ecosystems["npm"] == count)
+                #expect(try await db.status().ecosystems["npm"] == count)
             }
         }
     }
@@ -333,7 +333,7 @@ struct VulnDBUpdaterTests {
                 #expect(go.imported?.failures.count == 1)
                 #expect(go.imported?.removed == 0)
                 #expect(go.records == 5)
-                #expect(try db.record(id: "GO-2022-0463") != nil)
+                #expect(try await db.record(id: "GO-2022-0463") != nil)
             }
         }
     }
@@ -369,7 +369,7 @@ struct VulnDBUpdaterTests {
                 #expect(try result(s, "Go").outcome == .skipped)
                 #expect(try result(s, "npm").url == mirror.appendingPathComponent("npm/all.zip").path)
             }
-            #expect(try db.record(id: "GHSA-shar-edxx-xxxx") != nil)
+            #expect(try await db.record(id: "GHSA-shar-edxx-xxxx") != nil)
             let updater = VulnDBUpdater(database: db, baseURL: mirror.path, ecosystems: ["npm", "PyPI", "RubyGems"], httpClient: http)
             let again = try await updater.update()
             #expect(again.ecosystems.map(\.outcome) == [.unchanged, .unchanged, .unchanged])
@@ -378,16 +378,16 @@ struct VulnDBUpdaterTests {
             try publish("RubyGems", try fixtureArchive("rubygems", excluding: ["GHSA-crjr-9rc5-ghw8.json"]))
             let s1 = try await updater.update()
             #expect(try result(s1, "npm").imported?.removed == 0)
-            #expect(try db.record(id: "GHSA-shar-edxx-xxxx") != nil)
+            #expect(try await db.record(id: "GHSA-shar-edxx-xxxx") != nil)
             // Owned by the hand import: not deleted with the RubyGems snapshot.
             #expect(try result(s1, "RubyGems").records == 0)
-            #expect(try db.record(id: "GHSA-crjr-9rc5-ghw8") != nil)
+            #expect(try await db.record(id: "GHSA-crjr-9rc5-ghw8") != nil)
 
             try publish("PyPI", try fixtureArchive("pypi"))
             let s2 = try await updater.update()
             #expect(try result(s2, "PyPI").imported?.removed == 1)
-            #expect(try db.record(id: "GHSA-shar-edxx-xxxx") == nil)
-            #expect(try db.status().ecosystems["npm"] == 1)
+            #expect(try await db.record(id: "GHSA-shar-edxx-xxxx") == nil)
+            #expect(try await db.status().ecosystems["npm"] == 1)
         }
     }
 

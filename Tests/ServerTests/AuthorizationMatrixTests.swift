@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Server
+import Store
 import Testing
 import HummingbirdTesting
 import GRDB

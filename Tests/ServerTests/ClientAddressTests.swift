@@ -1,5 +1,6 @@
 import Foundation
 @testable import Server
+@testable import Store
 import Testing
 
 /// The pieces behind `--trusted-proxy` and the strict-JSON duplicate check, on their own.

@@ -3,6 +3,7 @@ import Mustache
 import Testing
 
 @testable import Server
+@testable import Store
 
 /// The console's pure parts: templates, grades, pager links, the trend and its SVG, form parsing.
 @Suite struct ConsoleRenderTests {

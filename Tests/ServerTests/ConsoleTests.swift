@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Server
+import Store
 import Testing
 
 /// The web console through the router: sign-in with its own CSRF cookie, session-bound CSRF

@@ -1,5 +1,6 @@
 import Foundation
 import Server
+import Store
 import Testing
 
 /// Token hashes and webhook tokens are compared with `Tokens.constantTimeEquals`: every

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Server
+import Store
 import Testing
 
 /// Answers checked field by field against the contract (the README and `/api/openapi.json`).

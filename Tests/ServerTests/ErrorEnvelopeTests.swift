@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import Server
+import Store
 import Testing
 import HummingbirdTesting
 import GRDB

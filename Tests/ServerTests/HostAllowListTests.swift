@@ -1,4 +1,5 @@
 import Server
+import Store
 import Testing
 
 @Suite struct HostAllowListTests {

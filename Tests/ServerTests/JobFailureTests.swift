@@ -3,6 +3,7 @@ import GRDB
 import Registry
 import Scan
 import Server
+import Store
 import Testing
 
 /// The retry classification the server's scan jobs and `harborguard sensor` share.

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Logging
 import Server
+import Store
 import Testing
 
 /// The typed job layer reads and writes exactly what the `jobs` table held before it: an

@@ -4,6 +4,7 @@ import GRDB
 import HTTPTypes
 import HummingbirdTesting
 import Synchronization
+import Store
 import Testing
 
 @testable import Server

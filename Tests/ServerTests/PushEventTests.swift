@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Server
+import Store
 import Synchronization
 import Testing
 

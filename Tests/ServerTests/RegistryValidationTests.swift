@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Server
+import Store
 import Testing
 import HummingbirdTesting
 import GRDB

@@ -2,6 +2,7 @@ import Cron
 import Foundation
 import GRDB
 import Server
+import Store
 import Testing
 
 /// The schedule policy on a real (in-memory) database and a fixed "now": what is due is

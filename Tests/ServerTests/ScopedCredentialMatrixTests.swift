@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Server
+import Store
 import Testing
 
 /// Every documented operation × a registry-scoped key and a role-capped PAT. The expectations are

@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import Scan
 import Server
+import Store
 import Testing
 
 /// The sensor protocol through the router: who may call it, what a claim hands out, and

@@ -2,6 +2,7 @@ import Cron
 import Foundation
 import Scan
 import Server
+import Store
 import Testing
 
 /// The sensor protocol's types, shared by `serve` and `harborguard sensor`: the JSON each

@@ -3,6 +3,7 @@ import GRDB
 import HTTPTypes
 import HummingbirdTesting
 import Server
+import Store
 import Testing
 
 /// A database that cannot grow (SQLITE_FULL, as on a full disk) or cannot be written

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Server
+import Store
 import Testing
 
 /// The persistence layer: the one migrator and the stored formats existing data directories hold.

@@ -7,6 +7,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Server
+import Store
 import Scan
 import Testing
 

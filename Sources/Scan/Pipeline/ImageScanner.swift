@@ -204,7 +204,7 @@ public struct ImageScanner: Sendable {
         var findings: [Finding] = []
         if let database {
             progress?(.matching(packages: merged.inventory.packages.count))
-            findings = try VulnerabilityMatcher(database: database).match(merged.inventory)
+            findings = try await VulnerabilityMatcher(database: database).match(merged.inventory)
         }
         var runs = [ScannerRun(
             name: "native", status: .ok, version: String(LayerAnalysis.analyzerVersion),
@@ -317,7 +317,7 @@ public struct ImageScanner: Sendable {
                     // syft lists packages; the native matcher turns them into findings.
                     let inventory = ImageInventory(os: nativeInventory.os ?? outcome.os, packages: result.packages)
                     do {
-                        found = try VulnerabilityMatcher(database: database).match(inventory).map { f in
+                        found = try await VulnerabilityMatcher(database: database).match(inventory).map { f in
                             var f = f
                             f.sources = ["syft"]
                             return f

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 
 /// Whether a fix exists for a finding.
 public enum FixState: String, Sendable, Hashable, Codable {
@@ -247,8 +248,19 @@ public struct VulnerabilityMatcher: Sendable {
     }
 
     /// Findings for every package of the inventory, merged per (canonical id, package,
-    /// version), most severe first.
+    /// version), most severe first. The lookups and the range evaluation run inside one read
+    /// transaction (one consistent database version).
     public func match(_ inventory: ImageInventory) throws -> [Finding] {
+        try database.read { try Self.match(inventory, in: $0) }
+    }
+
+    /// The same on GRDB's reader, off the cooperative pool (a large inventory's matching is
+    /// seconds of work): what async callers get.
+    public func match(_ inventory: ImageInventory) async throws -> [Finding] {
+        try await database.read { try Self.match(inventory, in: $0) }
+    }
+
+    static func match(_ inventory: ImageInventory, in db: Database) throws -> [Finding] {
         var queries: [(InstalledPackage, PackageQuery)] = []
         var keys: Set<PackageKey> = []
         for p in inventory.packages {
@@ -260,7 +272,7 @@ public struct VulnerabilityMatcher: Sendable {
         }
         guard !keys.isEmpty else { return [] }
         var entriesByKey: [PackageKey: [AffectedEntry]] = [:]
-        for e in try database.affectedEntries(for: keys) {
+        for e in try VulnerabilityDatabase.affectedEntries(db, for: keys) {
             entriesByKey[PackageKey(ecosystem: e.ecosystem, name: e.name), default: []].append(e)
         }
         // (package index, advisory id) → evaluation and per-package severity.
@@ -303,7 +315,7 @@ public struct VulnerabilityMatcher: Sendable {
                 }
             }
         }
-        let summaries = try database.advisorySummaries(ids: Set(hits.map(\.advisoryId)))
+        let summaries = try VulnerabilityDatabase.advisorySummaries(db, ids: Set(hits.map(\.advisoryId)))
         // Merge per (canonical id, package identity).
         struct MergeKey: Hashable {
             var canonical: String

@@ -2,6 +2,7 @@ import Cron
 import Foundation
 import GRDB
 import Hummingbird
+import Store
 
 /// The accounts' domain operations for the API and the console: API keys, personal access
 /// tokens (always the caller's own), members, sign-in and sign-out, the audit log. Each takes

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import GRDB
 public import Hummingbird
+public import Store
 
 extension AppServices {
     /// The session cookie over plain HTTP.

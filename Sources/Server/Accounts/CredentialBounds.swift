@@ -1,5 +1,6 @@
 import Cron
 import Foundation
+import Store
 
 /// The one rule for every credential that makes a credential: the new one is never wider than the
 /// one that made it. Its role is at most the maker's *effective* role (a capped PAT's cap, not its

@@ -1,4 +1,5 @@
 import Hummingbird
+import Store
 
 extension AppServices {
     /// The session cookie as Hummingbird's `Cookie`: `__Host-` name and `Secure` under TLS,

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Store
 
 /// The console's stylesheet and script, served from the binary under /console/assets with a
 /// content hash in the URL, so browsers may cache them for a year.

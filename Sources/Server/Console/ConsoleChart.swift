@@ -1,5 +1,6 @@
 import Cron
 import Foundation
+import Store
 
 /// The overview's trend: open critical and high findings per day over 30 days, drawn as an
 /// inline SVG on the server (numbers and dates only, no user data, no script).

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Scan
+import Store
 
 /// The images list and an image with its tags, latest scan, findings and packages.
 extension ConsoleRoutes {

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Scan
+import Store
 
 /// The overview page: totals from `ImageService.overview` (SQL aggregates, five statements).
 extension ConsoleRoutes {

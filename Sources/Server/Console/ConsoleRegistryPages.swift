@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Scan
+import Store
 
 /// The registries pages and their form actions.
 extension ConsoleRoutes {

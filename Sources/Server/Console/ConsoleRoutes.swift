@@ -6,6 +6,7 @@ import Logging
 import Mustache
 import NIOCore
 import Scan
+import Store
 
 /// The web console: server-rendered pages under /console that read and change everything
 /// through the JSON API's own handlers (`ConsoleAPI`), with the signed-in user's session, so

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Scan
+import Store
 
 /// The vulnerabilities and scans pages and their form actions (through the scans API until `ScanService` lands).
 extension ConsoleRoutes {

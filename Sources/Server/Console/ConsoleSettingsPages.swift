@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Scan
+import Store
 
 /// Settings: API keys, members, notification channels and the audit log.
 extension ConsoleRoutes {

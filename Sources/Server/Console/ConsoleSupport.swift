@@ -6,6 +6,7 @@ import Hummingbird
 import NIOCore
 import Scan
 import Synchronization
+import Store
 
 /// Calls the JSON API in-process with the signed-in user's session cookie, so every page and
 /// action of the console goes through the same handlers, role checks and organization scoping

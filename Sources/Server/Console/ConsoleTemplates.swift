@@ -1,4 +1,5 @@
 import Mustache
+import Store
 
 /// The console's Mustache templates, compiled into the binary (the release build is one
 /// static executable with no files beside it). `{{ }}` escapes HTML, quotes included; the only

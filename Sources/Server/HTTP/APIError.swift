@@ -3,6 +3,7 @@ public import HTTPTypes
 public import Hummingbird
 import NIOCore
 import Cron
+public import Store
 
 /// One field-level problem in a request.
 public struct ValidationIssue: Sendable, Codable, Hashable {
@@ -114,12 +115,10 @@ public enum JSONCoding {
     }()
 }
 
-public enum RFC3339 {
-    public static func string(_ date: Date) -> String {
-        Timestamp.format(date)
-    }
-
-    public static func parse(_ s: String) -> Date? {
-        Timestamp.parse(s)
+extension StorageFault {
+    /// The API's answer: 503 with the message (the failed statement's transaction was
+    /// rolled back, so nothing was changed).
+    public var apiError: APIError {
+        .unavailable("The request was not carried out, nothing was changed: " + message + ".")
     }
 }

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 #if canImport(Glibc)
 import Glibc
+import Store
 #endif
 
 /// An IPv4 or IPv6 address as its 4 or 16 bytes (IPv4-mapped IPv6 addresses are IPv4).

@@ -6,6 +6,7 @@ import NIOHTTP1
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+import Store
 #endif
 
 /// How long a client may take and how many may be connected at once (`serve --header-timeout`,

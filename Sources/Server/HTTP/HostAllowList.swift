@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Registry
+import Store
 
 /// The `Host` values the server answers when `serve --public-url` is set, against DNS
 /// rebinding: a page on an attacker's domain that re-resolves that domain to this server

@@ -1,5 +1,6 @@
 public import Foundation
 public import Scan
+import Store
 
 // Request bodies are parsed into Scan's `JSONValue` (the one JSON tree type of the
 // product), so they can be validated field by field (unknown fields, wrong types) with one

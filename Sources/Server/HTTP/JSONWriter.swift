@@ -1,3 +1,4 @@
+import Store
 /// A small, allocation-light JSON writer for hot list endpoints, where Foundation's
 /// JSONEncoder (which builds a tree of dictionaries first) dominated the request cost.
 /// Keys come out sorted by the caller, like the encoder's `.sortedKeys`; a test compares

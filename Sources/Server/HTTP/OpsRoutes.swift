@@ -4,6 +4,7 @@ import Foundation
 import GRDB
 import Hummingbird
 import Prometheus
+import Store
 
 /// `/healthz` (liveness, no auth), `/readyz` (database writable, workers alive),
 /// `/metrics` (Prometheus text), `/api/openapi.json`.

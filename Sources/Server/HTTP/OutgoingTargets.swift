@@ -1,4 +1,5 @@
 public import Registry
+import Store
 
 extension AppServices {
     /// The outgoing-request policy of this server (`serve --allow-private-targets`).

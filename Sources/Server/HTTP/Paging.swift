@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 public import HummingbirdCore
 import NIOCore
+import Store
 
 /// `page` ≥ 1 (default 1), `limit` 1–200 (default 50); out of range → 400.
 public struct PageRequest: Sendable {

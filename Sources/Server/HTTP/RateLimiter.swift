@@ -1,5 +1,6 @@
 public import Foundation
 import Synchronization
+import Store
 
 /// Fixed-window counters per key (principal, or address and username), in memory.
 public final class RateLimiter: Sendable {

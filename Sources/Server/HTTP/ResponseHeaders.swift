@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import Store
 
 /// What every request gets around its handler, in one middleware (each middleware is one more
 /// async frame on every request, `/healthz` included):
@@ -33,7 +34,7 @@ struct RequestEnvelopeMiddleware: RouterMiddleware {
             context.clientAddressResolved = true
         }
         var response = try await next(request, context)
-        if response.status == .created, let initialKeyFile { initialKeyFile.retireIfSetUp(services.db, logger: services.logger) }
+        if response.status == .created, let initialKeyFile { await initialKeyFile.retireIfSetUp(services.db, logger: services.logger) }
         if response.headers[.xContentTypeOptions] == nil { response.headers[.xContentTypeOptions] = "nosniff" }
         if request.uri.path.hasPrefix("/api/") || response.headers[.cacheControl] == nil {
             response.headers[.cacheControl] = "no-store"

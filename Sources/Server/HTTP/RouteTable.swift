@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Synchronization
 import Logging
+import Store
 
 /// Records every route as it is added to the router, so the OpenAPI test can check
 /// that each one is documented and 405 can be told apart from 404.

@@ -1,4 +1,5 @@
 import Foundation
+import Store
 
 /// What Foundation's `JSONDecoder` accepts beyond RFC 8259, refused before it decodes a
 /// request body: bodies in UTF-16 or UTF-32 (JSON between systems is UTF-8, §8.1), trailing

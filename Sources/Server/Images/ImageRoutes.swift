@@ -2,6 +2,7 @@ import Cron
 import Foundation
 import GRDB
 import Hummingbird
+import Store
 
 struct ImageDTO: Encodable, Sendable {
     struct Counts: Encodable, Sendable {

@@ -1,6 +1,7 @@
 import Cron
 import Foundation
 import GRDB
+import Store
 
 /// The images' domain operations for the API and the console: each takes the caller's
 /// `Principal`, authorizes it (any role; registry-scoped credentials see their registry's

@@ -4,6 +4,7 @@ import Cron
 import Foundation
 import GRDB
 import Hummingbird
+import Store
 
 struct ChannelDTO: Encodable, Sendable {
     var id: String

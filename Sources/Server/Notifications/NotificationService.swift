@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Hummingbird
 import Registry
+import Store
 
 /// The notification channels' domain operations for the API and the console: each takes the
 /// caller's `Principal` and requires an admin, organization-wide (as the API always did).

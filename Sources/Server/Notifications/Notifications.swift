@@ -7,6 +7,7 @@ public import GRDB
 import Logging
 public import NIOCore
 import NIOHTTP1
+import Store
 
 /// Outgoing webhooks per organization. Events are recorded in the same transaction as the
 /// change that caused them (a delivery row plus a `notify` job), so none is lost to a crash;

@@ -7,6 +7,7 @@ import Logging
 import NIOSSL
 public import Registry
 public import ServiceLifecycle
+import Store
 
 /// The HTTP clients the server talks to the outside with, all under one `OutgoingPolicy`:
 /// one verifying TLS and one for registries marked `insecure` (which also skips TLS

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Hummingbird
 import Registry
+import Store
 
 /// `POST /api/registries/test-connection` and `POST /api/registries/{registryId}/sync`.
 struct CrawlerRoutes {

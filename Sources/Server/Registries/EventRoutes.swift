@@ -8,6 +8,7 @@ import NIOCore
 import Registry
 import Scan
 import Synchronization
+import Store
 
 /// Limits of the push-event receiver (README, "Push events").
 enum PushEventLimits {

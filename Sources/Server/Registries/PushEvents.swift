@@ -1,5 +1,6 @@
 import Foundation
 public import Scan
+import Store
 
 /// A tag a registry says was pushed: one entry of a notification, as sent (nothing checked
 /// yet; `ReceivedTag.problems` and the registry's confirmation decide what is kept).

@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import Store
 
 /// The one check of a (repository, tag, digest) that something outside the server reports:
 /// push events and sensor sync results. The grammar is the Registry module's (the

@@ -1,16 +1,8 @@
 import Cron
 import Foundation
-public import GRDB
-public import Registry
-
-public enum ScanMethod: String, Sendable, Codable, CaseIterable { case cloud, sensor }
-public enum Schedule: String, Sendable, Codable, CaseIterable {
-    case manual
-    case onPush = "on_push"
-    case daily, weekly
-}
-public enum ScannerName: String, Sendable, Codable, CaseIterable { case trivy, grype, syft, native }
-public enum HealthStatus: String, Sendable, Codable, CaseIterable { case unknown, syncing, healthy, degraded, unhealthy }
+import GRDB
+import Registry
+import Store
 
 /// The registry object of the API (the seed's fields plus insecure, hasCredentials,
 /// health.score/lastError, webhookUrl; one-time secrets only on create).

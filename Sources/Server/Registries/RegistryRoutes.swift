@@ -4,6 +4,7 @@ import GRDB
 import Hummingbird
 public import Registry
 import Logging
+import Store
 
 /// The stored form of credentials inside the sealed secret.
 struct StoredCredentials: Codable {

@@ -4,6 +4,7 @@ import GRDB
 import Hummingbird
 import Logging
 import Registry
+import Store
 
 /// The registries' domain operations for the API and the console: each takes the caller's
 /// `Principal` and authorizes it exactly as the API always did (any role reads, admin

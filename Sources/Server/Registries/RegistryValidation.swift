@@ -1,6 +1,7 @@
 import Foundation
 import Registry
 import Scan
+import Store
 
 /// A validated registry create/update request.
 struct RegistryInput {

@@ -1,6 +1,7 @@
 import Cron
 public import Foundation
 public import GRDB
+import Store
 
 /// The scanning policy (README, Scheduler), decided from what the database says (so a restart or
 /// a scheduler that was down for days changes nothing: what is due is enqueued once).

@@ -1,6 +1,7 @@
 import Cron
 public import Foundation
 public import GRDB
+public import Store
 
 /// One tag as a registry reports it.
 public struct DiscoveredTag: Sendable, Hashable {

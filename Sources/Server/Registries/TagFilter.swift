@@ -1,4 +1,5 @@
 import Foundation
+import Store
 
 /// Comma-separated tag globs (`*`, `?`, `[…]`, `[!…]`): a tag is scanned when it matches
 /// an include pattern (default `*`) and no exclude pattern.

@@ -1,7 +1,8 @@
-public import Foundation
+import Foundation
 import GRDB
 import Registry
 import Scan
+import Store
 
 /// A failed sync or scan, and whether another attempt may succeed. The one classification
 /// the server's scan jobs and `harborguard sensor` both use, so a job fails the same way

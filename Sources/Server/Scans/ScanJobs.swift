@@ -5,6 +5,7 @@ import Logging
 import Registry
 import Synchronization
 public import Scan
+import Store
 
 /// The `scan` job: pull the image with the registry's own credentials, run the native
 /// analyser (through the layer cache) and the requested external scanners, match against
@@ -56,7 +57,7 @@ public struct ScanRunner: Sendable {
             let runs = report.scanners.map {
                 ScannerRunRecord(name: $0.name, status: $0.status.rawValue, version: $0.version, durationMs: $0.durationMs, error: $0.error)
             }
-            if let vulndb = services.vulnDB, (try? vulndb.status().advisories) ?? 0 == 0 {
+            if let vulndb = services.vulnDB, (try? await vulndb.status().advisories) ?? 0 == 0 {
                 notes.insert("The vulnerability database is empty: packages were inventoried but not matched. Run `harborguard db import` or `db update`.", at: 0)
             } else if services.vulnDB == nil {
                 notes.insert("No vulnerability database is configured: packages were inventoried but not matched.", at: 0)

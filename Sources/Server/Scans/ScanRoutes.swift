@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdCore
 import Registry
 import Scan
+import Store
 
 /// A scan as the API shows it.
 struct ScanDTO: Encodable, Sendable {

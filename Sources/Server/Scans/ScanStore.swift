@@ -2,6 +2,7 @@ import Cron
 import Foundation
 public import GRDB
 public import Scan
+import Store
 
 
 /// The lifecycle of a scan as the API shows it.

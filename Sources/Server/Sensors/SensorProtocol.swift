@@ -1,6 +1,7 @@
-public import Cron
+import Cron
 public import Foundation
 public import Scan
+import Store
 
 /// The sensor protocol's messages, defined once for both ends: `serve` answers with them
 /// (`SensorRoutes`) and `harborguard sensor` sends and reads them. Every answer comes in

@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import Registry
 import Scan
+import Store
 
 /// Recording what a sensor posts: a failure, a sync's tag inventory, or a scan's image
 /// inventory (matched here against the server's own vulnerability database).
@@ -297,8 +298,8 @@ extension SensorRoutes {
         let external = report.findings.filter { !$0.sources.isEmpty && !$0.sources.contains("native") }
         var matched: [Finding] = []
         if let vulndb = s.vulnDB {
-            matched = try VulnerabilityMatcher(database: vulndb).match(ImageInventory(os: report.os, packages: report.packages))
-            if (try? vulndb.status().advisories) ?? 0 == 0 {
+            matched = try await VulnerabilityMatcher(database: vulndb).match(ImageInventory(os: report.os, packages: report.packages))
+            if (try? await vulndb.status().advisories) ?? 0 == 0 {
                 notes.insert("The vulnerability database is empty: packages were inventoried but not matched. Run `harborguard db import` or `db update`.", at: 0)
             }
         } else {

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import Registry
 import Scan
+import Store
 
 
 /// The sensor protocol: a sensor runs next to a registry the appliance cannot reach, with

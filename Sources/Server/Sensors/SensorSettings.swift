@@ -1,6 +1,7 @@
 import Cron
 public import Foundation
 public import GRDB
+import Store
 
 /// Timings of the sensor protocol. The defaults are the product's; the environment can
 /// shorten them (`HARBORGUARD_SENSOR_OFFLINE_SECONDS`, `HARBORGUARD_SENSOR_POLL_SECONDS`),

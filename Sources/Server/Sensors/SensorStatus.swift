@@ -2,6 +2,7 @@ import Cron
 import Foundation
 import GRDB
 import Hummingbird
+import Store
 
 /// `GET /api/registries/{registryId}/sensor-status`: what a registry's sensor last said and its jobs.
 extension SensorRoutes {

@@ -1,5 +1,5 @@
 import Cron
-public import Foundation
+package import Foundation
 public import GRDB
 
 /// The appliance's SQLite database: WAL, foreign keys on, one migrator (`Migrations`). A

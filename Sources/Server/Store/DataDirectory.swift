@@ -71,13 +71,14 @@ public struct DataDirectory: Sendable {
             let orgId = IDs.make("org")
             try AccountRepository.insertOrganization(db, id: orgId, name: "default", createdAt: now)
             let token = try Self.insertAPIKey(db, org: orgId, name: "initial-admin", role: .owner, createdBy: "system", now: now)
-            try AppServices.audit(db, org: orgId, actor: "system", action: "organization.create", target: orgId, ip: nil, now: now)
+            try AuditRepository.append(db, AuditRecord(orgId: orgId, actor: "system", action: "organization.create", target: orgId, ip: nil, createdAt: now))
             return (orgId, token)
         }
         if let key {
             try FileIO.writeDurably(Data((key + "\n").utf8), to: initialAdminKeyPath, mode: 0o600)
-        } else {
-            try retireInitialAdminKeyIfSetUp(db)
+        } else if try db.writer.read({ try Self.isSetUp($0) }) {
+            // Opening happens once, before anything is served: synchronous on purpose.
+            try deleteInitialAdminKey()
         }
         return Opened(db: db, keyring: keyring, initialAdminKey: key, orgId: orgId)
     }
@@ -93,14 +94,19 @@ public struct DataDirectory: Sendable {
     /// keeps working (revoke it with `DELETE /api/api-keys/{id}` when it is no longer needed).
     /// Returns true when the file is gone.
     @discardableResult
-    public func retireInitialAdminKeyIfSetUp(_ db: AppDatabase) throws -> Bool {
+    public func retireInitialAdminKeyIfSetUp(_ db: AppDatabase) async throws -> Bool {
         guard FileManager.default.fileExists(atPath: initialAdminKeyPath) else { return true }
-        guard try db.writer.read({ try Self.isSetUp($0) }) else { return false }
+        guard try await db.read({ try Self.isSetUp($0) }) else { return false }
+        try deleteInitialAdminKey()
+        return true
+    }
+
+    private func deleteInitialAdminKey() throws {
+        guard FileManager.default.fileExists(atPath: initialAdminKeyPath) else { return }
         if unlink(initialAdminKeyPath) != 0 && errno != ENOENT {
             throw FileIOError(description: "cannot delete \(initialAdminKeyPath): \(String(cString: strerror(errno)))")
         }
         FileIO.fsyncDirectory(of: initialAdminKeyPath)
-        return true
     }
 
     /// Refuses a read-only data directory or database up front, with what to do, rather
@@ -124,7 +130,7 @@ public struct DataDirectory: Sendable {
             APIKeyRecord(
                 id: id, orgId: org, kind: .api, name: name, token: token, role: role, createdBy: createdBy, createdAt: now,
                 expiresAt: expiresAt))
-        try AppServices.audit(db, org: org, actor: createdBy, action: "api_key.create", target: id, ip: nil, now: now)
+        try AuditRepository.append(db, AuditRecord(orgId: org, actor: createdBy, action: "api_key.create", target: id, ip: nil, createdAt: now))
         return token
     }
 }

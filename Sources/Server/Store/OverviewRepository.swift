@@ -21,6 +21,16 @@ package enum OverviewRepository {
         package var critical: Int
         package var high: Int
         package var maxRisk: Int
+
+        package init(id: String, name: String, health: String, imageCount: Int, critical: Int, high: Int, maxRisk: Int) {
+            self.id = id
+            self.name = name
+            self.health = health
+            self.imageCount = imageCount
+            self.critical = critical
+            self.high = high
+            self.maxRisk = maxRisk
+        }
     }
 
     /// A completed scan as the trend needs it.
@@ -29,6 +39,13 @@ package enum OverviewRepository {
         package var finishedAt: String
         package var critical: Int
         package var high: Int
+
+        package init(imageId: String, finishedAt: String, critical: Int, high: Int) {
+            self.imageId = imageId
+            self.finishedAt = finishedAt
+            self.critical = critical
+            self.high = high
+        }
     }
 
     package struct Overview {

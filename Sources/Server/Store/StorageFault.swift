@@ -31,10 +31,4 @@ public struct StorageFault: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { message }
-
-    /// The API's answer: 503 with the message (the failed statement's transaction was
-    /// rolled back, so nothing was changed).
-    public var apiError: APIError {
-        .unavailable("The request was not carried out, nothing was changed: " + message + ".")
-    }
 }

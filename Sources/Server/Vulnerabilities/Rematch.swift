@@ -3,6 +3,7 @@ public import Foundation
 public import GRDB
 import Logging
 import Scan
+public import Store
 
 /// The `rematch` job: after the vulnerability database changes, match every stored
 /// inventory (the latest scan of each tag) again without pulling anything, and record a
@@ -71,7 +72,7 @@ extension ScanRunner {
             guard let (target, inventory) = loaded else { continue }
             guard let inventory else { summary.missingInventories += 1; continue }
             summary.inventories += 1
-            let matched = try matcher.match(inventory)
+            let matched = try await matcher.match(inventory)
             // Findings only external scanners reported stay as they were.
             let kept = target.findings.filter { !$0.sources.contains("native") }
             let next = matched + kept

@@ -4,6 +4,7 @@ public import GRDB
 import Logging
 import Scan
 import Registry
+import Store
 
 /// The `vulndb_update` job: download the OSV ecosystem archives into the server's
 /// vulnerability database, then queue a rematch when anything changed.

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Synchronization
+import Store
 
 /// In-memory caches for the two hottest read paths, kept exact by invalidation rather than
 /// by time: GRDB's `DatabaseRegionObservation` runs right after every commit that touched
