@@ -141,6 +141,8 @@ import Testing
                 $0.contains("FROM images") || $0.contains("FROM registries") || $0.contains("FROM scans")
             }
             #expect(overviewQueries.count == 5, "\(statements)")
+            // The whole request: the session's lookup and the five (no other query).
+            #expect(StatementLog.queries(statements).count == 6, "\(statements)")
             #expect(page.text.contains(#"<li class="tile sev-critical"><span class="n">4</span> Critical</li>"#))
             #expect(page.text.contains(#"<li class="tile sev-low"><span class="n">7</span> Low</li>"#))
             #expect(page.text.contains(#"<li class="tile"><span class="n">1</span> failed</li>"#))

@@ -310,22 +310,24 @@ struct ConsoleRoutes: Sendable {
                 req, next: form["next"], username: form["username"] ?? "",
                 flash: Flash(kind: "error", text: "The sign-in form expired. Please try again."), status: .forbidden)
         }
-        let body = JSONValue.object(["username": .string(form["username"] ?? ""), "password": .string(form["password"] ?? "")])
-        var head = HTTPRequest(method: .post, scheme: nil, authority: nil, path: "/api/auth/sign-in")
-        head.headerFields[.contentType] = "application/json"
-        let r = try await api.call(request: Request(head: head, body: RequestBody(buffer: ByteBuffer(bytes: try JSONEncoder().encode(body)))), context: ctx)
-        guard r.ok else {
-            let text = r.status == .unauthorized ? "Wrong username or password." : r.errorText
-            return signInForm(req, next: form["next"], username: form["username"] ?? "", flash: Flash(kind: "error", text: text), status: r.status)
+        let body = ObjectReader(["username": .string(form["username"] ?? ""), "password": .string(form["password"] ?? "")])
+        let signed: AccountService.SignedIn
+        do {
+            signed = try await AccountService(s: s).signIn(body, ip: ctx.remoteIP)
+        } catch {
+            let (status, message) = Self.errorText(error)
+            let text = status == .unauthorized ? "Wrong username or password." : message
+            return signInForm(req, next: form["next"], username: form["username"] ?? "", flash: Flash(kind: "error", text: text), status: status)
         }
-        var cookies = r.headers[values: .setCookie]
-        cookies.append(consoleCookie(Self.loginCookie, "", maxAge: 0, sameSite: .strict))
+        let cookies = [s.sessionCookie(token: signed.token).description, consoleCookie(Self.loginCookie, "", maxAge: 0, sameSite: .strict)]
         return ConsoleHTTP.redirect(ConsoleHTTP.localPath(form["next"], fallback: "/console"), cookies: cookies)
     }
 
     func signOut(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer) async throws -> Response {
-        let r = try await send(.post, "/api/auth/sign-out", nil, v, req, ctx)
-        var cookies = r.headers[values: .setCookie]
+        var cookies: [String] = []
+        if (try? await AccountService(s: s).signOut(v.principal, sessionToken: v.token, ip: ctx.remoteIP)) != nil {
+            cookies.append(s.clearedSessionCookie.description)
+        }
         cookies.append(flashCookie(Flash(kind: "ok", text: "You are signed out.")))
         return ConsoleHTTP.redirect("/console/sign-in", cookies: cookies)
     }
