@@ -8,9 +8,12 @@ import NIOCore
 import Scan
 import Store
 
-/// The web console: server-rendered pages under /console that read and change everything
-/// through the JSON API's own handlers (`ConsoleAPI`), with the signed-in user's session, so
-/// roles and organization scoping are exactly the API's. Every form carries a CSRF token.
+/// The web console: server-rendered pages under /console. Each page resolves the signed-in
+/// user's session to a `Principal` and calls the services the API calls (`ImageService`,
+/// `RegistryService`, `AccountService`, `NotificationService`), so roles and registry scope are
+/// the services' checks; templates read typed values (`ConsoleView`). The scan and
+/// vulnerability pages, sensor status, connection and channel tests still go through the API's
+/// handlers in-process (`ConsoleAPI`). Every form carries a CSRF token.
 struct ConsoleRoutes: Sendable {
     let s: AppServices
     let api: ConsoleAPI
