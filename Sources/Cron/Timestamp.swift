@@ -1,7 +1,4 @@
 public import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Times are stored and returned as RFC 3339 UTC with whole seconds
 /// (`2026-11-29T08:27:55Z`): fixed width, so they also sort and compare as text in SQL.
@@ -55,8 +52,18 @@ public enum Timestamp {
 
     /// Parses RFC 3339 (any offset, optional fraction) into a date.
     public static func parse(_ s: String) -> Date? {
+        seconds(s).map { Date(timeIntervalSince1970: $0) }
+    }
+
+    /// Seconds since 1970 of an RFC 3339 `date-time`: the one timestamp parser of the product
+    /// (stored and answered times here, OSV `modified`/`published` in Scan).
+    ///
+    /// `lenient` also takes what vulnerability feeds write beside RFC 3339: a bare date
+    /// (`2024-01-01`, midnight UTC), a space for the `T`, no seconds (`12:30`), no zone (UTC),
+    /// a `.` without digits. Strict is exactly RFC 3339.
+    public static func seconds(_ s: String, lenient: Bool = false) -> Double? {
         let b = Array(s.utf8)
-        guard b.count >= 20 else { return nil }
+        guard b.count >= (lenient ? 10 : 20) else { return nil }
         func num(_ r: Range<Int>) -> Int? {
             var v = 0
             for i in r {
@@ -66,45 +73,65 @@ public enum Timestamp {
             return v
         }
         guard let y = num(0..<4), b[4] == UInt8(ascii: "-"), let mo = num(5..<7), b[7] == UInt8(ascii: "-"),
-              let d = num(8..<10), b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t"),
-              let h = num(11..<13), b[13] == UInt8(ascii: ":"), let mi = num(14..<16), b[16] == UInt8(ascii: ":"),
-              let se = num(17..<19), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61
+              let d = num(8..<10), (1...12).contains(mo), (1...31).contains(d)
         else { return nil }
-        var i = 19
+        var h = 0, mi = 0, se = 0
+        var i = 10
         var frac = 0.0
-        if i < b.count, b[i] == UInt8(ascii: ".") {
-            i += 1
-            var scale = 0.1
-            let start = i
-            while i < b.count, b[i] >= 48, b[i] <= 57 {
-                frac += Double(b[i] - 48) * scale
-                scale /= 10
-                i += 1
-            }
-            guard i > start else { return nil }
-        }
-        guard i < b.count else { return nil }
-        var offset = 0
-        if b[i] == UInt8(ascii: "Z") || b[i] == UInt8(ascii: "z") {
-            i += 1
-        } else if b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
-            let sign = b[i] == UInt8(ascii: "+") ? 1 : -1
-            guard let oh = num(i + 1..<i + 3), i + 3 < b.count, b[i + 3] == UInt8(ascii: ":"),
-                  let om = num(i + 4..<i + 6) else { return nil }
-            offset = sign * (oh * 3600 + om * 60)
-            i += 6
+        if lenient && i == b.count {
+            // A bare date.
         } else {
+            guard i < b.count, b[i] == UInt8(ascii: "T") || b[i] == UInt8(ascii: "t") || (lenient && b[i] == UInt8(ascii: " ")),
+                  let hh = num(11..<13), 13 < b.count, b[13] == UInt8(ascii: ":"), let mm = num(14..<16)
+            else { return nil }
+            h = hh
+            mi = mm
+            i = 16
+            if i < b.count, b[i] == UInt8(ascii: ":") {
+                guard let ss = num(17..<19) else { return nil }
+                se = ss
+                i = 19
+            } else if !lenient {
+                return nil
+            }
+            guard h < 24, mi < 60, se < 61 else { return nil }
+            if i < b.count, b[i] == UInt8(ascii: "."), i == 19 {
+                i += 1
+                var scale = 0.1
+                let start = i
+                while i < b.count, b[i] >= 48, b[i] <= 57 {
+                    frac += Double(b[i] - 48) * scale
+                    scale /= 10
+                    i += 1
+                }
+                guard i > start || lenient else { return nil }
+            }
+        }
+        var offset = 0
+        if i < b.count {
+            if b[i] == UInt8(ascii: "Z") || b[i] == UInt8(ascii: "z") {
+                i += 1
+            } else if b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
+                let sign = b[i] == UInt8(ascii: "+") ? 1 : -1
+                guard let oh = num(i + 1..<i + 3), i + 3 < b.count, b[i + 3] == UInt8(ascii: ":"),
+                      let om = num(i + 4..<i + 6) else { return nil }
+                offset = sign * (oh * 3600 + om * 60)
+                i += 6
+            } else {
+                return nil
+            }
+        } else if !lenient {
             return nil
         }
         guard i == b.count else { return nil }
-        var tmv = tm()
-        tmv.tm_year = Int32(y - 1900)
-        tmv.tm_mon = Int32(mo - 1)
-        tmv.tm_mday = Int32(d)
-        tmv.tm_hour = Int32(h)
-        tmv.tm_min = Int32(mi)
-        tmv.tm_sec = Int32(min(se, 59))
-        let t = timegm(&tmv)
-        return Date(timeIntervalSince1970: Double(t - offset) + frac)
+        // Days from the civil date (Howard Hinnant's algorithm; out-of-range days roll over
+        // into the next month as `timegm` does).
+        let yy = mo <= 2 ? y - 1 : y
+        let era = (yy >= 0 ? yy : yy - 399) / 400
+        let yoe = yy - era * 400
+        let doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146_097 + doe - 719_468
+        return Double(days * 86_400 + h * 3600 + mi * 60 + min(se, 59) - offset) + frac
     }
 }

@@ -2,7 +2,6 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import Synchronization
 
 /// The outcome of `RegistryClient.testConnection`, shaped like the API's test-connection answer.
 public struct ConnectionTestResult: Sendable, Hashable, Codable {
@@ -39,7 +38,8 @@ public struct ConnectionTestResult: Sendable, Hashable, Codable {
 }
 
 extension ConnectionTestResult.Status {
-    init(_ error: RegistryError) {
+    /// The status a failure of this kind reports.
+    public init(_ error: RegistryError) {
         switch error {
         case .authFailed: self = .authFailed
         case .unreachable, .rateLimited, .targetNotAllowed: self = .unreachable
@@ -56,7 +56,7 @@ extension ConnectionTestResult.Status {
 extension RegistryClient {
     /// Checks that the URL is a registry and the credentials work: `GET /v2/`, auth as
     /// challenged, then the first few repositories. Always answers within `timeout`, whatever
-    /// the server does (a slow server is abandoned, not awaited).
+    /// the server does (a slow server is abandoned: the test is cancelled when the time is up).
     public func testConnection(timeout: Duration = .seconds(15), repositoryCount: Int = 5) async -> ConnectionTestResult {
         let clock = ContinuousClock()
         let start = clock.now
@@ -67,25 +67,23 @@ extension RegistryClient {
             requestTimeout: min(configuration.requestTimeout, timeout * 0.75),
             retry: RetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(200), maxDelay: .seconds(1), maxTotalDelay: .seconds(2)))
         let latency: @Sendable () -> Int = { Int((clock.now - start).milliseconds) }
-        let once = Once()
-        return await withCheckedContinuation { (continuation: CheckedContinuation<ConnectionTestResult, Never>) in
-            @Sendable func finish(_ result: ConnectionTestResult) {
-                if once.claim() { continuation.resume(returning: result) }
+        // A race of the test and a sleep in one task group; the loser is cancelled. Requests
+        // honour cancellation and name resolution abandons its lookup (`Blocking.run`), so
+        // the group ends promptly when the sleep wins.
+        var result = await withTaskGroup(of: ConnectionTestResult?.self) { group in
+            group.addTask { await client.runConnectionTest(repositoryCount: repositoryCount) }
+            group.addTask {
+                guard (try? await Task.sleep(for: timeout)) != nil else { return nil }
+                return ConnectionTestResult(status: .timeout, message: "no answer within \(timeout)", latencyMs: 0, authScheme: .none, repositories: [])
             }
-            let work = Task { await client.runConnectionTest(repositoryCount: repositoryCount) }
-            let timer = Task {
-                try? await Task.sleep(for: timeout)
-                guard !Task.isCancelled else { return }
-                finish(ConnectionTestResult(status: .timeout, message: "no answer within \(timeout)", latencyMs: latency(), authScheme: .none, repositories: []))
-                work.cancel()
+            defer { group.cancelAll() }
+            while let next = await group.next() {
+                if let next { return next }
             }
-            Task {
-                var result = await work.value
-                timer.cancel()
-                result.latencyMs = latency()
-                finish(result)
-            }
+            return ConnectionTestResult(status: .timeout, message: "cancelled", latencyMs: 0, authScheme: .none, repositories: [])
         }
+        result.latencyMs = latency()
+        return result
     }
 
     func runConnectionTest(repositoryCount: Int) async -> ConnectionTestResult {
@@ -136,19 +134,6 @@ extension RegistryClient {
         } catch {
             let e = Self.classify(error)
             return result(ConnectionTestResult.Status(e), e.description)
-        }
-    }
-}
-
-/// A flag that lets exactly one caller through.
-final class Once: Sendable {
-    private let done = Mutex(false)
-
-    func claim() -> Bool {
-        done.withLock { done in
-            if done { return false }
-            done = true
-            return true
         }
     }
 }

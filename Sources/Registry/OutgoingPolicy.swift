@@ -211,20 +211,21 @@ public struct OutgoingPolicy: Sendable, Hashable {
     /// How long one resolution may take.
     static let resolveTimeout: Duration = .seconds(10)
 
-    /// The addresses `host` resolves to (`getaddrinfo`, off the cooperative pool, bounded by
-    /// `resolveTimeout`); a literal address resolves to itself.
+    /// The addresses `host` resolves to (`getaddrinfo` through `Blocking.run`, bounded by
+    /// `resolveTimeout` as a race of the lookup and a sleep, the loser cancelled); a literal
+    /// address resolves to itself.
     public static func resolve(_ host: String) async throws -> [Address] {
         if let literal = Address(literal: host) { return [literal] }
         guard !host.isEmpty, host.utf8.count <= 253, !host.utf8.contains(0) else { throw OutgoingResolutionFailed() }
-        let once = Once()
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[Address], any Error>) in
-            DispatchQueue.global().async {
-                let result = Self.getaddrinfoBlocking(host)
-                if once.claim() { continuation.resume(with: result) }
+        return try await withThrowingTaskGroup(of: [Address].self) { group in
+            group.addTask { try await Blocking.run(on: Blocking.resolverPool) { try getaddrinfoBlocking(host).get() } }
+            group.addTask {
+                try await Task.sleep(for: resolveTimeout)
+                throw OutgoingResolutionFailed()
             }
-            DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(resolveTimeout.components.seconds))) {
-                if once.claim() { continuation.resume(throwing: OutgoingResolutionFailed()) }
-            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw OutgoingResolutionFailed() }
+            return first
         }
     }
 

@@ -9,7 +9,7 @@ import NIOCore
 public import Hummingbird
 public import Logging
 import HummingbirdCore
-import ServiceLifecycle
+public import ServiceLifecycle
 import UnixSignals
 public import Prometheus
 import Store
@@ -31,7 +31,7 @@ public func buildRouter(
     }
     router.add(middleware: MetricsMiddleware())
     OpsRoutes(s: services, metrics: metrics, heartbeat: heartbeat, scheduler: scheduler).register(table)
-    RegistryRoutes(s: services).register(table)
+    RegistryRoutes(s: services, crawler: crawler).register(table)
     AccountRoutes(s: services).register(table)
     ImageRoutes(s: services).register(table)
     ScanRoutes(s: services).register(table)
@@ -41,7 +41,7 @@ public func buildRouter(
     NotificationRoutes(s: services, client: crawler.clients.notifications).register(table)
     SensorRoutes(s: services, crawler: crawler).register(table)
     // The console calls the API routes above in-process; it is not part of the API's route index.
-    ConsoleRoutes(s: services, api: ConsoleAPI(responder: router.buildResponder(), cookieName: services.sessionCookieName)).register(router)
+    ConsoleRoutes(s: services, crawler: crawler, api: ConsoleAPI(responder: router.buildResponder(), cookieName: services.sessionCookieName)).register(router)
     return (router, index)
 }
 
@@ -154,7 +154,11 @@ public struct Appliance: Sendable {
     }
 
     /// Runs until SIGTERM/SIGINT, then drains: the server stops accepting, workers hand back leases.
-    public func run(onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+    /// `extraServices` (the CLI's memory trim) run in the same ServiceGroup: every long-running
+    /// loop of `serve` is a `Service` there, so one graceful shutdown ends them all.
+    public func run(
+        extraServices: [any Service] = [], onListening: @escaping @Sendable (String) -> Void = { _ in }
+    ) async throws {
         var tlsConfiguration: TLSConfiguration?
         if let cert = options.tlsCertificate, let key = options.tlsKey {
             let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
@@ -194,7 +198,7 @@ public struct Appliance: Sendable {
         let app = Application(
             router: router, server: server,
             configuration: .init(address: .hostname(host, port: options.server.port), serverName: "harborguard"),
-            services: [pool, scheduler(), clients],
+            services: [pool, scheduler(), clients] + extraServices,
             onServerRunning: { channel in
                 onListening("\(scheme)://\(host):\(channel.localAddress?.port ?? 0)")
             },

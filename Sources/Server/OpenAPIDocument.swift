@@ -216,7 +216,9 @@ enum OpenAPIDocument {
             "Registry": ["type": "object",
                          "required": ["id", "name", "provider", "url", "scanMethod", "scanning", "imageCount", "health", "insecure", "hasCredentials", "webhookUrl", "createdAt", "updatedAt"],
                          "properties": [
-                            "id": str, "name": str, "provider": ["type": "string", "enum": providers], "url": nstr,
+                            "id": str, "name": str, "provider": ["type": "string", "enum": providers],
+                            "url": ["type": ["string", "null"],
+                                    "description": "The registry endpoint the crawler uses. For AWS_ECR without a given url, derived from the credentials' account and region (ECR's proxyEndpoint); null only while that could not be asked yet (the next sync derives it) and for sensor registries."],
                             "scanMethod": ["type": "string", "enum": ["cloud", "sensor"]],
                             "scanning": ["type": "object", "properties": ["schedule": schedule, "scanners": scanners, "tagInclude": nstr, "tagExclude": nstr]],
                             "imageCount": ["type": "integer"],

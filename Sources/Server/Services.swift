@@ -2,8 +2,7 @@ public import Cron
 public import Foundation
 public import GRDB
 public import Logging
-import HummingbirdBcrypt
-import NIOPosix
+public import Registry
 import Synchronization
 public import Scan
 public import Store
@@ -94,12 +93,16 @@ public struct ServerConfiguration: Sendable {
     /// Lets notification channels and the vulnerability-database feed reach loopback, private
     /// and link-local addresses (`serve --allow-private-targets`); metadata addresses stay refused.
     public var allowPrivateTargets: Bool
+    /// The providers' auth and listing APIs (`serve --ecr-api-endpoint`); the public ones by default.
+    public var providerEndpoints: ProviderEndpoints
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, dataDir: String = "./data", publicURL: String? = nil,
         tls: Bool = false, bcryptCost: UInt8 = 12, sessionLifetime: TimeInterval = 12 * 3600, vulnDBUpdateURL: String? = nil,
-        trustedProxies: [IPNetwork] = [], metricsToken: String? = nil, allowPrivateTargets: Bool = false
+        trustedProxies: [IPNetwork] = [], metricsToken: String? = nil, allowPrivateTargets: Bool = false,
+        providerEndpoints: ProviderEndpoints = ProviderEndpoints()
     ) {
+        self.providerEndpoints = providerEndpoints
         self.trustedProxies = trustedProxies
         self.metricsToken = metricsToken
         self.vulnDBUpdateURL = vulnDBUpdateURL

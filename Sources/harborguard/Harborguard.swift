@@ -5,6 +5,7 @@ import Scan
 import Logging
 import Metrics
 import Prometheus
+import Registry
 import Server
 import Store
 
@@ -113,6 +114,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Require Authorization: Bearer TOKEN on /metrics (or HARBORGUARD_METRICS_TOKEN; prefer --metrics-token-file).")
     var metricsToken: String?
     @Option(help: "File holding the /metrics bearer token.") var metricsTokenFile: String?
+    @Option(
+        help: ArgumentHelp(
+            "The AWS ECR API endpoint (GetAuthorizationToken, DescribeRepositories): https, or http on a loopback address; default https://api.ecr.<region>.amazonaws.com.",
+            valueName: "url"))
+    var ecrApiEndpoint: String?
 
     func validate() throws {
         if headerTimeout < 1 || headerTimeout > 3600 { throw ValidationError("--header-timeout must be 1-3600 seconds") }
@@ -133,6 +139,9 @@ struct Serve: AsyncParsableCommand {
         if syncConcurrency < 1 || syncConcurrency > 64 { throw ValidationError("--sync-concurrency must be 1-64") }
         if schedulerInterval < 1 || schedulerInterval > 3600 { throw ValidationError("--scheduler-interval must be 1-3600 seconds") }
         if retentionDays < 1 || retentionDays > 36_500 { throw ValidationError("--retention-days must be 1-36500") }
+        if let ecrApiEndpoint, HostAllowList(publicURL: ecrApiEndpoint) == nil {
+            throw ValidationError("--ecr-api-endpoint must be an absolute http(s) URL with a host")
+        }
         if let publicUrl, HostAllowList(publicURL: publicUrl) == nil {
             throw ValidationError("--public-url must be an absolute http(s) URL with a host")
         }
@@ -152,7 +161,8 @@ struct Serve: AsyncParsableCommand {
             server: ServerConfiguration(
                 host: host, port: port, dataDir: global.dataDir, publicURL: publicUrl, tls: tlsCert != nil,
                 vulnDBUpdateURL: vulndbUrl, trustedProxies: (try? IPNetwork.parseList(trustedProxy)) ?? [],
-                metricsToken: token, allowPrivateTargets: allowPrivateTargets),
+                metricsToken: token, allowPrivateTargets: allowPrivateTargets,
+                providerEndpoints: ProviderEndpoints(ecrAPI: ecrApiEndpoint)),
             tlsCertificate: tlsCert, tlsKey: tlsKey, workers: workers, jobLease: TimeInterval(jobLease),
             syncConcurrency: syncConcurrency, schedulerInterval: TimeInterval(schedulerInterval), retentionDays: retentionDays,
             connections: connections)
@@ -168,9 +178,7 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data(
                 "Created organization 'default'. Initial admin API key (shown once; also in \(path) until a user or another key exists):\n\(key)\n".utf8))
         }
-        let trimming = Task.detached { await MemoryTuning.trimPeriodically() }
-        defer { trimming.cancel() }
-        try await appliance.run { url in
+        try await appliance.run(extraServices: [MemoryTrimService()]) { url in
             logger.info("harborguard listening", metadata: ["url": "\(url)"])
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import ServiceLifecycle
 
 /// glibc's allocator settings for a long-running process.
 ///
@@ -31,6 +32,20 @@ enum MemoryTuning {
         while (try? await Task.sleep(for: interval)) != nil {
             _ = glibcMallocTrim(0)
         }
+        #endif
+    }
+}
+
+/// The periodic trim as a `Service` of `serve`'s ServiceGroup: started with the server, ended
+/// by its graceful shutdown (a loop outside the group would outlive the drain).
+struct MemoryTrimService: Service {
+    var interval: Duration = .seconds(30)
+
+    func run() async throws {
+        #if os(Linux) && canImport(Glibc)
+        await cancelWhenGracefulShutdown { await MemoryTuning.trimPeriodically(every: interval) }
+        #else
+        try? await gracefulShutdown()
         #endif
     }
 }

@@ -42,17 +42,6 @@ struct VulnDBTests {
         #expect(throws: (any Error).self) { try OSVRecord.decodeAll(from: Data("{\"id\": 1}".utf8)) }
     }
 
-    @Test("RFC 3339 timestamps")
-    func timestamps() {
-        #expect(parseRFC3339("1970-01-01T00:00:00Z") == 0)
-        #expect(parseRFC3339("2024-01-01T00:00:00Z") == 1_704_067_200)
-        #expect(parseRFC3339("2024-01-01T01:00:00+01:00") == 1_704_067_200)
-        #expect(parseRFC3339("2024-01-01T00:00:00.5Z") == 1_704_067_200.5)
-        #expect(parseRFC3339("2024-01-01") == 1_704_067_200)
-        #expect(parseRFC3339("yesterday") == nil)
-        #expect(parseRFC3339("2024-13-01T00:00:00Z") == nil)
-    }
-
     @Test("directory import is idempotent, skips withdrawn records, reports status")
     func importDirectory() throws {
         let osvFixtures = try materializeOSVFixtures()

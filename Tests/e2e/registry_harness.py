@@ -31,12 +31,14 @@ def free_port():
 class Registry:
     """docker-registry serve with its own config; htpasswd auth when user/password given."""
 
-    def __init__(self, user=None, password=None, notifications=None, log_level="warn"):
+    def __init__(self, user=None, password=None, notifications=None, log_level="warn", tls=None):
+        """tls: (certificate file, key file) to serve https (requests then needs the
+        certificate, e.g. through REQUESTS_CA_BUNDLE)."""
         if shutil.which("docker-registry") is None:
             raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
         self.dir = tempfile.mkdtemp(prefix="hg-registry-")
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.host = f"127.0.0.1:{self.port}"
         self.auth = (user, password) if user else None
         config = {
@@ -45,6 +47,8 @@ class Registry:
             "storage": {"filesystem": {"rootdirectory": self.dir + "/data"}, "delete": {"enabled": True}},
             "http": {"addr": self.host},
         }
+        if tls:
+            config["http"]["tls"] = {"certificate": tls[0], "key": tls[1]}
         if user:
             htpasswd = self.dir + "/htpasswd"
             subprocess.run(["htpasswd", "-Bbc", htpasswd, user, password], check=True, capture_output=True)
@@ -59,7 +63,7 @@ class Registry:
         deadline = time.time() + 20
         while time.time() < deadline:
             try:
-                r = requests.get(self.url + "/v2/", timeout=1)
+                r = requests.get(self.url + "/v2/", timeout=1, verify=tls[0] if tls else True)
                 if r.status_code in (200, 401):
                     return
             except requests.RequestException:

@@ -1,6 +1,7 @@
 public import Foundation
 public import NIOCore
 public import Registry
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -15,13 +16,17 @@ import Darwin
 /// the external scanners read the very bytes harborguard verified, from one download. The
 /// manifest is written re-encoded from the resolved manifest (its digest in the layout is
 /// the digest of those bytes, not necessarily the registry's).
-public final class OCILayoutWriter: @unchecked Sendable {
+public final class OCILayoutWriter: Sendable {
     /// The layout directory.
     public let directory: URL
-    private let lock = NSLock()
-    private var written: Set<String> = []
-    private var failure: String?
-    private var outOfSpace = false
+    /// What the tees (one per layer, concurrently) have written and the first failure.
+    private struct State {
+        var written: Set<String> = []
+        var failure: String?
+        var outOfSpace = false
+    }
+
+    private let state = Mutex(State())
 
     public init(directory: URL) throws {
         self.directory = directory
@@ -31,20 +36,19 @@ public final class OCILayoutWriter: @unchecked Sendable {
 
     /// The first write error, if any: the layout is then unusable.
     public var error: String? {
-        lock.lock(); defer { lock.unlock() }
-        return failure
+        state.withLock { $0.failure }
     }
 
     /// Whether a write failed because the disk is full (ENOSPC).
     public var diskFull: Bool {
-        lock.lock(); defer { lock.unlock() }
-        return outOfSpace
+        state.withLock { $0.outOfSpace }
     }
 
     func fail(_ message: String, diskFull: Bool = false) {
-        lock.lock(); defer { lock.unlock() }
-        if failure == nil { failure = message }
-        if diskFull { outOfSpace = true }
+        state.withLock { state in
+            if state.failure == nil { state.failure = message }
+            if diskFull { state.outOfSpace = true }
+        }
     }
 
     /// Whether `error` (POSIX or Foundation) is ENOSPC.
@@ -60,13 +64,11 @@ public final class OCILayoutWriter: @unchecked Sendable {
 
     /// Whether the blob `digest` is complete in the layout.
     public func contains(_ digest: Digest) -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        return written.contains(digest.description)
+        state.withLock { $0.written.contains(digest.description) }
     }
 
     func markWritten(_ digest: Digest) {
-        lock.lock(); defer { lock.unlock() }
-        written.insert(digest.description)
+        _ = state.withLock { $0.written.insert(digest.description) }
     }
 
     /// Where blob `digest` lives in the layout.
@@ -147,35 +149,75 @@ public final class OCILayoutWriter: @unchecked Sendable {
         annotations.flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    /// One blob file being written by a tee.
-    final class BlobSink: @unchecked Sendable {
+    /// One blob file being written by a tee. One consumer drives it; the descriptor lives in
+    /// a `Mutex` (uncontended: one lock per chunk) so the sink is `Sendable` without
+    /// `@unchecked`.
+    final class BlobSink: Sendable {
         let writer: OCILayoutWriter
         let digest: Digest
-        private var fd: Int32 = -1
-        private var broken = false
+
+        private struct File {
+            var fd: Int32 = -1
+            var broken = false
+        }
+
+        private let file = Mutex(File())
 
         init(writer: OCILayoutWriter, digest: Digest) {
             self.writer = writer
             self.digest = digest
         }
 
-        deinit { if fd >= 0 { close(fd) } }
+        deinit {
+            file.withLock { f in
+                if f.fd >= 0 { close(f.fd) }
+            }
+        }
 
         func write(_ buffer: ByteBuffer) {
-            guard !broken else { return }
-            if fd < 0 {
+            let failure = file.withLock { f in write(buffer, &f) }
+            if let failure { writer.fail(failure.message, diskFull: failure.diskFull) }
+        }
+
+        func finish() {
+            let failure = file.withLock { f -> (message: String, diskFull: Bool)? in
+                guard !f.broken else { return nil }
+                if f.fd < 0 {
+                    // An empty blob: still a file.
+                    if let failure = write(ByteBuffer(), &f) { return failure }
+                    if f.fd < 0 { return nil }
+                }
+                close(f.fd)
+                f.fd = -1
+                return nil
+            }
+            if let failure { return writer.fail(failure.message, diskFull: failure.diskFull) }
+            if file.withLock({ !$0.broken }) { writer.markWritten(digest) }
+        }
+
+        /// Appends `buffer` to the file (opened on the first chunk); on an error the file is
+        /// closed, the sink broken, and the failure returned for the writer.
+        private func write(_ buffer: ByteBuffer, _ f: inout File) -> (message: String, diskFull: Bool)? {
+            guard !f.broken else { return nil }
+            func broken(_ message: String, diskFull: Bool) -> (message: String, diskFull: Bool) {
+                f.broken = true
+                if f.fd >= 0 { close(f.fd); f.fd = -1 }
+                return (message, diskFull)
+            }
+            if f.fd < 0 {
                 let url = writer.blobURL(digest)
                 do {
                     try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
                 } catch {
-                    return fail("\(url.path): \(error.localizedDescription)", diskFull: OCILayoutWriter.isDiskFull(error))
+                    return broken("\(url.path): \(error.localizedDescription)", diskFull: OCILayoutWriter.isDiskFull(error))
                 }
-                fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-                guard fd >= 0 else {
+                f.fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+                guard f.fd >= 0 else {
                     let code = errno
-                    return fail("\(url.path): \(String(cString: strerror(code)))", diskFull: code == ENOSPC)
+                    return broken("\(url.path): \(String(cString: strerror(code)))", diskFull: code == ENOSPC)
                 }
             }
+            let fd = f.fd
             let code = buffer.withUnsafeReadableBytes { bytes -> Int32 in
                 var offset = 0
                 while offset < bytes.count {
@@ -188,25 +230,8 @@ public final class OCILayoutWriter: @unchecked Sendable {
                 }
                 return 0
             }
-            if code != 0 { fail("writing \(digest): \(String(cString: strerror(code)))", diskFull: code == ENOSPC) }
-        }
-
-        func finish() {
-            guard !broken else { return }
-            if fd < 0 {
-                // An empty blob: still a file.
-                write(ByteBuffer())
-                if fd < 0 { return }
-            }
-            close(fd)
-            fd = -1
-            writer.markWritten(digest)
-        }
-
-        private func fail(_ message: String, diskFull: Bool = false) {
-            broken = true
-            if fd >= 0 { close(fd); fd = -1 }
-            writer.fail(message, diskFull: diskFull)
+            if code != 0 { return broken("writing \(digest): \(String(cString: strerror(code)))", diskFull: code == ENOSPC) }
+            return nil
         }
     }
 }

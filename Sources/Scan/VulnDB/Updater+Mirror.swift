@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Registry
 
 extension VulnDBUpdater {
     // MARK: Local mirror
@@ -25,10 +26,9 @@ extension VulnDBUpdater {
         digest.map { String(format: "%02x", $0) }.joined()
     }
 
-    /// Runs blocking work (hashing, decoding, SQLite) off the cooperative thread pool.
+    /// Runs blocking work (hashing, decoding, the import's SQLite transaction) off the
+    /// cooperative thread pool; waited for even when cancelled, so no import outlives its job.
     static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
-        }
+        try await Blocking.run(abandonOnCancel: false, work)
     }
 }

@@ -75,11 +75,10 @@ extension ConsoleRoutes {
         ]
     }
 
-    /// A sensor registry's sensor status (from the sensors' API until the sensors get a service).
-    func sensorStatus(_ reg: RegistryDTO, _ v: Viewer, _ req: Request, _ ctx: AppRequestContext) async throws -> [String: Any]? {
+    /// A sensor registry's sensor status (`SensorService`), nil for a cloud registry.
+    func sensorStatus(_ reg: RegistryDTO, _ v: Viewer) async -> SensorStatusReply? {
         guard reg.scanMethod == ScanMethod.sensor.rawValue else { return nil }
-        let r = try await get("/api/registries/\(ConsoleHTTP.percentEncode(reg.id))/sensor-status", v, req, ctx)
-        return r.ok ? r.object : nil
+        return try? await SensorService(s: s, crawler: crawler).status(v.principal, registryId: reg.id)
     }
 
     @Sendable func registries(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer) async throws -> Response {
@@ -95,7 +94,7 @@ extension ConsoleRoutes {
         for record in try await RegistryService(s: s).list(v.principal, Self.registryOptionsQuery).registries {
             let dto = RegistryDTO(record, baseURL: base)
             var extra: [String: Any] = [:]
-            if let sensor = try await sensorStatus(dto, v, req, ctx) { extra["sensor"] = sensor }
+            if let sensor = await sensorStatus(dto, v) { extra["sensor"] = sensor }
             rows.append(ConsoleView(dto, extra))
         }
         return rows
@@ -107,7 +106,7 @@ extension ConsoleRoutes {
         let reg = RegistryDTO(record, baseURL: s.config.baseURL)
         var data = registryFormData(reg)
         data["registry"] = ConsoleView(reg)
-        data["sensor"] = try await sensorStatus(reg, v, req, ctx)
+        data["sensor"] = await sensorStatus(reg, v)
         return show(req, "registry", title: reg.name, viewer: v, current: "registries", data: data)
     }
 
@@ -141,7 +140,8 @@ extension ConsoleRoutes {
         let made: (record: RegistryRecord, sensorKey: String?, webhookToken: String)
         do {
             try v.principal.authorize(.admin, operation: "POST /api/registries")
-            made = try await registries.createAuthorized(v.principal, try RegistryValidation.create(ObjectReader(body)), ip: ctx.remoteIP)
+            made = try await registries.createAuthorized(
+                v.principal, try RegistryValidation.create(ObjectReader(body)), crawler: crawler, ip: ctx.remoteIP)
         } catch {
             let (status, text) = Self.errorText(error)
             guard status == .badRequest || status == .conflict else { return failed(error, form, fallback: "/console/registries", viewer: v) }

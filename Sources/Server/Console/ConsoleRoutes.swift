@@ -16,14 +16,17 @@ import Store
 /// handlers in-process (`ConsoleAPI`). Every form carries a CSRF token.
 struct ConsoleRoutes: Sendable {
     let s: AppServices
+    /// For what the services need from it: an AWS ECR registry's endpoint on create.
+    let crawler: Crawler
     let api: ConsoleAPI
     let library: MustacheLibrary?
 
     static let flashCookie = "hg-console-flash"
     static let loginCookie = "hg-console-login"
 
-    init(s: AppServices, api: ConsoleAPI) {
+    init(s: AppServices, crawler: Crawler, api: ConsoleAPI) {
         self.s = s
+        self.crawler = crawler
         self.api = api
         library = try? ConsoleTemplates.library()
         if library == nil { s.logger.error("console templates failed to parse") }

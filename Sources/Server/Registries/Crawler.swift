@@ -60,7 +60,8 @@ public struct Crawler: Sendable {
     func client(url: String, provider: RegistryProvider, insecure: Bool, credentials: RegistryCredentials?) throws(RegistryError)
         -> RegistryClient
     {
-        let config = RegistryClient.Configuration(url: url, provider: provider, credentials: credentials, insecure: insecure)
+        let config = RegistryClient.Configuration(
+            url: url, provider: provider, credentials: credentials, insecure: insecure, endpoints: services.config.providerEndpoints)
         return try RegistryClient(
             configuration: config, http: insecure ? clients.insecure : clients.secure, logger: services.logger)
     }
@@ -72,18 +73,44 @@ public struct Crawler: Sendable {
     {
         let config = RegistryClient.Configuration(
             url: registry.url, provider: registry.provider, credentials: credentials, insecure: registry.insecure, retry: .none,
-            requestTimeout: timeout)
+            requestTimeout: timeout, endpoints: services.config.providerEndpoints)
         return try RegistryClient(
             configuration: config, http: registry.insecure ? clients.insecure : clients.secure, logger: services.logger)
     }
 
-    /// Answers within 15 s whatever the registry does.
+    /// The registry endpoint of an AWS ECR registry given without `url`: the `proxyEndpoint`
+    /// ECR's `GetAuthorizationToken` answers for the credentials' account and region
+    /// (`https://<account>.dkr.ecr.<region>.amazonaws.com`), asked at the configured ECR API.
+    public func ecrRegistryURL(credentials: RegistryCredentials?) async throws(RegistryError) -> String {
+        guard let credentials else { throw .invalidConfiguration("an AWS_ECR registry without url needs its credentials") }
+        return try await RegistryClient.ecrRegistryURL(
+            credentials: credentials, http: clients.secure, logger: services.logger, endpoints: services.config.providerEndpoints)
+    }
+
+    /// Answers within 15 s whatever the registry does. `url` nil: an AWS_ECR registry whose
+    /// endpoint is derived from its credentials first (within the same 15 s); a derived
+    /// endpoint the outgoing policy refuses throws, as a refused `url` does in the route.
     public func testConnection(
-        url: String, provider: RegistryProvider, insecure: Bool, credentials: RegistryCredentials?
-    ) async -> TestConnectionReply {
+        url: String?, provider: RegistryProvider, insecure: Bool, credentials: RegistryCredentials?
+    ) async throws -> TestConnectionReply {
+        let start = ContinuousClock.now
+        var budget = Duration.seconds(14)
+        var endpoint = url ?? ""
+        if endpoint.isEmpty {
+            do {
+                endpoint = try await ecrRegistryURL(credentials: credentials)
+            } catch {
+                return TestConnectionReply(
+                    ok: false, status: ConnectionTestResult.Status(error).rawValue, message: error.description,
+                    latencyMs: Self.milliseconds(since: start), authScheme: "none", repositories: [])
+            }
+            try await services.checkOutgoingTarget(endpoint, for: .registry)
+            budget = max(budget - (ContinuousClock.now - start), .seconds(1))
+        }
         do {
-            let r = try await client(url: url, provider: provider, insecure: insecure, credentials: credentials)
-                .testConnection(timeout: .seconds(14))
+            var r = try await client(url: endpoint, provider: provider, insecure: insecure, credentials: credentials)
+                .testConnection(timeout: budget)
+            if url == nil { r.latencyMs = Self.milliseconds(since: start) }
             return TestConnectionReply(
                 ok: r.ok, status: r.status.rawValue, message: r.message, latencyMs: r.latencyMs,
                 authScheme: r.authScheme.rawValue, repositories: r.repositories)
@@ -91,6 +118,22 @@ public struct Crawler: Sendable {
             return TestConnectionReply(
                 ok: false, status: "not_a_registry", message: error.description, latencyMs: 0, authScheme: "none", repositories: [])
         }
+    }
+
+    /// An AWS_ECR registry stored without url (created before its endpoint was derived at
+    /// creation) gets it derived and stored now, once; any other registry is returned as is.
+    func withDerivedURL(_ registry: RegistryRecord, credentials: RegistryCredentials?) async throws -> RegistryRecord {
+        guard registry.url.isEmpty, registry.provider == .awsEcr else { return registry }
+        let url = try await ecrRegistryURL(credentials: credentials)
+        let id = registry.id
+        return try await services.db.write { db in
+            try RegistryRepository.update(db, id: id) { $0.url = url }
+        } ?? registry
+    }
+
+    static func milliseconds(since start: ContinuousClock.Instant) -> Int {
+        let d = ContinuousClock.now - start
+        return Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
     }
 
     /// The sync job: list repositories and tags, filter, resolve digests, record the result.
@@ -129,6 +172,7 @@ public struct Crawler: Sendable {
 
     func runSync(_ registry: RegistryRecord, context: JobContext) async throws -> RunOutcome {
         let credentials = try await services.registryCredentials(registry.id)
+        let registry = try await withDerivedURL(registry, credentials: credentials)
         let client = try client(url: registry.url, provider: registry.provider, insecure: registry.insecure, credentials: credentials)
         let filter = try? TagFilter(include: registry.tagInclude, exclude: registry.tagExclude)
         let repositories = try await client.listRepositories()

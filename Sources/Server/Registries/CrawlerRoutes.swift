@@ -38,7 +38,8 @@ struct CrawlerRoutes {
     @Sendable func testConnection(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .developer, reach: .registry)
         var r = try await req.jsonObject()
-        let target: (url: String, provider: RegistryProvider, insecure: Bool, credentials: RegistryCredentials?)
+        // url nil: an AWS_ECR registry whose endpoint is derived from its credentials.
+        let target: (url: String?, provider: RegistryProvider, insecure: Bool, credentials: RegistryCredentials?)
         if r.has("registryId") {
             r.rejectUnknown(allowed: ["registryId"])
             let id = r.string("registryId", required: true, minLength: 1, maxLength: 64)
@@ -47,28 +48,33 @@ struct CrawlerRoutes {
                   p.reaches(registry: id)
             else { throw APIError.notFound("Registry") }
             let creds = try await s.registryCredentials(registry.id)
-            target = (registry.url, registry.provider, registry.insecure, creds)
+            target = (registry.url.isEmpty ? nil : registry.url, registry.provider, registry.insecure, creds)
         } else {
             // A scoped key may test its own registry, not probe arbitrary addresses.
             if let scope = p.registryScope { throw APIError.outOfScope(scope, req) }
             r.rejectUnknown(allowed: ["provider", "url", "credentials", "insecure"])
             let provider = r.enumValue("provider", RegistryProvider.self, required: true)
             let insecure = r.bool("insecure") ?? false
+            // The url rules of create: required unless the provider has a default, or is AWS_ECR
+            // (whose endpoint comes from its credentials).
             var url: String?
             if let raw = r.string("url", maxLength: 2048) {
                 url = RegistryValidation.url(&r, raw, insecure: insecure)
-            } else if let provider {
-                if let d = provider.defaultURL { url = d } else { r.fail("url", "Required for provider \(provider.rawValue).") }
+            } else if let provider, provider.requiresURL {
+                r.fail("url", "Required for provider \(provider.rawValue).")
+            } else if let d = provider?.defaultURL {
+                url = d
             }
             var creds: RegistryCredentials?
             if let provider { creds = RegistryValidation.credentials(&r, provider: provider, required: false) }
             try r.check()
-            guard let provider, let url else { throw APIError.validation(r.issues) }
+            guard let provider else { throw APIError.validation(r.issues) }
+            if url == nil, provider != .awsEcr { throw APIError.validation("url", "Required for provider \(provider.rawValue).") }
             target = (url, provider, insecure, creds)
         }
         // Registries may be on private networks; cloud metadata addresses are refused (422).
-        try await s.checkOutgoingTarget(target.url, for: .registry)
-        let result = await crawler.testConnection(
+        if let url = target.url { try await s.checkOutgoingTarget(url, for: .registry) }
+        let result = try await crawler.testConnection(
             url: target.url, provider: target.provider, insecure: target.insecure, credentials: target.credentials)
         return try Reply.data(result)
     }

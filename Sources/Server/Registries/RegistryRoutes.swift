@@ -36,6 +36,7 @@ extension AppServices {
 
 struct RegistryRoutes {
     let s: AppServices
+    let crawler: Crawler
     var registries: RegistryService { RegistryService(s: s) }
 
     func register(_ api: RouteTable) {
@@ -91,7 +92,7 @@ struct RegistryRoutes {
     @Sendable func create(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin)
         let input = try RegistryValidation.create(try await req.jsonObject())
-        let made = try await registries.createAuthorized(p, input, ip: ctx.remoteIP)
+        let made = try await registries.createAuthorized(p, input, crawler: crawler, ip: ctx.remoteIP)
         return try Reply.data(
             RegistryDTO(made.record, baseURL: s.config.baseURL, sensorApiKey: made.sensorKey, webhookToken: made.webhookToken),
             status: .created, headers: [.location: "/api/registries/\(made.record.id)"])

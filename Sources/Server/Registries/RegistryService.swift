@@ -38,19 +38,32 @@ struct RegistryService: Sendable {
     }
 
     /// A new registry with its one-time secrets (the sensor key for a sensor registry, the webhook token).
-    func create(_ p: Principal, _ input: RegistryInput, ip: String?) async throws
+    /// The crawler derives an AWS ECR registry's endpoint when it is created without a URL.
+    func create(_ p: Principal, _ input: RegistryInput, crawler: Crawler, ip: String?) async throws
         -> (record: RegistryRecord, sensorKey: String?, webhookToken: String)
     {
         try p.authorize(.admin, operation: "POST /api/registries")
-        return try await createAuthorized(p, input, ip: ip)
+        return try await createAuthorized(p, input, crawler: crawler, ip: ip)
     }
 
     /// `create` after the caller's role was checked (the route checks it before decoding the body).
-    func createAuthorized(_ p: Principal, _ input: RegistryInput, ip: String?) async throws
+    func createAuthorized(_ p: Principal, _ validated: RegistryInput, crawler: Crawler, ip: String?) async throws
         -> (record: RegistryRecord, sensorKey: String?, webhookToken: String)
     {
-        guard let name = input.name, let provider = input.provider else { throw APIError.validation("name", "Required.") }
-        if let url = input.url { try await s.checkOutgoingTarget(url, for: .registry) }
+        var derived = validated
+        guard let name = derived.name, let provider = derived.provider else { throw APIError.validation("name", "Required.") }
+        if provider == .awsEcr, (derived.url ?? "").isEmpty, derived.scanMethod != .sensor {
+            // The endpoint the crawler will use, from the account and region of the credentials.
+            // When ECR cannot be asked now the registry is still created, without url, and its
+            // first sync derives it (`Crawler.withDerivedURL`).
+            do {
+                derived.url = try await crawler.ecrRegistryURL(credentials: derived.credentials ?? nil)
+            } catch {
+                s.logger.warning("ECR registry endpoint not derived yet", metadata: ["error": "\(error.description)"])
+            }
+        }
+        let input = derived
+        if let url = input.url, !url.isEmpty { try await s.checkOutgoingTarget(url, for: .registry) }
         let now = s.now
         let id = IDs.make("reg")
         let webhookToken = Tokens.generate(prefix: Tokens.webhookPrefix)

@@ -1,24 +1,19 @@
 import Cron
 import Foundation
-import GRDB
 import HTTPTypes
 import Hummingbird
-import Logging
 import NIOCore
-import Registry
 import Scan
 import Store
 
-
-/// The sensor protocol: a sensor runs next to a registry the appliance cannot reach, with
-/// credentials only it holds. It authenticates with its registry's `sensorApiKey`, claims
-/// that registry's `sensor_sync` and `sensor_scan` jobs under a lease, does the work, and
-/// posts the result: a tag inventory, or an image inventory the server matches against its
-/// own vulnerability database.
+/// The sensor protocol's routes: each resolves the caller (`SensorService.sensor` for a
+/// sensor key), decodes the body, calls `SensorService` and encodes its answer.
 struct SensorRoutes {
-    let s: AppServices
-    let crawler: Crawler
-    var settings: SensorSettings = .fromEnvironment
+    let service: SensorService
+
+    init(s: AppServices, crawler: Crawler) {
+        service = SensorService(s: s, crawler: crawler)
+    }
 
     /// A scan report of an image with tens of thousands of packages is larger than the
     /// API's 1 MiB bodies.
@@ -34,27 +29,14 @@ struct SensorRoutes {
         api.get("/api/registries/{registryId}/sensor-status", status)
     }
 
-    // MARK: - Authentication
-
-    /// The caller must be a sensor key; its registry is the one it serves. Everything else is 403.
-    func sensor(_ req: Request) async throws -> (Principal, RegistryRecord) {
-        let p = try await s.authenticate(req)
-        guard p.kind == .sensorKey, let id = p.sensorRegistryId else { throw APIError.forbidden }
-        guard let r = try await s.db.writer.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) }),
-              r.scanMethod == .sensor
-        else { throw APIError.forbidden }
-        return (p, r)
+    /// The calling sensor (403 for anything else).
+    func sensor(_ req: Request) async throws -> SensorService.Sensor {
+        try await service.sensor(try await service.s.authenticate(req))
     }
 
-    /// Every lease of a registry's jobs is held in the registry's name.
-    static func owner(_ registryId: String) -> String { "sensor:\(registryId)" }
-
-    /// A job of this registry's sensor, or 404 (another registry's job looks like no job).
-    func job(_ ctx: AppRequestContext, registry: RegistryRecord) async throws -> Job {
-        guard let id = ctx.parameters.get("jobId"), let job = try await s.jobs.get(id),
-              job.concurrencyKey == registry.id, let kind = job.kind, JobKind.sensorKinds.contains(kind)
-        else { throw APIError.notFound("Job") }
-        return job
+    /// The job in the path, of the calling sensor's registry (404 otherwise).
+    func job(_ ctx: AppRequestContext, of sensor: SensorService.Sensor) async throws -> Job {
+        try await service.job(ctx.parameters.get("jobId"), of: sensor)
     }
 
     /// A JSON object body of at most `limit` bytes; an empty body is `{}`.
@@ -90,7 +72,7 @@ struct SensorRoutes {
     // MARK: - Heartbeat
 
     @Sendable func heartbeat(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let (p, registry) = try await sensor(req)
+        let sensor = try await sensor(req)
         var r = ObjectReader(try await Self.body(req, limit: 1 << 20))
         r.rejectUnknown(allowed: SensorHeartbeat.fields)
         let name = r.string("name", required: true, minLength: 1, maxLength: 100)
@@ -98,35 +80,7 @@ struct SensorRoutes {
         let hostname = r.string("hostname", required: true, minLength: 1, maxLength: 255)
         try r.check()
         guard let name, let version, let hostname else { throw APIError.validation("name", "Required.") }
-        let beat = SensorHeartbeat(name: name, version: version, hostname: hostname)
-        let ts = Timestamp.format(s.now)
-        let cameBack = try await s.db.writer.write { db in
-            let wasOffline = try Bool.fetchOne(
-                db, sql: "SELECT offline_since IS NOT NULL FROM sensors WHERE registry_id = ?", arguments: [registry.id]) ?? false
-            try db.execute(
-                sql: """
-                    INSERT INTO sensors (registry_id, key_id, name, version, hostname, first_seen_at, last_heartbeat_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(registry_id) DO UPDATE SET key_id = excluded.key_id, name = excluded.name,
-                        version = excluded.version, hostname = excluded.hostname,
-                        last_heartbeat_at = excluded.last_heartbeat_at, offline_since = NULL
-                    """,
-                arguments: [registry.id, p.id, beat.name, beat.version, beat.hostname, ts, ts])
-            if wasOffline {
-                // Back online: the health the last sync earned, without the outage's error.
-                try db.execute(
-                    sql: """
-                        UPDATE registries SET health_status = CASE WHEN last_sync_ok_at IS NULL THEN 'unknown'
-                                WHEN health_score >= 100 THEN 'healthy' WHEN health_score >= 50 THEN 'degraded' ELSE 'unhealthy' END,
-                            health_last_error = NULL
-                        WHERE id = ? AND health_status = 'unhealthy' AND health_last_error LIKE 'Sensor offline%'
-                        """,
-                    arguments: [registry.id])
-            }
-            return wasOffline
-        }
-        if cameBack { s.logger.info("sensor back online", metadata: ["registry": "\(registry.id)"]) }
-        return try Reply.data(SensorHeartbeatReply(registryId: registry.id, pollIntervalSeconds: settings.pollInterval))
+        return try Reply.data(try await service.heartbeat(sensor, SensorHeartbeat(name: name, version: version, hostname: hostname)))
     }
 
     // MARK: - Claim, renew, release
@@ -141,7 +95,7 @@ struct SensorRoutes {
     }
 
     @Sendable func claim(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let (_, registry) = try await sensor(req)
+        let sensor = try await sensor(req)
         var r = ObjectReader(try await Self.body(req, limit: 1 << 20))
         r.rejectUnknown(allowed: SensorClaimRequest.fields)
         var max = 1
@@ -152,100 +106,68 @@ struct SensorRoutes {
         }
         let lease = Self.lease(&r)
         try r.check()
-        let limit = max
-        let now = s.now
-        let owner = Self.owner(registry.id)
-        let host = ScanStore.host(ofRegistryURL: registry.url)
-        let target = SensorClaimedJob.RegistryTarget(id: registry.id, url: registry.url, provider: registry.provider.rawValue, insecure: registry.insecure)
-        let claimed: [SensorClaimedJob] = try await s.db.writer.write { db in
-            var out: [SensorClaimedJob] = []
-            // Jobs that turn out to be void (a scan cancelled meanwhile) are closed and the claim goes on.
-            var budget = limit
-            while budget > 0 {
-                let jobs = try JobStore.claim(
-                    owner: owner, types: SensorSettings.jobTypes, concurrencyKey: registry.id, lease: lease, limit: budget,
-                    now: now, in: db)
-                if jobs.isEmpty { break }
-                for job in jobs {
-                    guard let expires = job.leaseExpiresAt else { continue }
-                    if job.kind == .sensorSync {
-                        out.append(SensorClaimedJob(
-                            id: job.id, type: .sync, attempt: job.attempts,
-                            payload: .init(registry: target, includeTags: registry.tagInclude, excludeTags: registry.tagExclude),
-                            leaseExpiresAt: expires))
-                        budget -= 1
-                        continue
-                    }
-                    guard var request = try? TypedJobKind.sensorScan.payload(of: job) else {
-                        _ = try JobStore.fail(
-                            job.id, owner: owner, error: "malformed scan payload", permanent: true, backoff: s.jobs.backoff, unit: 0,
-                            now: now, in: db)
-                        continue
-                    }
-                    if request.scanId == nil {
-                        // Queued before scans had rows.
-                        request.scanId = IDs.make("scn")
-                        try ScanStore.insertScan(
-                            id: request.scanId!, request: request, orgId: registry.orgId, jobId: job.id, registryHost: host,
-                            now: now, in: db)
-                        try SyncStore.writePayload(request, jobId: job.id, in: db)
-                    }
-                    guard try ScanStore.markRunning(request.scanId!, now: now, in: db) else {
-                        _ = try JobStore.complete(
-                            job.id, owner: owner, result: #"{"skipped":"scan cancelled or deleted"}"#, now: now, in: db)
-                        continue
-                    }
-                    out.append(SensorClaimedJob(
-                        id: job.id, type: .scan, attempt: job.attempts,
-                        payload: .init(
-                            registry: target, scanId: request.scanId, repository: request.repository, tag: request.tag,
-                            digest: request.digest, platform: request.platform ?? "linux/amd64",
-                            scanners: request.scanners ?? registry.scanners),
-                        leaseExpiresAt: expires))
-                    budget -= 1
-                }
-            }
-            return out
-        }
-        if !claimed.isEmpty {
-            s.logger.info("sensor claimed jobs", metadata: ["registry": "\(registry.id)", "jobs": "\(claimed.count)"])
-        }
-        return try Reply.data(claimed)
+        return try Reply.data(try await service.claim(sensor, max: max, lease: lease))
     }
 
     @Sendable func renew(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let (_, registry) = try await sensor(req)
-        let job = try await job(ctx, registry: registry)
+        let sensor = try await sensor(req)
+        let job = try await job(ctx, of: sensor)
         var r = ObjectReader(try await Self.body(req, limit: 1 << 20))
         r.rejectUnknown(allowed: SensorRenewRequest.fields)
         let lease = Self.lease(&r)
         try r.check()
-        let now = s.now
-        let owner = Self.owner(registry.id)
-        guard let expires = try await s.db.writer.write({ db in
-            try JobStore.renew(job.id, owner: owner, lease: lease, now: now, in: db)
-        }) else {
-            throw APIError.conflict("The job is not leased to this sensor any more (cancelled, finished or reclaimed).")
-        }
-        return try Reply.data(SensorRenewed(id: job.id, leaseExpiresAt: expires))
+        return try Reply.data(try await service.renew(sensor, job, lease: lease))
     }
 
     /// Hands an unfinished job back (a sensor shutting down): queued again, the attempt not counted.
     @Sendable func release(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let (_, registry) = try await sensor(req)
-        let job = try await job(ctx, registry: registry)
+        let sensor = try await sensor(req)
+        let job = try await job(ctx, of: sensor)
         _ = try await Self.body(req, limit: 1 << 20)
-        let owner = Self.owner(registry.id)
-        let released = try await s.db.writer.write { db in
-            guard try JobStore.release(job.id, owner: owner, in: db) else { return false }
-            if job.kind == .sensorScan, let scanId = Self.scanId(of: job) {
-                try db.execute(
-                    sql: "UPDATE scans SET status = 'queued', started_at = NULL WHERE id = ? AND status = 'running'",
-                    arguments: [scanId])
+        return try Reply.data(try await service.release(sensor, job))
+    }
+
+    // MARK: - Results
+
+    @Sendable func result(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        let sensor = try await sensor(req)
+        let job = try await job(ctx, of: sensor)
+        var r = ObjectReader(try await Self.body(req, limit: Self.resultLimit))
+        let status = r.string("status", required: true)
+        if let status, status != "succeeded" && status != "failed" { r.fail("status", "Must be one of: succeeded, failed.") }
+        let error = r.string("error", maxLength: 4000)
+        let retryable = r.bool("retryable")
+        var attempt: Int?
+        if let v = r.object["attempt"] {
+            if case .number(let n) = v, n == n.rounded(), n >= 1, n < 1_000_000 { attempt = Int(n) } else {
+                r.fail("attempt", "Must be a positive integer.")
             }
-            return true
         }
-        guard released else { throw APIError.conflict("The job is not leased to this sensor.") }
-        return try Reply.data(SensorReleased(id: job.id, status: "queued"))
+        let common = SensorResult.commonFields
+        if status == "failed" {
+            r.rejectUnknown(allowed: common.union(job.kind == .sensorSync ? SensorResult.syncFields : SensorResult.scanFields))
+            try r.check()
+            return try Reply.data(try await service.recordFailure(
+                sensor, job, attempt: attempt, error: error ?? "the sensor reported a failure",
+                retryable: retryable ?? (job.kind == .sensorSync)))
+        }
+        if job.kind == .sensorSync {
+            r.rejectUnknown(allowed: common.union(SensorResult.syncFields))
+            let input = Self.syncInput(&r)
+            try r.check()
+            return try Reply.data(try await service.recordSync(sensor, job, attempt: attempt, input: input))
+        }
+        r.rejectUnknown(allowed: common.union(SensorResult.scanFields))
+        let input = Self.scanInput(&r)
+        try r.check()
+        guard let input else { throw APIError.validation("report", "Required.") }
+        return try Reply.data(try await service.recordScan(sensor, job, attempt: attempt, input: input))
+    }
+
+    // MARK: - Status
+
+    @Sendable func status(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
+        let p = try await service.s.authenticate(req)
+        return try Reply.data(try await service.status(p, registryId: ctx.parameters.get("registryId")))
     }
 }

@@ -29,40 +29,17 @@ public struct SensorSettings: Sendable {
     /// Returns how many turned offline now.
     @discardableResult
     public func markOffline(now: Date, in db: Database) throws -> Int {
-        let cutoff = Timestamp.format(now.addingTimeInterval(-offlineAfter))
-        let stale = try String.fetchAll(
-            db,
-            sql: """
-                SELECT s.registry_id FROM sensors s JOIN registries r ON r.id = s.registry_id
-                WHERE s.last_heartbeat_at < ? AND s.offline_since IS NULL AND r.scan_method = 'sensor'
-                """,
-            arguments: [cutoff])
-        let ts = Timestamp.format(now)
+        let stale = try SensorRepository.silentSensors(db, heartbeatBefore: now.addingTimeInterval(-offlineAfter))
         for id in stale {
-            try db.execute(sql: "UPDATE sensors SET offline_since = ? WHERE registry_id = ?", arguments: [ts, id])
-            try db.execute(
-                sql: """
-                    UPDATE registries SET health_status = 'unhealthy',
-                        health_last_error = 'Sensor offline: no heartbeat since ' ||
-                            (SELECT last_heartbeat_at FROM sensors WHERE registry_id = ?1) || '.'
-                    WHERE id = ?1
-                    """,
-                arguments: [id])
-            if let row = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT r.org_id, r.name, s.name AS sensor, s.hostname, s.last_heartbeat_at FROM registries r
-                    JOIN sensors s ON s.registry_id = r.id WHERE r.id = ?
-                    """,
-                arguments: [id])
-            {
-                let registryName: String = row["name"]
-                let sensor: String = row["sensor"] ?? "sensor"
-                let last: String = row["last_heartbeat_at"] ?? "?"
+            try SensorRepository.markOffline(db, registryId: id, now: now)
+            if let outage = try SensorRepository.outage(db, registryId: id) {
+                let registryName = outage.registryName
+                let sensor = outage.sensor.name
+                let last = Timestamp.format(outage.sensor.lastHeartbeatAt)
                 try Notifications.emit(
-                    .agentDisconnected, orgId: row["org_id"], severity: "high", title: "Sensor offline: \(registryName)",
+                    .agentDisconnected, orgId: outage.orgId, severity: "high", title: "Sensor offline: \(registryName)",
                     message: "Sensor \(sensor) of registry \(registryName) has not sent a heartbeat since \(last).",
-                    fields: ["registryId": id, "sensor": sensor, "hostname": row["hostname"] ?? "", "lastHeartbeatAt": last],
+                    fields: ["registryId": id, "sensor": sensor, "hostname": outage.sensor.hostname, "lastHeartbeatAt": last],
                     now: now, in: db)
             }
         }

@@ -1,14 +1,14 @@
 import HummingbirdBcrypt
-import NIOPosix
+import Registry
 
-/// bcrypt off the event loop.
+/// bcrypt off the event loop and the cooperative pool (`Blocking.run`).
 public enum Passwords {
     public static func hash(_ password: String, cost: UInt8) async throws -> String {
-        try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+        try await Blocking.run { Bcrypt.hash(password, cost: cost) }
     }
 
     public static func verify(_ password: String, hash: String) async throws -> Bool {
-        try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
+        try await Blocking.run { Bcrypt.verify(password, hash: hash) }
     }
 
     public static func validate(_ password: String) -> String? {
