@@ -192,16 +192,15 @@ extension ConsoleRoutes {
         }
     }
 
-    /// Through the API's handler: the test needs the crawler, which the console is not given.
     @Sendable func testRegistry(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
-        let body: JSONValue = .object(["registryId": .string(id)])
-        return try await act(.post, "/api/registries/test-connection", body, form: form, fallback: "/console/registries", v, req, ctx) { r in
-            let o = r.object
-            var text = "Connection test: \(o["status"] as? String ?? "?") in \(o["latencyMs"] as? Int ?? 0) ms."
-            if let m = o["message"] as? String, !m.isEmpty { text += " \(m)" }
-            if let repos = o["repositories"] as? [Any], !repos.isEmpty { text += " Repositories: \(repos.compactMap { $0 as? String }.joined(separator: ", "))." }
-            return (o["ok"] as? Bool ?? false ? "ok" : "error", text)
+        let body = ObjectReader(["registryId": .string(id)])
+        return await act(form, fallback: "/console/registries", v) {
+            let o = try await RegistryService(s: s).testConnection(v.principal, body, crawler: crawler)
+            var text = "Connection test: \(o.status) in \(o.latencyMs) ms."
+            if !o.message.isEmpty { text += " \(o.message)" }
+            if !o.repositories.isEmpty { text += " Repositories: \(o.repositories.joined(separator: ", "))." }
+            return (o.ok ? "ok" : "error", text)
         }
     }
 

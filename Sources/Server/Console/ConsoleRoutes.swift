@@ -10,13 +10,14 @@ import Store
 
 /// The web console: server-rendered pages under /console. Each page resolves the signed-in
 /// user's session to a `Principal` and calls the services the API calls (`ImageService`,
-/// `RegistryService`, `AccountService`, `NotificationService`), so roles and registry scope are
-/// the services' checks; templates read typed values (`ConsoleView`). The scan and
-/// vulnerability pages, sensor status, connection and channel tests still go through the API's
-/// handlers in-process (`ConsoleAPI`). Every form carries a CSRF token.
+/// `RegistryService`, `AccountService`, `NotificationService`, `SensorService`), so roles and
+/// registry scope are the services' checks; templates read typed values (`ConsoleView`). The
+/// scan and vulnerability parts still go through the API's handlers in-process (`ConsoleAPI`)
+/// until scans have a service. Every form carries a CSRF token.
 struct ConsoleRoutes: Sendable {
     let s: AppServices
-    /// For what the services need from it: an AWS ECR registry's endpoint on create.
+    /// For what the services need from it: an AWS ECR registry's endpoint on create, connection
+    /// tests, the outgoing client of a channel's test send.
     let crawler: Crawler
     let api: ConsoleAPI
     let library: MustacheLibrary?

@@ -105,12 +105,11 @@ extension ConsoleRoutes {
         }
     }
 
-    /// Through the API's handler: sending needs the server's outgoing HTTP client, which the console is not given.
     @Sendable func testChannel(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
-        return try await act(
-            .post, "/api/notification-channels/\(ConsoleHTTP.percentEncode(id))/test", form: form, fallback: "/console/settings", v, req, ctx,
-            done: "Test notification sent.")
+        return await act(form, fallback: "/console/settings", v, done: "Test notification sent.") {
+            _ = try await NotificationService(s: s).test(v.principal, id: id, client: crawler.clients.notifications)
+        }
     }
 
     @Sendable func deleteChannel(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {

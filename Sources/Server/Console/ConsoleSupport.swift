@@ -9,9 +9,8 @@ import Synchronization
 import Store
 
 /// Calls the JSON API in-process with the signed-in user's session cookie, for the parts of the
-/// console that have no service to call yet (scans, vulnerabilities, sensor status) or need what
-/// only the API's handlers hold (the crawler for a connection test, the outgoing client for a
-/// channel test): the same handlers, role checks and organization scoping as an API client.
+/// console that have no service to call yet (scans and vulnerabilities): the same handlers, role
+/// checks and organization scoping as an API client.
 struct ConsoleAPI: Sendable {
     let responder: RouterResponder<AppRequestContext>
     /// The session cookie's name (`AppServices.sessionCookieName`).

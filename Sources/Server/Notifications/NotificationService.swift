@@ -122,4 +122,46 @@ struct NotificationService: Sendable {
         guard let id else { throw APIError.notFound("Notification channel") }
         return id
     }
+
+    /// The answer to a test send. Only the status class and an error category: the exact
+    /// status and the transport's messages would tell a caller about the network behind the server.
+    struct TestResult: Encodable, Sendable {
+        var delivered: Bool, statusClass: String?, error: String?, durationMs: Int
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(delivered, forKey: .delivered); try c.encode(statusClass, forKey: .statusClass)
+            try c.encode(error, forKey: .error); try c.encode(durationMs, forKey: .durationMs)
+        }
+        enum CodingKeys: String, CodingKey { case delivered, statusClass, error, durationMs }
+    }
+
+    /// Sends a `test` event now and answers with the outcome (delivered or not) when the channel
+    /// exists and the policy allows its URL; 422 TARGET_NOT_ALLOWED when it does not.
+    func test(_ p: Principal, id: String, client: OutgoingHTTPClient) async throws -> TestResult {
+        try p.authorize(.admin, operation: "POST /api/notification-channels/\(id)/test")
+        let secrets = s.secrets
+        let channelId = id
+        struct Target: Sendable { var id: String, url: String, secret: Data? }
+        guard let target: Target = try await s.db.read({ db in
+            guard let channel = try NotificationRepository.channel(db, id: channelId, org: p.orgId) else { return nil }
+            let secret = channel.hasSecret ? try secrets.open(owner: Notifications.secretOwner(channel.id), in: db) : nil
+            return Target(id: channel.id, url: channel.url, secret: secret)
+        }) else { throw APIError.notFound("Notification channel") }
+        let now = s.now
+        let body = try JSONCoding.encoder.encode([
+            "event": "test", "severity": "info", "title": "harborguard test notification",
+            "message": "Sent by \(p.actor) to check this channel.", "timestamp": Timestamp.format(now), "organizationId": p.orgId,
+        ])
+        let start = ContinuousClock.now
+        let deliveryId = IDs.make("dlv")
+        // Bounded below a client's usual 10 s timeout: this answers synchronously.
+        let outcome = await Notifications.post(
+            body, event: "test", deliveryId: deliveryId, to: target.url, secret: target.secret, client: client, timeout: .seconds(5))
+        if let refused = outcome.refused { throw APIError.targetNotAllowed(refused.description) }
+        let ms = (ContinuousClock.now - start).components
+        return TestResult(
+            delivered: outcome.error == nil, statusClass: Notifications.statusClass(outcome.code), error: outcome.error,
+            durationMs: Int(ms.seconds * 1000 + ms.attoseconds / 1_000_000_000_000_000))
+    }
+
 }
