@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import HTTPTypes
 public import Hummingbird
 import NIOCore
@@ -100,19 +100,6 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible {
             ?? Data(#"{"error":{"code":"INTERNAL_ERROR","message":"An internal error occurred.","issues":[]}}"#.utf8)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
-}
-
-/// One encoder configuration for every response: RFC 3339 UTC dates, sorted keys.
-public enum JSONCoding {
-    public static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.dateEncodingStrategy = .custom { date, encoder in
-            var c = encoder.singleValueContainer()
-            try c.encode(RFC3339.string(date))
-        }
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }()
 }
 
 extension StorageFault {

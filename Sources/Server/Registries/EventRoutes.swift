@@ -192,7 +192,7 @@ struct EventRoutes {
         guardState.release(released)
 
         // 3. Apply what was confirmed, with one coalesced notification.
-        let host = ScanStore.host(ofRegistryURL: registry.url)
+        let host = ScanRepository.host(ofRegistryURL: registry.url)
         let onPush = registry.schedule == .onPush
         let toApply = confirmed
         let requestSync = sensor && !pending.isEmpty

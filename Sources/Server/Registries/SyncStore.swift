@@ -27,38 +27,6 @@ public struct SyncOutcome: Sendable, Hashable, Codable {
     public var scansEnqueued: Int
 }
 
-/// Scan job payloads, shared by sync, push events, the API and the scheduler.
-public struct ScanRequest: Sendable, Codable, Hashable {
-    public var registryId: String
-    public var repository: String
-    public var tag: String?
-    public var digest: String?
-    public var trigger: String
-    /// The scan row this job fills in (set when the job is enqueued).
-    public var scanId: String?
-    public var platform: String?
-    public var scanners: [String]?
-    /// `cloud` or `sensor`.
-    public var origin: String?
-
-    public init(
-        registryId: String, repository: String, tag: String?, digest: String?, trigger: String, scanId: String? = nil,
-        platform: String? = nil, scanners: [String]? = nil, origin: String? = nil
-    ) {
-        self.registryId = registryId
-        self.repository = repository
-        self.tag = tag
-        self.digest = digest
-        self.trigger = trigger
-        self.scanId = scanId
-        self.platform = platform
-        self.scanners = scanners
-        self.origin = origin
-    }
-
-    public var dedupeKey: String { "scan:\(registryId):\(repository):\(tag ?? digest ?? ""):\(platform ?? "linux/amd64")" }
-}
-
 /// What enqueueing a scan did.
 public struct ScanEnqueueResult: Sendable, Hashable {
     public var scanId: String
@@ -157,7 +125,7 @@ public enum SyncStore {
             try NewJob(kind, scan, orgId: orgId, concurrencyKey: scan.registryId, dedupeKey: scan.dedupeKey),
             now: now, in: db)
         if created {
-            try ScanStore.insertScan(
+            try ScanRepository.insertScan(
                 id: scan.scanId!, request: scan, orgId: orgId, jobId: job.id, registryHost: registryHost, now: now, in: db)
             return ScanEnqueueResult(scanId: scan.scanId!, jobId: job.id, enqueued: true)
         }
@@ -165,7 +133,7 @@ public enum SyncStore {
         if existing.scanId == nil {
             // A job queued before scans had rows: give it one now.
             existing.scanId = scan.scanId
-            try ScanStore.insertScan(
+            try ScanRepository.insertScan(
                 id: scan.scanId!, request: existing, orgId: orgId, jobId: job.id, registryHost: registryHost, now: now, in: db)
         }
         let existingId = existing.scanId!
@@ -177,9 +145,9 @@ public enum SyncStore {
         retargeted.scanId = existingId
         try writePayload(retargeted, jobId: job.id, in: db)
         let host = try registryHost
-            ?? RegistryRepository.url(db, id: scan.registryId).map(ScanStore.host(ofRegistryURL:))
+            ?? RegistryRepository.url(db, id: scan.registryId).map(ScanRepository.host(ofRegistryURL:))
             ?? ""
-        try ScanStore.retarget(existingId, to: scan, host: host, in: db)
+        try ScanRepository.retarget(existingId, to: scan, host: host, in: db)
         return ScanEnqueueResult(scanId: existingId, jobId: job.id, enqueued: true)
     }
 

@@ -5,7 +5,7 @@ import Logging
 import Registry
 import Synchronization
 public import Scan
-import Store
+public import Store
 
 /// The `scan` job: pull the image with the registry's own credentials, run the native
 /// analyser (through the layer cache) and the requested external scanners, match against
@@ -31,23 +31,23 @@ public struct ScanRunner: Sendable {
         let job = context.job
         let registryId = decoded.registryId
         let registry = try await db.writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM registries WHERE id = ?", arguments: [registryId]).map(RegistryRecord.init(row:))
+            try RegistryRepository.registry(db, id: registryId)
         }
         guard let registry else { throw PermanentJobError("registry \(registryId) no longer exists") }
-        let host = ScanStore.host(ofRegistryURL: registry.url)
+        let host = ScanRepository.host(ofRegistryURL: registry.url)
         if decoded.scanId == nil {
             // Queued before scans had rows.
             let id = IDs.make("scn")
             decoded.scanId = id
             let r = decoded
             try await db.writer.write { db in
-                try ScanStore.insertScan(id: id, request: r, orgId: registry.orgId, jobId: job.id, registryHost: host, now: now, in: db)
+                try ScanRepository.insertScan(id: id, request: r, orgId: registry.orgId, jobId: job.id, registryHost: host, now: now, in: db)
                 try SyncStore.writePayload(r, jobId: job.id, in: db)
             }
         }
         let request = decoded
         let scanId = decoded.scanId!
-        guard try await db.writer.write({ db in try ScanStore.markRunning(scanId, now: now, in: db) }) else {
+        guard try await db.writer.write({ db in try ScanRepository.markRunning(scanId, now: now, in: db) }) else {
             return #"{"skipped":"scan cancelled or deleted"}"#
         }
         let start = ContinuousClock.now
@@ -66,7 +66,7 @@ public struct ScanRunner: Sendable {
             struct Summary: Encodable { var scanId: String, digest: String, packages: Int, findings: Int, layersCached: Int, recorded: Bool }
             // The scan's results, the follow-up scan and the job's completion in one transaction.
             return try await db.writer.write { [notes] db in
-                let ok = try ScanStore.complete(
+                let ok = try ScanRecording.complete(
                     scanId, report: report, scanners: runs, notes: notes, registryHost: host, now: finishedAt, in: db)
                 if ok { try followUp(request, scanned: report.digest, registry: registry, host: host, now: finishedAt, in: db) }
                 let summary = Summary(
@@ -86,9 +86,9 @@ public struct ScanRunner: Sendable {
             let finishedAt = services.now
             try await db.writer.write { db in
                 if failure.retryable && !lastAttempt {
-                    try ScanStore.markRetrying(scanId, error: failure.description, in: db)
+                    try ScanRepository.markRetrying(scanId, error: failure.description, in: db)
                 } else {
-                    try ScanStore.markFailed(scanId, error: failure.description, durationMs: ms, scanners: nil, now: finishedAt, in: db)
+                    try ScanRecording.markFailed(scanId, error: failure.description, durationMs: ms, scanners: nil, now: finishedAt, in: db)
                 }
             }
             if failure.retryable { throw failure }
@@ -129,10 +129,8 @@ public struct ScanRunner: Sendable {
     /// held the tag's one active slot).
     func followUp(_ request: ScanRequest, scanned: String, registry: RegistryRecord, host: String, now: Date, in db: Database) throws {
         guard let tag = request.tag, registry.schedule == .onPush else { return }
-        let current = try String.fetchOne(
-            db,
-            sql: "SELECT t.digest FROM image_tags t JOIN images i ON i.id = t.image_id WHERE i.registry_id = ? AND i.name = ? AND t.name = ?",
-            arguments: [registry.id, request.repository, tag])
+        let current = try ImageRepository.imageId(db, registryId: registry.id, repository: request.repository)
+            .flatMap { try ImageRepository.tagDigest(db, imageId: $0, tag: tag) }
         guard let current, current != scanned, current != request.digest else { return }
         var next = request
         next.scanId = nil

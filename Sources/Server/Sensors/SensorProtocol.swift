@@ -1,7 +1,7 @@
 import Cron
 public import Foundation
 public import Scan
-import Store
+public import Store
 
 /// The sensor protocol's messages, defined once for both ends: `serve` answers with them
 /// (`SensorRoutes`) and `harborguard sensor` sends and reads them. Every answer comes in

@@ -58,9 +58,9 @@ extension SensorService {
                 try RegistryRepository.setHealth(db, id: registry.id, status: .unhealthy, score: 0, error: error, synced: false, now: now)
             } else if let scanId {
                 if next == .queued {
-                    try ScanStore.markRetrying(scanId, error: error, in: db)
+                    try ScanRepository.markRetrying(scanId, error: error, in: db)
                 } else {
-                    try ScanStore.markFailed(scanId, error: error, durationMs: nil, scanners: nil, now: now, in: db)
+                    try ScanRecording.markFailed(scanId, error: error, durationMs: nil, scanners: nil, now: now, in: db)
                 }
             }
             return .recorded(next?.rawValue ?? "failed")
@@ -74,7 +74,7 @@ extension SensorService {
         let registry = sensor.registry
         let owner = sensor.owner
         let now = s.now
-        let host = ScanStore.host(ofRegistryURL: registry.url)
+        let host = ScanRepository.host(ofRegistryURL: registry.url)
         let filter = try? TagFilter(include: registry.tagInclude, exclude: registry.tagExclude)
         // The registry's filters hold whatever the sensor listed.
         let found = input.tags.filter { filter?.allows($0.tag) ?? true }
@@ -141,13 +141,13 @@ extension SensorService {
             name: "native", status: "ok", version: "harborguard-analyzer/\(LayerAnalysis.analyzerVersion)",
             durationMs: report.durationMs, error: nil)]
         let now = s.now
-        let host = ScanStore.host(ofRegistryURL: registry.url)
+        let host = ScanRepository.host(ofRegistryURL: registry.url)
         let runner = ScanRunner(services: s, crawler: crawler)
         let scanned = report
         let allNotes = notes + report.notes
         let outcome: Outcome = try await s.db.write { db in
             if let state = try Self.leaseState(job.id, owner: owner, attempt: attempt, in: db) { return state }
-            let ok = try ScanStore.complete(
+            let ok = try ScanRecording.complete(
                 scanId, report: scanned, scanners: runs, notes: allNotes, registryHost: host,
                 inventoryKey: "sensor:\(registry.id):\(scanned.manifestDigest)", now: now, in: db)
             if ok, let fresh = try RegistryRepository.registry(db, id: registry.id, org: registry.orgId) {

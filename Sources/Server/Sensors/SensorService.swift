@@ -78,7 +78,7 @@ struct SensorService: Sendable {
         let now = s.now
         let owner = sensor.owner
         let backoff = s.jobs.backoff
-        let host = ScanStore.host(ofRegistryURL: registry.url)
+        let host = ScanRepository.host(ofRegistryURL: registry.url)
         let target = SensorClaimedJob.RegistryTarget(
             id: registry.id, url: registry.url, provider: registry.provider.rawValue, insecure: registry.insecure)
         let claimed: [SensorClaimedJob] = try await s.db.write { db in
@@ -109,12 +109,12 @@ struct SensorService: Sendable {
                     if request.scanId == nil {
                         // Queued before scans had rows.
                         request.scanId = IDs.make("scn")
-                        try ScanStore.insertScan(
+                        try ScanRepository.insertScan(
                             id: request.scanId!, request: request, orgId: registry.orgId, jobId: job.id, registryHost: host,
                             now: now, in: db)
                         try SyncStore.writePayload(request, jobId: job.id, in: db)
                     }
-                    guard try ScanStore.markRunning(request.scanId!, now: now, in: db) else {
+                    guard try ScanRepository.markRunning(request.scanId!, now: now, in: db) else {
                         _ = try JobStore.complete(
                             job.id, owner: owner, result: #"{"skipped":"scan cancelled or deleted"}"#, now: now, in: db)
                         continue

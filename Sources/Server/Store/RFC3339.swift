@@ -11,3 +11,16 @@ public enum RFC3339 {
         Timestamp.parse(s)
     }
 }
+
+/// One encoder configuration for every response: RFC 3339 UTC dates, sorted keys.
+public enum JSONCoding {
+    public static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(RFC3339.string(date))
+        }
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+}

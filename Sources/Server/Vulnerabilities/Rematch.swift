@@ -44,15 +44,7 @@ extension ScanRunner {
         }
         let org = payload.orgId
         let ids: [String] = try await services.db.read { db in
-            try String.fetchAll(
-                db,
-                sql: """
-                    SELECT s.id FROM scans s WHERE s.status = 'completed' AND s.manifest_digest IS NOT NULL
-                        AND s.id IN (SELECT DISTINCT last_scan_id FROM image_tags WHERE last_scan_id IS NOT NULL)
-                        AND (?1 IS NULL OR s.org_id = ?1)
-                    ORDER BY s.id
-                    """,
-                arguments: [org])
+            try ScanRepository.latestTagScanIds(orgId: org, in: db)
         }
         var summary = RematchSummary()
         let matcher = VulnerabilityMatcher(database: vulndb)
@@ -60,14 +52,10 @@ extension ScanRunner {
         for (i, id) in ids.enumerated() {
             try Task.checkCancellation()
             let loaded: (Target, ImageInventory?)? = try await services.db.read { db in
-                guard let row = try Row.fetchOne(db, sql: "SELECT org_id, manifest_digest FROM scans WHERE id = ?", arguments: [id])
-                else { return nil }
-                let digest: String = row["manifest_digest"]
-                let decoder = JSONDecoder()
-                let findings = try Data.fetchAll(db, sql: "SELECT detail FROM findings WHERE scan_id = ? ORDER BY seq", arguments: [id])
-                    .map { try decoder.decode(Finding.self, from: $0) }
-                return (Target(scanId: id, orgId: row["org_id"], manifestDigest: digest, findings: findings),
-                        try ScanStore.inventory(digest: digest, in: db))
+                guard let scan = try ScanRepository.orgAndManifest(id, in: db) else { return nil }
+                return (Target(scanId: id, orgId: scan.orgId, manifestDigest: scan.manifestDigest,
+                               findings: try ScanRepository.findings(scanId: id, in: db)),
+                        try ScanRepository.inventory(digest: scan.manifestDigest, in: db))
             }
             guard let (target, inventory) = loaded else { continue }
             guard let inventory else { summary.missingInventories += 1; continue }
@@ -88,7 +76,7 @@ extension ScanRunner {
             summary.resolvedFindings += resolved
             let now = services.now
             try await services.db.write { db in
-                try ScanStore.recordRematch(
+                try ScanRepository.recordRematch(
                     of: target.scanId, findings: next, added: added, resolved: resolved, now: now, in: db)
             }
             if (i + 1) % 20 == 0 { await context.progress(done: i + 1, total: ids.count) }
@@ -99,35 +87,5 @@ extension ScanRunner {
             metadata: ["inventories": "\(summary.inventories)", "changed": "\(summary.changed)", "new": "\(summary.newFindings)",
                        "resolved": "\(summary.resolvedFindings)"])
         return String(decoding: try JSONCoding.encoder.encode(summary), as: UTF8.self)
-    }
-}
-
-extension ScanStore {
-    /// A new completed scan that copies `previous` with re-matched findings; tags that showed
-    /// `previous` now show it.
-    static func recordRematch(
-        of previous: String, findings: [Finding], added: Int, resolved: Int, now: Date, in db: Database
-    ) throws {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM scans WHERE id = ?", arguments: [previous]) else { return }
-        let id = IDs.make("scn")
-        let ts = Timestamp.format(now)
-        let note = "Re-matched the stored inventory against the updated vulnerability database: \(added) new, \(resolved) resolved; no layer was pulled."
-        try db.execute(
-            sql: """
-                INSERT INTO scans (id, org_id, registry_id, image_id, job_id, repository, tag, reference, digest, manifest_digest,
-                    platform, status, trigger, origin, requested_scanners, scanners, os_family, os_version, package_count,
-                    layers_cached, layers_total, bytes_downloaded, duration_ms, notes, queued_at, started_at, finished_at)
-                SELECT ?, org_id, registry_id, image_id, NULL, repository, tag, reference, digest, manifest_digest,
-                    platform, 'completed', 'schedule', origin, requested_scanners, scanners, os_family, os_version, package_count,
-                    layers_total, layers_total, 0, 0, ?, ?, ?, ?
-                FROM scans WHERE id = ?
-                """,
-            arguments: [id, String(decoding: try JSONCoding.encoder.encode([note]), as: UTF8.self), ts, ts, ts, previous])
-        let orgId: String = row["org_id"]
-        try insertFindings(findings, scanId: id, orgId: orgId, now: ts, in: db)
-        try recount(scanIds: [id], orgId: orgId, now: now, in: db)
-        try db.execute(
-            sql: "UPDATE image_tags SET last_scan_id = ?, last_scanned_at = ? WHERE last_scan_id = ?", arguments: [id, ts, previous])
-        if let imageId = row["image_id"] as String? { try refreshImageRisk(imageId: imageId, in: db) }
     }
 }

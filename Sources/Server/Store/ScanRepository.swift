@@ -1,58 +1,10 @@
 import Cron
-import Foundation
+package import Foundation
 public import GRDB
 public import Scan
-import Store
 
-
-/// The lifecycle of a scan as the API shows it.
-public enum ScanStatus: String, Sendable, Codable, CaseIterable {
-    case queued, running, completed, failed, cancelled
-
-    public var isActive: Bool { self == .queued || self == .running }
-}
-
-extension Severity {
-    /// Ordering for storage and sorting: CRITICAL 4 … UNKNOWN 0.
-    var storedRank: Int {
-        switch self {
-        case .critical: 4
-        case .high: 3
-        case .medium: 2
-        case .low: 1
-        case .unknown: 0
-        }
-    }
-
-    init(rank: Int) {
-        self = [.unknown, .low, .medium, .high, .critical][max(0, min(4, rank))]
-    }
-}
-
-/// Finding counts by severity, and the risk score the README defines over them.
-public struct SeverityCounts: Sendable, Hashable, Codable {
-    public var critical = 0, high = 0, medium = 0, low = 0, unknown = 0
-
-    public init() {}
-
-    /// 25·critical + 10·high + 3·medium + 1·low, capped at 100.
-    public var riskScore: Int { min(100, 25 * critical + 10 * high + 3 * medium + low) }
-
-    mutating func add(rank: Int, count: Int = 1) {
-        switch rank {
-        case 4: critical += count
-        case 3: high += count
-        case 2: medium += count
-        case 1: low += count
-        default: unknown += count
-        }
-    }
-}
-
-/// Storage of scans and what they found. Every function runs inside the caller's
-/// transaction so a scan's row, findings, inventory and aggregates change together.
-public enum ScanStore {
-    static let findingEncoder: JSONEncoder = {
+public enum ScanRepository {
+    package static let findingEncoder: JSONEncoder = {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return e
@@ -64,14 +16,14 @@ public enum ScanStore {
         return c.port.map { "\(h):\($0)" } ?? h
     }
 
-    static func reference(host: String, repository: String, tag: String?, digest: String?) -> String {
+    package static func reference(host: String, repository: String, tag: String?, digest: String?) -> String {
         if let tag { return "\(host)/\(repository):\(tag)" }
         if let digest { return "\(host)/\(repository)@\(digest)" }
         return "\(host)/\(repository):latest"
     }
 
     /// Inserts a queued scan row; returns its id.
-    static func insertScan(
+    package static func insertScan(
         id: String, request: ScanRequest, orgId: String, jobId: String, registryHost: String?, now: Date, in db: Database
     ) throws {
         let host = try registryHost
@@ -96,7 +48,7 @@ public enum ScanStore {
 
     /// Marks a queued scan running (false when it was cancelled or deleted meanwhile).
     /// Points a queued scan at the tag's new digest (the scan's job was retargeted).
-    static func retarget(_ id: String, to scan: ScanRequest, host: String, in db: Database) throws {
+    package static func retarget(_ id: String, to scan: ScanRequest, host: String, in db: Database) throws {
         try db.execute(
             sql: "UPDATE scans SET digest = ?, reference = ?, trigger = ?, requested_scanners = ? WHERE id = ? AND status = 'queued'",
             arguments: [
@@ -105,7 +57,7 @@ public enum ScanStore {
             ])
     }
 
-    static func markRunning(_ id: String, now: Date, in db: Database) throws -> Bool {
+    package static func markRunning(_ id: String, now: Date, in db: Database) throws -> Bool {
         try db.execute(
             sql: "UPDATE scans SET status = 'running', started_at = ?, error = NULL WHERE id = ? AND status IN ('queued', 'running')",
             arguments: [Timestamp.format(now), id])
@@ -113,19 +65,16 @@ public enum ScanStore {
     }
 
     /// Back to queued after a failed attempt that will be retried.
-    static func markRetrying(_ id: String, error: String, in db: Database) throws {
+    package static func markRetrying(_ id: String, error: String, in db: Database) throws {
         try db.execute(
             sql: "UPDATE scans SET status = 'queued', error = ? WHERE id = ? AND status = 'running'", arguments: [error, id])
     }
 
-    static func markFailed(_ id: String, error: String, durationMs: Int?, scanners: [ScannerRunRecord]?, now: Date, in db: Database) throws {
-        defer {
-            if db.changesCount == 1, let row = try? Row.fetchOne(db, sql: "SELECT org_id, reference FROM scans WHERE id = ?", arguments: [id]) {
-                try? Notifications.emit(
-                    .scanFailed, orgId: row["org_id"], severity: "warning", title: "Scan failed: \(row["reference"] as String)",
-                    message: error, fields: ["scanId": id, "reference": row["reference"]], now: now, in: db)
-            }
-        }
+    /// Marks a queued or running scan failed. Returns its organization and reference when
+    /// it changed the row (the caller then notifies), nil when the scan had already ended.
+    package static func markFailed(
+        _ id: String, error: String, durationMs: Int?, scanners: [ScannerRunRecord]?, now: Date, in db: Database
+    ) throws -> (orgId: String, reference: String)? {
         try db.execute(
             sql: """
                 UPDATE scans SET status = 'failed', error = ?, finished_at = ?, duration_ms = ?,
@@ -134,42 +83,39 @@ public enum ScanStore {
                 """,
             arguments: [error, Timestamp.format(now), durationMs,
                         try scanners.map { String(decoding: try JSONCoding.encoder.encode($0), as: UTF8.self) }, id])
+        guard db.changesCount == 1 else { return nil }
+        return try Row.fetchOne(db, sql: "SELECT org_id, reference FROM scans WHERE id = ?", arguments: [id]).map {
+            (orgId: $0["org_id"], reference: $0["reference"])
+        }
     }
 
-    /// Records a finished scan: inventory by digest, findings, counts, image and tag aggregates.
-    /// False when the scan was cancelled or deleted while it ran (nothing is written then).
-    static func complete(
-        _ scanId: String, report: ImageScanReport, scanners: [ScannerRunRecord], notes: [String], registryHost: String,
-        inventoryKey: String? = nil, now: Date, in db: Database
-    ) throws -> Bool {
-        // Inventories are shared by digest between scans the server made itself; what a sensor
-        // uploads is kept under its registry's own key, so no sensor can change another's.
-        let inventoryKey = inventoryKey ?? report.manifestDigest
+    /// A scan that is running, as a completion needs it.
+    package struct RunningScan: Sendable {
+        package var orgId: String
+        package var registryId: String
+        package var repository: String
+        package var tag: String?
+    }
+
+    /// The scan if it is still running (not cancelled or deleted while it ran).
+    package static func runningScan(_ id: String, in db: Database) throws -> RunningScan? {
         guard let row = try Row.fetchOne(
-            db, sql: "SELECT org_id, registry_id, repository, tag, status FROM scans WHERE id = ?", arguments: [scanId]),
+            db, sql: "SELECT org_id, registry_id, repository, tag, status FROM scans WHERE id = ?", arguments: [id]),
             (row["status"] as String) == ScanStatus.running.rawValue
-        else { return false }
-        let orgId: String = row["org_id"]
-        let registryId: String = row["registry_id"]
-        let repository: String = row["repository"]
-        let tag: String? = row["tag"]
+        else { return nil }
+        return RunningScan(orgId: row["org_id"], registryId: row["registry_id"], repository: row["repository"], tag: row["tag"])
+    }
+
+    /// Writes a finished scan: its inventory (by `inventoryKey`), findings, the completed row
+    /// and its counts.
+    package static func recordCompletion(
+        _ scanId: String, orgId: String, imageId: String?, report: ImageScanReport, scanners: [ScannerRunRecord],
+        notes: [String], inventoryKey: String, now: Date, in db: Database
+    ) throws {
         let ts = Timestamp.format(now)
-
-        // The tag now points at what was scanned (a scan may be the first sight of it).
-        var imageId = try String.fetchOne(
-            db, sql: "SELECT id FROM images WHERE registry_id = ? AND name = ?", arguments: [registryId, repository])
-        if let tag, let registry = try RegistryRecord.fetch(db, id: registryId, org: orgId) {
-            _ = try SyncStore.recordTag(
-                registry: registry, registryHost: registryHost, repository: repository, tag: tag, digest: report.digest,
-                now: now, in: db)
-            imageId = try String.fetchOne(
-                db, sql: "SELECT id FROM images WHERE registry_id = ? AND name = ?", arguments: [registryId, repository])
-        }
-
         try storeInventory(digest: inventoryKey, os: report.os, packages: report.packages, now: ts, in: db)
         try db.execute(sql: "DELETE FROM findings WHERE scan_id = ?", arguments: [scanId])
         try insertFindings(report.findings, scanId: scanId, orgId: orgId, now: ts, in: db)
-
         let cached = report.layers.filter(\.cached).count
         let downloaded = report.layers.filter(\.downloaded).reduce(Int64(0)) { $0 + $1.compressedBytes }
         try db.execute(
@@ -186,79 +132,72 @@ public enum ScanStore {
                 String(decoding: try JSONCoding.encoder.encode(notes), as: UTF8.self), ts, scanId,
             ])
         try recount(scanIds: [scanId], orgId: orgId, now: now, in: db)
-        try notifyCompleted(scanId, orgId: orgId, imageId: imageId, tag: tag, findings: report.findings, now: now, in: db)
-        if let imageId {
-            try db.execute(
-                sql: """
-                    UPDATE image_tags SET last_scan_id = ?, last_scanned_at = ?
-                    WHERE image_id = ? AND (digest = ? OR name = ?)
-                    """,
-                arguments: [scanId, ts, imageId, report.digest, tag])
-            try refreshImageRisk(imageId: imageId, in: db)
-        }
-        return true
     }
 
-    /// `scan_complete`, and `critical_cve` / `high_cve` for findings the tag's previous
-    /// completed scan did not have (not suppressed by triage).
-    static func notifyCompleted(
-        _ scanId: String, orgId: String, imageId: String?, tag: String?, findings: [Finding], now: Date, in db: Database
-    ) throws {
-        guard let row = try Row.fetchOne(
-            db, sql: "SELECT reference, critical, high, medium, low, risk_score, digest FROM scans WHERE id = ?", arguments: [scanId])
-        else { return }
-        let reference: String = row["reference"]
-        let critical: Int = row["critical"]
-        let high: Int = row["high"]
-        let medium: Int = row["medium"]
-        let low: Int = row["low"]
-        let risk: Int = row["risk_score"]
-        let digest: String = row["digest"] ?? ""
-        try Notifications.emit(
-            .scanComplete, orgId: orgId, severity: critical > 0 ? "critical" : high > 0 ? "high" : "info",
-            title: "Scan complete: \(reference)",
-            message: "\(findings.count) findings (critical \(critical), high \(high), medium \(medium), low \(low)); risk score \(risk).",
-            fields: ["scanId": scanId, "reference": reference, "digest": digest, "riskScore": "\(risk)"], now: now, in: db)
-        // What the tag's previous completed scan already reported.
-        var previous: Set<String> = []
-        if let imageId, let prior = try String.fetchOne(
+    /// The image's tags that point at the scanned digest (or carry the scanned tag) now show
+    /// this scan; the image's risk follows.
+    package static func markTagsScanned(_ scanId: String, imageId: String, digest: String, tag: String?, now: Date, in db: Database) throws {
+        try db.execute(
+            sql: """
+                UPDATE image_tags SET last_scan_id = ?, last_scanned_at = ?
+                WHERE image_id = ? AND (digest = ? OR name = ?)
+                """,
+            arguments: [scanId, Timestamp.format(now), imageId, digest, tag])
+        try refreshImageRisk(imageId: imageId, in: db)
+    }
+
+    /// What a completion notification says about a scan.
+    package struct ScanSummary: Sendable {
+        package var reference: String
+        package var counts: SeverityCounts
+        package var riskScore: Int
+        package var digest: String
+    }
+
+    package static func summary(_ scanId: String, in db: Database) throws -> ScanSummary? {
+        try Row.fetchOne(
+            db, sql: "SELECT reference, critical, high, medium, low, risk_score, digest FROM scans WHERE id = ?", arguments: [scanId]
+        ).map { row in
+            var counts = SeverityCounts()
+            counts.critical = row["critical"]
+            counts.high = row["high"]
+            counts.medium = row["medium"]
+            counts.low = row["low"]
+            return ScanSummary(reference: row["reference"], counts: counts, riskScore: row["risk_score"], digest: row["digest"] ?? "")
+        }
+    }
+
+    /// `vulnerability id|package name` of what the tag's previous completed scan reported.
+    package static func previousFindingKeys(imageId: String, tag: String?, before scanId: String, in db: Database) throws -> Set<String> {
+        guard let prior = try String.fetchOne(
             db,
             sql: """
                 SELECT id FROM scans WHERE image_id = ? AND tag IS ? AND status = 'completed' AND id != ?
                 ORDER BY finished_at DESC, id DESC LIMIT 1
                 """,
             arguments: [imageId, tag, scanId])
-        {
-            for r in try Row.fetchAll(db, sql: "SELECT vulnerability_id, pkg_name FROM findings WHERE scan_id = ?", arguments: [prior]) {
-                let id: String = r[0]
-                let name: String = r[1]
-                previous.insert("\(id)|\(name)")
-            }
+        else { return [] }
+        var keys: Set<String> = []
+        for r in try Row.fetchAll(db, sql: "SELECT vulnerability_id, pkg_name FROM findings WHERE scan_id = ?", arguments: [prior]) {
+            let id: String = r[0]
+            let name: String = r[1]
+            keys.insert("\(id)|\(name)")
         }
-        let suppressed = Set(try String.fetchAll(
+        return keys
+    }
+
+    /// Vulnerabilities triaged `WONT_FIX` (unexpired) for the whole organization or the image.
+    package static func suppressedVulnerabilities(orgId: String, imageId: String?, now: Date, in db: Database) throws -> Set<String> {
+        Set(try String.fetchAll(
             db,
             sql: """
                 SELECT vulnerability_id FROM triage WHERE org_id = ? AND status = 'WONT_FIX' AND image_id IN ('', ?)
                     AND (expires_at IS NULL OR expires_at > ?)
                 """,
             arguments: [orgId, imageId ?? "", Timestamp.format(now)]))
-        for (event, severity) in [(NotificationEvent.criticalCVE, Severity.critical), (.highCVE, .high)] {
-            let new = findings.filter {
-                $0.severity == severity && !suppressed.contains($0.vulnerabilityId)
-                    && !previous.contains("\($0.vulnerabilityId)|\($0.package.name)")
-            }
-            guard !new.isEmpty else { continue }
-            let ids = Array(Set(new.map(\.vulnerabilityId))).sorted()
-            let plural = new.count == 1 ? "" : "s"
-            try Notifications.emit(
-                event, orgId: orgId, severity: severity.rawValue.lowercased(),
-                title: "\(new.count) new \(severity.rawValue) finding\(plural) in \(reference)",
-                message: new.prefix(10).map { "\($0.vulnerabilityId) in \($0.package.name) \($0.package.version)" }.joined(separator: "; "),
-                fields: ["scanId": scanId, "reference": reference, "vulnerabilityIds": ids.joined(separator: ",")], now: now, in: db)
-        }
     }
 
-    static func storeInventory(digest: String, os: OSInfo?, packages: [InstalledPackage], now: String, in db: Database) throws {
+    package static func storeInventory(digest: String, os: OSInfo?, packages: [InstalledPackage], now: String, in db: Database) throws {
         try db.execute(
             sql: """
                 INSERT INTO inventories (digest, os, packages, package_count, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -281,7 +220,7 @@ public enum ScanStore {
     }
 
     /// Findings ordered most severe first; `seq` is that order.
-    static func insertFindings(_ findings: [Finding], scanId: String, orgId: String, now: String, in db: Database) throws {
+    package static func insertFindings(_ findings: [Finding], scanId: String, orgId: String, now: String, in db: Database) throws {
         let sorted = findings.sorted {
             ($0.severity.storedRank, $1.vulnerabilityId, $1.package.name, $1.package.version)
                 > ($1.severity.storedRank, $0.vulnerabilityId, $0.package.name, $0.package.version)
@@ -304,7 +243,7 @@ public enum ScanStore {
 
     /// Recomputes counts and risk score of scans, leaving out findings suppressed by an
     /// unexpired `WONT_FIX` triage in the organization or on the scan's image.
-    static func recount(scanIds: [String], orgId: String, now: Date, in db: Database) throws {
+    package static func recount(scanIds: [String], orgId: String, now: Date, in db: Database) throws {
         let ts = Timestamp.format(now)
         let count = try db.cachedStatement(sql: """
             SELECT f.severity_rank, COUNT(*) FROM findings f
@@ -327,7 +266,7 @@ public enum ScanStore {
     }
 
     /// An image shows the latest completed scan of its latest tag, else its latest completed scan.
-    static func refreshImageRisk(imageId: String, in db: Database) throws {
+    package static func refreshImageRisk(imageId: String, in db: Database) throws {
         let row = try Row.fetchOne(
             db,
             sql: """
@@ -356,7 +295,7 @@ public enum ScanStore {
     }
 
     /// After a triage change: recount every scan of the organization that has the vulnerability.
-    static func recount(vulnerabilityId: String, orgId: String, now: Date, in db: Database) throws {
+    package static func recount(vulnerabilityId: String, orgId: String, now: Date, in db: Database) throws {
         let scans = try Row.fetchAll(
             db,
             sql: """
@@ -372,48 +311,61 @@ public enum ScanStore {
 }
 
 /// One scanner's part in a scan, as stored and shown (`scanners[]` of a scan).
-public struct ScannerRunRecord: Sendable, Hashable, Codable {
-    public var name: String
-    public var status: String
-    public var version: String?
-    public var durationMs: Int
-    public var error: String?
 
-    public init(name: String, status: String, version: String?, durationMs: Int, error: String?) {
-        self.name = name
-        self.status = status
-        self.version = version
-        self.durationMs = durationMs
-        self.error = error
-    }
-}
-
-/// The layer-analysis cache in the appliance database, keyed by (layer digest, analyser
-/// version): a rescan of an image whose layers were seen downloads no layer.
-public struct SQLiteLayerCache: LayerAnalysisCache {
-    let writer: any DatabaseWriter
-
-    public init(writer: any DatabaseWriter) {
-        self.writer = writer
-    }
-
-    public func get(digest: String) async -> LayerAnalysis? {
-        let data: Data? = try? await writer.read { db in
-            try Data.fetchOne(
-                db.cachedStatement(sql: "SELECT analysis FROM layer_analyses WHERE digest = ? AND analyzer_version = ?"),
-                arguments: [digest, LayerAnalysis.analyzerVersion])
-        }
-        guard let data else { return nil }
-        return try? JSONDecoder().decode(LayerAnalysis.self, from: data)
+extension ScanRepository {
+    /// A new completed scan that copies `previous` with re-matched findings; tags that showed
+    /// `previous` now show it.
+    package static func recordRematch(
+        of previous: String, findings: [Finding], added: Int, resolved: Int, now: Date, in db: Database
+    ) throws {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM scans WHERE id = ?", arguments: [previous]) else { return }
+        let id = IDs.make("scn")
+        let ts = Timestamp.format(now)
+        let note = "Re-matched the stored inventory against the updated vulnerability database: \(added) new, \(resolved) resolved; no layer was pulled."
+        try db.execute(
+            sql: """
+                INSERT INTO scans (id, org_id, registry_id, image_id, job_id, repository, tag, reference, digest, manifest_digest,
+                    platform, status, trigger, origin, requested_scanners, scanners, os_family, os_version, package_count,
+                    layers_cached, layers_total, bytes_downloaded, duration_ms, notes, queued_at, started_at, finished_at)
+                SELECT ?, org_id, registry_id, image_id, NULL, repository, tag, reference, digest, manifest_digest,
+                    platform, 'completed', 'schedule', origin, requested_scanners, scanners, os_family, os_version, package_count,
+                    layers_total, layers_total, 0, 0, ?, ?, ?, ?
+                FROM scans WHERE id = ?
+                """,
+            arguments: [id, String(decoding: try JSONCoding.encoder.encode([note]), as: UTF8.self), ts, ts, ts, previous])
+        let orgId: String = row["org_id"]
+        try insertFindings(findings, scanId: id, orgId: orgId, now: ts, in: db)
+        try recount(scanIds: [id], orgId: orgId, now: now, in: db)
+        try db.execute(
+            sql: "UPDATE image_tags SET last_scan_id = ?, last_scanned_at = ? WHERE last_scan_id = ?", arguments: [id, ts, previous])
+        if let imageId = row["image_id"] as String? { try refreshImageRisk(imageId: imageId, in: db) }
     }
 
-    public func put(_ analysis: LayerAnalysis, digest: String) async {
-        guard let data = try? ScanStore.findingEncoder.encode(analysis) else { return }
-        let ts = Timestamp.format(Date())
-        _ = try? await writer.write { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO layer_analyses (digest, analyzer_version, analysis, created_at) VALUES (?, ?, ?, ?)",
-                arguments: [digest, analysis.analyzerVersion, data, ts])
-        }
+    /// Ids of the completed scans some tag shows as its latest (of one organization, or all).
+    package static func latestTagScanIds(orgId: String?, in db: Database) throws -> [String] {
+        try String.fetchAll(
+            db,
+            sql: """
+                SELECT s.id FROM scans s WHERE s.status = 'completed' AND s.manifest_digest IS NOT NULL
+                    AND s.id IN (SELECT DISTINCT last_scan_id FROM image_tags WHERE last_scan_id IS NOT NULL)
+                    AND (?1 IS NULL OR s.org_id = ?1)
+                ORDER BY s.id
+                """,
+            arguments: [orgId])
+    }
+
+    /// A scan's organization and the key of its stored inventory.
+    package static func orgAndManifest(_ id: String, in db: Database) throws -> (orgId: String, manifestDigest: String)? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT org_id, manifest_digest FROM scans WHERE id = ?", arguments: [id]),
+            let digest = row["manifest_digest"] as String?
+        else { return nil }
+        return (row["org_id"], digest)
+    }
+
+    /// Every finding of a scan, in stored order.
+    package static func findings(scanId: String, in db: Database) throws -> [Finding] {
+        let decoder = JSONDecoder()
+        return try Data.fetchAll(db, sql: "SELECT detail FROM findings WHERE scan_id = ? ORDER BY seq", arguments: [scanId])
+            .map { try decoder.decode(Finding.self, from: $0) }
     }
 }
