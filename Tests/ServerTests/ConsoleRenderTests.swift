@@ -32,13 +32,14 @@ import Testing
 
     @Test func trendTakesEachImagesLatestScanPerDay() throws {
         let now = try #require(RFC3339.parse("2026-11-29T12:00:00Z"))
-        func scan(_ image: String, _ finished: String, _ c: Int, _ h: Int, status: String = "completed") -> [String: Any] {
-            ["imageId": image, "finishedAt": finished, "status": status, "counts": ["critical": c, "high": h]]
+        // Completed scans only: the status filter is the query's (`OverviewQueryTests`).
+        func scan(_ image: String, _ finished: String, _ c: Int, _ h: Int) -> OverviewRepository.CompletedScan {
+            OverviewRepository.CompletedScan(imageId: image, finishedAt: finished, critical: c, high: h)
         }
         let points = ConsoleChart.trend(
             scans: [
                 scan("a", "2026-11-27T08:00:00Z", 2, 5), scan("a", "2026-11-28T09:00:00Z", 1, 3),
-                scan("b", "2026-11-28T10:00:00Z", 4, 0), scan("b", "2026-11-29T01:00:00Z", 9, 9, status: "failed"),
+                scan("b", "2026-11-28T10:00:00Z", 4, 0),
             ], now: now)
         #expect(points.count == 30)
         #expect(points.last?.day == "2026-11-29")

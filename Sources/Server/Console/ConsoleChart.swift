@@ -5,21 +5,19 @@ import Store
 /// The overview's trend: open critical and high findings per day over 30 days, drawn as an
 /// inline SVG on the server (numbers and dates only, no user data, no script).
 enum ConsoleChart {
-    struct Point: Equatable {
+    struct Point: Equatable, Sendable {
         var day: String
         var critical: Int
         var high: Int
     }
 
     /// For each day, the sum over images of the counts of each image's latest scan that
-    /// completed by the end of that day.
-    static func trend(scans: [[String: Any]], now: Date, days: Int = 30) -> [Point] {
+    /// completed by the end of that day (`scans`: completed scans, `OverviewRepository`).
+    static func trend(scans: [OverviewRepository.CompletedScan], now: Date, days: Int = 30) -> [Point] {
         struct Done { var finished: String, critical: Int, high: Int }
         var byImage: [String: [Done]] = [:]
-        for s in scans where s["status"] as? String == "completed" {
-            guard let image = s["imageId"] as? String, let finished = s["finishedAt"] as? String else { continue }
-            let counts = s["counts"] as? [String: Any] ?? [:]
-            byImage[image, default: []].append(Done(finished: finished, critical: counts["critical"] as? Int ?? 0, high: counts["high"] as? Int ?? 0))
+        for s in scans {
+            byImage[s.imageId, default: []].append(Done(finished: s.finishedAt, critical: s.critical, high: s.high))
         }
         for k in byImage.keys { byImage[k]?.sort { $0.finished < $1.finished } }
         let today = Calendar(identifier: .gregorian).startOfDay(for: now)

@@ -8,19 +8,26 @@ import NIOCore
 import Scan
 import Store
 
-/// The web console: server-rendered pages under /console that read and change everything
-/// through the JSON API's own handlers (`ConsoleAPI`), with the signed-in user's session, so
-/// roles and organization scoping are exactly the API's. Every form carries a CSRF token.
+/// The web console: server-rendered pages under /console. Each page resolves the signed-in
+/// user's session to a `Principal` and calls the services the API calls (`ImageService`,
+/// `RegistryService`, `AccountService`, `NotificationService`, `SensorService`), so roles and
+/// registry scope are the services' checks; templates read typed values (`ConsoleView`). The
+/// scan and vulnerability parts still go through the API's handlers in-process (`ConsoleAPI`)
+/// until scans have a service. Every form carries a CSRF token.
 struct ConsoleRoutes: Sendable {
     let s: AppServices
+    /// For what the services need from it: an AWS ECR registry's endpoint on create, connection
+    /// tests, the outgoing client of a channel's test send.
+    let crawler: Crawler
     let api: ConsoleAPI
     let library: MustacheLibrary?
 
     static let flashCookie = "hg-console-flash"
     static let loginCookie = "hg-console-login"
 
-    init(s: AppServices, api: ConsoleAPI) {
+    init(s: AppServices, crawler: Crawler, api: ConsoleAPI) {
         self.s = s
+        self.crawler = crawler
         self.api = api
         library = try? ConsoleTemplates.library()
         if library == nil { s.logger.error("console templates failed to parse") }
@@ -160,6 +167,44 @@ struct ConsoleRoutes: Sendable {
         return done(form, fallback: fallback, "error", r.errorText)
     }
 
+    /// A service's refusal as the API would state it: the message plus one line per field issue.
+    static func errorText(_ error: any Error) -> (status: HTTPResponse.Status, text: String) {
+        let e = error as? APIError ?? APIError.internalError
+        var text = e.message
+        for issue in e.issues { text += " \(issue.path): \(issue.message)." }
+        return (e.status, text)
+    }
+
+    /// A service's refusal: 403 is shown as a page with that status; anything else as a notice.
+    func failed(_ error: any Error, _ form: ConsoleForm, fallback: String, viewer v: Viewer) -> Response {
+        let (status, text) = Self.errorText(error)
+        if status == .forbidden {
+            return render("error", title: "Not allowed", viewer: v, current: nil, data: ["message": "Your role (\(v.principal.role.rawValue)) does not allow this. \(text)"], status: .forbidden)
+        }
+        return done(form, fallback: fallback, "error", text)
+    }
+
+    /// A form action calling a service: on success back to `next` (or `fallback`) with the
+    /// notice `body` answers; on refusal, `failed`.
+    func act(
+        _ form: ConsoleForm, fallback: String, _ v: Viewer, _ body: () async throws -> (kind: String, text: String)
+    ) async -> Response {
+        do {
+            let notice = try await body()
+            return done(form, fallback: fallback, notice.kind, notice.text)
+        } catch {
+            return failed(error, form, fallback: fallback, viewer: v)
+        }
+    }
+
+    /// `act` with a fixed notice.
+    func act(_ form: ConsoleForm, fallback: String, _ v: Viewer, done text: String, _ body: () async throws -> Void) async -> Response {
+        await act(form, fallback: fallback, v) {
+            try await body()
+            return ("ok", text)
+        }
+    }
+
     /// A form action that is one API call: on success back to `next` (or `fallback`) with
     /// the notice `message` makes of the answer; on refusal, `failed`.
     func act(
@@ -187,21 +232,21 @@ struct ConsoleRoutes: Sendable {
     ]
 
     func render(
-        _ template: String, title: String, viewer v: Viewer?, current: String?, data: [String: Any], flash: Flash? = nil,
+        _ template: String, title: String, viewer v: Viewer?, current: String?, data: Any, flash: Flash? = nil,
         status: HTTPResponse.Status = .ok, cookies: [String] = [], csrf: String? = nil
     ) -> Response {
         guard let library else {
             return ConsoleHTTP.html("<!doctype html><title>Console unavailable</title><p>The console templates failed to load.</p>", status: .internalServerError)
         }
-        var d = data
-        d["csrf"] = csrf ?? v?.csrf ?? ""
+        // The page's view model with what every page reads (the CSRF token, the viewer's roles).
+        var common: [String: Any] = ["csrf": csrf ?? v?.csrf ?? ""]
         if let v {
-            d["canAdmin"] = v.canAdmin
-            d["canDevelop"] = v.canDevelop
-            d["canAudit"] = v.canAudit
+            common["canAdmin"] = v.canAdmin
+            common["canDevelop"] = v.canDevelop
+            common["canAudit"] = v.canAudit
         }
-        let body = library.render(d, withTemplate: template) ?? ""
-        var layout: [String: Any] = ["title": title, "body": body, "assetVersion": ConsoleAssets.version, "csrf": d["csrf"] ?? ""]
+        let body = library.render(ConsoleView(data, common), withTemplate: template) ?? ""
+        var layout: [String: Any] = ["title": title, "body": body, "assetVersion": ConsoleAssets.version, "csrf": common["csrf"] ?? ""]
         if let v {
             layout["user"] = [
                 "username": v.username, "role": v.principal.role.rawValue,
@@ -216,7 +261,7 @@ struct ConsoleRoutes: Sendable {
 
     /// A page render that shows and clears the pending notice.
     func show(
-        _ req: Request, _ template: String, title: String, viewer v: Viewer, current: String, data: [String: Any]
+        _ req: Request, _ template: String, title: String, viewer v: Viewer, current: String, data: Any
     ) -> Response {
         let flash = readFlash(req)
         let clear = flash == nil ? [] : [consoleCookie(Self.flashCookie, "", maxAge: 0, sameSite: .lax)]
@@ -272,22 +317,24 @@ struct ConsoleRoutes: Sendable {
                 req, next: form["next"], username: form["username"] ?? "",
                 flash: Flash(kind: "error", text: "The sign-in form expired. Please try again."), status: .forbidden)
         }
-        let body = JSONValue.object(["username": .string(form["username"] ?? ""), "password": .string(form["password"] ?? "")])
-        var head = HTTPRequest(method: .post, scheme: nil, authority: nil, path: "/api/auth/sign-in")
-        head.headerFields[.contentType] = "application/json"
-        let r = try await api.call(request: Request(head: head, body: RequestBody(buffer: ByteBuffer(bytes: try JSONEncoder().encode(body)))), context: ctx)
-        guard r.ok else {
-            let text = r.status == .unauthorized ? "Wrong username or password." : r.errorText
-            return signInForm(req, next: form["next"], username: form["username"] ?? "", flash: Flash(kind: "error", text: text), status: r.status)
+        let body = ObjectReader(["username": .string(form["username"] ?? ""), "password": .string(form["password"] ?? "")])
+        let signed: AccountService.SignedIn
+        do {
+            signed = try await AccountService(s: s).signIn(body, ip: ctx.remoteIP)
+        } catch {
+            let (status, message) = Self.errorText(error)
+            let text = status == .unauthorized ? "Wrong username or password." : message
+            return signInForm(req, next: form["next"], username: form["username"] ?? "", flash: Flash(kind: "error", text: text), status: status)
         }
-        var cookies = r.headers[values: .setCookie]
-        cookies.append(consoleCookie(Self.loginCookie, "", maxAge: 0, sameSite: .strict))
+        let cookies = [s.sessionCookie(token: signed.token).description, consoleCookie(Self.loginCookie, "", maxAge: 0, sameSite: .strict)]
         return ConsoleHTTP.redirect(ConsoleHTTP.localPath(form["next"], fallback: "/console"), cookies: cookies)
     }
 
     func signOut(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer) async throws -> Response {
-        let r = try await send(.post, "/api/auth/sign-out", nil, v, req, ctx)
-        var cookies = r.headers[values: .setCookie]
+        var cookies: [String] = []
+        if (try? await AccountService(s: s).signOut(v.principal, sessionToken: v.token, ip: ctx.remoteIP)) != nil {
+            cookies.append(s.clearedSessionCookie.description)
+        }
         cookies.append(flashCookie(Flash(kind: "ok", text: "You are signed out.")))
         return ConsoleHTTP.redirect("/console/sign-in", cookies: cookies)
     }

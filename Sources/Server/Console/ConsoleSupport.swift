@@ -1,4 +1,5 @@
 import Crypto
+import Mustache
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -7,9 +8,9 @@ import Scan
 import Synchronization
 import Store
 
-/// Calls the JSON API in-process with the signed-in user's session cookie, so every page and
-/// action of the console goes through the same handlers, role checks and organization scoping
-/// as an API client does.
+/// Calls the JSON API in-process with the signed-in user's session cookie, for the parts of the
+/// console that have no service to call yet (scans and vulnerabilities): the same handlers, role
+/// checks and organization scoping as an API client.
 struct ConsoleAPI: Sendable {
     let responder: RouterResponder<AppRequestContext>
     /// The session cookie's name (`AppServices.sessionCookieName`).
@@ -226,5 +227,43 @@ enum ConsoleHTTP {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+    }
+}
+
+/// What a template sees: a typed value (a service's DTO or a page's view model, read by
+/// Mustache through reflection) with a few extra keys on top (a grade, a sensor status, the
+/// CSRF token and the viewer's roles). A nil optional reads as absent, as a missing key does.
+struct ConsoleView: MustacheParent {
+    var base: Any
+    var extra: [String: Any]
+
+    init(_ base: Any, _ extra: [String: Any] = [:]) {
+        self.base = base
+        self.extra = extra
+    }
+
+    func child(named name: String) -> Any? {
+        if let v = extra[name] { return v }
+        if let parent = base as? any MustacheParent { return parent.child(named: name) }
+        guard let c = Mirror(reflecting: base).children.first(where: { $0.label == name }) else { return nil }
+        return Self.unwrap(c.value)
+    }
+
+    static func unwrap(_ v: Any) -> Any? {
+        let m = Mirror(reflecting: v)
+        guard m.displayStyle == .optional else { return v }
+        guard let wrapped = m.children.first?.value else { return nil }
+        return unwrap(wrapped)
+    }
+}
+
+extension PageRequest {
+    /// A page of a console list (the console's own query parameters, already checked).
+    init(page: Int, limit: Int, sortField: String? = nil, descending: Bool = false, search: String? = nil) {
+        self.page = page
+        self.limit = limit
+        self.sortField = sortField
+        self.descending = descending
+        self.search = search
     }
 }

@@ -68,47 +68,26 @@ struct ImageDTO: Encodable, Sendable {
     }
 }
 
-/// `GET /api/images` and `GET /api/images/{imageId}`: what sync found.
+/// `GET /api/images` and `GET /api/images/{imageId}`: what sync found (`ImageService`).
 struct ImageRoutes {
     let s: AppServices
+    var images: ImageService { ImageService(s: s) }
 
     func register(_ api: RouteTable) {
         api.get("/api/images", list)
         api.get("/api/images/{imageId}", get)
     }
 
-    static let sortColumns = ["name": "name", "createdAt": "created_at", "riskScore": "risk_score"]
-
     @Sendable func list(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .viewer, reach: .registry)
-        let page = try PageRequest(req.uri, sortable: Set(Self.sortColumns.keys))
-        var registryIds: [String] = []
-        if let scope = p.registryScope { registryIds.append(scope) }
-        if let reg = req.uri.queryParameters["registryId"] { registryIds.append(String(reg)) }
-        let query = ImageRepository.ListQuery(
-            org: p.orgId, registryIds: registryIds, like: page.likePattern,
-            sortColumn: page.sortField.flatMap { Self.sortColumns[$0] }, descending: page.descending,
-            limit: page.limit, offset: page.offset)
-        let (rows, total) = try await s.db.read { db in
-            let found = try ImageRepository.list(db, query)
-            return (found.rows.map { ImageDTO(row: $0) }, found.total)
-        }
+        let p = try await s.authenticate(req)
+        try p.authorize(.viewer, reach: .registry, operation: "")
+        let page = try PageRequest(req.uri, sortable: Set(ImageService.sortColumns.keys))
+        let (rows, total) = try await images.list(p, page: page, registryId: req.uri.queryParameters["registryId"].map(String.init))
         return try Reply.json(ListEnvelope(data: rows, page: page, total: total, uri: req.uri))
     }
 
     @Sendable func get(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
-        let p = try await s.authorize(req, .viewer, reach: .registry)
-        let id = ctx.parameters.get("imageId") ?? ""
-        let dto: ImageDTO? = try await s.db.read { db in
-            guard let row = try ImageRepository.image(db, id: id, org: p.orgId) else { return nil }
-            if !p.reaches(registry: row["registry_id"]) { return nil }
-            let tags = try ImageRepository.tagRows(db, imageId: id).map {
-                ImageDTO.TagDTO(name: $0["name"], digest: $0["digest"], lastScanId: $0["last_scan_id"],
-                                lastScannedAt: $0["last_scanned_at"], firstSeenAt: $0["first_seen_at"], updatedAt: $0["updated_at"])
-            }
-            return ImageDTO(row: row, tags: tags)
-        }
-        guard let dto else { throw APIError.notFound("Image") }
-        return try Reply.data(dto)
+        let p = try await s.authenticate(req)
+        return try Reply.data(try await images.image(p, id: ctx.parameters.get("imageId") ?? ""))
     }
 }

@@ -37,70 +37,12 @@ struct CrawlerRoutes {
     /// Always 200 when the request itself was valid; the outcome is in the body.
     @Sendable func testConnection(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .developer, reach: .registry)
-        var r = try await req.jsonObject()
-        // url nil: an AWS_ECR registry whose endpoint is derived from its credentials.
-        let target: (url: String?, provider: RegistryProvider, insecure: Bool, credentials: RegistryCredentials?)
-        if r.has("registryId") {
-            r.rejectUnknown(allowed: ["registryId"])
-            let id = r.string("registryId", required: true, minLength: 1, maxLength: 64)
-            try r.check()
-            guard let id, let registry = try await s.db.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) }),
-                  p.reaches(registry: id)
-            else { throw APIError.notFound("Registry") }
-            let creds = try await s.registryCredentials(registry.id)
-            target = (registry.url.isEmpty ? nil : registry.url, registry.provider, registry.insecure, creds)
-        } else {
-            // A scoped key may test its own registry, not probe arbitrary addresses.
-            if let scope = p.registryScope { throw APIError.outOfScope(scope, req) }
-            r.rejectUnknown(allowed: ["provider", "url", "credentials", "insecure"])
-            let provider = r.enumValue("provider", RegistryProvider.self, required: true)
-            let insecure = r.bool("insecure") ?? false
-            // The url rules of create: required unless the provider has a default, or is AWS_ECR
-            // (whose endpoint comes from its credentials).
-            var url: String?
-            if let raw = r.string("url", maxLength: 2048) {
-                url = RegistryValidation.url(&r, raw, insecure: insecure)
-            } else if let provider, provider.requiresURL {
-                r.fail("url", "Required for provider \(provider.rawValue).")
-            } else if let d = provider?.defaultURL {
-                url = d
-            }
-            var creds: RegistryCredentials?
-            if let provider { creds = RegistryValidation.credentials(&r, provider: provider, required: false) }
-            try r.check()
-            guard let provider else { throw APIError.validation(r.issues) }
-            if url == nil, provider != .awsEcr { throw APIError.validation("url", "Required for provider \(provider.rawValue).") }
-            target = (url, provider, insecure, creds)
-        }
-        // Registries may be on private networks; cloud metadata addresses are refused (422).
-        if let url = target.url { try await s.checkOutgoingTarget(url, for: .registry) }
-        let result = try await crawler.testConnection(
-            url: target.url, provider: target.provider, insecure: target.insecure, credentials: target.credentials)
-        return try Reply.data(result)
+        return try Reply.data(try await RegistryService(s: s).testConnection(p, try await req.jsonObject(), crawler: crawler))
     }
 
     @Sendable func sync(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .admin, reach: .registry)
-        guard let id = ctx.parameters.get("registryId"), p.reaches(registry: id),
-              let registry = try await s.db.read({ db in try RegistryRecord.fetch(db, id: id, org: p.orgId) })
-        else { throw APIError.notFound("Registry") }
-        let now = s.now
-        // Sensor registries are synced by their sensor, which claims `sensor_sync` jobs.
-        let sync = try NewJob(
-            .sync(registry.scanMethod), SyncJobPayload(registryId: registry.id), orgId: p.orgId, concurrencyKey: registry.id,
-            dedupeKey: "sync:\(registry.id)", maxAttempts: 3)
-        let (job, created) = try await s.db.write { db in
-            let r = try JobStore.enqueue(
-                sync,
-                now: now, in: db)
-            if r.created {
-                try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "registry.sync", target: registry.id, ip: ctx.remoteIP, now: now)
-            }
-            return r
-        }
-        struct Accepted: Encodable { var jobId: String, registryId: String, status: String, created: Bool }
-        return try Reply.data(
-            Accepted(jobId: job.id, registryId: registry.id, status: job.status.rawValue, created: created), status: .accepted,
-            headers: [.location: "/api/jobs/\(job.id)"])
+        let queued = try await RegistryService(s: s).sync(p, id: ctx.parameters.get("registryId"), ip: ctx.remoteIP)
+        return try Reply.data(queued, status: .accepted, headers: [.location: "/api/jobs/\(queued.jobId)"])
     }
 }

@@ -1,0 +1,128 @@
+import Cron
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Scan
+import Store
+
+/// The images list and an image with its tags, latest scan, findings and packages.
+extension ConsoleRoutes {
+    // MARK: Images
+
+    static let imageSorts = [("riskScore:desc", "Risk, highest first"), ("name:asc", "Name"), ("createdAt:desc", "Newest first")]
+
+    /// The images page's view model.
+    struct ImagesView {
+        struct RegistryOption {
+            var id: String
+            var name: String
+            var selected: Bool
+        }
+        struct Option {
+            var value: String
+            var label: String
+            var selected: Bool
+        }
+        var pager: Any
+        var images: [ConsoleView]
+        var total: Int
+        var search: String
+        var registryOptions: [RegistryOption]
+        var sortOptions: [Option]
+    }
+
+    @Sendable func images(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer) async throws -> Response {
+        let search = Self.param(req, "search"), registryId = Self.param(req, "registryId")
+        let sort = Self.param(req, "sort").flatMap { s in Self.imageSorts.first { $0.0 == s }?.0 } ?? "riskScore:desc"
+        let page = max(Int(Self.param(req, "page") ?? "") ?? 1, 1)
+        let parts = sort.split(separator: ":").map(String.init)
+        let found: (images: [ImageDTO], total: Int) =
+            page > 1_000_000
+            ? ([], 0)
+            : try await ImageService(s: s).list(
+                v.principal, page: PageRequest(page: page, limit: 50, sortField: parts[0], descending: parts.last == "desc", search: search),
+                registryId: registryId)
+        let regs = try await RegistryService(s: s).list(v.principal, Self.registryOptionsQuery).registries
+        let filters: [(String, String?)] = [("search", search), ("registryId", registryId), ("sort", sort)]
+        let pages = found.total == 0 ? 0 : (found.total + 49) / 50
+        let pager = Self.pager(page: page, pages: pages) {
+            "/console/images" + Self.query(filters + [("page", String($0))])
+        }
+        let view = ImagesView(
+            pager: pager, images: found.images.map(Self.imageRow), total: found.total, search: search ?? "",
+            registryOptions: regs.map { .init(id: $0.id, name: $0.name, selected: $0.id == registryId) },
+            sortOptions: Self.imageSorts.map { .init(value: $0.0, label: $0.1, selected: $0.0 == sort) })
+        return show(req, "images", title: "Images", viewer: v, current: "images", data: view)
+    }
+
+    /// The first 200 registries, oldest first (the filter's options, as the registry list orders them).
+    static let registryOptionsQuery = RegistryRepository.ListQuery(
+        org: "", only: nil, like: nil, provider: nil, sortColumn: nil, descending: false, limit: 200, offset: 0)
+
+    static let severityFilter = [("", "any"), ("critical", "critical"), ("critical,high", "critical and high"), ("high", "high"), ("medium", "medium"), ("low", "low")]
+
+    @Sendable func image(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer) async throws -> Response {
+        let id = ctx.parameters.get("id") ?? ""
+        guard let img = try? await ImageService(s: s).image(v.principal, id: id) else { return notFound(v, "No such image.") }
+        let fullName = img.fullName
+        let tags = img.tags ?? []
+        let latest = tags.filter { $0.lastScanId != nil }.max { ($0.lastScannedAt ?? "") < ($1.lastScannedAt ?? "") }
+        let scanId = Self.param(req, "scan") ?? latest?.lastScanId
+        var data: [String: Any] = ["image": ConsoleView(img), "grade": Self.grade(img.riskScore)]
+        let reg = try? await RegistryService(s: s).registry(v.principal, id: img.registryId)
+        data["registryName"] = reg?.name ?? img.registryId
+        data["tags"] = tags.map { t in
+            ConsoleView(t, ["reference": "\(fullName):\(t.name)", "current": scanId != nil && t.lastScanId == scanId])
+        }
+        if let scanId {
+            let sid = ConsoleHTTP.percentEncode(scanId)
+            let sr = try await get("/api/scans/\(sid)", v, req, ctx)
+            if sr.ok, sr.object["imageId"] as? String == id {
+                var scan = sr.object
+                let severity = Self.param(req, "severity").flatMap { s in Self.severityFilter.first { $0.0 == s }?.0 } ?? ""
+                let fixable = Self.param(req, "fixable") == "true"
+                let package = Self.param(req, "package")
+                let findings = try await get(
+                    "/api/scans/\(sid)/findings"
+                        + Self.query([("limit", "200"), ("severity", severity), ("fixable", fixable ? "true" : nil), ("package", package)]),
+                    v, req, ctx)
+                scan["findings"] = findings.list
+                var packages: [[String: Any]] = []
+                var packageTotal = 0
+                for page in 1...10 {
+                    let pr = try await get("/api/scans/\(sid)/packages?limit=200&page=\(page)", v, req, ctx)
+                    packages += pr.list
+                    packageTotal = pr.total
+                    if pr.json.field("meta").field("hasNext") != .bool(true) { break }
+                }
+                var layerOrder: [String] = []
+                var perLayer: [String: Int] = [:]
+                for p in packages {
+                    let layer = p["layer"] as? String ?? "unknown"
+                    if perLayer[layer] == nil { layerOrder.append(layer) }
+                    perLayer[layer, default: 0] += 1
+                }
+                scan["layers"] = layerOrder.enumerated().map { ["index": $0.offset + 1, "digest": $0.element, "packages": perLayer[$0.element] ?? 0] as [String: Any] }
+                scan["layerTotals"] = sr.object["layers"]
+                scan["packages"] = Array(packages.prefix(200))
+                scan["packageTotal"] = packageTotal
+                scan["packagesTruncated"] = packageTotal > 200
+                scan["severityOptions"] = Self.severityFilter.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == severity] as [String: Any] }
+                scan["fixableOnly"] = fixable
+                scan["packageFilter"] = package ?? ""
+                data["scan"] = scan
+            }
+        }
+        return show(req, "image", title: fullName, viewer: v, current: "images", data: data)
+    }
+
+    /// Previous/next links for a paged list; false (no pager) for a single page.
+    static func pager(page: Int, pages: Int, link: (Int) -> String) -> Any {
+        guard pages > 1 else { return false }
+        // Absent, not empty: a section on an empty string would still render.
+        var p: [String: Any] = ["page": page, "pages": pages]
+        if page > 1 { p["prev"] = link(page - 1) }
+        if page < pages { p["next"] = link(page + 1) }
+        return p
+    }
+}

@@ -1,0 +1,68 @@
+import Cron
+import Foundation
+import GRDB
+import Store
+
+/// The images' domain operations for the API and the console: each takes the caller's
+/// `Principal`, authorizes it (any role; registry-scoped credentials see their registry's
+/// images only) and reads through `ImageRepository` / `OverviewRepository`.
+struct ImageService: Sendable {
+    let s: AppServices
+
+    static let sortColumns = ["name": "name", "createdAt": "created_at", "riskScore": "risk_score"]
+
+    /// A page of the images the caller may see (`GET /api/images`).
+    func list(_ p: Principal, page: PageRequest, registryId: String?) async throws -> (images: [ImageDTO], total: Int) {
+        try p.authorize(.viewer, reach: .registry, operation: "GET /api/images")
+        var registryIds: [String] = []
+        if let scope = p.registryScope { registryIds.append(scope) }
+        if let registryId { registryIds.append(registryId) }
+        let query = ImageRepository.ListQuery(
+            org: p.orgId, registryIds: registryIds, like: page.likePattern,
+            sortColumn: page.sortField.flatMap { Self.sortColumns[$0] }, descending: page.descending,
+            limit: page.limit, offset: page.offset)
+        return try await s.db.read { db in
+            let found = try ImageRepository.list(db, query)
+            return (found.rows.map { ImageDTO(row: $0) }, found.total)
+        }
+    }
+
+    /// One image with its tags (`GET /api/images/{imageId}`); 404 outside the caller's reach.
+    func image(_ p: Principal, id: String) async throws -> ImageDTO {
+        try p.authorize(.viewer, reach: .registry, operation: "GET /api/images/\(id)")
+        let dto: ImageDTO? = try await s.db.read { db in
+            guard let row = try ImageRepository.image(db, id: id, org: p.orgId) else { return nil }
+            if !p.reaches(registry: row["registry_id"]) { return nil }
+            let tags = try ImageRepository.tagRows(db, imageId: id).map {
+                ImageDTO.TagDTO(
+                    name: $0["name"], digest: $0["digest"], lastScanId: $0["last_scan_id"],
+                    lastScannedAt: $0["last_scanned_at"], firstSeenAt: $0["first_seen_at"], updatedAt: $0["updated_at"])
+            }
+            return ImageDTO(row: row, tags: tags)
+        }
+        guard let dto else { throw APIError.notFound("Image") }
+        return dto
+    }
+
+    /// The console overview's totals, in one read transaction of five statements.
+    struct Overview: Sendable {
+        var severities: OverviewRepository.SeverityTotals
+        var registries: [OverviewRepository.RegistryRisk]
+        var recentByStatus: [String: Int]
+        var topImages: [ImageDTO]
+        var trend: [ConsoleChart.Point]
+    }
+
+    func overview(_ p: Principal) async throws -> Overview {
+        try p.authorize(.viewer, reach: .registry, operation: "GET /console")
+        let now = s.now
+        return try await s.db.read { db in
+            let o = try OverviewRepository.overview(
+                db, org: p.orgId, registry: p.registryScope, recentSince: now.addingTimeInterval(-86_400),
+                trendSince: Calendar(identifier: .gregorian).startOfDay(for: now).addingTimeInterval(-29 * 86_400))
+            return Overview(
+                severities: o.severities, registries: o.registries, recentByStatus: o.recentByStatus,
+                topImages: o.topImages.map { ImageDTO(row: $0) }, trend: ConsoleChart.trend(scans: o.trendScans, now: now))
+        }
+    }
+}

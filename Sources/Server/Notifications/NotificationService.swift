@@ -1,0 +1,167 @@
+import Cron
+import Foundation
+import GRDB
+import Hummingbird
+import Registry
+import Store
+
+/// The notification channels' domain operations for the API and the console: each takes the
+/// caller's `Principal` and requires an admin, organization-wide (as the API always did).
+struct NotificationService: Sendable {
+    let s: AppServices
+
+    func checkTarget(_ url: String) async throws {
+        try await s.checkOutgoingTarget(url, for: .notification)
+    }
+
+    func channels(_ p: Principal, page: PageRequest) async throws -> (channels: [ChannelDTO], total: Int) {
+        try p.authorize(.admin, operation: "GET /api/notification-channels")
+        return try await s.db.read { db in
+            let found = try NotificationRepository.channels(db, org: p.orgId, limit: page.limit, offset: page.offset)
+            return (found.channels.map(ChannelDTO.init), found.total)
+        }
+    }
+
+    /// Creates a webhook channel from a request body (`name`, `url`, `events`, `secret`, `enabled`).
+    func create(_ p: Principal, _ body: ObjectReader, ip: String?) async throws -> ChannelDTO {
+        try p.authorize(.admin, operation: "POST /api/notification-channels")
+        var r = body
+        let input = NotificationRoutes.read(&r, creating: true)
+        try r.check()
+        guard let name = input.name, let url = input.url, let events = input.events else { throw APIError.validation(r.issues) }
+        try await checkTarget(url)
+        let now = s.now
+        let secrets = s.secrets
+        return try await s.db.write { db in
+            if try NotificationRepository.channelNameExists(db, org: p.orgId, name: name) {
+                throw APIError.conflict("A channel named \(name) exists.")
+            }
+            let id = IDs.make("chn")
+            let secret = input.secret ?? nil
+            let channel = NotificationChannelRecord(
+                id: id, orgId: p.orgId, name: name, url: url,
+                events: String(decoding: try JSONCoding.encoder.encode(events), as: UTF8.self), enabled: input.enabled ?? true,
+                hasSecret: secret != nil, now: now)
+            try NotificationRepository.insertChannel(db, channel)
+            if let secret { try secrets.seal(Data(secret.utf8), owner: Notifications.secretOwner(id), in: db) }
+            try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.create", target: id, ip: ip, now: now)
+            return ChannelDTO(channel)
+        }
+    }
+
+    func channel(_ p: Principal, id: String) async throws -> ChannelDTO {
+        try p.authorize(.admin, operation: "GET /api/notification-channels/\(id)")
+        guard let dto = try await s.db.read({ db in try NotificationRepository.channel(db, id: id, org: p.orgId).map(ChannelDTO.init) })
+        else { throw APIError.notFound("Notification channel") }
+        return dto
+    }
+
+    func update(_ p: Principal, id: String, _ body: ObjectReader, ip: String?) async throws -> ChannelDTO {
+        try p.authorize(.admin, operation: "PUT /api/notification-channels/\(id)")
+        var r = body
+        let input = NotificationRoutes.read(&r, creating: false)
+        try r.check()
+        if let url = input.url { try await checkTarget(url) }
+        let now = s.now
+        let secrets = s.secrets
+        let channelId = id
+        let dto: ChannelDTO? = try await s.db.write { db in
+            guard var channel = try NotificationRepository.channel(db, id: channelId, org: p.orgId) else { return nil }
+            let id = channel.id
+            if let name = input.name, name != channel.name,
+               try NotificationRepository.channelNameExists(db, org: p.orgId, name: name) {
+                throw APIError.conflict("A channel named \(name) exists.")
+            }
+            var hasSecret = channel.hasSecret
+            // The signing secret belongs to the URL it was given for: a new URL without a new
+            // secret drops it, so signed bodies (which the old receiver trusts) are never
+            // steered to another host.
+            let urlChanged = input.url.map { !RegistryValidation.sameEndpoint($0, channel.url) } ?? false
+            let dropSecret = hasSecret && urlChanged && input.secret == nil
+            if let secret = input.secret {
+                try secrets.delete(owner: Notifications.secretOwner(id), in: db)
+                if let secret { try secrets.seal(Data(secret.utf8), owner: Notifications.secretOwner(id), in: db) }
+                hasSecret = secret != nil
+            } else if dropSecret {
+                try secrets.delete(owner: Notifications.secretOwner(id), in: db)
+                hasSecret = false
+            }
+            if let name = input.name { channel.name = name }
+            if let url = input.url { channel.url = url }
+            if let events = input.events { channel.events = String(decoding: try JSONCoding.encoder.encode(events), as: UTF8.self) }
+            if let enabled = input.enabled { channel.enabled = enabled }
+            channel.hasSecret = hasSecret
+            channel.updatedAt = now
+            try NotificationRepository.updateChannel(db, channel)
+            try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.update", target: id, ip: ip, now: now)
+            if dropSecret {
+                try AppServices.audit(
+                    db, org: p.orgId, actor: p.actor, action: "notification_channel.secret.dropped", target: id, ip: ip,
+                    now: now)
+            }
+            var dto = ChannelDTO(channel)
+            dto.secretDropped = dropSecret ? true : nil
+            return dto
+        }
+        guard let dto else { throw APIError.notFound("Notification channel") }
+        return dto
+    }
+
+    func delete(_ p: Principal, id: String, ip: String?) async throws -> String {
+        try p.authorize(.admin, operation: "DELETE /api/notification-channels/\(id)")
+        let now = s.now
+        let channelId = id
+        let secrets = s.secrets
+        let id: String? = try await s.db.write { db in
+            guard let id = try NotificationRepository.channel(db, id: channelId, org: p.orgId)?.id else { return nil }
+            try secrets.delete(owner: Notifications.secretOwner(id), in: db)
+            try NotificationRepository.deleteChannel(db, id: id)
+            try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.delete", target: id, ip: ip, now: now)
+            return id
+        }
+        guard let id else { throw APIError.notFound("Notification channel") }
+        return id
+    }
+
+    /// The answer to a test send. Only the status class and an error category: the exact
+    /// status and the transport's messages would tell a caller about the network behind the server.
+    struct TestResult: Encodable, Sendable {
+        var delivered: Bool, statusClass: String?, error: String?, durationMs: Int
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(delivered, forKey: .delivered); try c.encode(statusClass, forKey: .statusClass)
+            try c.encode(error, forKey: .error); try c.encode(durationMs, forKey: .durationMs)
+        }
+        enum CodingKeys: String, CodingKey { case delivered, statusClass, error, durationMs }
+    }
+
+    /// Sends a `test` event now and answers with the outcome (delivered or not) when the channel
+    /// exists and the policy allows its URL; 422 TARGET_NOT_ALLOWED when it does not.
+    func test(_ p: Principal, id: String, client: OutgoingHTTPClient) async throws -> TestResult {
+        try p.authorize(.admin, operation: "POST /api/notification-channels/\(id)/test")
+        let secrets = s.secrets
+        let channelId = id
+        struct Target: Sendable { var id: String, url: String, secret: Data? }
+        guard let target: Target = try await s.db.read({ db in
+            guard let channel = try NotificationRepository.channel(db, id: channelId, org: p.orgId) else { return nil }
+            let secret = channel.hasSecret ? try secrets.open(owner: Notifications.secretOwner(channel.id), in: db) : nil
+            return Target(id: channel.id, url: channel.url, secret: secret)
+        }) else { throw APIError.notFound("Notification channel") }
+        let now = s.now
+        let body = try JSONCoding.encoder.encode([
+            "event": "test", "severity": "info", "title": "harborguard test notification",
+            "message": "Sent by \(p.actor) to check this channel.", "timestamp": Timestamp.format(now), "organizationId": p.orgId,
+        ])
+        let start = ContinuousClock.now
+        let deliveryId = IDs.make("dlv")
+        // Bounded below a client's usual 10 s timeout: this answers synchronously.
+        let outcome = await Notifications.post(
+            body, event: "test", deliveryId: deliveryId, to: target.url, secret: target.secret, client: client, timeout: .seconds(5))
+        if let refused = outcome.refused { throw APIError.targetNotAllowed(refused.description) }
+        let ms = (ContinuousClock.now - start).components
+        return TestResult(
+            delivered: outcome.error == nil, statusClass: Notifications.statusClass(outcome.code), error: outcome.error,
+            durationMs: Int(ms.seconds * 1000 + ms.attoseconds / 1_000_000_000_000_000))
+    }
+
+}
