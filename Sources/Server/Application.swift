@@ -41,7 +41,7 @@ public func buildRouter(
     NotificationRoutes(s: services, client: crawler.clients.notifications).register(table)
     SensorRoutes(s: services, crawler: crawler).register(table)
     // The console calls the API routes above in-process; it is not part of the API's route index.
-    ConsoleRoutes(s: services, crawler: crawler, api: ConsoleAPI(responder: router.buildResponder(), cookieName: services.sessionCookieName)).register(router)
+    ConsoleRoutes(s: services, crawler: crawler).register(router)
     return (router, index)
 }
 

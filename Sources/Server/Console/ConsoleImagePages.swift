@@ -74,44 +74,41 @@ extension ConsoleRoutes {
         data["tags"] = tags.map { t in
             ConsoleView(t, ["reference": "\(fullName):\(t.name)", "current": scanId != nil && t.lastScanId == scanId])
         }
-        if let scanId {
-            let sid = ConsoleHTTP.percentEncode(scanId)
-            let sr = try await get("/api/scans/\(sid)", v, req, ctx)
-            if sr.ok, sr.object["imageId"] as? String == id {
-                var scan = sr.object
-                let severity = Self.param(req, "severity").flatMap { s in Self.severityFilter.first { $0.0 == s }?.0 } ?? ""
-                let fixable = Self.param(req, "fixable") == "true"
-                let package = Self.param(req, "package")
-                let findings = try await get(
-                    "/api/scans/\(sid)/findings"
-                        + Self.query([("limit", "200"), ("severity", severity), ("fixable", fixable ? "true" : nil), ("package", package)]),
-                    v, req, ctx)
-                scan["findings"] = findings.list
-                var packages: [[String: Any]] = []
-                var packageTotal = 0
-                for page in 1...10 {
-                    let pr = try await get("/api/scans/\(sid)/packages?limit=200&page=\(page)", v, req, ctx)
-                    packages += pr.list
-                    packageTotal = pr.total
-                    if pr.json.field("meta").field("hasNext") != .bool(true) { break }
-                }
-                var layerOrder: [String] = []
-                var perLayer: [String: Int] = [:]
-                for p in packages {
-                    let layer = p["layer"] as? String ?? "unknown"
-                    if perLayer[layer] == nil { layerOrder.append(layer) }
-                    perLayer[layer, default: 0] += 1
-                }
-                scan["layers"] = layerOrder.enumerated().map { ["index": $0.offset + 1, "digest": $0.element, "packages": perLayer[$0.element] ?? 0] as [String: Any] }
-                scan["layerTotals"] = sr.object["layers"]
-                scan["packages"] = Array(packages.prefix(200))
-                scan["packageTotal"] = packageTotal
-                scan["packagesTruncated"] = packageTotal > 200
-                scan["severityOptions"] = Self.severityFilter.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == severity] as [String: Any] }
-                scan["fixableOnly"] = fixable
-                scan["packageFilter"] = package ?? ""
-                data["scan"] = scan
+        if let scanId, let dto = try? await ScanService(s: s).scan(v.principal, id: scanId), dto.imageId == id {
+            let service = ScanService(s: s)
+            var scan = ConsoleJSON.object(dto)
+            let severity = Self.param(req, "severity").flatMap { s in Self.severityFilter.first { $0.0 == s }?.0 } ?? ""
+            let fixable = Self.param(req, "fixable") == "true"
+            let package = Self.param(req, "package")
+            var query = ScanRepository.FindingsQuery(limit: 200, offset: 0)
+            if !severity.isEmpty { query.severityRanks = try ScanRoutes.severityRanks(severity) }
+            if fixable { query.fixable = true }
+            query.package = package
+            scan["findings"] = try await service.findings(v.principal, id: scanId, query).findings.map { ConsoleJSON.object($0) }
+            var packages: [InstalledPackage] = []
+            var packageTotal = 0
+            for page in 1...10 {
+                let found = try await service.packages(v.principal, id: scanId, page: PageRequest(page: page, limit: 200), type: nil)
+                packages += found.packages
+                packageTotal = found.total
+                if page * 200 >= found.total { break }
             }
+            var layerOrder: [String] = []
+            var perLayer: [String: Int] = [:]
+            for p in packages {
+                let layer = p.layer ?? "unknown"
+                if perLayer[layer] == nil { layerOrder.append(layer) }
+                perLayer[layer, default: 0] += 1
+            }
+            scan["layers"] = layerOrder.enumerated().map { ["index": $0.offset + 1, "digest": $0.element, "packages": perLayer[$0.element] ?? 0] as [String: Any] }
+            scan["layerTotals"] = ConsoleJSON.object(dto)["layers"]
+            scan["packages"] = packages.prefix(200).map { ConsoleJSON.object($0) }
+            scan["packageTotal"] = packageTotal
+            scan["packagesTruncated"] = packageTotal > 200
+            scan["severityOptions"] = Self.severityFilter.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == severity] as [String: Any] }
+            scan["fixableOnly"] = fixable
+            scan["packageFilter"] = package ?? ""
+            data["scan"] = scan
         }
         return show(req, "image", title: fullName, viewer: v, current: "images", data: data)
     }

@@ -11,24 +11,22 @@ import Store
 /// The web console: server-rendered pages under /console. Each page resolves the signed-in
 /// user's session to a `Principal` and calls the services the API calls (`ImageService`,
 /// `RegistryService`, `AccountService`, `NotificationService`, `SensorService`), so roles and
-/// registry scope are the services' checks; templates read typed values (`ConsoleView`). The
-/// scan and vulnerability parts still go through the API's handlers in-process (`ConsoleAPI`)
-/// until scans have a service. Every form carries a CSRF token.
+/// registry scope are the services' checks; templates read typed values (`ConsoleView`), and
+/// the scan, finding and vulnerability templates the services' DTOs in the API's JSON shape
+/// (`ConsoleJSON.plain`). Every form carries a CSRF token.
 struct ConsoleRoutes: Sendable {
     let s: AppServices
     /// For what the services need from it: an AWS ECR registry's endpoint on create, connection
     /// tests, the outgoing client of a channel's test send.
     let crawler: Crawler
-    let api: ConsoleAPI
     let library: MustacheLibrary?
 
     static let flashCookie = "hg-console-flash"
     static let loginCookie = "hg-console-login"
 
-    init(s: AppServices, crawler: Crawler, api: ConsoleAPI) {
+    init(s: AppServices, crawler: Crawler) {
         self.s = s
         self.crawler = crawler
-        self.api = api
         library = try? ConsoleTemplates.library()
         if library == nil { s.logger.error("console templates failed to parse") }
     }
@@ -159,14 +157,6 @@ struct ConsoleRoutes: Sendable {
             ConsoleHTTP.localPath(form["next"], fallback: fallback), cookies: [flashCookie(Flash(kind: kind, text: text))])
     }
 
-    /// An API refusal: 403 is shown as a page with that status; anything else as a notice.
-    func failed(_ r: ConsoleAPI.Result, _ form: ConsoleForm, fallback: String, viewer v: Viewer) -> Response {
-        if r.status == .forbidden {
-            return render("error", title: "Not allowed", viewer: v, current: nil, data: ["message": "Your role (\(v.principal.role.rawValue)) does not allow this. \(r.errorText)"], status: .forbidden)
-        }
-        return done(form, fallback: fallback, "error", r.errorText)
-    }
-
     /// A service's refusal as the API would state it: the message plus one line per field issue.
     static func errorText(_ error: any Error) -> (status: HTTPResponse.Status, text: String) {
         let e = error as? APIError ?? APIError.internalError
@@ -203,26 +193,6 @@ struct ConsoleRoutes: Sendable {
             try await body()
             return ("ok", text)
         }
-    }
-
-    /// A form action that is one API call: on success back to `next` (or `fallback`) with
-    /// the notice `message` makes of the answer; on refusal, `failed`.
-    func act(
-        _ method: HTTPRequest.Method, _ path: String, _ body: JSONValue? = nil, form: ConsoleForm, fallback: String,
-        _ v: Viewer, _ req: Request, _ ctx: AppRequestContext, message: (ConsoleAPI.Result) -> (kind: String, text: String)
-    ) async throws -> Response {
-        let r = try await send(method, path, body, v, req, ctx)
-        guard r.ok else { return failed(r, form, fallback: fallback, viewer: v) }
-        let notice = message(r)
-        return done(form, fallback: fallback, notice.kind, notice.text)
-    }
-
-    /// `act` with a fixed notice.
-    func act(
-        _ method: HTTPRequest.Method, _ path: String, _ body: JSONValue? = nil, form: ConsoleForm, fallback: String,
-        _ v: Viewer, _ req: Request, _ ctx: AppRequestContext, done text: String
-    ) async throws -> Response {
-        try await act(method, path, body, form: form, fallback: fallback, v, req, ctx) { _ in ("ok", text) }
     }
 
     static let nav: [(String, String, String)] = [
@@ -266,16 +236,6 @@ struct ConsoleRoutes: Sendable {
         let flash = readFlash(req)
         let clear = flash == nil ? [] : [consoleCookie(Self.flashCookie, "", maxAge: 0, sameSite: .lax)]
         return render(template, title: title, viewer: v, current: current, data: data, flash: flash, cookies: clear)
-    }
-
-    func get(_ path: String, _ v: Viewer, _ req: Request, _ ctx: AppRequestContext) async throws -> ConsoleAPI.Result {
-        try await api.call(.get, path, token: v.token, request: req, context: ctx)
-    }
-
-    func send(
-        _ method: HTTPRequest.Method, _ path: String, _ body: JSONValue?, _ v: Viewer, _ req: Request, _ ctx: AppRequestContext
-    ) async throws -> ConsoleAPI.Result {
-        try await api.call(method, path, token: v.token, body: body, request: req, context: ctx)
     }
 
     static func query(_ pairs: [(String, String?)]) -> String {

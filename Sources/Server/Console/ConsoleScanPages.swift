@@ -5,7 +5,7 @@ import Hummingbird
 import Scan
 import Store
 
-/// The vulnerabilities and scans pages and their form actions (through the scans API until `ScanService` lands).
+/// The vulnerabilities and scans pages and their form actions, on `VulnerabilityService` and `ScanService`.
 extension ConsoleRoutes {
     // MARK: Vulnerabilities
 
@@ -17,30 +17,38 @@ extension ConsoleRoutes {
         let cve = Self.param(req, "cveId"), package = Self.param(req, "package")
         let page = max(Int(Self.param(req, "page") ?? "") ?? 1, 1)
         let filters: [(String, String?)] = [("severity", severity), ("status", status), ("cveId", cve), ("package", package)]
-        let r = try await get("/api/vulnerabilities" + Self.query([("limit", "50"), ("page", String(page))] + filters), v, req, ctx)
-        guard r.ok else { return failed(r, ConsoleForm(), fallback: "/console/vulnerabilities", viewer: v) }
+        var query = VulnerabilityRepository.ListQuery(org: v.principal.orgId, now: s.now, limit: 50, offset: (page - 1) * 50)
+        if !severity.isEmpty { query.severityRanks = try ScanRoutes.severityRanks(severity) }
+        query.status = status
+        query.cveId = cve
+        query.package = package
+        let found: (rows: [VulnerabilityDTO], total: Int)
+        do {
+            found = try await VulnerabilityService(s: s).list(v.principal, query)
+        } catch {
+            return failed(error, ConsoleForm(), fallback: "/console/vulnerabilities", viewer: v)
+        }
         var here = "/console/vulnerabilities" + Self.query(filters + [("page", page > 1 ? String(page) : nil)])
         if here.count > 1000 { here = "/console/vulnerabilities" }
-        let rows = r.list.enumerated().map { i, row -> [String: Any] in
-            var m = row
-            let current = row["status"] as? String ?? "OPEN"
-            let pkg = row["package"] as? [String: Any] ?? [:]
+        let rows = found.rows.enumerated().map { i, dto -> [String: Any] in
+            var m = ConsoleJSON.object(dto)
+            let current = dto.status
             m["index"] = i
-            m["triageId"] = row["vulnerabilityId"] ?? ""
+            m["triageId"] = dto.vulnerabilityId
             m["triageStatus"] = current
-            m["packageName"] = pkg["name"] ?? ""
-            m["packageVersion"] = (pkg["versions"] as? [Any] ?? []).compactMap { $0 as? String }.joined(separator: ", ")
+            m["packageName"] = dto.package.name
+            m["packageVersion"] = dto.package.versions.joined(separator: ", ")
             m["statusOptions"] = Self.triageStatuses.map { ["value": $0, "selected": $0 == current] as [String: Any] }
             m["returnTo"] = here
             return m
         }
-        let pages = r.json.field("meta").field("totalPages").int ?? 1
+        let pages = max(1, (found.total + 49) / 50)
         func link(_ p: Int) -> String { "/console/vulnerabilities" + Self.query(filters + [("page", String(p))]) }
         let pager = Self.pager(page: page, pages: pages, link: link)
         return show(
             req, "vulnerabilities", title: "Vulnerabilities", viewer: v, current: "vulnerabilities",
             data: [
-                "pager": pager, "rows": rows, "total": r.total, "cveId": cve ?? "", "package": package ?? "",
+                "pager": pager, "rows": rows, "total": found.total, "cveId": cve ?? "", "package": package ?? "",
                 "severityOptions": Self.severityFilter.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == severity] as [String: Any] },
                 "statusFilter": [["value": "", "label": "any", "selected": status == nil] as [String: Any]]
                     + Self.triageStatuses.map { ["value": $0, "label": $0, "selected": $0 == status] as [String: Any] },
@@ -52,38 +60,46 @@ extension ConsoleRoutes {
         var body: [String: JSONValue] = ["status": .string(form["status"] ?? ""), "scope": .string("organization")]
         if let note = form.value("note") { body["note"] = .string(note) }
         if let exp = form.value("expiresAt") { body["expiresAt"] = .string(exp.count == 10 ? exp + "T23:59:59Z" : exp) }
-        return try await act(
-            .put, "/api/vulnerabilities/\(ConsoleHTTP.percentEncode(id))/triage", .object(body), form: form,
-            fallback: "/console/vulnerabilities", v, req, ctx, done: "Triage saved: \(form["status"] ?? "").")
+        return await act(form, fallback: "/console/vulnerabilities", v, done: "Triage saved: \(form["status"] ?? "").") {
+            _ = try await VulnerabilityService(s: s).triage(v.principal, vulnerabilityId: id, body: ObjectReader(body), ip: ctx.remoteIP)
+        }
     }
 
     // MARK: Scans
 
     @Sendable func scans(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer) async throws -> Response {
-        let running = try await get("/api/scans?status=running&limit=100", v, req, ctx).list
-        let queued = try await get("/api/scans?status=queued&limit=100", v, req, ctx).list
+        let service = ScanService(s: s)
         let page = max(Int(Self.param(req, "page") ?? "") ?? 1, 1)
-        let all = try await get("/api/scans?limit=50&page=\(page)", v, req, ctx)
-        let pager = Self.pager(page: page, pages: all.json.field("meta").field("totalPages").int ?? 1) { "/console/scans?page=\($0)" }
-        let history = all.list.filter {
-            !["queued", "running"].contains($0["status"] as? String ?? "")
-        }.map { s -> [String: Any] in
-            var m = s
-            if let ms = s["durationMs"] as? Int { m["seconds"] = String(format: "%.1f", Double(ms) / 1000) }
+        let running: [ScanDTO], queued: [ScanDTO], all: (scans: [ScanDTO], total: Int)
+        do {
+            running = try await service.list(v.principal, page: PageRequest(page: 1, limit: 100), status: .running).scans
+            queued = try await service.list(v.principal, page: PageRequest(page: 1, limit: 100), status: .queued).scans
+            all = try await service.list(v.principal, page: PageRequest(page: page, limit: 50))
+        } catch {
+            return failed(error, ConsoleForm(), fallback: "/console", viewer: v)
+        }
+        let pager = Self.pager(page: page, pages: max(1, (all.total + 49) / 50)) { "/console/scans?page=\($0)" }
+        let history = all.scans.filter { !["queued", "running"].contains($0.status) }.map { s -> [String: Any] in
+            var m = ConsoleJSON.object(s)
+            if let ms = s.durationMs { m["seconds"] = String(format: "%.1f", Double(ms) / 1000) }
             return m
         }
-        return show(req, "scans", title: "Scans", viewer: v, current: "scans", data: ["active": running + queued, "history": history, "pager": pager])
+        let active = (running + queued).map { ConsoleJSON.object($0) }
+        return show(req, "scans", title: "Scans", viewer: v, current: "scans", data: ["active": active, "history": history, "pager": pager])
     }
 
     @Sendable func createScan(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
-        try await act(
-            .post, "/api/scans", .object(["image": .string(form.value("image") ?? "")]), form: form, fallback: "/console/scans", v, req, ctx,
-            done: "Scan of \(form["image"] ?? "") queued.")
+        await act(form, fallback: "/console/scans", v, done: "Scan of \(form["image"] ?? "") queued.") {
+            let service = ScanService(s: s)
+            try service.admit(v.principal)
+            _ = try await service.create(v.principal, body: ObjectReader(["image": .string(form.value("image") ?? "")]), ip: ctx.remoteIP)
+        }
     }
 
     @Sendable func cancelScan(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
         let id = ctx.parameters.get("id") ?? ""
-        return try await act(
-            .post, "/api/scans/\(ConsoleHTTP.percentEncode(id))/cancel", form: form, fallback: "/console/scans", v, req, ctx, done: "Scan cancelled.")
+        return await act(form, fallback: "/console/scans", v, done: "Scan cancelled.") {
+            _ = try await ScanService(s: s).cancel(v.principal, id: id, ip: ctx.remoteIP)
+        }
     }
 }

@@ -8,73 +8,6 @@ import Scan
 import Synchronization
 import Store
 
-/// Calls the JSON API in-process with the signed-in user's session cookie, for the parts of the
-/// console that have no service to call yet (scans and vulnerabilities): the same handlers, role
-/// checks and organization scoping as an API client.
-struct ConsoleAPI: Sendable {
-    let responder: RouterResponder<AppRequestContext>
-    /// The session cookie's name (`AppServices.sessionCookieName`).
-    var cookieName = AppServices.sessionCookie
-
-    struct Result: Sendable {
-        var status: HTTPResponse.Status
-        var headers: HTTPFields
-        var body: Data
-
-        var ok: Bool { (200..<300).contains(status.code) }
-        var json: JSONValue { (try? JSONDecoder().decode(JSONValue.self, from: body)) ?? .null }
-        /// The `data` member of the envelope, as a tree the templates can read.
-        var data: Any { ConsoleJSON.plain(json.field("data")) }
-        var list: [[String: Any]] { (data as? [Any])?.compactMap { $0 as? [String: Any] } ?? [] }
-        var object: [String: Any] { data as? [String: Any] ?? [:] }
-        var total: Int { json.field("meta").field("total").int ?? list.count }
-
-        /// The API's error message plus one line per field issue, for the page's notice.
-        var errorText: String {
-            let e = json.field("error")
-            var text = e.field("message").string ?? "The request failed (\(status.code))."
-            for issue in e.field("issues").arrayValue {
-                text += " \(issue.field("path").string ?? ""): \(issue.field("message").string ?? "")."
-            }
-            return text
-        }
-    }
-
-    func call(
-        _ method: HTTPRequest.Method, _ path: String, token: String, body: JSONValue? = nil,
-        request: Request, context: AppRequestContext
-    ) async throws -> Result {
-        var head = HTTPRequest(method: method, scheme: nil, authority: nil, path: path)
-        head.headerFields[.cookie] = "\(cookieName)=\(token)"
-        if let ua = request.headers[.userAgent] { head.headerFields[.userAgent] = ua }
-        var buffer = ByteBuffer()
-        if let body {
-            head.headerFields[.contentType] = "application/json"
-            buffer = ByteBuffer(bytes: try JSONEncoder().encode(body))
-        }
-        return try await call(request: Request(head: head, body: RequestBody(buffer: buffer)), context: context)
-    }
-
-    func call(request: Request, context: AppRequestContext) async throws -> Result {
-        let response = try await responder.respond(to: request, context: context)
-        let sink = Sink()
-        try await response.body.write(CollectingWriter(sink: sink))
-        return Result(status: response.status, headers: response.headers, body: sink.bytes)
-    }
-
-    final class Sink: Sendable {
-        private let buffer = Mutex(Data())
-        var bytes: Data { buffer.withLock { $0 } }
-        func append(_ b: ByteBuffer) { buffer.withLock { $0.append(contentsOf: b.readableBytesView) } }
-    }
-
-    struct CollectingWriter: ResponseBodyWriter {
-        let sink: Sink
-        mutating func write(_ buffer: ByteBuffer) async throws { sink.append(buffer) }
-        consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
-    }
-}
-
 extension JSONValue {
     /// The member `key` of an object, `.null` for anything else (so lookups chain).
     func field(_ key: String) -> JSONValue {
@@ -96,6 +29,17 @@ extension JSONValue {
 }
 
 enum ConsoleJSON {
+    /// A service's answer in the API's JSON shape, as plain values: for the scan, finding and
+    /// vulnerability templates, which read the API's field names (flattened findings,
+    /// `counts`, `layers`). The encoder is the API's; no HTTP, no router.
+    static func plain(_ value: some Encodable) -> Any {
+        guard let data = try? JSONCoding.encoder.encode(value), let json = try? JSONDecoder().decode(JSONValue.self, from: data)
+        else { return [String: Any]() }
+        return plain(json)
+    }
+
+    static func object(_ value: some Encodable) -> [String: Any] { plain(value) as? [String: Any] ?? [:] }
+
     /// JSON as plain Swift values for Mustache: objects become dictionaries (nulls dropped so
     /// sections on them are false), whole numbers Int, arrays [Any].
     static func plain(_ v: JSONValue) -> Any {

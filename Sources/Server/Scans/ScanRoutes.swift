@@ -187,29 +187,7 @@ struct ScanRoutes {
     @Sendable func create(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .developer, reach: .registry)
         try scans.admit(p)
-        var r = try await req.jsonObject()
-        r.rejectUnknown(allowed: ["image", "scanners", "platform"])
-        let raw = r.string("image", required: true, minLength: 1, maxLength: 512)
-        let scanners = r.stringArray("scanners", maxCount: 4)
-        let platformText = r.string("platform", maxLength: 64)
-        var image: ImageReference?
-        if let raw {
-            do { image = try ImageReference(raw) } catch { r.fail("image", "Not an image reference: \(error.description)") }
-        }
-        if let scanners {
-            for (i, name) in scanners.enumerated() where ScannerName(rawValue: name) == nil {
-                r.fail("scanners[\(i)]", "Unknown scanner \(name); expected one of native, trivy, grype, syft.")
-            }
-            if Set(scanners).count != scanners.count { r.fail("scanners", "Lists a scanner twice.") }
-        }
-        var platform: Platform?
-        if let platformText {
-            platform = Platform(parsing: platformText)
-            if platform == nil { r.fail("platform", "Expected os/arch[/variant], e.g. linux/arm64.") }
-        }
-        try r.check()
-        guard let image else { throw APIError.validation(r.issues) }
-        let (enqueued, status) = try await scans.create(p, image: image, scanners: scanners, platform: platform, ip: ctx.remoteIP)
+        let (enqueued, status) = try await scans.create(p, body: try await req.jsonObject(), ip: ctx.remoteIP)
         struct Accepted: Encodable { var id: String, status: String, jobId: String, created: Bool }
         return try Reply.data(
             Accepted(id: enqueued.scanId, status: status, jobId: enqueued.jobId, created: enqueued.enqueued),

@@ -40,6 +40,35 @@ struct ScanService: Sendable {
         try s.scanLimiter.hit("scan:\(p.id)", now: s.now)
     }
 
+    /// A scan request as the API takes it (`{image, scanners?, platform?}`), validated with one
+    /// issue per bad field, then `create` below (after `admit`).
+    func create(_ p: Principal, body: ObjectReader, ip: String?) async throws -> (enqueued: ScanEnqueueResult, status: String) {
+        try p.authorize(.developer, reach: .registry, operation: "POST /api/scans")
+        var r = body
+        r.rejectUnknown(allowed: ["image", "scanners", "platform"])
+        let raw = r.string("image", required: true, minLength: 1, maxLength: 512)
+        let scanners = r.stringArray("scanners", maxCount: 4)
+        let platformText = r.string("platform", maxLength: 64)
+        var image: ImageReference?
+        if let raw {
+            do { image = try ImageReference(raw) } catch { r.fail("image", "Not an image reference: \(error.description)") }
+        }
+        if let scanners {
+            for (i, name) in scanners.enumerated() where ScannerName(rawValue: name) == nil {
+                r.fail("scanners[\(i)]", "Unknown scanner \(name); expected one of native, trivy, grype, syft.")
+            }
+            if Set(scanners).count != scanners.count { r.fail("scanners", "Lists a scanner twice.") }
+        }
+        var platform: Platform?
+        if let platformText {
+            platform = Platform(parsing: platformText)
+            if platform == nil { r.fail("platform", "Expected os/arch[/variant], e.g. linux/arm64.") }
+        }
+        try r.check()
+        guard let image else { throw APIError.validation(r.issues) }
+        return try await create(p, image: image, scanners: scanners, platform: platform, ip: ip)
+    }
+
     /// Queues a scan of an image of one of the organization's registries (`POST /api/scans`,
     /// after `admit`).
     func create(
