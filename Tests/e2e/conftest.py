@@ -137,3 +137,14 @@ def server_factory():
     yield make
     for s in servers:
         s.stop(signal.SIGKILL)
+
+
+# A job by id until it ends (succeeded, failed or cancelled).
+def wait_job(s, job_id, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        j = s.api("GET", f"/api/jobs/{job_id}").json()["data"]
+        if j["status"] in ("succeeded", "failed", "cancelled"):
+            return j
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish: {j}")

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import free_port
+from conftest import free_port, wait_job
 from registry_harness import Registry
 
 
@@ -29,16 +29,6 @@ def auth_registry():
     r = Registry(user="ci", password="registry-pass-123")
     yield r
     r.stop()
-
-
-def wait_job(s, job_id, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        j = s.api("GET", f"/api/jobs/{job_id}").json()["data"]
-        if j["status"] in ("succeeded", "failed", "cancelled"):
-            return j
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish: {j}")
 
 
 def tc(s, body):

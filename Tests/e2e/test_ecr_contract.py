@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, wait_job
 from registry_harness import Registry
 
 ACCOUNT = "123456789012"
@@ -96,16 +96,6 @@ def ecr(tmp_path, monkeypatch):
     yield registry, fake
     fake.stop()
     registry.stop()
-
-
-def wait_job(s, job_id, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        j = s.api("GET", f"/api/jobs/{job_id}").json()["data"]
-        if j["status"] in ("succeeded", "failed", "cancelled"):
-            return j
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish: {j}")
 
 
 def test_ecr_registry_without_url_answers_its_endpoint_and_syncs(ecr, data_dir, server_factory):
