@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import NIOCore
 
 /// Reading a downloaded or mirrored feed file: gzip (one or several members) or plain,
