@@ -323,7 +323,7 @@ public struct VulnDBUpdater: Sendable {
         var retryAfter: Duration?
     }
 
-    private func download(_ url: String, previous: VulnerabilityDatabase.UpdateState?) async throws -> FetchResult {
+    func download(_ url: String, previous: VulnerabilityDatabase.UpdateState?) async throws -> FetchResult {
         var attempt = 0
         var waited: Duration = .zero
         while true {
