@@ -290,15 +290,18 @@ import Testing
                 CVSSRating(version: "2.0", vector: "v2", score: 10.0, type: "Primary", source: "nvd"),
             ], cpes: [])
         let ghsa = CVSSRating(version: "3.1", vector: "ghsa", score: 6.1, type: "Primary", source: "GHSA")
-        let d = SeverityRule.choose(distribution: .low, advisory: ghsa, nvd: nvd)
+        let d = SeverityRule.choose(distribution: .low, advisoryCVSS: ghsa, nvd: nvd)
         #expect(d == SeverityChoice(severity: .low, source: .distribution, cvss: ghsa))
-        #expect(SeverityRule.choose(distribution: .unknown, advisory: ghsa, nvd: nvd) == SeverityChoice(severity: .medium, source: .advisory, cvss: ghsa))
-        let n = SeverityRule.choose(distribution: nil, advisory: nil, nvd: nvd)
+        #expect(SeverityRule.choose(distribution: .unknown, advisoryCVSS: ghsa, nvd: nvd) == SeverityChoice(severity: .medium, source: .advisory, cvss: ghsa))
+        let n = SeverityRule.choose(distribution: nil, advisoryCVSS: nil, nvd: nvd)
         #expect(n.source == .nvd && n.severity == .critical && n.cvss?.vector == "v31p")
-        #expect(SeverityRule.choose(distribution: nil, advisory: nil, nvd: nil) == SeverityChoice(severity: .unknown, source: .none, cvss: nil))
+        #expect(SeverityRule.choose(distribution: nil, advisoryCVSS: nil, nvd: nil) == SeverityChoice(severity: .unknown, source: .none, cvss: nil))
         let v2only = NVDRecord(id: "CVE-2", published: nil, lastModified: nil, status: nil, description: nil, cwes: [],
             ratings: [CVSSRating(version: "2.0", vector: "v2", score: 9.3, type: "Primary", source: "nvd")], cpes: [])
-        #expect(SeverityRule.choose(distribution: nil, advisory: nil, nvd: v2only).severity == .high)
+        #expect(SeverityRule.choose(distribution: nil, advisoryCVSS: nil, nvd: v2only).severity == .high)
+        // A word rating of the advisory (no CVSS) beats NVD, and shows NVD's CVSS beside it.
+        let word = SeverityRule.choose(distribution: nil, advisory: .medium, advisoryCVSS: nil, nvd: nvd)
+        #expect(word.severity == .medium && word.source == .advisory && word.cvss?.vector == "v31p")
     }
 
     @Test func priorityRuleEveryBranch() {

@@ -43,12 +43,24 @@ public struct Finding: Sendable, Hashable, Codable {
     public var sources: [String]
     /// The OSV records that produced it.
     public var advisoryIds: [String]
+    /// Where `severity` came from (the rule in ``SeverityRule``); nil in findings stored
+    /// before the enrichment data existed and in external scanners' findings.
+    public var severitySource: SeveritySource?
+    /// The CVSS rating behind `severity` (or beside a distribution's rating).
+    public var cvssRating: CVSSRating?
+    /// FIRST EPSS, when the database has a score for the CVE.
+    public var epss: EPSSInfo?
+    /// CISA KEV, when the CVE is in the catalog.
+    public var kev: KEVInfo?
+    /// What to fix first (``Priority/of(kev:epssPercentile:cvssScore:severity:hasFix:)``).
+    public var priority: Priority?
 
     public init(
         vulnerabilityId: String, aliases: [String], severity: Severity, cvss: Double?, package: FindingPackage,
         fixedVersion: String?, fixState: FixState, title: String?, references: [String], sources: [String],
-        advisoryIds: [String]
+        advisoryIds: [String], severitySource: SeveritySource? = nil
     ) {
+        self.severitySource = severitySource
         self.vulnerabilityId = vulnerabilityId
         self.aliases = aliases
         self.severity = severity
@@ -261,6 +273,19 @@ public struct VulnerabilityMatcher: Sendable {
     }
 
     static func match(_ inventory: ImageInventory, in db: Database) throws -> [Finding] {
+        var findings = try matchAdvisories(inventory, in: db)
+        try FindingEnrichment.apply(&findings, inventory: inventory, in: db)
+        return findings.sorted(by: mostSevereFirst)
+    }
+
+    /// Most severe first, then by package name and vulnerability id.
+    static func mostSevereFirst(_ a: Finding, _ b: Finding) -> Bool {
+        if a.severity != b.severity { return a.severity > b.severity }
+        if a.package.name != b.package.name { return a.package.name < b.package.name }
+        return a.vulnerabilityId < b.vulnerabilityId
+    }
+
+    static func matchAdvisories(_ inventory: ImageInventory, in db: Database) throws -> [Finding] {
         var queries: [(InstalledPackage, PackageQuery)] = []
         var keys: Set<PackageKey> = []
         for p in inventory.packages {
@@ -333,11 +358,17 @@ public struct VulnerabilityMatcher: Sendable {
             // The package-level rating wins over the advisory's when present.
             let severity = hit.severity != .unknown || hit.cvss != nil ? hit.severity : adv.severity
             let cvss = hit.cvss ?? adv.cvss
+            // A distribution's OSV records are its own advisories: their rating is the
+            // distribution's. Elsewhere (GHSA, PyPA, Go) it is the advisory's.
+            let source: SeveritySource = severity == .unknown ? .none : pkg.type.isOSPackage ? .distribution : .advisory
             let ids = ([adv.id] + adv.aliases).filter { $0 != canonical }
             if var f = merged[key] {
                 f.aliases = Array(Set(f.aliases + ids)).sorted()
                 f.advisoryIds = Array(Set(f.advisoryIds + [adv.id])).sorted()
-                if severity > f.severity { f.severity = severity }
+                if severity > f.severity {
+                    f.severity = severity
+                    f.severitySource = source
+                }
                 if let c = cvss { f.cvss = max(f.cvss ?? 0, c) }
                 if let fix = hit.evaluation.fixedVersion {
                     if let old = f.fixedVersion {
@@ -358,13 +389,9 @@ public struct VulnerabilityMatcher: Sendable {
                     vulnerabilityId: canonical, aliases: Array(Set(ids)).sorted(), severity: severity, cvss: cvss,
                     package: FindingPackage(name: pkg.name, version: pkg.version, type: pkg.type, purl: pkg.purl, layer: pkg.layer),
                     fixedVersion: hit.evaluation.fixedVersion, fixState: hit.evaluation.fixState, title: adv.title,
-                    references: adv.references, sources: ["native"], advisoryIds: [adv.id])
+                    references: adv.references, sources: ["native"], advisoryIds: [adv.id], severitySource: source)
             }
         }
-        return order.compactMap { merged[$0] }.sorted { a, b in
-            if a.severity != b.severity { return a.severity > b.severity }
-            if a.package.name != b.package.name { return a.package.name < b.package.name }
-            return a.vulnerabilityId < b.vulnerabilityId
-        }
+        return order.compactMap { merged[$0] }
     }
 }

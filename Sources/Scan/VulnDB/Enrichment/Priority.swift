@@ -20,16 +20,21 @@ public struct SeverityChoice: Sendable, Hashable {
 
 public enum SeverityRule {
     /// The documented rule: for OS packages the distribution's own rating when it gives one;
-    /// else the advisory's own CVSS; else NVD's preferred rating (newest CVSS version, Primary
-    /// before Secondary); else UNKNOWN. The CVSS shown beside a distribution rating is the
-    /// advisory's, else NVD's.
-    public static func choose(distribution: Severity?, advisory: CVSSRating?, nvd: NVDRecord?) -> SeverityChoice {
+    /// else the advisory's own rating (its CVSS, or the word it states); else NVD's preferred
+    /// rating (newest CVSS version, Primary before Secondary); else UNKNOWN. The CVSS shown
+    /// beside a distribution's or a word rating is the advisory's, else NVD's.
+    public static func choose(
+        distribution: Severity?, advisory: Severity? = nil, advisoryCVSS: CVSSRating?, nvd: NVDRecord?
+    ) -> SeverityChoice {
         let nvdRating = nvd?.preferredRating
         if let d = distribution, d != .unknown {
-            return SeverityChoice(severity: d, source: .distribution, cvss: advisory ?? nvdRating)
+            return SeverityChoice(severity: d, source: .distribution, cvss: advisoryCVSS ?? nvdRating)
         }
-        if let a = advisory, a.severity != .unknown {
+        if let a = advisoryCVSS, a.severity != .unknown {
             return SeverityChoice(severity: a.severity, source: .advisory, cvss: a)
+        }
+        if let a = advisory, a != .unknown {
+            return SeverityChoice(severity: a, source: .advisory, cvss: nvdRating)
         }
         if let n = nvdRating, n.severity != .unknown {
             return SeverityChoice(severity: n.severity, source: .nvd, cvss: n)

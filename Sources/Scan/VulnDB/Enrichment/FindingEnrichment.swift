@@ -1,0 +1,124 @@
+import Foundation
+import GRDB
+
+/// FIRST EPSS of a finding's CVE.
+public struct EPSSInfo: Sendable, Hashable, Codable {
+    public var score: Double
+    public var percentile: Double
+    /// The score file's date.
+    public var date: String?
+}
+
+/// CISA KEV of a finding's CVE.
+public struct KEVInfo: Sendable, Hashable, Codable {
+    public var dateAdded: String
+    public var dueDate: String?
+    /// `knownRansomwareCampaignUse` is `Known`.
+    public var ransomware: Bool
+    public var requiredAction: String?
+}
+
+extension PackageType {
+    /// Packages of the operating system (their advisories are the distribution's own).
+    public var isOSPackage: Bool { self == .deb || self == .apk || self == .rpm }
+}
+
+/// Debian release codenames by major version, for the security tracker's statements.
+enum DebianRelease {
+    static let codenames = ["9": "stretch", "10": "buster", "11": "bullseye", "12": "bookworm", "13": "trixie", "14": "forky"]
+
+    static func codename(_ os: OSInfo?) -> String? {
+        guard let os, os.family.lowercased() == "debian", let v = os.version else { return nil }
+        return codenames[String(v.split(separator: ".").first ?? "")]
+    }
+}
+
+/// Adds what the enrichment feeds know to matched findings: the severity by the documented
+/// rule (``SeverityRule``), the CVSS behind it, EPSS, KEV, the Debian tracker's urgency and
+/// no-fix decisions, and the priority. Runs in the matcher's read transaction; an empty
+/// enrichment database leaves severities as the advisories gave them and still sets a
+/// priority (from severity and fix alone).
+enum FindingEnrichment {
+    static func apply(_ findings: inout [Finding], inventory: ImageInventory, in db: Database) throws {
+        guard !findings.isEmpty else { return }
+        var cves: Set<String> = []
+        for f in findings {
+            for id in [f.vulnerabilityId] + f.aliases where id.hasPrefix("CVE-") { cves.insert(id) }
+        }
+        let data = try VulnerabilityDatabase.enrichment(db, cves: cves)
+        let codename = DebianRelease.codename(inventory.os)
+        var sources: [String: String] = [:]
+        if codename != nil {
+            for p in inventory.packages where p.type == .deb { sources["\(p.name)\u{1F}\(p.version)"] = p.sourceName ?? p.name }
+        }
+        var vectors = VectorCache()
+        for i in findings.indices {
+            var f = findings[i]
+            let ids = ([f.vulnerabilityId] + f.aliases).filter { $0.hasPrefix("CVE-") }
+            let nvd = ids.lazy.compactMap { data[$0]?.nvd }.first
+            let epss = ids.lazy.compactMap { id in data[id]?.epss.map { (score: $0, date: data[id]?.epssDate) } }.first
+            let kev = ids.lazy.compactMap { data[$0]?.kev }.first
+
+            var distribution: Severity? = f.severitySource == .distribution ? f.severity : nil
+            if let codename, f.package.type == .deb, let source = sources["\(f.package.name)\u{1F}\(f.package.version)"] {
+                for cve in ids {
+                    guard let st = try VulnerabilityDatabase.debianStatement(db, sourcePackage: source, cve: cve, release: codename)
+                    else { continue }
+                    if let s = st.severity { distribution = s }
+                    if f.fixState != .fixed && st.fixState == .wontFix { f.fixState = .wontFix }
+                    break
+                }
+            }
+            let advisoryCVSS = try f.cvss.flatMap { try vectors.rating(score: $0, advisories: f.advisoryIds, in: db) }
+            let choice = SeverityRule.choose(
+                distribution: distribution, advisory: f.severitySource == .advisory ? f.severity : nil,
+                advisoryCVSS: advisoryCVSS, nvd: nvd)
+            f.severity = choice.severity
+            f.severitySource = choice.source
+            f.cvssRating = choice.cvss
+            f.epss = epss.map { EPSSInfo(score: $0.score.epss, percentile: $0.score.percentile, date: $0.date) }
+            f.kev = kev.map {
+                KEVInfo(dateAdded: $0.dateAdded, dueDate: $0.dueDate, ransomware: $0.knownRansomwareCampaignUse == "Known", requiredAction: $0.requiredAction)
+            }
+            f.priority = Priority.of(
+                kev: f.kev != nil, epssPercentile: f.epss?.percentile, cvssScore: choice.cvss?.score ?? f.cvss, severity: f.severity,
+                hasFix: f.fixState == .fixed)
+            findings[i] = f
+        }
+    }
+
+    /// The vector behind an advisory's CVSS score, read from the stored OSV records (the
+    /// advisory table keeps the score only), once per advisory.
+    struct VectorCache {
+        var byAdvisory: [String: [OSVSeverity]] = [:]
+
+        mutating func rating(score: Double, advisories: [String], in db: Database) throws -> CVSSRating? {
+            for id in advisories {
+                if byAdvisory[id] == nil {
+                    let record = try VulnerabilityDatabase.record(db, id: id)
+                    var all = record?.severity ?? []
+                    for a in record?.affected ?? [] { all += a.severity ?? [] }
+                    byAdvisory[id] = all
+                }
+                for s in byAdvisory[id] ?? [] {
+                    let version: String
+                    let computed: Double?
+                    switch s.type {
+                    case "CVSS_V3":
+                        version = s.score.hasPrefix("CVSS:3.0") ? "3.0" : "3.1"
+                        computed = CVSS.baseScoreV3(s.score)
+                    case "CVSS_V4":
+                        version = "4.0"
+                        computed = CVSS.scoreV4(s.score)
+                    default:
+                        continue
+                    }
+                    if let c = computed, abs(c - score) < 0.05 {
+                        return CVSSRating(version: version, vector: s.score, score: c, type: "Primary", source: id)
+                    }
+                }
+            }
+            return nil
+        }
+    }
+}
