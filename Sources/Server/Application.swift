@@ -34,6 +34,7 @@ public func buildRouter(
     RegistryRoutes(s: services, crawler: crawler).register(table)
     AccountRoutes(s: services).register(table)
     ImageRoutes(s: services).register(table)
+    FixRoutes(s: services).register(table)
     ScanRoutes(s: services).register(table)
     VulnerabilityRoutes(s: services).register(table)
     EventRoutes(s: services, crawler: crawler, guardState: PushEventGuard()).register(table)

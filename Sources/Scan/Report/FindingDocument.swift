@@ -22,39 +22,8 @@ public struct FindingDocument: Encodable, Sendable {
         try c.encode(f.vulnerabilityId, forKey: .vulnerabilityId)
         try c.encode(f.aliases, forKey: .aliases)
         try c.encode(f.severity, forKey: .severity)
-        try c.encode(f.severitySource, forKey: .severitySource)
-        if let r = f.cvssRating {
-            var n = c.nestedContainer(keyedBy: Keys.self, forKey: .cvss)
-            try n.encode(r.version, forKey: .version)
-            try n.encode(r.vector, forKey: .vector)
-            try n.encode(r.score, forKey: .score)
-            try n.encode(r.source, forKey: .source)
-        } else if let score = f.cvss {
-            var n = c.nestedContainer(keyedBy: Keys.self, forKey: .cvss)
-            try n.encodeNil(forKey: .version)
-            try n.encodeNil(forKey: .vector)
-            try n.encode(score, forKey: .score)
-            try n.encodeNil(forKey: .source)
-        } else {
-            try c.encodeNil(forKey: .cvss)
-        }
-        if let e = f.epss {
-            var n = c.nestedContainer(keyedBy: Keys.self, forKey: .epss)
-            try n.encode(e.score, forKey: .score)
-            try n.encode(e.percentile, forKey: .percentile)
-            try n.encode(e.date, forKey: .date)
-        } else {
-            try c.encodeNil(forKey: .epss)
-        }
-        if let k = f.kev {
-            var n = c.nestedContainer(keyedBy: Keys.self, forKey: .kev)
-            try n.encode(k.dateAdded, forKey: .dateAdded)
-            try n.encode(k.dueDate, forKey: .dueDate)
-            try n.encode(k.ransomware, forKey: .ransomware)
-        } else {
-            try c.encodeNil(forKey: .kev)
-        }
-        try c.encode(f.priority, forKey: .priority)
+        try Self.encodePriorityFields(
+            of: f, into: &c, severitySource: .severitySource, cvss: .cvss, epss: .epss, kev: .kev, priority: .priority)
         try c.encode(f.package, forKey: .package)
         try c.encodeIfPresent(f.fixedVersion, forKey: .fixedVersion)
         try c.encode(f.fixState, forKey: .fixState)
@@ -62,6 +31,50 @@ public struct FindingDocument: Encodable, Sendable {
         try c.encode(f.references, forKey: .references)
         try c.encode(f.sources, forKey: .sources)
         try c.encode(f.advisoryIds, forKey: .advisoryIds)
+    }
+}
+
+extension FindingDocument {
+    /// Writes the priority fields of `f` into `c` under the caller's keys, in the one shape
+    /// the CLI report and the API share: `severitySource`, `cvss: {version, vector, score,
+    /// source}`, `epss: {score, percentile, date}`, `kev: {dateAdded, dueDate, ransomware}`,
+    /// `priority`; each null when unknown.
+    public static func encodePriorityFields<K: CodingKey>(
+        of f: Finding, into c: inout KeyedEncodingContainer<K>, severitySource: K, cvss: K, epss: K, kev: K, priority: K
+    ) throws {
+        try c.encode(f.severitySource, forKey: severitySource)
+        if let r = f.cvssRating {
+            var n = c.nestedContainer(keyedBy: Keys.self, forKey: cvss)
+            try n.encode(r.version, forKey: .version)
+            try n.encode(r.vector, forKey: .vector)
+            try n.encode(r.score, forKey: .score)
+            try n.encode(r.source, forKey: .source)
+        } else if let score = f.cvss {
+            var n = c.nestedContainer(keyedBy: Keys.self, forKey: cvss)
+            try n.encodeNil(forKey: .version)
+            try n.encodeNil(forKey: .vector)
+            try n.encode(score, forKey: .score)
+            try n.encodeNil(forKey: .source)
+        } else {
+            try c.encodeNil(forKey: cvss)
+        }
+        if let e = f.epss {
+            var n = c.nestedContainer(keyedBy: Keys.self, forKey: epss)
+            try n.encode(e.score, forKey: .score)
+            try n.encode(e.percentile, forKey: .percentile)
+            try n.encode(e.date, forKey: .date)
+        } else {
+            try c.encodeNil(forKey: epss)
+        }
+        if let k = f.kev {
+            var n = c.nestedContainer(keyedBy: Keys.self, forKey: kev)
+            try n.encode(k.dateAdded, forKey: .dateAdded)
+            try n.encode(k.dueDate, forKey: .dueDate)
+            try n.encode(k.ransomware, forKey: .ransomware)
+        } else {
+            try c.encodeNil(forKey: kev)
+        }
+        try c.encode(f.priority, forKey: priority)
     }
 }
 

@@ -134,14 +134,17 @@ struct FindingDTO: Encodable, Sendable {
     var triage: TriageDTO?
 
     enum CodingKeys: String, CodingKey {
-        case id, vulnerabilityId, aliases, severity, cvss, package, fixedVersion, fixState, sources, title, references, triage
+        case id, vulnerabilityId, aliases, severity, severitySource, cvss, epss, kev, priority, package, fixedVersion, fixState, sources,
+             title, references, triage
     }
 
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(id, forKey: .id); try c.encode(finding.vulnerabilityId, forKey: .vulnerabilityId)
         try c.encode(finding.aliases, forKey: .aliases); try c.encode(finding.severity.rawValue, forKey: .severity)
-        try c.encode(finding.cvss, forKey: .cvss); try c.encode(finding.package, forKey: .package)
+        try FindingDocument.encodePriorityFields(
+            of: finding, into: &c, severitySource: .severitySource, cvss: .cvss, epss: .epss, kev: .kev, priority: .priority)
+        try c.encode(finding.package, forKey: .package)
         try c.encode(finding.fixedVersion, forKey: .fixedVersion); try c.encode(finding.fixState.rawValue, forKey: .fixState)
         try c.encode(finding.sources, forKey: .sources); try c.encode(finding.title, forKey: .title)
         try c.encode(finding.references, forKey: .references); try c.encode(triage, forKey: .triage)
@@ -234,9 +237,11 @@ struct ScanRoutes {
 
     @Sendable func findings(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .viewer, reach: .registry)
-        let page = try PageRequest(req.uri, sortable: [])
+        let page = try PageRequest(req.uri, sortable: Set(ScanRepository.FindingsOrder.allCases.map(\.rawValue)))
         let q = req.uri.queryParameters
         var query = ScanRepository.FindingsQuery(limit: page.limit, offset: page.offset)
+        query.priority = try PriorityFilter.parse(q)
+        query.order = page.sortField.flatMap(ScanRepository.FindingsOrder.init(rawValue:)) ?? .priority
         if let v = q["severity"] { query.severityRanks = try Self.severityRanks(String(v)) }
         if let v = q["fixable"] {
             guard let b = Bool(String(v).lowercased()) else { throw APIError.validation("fixable", "Expected true or false.") }

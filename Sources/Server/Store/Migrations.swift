@@ -299,6 +299,23 @@ package enum Migrations {
 
         JobStore.registerMigrations(&migrator)
         Scheduler.registerMigrations(&migrator)
+
+        /// What findings are ranked and grouped by: priority (1 = P1 … 5 = P5), KEV, EPSS,
+        /// where the severity came from, and the version an upgrade to which closes the
+        /// finding (fix groups). Stored findings are backfilled from their JSON (priority from
+        /// severity and fix alone: no KEV or EPSS data existed for them).
+        migrator.registerMigration("server.v7.finding-priority") { db in
+            try db.execute(sql: """
+                ALTER TABLE findings ADD COLUMN priority_rank INTEGER NOT NULL DEFAULT 5;
+                ALTER TABLE findings ADD COLUMN kev INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE findings ADD COLUMN epss REAL;
+                ALTER TABLE findings ADD COLUMN epss_percentile REAL;
+                ALTER TABLE findings ADD COLUMN severity_source TEXT;
+                ALTER TABLE findings ADD COLUMN fix_version TEXT;
+                CREATE INDEX findings_fix ON findings(fix_version, pkg_name) WHERE fix_version IS NOT NULL;
+                """)
+            try ScanRepository.backfillPriorityColumns(in: db)
+        }
         return migrator
     }
 }

@@ -88,6 +88,8 @@ extension ScanRepository {
         package var package: String?
         /// Matched against the vulnerability id and the package name.
         package var like: String?
+        package var priority = PriorityFilter()
+        package var order: FindingsOrder = .priority
         package var limit: Int
         package var offset: Int
 
@@ -97,7 +99,27 @@ extension ScanRepository {
         }
     }
 
-    /// A page of a scan's findings, in stored order, with their sequence numbers, and the total.
+    /// The orders of a findings list (`sort=`). Stored order (`seq`) is most severe first.
+    package enum FindingsOrder: String, Sendable, CaseIterable {
+        /// P1 first, then severity, EPSS score (highest first, none last), vulnerability id.
+        case priority
+        /// Most severe first (the stored order), then priority.
+        case severity
+        /// EPSS score, highest first, none last.
+        case epss
+        case package
+
+        package var sql: String {
+            switch self {
+            case .priority: "priority_rank, severity_rank DESC, epss IS NULL, epss DESC, vulnerability_id, seq"
+            case .severity: "seq"
+            case .epss: "epss IS NULL, epss DESC, priority_rank, seq"
+            case .package: "pkg_name, pkg_version, priority_rank, seq"
+            }
+        }
+    }
+
+    /// A page of a scan's findings, in the query's order, with their sequence numbers, and the total.
     package static func findings(
         scanId: String, _ q: FindingsQuery, in db: Database
     ) throws -> (findings: [(seq: Int, finding: Finding)], total: Int) {
@@ -112,10 +134,13 @@ extension ScanRepository {
             filters.append("(vulnerability_id LIKE ? ESCAPE '\\' OR pkg_name LIKE ? ESCAPE '\\')")
             args.append(like); args.append(like)
         }
+        let (conditions, conditionArgs) = q.priority.conditions("")
+        filters += conditions
+        args += conditionArgs
         let whereSQL = filters.joined(separator: " AND ")
         let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM findings WHERE \(whereSQL)", arguments: StatementArguments(args)) ?? 0
         let rows = try Row.fetchAll(
-            db, sql: "SELECT seq, detail FROM findings WHERE \(whereSQL) ORDER BY seq LIMIT ? OFFSET ?",
+            db, sql: "SELECT seq, detail FROM findings WHERE \(whereSQL) ORDER BY \(q.order.sql) LIMIT ? OFFSET ?",
             arguments: StatementArguments(args + [q.limit, q.offset]))
         let decoder = JSONDecoder()
         return (try rows.map { r in (seq: r[0] as Int, finding: try decoder.decode(Finding.self, from: r[1] as Data)) }, total)

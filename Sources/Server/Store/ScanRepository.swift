@@ -226,18 +226,52 @@ public enum ScanRepository {
                 > ($1.severity.storedRank, $0.vulnerabilityId, $0.package.name, $0.package.version)
         }
         let insert = try db.cachedStatement(sql: """
-            INSERT INTO findings (scan_id, seq, vulnerability_id, severity_rank, fixable, pkg_name, pkg_version, pkg_type, detail)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO findings (scan_id, seq, vulnerability_id, severity_rank, fixable, pkg_name, pkg_version, pkg_type, detail,
+                priority_rank, kev, epss, epss_percentile, severity_source, fix_version)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let sighting = try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO vulnerability_sightings (org_id, vulnerability_id, pkg_name, first_detected_at) VALUES (?, ?, ?, ?)
             """)
-        for (i, f) in sorted.enumerated() {
-            try insert.execute(arguments: [
+        for (i, var f) in sorted.enumerated() {
+            f.priority = f.effectivePriority
+            let row: [(any DatabaseValueConvertible)?] = [
                 scanId, i, f.vulnerabilityId, f.severity.storedRank, f.fixedVersion != nil, f.package.name, f.package.version,
                 f.package.type.rawValue, try findingEncoder.encode(f),
-            ])
+            ]
+            try insert.execute(arguments: StatementArguments(row + priorityColumns(f)))
             try sighting.execute(arguments: [orgId, f.vulnerabilityId, f.package.name, now])
+        }
+    }
+
+    /// The values of `priority_rank, kev, epss, epss_percentile, severity_source, fix_version`.
+    static func priorityColumns(_ f: Finding) -> [(any DatabaseValueConvertible)?] {
+        [f.effectivePriority.rank, f.kev != nil, f.epss?.score, f.epss?.percentile, f.severitySource?.rawValue, f.closesWithUpgrade]
+    }
+
+    /// Fills the priority columns of every stored finding from its JSON (the migration that
+    /// added them), and records the priority in the JSON too.
+    package static func backfillPriorityColumns(in db: Database) throws {
+        let decoder = JSONDecoder()
+        let update = try db.makeStatement(sql: """
+            UPDATE findings SET detail = ?, priority_rank = ?, kev = ?, epss = ?, epss_percentile = ?, severity_source = ?, fix_version = ?
+            WHERE scan_id = ? AND seq = ?
+            """)
+        // In key order, a thousand at a time: memory stays flat however many findings there are.
+        var after: (String, Int) = ("", -1)
+        while true {
+            let batch = try Row.fetchAll(
+                db, sql: "SELECT scan_id, seq, detail FROM findings WHERE (scan_id, seq) > (?, ?) ORDER BY scan_id, seq LIMIT 1000",
+                arguments: [after.0, after.1])
+            guard let last = batch.last else { break }
+            after = (last[0], last[1])
+            for r in batch {
+                // A finding that does not decode keeps the defaults (P5, no KEV) and its JSON.
+                guard var f = try? decoder.decode(Finding.self, from: r[2] as Data) else { continue }
+                f.priority = f.effectivePriority
+                try update.execute(
+                    arguments: StatementArguments([try findingEncoder.encode(f)] + priorityColumns(f) + [r[0] as String, r[1] as Int] as [(any DatabaseValueConvertible)?]))
+            }
         }
     }
 

@@ -60,3 +60,29 @@ public enum Priority: String, Sendable, Hashable, Codable, CaseIterable, Compara
         return .p5
     }
 }
+
+extension Finding {
+    /// The finding's priority; for findings matched before the enrichment data existed and
+    /// for external scanners' findings, the same rule on what they carry (no KEV, no EPSS).
+    public var effectivePriority: Priority {
+        priority ?? Priority.of(
+            kev: kev != nil, epssPercentile: epss?.percentile, cvssScore: cvssRating?.score ?? cvss, severity: severity,
+            hasFix: closesWithUpgrade != nil)
+    }
+
+    /// The version an upgrade to which closes the finding (its fixed version, unless the
+    /// distribution said no fix will come): what fix groups group by.
+    public var closesWithUpgrade: String? {
+        fixState == .fixed || fixState == .unknown ? fixedVersion : nil
+    }
+}
+
+extension Priority {
+    /// 1 for P1 … 5 for P5 (the stored rank; lower is more urgent).
+    public var rank: Int { (Priority.allCases.firstIndex(of: self) ?? 4) + 1 }
+
+    public init?(rank: Int) {
+        guard (1...5).contains(rank) else { return nil }
+        self = Priority.allCases[rank - 1]
+    }
+}
