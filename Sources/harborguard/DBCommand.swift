@@ -75,22 +75,37 @@ struct DBCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Option(
             name: .customLong("source"),
-            help: "Sources to update: osv, nvd, epss, kev, debian-tracker (repeatable or a comma list; default: all).")
+            help: "Sources to update: osv, nvd, epss, kev, debian-tracker (repeatable or a comma list; default: those whose --url/--ecosystem or --<source>-url is given, else all).")
         var sources: [String] = []
-        @Option(help: "Base URL of the OSV archives.") var url: String = VulnDBUpdater.defaultBaseURL
+        @Option(help: "Base URL of the OSV archives (default \(VulnDBUpdater.defaultBaseURL)).") var url: String?
         @Option(name: .customLong("ecosystem"), help: "An OSV ecosystem to update (repeatable; default: all of those the scanner matches, the only names accepted).")
         var ecosystems: [String] = []
-        @Option(help: "NVD CVE 2.0 feed directory (nvdcve-2.0-<year>|modified.json.gz and .meta).")
-        var nvdUrl: String = EnrichmentSource.nvd.defaultLocation
-        @Option(help: "EPSS scores (.csv.gz), or a directory holding epss_scores-current.csv.gz.")
-        var epssUrl: String = EnrichmentSource.epss.defaultLocation
-        @Option(help: "CISA KEV catalog JSON, or a directory holding known_exploited_vulnerabilities.json.")
-        var kevUrl: String = EnrichmentSource.kev.defaultLocation
-        @Option(help: "Debian security tracker JSON, or a directory holding a file named json.")
-        var debianTrackerUrl: String = EnrichmentSource.debianTracker.defaultLocation
+        @Option(help: "NVD CVE 2.0 feed directory (nvdcve-2.0-<year>|modified.json.gz and .meta; default \(EnrichmentSource.nvd.defaultLocation)).")
+        var nvdUrl: String?
+        @Option(help: "EPSS scores (.csv.gz), or a directory holding epss_scores-current.csv.gz (default \(EnrichmentSource.epss.defaultLocation)).")
+        var epssUrl: String?
+        @Option(help: "CISA KEV catalog JSON, or a directory holding known_exploited_vulnerabilities.json (default \(EnrichmentSource.kev.defaultLocation)).")
+        var kevUrl: String?
+        @Option(help: "Debian security tracker JSON, or a directory holding a file named json (default \(EnrichmentSource.debianTracker.defaultLocation)).")
+        var debianTrackerUrl: String?
 
+        /// The locations given on the command line (the others are upstream's).
         var locations: [EnrichmentSource: String] {
-            [.nvd: nvdUrl, .epss: epssUrl, .kev: kevUrl, .debianTracker: debianTrackerUrl]
+            var out: [EnrichmentSource: String] = [:]
+            out[.nvd] = nvdUrl
+            out[.epss] = epssUrl
+            out[.kev] = kevUrl
+            out[.debianTracker] = debianTrackerUrl
+            return out
+        }
+
+        /// `--source` when given; else the sources whose location or ecosystems are given (a
+        /// mirror named for one source does not send the others upstream); else all.
+        var selection: VulnDBSourceSelection {
+            if !sources.isEmpty { return (try? VulnDBSourceSelection.parse(sources)) ?? .all }
+            let osv = url != nil || !ecosystems.isEmpty
+            let named = EnrichmentSource.allCases.filter { locations[$0] != nil }
+            return osv || !named.isEmpty ? VulnDBSourceSelection(osv: osv, enrichment: named) : .all
         }
 
         func validate() throws {
@@ -108,13 +123,12 @@ struct DBCommand: AsyncParsableCommand {
         func run() async throws {
             _ = global.bootstrapLogging()
             let dir = DataDirectory(global.dataDir)
-            let selection = (try? VulnDBSourceSelection.parse(sources)) ?? .all
             let refresh: VulnDBRefresh
             do {
                 try FileIO.makeDirectory(dir.path, mode: 0o700)
                 let db = try VulnerabilityDatabase(path: dir.vulnDBPath)
                 refresh = try await VulnDBRefresh.run(
-                    database: db, selection: selection, osvBaseURL: url, ecosystems: ecosystems.isEmpty ? nil : ecosystems,
+                    database: db, selection: selection, osvBaseURL: url ?? VulnDBUpdater.defaultBaseURL, ecosystems: ecosystems.isEmpty ? nil : ecosystems,
                     locations: locations,
                     progress: { done, total, name in FileHandle.standardError.write(Data("harborguard: \(done)/\(total) \(name)\n".utf8)) })
             } catch let error as VulnDBUpdateError {

@@ -172,6 +172,10 @@ def test_db_update_status_and_failures(feeds, tmp_path):
                  "--debian-tracker-url", f"file://{root / 'tracker'}", data_dir=tmp_path / "other", check=False).stdout
     assert "kev: failed" in mirror and "debian-tracker: updated, 2 records" in mirror, mirror
 
+    # Without --source, a location names what to update: nothing goes to any other upstream.
+    only = run("db", "update", "--debian-tracker-url", urls["debian-tracker"], data_dir=data).stdout
+    assert only.startswith("debian-tracker: unchanged") and only.count(": unchanged") == 1, only
+
 
 def test_db_import_recognises_feeds_by_content(feeds, tmp_path):
     root, _, _ = feeds
