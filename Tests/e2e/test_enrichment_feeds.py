@@ -9,6 +9,7 @@ import hashlib
 import http.server
 import json
 import shutil
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -130,8 +131,11 @@ def flags(urls, only=None):
 def test_db_update_status_and_failures(feeds, tmp_path):
     root, urls, log = feeds
     data = tmp_path / "data"
+    run("admin", "init", data_dir=data)
     first = run("db", "update", "--source", "nvd,epss", "--source", "kev", "--source", "debian-tracker", *flags(urls), data_dir=data)
     out = first.stdout
+    # What changed is re-matched by the server: a rematch job is queued in the appliance database.
+    assert "queued rematch job" in out, out
     assert "nvd: updated, 3 records (2 feed files" in out, out
     assert f"epss: updated, 2 records" in out and f"from {urls['epss']}" in out, out
     assert "kev: updated, 1 records" in out and "debian-tracker: updated, 2 records" in out, out
@@ -144,6 +148,7 @@ def test_db_update_status_and_failures(feeds, tmp_path):
     again = run("db", "update", "--source", "nvd,epss,kev,debian-tracker", *flags(urls), data_dir=data).stdout
     for name in ("nvd", "epss", "kev", "debian-tracker"):
         assert f"{name}: unchanged" in again, again
+    assert "queued rematch job" not in again
     assert ("/kev/known_exploited_vulnerabilities.json", 304) in log and ("/tracker/json", 304) in log, log
     assert not any(p.endswith(".json.gz") for p, _ in log), log
 
@@ -250,6 +255,10 @@ def test_server_updates_configured_feeds(feeds, tmp_path):
         assert by["epss"]["version"] == "v2025.03.14" and by["kev"]["lastChecked"] and by["nvd"]["importedAt"], v
         assert by["kev"]["lastOutcome"] in ("updated", "unchanged") and by["kev"]["lastError"] is None, v
         assert not any(x["name"] in by for x in v["sources"]), v
+        # The feeds changed the database: the update queued a rematch.
+        with sqlite3.connect(tmp_path / "data" / "harborguard.db") as db:
+            reasons = [r for (r,) in db.execute("SELECT payload FROM jobs WHERE type = 'rematch'")]
+        assert any("vulndb update: nvd, epss, kev" in r for r in reasons), reasons
 
         # A corrupt feed fails the job, names the source and keeps the data.
         (root / "kev" / "known_exploited_vulnerabilities.json").write_text("{")
