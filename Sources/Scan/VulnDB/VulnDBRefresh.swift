@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import Registry
 
 /// The sources `db update` and the `vulndb_update` job refresh: the OSV archives and the
