@@ -138,10 +138,14 @@ public struct Appliance: Sendable {
                 try await services.db.write { db in _ = try Housekeeping.applyExpiredTriage(now: now, in: db) }
             },
             ScheduledTask(name: "vulndb-update", period: 86_400) { now in
-                // Daily, only when an update URL is configured; the job queues a rematch when anything changed.
-                guard let url = services.config.vulnDBUpdateURL else { return }
+                // Daily, only when an update URL is configured (--vulndb-url or a feed's), for
+                // those configured; the job queues a rematch when anything changed.
+                let config = services.config
+                let sources = (config.vulnDBUpdateURL == nil ? [] : ["osv"]) + config.configuredEnrichment.map(\.rawValue)
+                guard !sources.isEmpty else { return }
                 _ = try await services.db.write { db in
-                    try ScanRunner.enqueueVulnDBUpdate(url: url, ecosystems: nil, orgId: nil, now: now, in: db)
+                    try ScanRunner.enqueueVulnDBUpdate(
+                        url: config.vulnDBUpdateURL, ecosystems: nil, sources: sources, orgId: nil, now: now, in: db)
                 }
             },
             ScheduledTask(name: "retention", period: 86_400) { now in

@@ -95,14 +95,17 @@ public struct RematchJobPayload: JobPayload, Hashable {
     public static var whenMalformed: Self? { Self() }
 }
 
-/// `vulndb_update`: `{"ecosystems":[…],"url":…}`; one that does not decode updates every
-/// ecosystem from the configured source.
+/// `vulndb_update`: `{"ecosystems":[…],"sources":[…],"url":…}`; `sources` names what to
+/// update (`osv`, `nvd`, `epss`, `kev`, `debian-tracker`; absent: OSV and every enrichment
+/// source the server has a URL for). One that does not decode updates all of those.
 public struct VulnDBUpdateJobPayload: JobPayload, Hashable {
     public var url: String?
     public var ecosystems: [String]?
-    public init(url: String? = nil, ecosystems: [String]? = nil) {
+    public var sources: [String]?
+    public init(url: String? = nil, ecosystems: [String]? = nil, sources: [String]? = nil) {
         self.url = url
         self.ecosystems = ecosystems
+        self.sources = sources
     }
     public static var whenMalformed: Self? { Self() }
 }

@@ -86,6 +86,9 @@ public struct ServerConfiguration: Sendable {
     public var sessionLifetime: TimeInterval
     /// Base URL of the OSV archives the daily `vulndb_update` job downloads; nil: no scheduled update.
     public var vulnDBUpdateURL: String?
+    /// Where the enrichment feeds come from (`serve --nvd-url`, `--epss-url`, `--kev-url`,
+    /// `--debian-tracker-url`); a source without one is never updated by the server.
+    public var enrichmentURLs: [EnrichmentSource: String]
     /// Peers whose `X-Forwarded-For` names the client (`--trusted-proxy`); empty: the header is ignored.
     public var trustedProxies: [IPNetwork]
     /// When set, `/metrics` requires `Authorization: Bearer <token>` (`--metrics-token`).
@@ -100,8 +103,9 @@ public struct ServerConfiguration: Sendable {
         host: String = "127.0.0.1", port: Int = 8080, dataDir: String = "./data", publicURL: String? = nil,
         tls: Bool = false, bcryptCost: UInt8 = 12, sessionLifetime: TimeInterval = 12 * 3600, vulnDBUpdateURL: String? = nil,
         trustedProxies: [IPNetwork] = [], metricsToken: String? = nil, allowPrivateTargets: Bool = false,
-        providerEndpoints: ProviderEndpoints = ProviderEndpoints()
+        providerEndpoints: ProviderEndpoints = ProviderEndpoints(), enrichmentURLs: [EnrichmentSource: String] = [:]
     ) {
+        self.enrichmentURLs = enrichmentURLs
         self.providerEndpoints = providerEndpoints
         self.trustedProxies = trustedProxies
         self.metricsToken = metricsToken
@@ -115,6 +119,9 @@ public struct ServerConfiguration: Sendable {
         self.bcryptCost = bcryptCost
         self.sessionLifetime = sessionLifetime
     }
+
+    /// The enrichment sources with a configured URL, in `EnrichmentSource.allCases` order.
+    public var configuredEnrichment: [EnrichmentSource] { EnrichmentSource.allCases.filter { enrichmentURLs[$0] != nil } }
 
     public var baseURL: String {
         if let publicURL { return publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL }

@@ -91,7 +91,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
     @Option(help: "Base URL users reach the appliance at (for webhook URLs); when set, requests for any other host name are refused (421) against DNS rebinding.")
     var publicUrl: String?
-    @Flag(help: "Let notification channels and the --vulndb-url feed reach loopback, private and link-local addresses (cloud metadata addresses stay refused).")
+    @Flag(help: "Let notification channels and the feeds (--vulndb-url, --nvd-url, --epss-url, --kev-url, --debian-tracker-url) reach loopback, private and link-local addresses (cloud metadata addresses stay refused).")
     var allowPrivateTargets = false
     @Option(help: "Concurrent job workers.") var workers: Int = 4
     @Option(help: "Seconds a job lease lasts without renewal (a killed worker's job is retried after it).")
@@ -101,6 +101,23 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Days of scan history to keep (every tag's latest scan is always kept).") var retentionDays: Int = 90
     @Option(help: "Base URL of OSV ecosystem archives to download daily (e.g. https://osv-vulnerabilities.storage.googleapis.com); none: no scheduled update.")
     var vulndbUrl: String?
+    @Option(help: "NVD CVE 2.0 feed directory (nvdcve-2.0-<year>|modified.json.gz with .meta) to update from; none: NVD is not updated.")
+    var nvdUrl: String?
+    @Option(help: "EPSS scores file (.csv.gz) or a directory holding epss_scores-current.csv.gz; none: EPSS is not updated.")
+    var epssUrl: String?
+    @Option(help: "CISA KEV catalog JSON or a directory holding known_exploited_vulnerabilities.json; none: KEV is not updated.")
+    var kevUrl: String?
+    @Option(help: "Debian security tracker JSON or a directory holding a file named json; none: the tracker is not updated.")
+    var debianTrackerUrl: String?
+
+    var enrichmentURLs: [EnrichmentSource: String] {
+        var out: [EnrichmentSource: String] = [:]
+        out[.nvd] = nvdUrl
+        out[.epss] = epssUrl
+        out[.kev] = kevUrl
+        out[.debianTracker] = debianTrackerUrl
+        return out
+    }
     @Option(
         help: ArgumentHelp(
             "A reverse proxy whose X-Forwarded-For names the client: an IP or CIDR range; repeat it or separate with commas. Without it the header is ignored.",
@@ -142,6 +159,9 @@ struct Serve: AsyncParsableCommand {
         if let ecrApiEndpoint, HostAllowList(publicURL: ecrApiEndpoint) == nil {
             throw ValidationError("--ecr-api-endpoint must be an absolute http(s) URL with a host")
         }
+        for (source, location) in enrichmentURLs.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            do { try EnrichmentUpdater.validate(location: location) } catch { throw ValidationError("\(source.flag): \(error)") }
+        }
         if let publicUrl, HostAllowList(publicURL: publicUrl) == nil {
             throw ValidationError("--public-url must be an absolute http(s) URL with a host")
         }
@@ -162,7 +182,7 @@ struct Serve: AsyncParsableCommand {
                 host: host, port: port, dataDir: global.dataDir, publicURL: publicUrl, tls: tlsCert != nil,
                 vulnDBUpdateURL: vulndbUrl, trustedProxies: (try? IPNetwork.parseList(trustedProxy)) ?? [],
                 metricsToken: token, allowPrivateTargets: allowPrivateTargets,
-                providerEndpoints: ProviderEndpoints(ecrAPI: ecrApiEndpoint)),
+                providerEndpoints: ProviderEndpoints(ecrAPI: ecrApiEndpoint), enrichmentURLs: enrichmentURLs),
             tlsCertificate: tlsCert, tlsKey: tlsKey, workers: workers, jobLease: TimeInterval(jobLease),
             syncConcurrency: syncConcurrency, schedulerInterval: TimeInterval(schedulerInterval), retentionDays: retentionDays,
             connections: connections)

@@ -375,6 +375,17 @@ extension ScanRepository {
         if let imageId = row["image_id"] as String? { try refreshImageRisk(imageId: imageId, in: db) }
     }
 
+    /// Rewrites a scan's findings in place (a re-rank: the same findings with new severities,
+    /// EPSS, KEV or priorities) and recounts the scan and its image; no new scan.
+    package static func replaceFindings(scanId: String, findings: [Finding], orgId: String, now: Date, in db: Database) throws {
+        try db.execute(sql: "DELETE FROM findings WHERE scan_id = ?", arguments: [scanId])
+        try insertFindings(findings, scanId: scanId, orgId: orgId, now: Timestamp.format(now), in: db)
+        try recount(scanIds: [scanId], orgId: orgId, now: now, in: db)
+        if let imageId = try String.fetchOne(db, sql: "SELECT image_id FROM scans WHERE id = ?", arguments: [scanId]) {
+            try refreshImageRisk(imageId: imageId, in: db)
+        }
+    }
+
     /// Ids of the completed scans some tag shows as its latest (of one organization, or all).
     package static func latestTagScanIds(orgId: String?, in db: Database) throws -> [String] {
         try String.fetchAll(

@@ -2,7 +2,7 @@ public import Cron
 public import Foundation
 public import GRDB
 import Logging
-import Scan
+public import Scan
 public import Store
 
 /// The `rematch` job: after the vulnerability database changes, match every stored
@@ -16,6 +16,44 @@ extension ScanRunner {
         public var newFindings = 0
         public var resolvedFindings = 0
         public var missingInventories = 0
+        /// Scans whose findings stayed the same but were re-ranked (severity, EPSS, KEV,
+        /// priority, the tracker's fix state), rewritten in place.
+        public var reranked = 0
+    }
+
+    /// What a rematch does with one scan's findings.
+    public enum RematchChange: Sendable, Hashable {
+        /// Nothing changed.
+        case none
+        /// The same (vulnerability, package, version) findings, only what the enrichment
+        /// feeds decide changed: rewrite them in place.
+        case reranked
+        /// Findings appeared, disappeared or changed otherwise: record a new scan.
+        case changed(added: Int, resolved: Int)
+    }
+
+    /// Compares a scan's stored findings with a fresh match.
+    public static func rematchChange(before: [Finding], after: [Finding]) -> RematchChange {
+        func key(_ f: Finding) -> String { "\(f.vulnerabilityId)|\(f.package.name)|\(f.package.version)" }
+        let keysBefore = Set(before.map(key))
+        let keysAfter = Set(after.map(key))
+        let added = keysAfter.subtracting(keysBefore).count
+        let resolved = keysBefore.subtracting(keysAfter).count
+        if added > 0 || resolved > 0 { return .changed(added: added, resolved: resolved) }
+        if Set(before) == Set(after) { return .none }
+        /// The finding without what the enrichment feeds decide.
+        func stripped(_ f: Finding) -> Finding {
+            var f = f
+            f.severity = .unknown
+            f.severitySource = nil
+            f.cvssRating = nil
+            f.epss = nil
+            f.kev = nil
+            f.priority = nil
+            if f.fixState == .wontFix || f.fixState == .notFixed { f.fixState = .notFixed }
+            return f
+        }
+        return Set(before.map(stripped)) == Set(after.map(stripped)) ? .reranked : .changed(added: 0, resolved: 0)
     }
 
     /// Enqueues a rematch (one queued or running at a time).
@@ -64,27 +102,32 @@ extension ScanRunner {
             // Findings only external scanners reported stay as they were.
             let kept = target.findings.filter { !$0.sources.contains("native") }
             let next = matched + kept
-            func key(_ f: Finding) -> String { "\(f.vulnerabilityId)|\(f.package.name)|\(f.package.version)" }
-            let before = Set(target.findings.map(key))
-            let after = Set(next.map(key))
-            let added = after.subtracting(before).count
-            let resolved = before.subtracting(after).count
-            let sameDetail = Set(target.findings) == Set(next)
-            if added == 0 && resolved == 0 && sameDetail { continue }
-            summary.changed += 1
-            summary.newFindings += added
-            summary.resolvedFindings += resolved
             let now = services.now
-            try await services.db.write { db in
-                try ScanRepository.recordRematch(
-                    of: target.scanId, findings: next, added: added, resolved: resolved, now: now, in: db)
+            switch Self.rematchChange(before: target.findings, after: next) {
+            case .none:
+                continue
+            case .reranked:
+                // EPSS moves daily for nearly every CVE: re-ranking rewrites the scan's
+                // findings in place instead of recording a new scan per image per day.
+                summary.reranked += 1
+                try await services.db.write { db in
+                    try ScanRepository.replaceFindings(scanId: target.scanId, findings: next, orgId: target.orgId, now: now, in: db)
+                }
+            case .changed(let added, let resolved):
+                summary.changed += 1
+                summary.newFindings += added
+                summary.resolvedFindings += resolved
+                try await services.db.write { db in
+                    try ScanRepository.recordRematch(
+                        of: target.scanId, findings: next, added: added, resolved: resolved, now: now, in: db)
+                }
             }
             if (i + 1) % 20 == 0 { await context.progress(done: i + 1, total: ids.count) }
         }
         await context.progress(done: ids.count, total: ids.count)
         context.logger.info(
             "rematch done",
-            metadata: ["inventories": "\(summary.inventories)", "changed": "\(summary.changed)", "new": "\(summary.newFindings)",
+            metadata: ["inventories": "\(summary.inventories)", "changed": "\(summary.changed)", "reranked": "\(summary.reranked)", "new": "\(summary.newFindings)",
                        "resolved": "\(summary.resolvedFindings)"])
         return String(decoding: try JSONCoding.encoder.encode(summary), as: UTF8.self)
     }

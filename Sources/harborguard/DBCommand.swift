@@ -1,0 +1,210 @@
+import ArgumentParser
+import Cron
+import Foundation
+import Scan
+import Server
+import Store
+
+struct DBCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "db", abstract: "The vulnerability database (OSV records, NVD, EPSS, CISA KEV, the Debian security tracker).",
+        subcommands: [Import.self, Update.self, Status.self])
+
+    /// Queues a rematch in the data directory's appliance database (the server re-matches
+    /// stored inventories; no image is pulled).
+    static func queueRematch(_ dir: DataDirectory, reason: String) {
+        do {
+            if let job = try ScanRunner.enqueueRematch(dataDir: dir, reason: reason) {
+                print("queued rematch job \(job.id): the server re-matches stored inventories")
+            }
+        } catch {
+            FileHandle.standardError.write(Data("warning: could not queue a rematch: \(error)\n".utf8))
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load OSV records and enrichment feeds from a file or a directory.",
+            discussion: """
+                Each file's kind is told by its content (gzip inflated first): OSV JSON records or an OSV all.zip, \
+                NVD CVE 2.0 feeds (nvdcve-2.0-*.json[.gz], checked against a .meta beside them), EPSS CSV \
+                (.csv or .csv.gz), the CISA KEV catalog JSON and the Debian security tracker JSON. A feed file \
+                that cannot be imported keeps its source's previous data; the exit status is then 1.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "A directory (OSV JSON files and feed files), or one file.") var path: String
+
+        func run() async throws {
+            _ = global.bootstrapLogging()
+            guard FileManager.default.fileExists(atPath: path) else { fail("\(path) does not exist", code: 64) }
+            let dir = DataDirectory(global.dataDir)
+            let s: PathImportSummary
+            do {
+                try FileIO.makeDirectory(dir.path, mode: 0o700)
+                let db = try VulnerabilityDatabase(path: dir.vulnDBPath)
+                s = try db.importPath(URL(fileURLWithPath: path))
+            } catch {
+                fail("import failed: \(error)")
+            }
+            if let o = s.osv {
+                print("imported \(o.recordsRead) records from \(o.filesRead) files: \(o.inserted) new, \(o.updated) updated, "
+                    + "\(o.unchanged) unchanged, \(o.withdrawn) withdrawn, \(o.failures.count) unreadable")
+                for f in o.failures.prefix(10) { FileHandle.standardError.write(Data("  \(f)\n".utf8)) }
+            }
+            for f in s.feeds { print("imported \(f.kind.rawValue): \(f.records) records from \(f.file)") }
+            if s.osv == nil && s.feeds.isEmpty && s.failures.isEmpty { print("nothing to import in \(path)") }
+            if !s.unrecognised.isEmpty {
+                FileHandle.standardError.write(Data("harborguard: \(s.unrecognised.count) files not recognised, ignored: \(s.unrecognised.prefix(5).joined(separator: ", "))\n".utf8))
+            }
+            for f in s.failures { print("failed: \(f)") }
+            if s.changed { DBCommand.queueRematch(dir, reason: "db import \(path)") }
+            if !s.failures.isEmpty { throw ExitCode.failure }
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Download the OSV ecosystem archives and the enrichment feeds (NVD, EPSS, KEV, Debian tracker); import what changed.",
+            discussion: """
+                Each OSV ecosystem's archive (<url>/<Ecosystem>/all.zip) replaces what that ecosystem held before, in \
+                one transaction; EPSS, KEV and the tracker are replaced whole, NVD records newer-wins (a yearly feed is \
+                fetched only when its .meta hash changed). Unchanged files (ETag / Last-Modified) are not downloaded \
+                again. A source that fails keeps its previous data; the others are still imported and the exit status \
+                is 1. Every URL may also be a file:// URL or a directory holding the upstream's file names (an offline mirror).
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Option(
+            name: .customLong("source"),
+            help: "Sources to update: osv, nvd, epss, kev, debian-tracker (repeatable or a comma list; default: those whose --url/--ecosystem or --<source>-url is given, else all).")
+        var sources: [String] = []
+        @Option(help: "Base URL of the OSV archives (default \(VulnDBUpdater.defaultBaseURL)).") var url: String?
+        @Option(name: .customLong("ecosystem"), help: "An OSV ecosystem to update (repeatable; default: all of those the scanner matches, the only names accepted).")
+        var ecosystems: [String] = []
+        @Option(help: "NVD CVE 2.0 feed directory (nvdcve-2.0-<year>|modified.json.gz and .meta; default \(EnrichmentSource.nvd.defaultLocation)).")
+        var nvdUrl: String?
+        @Option(help: "EPSS scores (.csv.gz), or a directory holding epss_scores-current.csv.gz (default \(EnrichmentSource.epss.defaultLocation)).")
+        var epssUrl: String?
+        @Option(help: "CISA KEV catalog JSON, or a directory holding known_exploited_vulnerabilities.json (default \(EnrichmentSource.kev.defaultLocation)).")
+        var kevUrl: String?
+        @Option(help: "Debian security tracker JSON, or a directory holding a file named json (default \(EnrichmentSource.debianTracker.defaultLocation)).")
+        var debianTrackerUrl: String?
+
+        /// The locations given on the command line (the others are upstream's).
+        var locations: [EnrichmentSource: String] {
+            var out: [EnrichmentSource: String] = [:]
+            out[.nvd] = nvdUrl
+            out[.epss] = epssUrl
+            out[.kev] = kevUrl
+            out[.debianTracker] = debianTrackerUrl
+            return out
+        }
+
+        /// `--source` when given; else the sources whose location or ecosystems are given (a
+        /// mirror named for one source does not send the others upstream); else all.
+        var selection: VulnDBSourceSelection {
+            if !sources.isEmpty { return (try? VulnDBSourceSelection.parse(sources)) ?? .all }
+            let osv = url != nil || !ecosystems.isEmpty
+            let named = EnrichmentSource.allCases.filter { locations[$0] != nil }
+            return osv || !named.isEmpty ? VulnDBSourceSelection(osv: osv, enrichment: named) : .all
+        }
+
+        func validate() throws {
+            if let bad = VulnDBUpdater.firstUnknownEcosystem(ecosystems) {
+                throw ValidationError(VulnDBUpdateError.unknownEcosystem(bad.name).description)
+            }
+            do { _ = try VulnDBSourceSelection.parse(sources) } catch { throw ValidationError(error.description) }
+            for (source, location) in locations.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                do { try EnrichmentUpdater.validate(location: location) } catch {
+                    throw ValidationError("\(source.flag): \(error)")
+                }
+            }
+        }
+
+        func run() async throws {
+            _ = global.bootstrapLogging()
+            let dir = DataDirectory(global.dataDir)
+            let refresh: VulnDBRefresh
+            do {
+                try FileIO.makeDirectory(dir.path, mode: 0o700)
+                let db = try VulnerabilityDatabase(path: dir.vulnDBPath)
+                refresh = try await VulnDBRefresh.run(
+                    database: db, selection: selection, osvBaseURL: url ?? VulnDBUpdater.defaultBaseURL, ecosystems: ecosystems.isEmpty ? nil : ecosystems,
+                    locations: locations,
+                    progress: { done, total, name in FileHandle.standardError.write(Data("harborguard: \(done)/\(total) \(name)\n".utf8)) })
+            } catch let error as VulnDBUpdateError {
+                fail("\(error)", code: 64)
+            } catch {
+                fail("update failed: \(error)")
+            }
+            for r in refresh.osv?.ecosystems ?? [] {
+                var line = "\(r.ecosystem): \(r.outcome.rawValue), \(r.records) records"
+                if let s = r.imported {
+                    line += " (\(s.inserted) new, \(s.updated) updated, \(s.removed) removed, \(s.failures.count) unreadable; \(r.bytes) bytes)"
+                }
+                if let m = r.message { line += ": \(m)" }
+                print(line)
+                for f in r.imported?.failures.prefix(5) ?? [] { FileHandle.standardError.write(Data("  \(f)\n".utf8)) }
+            }
+            for r in refresh.enrichment { print(Self.line(r)) }
+            if refresh.changed { DBCommand.queueRematch(dir, reason: "db update: \(refresh.changedNames.joined(separator: ", "))") }
+            if !refresh.succeeded {
+                // On stdout, after the per-source lines, so the two stay in order.
+                let total = (refresh.osv?.ecosystems.count ?? 0) + refresh.enrichment.count
+                let failures = refresh.failures
+                print("\(failures.count) of \(total) sources failed: \(failures.map(\.name).joined(separator: ", "))")
+                throw ExitCode.failure
+            }
+        }
+
+        static func line(_ r: EnrichmentUpdateResult) -> String {
+            var line = "\(r.source): \(r.outcome.rawValue), \(r.records) records"
+            if r.outcome == .updated {
+                line += r.source == EnrichmentSource.nvd.rawValue
+                    ? " (\(r.filesImported) feed files, \(r.bytes) bytes)" : " (\(r.bytes) bytes)"
+            }
+            line += " from \(r.url)"
+            if let m = r.message { line += ": \(m)" }
+            return line
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Sources, advisory counts per ecosystem, enrichment feeds, last update.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            _ = global.bootstrapLogging()
+            let path = DataDirectory(global.dataDir).vulnDBPath
+            guard FileManager.default.fileExists(atPath: path) else { fail("no vulnerability database at \(path)") }
+            do {
+                let db = try VulnerabilityDatabase(path: path)
+                let s = try await db.status()
+                let enrichment = try await db.enrichmentStatus()
+                let enrichmentNames = Set(enrichment.map(\.name))
+                print("advisories: \(s.advisories) (\(s.withdrawn) withdrawn)")
+                for (eco, n) in s.ecosystems.sorted(by: { $0.key < $1.key }) { print("  \(eco): \(n)") }
+                for src in s.sources where !enrichmentNames.contains(src.name) {
+                    print("source \(src.name): \(src.records) records from \(src.location) at \(RFC3339.string(src.importedAt))")
+                }
+                for e in enrichment { print(Self.line(e)) }
+                if let checked = s.lastChecked { print("upstream last checked at \(RFC3339.string(checked))") }
+            } catch {
+                fail("\(error)")
+            }
+        }
+
+        static func line(_ e: EnrichmentSourceStatus) -> String {
+            var line = "enrichment \(e.name): \(e.records) records"
+            if let location = e.location, let at = e.importedAt {
+                line += " from \(location) at \(RFC3339.string(at))"
+            } else {
+                line += ", never imported"
+            }
+            if let v = e.version { line += ", version \(v)" }
+            if let d = e.date { line += ", dated \(d)" }
+            if let c = e.checkedAt { line += ", last checked \(RFC3339.string(c))" }
+            if e.outcome == "failed" { line += "; last update failed: \(e.message ?? "")" }
+            return line
+        }
+    }
+}
