@@ -13,13 +13,17 @@ struct ScanCommand: AsyncParsableCommand {
         commandName: "scan",
         abstract: "Scan one image: pull its layers, find every package, match the vulnerability database.",
         discussion: """
-            Exit status: 0 when no finding is left after --severity/--ignore-unfixed (or --exit-code is 0), \
+            Exit status: 0 when no finding is left after --severity/--ignore-unfixed/--kev/--epss-min (or --exit-code is 0), \
             the --exit-code value when some are, 1 when the scan itself failed.
             Credentials: --username with --password-stdin, or HARBORGUARD_REGISTRY_USERNAME and \
             HARBORGUARD_REGISTRY_PASSWORD, or the image's registry in ~/.docker/config.json.
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, sarif, cyclonedx, spdx }
+    enum SortOrder: String, ExpressibleByArgument, CaseIterable {
+        case priority, severity, package
+        var order: FindingOrder { FindingOrder(rawValue: rawValue) ?? .priority }
+    }
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Image reference: [host[:port]/]repo[:tag][@sha256:…]") var image: String
@@ -28,6 +32,11 @@ struct ScanCommand: AsyncParsableCommand {
     @Option(help: "Exit status when findings remain after filtering.") var exitCode: Int32 = 0
     @Option(help: "Comma-separated severities to report (CRITICAL,HIGH,MEDIUM,LOW,UNKNOWN).") var severity: String?
     @Flag(help: "Leave out findings without a fixed version.") var ignoreUnfixed = false
+    @Flag(help: "Report only findings in CISA's Known Exploited Vulnerabilities catalog.") var kev = false
+    @Option(help: "Report only findings whose EPSS score is at least this (0 to 1; findings without a score are left out).")
+    var epssMin: String?
+    @Option(help: "Order of the findings: priority (P1 first, then severity, EPSS score, id), severity, or package.")
+    var sort: SortOrder = .priority
     @Option(help: "Platform of a multi-platform image.") var platform: String = "linux/amd64"
     @OptionGroup var access: RegistryAccessOptions
     @Option(help: "Vulnerability database (default <data-dir>/vulndb.sqlite).") var db: String?
@@ -58,6 +67,11 @@ struct ScanCommand: AsyncParsableCommand {
                 set.insert(s)
             }
             severities = set
+        }
+        var epssThreshold: Double?
+        if let epssMin {
+            guard let v = FindingFilter.epssThreshold(epssMin) else { fail("--epss-min must be a number from 0 to 1, e.g. 0.5", code: 64) }
+            epssThreshold = v
         }
         var external: [String] = []
         for word in scanners.split(separator: ",") {
@@ -92,9 +106,8 @@ struct ScanCommand: AsyncParsableCommand {
             fail("scan of \(image) failed: \(error)")
         }
         try? await clients.shutdown()
-        let findings = report.findings.filter { f in
-            (severities?.contains(f.severity) ?? true) && (!ignoreUnfixed || f.fixedVersion != nil)
-        }.sorted { ($0.severity, $0.package.name, $0.vulnerabilityId) > ($1.severity, $1.package.name, $1.vulnerabilityId) }
+        let filter = FindingFilter(severities: severities, fixableOnly: ignoreUnfixed, kevOnly: kev, epssMin: epssThreshold)
+        let findings = sort.order.sorted(report.findings.filter(filter.includes))
         var filtered = report
         filtered.findings = findings
         let text: String
@@ -113,40 +126,9 @@ struct ScanCommand: AsyncParsableCommand {
         if !findings.isEmpty && exitCode != 0 { throw ExitCode(exitCode) }
     }
 
-    static func table(_ r: ImageScanReport) -> String {
-        var out = "\(r.reference) (\(r.digest))\n"
-        out += "os: \(r.os.map { "\($0.family) \($0.version ?? "")" } ?? "unknown"), platform \(r.platform), "
-        out += "\(r.layers.count) layers, \(r.packages.count) packages, \(r.findings.count) findings\n"
-        let counts = Dictionary(grouping: r.findings, by: \.severity).mapValues(\.count)
-        out += "CRITICAL \(counts[.critical] ?? 0)  HIGH \(counts[.high] ?? 0)  MEDIUM \(counts[.medium] ?? 0)  "
-        out += "LOW \(counts[.low] ?? 0)  UNKNOWN \(counts[.unknown] ?? 0)\n"
-        if r.scanners.count > 1 {
-            out += "scanners: " + r.scanners.map { s in
-                "\(s.name) \(s.status.rawValue)" + (s.version.map { " \($0)" } ?? "") + (s.error.map { " (\($0))" } ?? "")
-            }.joined(separator: ", ") + "\n"
-        }
-        guard !r.findings.isEmpty else { return out }
-        let rows = r.findings.map { f in
-            [f.vulnerabilityId, f.severity.rawValue, f.package.name, f.package.version, f.fixedVersion ?? "-",
-             String((f.title ?? "").prefix(60))]
-        }
-        let header = ["VULNERABILITY", "SEVERITY", "PACKAGE", "INSTALLED", "FIXED", "TITLE"]
-        var widths = header.map(\.count)
-        for row in rows { for (i, c) in row.enumerated() { widths[i] = max(widths[i], c.count) } }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
-        }
-        out += "\n" + line(header)
-        for row in rows { out += line(row) }
-        return out
-    }
+    static func table(_ r: ImageScanReport) -> String { ScanReportText.table(r) }
 
-    static func json(_ r: ImageScanReport) throws -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try e.encode(r), as: UTF8.self) + "\n"
-    }
+    static func json(_ r: ImageScanReport) throws -> String { try ScanReportText.json(r) }
 
     /// The image's inventory as an SBOM document (no findings in it).
     static func sbom(_ format: SBOMFormat, _ r: ImageScanReport) throws -> String {
@@ -157,44 +139,8 @@ struct ScanCommand: AsyncParsableCommand {
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 
-    /// SARIF 2.1.0: one rule per vulnerability, one result per (vulnerability, package).
     static func sarif(_ r: ImageScanReport) throws -> String {
-        func level(_ s: Severity) -> String {
-            switch s {
-            case .critical, .high: "error"
-            case .medium: "warning"
-            case .low, .unknown: "note"
-            }
-        }
-        var rules: [[String: Any]] = []
-        var seen = Set<String>()
-        for f in r.findings where seen.insert(f.vulnerabilityId).inserted {
-            var rule: [String: Any] = [
-                "id": f.vulnerabilityId, "name": f.vulnerabilityId,
-                "shortDescription": ["text": f.title ?? f.vulnerabilityId],
-                "properties": ["security-severity": String(format: "%.1f", f.cvss ?? 0), "tags": ["security", "vulnerability"]],
-            ]
-            if let url = f.references.first { rule["helpUri"] = url }
-            rules.append(rule)
-        }
-        let results: [[String: Any]] = r.findings.map { f in
-            [
-                "ruleId": f.vulnerabilityId, "level": level(f.severity),
-                "message": ["text": "\(f.package.name) \(f.package.version) is affected by \(f.vulnerabilityId)"
-                    + (f.fixedVersion.map { "; fixed in \($0)" } ?? "; no fix available")],
-                "locations": [["physicalLocation": ["artifactLocation": ["uri": r.reference]],
-                               "logicalLocations": [["name": f.package.purl, "kind": "package"]]]],
-                "properties": ["purl": f.package.purl, "severity": f.severity.rawValue],
-            ]
-        }
-        let doc: [String: Any] = [
-            "$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
-            "runs": [["tool": ["driver": ["name": "harborguard", "informationUri": "https://github.com/harborguard/harborguard",
-                                          "version": Harborguard.configuration.version, "rules": rules]],
-                      "results": results]],
-        ]
-        let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self) + "\n"
+        try ScanReportText.sarif(r, toolVersion: Harborguard.configuration.version)
     }
 }
 
