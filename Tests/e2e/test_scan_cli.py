@@ -1,8 +1,11 @@
 """`harborguard scan` and `harborguard db` on the real binary: an image with this machine's
 real dpkg database and os-release pushed to the real distribution registry, OSV records
-written for the test in OSV's schema plus real Go records from Debian's golang-x-vuln."""
+written for the test in OSV's schema plus real Go records from Debian's golang-x-vuln. EPSS and KEV
+rows go straight into the vulndb's enrichment tables with sqlite3 (`db import` does not read those
+feeds yet)."""
 import json
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -29,6 +32,20 @@ def osv(id, ecosystem, name, fixed, aliases=(), severity=None, summary="test adv
     if severity:
         rec["severity"] = [{"type": "CVSS_V3", "score": severity}]
     return rec
+
+
+def add_enrichment(path):
+    """EPSS and KEV rows as `db update` stores them: requests' CVE in KEV with a low EPSS score
+    (P1 by KEV), tar's CVE with EPSS 0.55 at the 97th percentile (P2)."""
+    con = sqlite3.connect(path)
+    with con:
+        con.executemany("INSERT INTO epss(cve, score, percentile) VALUES (?, ?, ?)",
+                        [("CVE-2018-18074", 0.02, 0.6), ("CVE-2099-0001", 0.55, 0.97)])
+        con.execute("INSERT INTO feed_info(source, version, date) VALUES ('epss', 'v2025.03.14', '2026-12-01')")
+        entry = {"cveID": "CVE-2018-18074", "dateAdded": "2026-11-20", "dueDate": "2026-12-11",
+                 "knownRansomwareCampaignUse": "Unknown", "requiredAction": "Apply updates per vendor instructions."}
+        con.execute("INSERT INTO kev(cve, entry) VALUES (?, ?)", ("CVE-2018-18074", json.dumps(entry).encode()))
+    con.close()
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +75,7 @@ def scan_env(tmp_path_factory):
     if GO_VULNDB.exists():
         go = run("db", "import", str(GO_VULNDB), data_dir=data_dir)
         assert "records" in go.stdout
+    add_enrichment(data_dir / "vulndb.sqlite")
     reg = Registry()
     status = Path("/var/lib/dpkg/status").read_bytes()
     os_release = Path("/etc/os-release").read_bytes()
@@ -96,13 +114,22 @@ def test_json_report_has_the_real_inventory_and_the_expected_findings(scan_env):
     ids = {f["vulnerabilityId"]: f for f in r["findings"]}
     assert "CVE-2099-0001" in ids, list(ids)
     f = ids["CVE-2099-0001"]
-    assert f["severity"] == "CRITICAL" and abs(f["cvss"] - 9.8) < 0.05
+    assert f["severity"] == "CRITICAL" and f["severitySource"] == "distribution"  # the Debian record's own rating
+    assert f["cvss"]["version"] == "3.1" and abs(f["cvss"]["score"] - 9.8) < 0.05
+    assert f["cvss"]["vector"] == "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H" and f["cvss"]["source"] == "DEBIAN-CVE-2099-0001"
+    assert f["epss"] == {"score": 0.55, "percentile": 0.97, "date": "2026-12-01"}
+    assert f["kev"] is None and f["priority"] == "P2"
     assert f["fixedVersion"] == scan_env["tar"][0] + "+hg1" and f["fixState"] == "fixed"
     assert "CVE-2099-0002" not in ids and "CVE-2099-0004" not in ids  # fixed earlier / withdrawn
     # PYSEC and GHSA records of one CVE merge into one finding.
     req = [x for x in r["findings"] if x["package"]["name"] == "requests"]
     assert len(req) == 1 and req[0]["vulnerabilityId"] == "CVE-2018-18074"
     assert {"PYSEC-2018-28", "GHSA-x84v-xcm2-53pg"} <= set(req[0]["aliases"])
+    assert req[0]["kev"] == {"dateAdded": "2026-11-20", "dueDate": "2026-12-11", "ransomware": False}
+    assert req[0]["priority"] == "P1" and req[0]["severity"] == "HIGH"
+    # Sorted by priority: the KEV finding first.
+    assert [x["vulnerabilityId"] for x in r["findings"]][:2] == ["CVE-2018-18074", "CVE-2099-0001"]
+    assert r["fixGroups"][0]["package"] == "requests" and r["fixGroups"][0]["kev"] == 1
 
 
 def test_exit_codes_filters_and_formats(scan_env):
@@ -119,8 +146,69 @@ def test_exit_codes_filters_and_formats(scan_env):
     assert doc["version"] == "2.1.0"
     results = doc["runs"][0]["results"]
     assert any(x["ruleId"] == "CVE-2099-0001" and x["level"] == "error" for x in results)
-    rule_ids = {x["id"] for x in doc["runs"][0]["tool"]["driver"]["rules"]}
-    assert {x["ruleId"] for x in results} <= rule_ids
+    rules = {x["id"]: x for x in doc["runs"][0]["tool"]["driver"]["rules"]}
+    assert {x["ruleId"] for x in results} <= set(rules)
+    # GitHub code scanning ranks by security-severity: the chosen CVSS score, as a string.
+    assert rules["CVE-2099-0001"]["properties"]["security-severity"] == "9.8"
+    assert rules["CVE-2018-18074"]["properties"]["security-severity"] == "7.5"
+    req = next(x for x in results if x["ruleId"] == "CVE-2018-18074")
+    assert req["level"] == "error"
+    assert req["properties"]["priority"] == "P1" and req["properties"]["kev"] is True
+    assert req["properties"]["kevDateAdded"] == "2026-11-20" and abs(req["properties"]["epssScore"] - 0.02) < 1e-9
+
+
+def rows(table_text):
+    """The findings rows of the table: (id, priority, severity, epss, kev) per row."""
+    lines = table_text.splitlines()
+    header = next(i for i, l in enumerate(lines) if l.startswith("VULNERABILITY"))
+    out = []
+    for l in lines[header + 1:]:
+        if not l.strip():
+            break
+        cells = l.split()
+        epss, rest = ("-", cells[4:]) if cells[3] == "-" else (cells[3] + " " + cells[4], cells[5:])
+        out.append((cells[0], cells[1], cells[2], epss, "KEV" if rest[0] == "KEV" else ""))
+    return lines[header], out
+
+
+def test_table_priority_epss_kev_columns_sort_and_fix_first(scan_env):
+    p = scan(scan_env)
+    assert p.returncode == 0, p.stderr
+    assert all(len(l) <= 120 for l in p.stdout.splitlines()), p.stdout
+    header, found = rows(p.stdout)
+    # tar's Debian versions leave no 15 columns for titles within 120: the title column goes, versions stay whole.
+    assert header.split() == ["VULNERABILITY", "PRIORITY", "SEVERITY", "EPSS", "KEV", "PACKAGE", "INSTALLED", "FIXED"], p.stdout
+    assert scan_env["tar"][0] + "+hg1" in p.stdout
+    assert found[:2] == [("CVE-2018-18074", "P1", "HIGH", "2.0% p60", "KEV"), ("CVE-2099-0001", "P2", "CRITICAL", "55% p97", "")]
+    assert "P1 1  P2 1" in p.stdout and "KEV 1" in p.stdout
+    fix = p.stdout[p.stdout.index("Fix first"):].splitlines()
+    assert fix[1].split() == ["P1", "upgrade", "requests", "to", "2.20.0:", "closes", "1", "finding,", "1", "KEV"]
+    assert fix[2].split()[:5] == ["P2", "upgrade", "tar", "to", scan_env["tar"][0] + "+hg1:"]
+    by_severity = rows(scan(scan_env, "--sort", "severity").stdout)[1]
+    assert [r[0] for r in by_severity][:2] == ["CVE-2099-0001", "CVE-2018-18074"]
+    by_package = scan(scan_env, "--sort", "package", "--format", "json")
+    assert [f["package"]["name"] for f in json.loads(by_package.stdout)["findings"]][:2] == ["requests", "tar"]
+
+
+def test_kev_and_epss_filters_decide_the_exit_code(scan_env):
+    def ids(*args):
+        p = scan(scan_env, "--exit-code", "3", "--format", "json", *args)
+        return p.returncode, [f["vulnerabilityId"] for f in json.loads(p.stdout)["findings"]]
+    assert ids("--kev") == (3, ["CVE-2018-18074"])
+    assert ids("--kev", "--severity", "CRITICAL") == (0, [])  # tar's CRITICAL finding is not in KEV
+    assert ids("--kev", "--ignore-unfixed") == (3, ["CVE-2018-18074"])
+    assert ids("--epss-min", "0.5") == (3, ["CVE-2099-0001"])
+    assert ids("--epss-min", "0.02") == (3, ["CVE-2018-18074", "CVE-2099-0001"])
+    assert ids("--epss-min", "0.9") == (0, [])
+    assert ids("--epss-min", "0.5", "--kev") == (0, [])
+    assert ids("--epss-min", "0.5", "--severity", "CRITICAL,HIGH") == (3, ["CVE-2099-0001"])
+    table = scan(scan_env, "--kev", "--exit-code", "5")
+    assert table.returncode == 5 and "1 findings" in table.stdout and "CVE-2099-0001" not in table.stdout
+    for bad in ("1.5", "-0.1", "abc", "nan"):
+        p = scan(scan_env, "--epss-min", bad)
+        assert p.returncode == 64 and "--epss-min" in p.stderr, (bad, p.stderr)
+    p = scan(scan_env, "--sort", "newest")
+    assert p.returncode == 64 and "sort" in p.stderr
 
 
 def test_scan_errors_are_clear(scan_env, tmp_path):

@@ -3,8 +3,8 @@ import Foundation
 /// The reports `harborguard scan` writes: the console table with its "Fix first" summary,
 /// JSON and SARIF. They show the findings as given (filter and sort them first).
 public enum ScanReportText {
-    /// The table is laid out to fit this many columns (titles shrink, then long package
-    /// names and versions are cut with "…").
+    /// The table is laid out to fit this many columns: titles shrink, then the title column
+    /// goes, then long package names and versions are cut with "…".
     public static let tableWidth = 120
     /// How many fix groups the "Fix first" summary lists.
     public static let fixFirstCount = 5
@@ -51,12 +51,21 @@ public enum ScanReportText {
         }
         var widths = header.map(\.count)
         for row in rows { for (i, c) in row.enumerated() { widths[i] = max(widths[i], c.count) } }
-        // Caps for package, installed and fixed; the title takes what is left.
-        for (i, cap) in [(5, 28), (6, 22), (7, 22)] { widths[i] = min(widths[i], cap) }
-        let fixed = widths.dropLast().reduce(0, +) + 2 * (widths.count - 1)
-        widths[8] = min(widths[8], max(12, tableWidth - fixed))
+        let title = header.count - 1
+        func total(_ columns: Int) -> Int { widths.prefix(columns).reduce(0, +) + 2 * (columns - 1) }
+        var columns = header.count
+        // Too wide: the title shrinks to 15, then goes; then the widest of package, installed
+        // and fixed is cut, one character at a time, down to 10 each.
+        if total(columns) > tableWidth {
+            widths[title] = max(15, widths[title] - (total(columns) - tableWidth))
+            if total(columns) > tableWidth { columns -= 1 }
+        }
+        while total(columns) > tableWidth {
+            guard let widest = [5, 6, 7].max(by: { widths[$0] < widths[$1] }), widths[widest] > 10 else { break }
+            widths[widest] -= 1
+        }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in cut(c, widths[i]).padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            cells.prefix(columns).enumerated().map { i, c in cut(c, widths[i]).padding(toLength: widths[i], withPad: " ", startingAt: 0) }
                 .joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
         }
         return line(header) + rows.map(line).joined()
