@@ -35,7 +35,7 @@ enum OpenAPIDocument {
         "post /api/scans/{scanId}/cancel", "delete /api/scans/{scanId}", "get /api/scans/{scanId}/findings",
         "get /api/scans/{scanId}/packages", "get /api/scans/{scanId}/sbom", "get /api/vulnerabilities",
         "put /api/vulnerabilities/{vulnId}/triage", "post /api/vulnerabilities/{vulnId}/triage", "get /api/jobs/{jobId}",
-        "post /api/auth/sign-out",
+        "post /api/auth/sign-out", "get /api/fixes", "get /api/images/{imageId}/fixes",
     ]
 
     static let operations: [Op] = [
@@ -67,10 +67,12 @@ enum OpenAPIDocument {
         Op(method: "get", path: "/api/scans/{scanId}/status", summary: "A scan's status and progress", role: "viewer", tag: "Scans", response: "ScanStatus"),
         Op(method: "post", path: "/api/scans/{scanId}/cancel", summary: "Cancel a queued or running scan (409 when finished)", role: "developer", tag: "Scans", response: "Scan"),
         Op(method: "delete", path: "/api/scans/{scanId}", summary: "Delete a scan and its findings", role: "admin", tag: "Scans", response: "Deleted"),
-        Op(method: "get", path: "/api/scans/{scanId}/findings", summary: "A scan's findings, most severe first", role: "viewer", tag: "Scans", response: "Finding", list: true, query: ["page", "limit", "search", "severity", "fixable", "package"]),
+        Op(method: "get", path: "/api/scans/{scanId}/findings", summary: "A scan's findings, by priority (sort=priority, the default: P1 first, then most severe, then highest EPSS score, then vulnerability id; also severity: most severe first, epss: highest EPSS score first, package: by package name and version)", role: "viewer", tag: "Scans", response: "Finding", list: true, query: ["page", "limit", "sort", "search", "severity", "fixable", "package"] + priorityFilters),
         Op(method: "get", path: "/api/scans/{scanId}/packages", summary: "The scanned image's packages", role: "viewer", tag: "Scans", response: "Package", list: true, query: ["page", "limit", "search", "type"]),
         Op(method: "get", path: "/api/scans/{scanId}/sbom", summary: "SBOM of the scanned image: CycloneDX 1.6 JSON (default) or SPDX 2.3 JSON (409 until the scan completed)", role: "viewer", tag: "Scans", query: ["format"]),
-        Op(method: "get", path: "/api/vulnerabilities", summary: "One row per (vulnerability, package) across the latest scan of every tag", role: "viewer", tag: "Vulnerabilities", response: "Vulnerability", list: true, query: listQuery + ["severity", "status", "imageId", "package", "cveId", "fixable"]),
+        Op(method: "get", path: "/api/vulnerabilities", summary: "One row per (vulnerability, package) across the latest scan of every tag, by priority (sort=priority, the default: the row's best priority, then most severe, then highest EPSS score, then vulnerability id; also epss, severity, affectedImages, vulnerabilityId, firstDetectedAt, each with :desc); the filters apply to the findings before they are grouped", role: "viewer", tag: "Vulnerabilities", response: "Vulnerability", list: true, query: listQuery + ["severity", "status", "imageId", "package", "cveId", "fixable"] + priorityFilters),
+        Op(method: "get", path: "/api/fixes", summary: "Fix groups: the current findings (latest scan of every tag; WONT_FIX triage in force left out) with a fixed version, grouped by (package, type, fixed version), the best priority closed first, then the most findings; the filters apply to the findings before they are grouped", role: "viewer", tag: "Vulnerabilities", response: "FixGroup", list: true, query: ["page", "limit", "registryId"] + priorityFilters),
+        Op(method: "get", path: "/api/images/{imageId}/fixes", summary: "Fix groups of one image's current findings (as GET /api/fixes)", role: "viewer", tag: "Images", response: "FixGroup", list: true, query: ["page", "limit"] + priorityFilters),
         Op(method: "put", path: "/api/vulnerabilities/{vulnId}/triage", summary: "Triage a vulnerability (organization or image scope)", role: "developer", tag: "Vulnerabilities", request: "TriageUpdate", response: "Triage"),
         Op(method: "post", path: "/api/vulnerabilities/{vulnId}/triage", summary: "Triage a vulnerability (same as PUT)", role: "developer", tag: "Vulnerabilities", request: "TriageUpdate", response: "Triage"),
         Op(method: "get", path: "/api/vulndb", summary: "Vulnerability database sources, counts per ecosystem, the enrichment feeds (NVD, EPSS, KEV, Debian tracker: records, URL, import and check times, the last attempt's outcome), last update", role: "viewer", tag: "Vulnerabilities", response: "VulnDB"),
@@ -139,7 +141,7 @@ enum OpenAPIDocument {
                 let schema: [String: Any] = switch q {
                 case "page": ["type": "integer", "minimum": 1, "default": 1]
                 case "limit": ["type": "integer", "minimum": 1, "maximum": 200, "default": 50]
-                default: ["type": "string"]
+                default: priorityParameter(q) ?? ["type": "string"]
                 }
                 params.append(["name": q, "in": "query", "required": false, "schema": schema])
             }
@@ -202,7 +204,7 @@ enum OpenAPIDocument {
             "description": "Provider-specific credentials: UsernamePassword {username,password}, UsernamePat {username,pat}, AwsEcr {accessKeyId,secretAccessKey,region,sessionToken?}, GoogleGar {serviceAccountKey}, AzureAcr {tenantId,clientId,clientSecret}, HarborRobot {robotName,robotSecret}, JfrogIdentityToken {username,identityToken}. Never returned.",
             "type": ["object", "null"], "additionalProperties": ["type": "string"],
         ]
-        let schemas: [String: Any] = [
+        var schemas: [String: Any] = [
             "Status": ["type": "object", "properties": ["status": str]],
             "ListMeta": ["type": "object", "required": ["page", "pageSize", "total", "totalPages", "hasNext", "hasPrev"],
                          "properties": ["page": ["type": "integer"], "pageSize": ["type": "integer"], "total": ["type": "integer"],
@@ -313,12 +315,12 @@ enum OpenAPIDocument {
             "FindingPackage": ["type": "object", "properties": ["name": str, "version": str, "type": str, "purl": str, "layer": nstr]],
             "Finding": ["type": "object", "required": ["id", "vulnerabilityId", "severity", "package", "fixState", "sources"],
                         "properties": ["id": str, "vulnerabilityId": str, "aliases": ["type": "array", "items": str],
-                                       "severity": ["type": "string", "enum": ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"]], "cvss": ["type": ["number", "null"]],
+                                       "severity": ["type": "string", "enum": ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"]],
                                        "package": ref("FindingPackage"), "fixedVersion": nstr, "fixState": ["type": "string", "enum": ["fixed", "not-fixed", "wont-fix", "unknown"]],
                                        "sources": ["type": "array", "items": str], "title": nstr, "references": ["type": "array", "items": str],
                                        "triage": ["oneOf": [ref("Triage"), ["type": "null"]]]]],
             "Package": ["type": "object", "properties": ["name": str, "version": str, "type": str, "purl": str, "layer": str, "path": str, "sourceName": str, "sourceVersion": str]],
-            "Vulnerability": ["type": "object", "properties": ["id": str, "vulnerabilityId": str, "aliases": ["type": "array", "items": str], "severity": str, "cvss": ["type": ["number", "null"]],
+            "Vulnerability": ["type": "object", "properties": ["id": str, "vulnerabilityId": str, "aliases": ["type": "array", "items": str], "severity": str,
                                                             "title": nstr, "package": ["type": "object", "properties": ["name": str, "type": str, "versions": ["type": "array", "items": str]]],
                                                             "fixedVersion": nstr, "fixable": ["type": "boolean"], "affectedImages": ["type": "integer"], "imageIds": ["type": "array", "items": str],
                                                             "firstDetectedAt": ndate, "status": ["type": "string", "enum": ["OPEN", "ACKNOWLEDGED", "IN_PROGRESS", "FIXED", "WONT_FIX"]],
@@ -400,6 +402,14 @@ enum OpenAPIDocument {
                                                                 "issues": ["type": "array", "description": "sync: the first 20 skipped entries", "items": ["type": "object", "properties": ["path": str, "message": str]]]]],
             "AuditEvent": ["type": "object", "properties": ["id": str, "actor": str, "action": str, "target": nstr, "ip": nstr, "createdAt": date]],
         ]
+        schemas.merge(priorityComponents()) { a, _ in a }
+        for name in ["Finding", "Vulnerability"] {
+            guard var schema = schemas[name] as? [String: Any], var props = schema["properties"] as? [String: Any] else { continue }
+            props.merge(priorityProperties) { a, _ in a }
+            schema["properties"] = props
+            if name == "Finding" { schema["required"] = (schema["required"] as? [String] ?? []) + ["priority"] }
+            schemas[name] = schema
+        }
         return [
             "schemas": schemas,
             "responses": ["Error": ["description": "Error envelope", "content": ["application/json": ["schema": ref("Error")]]]],

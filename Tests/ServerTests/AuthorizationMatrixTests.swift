@@ -60,6 +60,8 @@ import GRDB
             Endpoint(method: .get, path: "/api/scans/scn_doesnotexist/findings", min: .viewer),
             Endpoint(method: .get, path: "/api/scans/scn_doesnotexist/packages", min: .viewer),
             Endpoint(method: .get, path: "/api/vulnerabilities", min: .viewer),
+            Endpoint(method: .get, path: "/api/fixes", min: .viewer),
+            Endpoint(method: .get, path: "/api/images/img_doesnotexist/fixes", min: .viewer),
             Endpoint(method: .put, path: "/api/vulnerabilities/CVE-2099-1/triage", min: .developer, body: ["status": "OPEN"]),
             Endpoint(method: .post, path: "/api/vulnerabilities/CVE-2099-1/triage", min: .developer, body: ["status": "OPEN"]),
             Endpoint(method: .get, path: "/api/vulndb", min: .viewer),

@@ -20,7 +20,7 @@ import Testing
         "POST /api/scans/{scanId}/cancel", "DELETE /api/scans/{scanId}", "GET /api/scans/{scanId}/findings",
         "GET /api/scans/{scanId}/packages", "GET /api/scans/{scanId}/sbom", "GET /api/vulnerabilities",
         "PUT /api/vulnerabilities/{vulnId}/triage", "POST /api/vulnerabilities/{vulnId}/triage", "GET /api/jobs/{jobId}",
-        "POST /api/auth/sign-out",
+        "POST /api/auth/sign-out", "GET /api/fixes", "GET /api/images/{imageId}/fixes",
     ]
 
     /// The documented template a concrete matrix path belongs to.

@@ -14,36 +14,35 @@ import Testing
         "server.v6.notifications", "cron.v1.jobs", "cron.v2.claim-order", "cron.v2.scheduler",
     ]
 
+    /// Migrations added since, in order.
+    static let added = ["server.v7.finding-priority"]
+
     @Test func migratorKeepsThePreviousIdentifiersInOrder() throws {
-        #expect(Migrations.identifiers == Self.previousLayout)
+        #expect(Migrations.identifiers == Self.previousLayout + Self.added)
         let app = try AppDatabase.inMemory()
         let applied = try app.writer.read { db in
             try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
         }
-        #expect(applied == Self.previousLayout)
+        #expect(applied == Self.previousLayout + Self.added)
     }
 
-    /// A database the previous layout made (every migration applied) opens without a new migration.
-    @Test func databaseOfThePreviousLayoutOpensUnchanged() throws {
+    /// A database the previous layout made (every migration applied) opens with only the
+    /// migrations added since applied to it.
+    @Test func databaseOfThePreviousLayoutOpensWithOnlyTheNewMigrations() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hg-store-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("app.db").path
         do {
             let queue = try DatabaseQueue(path: path)
-            try queue.write { db in
-                try db.execute(sql: "CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
-                for id in Self.previousLayout {
-                    try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [id])
-                }
-            }
+            try Migrations.migrator.migrate(queue, upTo: try #require(Self.previousLayout.last))
             try queue.close()
         }
         let app = try AppDatabase.open(path: path)
         let applied = try app.writer.read { db in
             try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
         }
-        #expect(applied == Self.previousLayout)
+        #expect(applied == Self.previousLayout + Self.added)
     }
 
     /// Records store dates as the rows written before them hold them (RFC 3339 UTC, whole

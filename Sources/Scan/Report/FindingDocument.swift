@@ -74,7 +74,7 @@ extension FindingDocument {
         } else {
             try c.encodeNil(forKey: kev)
         }
-        try c.encode(f.priority, forKey: priority)
+        try c.encode(f.effectivePriority, forKey: priority)
     }
 }
 

@@ -61,26 +61,28 @@ package enum FixRepository {
     /// A page of groups, best priority closed first, then most findings, most KEV, name.
     package static func groups(_ q: Query, in db: Database) throws -> (groups: [FixGroup], total: Int) {
         var scope: [String] = []
-        var args: [any DatabaseValueConvertible & Sendable] = [q.org, Timestamp.format(q.now)]
+        // Positional parameters, in the order they appear in the statement.
+        var args: [any DatabaseValueConvertible & Sendable] = [q.org]
         if let r = q.registryScope { scope.append("i.registry_id = ?"); args.append(r) }
         if let img = q.imageId { scope.append("i.id = ?"); args.append(img) }
         let (conditions, filterArgs) = q.filter.conditions()
         args += filterArgs
+        args += [q.org, Timestamp.format(q.now)] as [any DatabaseValueConvertible & Sendable]
         let scopeSQL = scope.isEmpty ? "" : "AND " + scope.joined(separator: " AND ")
         let filterSQL = conditions.isEmpty ? "" : "AND " + conditions.joined(separator: " AND ")
         let sql = """
             WITH latest AS (
                 SELECT DISTINCT t.last_scan_id AS id, i.id AS image_id FROM image_tags t JOIN images i ON i.id = t.image_id
-                WHERE i.org_id = ?1 AND t.last_scan_id IS NOT NULL \(scopeSQL)
+                WHERE i.org_id = ? AND t.last_scan_id IS NOT NULL \(scopeSQL)
             ),
             open AS (
                 SELECT f.pkg_type, f.pkg_name, f.fix_version, f.vulnerability_id, f.priority_rank, f.severity_rank, f.kev,
                     l.image_id
                 FROM latest l JOIN findings f ON f.scan_id = l.id
                 WHERE f.fix_version IS NOT NULL \(filterSQL) AND NOT EXISTS (
-                    SELECT 1 FROM triage t WHERE t.org_id = ?1 AND t.vulnerability_id = f.vulnerability_id
+                    SELECT 1 FROM triage t WHERE t.org_id = ? AND t.vulnerability_id = f.vulnerability_id
                         AND t.status = 'WONT_FIX' AND (t.image_id = '' OR t.image_id = l.image_id)
-                        AND (t.expires_at IS NULL OR t.expires_at > ?2))
+                        AND (t.expires_at IS NULL OR t.expires_at > ?))
             ),
             grouped AS (
                 SELECT pkg_type, pkg_name, fix_version,

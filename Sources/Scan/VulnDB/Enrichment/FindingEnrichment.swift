@@ -7,6 +7,12 @@ public struct EPSSInfo: Sendable, Hashable, Codable {
     public var percentile: Double
     /// The score file's date.
     public var date: String?
+
+    public init(score: Double, percentile: Double, date: String?) {
+        self.score = score
+        self.percentile = percentile
+        self.date = date
+    }
 }
 
 /// CISA KEV of a finding's CVE.
@@ -16,6 +22,13 @@ public struct KEVInfo: Sendable, Hashable, Codable {
     /// `knownRansomwareCampaignUse` is `Known`.
     public var ransomware: Bool
     public var requiredAction: String?
+
+    public init(dateAdded: String, dueDate: String?, ransomware: Bool, requiredAction: String?) {
+        self.dateAdded = dateAdded
+        self.dueDate = dueDate
+        self.ransomware = ransomware
+        self.requiredAction = requiredAction
+    }
 }
 
 extension PackageType {
