@@ -594,11 +594,16 @@ def rematch_benchmark(binary, images=1000, packages=200, workers=8):
             for i in range(n):
                 out.write(f"{feeds.cve_id(i)},{0.5 if i % 5 == 0 else 0.01:.5f},{0.97 if i % 5 == 0 else 0.2 + (i % 50) / 100:.5f}\n")
         imp = subprocess.run([binary, "db", "import", f"{tmp}/epss-2.csv.gz", "--data-dir", data], capture_output=True, text=True)
-        m = _re.search(r"rematch job (\S+)", imp.stdout)
+        m = _re.search(r"rematch job (job_[0-9a-f]+)", imp.stdout)
         job = None
+        import sqlite3
         while m and time.time() < deadline:
-            job = api(base, key, "GET", f"/api/jobs/{m.group(1)}")["data"]
-            if job["status"] in ("succeeded", "failed", "cancelled"):
+            # The CLI's job belongs to no organization (the API shows it to none): read the database.
+            con = sqlite3.connect(f"file:{data}/harborguard.db?mode=ro", uri=True)
+            row = con.execute("SELECT id, status, started_at, finished_at, result FROM jobs WHERE id = ?", (m.group(1),)).fetchone()
+            con.close()
+            job = dict(zip(("id", "status", "startedAt", "finishedAt", "result"), row)) if row else None
+            if job and job["status"] in ("succeeded", "failed", "cancelled"):
                 break
             time.sleep(0.2)
         gets_after = reg.blob_gets()
@@ -609,12 +614,8 @@ def rematch_benchmark(binary, images=1000, packages=200, workers=8):
             def ts(v):
                 return datetime.fromisoformat(v.replace("Z", "+00:00"))
             seconds = (ts(job["finishedAt"]) - ts(job["startedAt"])).total_seconds()
-            import sqlite3
-            con = sqlite3.connect(f"file:{data}/harborguard.db?mode=ro", uri=True)
-            row = con.execute("SELECT result FROM jobs WHERE id = ?", (job["id"],)).fetchone()
-            con.close()
             try:
-                summary = json.loads(row[0] or "{}") if row else {}
+                summary = json.loads(job["result"] or "{}")
             except ValueError:
                 summary = {}
         p2 = api(base, key, "GET", "/api/vulnerabilities?priority=P2&limit=1")["meta"]["total"]

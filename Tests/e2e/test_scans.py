@@ -132,7 +132,9 @@ def test_scan_by_tag_finds_the_real_inventory_and_findings(env, server):
     # The registry's default scanners are trivy, grype and syft: the real syft ran on the
     # layout teed from this scan's download and saw the same package.
     assert first["sources"] == ["native", "syft"] and first["triage"] is None
-    assert abs(first["cvss"] - 9.8) < 0.05
+    # The rating behind the severity: the advisory's own CVSS v3.1 vector.
+    assert abs(first["cvss"]["score"] - 9.8) < 0.05 and first["cvss"]["vector"].startswith("CVSS:3.1/")
+    assert first["severitySource"] == "distribution" and first["priority"] == "P2"  # CVSS >= 9.0 with a fix
     req = s.api("GET", f"/api/scans/{scan['id']}/findings?package=requests").json()["data"]
     assert [x["vulnerabilityId"] for x in req] == ["CVE-2018-18074"]
     assert {"PYSEC-2018-28", "GHSA-x84v-xcm2-53pg"} <= set(req[0]["aliases"])

@@ -61,6 +61,9 @@ enum ConsoleAssets {
         .h-unhealthy, .h-degraded, .st-failed, .s-offline, .sc-failed { border-color: var(--bad); color: var(--bad); }
         .st-running, .st-queued, .h-syncing, .s-scanning { border-color: var(--accent); color: var(--accent); }
         .sev { font-weight: 700; font-size: .85em; }
+        .prio { font-weight: 700; font-size: .85em; font-variant-numeric: tabular-nums; }
+        .prio-P1 { color: var(--crit); } .prio-P2 { color: var(--high); }
+        .kev { display: inline-block; padding: 0 .3em; border-radius: .2em; font-size: .75em; font-weight: 700; color: #fff; background: var(--crit); }
         .sev-CRITICAL { color: var(--crit); } .sev-HIGH { color: var(--high); } .sev-MEDIUM { color: var(--med); } .sev-LOW { color: var(--low); }
         .grade { display: inline-block; width: 1.6rem; text-align: center; border-radius: 4px; font-weight: 700; color: #fff; background: #57606a; }
         .g-A { background: #1a7f37; } .g-B { background: #4d7f1a; } .g-C { background: #7d5e00; } .g-D { background: #bc4c00; } .g-E, .g-F { background: #a40e26; }

@@ -25,6 +25,19 @@ extension ConsoleRoutes {
             var high: Int
             var maxRisk: Int
         }
+        /// "Upgrade `package` to `fixedVersion`: closes N findings (K KEV) in M images", best priority first.
+        struct FixRow {
+            var package: String
+            var type: String
+            var fixedVersion: String
+            var findings: Int
+            /// The KEV count, nil when none (the template shows the badge only then).
+            var kev: Int?
+            var images: Int
+            var priority: String
+            var vulnerabilities: String
+        }
+        var fixFirst: [FixRow]
         var severities: [Tile]
         var registries: [RegistryRow]
         var recent: [Tile]
@@ -41,6 +54,7 @@ extension ConsoleRoutes {
         let trend = o.trend
         let last = trend.last.map { $0.critical + $0.high } ?? 0
         let view = OverviewView(
+            fixFirst: o.fixFirst.map(Self.fixRow),
             severities: severities,
             registries: o.registries.map {
                 .init(id: $0.id, name: $0.name, health: $0.health, images: $0.imageCount, critical: $0.critical, high: $0.high, maxRisk: $0.maxRisk)
@@ -49,6 +63,15 @@ extension ConsoleRoutes {
             images: o.topImages.map(Self.imageRow), chart: ConsoleChart.svg(trend),
             trendSummary: "Today: \(trend.last?.critical ?? 0) critical and \(trend.last?.high ?? 0) high open in the latest scan of each image (\(last) in all).")
         return show(req, "overview", title: "Overview", viewer: v, current: "overview", data: view)
+    }
+
+    /// A "Fix first" row: the group, its KEV count when there is one, the first vulnerability ids.
+    static func fixRow(_ g: FixGroup) -> OverviewView.FixRow {
+        let ids = g.vulnerabilityIds
+        let shown = ids.prefix(3).joined(separator: ", ") + (ids.count > 3 ? ", …" : "")
+        return OverviewView.FixRow(
+            package: g.package, type: g.packageType.rawValue, fixedVersion: g.fixedVersion, findings: g.findings,
+            kev: g.kev > 0 ? g.kev : nil, images: g.images, priority: g.bestPriority?.rawValue ?? "", vulnerabilities: shown)
     }
 
     /// A letter for the risk score: A 0, B under 10, C under 25, D under 50, E under 75, F from 75.

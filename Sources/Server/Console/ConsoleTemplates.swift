@@ -88,6 +88,17 @@ enum ConsoleTemplates {
             <p><a href="/console/scans">Queue and history</a></p>
           </section>
         </div>
+        <section aria-labelledby="h-fix" id="fix-first">
+          <h2 id="h-fix">Fix first</h2>
+          {{#first(fixFirst)}}<div class="scroll"><table>
+          <thead><tr><th scope="col">Priority</th><th scope="col">Upgrade</th><th scope="col">To</th><th scope="col" class="num">Findings closed</th>
+          <th scope="col" class="num">KEV</th><th scope="col" class="num">Images</th><th scope="col">Vulnerabilities</th></tr></thead><tbody>{{/first(fixFirst)}}
+          {{#fixFirst}}<tr><td><span class="prio prio-{{priority}}">{{priority}}</span></td><td>{{package}} <span class="muted">{{type}}</span></td>
+          <td>{{fixedVersion}}</td><td class="num">{{findings}}</td><td class="num">{{#kev}}<span class="kev">KEV</span> {{kev}}{{/kev}}</td>
+          <td class="num">{{images}}</td><td class="muted">{{vulnerabilities}}</td></tr>{{/fixFirst}}
+          {{#first(fixFirst)}}</tbody></table></div>{{/first(fixFirst)}}
+          {{^fixFirst}}<p>No open finding has a fix to apply.</p>{{/fixFirst}}
+        </section>
         <section aria-labelledby="h-reg">
           <h2 id="h-reg">Risk by registry</h2>
           {{#first(registries)}}
@@ -279,10 +290,11 @@ enum ConsoleTemplates {
           <p><label for="fp">Package</label><input id="fp" name="package" value="{{packageFilter}}"></p>
           <p><button type="submit">Filter</button></p>
         </form>
-        {{#first(findings)}}<div class="scroll"><table><thead><tr><th scope="col">Vulnerability</th><th scope="col">Severity</th><th scope="col">Package</th>
+        {{#first(findings)}}<div class="scroll"><table><thead><tr><th scope="col">Priority</th><th scope="col">Vulnerability</th><th scope="col">Severity</th><th scope="col">Package</th>
         <th scope="col">Installed</th><th scope="col">Fixed in</th><th scope="col">Triage</th></tr></thead><tbody>{{/first(findings)}}
-        {{#findings}}<tr><td><a href="/console/vulnerabilities?cveId={{vulnerabilityId}}">{{vulnerabilityId}}</a><div class="muted">{{title}}</div></td>
-        <td><span class="sev sev-{{severity}}">{{severity}}</span></td><td>{{package.name}}</td><td>{{package.version}}</td>
+        {{#findings}}<tr><td><span class="prio prio-{{priority}}">{{priority}}</span>{{#kev}} <span class="kev" title="In CISA KEV since {{dateAdded}}">KEV</span>{{/kev}}</td>
+        <td><a href="/console/vulnerabilities?cveId={{vulnerabilityId}}">{{vulnerabilityId}}</a><div class="muted">{{title}}</div></td>
+        <td><span class="sev sev-{{severity}}">{{severity}}</span>{{#epss}}<div class="muted">EPSS {{percentile}}</div>{{/epss}}</td><td>{{package.name}}</td><td>{{package.version}}</td>
         <td>{{fixedVersion}}</td><td>{{#triage}}{{status}}{{/triage}}</td></tr>{{/findings}}
         {{#first(findings)}}</tbody></table></div>{{/first(findings)}}
         {{^findings}}<p>No findings match.</p>{{/findings}}
@@ -307,9 +319,10 @@ enum ConsoleTemplates {
         </form>
         <p class="muted">Vulnerabilities found: {{total}}</p>
         {{#first(rows)}}<div class="scroll"><table>
-        <thead><tr><th scope="col">Vulnerability</th><th scope="col">Severity</th><th scope="col">Package</th><th scope="col" class="num">Images</th>
+        <thead><tr><th scope="col">Priority</th><th scope="col">Vulnerability</th><th scope="col">Severity</th><th scope="col">Package</th><th scope="col" class="num">Images</th>
         <th scope="col">Fixed in</th><th scope="col">Triage</th></tr></thead><tbody>{{/first(rows)}}
-        {{#rows}}<tr><td>{{vulnerabilityId}}<div class="muted">{{title}}</div></td><td><span class="sev sev-{{severity}}">{{severity}}</span></td>
+        {{#rows}}<tr><td><span class="prio prio-{{priority}}">{{priority}}</span>{{#kev}} <span class="kev" title="In CISA KEV since {{dateAdded}}">KEV</span>{{/kev}}</td>
+        <td>{{vulnerabilityId}}<div class="muted">{{title}}</div></td><td><span class="sev sev-{{severity}}">{{severity}}</span>{{#epss}}<div class="muted">EPSS {{percentile}}</div>{{/epss}}</td>
         <td>{{packageName}} {{packageVersion}}</td><td class="num">{{affectedImages}}</td><td>{{fixedVersion}}</td>
         <td><span class="badge t-{{triageStatus}}">{{triageStatus}}</span>{{#triage.note}}<div class="muted">{{.}}</div>{{/triage.note}}{{#triage.expiresAt}}<div class="muted">until {{.}}</div>{{/triage.expiresAt}}
         {{#canDevelop}}<details class="triage"><summary>Triage</summary>

@@ -1,6 +1,7 @@
 import Cron
 import Foundation
 import GRDB
+import Scan
 import Store
 
 /// The images' domain operations for the API and the console: each takes the caller's
@@ -44,8 +45,10 @@ struct ImageService: Sendable {
         return dto
     }
 
-    /// The console overview's totals, in one read transaction of five statements.
+    /// The console overview's totals, in one read transaction of six statements.
     struct Overview: Sendable {
+        /// The top fix groups ("Fix first").
+        var fixFirst: [FixGroup]
         var severities: OverviewRepository.SeverityTotals
         var registries: [OverviewRepository.RegistryRisk]
         var recentByStatus: [String: Int]
@@ -60,8 +63,10 @@ struct ImageService: Sendable {
             let o = try OverviewRepository.overview(
                 db, org: p.orgId, registry: p.registryScope, recentSince: now.addingTimeInterval(-86_400),
                 trendSince: Calendar(identifier: .gregorian).startOfDay(for: now).addingTimeInterval(-29 * 86_400))
+            var fixes = FixRepository.Query(org: p.orgId, now: now, limit: 5, offset: 0)
+            fixes.registryScope = p.registryScope
             return Overview(
-                severities: o.severities, registries: o.registries, recentByStatus: o.recentByStatus,
+                fixFirst: try FixRepository.groups(fixes, countTotal: false, in: db).groups, severities: o.severities, registries: o.registries, recentByStatus: o.recentByStatus,
                 topImages: o.topImages.map { ImageDTO(row: $0) }, trend: ConsoleChart.trend(scans: o.trendScans, now: now))
         }
     }

@@ -59,7 +59,8 @@ package enum FixRepository {
     }
 
     /// A page of groups, best priority closed first, then most findings, most KEV, name.
-    package static func groups(_ q: Query, in db: Database) throws -> (groups: [FixGroup], total: Int) {
+    /// `countTotal: false` skips the count (the console overview shows the top groups only).
+    package static func groups(_ q: Query, countTotal: Bool = true, in db: Database) throws -> (groups: [FixGroup], total: Int) {
         var scope: [String] = []
         // Positional parameters, in the order they appear in the statement.
         var args: [any DatabaseValueConvertible & Sendable] = [q.org]
@@ -93,7 +94,8 @@ package enum FixRepository {
                 FROM open GROUP BY pkg_type, pkg_name, fix_version
             )
             """
-        let total = try Int.fetchOne(db, sql: sql + " SELECT COUNT(*) FROM grouped", arguments: StatementArguments(args)) ?? 0
+        let total = countTotal
+            ? try Int.fetchOne(db, sql: sql + " SELECT COUNT(*) FROM grouped", arguments: StatementArguments(args)) ?? 0 : -1
         let rows = try Row.fetchAll(
             db,
             sql: sql + """
