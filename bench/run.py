@@ -634,6 +634,81 @@ def rematch_benchmark(binary, images=1000, packages=200, workers=8):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def fixes_benchmark(binary, images=1000, per_image=100, requests_n=60):
+    """`GET /api/fixes` over 100,000 current findings (1,000 images x 100, written into the
+    app database's own tables while the server runs: 400 packages, fixed versions shared so
+    groups span images), one request at a time: p50/p99 against `GET /api/vulnerabilities` over
+    the same findings (the other grouped list) in the same run."""
+    import random
+    import sqlite3
+    tmp = tempfile.mkdtemp(prefix="hg-bench-fixes-")
+    proc = None
+    try:
+        data = f"{tmp}/data"
+        proc, base, key = start_serve(binary, data)
+        rid = api(base, key, "POST", "/api/registries", {"name": "fx", "provider": "DOCKER_REGISTRY",
+                                                         "url": "http://127.0.0.1:9", "schedule": "manual"})["data"]["id"]
+        con = sqlite3.connect(f"{data}/harborguard.db", timeout=30)
+        org = con.execute("SELECT org_id FROM registries WHERE id = ?", (rid,)).fetchone()[0]
+        now = "2099-02-01T00:00:00Z"
+        rnd = random.Random(7)
+        with con:
+            for i in range(images):
+                img, scan = f"img_fx{i:05d}", f"scn_fx{i:05d}"
+                con.execute("INSERT INTO images (id, org_id, registry_id, name, full_name, latest_tag, created_at, updated_at) "
+                            "VALUES (?, ?, ?, ?, ?, '1', ?, ?)", (img, org, rid, f"app{i}", f"127.0.0.1:9/app{i}", now, now))
+                con.execute("INSERT INTO scans (id, org_id, registry_id, image_id, repository, tag, reference, digest, manifest_digest, "
+                            "status, trigger, queued_at, finished_at) VALUES (?, ?, ?, ?, ?, '1', ?, 'sha256:aa', 'sha256:aa', "
+                            "'completed', 'manual', ?, ?)", (scan, org, rid, img, f"app{i}", f"127.0.0.1:9/app{i}:1", now, now))
+                con.execute("INSERT INTO image_tags (image_id, name, digest, first_seen_at, updated_at, last_scan_id) "
+                            "VALUES (?, '1', 'sha256:aa', ?, ?, ?)", (img, now, now, scan))
+                rows = []
+                for k in range(per_image):
+                    pkg = rnd.randrange(400)
+                    vid = f"CVE-2099-{rnd.randrange(20_000):06d}"
+                    fixed = f"1.{pkg % 7}-{1 + pkg % 3}" if k % 4 else None
+                    prio = 1 if k % 97 == 0 else 2 if k % 31 == 0 else (3 if k % 3 == 0 else 4) if fixed else 5
+                    detail = json.dumps({"vulnerabilityId": vid, "aliases": [], "severity": "HIGH", "package": {
+                        "name": f"pkg{pkg:03d}", "version": "1.0-1", "type": "deb", "purl": f"pkg:deb/debian/pkg{pkg:03d}@1.0-1"},
+                        "fixedVersion": fixed, "fixState": "fixed" if fixed else "not-fixed", "references": [], "sources": ["native"],
+                        "advisoryIds": [vid], "priority": f"P{prio}"})
+                    rows.append((scan, k, vid, 3, 1 if fixed else 0, f"pkg{pkg:03d}", "1.0-1", "deb", detail.encode(), prio,
+                                 1 if prio == 1 else 0, None, None, "distribution", fixed))
+                con.executemany("INSERT OR IGNORE INTO findings (scan_id, seq, vulnerability_id, severity_rank, fixable, pkg_name, "
+                                "pkg_version, pkg_type, detail, priority_rank, kev, epss, epss_percentile, severity_source, fix_version) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        total = con.execute("SELECT COUNT(*) FROM findings").fetchone()[0]
+        con.close()
+
+        def timings(path):
+            out = []
+            for _ in range(requests_n):
+                t0 = time.perf_counter()
+                r = urllib.request.urlopen(urllib.request.Request(base + path, headers={"X-API-Key": key}), timeout=60)
+                body = json.loads(r.read())
+                out.append((time.perf_counter() - t0) * 1000)
+            return sorted(out), body
+        timings("/api/fixes")  # warm the page cache
+        fixes, body = timings("/api/fixes")
+        vulns, _ = timings("/api/vulnerabilities")
+        def pct(xs, p):
+            return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+        groups = body["meta"]["total"]
+        return [
+            {"figure": f"GET /api/fixes over {total:,} current findings ({groups} fix groups), p50 (ms, 1 conn, {requests_n} requests)",
+             "harborguard": round(pct(fixes, 50), 1), "baseline": round(pct(vulns, 50), 1),
+             "baseline_name": "GET /api/vulnerabilities over the same findings, p50 (ms)",
+             "ratio": round(pct(fixes, 50) / pct(vulns, 50), 2), "target": "(reported)", "pass": groups > 0},
+            {"figure": f"GET /api/fixes over {total:,} current findings, p99 (ms)", "harborguard": round(pct(fixes, 99), 1),
+             "baseline": round(pct(vulns, 99), 1), "baseline_name": "GET /api/vulnerabilities, p99 (ms)",
+             "ratio": round(pct(fixes, 99) / pct(vulns, 99), 2), "target": "< 250 ms", "pass": pct(fixes, 99) < 250},
+        ]
+    finally:
+        if proc:
+            stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def queue_benchmark(binary, images=1000, workers=8):
     """1,000 scan jobs (queued by one sync of 1,000 one-tag repositories) run by 8 workers:
     the queue's cost per claimed job (the server's own claim timer in /metrics) against the
@@ -704,6 +779,7 @@ def main():
     ap.add_argument("--skip-queue", action="store_true", help="skip the 1,000 scan jobs x 8 workers queue benchmark")
     ap.add_argument("--skip-vulndb", action="store_true", help="skip the 200,000-record import and 5,000-package match")
     ap.add_argument("--skip-rematch", action="store_true", help="skip the rematch of 1,000 stored images after an EPSS update")
+    ap.add_argument("--skip-fixes", action="store_true", help="skip GET /api/fixes over 100,000 findings")
     ap.add_argument("--skip-scheduler", action="store_true", help="skip the 10,000 registries x 1,000,000 tags scheduler benchmark")
     args = ap.parse_args()
     if not shutil.which("wrk"):
@@ -794,6 +870,8 @@ def main():
         results += vulndb_benchmark(args.bin)
     if not args.skip_rematch:
         results += rematch_benchmark(args.bin)
+    if not args.skip_fixes:
+        results += fixes_benchmark(args.bin)
     if not args.skip_queue:
         results += queue_benchmark(args.bin)
     if not args.skip_image:
