@@ -647,7 +647,7 @@ def fixes_benchmark(binary, images=1000, per_image=100, requests_n=60):
         data = f"{tmp}/data"
         proc, base, key = start_serve(binary, data)
         rid = api(base, key, "POST", "/api/registries", {"name": "fx", "provider": "DOCKER_REGISTRY",
-                                                         "url": "http://127.0.0.1:9", "schedule": "manual"})["data"]["id"]
+                                                         "url": "http://127.0.0.1:9", "insecure": True, "schedule": "manual"})["data"]["id"]
         con = sqlite3.connect(f"{data}/harborguard.db", timeout=30)
         org = con.execute("SELECT org_id FROM registries WHERE id = ?", (rid,)).fetchone()[0]
         now = "2099-02-01T00:00:00Z"

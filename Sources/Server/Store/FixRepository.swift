@@ -58,58 +58,96 @@ package enum FixRepository {
         }
     }
 
-    /// A page of groups, best priority closed first, then most findings, most KEV, name.
-    /// `countTotal: false` skips the count (the console overview shows the top groups only).
-    package static func groups(_ q: Query, countTotal: Bool = true, in db: Database) throws -> (groups: [FixGroup], total: Int) {
+    /// The current findings a group aggregates: `latest` (the current scans, each with its
+    /// image) and `cur` (their findings with a version to upgrade to, the filters applied, no
+    /// `WONT_FIX` in force excepting them). Across the organization `cur` walks
+    /// `findings_fix_group` in group order (a covering index: one pass, no sort for the
+    /// grouping); one image's few scans are read by scan id.
+    static func current(_ q: Query) -> (sql: String, args: [any DatabaseValueConvertible & Sendable]) {
         var scope: [String] = []
-        // Positional parameters, in the order they appear in the statement.
         var args: [any DatabaseValueConvertible & Sendable] = [q.org]
-        if let r = q.registryScope { scope.append("i.registry_id = ?"); args.append(r) }
-        if let img = q.imageId { scope.append("i.id = ?"); args.append(img) }
+        if let r = q.registryScope { scope.append("AND i.registry_id = ?"); args.append(r) }
+        if let img = q.imageId { scope.append("AND i.id = ?"); args.append(img) }
         let (conditions, filterArgs) = q.filter.conditions()
         args += filterArgs
-        args += [q.org, Timestamp.format(q.now)] as [any DatabaseValueConvertible & Sendable]
-        let scopeSQL = scope.isEmpty ? "" : "AND " + scope.joined(separator: " AND ")
-        let filterSQL = conditions.isEmpty ? "" : "AND " + conditions.joined(separator: " AND ")
+        let now = Timestamp.format(q.now)
+        args += [q.org, now, q.org, now] as [any DatabaseValueConvertible & Sendable]
+        let index = q.imageId == nil ? "INDEXED BY findings_fix_group" : ""
         let sql = """
-            WITH latest AS (
-                SELECT DISTINCT t.last_scan_id AS id, i.id AS image_id FROM image_tags t JOIN images i ON i.id = t.image_id
-                WHERE i.org_id = ? AND t.last_scan_id IS NOT NULL \(scopeSQL)
+            latest AS (
+                SELECT t.last_scan_id AS id, MIN(i.id) AS image_id FROM image_tags t JOIN images i ON i.id = t.image_id
+                WHERE i.org_id = ? AND t.last_scan_id IS NOT NULL \(scope.joined(separator: " "))
+                GROUP BY t.last_scan_id
             ),
-            open AS (
-                SELECT f.pkg_type, f.pkg_name, f.fix_version, f.vulnerability_id, f.priority_rank, f.severity_rank, f.kev,
-                    l.image_id
-                FROM latest l JOIN findings f ON f.scan_id = l.id
-                WHERE f.fix_version IS NOT NULL \(filterSQL) AND NOT EXISTS (
-                    SELECT 1 FROM triage t WHERE t.org_id = ? AND t.vulnerability_id = f.vulnerability_id
-                        AND t.status = 'WONT_FIX' AND (t.image_id = '' OR t.image_id = l.image_id)
-                        AND (t.expires_at IS NULL OR t.expires_at > ?))
-            ),
-            grouped AS (
-                SELECT pkg_type, pkg_name, fix_version,
-                    COUNT(DISTINCT image_id || '|' || vulnerability_id) AS findings,
-                    COUNT(DISTINCT CASE WHEN kev = 1 THEN image_id || '|' || vulnerability_id END) AS kev,
-                    MIN(priority_rank) AS best, MAX(severity_rank) AS severity_rank,
-                    COUNT(DISTINCT image_id) AS images, group_concat(DISTINCT vulnerability_id) AS ids
-                FROM open GROUP BY pkg_type, pkg_name, fix_version
+            cur AS (
+                SELECT f.scan_id, f.pkg_name, f.pkg_type, f.fix_version, f.priority_rank, f.severity_rank, f.kev, f.vulnerability_id
+                FROM findings f \(index)
+                WHERE f.fix_version IS NOT NULL AND f.scan_id IN (SELECT id FROM latest)
+                    \(conditions.map { "AND \($0)" }.joined(separator: " "))
+                    AND f.vulnerability_id NOT IN (
+                        SELECT t.vulnerability_id FROM triage t WHERE t.org_id = ? AND t.image_id = '' AND t.status = 'WONT_FIX'
+                            AND (t.expires_at IS NULL OR t.expires_at > ?))
+                    AND (f.scan_id, f.vulnerability_id) NOT IN (
+                        SELECT l.id, t.vulnerability_id FROM triage t JOIN latest l ON l.image_id = t.image_id
+                        WHERE t.org_id = ? AND t.status = 'WONT_FIX' AND (t.expires_at IS NULL OR t.expires_at > ?))
             )
             """
-        let total = countTotal
-            ? try Int.fetchOne(db, sql: sql + " SELECT COUNT(*) FROM grouped", arguments: StatementArguments(args)) ?? 0 : -1
+        return (sql, args)
+    }
+
+    /// A page of groups, best priority closed first, then most findings, most KEV, name; and
+    /// the number of groups (`countTotal: false` skips it: the console overview shows the top
+    /// groups only). The page's groups are read once more for their images and vulnerabilities.
+    package static func groups(_ q: Query, countTotal: Bool = true, in db: Database) throws -> (groups: [FixGroup], total: Int) {
+        let (cur, args) = current(q)
         let rows = try Row.fetchAll(
             db,
-            sql: sql + """
-                 SELECT * FROM grouped ORDER BY best, findings DESC, kev DESC, pkg_name, fix_version, pkg_type LIMIT ? OFFSET ?
+            sql: """
+                WITH \(cur)
+                SELECT pkg_name, pkg_type, fix_version, COUNT(*) AS findings, SUM(kev) AS kev, MIN(priority_rank) AS best,
+                    MAX(severity_rank) AS severity_rank\(countTotal ? ", COUNT(*) OVER () AS total" : "")
+                FROM cur GROUP BY pkg_name, pkg_type, fix_version
+                ORDER BY best, findings DESC, kev DESC, pkg_name, fix_version, pkg_type
+                LIMIT ? OFFSET ?
                 """,
             arguments: StatementArguments(args + [q.limit, q.offset]))
+        var total = countTotal ? (rows.first?["total"] as Int? ?? 0) : -1
+        if countTotal && rows.isEmpty && q.offset > 0 {
+            // A page past the end still says how many groups there are.
+            total = try Int.fetchOne(
+                db, sql: "WITH \(cur) SELECT COUNT(*) FROM (SELECT 1 FROM cur GROUP BY pkg_name, pkg_type, fix_version)",
+                arguments: StatementArguments(args)) ?? 0
+        }
+        guard !rows.isEmpty else { return ([], total) }
+        // The page's groups once more: their images and vulnerability ids.
+        let keys = Array(repeating: "(?, ?, ?)", count: rows.count).joined(separator: ", ")
+        var keyArgs: [any DatabaseValueConvertible & Sendable] = []
+        for r in rows { keyArgs += [r["pkg_name"] as String, r["pkg_type"] as String, r["fix_version"] as String] }
+        var members: [String: (images: Set<String>, ids: Set<String>)] = [:]
+        for m in try Row.fetchAll(
+            db,
+            sql: """
+                WITH \(cur), page(n, t, v) AS (VALUES \(keys))
+                SELECT c.pkg_name, c.pkg_type, c.fix_version, c.vulnerability_id, l.image_id
+                FROM page JOIN cur c ON c.pkg_name = page.n AND c.pkg_type = page.t AND c.fix_version = page.v
+                JOIN latest l ON l.id = c.scan_id
+                """,
+            arguments: StatementArguments(args + keyArgs))
+        {
+            let key = "\(m[0] as String)\u{1F}\(m[1] as String)\u{1F}\(m[2] as String)"
+            var entry = members[key] ?? ([], [])
+            entry.ids.insert(m[3])
+            if let image = m[4] as String? { entry.images.insert(image) }
+            members[key] = entry
+        }
         // Types are stored from `PackageType`, so every row decodes.
         return (rows.compactMap { r in
             guard let type = PackageType(rawValue: r["pkg_type"]) else { return nil }
+            let m = members["\(r["pkg_name"] as String)\u{1F}\(r["pkg_type"] as String)\u{1F}\(r["fix_version"] as String)"]
             return FixGroup(
-                package: r["pkg_name"], packageType: type, fixedVersion: r["fix_version"],
-                findings: r["findings"], kev: r["kev"], bestPriority: Priority(rank: r["best"]),
-                highestSeverity: Severity(rank: r["severity_rank"]),
-                vulnerabilityIds: ((r["ids"] as String?) ?? "").split(separator: ",").map(String.init).sorted(), images: r["images"])
+                package: r["pkg_name"], packageType: type, fixedVersion: r["fix_version"], findings: r["findings"], kev: r["kev"],
+                bestPriority: Priority(rank: r["best"]), highestSeverity: Severity(rank: r["severity_rank"]),
+                vulnerabilityIds: (m?.ids ?? []).sorted(), images: m?.images.count ?? 0)
         }, total)
     }
 }

@@ -312,7 +312,8 @@ package enum Migrations {
                 ALTER TABLE findings ADD COLUMN epss_percentile REAL;
                 ALTER TABLE findings ADD COLUMN severity_source TEXT;
                 ALTER TABLE findings ADD COLUMN fix_version TEXT;
-                CREATE INDEX findings_fix ON findings(fix_version, pkg_name) WHERE fix_version IS NOT NULL;
+                CREATE INDEX findings_fix_group ON findings(pkg_name, pkg_type, fix_version, scan_id, priority_rank, severity_rank, kev,
+                    vulnerability_id) WHERE fix_version IS NOT NULL;
                 """)
             try ScanRepository.backfillPriorityColumns(in: db)
         }
