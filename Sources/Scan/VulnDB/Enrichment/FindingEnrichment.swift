@@ -101,35 +101,28 @@ enum FindingEnrichment {
     }
 
     /// The vector behind an advisory's CVSS score, read from the stored OSV records (the
-    /// advisory table keeps the score only), once per advisory.
+    /// advisory table keeps the score only): once per advisory, only the records' severity
+    /// entries decoded, each vector scored once.
     struct VectorCache {
-        var byAdvisory: [String: [OSVSeverity]] = [:]
+        var byAdvisory: [String: [CVSSRating]] = [:]
 
         mutating func rating(score: Double, advisories: [String], in db: Database) throws -> CVSSRating? {
             for id in advisories {
                 if byAdvisory[id] == nil {
-                    let record = try VulnerabilityDatabase.record(db, id: id)
-                    var all = record?.severity ?? []
-                    for a in record?.affected ?? [] { all += a.severity ?? [] }
-                    byAdvisory[id] = all
-                }
-                for s in byAdvisory[id] ?? [] {
-                    let version: String
-                    let computed: Double?
-                    switch s.type {
-                    case "CVSS_V3":
-                        version = s.score.hasPrefix("CVSS:3.0") ? "3.0" : "3.1"
-                        computed = CVSS.baseScoreV3(s.score)
-                    case "CVSS_V4":
-                        version = "4.0"
-                        computed = CVSS.scoreV4(s.score)
-                    default:
-                        continue
-                    }
-                    if let c = computed, abs(c - score) < 0.05 {
-                        return CVSSRating(version: version, vector: s.score, score: c, type: "Primary", source: id)
+                    byAdvisory[id] = try VulnerabilityDatabase.severities(db, advisory: id).compactMap { s in
+                        switch s.type {
+                        case "CVSS_V3":
+                            return CVSS.baseScoreV3(s.score).map {
+                                CVSSRating(version: s.score.hasPrefix("CVSS:3.0") ? "3.0" : "3.1", vector: s.score, score: $0, type: "Primary", source: id)
+                            }
+                        case "CVSS_V4":
+                            return CVSS.scoreV4(s.score).map { CVSSRating(version: "4.0", vector: s.score, score: $0, type: "Primary", source: id) }
+                        default:
+                            return nil
+                        }
                     }
                 }
+                if let r = byAdvisory[id]?.first(where: { abs($0.score - score) < 0.05 }) { return r }
             }
             return nil
         }
