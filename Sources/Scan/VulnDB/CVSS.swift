@@ -96,7 +96,12 @@ public enum CVSS {
     /// a CVSS v3 score when there is one (what most tools and NVD history show), else
     /// CVSS v4, else an Ubuntu priority word, else `fallbackWord`
     /// (`database_specific.severity`). CVSS v2 vectors are not scored.
-    public static func assess(_ severities: [OSVSeverity]?, fallbackWord: String?) -> (score: Double?, severity: Severity) {
+    /// `distribution`: the record is an operating system distribution's own advisory, whose
+    /// rating (Ubuntu priority, Red Hat / SUSE severity, Debian urgency) is the severity even
+    /// when a CVSS vector is present; the score is still returned. Elsewhere CVSS comes first.
+    public static func assess(
+        _ severities: [OSVSeverity]?, fallbackWord: String?, distribution: Bool = false
+    ) -> (score: Double?, severity: Severity) {
         var v3: Double? = nil
         var v4: Double? = nil
         var word: Severity? = nil
@@ -111,6 +116,9 @@ public enum CVSS {
             default:
                 break
             }
+        }
+        if distribution, let w = word ?? fallbackWord.flatMap(Severity.init(word:)), w != .unknown {
+            return (v3 ?? v4, w)
         }
         if let best = v3 ?? v4 { return (best, Severity(score: best)) }
         if let word { return (nil, word) }

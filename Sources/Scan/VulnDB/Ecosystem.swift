@@ -8,6 +8,17 @@ public enum OSVEcosystem {
         return String(e)
     }
 
+    /// Operating system distributions: their OSV records are the distribution's own advisories.
+    static let distributions: Set<String> = [
+        "Debian", "Ubuntu", "Alpine", "Alpaquita", "Rocky Linux", "AlmaLinux", "Red Hat", "openSUSE", "SUSE", "Wolfi",
+        "Chainguard", "Azure Linux", "CBL-Mariner", "Mageia", "Photon OS", "openEuler",
+    ]
+
+    /// Whether `ecosystem` (`Debian:12`, `Ubuntu:22.04:LTS`, `PyPI`, …) is a distribution's.
+    public static func isDistribution(_ ecosystem: String) -> Bool {
+        distributions.contains(String(ecosystem.split(separator: ":", maxSplits: 1).first ?? ""))
+    }
+
     /// The package name as indexed: PEP 503 for PyPI (lowercase, runs of `-_.` → `-`),
     /// lowercase for RubyGems-insensitive ecosystems is not applied (npm, Go, Maven and
     /// crates.io names are case-sensitive in OSV).
