@@ -75,11 +75,12 @@ extension ScanRunner {
         return try db.writer.write { db in try enqueueRematch(reason: reason, now: Date(), in: db) }
     }
 
+    /// Images matched at once: reading, matching and encoding run on both cores while one
+    /// image's findings are written (the writer serializes the writes).
+    static let rematchWidth = 4
+
     public func rematch(_ context: JobContext, _ payload: RematchJobPayload) async throws -> String? {
         guard let vulndb = services.vulnDB else { throw PermanentJobError("no vulnerability database is configured") }
-        struct Target: Sendable {
-            var scanId: String, orgId: String, manifestDigest: String, findings: [Finding]
-        }
         let org = payload.orgId
         let ids: [String] = try await services.db.read { db in
             try ScanRepository.latestTagScanIds(orgId: org, in: db)
@@ -87,42 +88,28 @@ extension ScanRunner {
         var summary = RematchSummary()
         let matcher = VulnerabilityMatcher(database: vulndb)
         await context.progress(done: 0, total: ids.count)
-        for (i, id) in ids.enumerated() {
-            try Task.checkCancellation()
-            let loaded: (Target, ImageInventory?)? = try await services.db.read { db in
-                guard let scan = try ScanRepository.orgAndManifest(id, in: db) else { return nil }
-                return (Target(scanId: id, orgId: scan.orgId, manifestDigest: scan.manifestDigest,
-                               findings: try ScanRepository.findings(scanId: id, in: db)),
-                        try ScanRepository.inventory(digest: scan.manifestDigest, in: db))
+        try await withThrowingTaskGroup(of: RematchSummary.self) { group in
+            var next = 0
+            var done = 0
+            func start() {
+                guard next < ids.count else { return }
+                let id = ids[next]
+                next += 1
+                group.addTask { try await self.rematchOne(scanId: id, matcher: matcher) }
             }
-            guard let (target, inventory) = loaded else { continue }
-            guard let inventory else { summary.missingInventories += 1; continue }
-            summary.inventories += 1
-            let matched = try await matcher.match(inventory)
-            // Findings only external scanners reported stay as they were.
-            let kept = target.findings.filter { !$0.sources.contains("native") }
-            let next = matched + kept
-            let now = services.now
-            switch Self.rematchChange(before: target.findings, after: next) {
-            case .none:
-                continue
-            case .reranked:
-                // EPSS moves daily for nearly every CVE: re-ranking rewrites the scan's
-                // findings in place instead of recording a new scan per image per day.
-                summary.reranked += 1
-                try await services.db.write { db in
-                    try ScanRepository.replaceFindings(scanId: target.scanId, findings: next, orgId: target.orgId, now: now, in: db)
-                }
-            case .changed(let added, let resolved):
-                summary.changed += 1
-                summary.newFindings += added
-                summary.resolvedFindings += resolved
-                try await services.db.write { db in
-                    try ScanRepository.recordRematch(
-                        of: target.scanId, findings: next, added: added, resolved: resolved, now: now, in: db)
-                }
+            for _ in 0..<Self.rematchWidth { start() }
+            while let one = try await group.next() {
+                summary.inventories += one.inventories
+                summary.missingInventories += one.missingInventories
+                summary.changed += one.changed
+                summary.newFindings += one.newFindings
+                summary.resolvedFindings += one.resolvedFindings
+                summary.reranked += one.reranked
+                done += 1
+                if done % 20 == 0 { await context.progress(done: done, total: ids.count) }
+                try Task.checkCancellation()
+                start()
             }
-            if (i + 1) % 20 == 0 { await context.progress(done: i + 1, total: ids.count) }
         }
         await context.progress(done: ids.count, total: ids.count)
         context.logger.info(
@@ -130,5 +117,49 @@ extension ScanRunner {
             metadata: ["inventories": "\(summary.inventories)", "changed": "\(summary.changed)", "reranked": "\(summary.reranked)", "new": "\(summary.newFindings)",
                        "resolved": "\(summary.resolvedFindings)"])
         return String(decoding: try JSONCoding.encoder.encode(summary), as: UTF8.self)
+    }
+
+    /// One scan of the rematch: its stored inventory matched again, and what changed recorded
+    /// (a new scan where findings appear or disappear, the findings rewritten in place where
+    /// only the priority data moved). Returns its share of the summary.
+    private func rematchOne(scanId id: String, matcher: VulnerabilityMatcher) async throws -> RematchSummary {
+        struct Target: Sendable {
+            var scanId: String, orgId: String, manifestDigest: String, findings: [Finding]
+        }
+        var summary = RematchSummary()
+        let loaded: (Target, ImageInventory?)? = try await services.db.read { db in
+            guard let scan = try ScanRepository.orgAndManifest(id, in: db) else { return nil }
+            return (Target(scanId: id, orgId: scan.orgId, manifestDigest: scan.manifestDigest,
+                           findings: try ScanRepository.findings(scanId: id, in: db)),
+                    try ScanRepository.inventory(digest: scan.manifestDigest, in: db))
+        }
+        guard let (target, inventory) = loaded else { return summary }
+        guard let inventory else { summary.missingInventories += 1; return summary }
+        summary.inventories += 1
+        let matched = try await matcher.match(inventory)
+        // Findings only external scanners reported stay as they were.
+        let kept = target.findings.filter { !$0.sources.contains("native") }
+        let next = matched + kept
+        let now = services.now
+        switch Self.rematchChange(before: target.findings, after: next) {
+        case .none:
+            break
+        case .reranked:
+            // EPSS moves daily for nearly every CVE: re-ranking rewrites the scan's
+            // findings in place instead of recording a new scan per image per day.
+            summary.reranked += 1
+            try await services.db.write { db in
+                try ScanRepository.replaceFindings(scanId: target.scanId, findings: next, orgId: target.orgId, now: now, in: db)
+            }
+        case .changed(let added, let resolved):
+            summary.changed += 1
+            summary.newFindings += added
+            summary.resolvedFindings += resolved
+            try await services.db.write { db in
+                try ScanRepository.recordRematch(
+                    of: target.scanId, findings: next, added: added, resolved: resolved, now: now, in: db)
+            }
+        }
+        return summary
     }
 }
