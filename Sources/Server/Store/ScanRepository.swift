@@ -221,10 +221,29 @@ public enum ScanRepository {
 
     /// Findings ordered most severe first; `seq` is that order.
     package static func insertFindings(_ findings: [Finding], scanId: String, orgId: String, now: String, in db: Database) throws {
-        let sorted = findings.sorted {
-            ($0.severity.storedRank, $1.vulnerabilityId, $1.package.name, $1.package.version)
-                > ($1.severity.storedRank, $0.vulnerabilityId, $0.package.name, $0.package.version)
+        try insertFindings(try PreparedFindings(findings), scanId: scanId, orgId: orgId, now: now, in: db)
+    }
+
+    /// Findings ready to insert: in stored order (most severe first), each with its priority
+    /// and its JSON. Prepared outside the write transaction, so the encoding of several scans'
+    /// findings runs in parallel while the writer only inserts.
+    package struct PreparedFindings: Sendable {
+        let rows: [(finding: Finding, detail: Data)]
+
+        package init(_ findings: [Finding]) throws {
+            let sorted = findings.sorted {
+                ($0.severity.storedRank, $1.vulnerabilityId, $1.package.name, $1.package.version)
+                    > ($1.severity.storedRank, $0.vulnerabilityId, $0.package.name, $0.package.version)
+            }
+            rows = try sorted.map { f in
+                var f = f
+                f.priority = f.effectivePriority
+                return (f, try ScanRepository.findingEncoder.encode(f))
+            }
         }
+    }
+
+    package static func insertFindings(_ prepared: PreparedFindings, scanId: String, orgId: String, now: String, in db: Database) throws {
         let insert = try db.cachedStatement(sql: """
             INSERT INTO findings (scan_id, seq, vulnerability_id, severity_rank, fixable, pkg_name, pkg_version, pkg_type, detail,
                 priority_rank, kev, epss, epss_percentile, severity_source, fix_version)
@@ -233,11 +252,10 @@ public enum ScanRepository {
         let sighting = try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO vulnerability_sightings (org_id, vulnerability_id, pkg_name, first_detected_at) VALUES (?, ?, ?, ?)
             """)
-        for (i, var f) in sorted.enumerated() {
-            f.priority = f.effectivePriority
+        for (i, (f, detail)) in prepared.rows.enumerated() {
             let row: [(any DatabaseValueConvertible)?] = [
                 scanId, i, f.vulnerabilityId, f.severity.storedRank, f.fixedVersion != nil, f.package.name, f.package.version,
-                f.package.type.rawValue, try findingEncoder.encode(f),
+                f.package.type.rawValue, detail,
             ]
             try insert.execute(arguments: StatementArguments(row + priorityColumns(f)))
             try sighting.execute(arguments: [orgId, f.vulnerabilityId, f.package.name, now])
@@ -378,8 +396,12 @@ extension ScanRepository {
     /// Rewrites a scan's findings in place (a re-rank: the same findings with new severities,
     /// EPSS, KEV or priorities) and recounts the scan and its image; no new scan.
     package static func replaceFindings(scanId: String, findings: [Finding], orgId: String, now: Date, in db: Database) throws {
+        try replaceFindings(scanId: scanId, prepared: try PreparedFindings(findings), orgId: orgId, now: now, in: db)
+    }
+
+    package static func replaceFindings(scanId: String, prepared: PreparedFindings, orgId: String, now: Date, in db: Database) throws {
         try db.execute(sql: "DELETE FROM findings WHERE scan_id = ?", arguments: [scanId])
-        try insertFindings(findings, scanId: scanId, orgId: orgId, now: Timestamp.format(now), in: db)
+        try insertFindings(prepared, scanId: scanId, orgId: orgId, now: Timestamp.format(now), in: db)
         try recount(scanIds: [scanId], orgId: orgId, now: now, in: db)
         if let imageId = try String.fetchOne(db, sql: "SELECT image_id FROM scans WHERE id = ?", arguments: [scanId]) {
             try refreshImageRisk(imageId: imageId, in: db)

@@ -148,8 +148,9 @@ extension ScanRunner {
             // EPSS moves daily for nearly every CVE: re-ranking rewrites the scan's
             // findings in place instead of recording a new scan per image per day.
             summary.reranked += 1
+            let prepared = try ScanRepository.PreparedFindings(next)
             try await services.db.write { db in
-                try ScanRepository.replaceFindings(scanId: target.scanId, findings: next, orgId: target.orgId, now: now, in: db)
+                try ScanRepository.replaceFindings(scanId: target.scanId, prepared: prepared, orgId: target.orgId, now: now, in: db)
             }
         case .changed(let added, let resolved):
             summary.changed += 1
