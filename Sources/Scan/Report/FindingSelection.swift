@@ -66,10 +66,8 @@ public enum FindingOrder: String, Sendable, CaseIterable {
     private static func compare<T: Comparable>(_ a: T, _ b: T) -> Int { a < b ? -1 : (b < a ? 1 : 0) }
 
     private static func byPriority(_ a: Finding, _ b: Finding) -> Int {
-        compare(a.priority.map(rank) ?? Priority.allCases.count, b.priority.map(rank) ?? Priority.allCases.count)
+        compare(a.priority?.rank ?? Priority.allCases.count + 1, b.priority?.rank ?? Priority.allCases.count + 1)
     }
-
-    private static func rank(_ p: Priority) -> Int { Priority.allCases.firstIndex(of: p) ?? Priority.allCases.count }
 
     private static func bySeverity(_ a: Finding, _ b: Finding) -> Int { compare(b.severity, a.severity) }
 

@@ -93,9 +93,7 @@ enum FindingEnrichment {
             f.kev = kev.map {
                 KEVInfo(dateAdded: $0.dateAdded, dueDate: $0.dueDate, ransomware: $0.knownRansomwareCampaignUse == "Known", requiredAction: $0.requiredAction)
             }
-            f.priority = Priority.of(
-                kev: f.kev != nil, epssPercentile: f.epss?.percentile, cvssScore: choice.cvss?.score ?? f.cvss, severity: f.severity,
-                hasFix: f.fixState == .fixed)
+            f.priority = f.computedPriority
             findings[i] = f
         }
     }

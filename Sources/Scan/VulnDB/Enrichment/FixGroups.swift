@@ -49,7 +49,7 @@ public enum FixGroups {
         var groups: [Key: Acc] = [:]
         for item in items {
             let f = finding(item)
-            guard let fixed = f.fixedVersion, f.fixState == .fixed || f.fixState == .unknown else { continue }
+            guard let fixed = f.closesWithUpgrade else { continue }
             let key = Key(type: f.package.type, name: f.package.name, fixed: fixed)
             var acc = groups[key] ?? Acc(group: FixGroup(
                 package: f.package.name, packageType: f.package.type, fixedVersion: fixed, findings: 0, kev: 0, bestPriority: nil,
@@ -84,8 +84,8 @@ public enum FixGroups {
 
     /// The order of ``of(_:)``.
     public static func ordered(_ a: FixGroup, _ b: FixGroup) -> Bool {
-        let pa = a.bestPriority.map { Priority.allCases.firstIndex(of: $0)! } ?? Priority.allCases.count
-        let pb = b.bestPriority.map { Priority.allCases.firstIndex(of: $0)! } ?? Priority.allCases.count
+        let pa = a.bestPriority?.rank ?? Priority.allCases.count + 1
+        let pb = b.bestPriority?.rank ?? Priority.allCases.count + 1
         if pa != pb { return pa < pb }
         if a.findings != b.findings { return a.findings > b.findings }
         if a.kev != b.kev { return a.kev > b.kev }

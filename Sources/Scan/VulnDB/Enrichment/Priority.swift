@@ -64,8 +64,11 @@ public enum Priority: String, Sendable, Hashable, Codable, CaseIterable, Compara
 extension Finding {
     /// The finding's priority; for findings matched before the enrichment data existed and
     /// for external scanners' findings, the same rule on what they carry (no KEV, no EPSS).
-    public var effectivePriority: Priority {
-        priority ?? Priority.of(
+    public var effectivePriority: Priority { priority ?? computedPriority }
+
+    /// The priority rule on what the finding carries now.
+    public var computedPriority: Priority {
+        Priority.of(
             kev: kev != nil, epssPercentile: epss?.percentile, cvssScore: cvssRating?.score ?? cvss, severity: severity,
             hasFix: closesWithUpgrade != nil)
     }
