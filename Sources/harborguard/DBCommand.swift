@@ -91,12 +91,7 @@ struct DBCommand: AsyncParsableCommand {
 
         /// The locations given on the command line (the others are upstream's).
         var locations: [EnrichmentSource: String] {
-            var out: [EnrichmentSource: String] = [:]
-            out[.nvd] = nvdUrl
-            out[.epss] = epssUrl
-            out[.kev] = kevUrl
-            out[.debianTracker] = debianTrackerUrl
-            return out
+            enrichmentLocations(nvd: nvdUrl, epss: epssUrl, kev: kevUrl, debianTracker: debianTrackerUrl)
         }
 
         /// `--source` when given; else the sources whose location or ecosystems are given (a
@@ -207,4 +202,15 @@ struct DBCommand: AsyncParsableCommand {
             return line
         }
     }
+}
+
+/// The feed locations given by `--nvd-url`, `--epss-url`, `--kev-url` and
+/// `--debian-tracker-url` (of `db update` and of `serve`), keyed by source.
+func enrichmentLocations(nvd: String?, epss: String?, kev: String?, debianTracker: String?) -> [EnrichmentSource: String] {
+    var out: [EnrichmentSource: String] = [:]
+    out[.nvd] = nvd
+    out[.epss] = epss
+    out[.kev] = kev
+    out[.debianTracker] = debianTracker
+    return out
 }

@@ -111,12 +111,7 @@ struct Serve: AsyncParsableCommand {
     var debianTrackerUrl: String?
 
     var enrichmentURLs: [EnrichmentSource: String] {
-        var out: [EnrichmentSource: String] = [:]
-        out[.nvd] = nvdUrl
-        out[.epss] = epssUrl
-        out[.kev] = kevUrl
-        out[.debianTracker] = debianTrackerUrl
-        return out
+        enrichmentLocations(nvd: nvdUrl, epss: epssUrl, kev: kevUrl, debianTracker: debianTrackerUrl)
     }
     @Option(
         help: ArgumentHelp(
