@@ -535,13 +535,33 @@ def enrichment_figures(binary, tmp, data, ref, bare_s, records, nvd_total=300_00
     ]
 
 
+def sync_and_scan_all(base, key, reg, name, workers, images):
+    """Adds `workers` registries on `reg`, registry k taking the tags `t<k>` (so at most two
+    jobs of one registry run at once and the workers stay busy), syncs them all and waits
+    until `images` scans have completed and none is queued or running (20 minutes at most).
+    Returns the seconds from the first sync request to then."""
+    ids = [api(base, key, "POST", "/api/registries", {"name": f"{name}{k}", "provider": "DOCKER_REGISTRY", "url": reg.url,
+                                                      "insecure": True, "schedule": "manual", "scanners": ["native"],
+                                                      "includeTags": f"t{k}"})["data"]["id"] for k in range(workers)]
+    t0 = time.perf_counter()
+    for rid in ids:
+        api(base, key, "POST", f"/api/registries/{rid}/sync")
+    deadline = time.time() + 1200
+    while time.time() < deadline:
+        done = api(base, key, "GET", "/api/scans?status=completed&limit=1")["meta"]["total"]
+        active = sum(api(base, key, "GET", f"/api/scans?status={st}&limit=1")["meta"]["total"] for st in ("queued", "running"))
+        if done >= images and active == 0:
+            break
+        time.sleep(0.5)
+    return time.perf_counter() - t0
+
+
 def rematch_benchmark(binary, images=1000, packages=200, workers=8):
     """1,000 stored images (one tag each, all scanned by the server against OSV advisories with
     CVE aliases and an EPSS file), then a new EPSS file that moves many of those CVEs across the
     P2 line: `db import` queues the rematch; its wall time (the job's own start to finish) and
     that no layer is fetched from the registry while it runs."""
     import gzip
-    import zipfile
     import feeds
     import re as _re
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Tests", "e2e"))
@@ -574,18 +594,8 @@ def rematch_benchmark(binary, images=1000, packages=200, workers=8):
         feeds.write_epss(f"{tmp}/epss-1.csv.gz", range(n), date="2099-02-01")
         subprocess.run([binary, "db", "import", f"{tmp}/epss-1.csv.gz", "--data-dir", data], check=True, capture_output=True)
         proc, base, key = start_serve(binary, data, ("--workers", str(workers)))
-        ids = [api(base, key, "POST", "/api/registries", {"name": f"rm{k}", "provider": "DOCKER_REGISTRY", "url": reg.url,
-                                                          "insecure": True, "schedule": "manual", "scanners": ["native"],
-                                                          "includeTags": f"t{k}"})["data"]["id"] for k in range(workers)]
-        for rid in ids:
-            api(base, key, "POST", f"/api/registries/{rid}/sync")
+        sync_and_scan_all(base, key, reg, "rm", workers, images)
         deadline = time.time() + 1200
-        while time.time() < deadline:
-            done = api(base, key, "GET", "/api/scans?status=completed&limit=1")["meta"]["total"]
-            active = sum(api(base, key, "GET", f"/api/scans?status={st}&limit=1")["meta"]["total"] for st in ("queued", "running"))
-            if done >= images and active == 0:
-                break
-            time.sleep(0.5)
         # Let the rematch that the first import did not queue (no server yet) be: nothing else runs now.
         gets_before = reg.blob_gets()
         # The next day's EPSS: every CVE's percentile moves; every 5th crosses 0.95.
@@ -725,20 +735,7 @@ def queue_benchmark(binary, images=1000, workers=8):
         for i in range(images):
             reg.push(f"q/app{i:04d}", f"t{i % workers}")
         proc, base, key = start_serve(binary, f"{tmp}/data", ("--workers", str(workers)))
-        ids = [api(base, key, "POST", "/api/registries", {"name": f"queue{k}", "provider": "DOCKER_REGISTRY", "url": reg.url,
-                                                          "insecure": True, "schedule": "manual", "scanners": ["native"],
-                                                          "includeTags": f"t{k}"})["data"]["id"] for k in range(workers)]
-        t0 = time.perf_counter()
-        for rid in ids:
-            api(base, key, "POST", f"/api/registries/{rid}/sync")
-        deadline = time.time() + 1200
-        while time.time() < deadline:
-            done = api(base, key, "GET", "/api/scans?status=completed&limit=1")["meta"]["total"]
-            active = sum(api(base, key, "GET", f"/api/scans?status={st}&limit=1")["meta"]["total"] for st in ("queued", "running"))
-            if done >= images and active == 0:
-                break
-            time.sleep(0.5)
-        wall = time.perf_counter() - t0
+        wall = sync_and_scan_all(base, key, reg, "queue", workers, images)
         text = urllib.request.urlopen(base + "/metrics").read().decode()
         def metric(name):
             for line in text.splitlines():

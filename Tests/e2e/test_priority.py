@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 
 from conftest import Server, run, wait_job
 from registry_harness import Registry
-from test_console import browser, go, sign_in, USERS  # noqa: F401  (browser is a fixture)
+from test_console import browser, sign_in, USERS  # noqa: F401  (browser is a fixture)
 from test_scan_cli import dpkg, osv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -77,8 +77,9 @@ def latest_scan(s):
 
 def test_an_epss_and_kev_update_raises_a_finding_to_p1_without_a_pull(env, browser):  # noqa: F811
     s, reg, tmp = env["server"], env["reg"], env["tmp"]
-    rid = s.api("POST", "/api/registries", json={"name": "local", "provider": "DOCKER_REGISTRY", "url": reg.url,
-                                                  "insecure": True, "schedule": "manual", "scanners": ["native"]}).json()["data"]["id"]
+    r = s.api("POST", "/api/registries", json={"name": "local", "provider": "DOCKER_REGISTRY", "url": reg.url,
+                                                "insecure": True, "schedule": "manual", "scanners": ["native"]})
+    assert r.status_code == 201, r.text
     r = s.api("POST", "/api/scans", json={"image": f"{reg.host}/apps/web:1.0"})
     assert r.status_code == 202, r.text
     assert wait_job(s, r.json()["data"]["jobId"])["status"] == "succeeded"
