@@ -102,27 +102,49 @@ public enum CVSS {
     public static func assess(
         _ severities: [OSVSeverity]?, fallbackWord: String?, distribution: Bool = false
     ) -> (score: Double?, severity: Severity) {
-        var v3: Double? = nil
-        var v4: Double? = nil
+        let a = assessed(severities, fallbackWord: fallbackWord, distribution: distribution)
+        return (a.score, a.severity)
+    }
+
+    /// ``assess(_:fallbackWord:distribution:)`` with the CVSS vector that gave the score
+    /// (stored beside the score, so a finding's rating needs no record decoded at match time).
+    public static func assessed(
+        _ severities: [OSVSeverity]?, fallbackWord: String?, distribution: Bool = false
+    ) -> (score: Double?, severity: Severity, vector: String?) {
+        var v3: (score: Double, vector: String)? = nil
+        var v4: (score: Double, vector: String)? = nil
         var word: Severity? = nil
         for s in severities ?? [] {
             switch s.type {
             case "CVSS_V3":
-                if let v = baseScoreV3(s.score) { v3 = max(v3 ?? 0, v) }
+                if let v = baseScoreV3(s.score), v > (v3?.score ?? -1) { v3 = (v, s.score) }
             case "CVSS_V4":
-                if let v = scoreV4(s.score) { v4 = max(v4 ?? 0, v) }
+                if let v = scoreV4(s.score), v > (v4?.score ?? -1) { v4 = (v, s.score) }
             case "Ubuntu":
                 if let w = Severity(word: s.score) { word = max(word ?? .unknown, w) }
             default:
                 break
             }
         }
+        let best = v3 ?? v4
         if distribution, let w = word ?? fallbackWord.flatMap(Severity.init(word:)), w != .unknown {
-            return (v3 ?? v4, w)
+            return (best?.score, w, best?.vector)
         }
-        if let best = v3 ?? v4 { return (best, Severity(score: best)) }
-        if let word { return (nil, word) }
-        if let f = fallbackWord, let w = Severity(word: f) { return (nil, w) }
-        return (nil, .unknown)
+        if let best { return (best.score, Severity(score: best.score), best.vector) }
+        if let word { return (nil, word, nil) }
+        if let f = fallbackWord, let w = Severity(word: f) { return (nil, w, nil) }
+        return (nil, .unknown, nil)
+    }
+
+    /// The rating a stored vector stands for (`CVSS:3.0/…`, `CVSS:3.1/…`, `CVSS:4.0/…`), with
+    /// the score stored beside it; nil for anything else.
+    public static func rating(vector: String?, score: Double?, source: String) -> CVSSRating? {
+        guard let vector, let score else { return nil }
+        let version: String
+        if vector.hasPrefix("CVSS:4.0/") { version = "4.0" }
+        else if vector.hasPrefix("CVSS:3.0/") { version = "3.0" }
+        else if vector.hasPrefix("CVSS:3.1/") { version = "3.1" }
+        else { return nil }
+        return CVSSRating(version: version, vector: vector, score: score, type: "Primary", source: source)
     }
 }

@@ -307,6 +307,7 @@ public struct VulnerabilityMatcher: Sendable {
             var evaluation: Evaluation
             var severity: Severity
             var cvss: Double?
+            var cvssVector: String?
         }
         var hits: [Hit] = []
         for (index, (_, q)) in queries.enumerated() {
@@ -320,11 +321,12 @@ public struct VulnerabilityMatcher: Sendable {
                 var best: Evaluation? = nil
                 var severity = Severity.unknown
                 var cvss: Double? = nil
+                var cvssVector: String? = nil
                 for entry in list {
                     let ev = Self.evaluate(version: q.version, ranges: entry.ranges, versions: entry.versions, scheme: q.scheme)
                     guard ev.affected else { continue }
                     if entry.severity > severity { severity = entry.severity }
-                    if let c = entry.cvss { cvss = max(cvss ?? 0, c) }
+                    if let c = entry.cvss, c > (cvss ?? -1) { (cvss, cvssVector) = (c, entry.cvssVector) }
                     if let b = best {
                         switch (b.fixedVersion, ev.fixedVersion) {
                         case let (bf?, ef?): if q.scheme.less(ef, bf) { best = ev }
@@ -336,7 +338,7 @@ public struct VulnerabilityMatcher: Sendable {
                     }
                 }
                 if let best {
-                    hits.append(Hit(packageIndex: index, advisoryId: advisoryId, evaluation: best, severity: severity, cvss: cvss))
+                    hits.append(Hit(packageIndex: index, advisoryId: advisoryId, evaluation: best, severity: severity, cvss: cvss, cvssVector: cvssVector))
                 }
             }
         }
@@ -358,6 +360,8 @@ public struct VulnerabilityMatcher: Sendable {
             // The package-level rating wins over the advisory's when present.
             let severity = hit.severity != .unknown || hit.cvss != nil ? hit.severity : adv.severity
             let cvss = hit.cvss ?? adv.cvss
+            // The vector behind the advisory's score, for the severity rule (FindingEnrichment).
+            let rating = CVSS.rating(vector: hit.cvss != nil ? hit.cvssVector : adv.cvssVector, score: cvss, source: adv.id)
             // A distribution's OSV records are its own advisories: their rating is the
             // distribution's. Elsewhere (GHSA, PyPA, Go) it is the advisory's.
             let source: SeveritySource = severity == .unknown ? .none : pkg.type.isOSPackage ? .distribution : .advisory
@@ -369,7 +373,10 @@ public struct VulnerabilityMatcher: Sendable {
                     f.severity = severity
                     f.severitySource = source
                 }
-                if let c = cvss { f.cvss = max(f.cvss ?? 0, c) }
+                if let c = cvss, c > (f.cvss ?? -1) || (c == f.cvss && f.cvssRating == nil) {
+                    f.cvss = c
+                    f.cvssRating = rating
+                }
                 if let fix = hit.evaluation.fixedVersion {
                     if let old = f.fixedVersion {
                         if q.scheme.less(fix, old) { f.fixedVersion = fix }
@@ -390,6 +397,7 @@ public struct VulnerabilityMatcher: Sendable {
                     package: FindingPackage(name: pkg.name, version: pkg.version, type: pkg.type, purl: pkg.purl, layer: pkg.layer),
                     fixedVersion: hit.evaluation.fixedVersion, fixState: hit.evaluation.fixState, title: adv.title,
                     references: adv.references, sources: ["native"], advisoryIds: [adv.id], severitySource: source)
+                merged[key]?.cvssRating = rating
             }
         }
         return order.compactMap { merged[$0] }

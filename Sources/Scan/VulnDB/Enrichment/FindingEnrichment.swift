@@ -59,12 +59,12 @@ enum FindingEnrichment {
             for id in [f.vulnerabilityId] + f.aliases where id.hasPrefix("CVE-") { cves.insert(id) }
         }
         let data = try VulnerabilityDatabase.enrichment(db, cves: cves)
-        let codename = DebianRelease.codename(inventory.os)
+        var codename = DebianRelease.codename(inventory.os)
+        if codename != nil, try !VulnerabilityDatabase.hasDebianStatements(db) { codename = nil }
         var sources: [String: String] = [:]
         if codename != nil {
             for p in inventory.packages where p.type == .deb { sources["\(p.name)\u{1F}\(p.version)"] = p.sourceName ?? p.name }
         }
-        var vectors = VectorCache()
         for i in findings.indices {
             var f = findings[i]
             let ids = ([f.vulnerabilityId] + f.aliases).filter { $0.hasPrefix("CVE-") }
@@ -82,7 +82,8 @@ enum FindingEnrichment {
                     break
                 }
             }
-            let advisoryCVSS = try f.cvss.flatMap { try vectors.rating(score: $0, advisories: f.advisoryIds, in: db) }
+            // The matcher set the advisory's own rating (its score and the vector stored beside it).
+            let advisoryCVSS = f.cvss != nil ? f.cvssRating : nil
             let choice = SeverityRule.choose(
                 distribution: distribution, advisory: f.severitySource == .advisory ? f.severity : nil,
                 advisoryCVSS: advisoryCVSS, nvd: nvd)
@@ -95,34 +96,6 @@ enum FindingEnrichment {
             }
             f.priority = f.computedPriority
             findings[i] = f
-        }
-    }
-
-    /// The vector behind an advisory's CVSS score, read from the stored OSV records (the
-    /// advisory table keeps the score only): once per advisory, only the records' severity
-    /// entries decoded, each vector scored once.
-    struct VectorCache {
-        var byAdvisory: [String: [CVSSRating]] = [:]
-
-        mutating func rating(score: Double, advisories: [String], in db: Database) throws -> CVSSRating? {
-            for id in advisories {
-                if byAdvisory[id] == nil {
-                    byAdvisory[id] = try VulnerabilityDatabase.severities(db, advisory: id).compactMap { s in
-                        switch s.type {
-                        case "CVSS_V3":
-                            return CVSS.baseScoreV3(s.score).map {
-                                CVSSRating(version: s.score.hasPrefix("CVSS:3.0") ? "3.0" : "3.1", vector: s.score, score: $0, type: "Primary", source: id)
-                            }
-                        case "CVSS_V4":
-                            return CVSS.scoreV4(s.score).map { CVSSRating(version: "4.0", vector: s.score, score: $0, type: "Primary", source: id) }
-                        default:
-                            return nil
-                        }
-                    }
-                }
-                if let r = byAdvisory[id]?.first(where: { abs($0.score - score) < 0.05 }) { return r }
-            }
-            return nil
         }
     }
 }
