@@ -10,6 +10,8 @@ import Testing
     static let v3 = "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:H/I:N/A:N"  // 5.3
     static let v4 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"  // 9.3
 
+    static let nvdVector = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"
+
     static func record(id: String, package: String) throws -> Data {
         try JSONSerialization.data(withJSONObject: [
             "schema_version": "1.6.0", "id": id, "modified": "2026-01-01T00:00:00Z", "aliases": ["CVE-2099-7\(id.suffix(3))"],
@@ -43,6 +45,11 @@ import Testing
                         sql: "INSERT INTO affected(advisory_id, ecosystem, name, ranges, versions, severity, cvss) VALUES (?, 'PyPI', ?, ?, '', ?, ?)",
                         arguments: [id, package, "ECOSYSTEM\u{1F}i=0\u{1F}f=2.0", affectedScore == nil ? nil : "CRITICAL", affectedScore])
                 }
+                // An NVD record stored before v5: its preferred rating is decoded from it.
+                let nvd = NVDRecord(id: "CVE-2099-7002", published: nil, lastModified: "2026-01-01T00:00:00.000", status: nil, description: nil, cwes: [],
+                                    ratings: [CVSSRating(version: "3.1", vector: Self.nvdVector, score: 9.8, type: "Primary", source: "nvd@nist.gov")], cpes: [])
+                try db.execute(sql: "INSERT INTO nvd_cve(id, last_modified, record) VALUES (?, ?, ?)",
+                               arguments: [nvd.id, nvd.lastModified, try JSONEncoder().encode(nvd)])
             }
         }
         let db = try VulnerabilityDatabase(path: path)
@@ -62,6 +69,28 @@ import Testing
         #expect(alpha.cvssRating == CVSSRating(version: "4.0", vector: Self.v4, score: 9.3, type: "Primary", source: "GHSA-aaa-001"))
         #expect(alpha.severity == .critical && alpha.severitySource == .advisory)
         #expect(beta.cvssRating == CVSSRating(version: "3.1", vector: Self.v3, score: 5.3, type: "Primary", source: "GHSA-aaa-002"))
+        #expect(try db.enrichment(cves: ["CVE-2099-7002"])["CVE-2099-7002"]?.nvd?.preferredRating?.score == 9.8)
+        // Matching's read: the pre-v5 row has no compact rating, so its record is decoded.
+        #expect(try db.read { try String.fetchOne($0, sql: "SELECT preferred FROM nvd_cve") } == nil)
+        let compact = try db.read { try VulnerabilityDatabase.enrichment($0, cves: ["CVE-2099-7002"]) }
+        #expect(compact["CVE-2099-7002"]?.nvd?.preferredRating == CVSSRating(version: "3.1", vector: Self.nvdVector, score: 9.8, type: "Primary", source: "nvd@nist.gov"))
+    }
+
+    @Test func theNVDImportStoresThePreferredRatingCompactly() throws {
+        let feeds = try EnrichmentFeedTests()
+        let db = try VulnerabilityDatabase.inMemory()
+        let nvd = try feeds.write("nvd.json", try EnrichmentFeedTests.json(["vulnerabilities": [
+            ["cve": ["id": "CVE-2099-0001", "lastModified": "2024-01-01T00:00:00.000", "metrics": [
+                "cvssMetricV31": [EnrichmentFeedTests.metric("3.1", Self.nvdVector, 9.8, "Secondary", "cna@example.org")],
+                "cvssMetricV2": [EnrichmentFeedTests.metric("2.0", "AV:N/AC:L/Au:N/C:P/I:P/A:P", 7.5, "Primary")]]]],
+            ["cve": ["id": "CVE-2099-0002", "lastModified": "2024-01-01T00:00:00.000"]],
+        ]]))
+        _ = try db.importNVD(file: nvd, expectedSHA256: nil, source: "nvd:2099", location: "nvd")
+        let stored = try db.read { try Row.fetchAll($0, sql: "SELECT preferred FROM nvd_cve ORDER BY id").map { $0[0] as String? } }
+        #expect(stored == ["3.1\u{1F}\(Self.nvdVector)\u{1F}9.8\u{1F}Secondary\u{1F}cna@example.org", ""])
+        let read = try db.read { try VulnerabilityDatabase.enrichment($0, cves: ["CVE-2099-0001", "CVE-2099-0002"]) }
+        #expect(read["CVE-2099-0001"]?.nvd?.preferredRating == CVSSRating(version: "3.1", vector: Self.nvdVector, score: 9.8, type: "Secondary", source: "cna@example.org"))
+        #expect(read["CVE-2099-0002"]?.nvd != nil && read["CVE-2099-0002"]?.nvd?.preferredRating == nil)
     }
 
     @Test func theImportStoresTheVectorThatGaveTheScore() throws {

@@ -47,19 +47,35 @@ public enum FindingOrder: String, Sendable, CaseIterable {
     case package
 
     public func sorted(_ findings: [Finding]) -> [Finding] {
-        findings.sorted { a, b in
-            let keys: [(Finding, Finding) -> Int]
-            switch self {
-            case .priority: keys = [Self.byPriority, Self.bySeverity, Self.byEPSS, Self.byID, Self.byPackage]
-            case .severity: keys = [Self.bySeverity, Self.byPriority, Self.byEPSS, Self.byID, Self.byPackage]
-            case .package: keys = [Self.byPackage, Self.byPriority, Self.bySeverity, Self.byEPSS, Self.byID]
+        // Indices are sorted, not the (large) findings themselves, and the keys are compared
+        // in a fixed order without building anything per comparison.
+        let order = self
+        let indices = findings.indices.sorted { i, j in
+            let a = findings[i], b = findings[j]
+            var c: Int
+            switch order {
+            case .priority:
+                c = Self.byPriority(a, b)
+                if c == 0 { c = Self.bySeverity(a, b) }
+                if c == 0 { c = Self.byEPSS(a, b) }
+                if c == 0 { c = Self.byID(a, b) }
+                if c == 0 { c = Self.byPackage(a, b) }
+            case .severity:
+                c = Self.bySeverity(a, b)
+                if c == 0 { c = Self.byPriority(a, b) }
+                if c == 0 { c = Self.byEPSS(a, b) }
+                if c == 0 { c = Self.byID(a, b) }
+                if c == 0 { c = Self.byPackage(a, b) }
+            case .package:
+                c = Self.byPackage(a, b)
+                if c == 0 { c = Self.byPriority(a, b) }
+                if c == 0 { c = Self.bySeverity(a, b) }
+                if c == 0 { c = Self.byEPSS(a, b) }
+                if c == 0 { c = Self.byID(a, b) }
             }
-            for k in keys {
-                let c = k(a, b)
-                if c != 0 { return c < 0 }
-            }
-            return false
+            return c != 0 ? c < 0 : i < j
         }
+        return indices.map { findings[$0] }
     }
 
     // Each comparison answers <0 when the first finding goes first.
