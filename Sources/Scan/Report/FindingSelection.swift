@@ -50,32 +50,38 @@ public enum FindingOrder: String, Sendable, CaseIterable {
         // Indices are sorted, not the (large) findings themselves, and the keys are compared
         // in a fixed order without building anything per comparison.
         let order = self
-        let indices = findings.indices.sorted { i, j in
-            let a = findings[i], b = findings[j]
-            var c: Int
-            switch order {
-            case .priority:
-                c = Self.byPriority(a, b)
-                if c == 0 { c = Self.bySeverity(a, b) }
-                if c == 0 { c = Self.byEPSS(a, b) }
-                if c == 0 { c = Self.byID(a, b) }
-                if c == 0 { c = Self.byPackage(a, b) }
-            case .severity:
-                c = Self.bySeverity(a, b)
-                if c == 0 { c = Self.byPriority(a, b) }
-                if c == 0 { c = Self.byEPSS(a, b) }
-                if c == 0 { c = Self.byID(a, b) }
-                if c == 0 { c = Self.byPackage(a, b) }
-            case .package:
-                c = Self.byPackage(a, b)
-                if c == 0 { c = Self.byPriority(a, b) }
-                if c == 0 { c = Self.bySeverity(a, b) }
-                if c == 0 { c = Self.byEPSS(a, b) }
-                if c == 0 { c = Self.byID(a, b) }
+        let indices = findings.withUnsafeBufferPointer { buf in
+            findings.indices.sorted { i, j in
+                let c = Self.compare(buf[i], buf[j], order)
+                return c != 0 ? c < 0 : i < j
             }
-            return c != 0 ? c < 0 : i < j
         }
         return indices.map { findings[$0] }
+    }
+
+    private static func compare(_ a: Finding, _ b: Finding, _ order: FindingOrder) -> Int {
+        var c: Int
+        switch order {
+        case .priority:
+            c = Self.byPriority(a, b)
+            if c == 0 { c = Self.bySeverity(a, b) }
+            if c == 0 { c = Self.byEPSS(a, b) }
+            if c == 0 { c = Self.byID(a, b) }
+            if c == 0 { c = Self.byPackage(a, b) }
+        case .severity:
+            c = Self.bySeverity(a, b)
+            if c == 0 { c = Self.byPriority(a, b) }
+            if c == 0 { c = Self.byEPSS(a, b) }
+            if c == 0 { c = Self.byID(a, b) }
+            if c == 0 { c = Self.byPackage(a, b) }
+        case .package:
+            c = Self.byPackage(a, b)
+            if c == 0 { c = Self.byPriority(a, b) }
+            if c == 0 { c = Self.bySeverity(a, b) }
+            if c == 0 { c = Self.byEPSS(a, b) }
+            if c == 0 { c = Self.byID(a, b) }
+        }
+        return c
     }
 
     // Each comparison answers <0 when the first finding goes first.
