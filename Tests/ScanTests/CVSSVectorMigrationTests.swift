@@ -71,7 +71,7 @@ import Testing
         #expect(beta.cvssRating == CVSSRating(version: "3.1", vector: Self.v3, score: 5.3, type: "Primary", source: "GHSA-aaa-002"))
         #expect(try db.enrichment(cves: ["CVE-2099-7002"])["CVE-2099-7002"]?.nvd?.preferredRating?.score == 9.8)
         // Matching's read: the pre-v5 row has no compact rating, so its record is decoded.
-        #expect(try db.read { try String.fetchOne($0, sql: "SELECT preferred FROM nvd_cve") } == nil)
+        #expect(try db.read { try String.fetchOne($0, sql: "SELECT rating_version FROM nvd_cve") } == nil)
         let compact = try db.read { try VulnerabilityDatabase.enrichment($0, cves: ["CVE-2099-7002"]) }
         #expect(compact["CVE-2099-7002"]?.nvd?.preferredRating == CVSSRating(version: "3.1", vector: Self.nvdVector, score: 9.8, type: "Primary", source: "nvd@nist.gov"))
     }
@@ -86,8 +86,11 @@ import Testing
             ["cve": ["id": "CVE-2099-0002", "lastModified": "2024-01-01T00:00:00.000"]],
         ]]))
         _ = try db.importNVD(file: nvd, expectedSHA256: nil, source: "nvd:2099", location: "nvd")
-        let stored = try db.read { try Row.fetchAll($0, sql: "SELECT preferred FROM nvd_cve ORDER BY id").map { $0[0] as String? } }
-        #expect(stored == ["3.1\u{1F}\(Self.nvdVector)\u{1F}9.8\u{1F}Secondary\u{1F}cna@example.org", ""])
+        let stored = try db.read {
+            try Row.fetchAll($0, sql: "SELECT rating_version, rating_vector, rating_score, rating_type, rating_source FROM nvd_cve ORDER BY id")
+                .map { [$0[0], $0[1], ($0[2] as Double?).map { String($0) }, $0[3], $0[4]] as [String?] }
+        }
+        #expect(stored == [["3.1", Self.nvdVector, "9.8", "Secondary", "cna@example.org"], ["", nil, nil, nil, nil]])
         let read = try db.read { try VulnerabilityDatabase.enrichment($0, cves: ["CVE-2099-0001", "CVE-2099-0002"]) }
         #expect(read["CVE-2099-0001"]?.nvd?.preferredRating == CVSSRating(version: "3.1", vector: Self.nvdVector, score: 9.8, type: "Secondary", source: "cna@example.org"))
         #expect(read["CVE-2099-0002"]?.nvd != nil && read["CVE-2099-0002"]?.nvd?.preferredRating == nil)

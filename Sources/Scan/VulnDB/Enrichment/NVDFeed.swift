@@ -67,20 +67,6 @@ public struct NVDRecord: Sendable, Hashable, Codable {
             return (a.type == "Primary" ? 0 : 1) < (b.type == "Primary" ? 0 : 1)
         }
     }
-
-    /// ``preferredRating`` as stored beside the record, so matching reads it without decoding
-    /// JSON: its fields joined by U+001F, `""` when the record has no rating.
-    var encodedPreferredRating: String {
-        guard let r = preferredRating else { return "" }
-        return [r.version, r.vector, String(r.score), r.type, r.source]
-            .map { $0.filter { $0 != "\u{1F}" } }.joined(separator: "\u{1F}")
-    }
-
-    static func decodePreferredRating(_ text: String) -> CVSSRating? {
-        let f = text.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
-        guard f.count == 5, let score = Double(f[2]) else { return nil }
-        return CVSSRating(version: f[0], vector: f[1], score: score, type: f[3], source: f[4])
-    }
 }
 
 /// The NVD CVE JSON 2.0 data feeds (`nvdcve-2.0-YYYY.json.gz`, `nvdcve-2.0-modified.json.gz`,
