@@ -141,6 +141,29 @@ import Testing
         #expect(s2.findings.first?.epss?.percentile == 0.99 && s2.findings.first?.priority == .p2)
         #expect(s2.findings.first?.severity == .critical && s2.findings.first?.severitySource == .nvd)
         #expect(s2.critical == 1 && s2.imageCritical == 1)
+        // Updated in place: the same row (seq), its columns re-ranked with its JSON.
+        let columns = try await db.writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, severity_rank, priority_rank, epss_percentile FROM findings WHERE scan_id = ?", arguments: [s1.latest])
+                .map { [$0[0], $0[1], $0[2], $0[3]] as [Double?] }
+        }
+        #expect(columns == [[0, Double(Severity.critical.storedRank), 2, 0.99]])
+        // The same re-rank again updates no row; keys that differ fall back to a rewrite.
+        let findings = s2.findings
+        let again = try await db.writer.write { db in
+            try ScanRepository.rerankFindings(scanId: s1.latest, prepared: try ScanRepository.PreparedFindings(findings), orgId: "org_r", now: Date(), in: db)
+        }
+        #expect(again == 0)
+        var movedFindings = findings
+        movedFindings[0].package.version = "1.1"
+        let moved = movedFindings
+        let rewritten = try await db.writer.write { db in
+            try ScanRepository.rerankFindings(scanId: s1.latest, prepared: try ScanRepository.PreparedFindings(moved), orgId: "org_r", now: Date(), in: db)
+        }
+        #expect(rewritten == 1)
+        #expect(try await state().findings.map(\.package.version) == ["1.1"])
+        _ = try await db.writer.write { db in
+            try ScanRepository.rerankFindings(scanId: s1.latest, prepared: try ScanRepository.PreparedFindings(findings), orgId: "org_r", now: Date(), in: db)
+        }
 
         // Nothing new: nothing written.
         let third = try await rematch()

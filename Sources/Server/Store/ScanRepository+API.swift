@@ -99,11 +99,12 @@ extension ScanRepository {
         }
     }
 
-    /// The orders of a findings list (`sort=`). Stored order (`seq`) is most severe first.
+    /// The orders of a findings list (`sort=`). Each names its columns: a re-rank updates
+    /// findings in place, so the stored order (`seq`) is the insertion's, not today's severity.
     package enum FindingsOrder: String, Sendable, CaseIterable {
         /// P1 first, then severity, EPSS score (highest first, none last), vulnerability id.
         case priority
-        /// Most severe first (the stored order), then priority.
+        /// Most severe first, then priority.
         case severity
         /// EPSS score, highest first, none last.
         case epss
@@ -112,7 +113,7 @@ extension ScanRepository {
         package var sql: String {
             switch self {
             case .priority: "priority_rank, severity_rank DESC, epss IS NULL, epss DESC, vulnerability_id, seq"
-            case .severity: "seq"
+            case .severity: "severity_rank DESC, priority_rank, vulnerability_id, pkg_name, pkg_version, seq"
             case .epss: "epss IS NULL, epss DESC, priority_rank, seq"
             case .package: "pkg_name, pkg_version, priority_rank, seq"
             }

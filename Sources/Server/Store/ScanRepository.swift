@@ -408,6 +408,48 @@ extension ScanRepository {
         }
     }
 
+    /// Re-ranks a scan's findings in place: the same (vulnerability, package, version, type)
+    /// findings with new priority data. Each stored row keeps its key and is updated only when
+    /// its JSON changed, so the index over vulnerability ids is never touched and the fix-group
+    /// index only where a rank moved (a delete and re-insert rewrote both for every finding).
+    /// Falls back to ``replaceFindings(scanId:prepared:orgId:now:in:)`` when the stored keys
+    /// are not exactly the new ones. Returns the number of rows updated.
+    @discardableResult
+    package static func rerankFindings(scanId: String, prepared: PreparedFindings, orgId: String, now: Date, in db: Database) throws -> Int {
+        struct Key: Hashable { var id, name, version, type: String }
+        var stored: [Key: (seq: Int, detail: Data)] = [:]
+        let rows = try Row.fetchCursor(
+            db.cachedStatement(sql: "SELECT seq, vulnerability_id, pkg_name, pkg_version, pkg_type, detail FROM findings WHERE scan_id = ?"),
+            arguments: [scanId])
+        while let row = try rows.next() {
+            stored[Key(id: row[1], name: row[2], version: row[3], type: row[4])] = (row[0], row[5])
+        }
+        let keyed = prepared.rows.map { (Key(id: $0.finding.vulnerabilityId, name: $0.finding.package.name, version: $0.finding.package.version,
+                                             type: $0.finding.package.type.rawValue), $0) }
+        guard stored.count == keyed.count, keyed.allSatisfy({ stored[$0.0] != nil }) else {
+            try replaceFindings(scanId: scanId, prepared: prepared, orgId: orgId, now: now, in: db)
+            return prepared.rows.count
+        }
+        let update = try db.cachedStatement(sql: """
+            UPDATE findings SET detail = ?, severity_rank = ?, fixable = ?,
+                priority_rank = ?, kev = ?, epss = ?, epss_percentile = ?, severity_source = ?, fix_version = ?
+            WHERE scan_id = ? AND seq = ?
+            """)
+        var updated = 0
+        for (key, (f, detail)) in keyed {
+            guard let old = stored[key], old.detail != detail else { continue }
+            let row: [(any DatabaseValueConvertible)?] = [detail, f.severity.storedRank, f.fixedVersion != nil]
+            try update.execute(arguments: StatementArguments(row + priorityColumns(f) + [scanId, old.seq]))
+            updated += 1
+        }
+        guard updated > 0 else { return 0 }
+        try recount(scanIds: [scanId], orgId: orgId, now: now, in: db)
+        if let imageId = try String.fetchOne(db, sql: "SELECT image_id FROM scans WHERE id = ?", arguments: [scanId]) {
+            try refreshImageRisk(imageId: imageId, in: db)
+        }
+        return updated
+    }
+
     /// Ids of the completed scans some tag shows as its latest (of one organization, or all).
     package static func latestTagScanIds(orgId: String?, in db: Database) throws -> [String] {
         try String.fetchAll(

@@ -149,8 +149,8 @@ extension ScanRunner {
             // findings in place instead of recording a new scan per image per day.
             summary.reranked += 1
             let prepared = try ScanRepository.PreparedFindings(next)
-            try await services.db.write { db in
-                try ScanRepository.replaceFindings(scanId: target.scanId, prepared: prepared, orgId: target.orgId, now: now, in: db)
+            _ = try await services.db.write { db in
+                try ScanRepository.rerankFindings(scanId: target.scanId, prepared: prepared, orgId: target.orgId, now: now, in: db)
             }
         case .changed(let added, let resolved):
             summary.changed += 1
