@@ -35,6 +35,7 @@ public func buildRouter(
     AccountRoutes(s: services).register(table)
     ImageRoutes(s: services).register(table)
     FixRoutes(s: services).register(table)
+    ReportRoutes(s: services).register(table)
     ScanRoutes(s: services).register(table)
     VulnerabilityRoutes(s: services).register(table)
     EventRoutes(s: services, crawler: crawler, guardState: PushEventGuard()).register(table)

@@ -35,7 +35,8 @@ enum OpenAPIDocument {
         "post /api/scans/{scanId}/cancel", "delete /api/scans/{scanId}", "get /api/scans/{scanId}/findings",
         "get /api/scans/{scanId}/packages", "get /api/scans/{scanId}/sbom", "get /api/vulnerabilities",
         "put /api/vulnerabilities/{vulnId}/triage", "post /api/vulnerabilities/{vulnId}/triage", "get /api/jobs/{jobId}",
-        "post /api/auth/sign-out", "get /api/fixes", "get /api/images/{imageId}/fixes",
+        "post /api/auth/sign-out", "get /api/fixes", "get /api/images/{imageId}/fixes", "get /api/reports/findings.csv",
+        "get /api/reports/images.csv", "get /api/reports/vulnerabilities.csv", "get /api/reports/fixes.csv",
     ]
 
     static let operations: [Op] = [
@@ -113,7 +114,7 @@ enum OpenAPIDocument {
 
     static func document() -> [String: Any] {
         var paths: [String: [String: Any]] = [:]
-        for op in operations {
+        for op in operations + reportOperations {
             var o: [String: Any] = [
                 "summary": op.summary + (op.role.map { $0 == "sensor" ? " (the registry's sensor key only)" : " (min role: \($0))" } ?? ""),
                 "operationId": op.method + op.path.split(separator: "/").map { s in
@@ -158,6 +159,10 @@ enum OpenAPIDocument {
                 responses[op.status] = ["description": "Success", "content": ["application/json": ["schema": schema]]]
             } else if op.path == "/metrics" {
                 responses["200"] = ["description": "Prometheus text", "content": ["text/plain": ["schema": ["type": "string"]]]]
+            } else if op.path.hasSuffix(".csv") {
+                responses["200"] = ["description": "A CSV file (Content-Disposition: attachment)", "content": ["text/csv": ["schema": ["type": "string"]]]]
+            } else if op.path.hasSuffix("/sbom") {
+                responses["200"] = ["description": "The SBOM document", "content": ["application/json": ["schema": ["type": "object"]]]]
             } else {
                 responses["200"] = ["description": "The OpenAPI document", "content": ["application/json": ["schema": ["type": "object"]]]]
             }

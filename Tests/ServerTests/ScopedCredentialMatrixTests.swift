@@ -20,7 +20,8 @@ import Testing
         "POST /api/scans/{scanId}/cancel", "DELETE /api/scans/{scanId}", "GET /api/scans/{scanId}/findings",
         "GET /api/scans/{scanId}/packages", "GET /api/scans/{scanId}/sbom", "GET /api/vulnerabilities",
         "PUT /api/vulnerabilities/{vulnId}/triage", "POST /api/vulnerabilities/{vulnId}/triage", "GET /api/jobs/{jobId}",
-        "POST /api/auth/sign-out", "GET /api/fixes", "GET /api/images/{imageId}/fixes",
+        "POST /api/auth/sign-out", "GET /api/fixes", "GET /api/images/{imageId}/fixes", "GET /api/reports/findings.csv",
+        "GET /api/reports/images.csv", "GET /api/reports/vulnerabilities.csv", "GET /api/reports/fixes.csv",
     ]
 
     /// The documented template a concrete matrix path belongs to.

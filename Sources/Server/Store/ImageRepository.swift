@@ -54,6 +54,24 @@ package enum ImageRepository {
         return (rows, total)
     }
 
+    /// Every `images` row the query selects (its filters and order; no page), one at a time.
+    package static func each(_ db: Database, _ q: ListQuery, _ body: (Row) throws -> Void) throws {
+        var filters = ["org_id = ?"]
+        var args: [any DatabaseValueConvertible & Sendable] = [q.org]
+        for id in q.registryIds {
+            filters.append("registry_id = ?")
+            args.append(id)
+        }
+        if let like = q.like {
+            filters.append("full_name LIKE ? ESCAPE '\\'")
+            args.append(like)
+        }
+        let order = q.sortColumn.map { "\($0) \(q.descending ? "DESC" : "ASC"), id" } ?? "created_at, id"
+        let rows = try Row.fetchCursor(
+            db, sql: "SELECT * FROM images WHERE \(filters.joined(separator: " AND ")) ORDER BY \(order)", arguments: StatementArguments(args))
+        while let row = try rows.next() { try body(row) }
+    }
+
     /// One `images` row of the organization.
     package static func image(_ db: Database, id: String, org: String) throws -> Row? {
         try Row.fetchOne(db, sql: "SELECT * FROM images WHERE id = ? AND org_id = ?", arguments: [id, org])
