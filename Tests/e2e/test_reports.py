@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from selenium.webdriver.common.by import By
+
 from conftest import Server, run, wait_job
 from registry_harness import Registry
+from test_console import browser, browser_session, sign_in, USERS  # noqa: F401  (browser is a fixture)
 from test_scan_cli import dpkg, osv
 from test_security_credentials import make_key
 
@@ -43,6 +46,8 @@ def env(tmp_path_factory):
     data = tmp / "data"
     s = Server(data)
     run("db", "import", str(osv_dir), data_dir=data)
+    run("admin", "create-user", "--username", "vic", "--role", "viewer", "--bcrypt-cost", "4", data_dir=data,
+        env={"HARBORGUARD_PASSWORD": USERS["vic"][1]})
     regs = {}
     # Two registries on the same distribution registry, one by address and one by name.
     other_host = reg.host.replace("127.0.0.1", "localhost")
@@ -131,6 +136,29 @@ def test_the_four_reports_parse_guard_formulas_and_filter(env):
     assert {i["registry_id"] for i in scoped_images} == {regs["one"]}
     _, scoped_fixes = get_csv(s, f"/api/reports/fixes.csv?registryId={regs['two']}", key=key)
     assert scoped_fixes == []
+
+
+def test_the_console_links_each_list_to_its_csv(env, browser):  # noqa: F811
+    s = env["server"]
+    sign_in(browser, s.base, "vic")
+    for page, report in [("/console/images", "images.csv"), ("/console/vulnerabilities?severity=critical", "vulnerabilities.csv"),
+                         ("/console", "fixes.csv")]:
+        browser.get(s.base + page)
+        link = next(a for a in browser.find_elements(By.CSS_SELECTOR, "a[download]") if report in a.get_attribute("href"))
+        # The signed-in viewer's session downloads it; the list's filters go along.
+        r = browser_session(browser).get(link.get_attribute("href"), timeout=30)
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv"), (page, r.text[:200])
+        rows = list(csv.reader(io.StringIO(r.content.decode(), newline="")))
+        assert len(rows) >= 2, (page, rows)
+        if "severity=critical" in page:
+            assert "severity=critical" in link.get_attribute("href")
+            assert {row[2] for row in rows[1:]} == {"CRITICAL"}
+    image_id = s.api("GET", "/api/images?search=web").json()["data"][0]["id"]
+    browser.get(s.base + f"/console/images/{image_id}?severity=critical")
+    link = next(a for a in browser.find_elements(By.CSS_SELECTOR, "a[download]") if "findings.csv" in a.get_attribute("href"))
+    r = browser_session(browser).get(link.get_attribute("href"), timeout=30)
+    rows = list(csv.reader(io.StringIO(r.content.decode(), newline="")))
+    assert r.status_code == 200 and [row[5] for row in rows[1:]] == [CVE_TAR], rows
 
 
 def rss_kb(pid):

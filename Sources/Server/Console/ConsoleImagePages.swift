@@ -29,6 +29,8 @@ extension ConsoleRoutes {
         var search: String
         var registryOptions: [RegistryOption]
         var sortOptions: [Option]
+        /// The same list (every page) as CSV.
+        var csvHref: String
     }
 
     @Sendable func images(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer) async throws -> Response {
@@ -51,7 +53,8 @@ extension ConsoleRoutes {
         let view = ImagesView(
             pager: pager, images: found.images.map(Self.imageRow), total: found.total, search: search ?? "",
             registryOptions: regs.map { .init(id: $0.id, name: $0.name, selected: $0.id == registryId) },
-            sortOptions: Self.imageSorts.map { .init(value: $0.0, label: $0.1, selected: $0.0 == sort) })
+            sortOptions: Self.imageSorts.map { .init(value: $0.0, label: $0.1, selected: $0.0 == sort) },
+            csvHref: "/api/reports/images.csv" + Self.query(filters))
         return show(req, "images", title: "Images", viewer: v, current: "images", data: view)
     }
 
@@ -108,6 +111,9 @@ extension ConsoleRoutes {
             scan["severityOptions"] = Self.severityFilter.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == severity] as [String: Any] }
             scan["fixableOnly"] = fixable
             scan["packageFilter"] = package ?? ""
+            scan["csvHref"] = "/api/reports/findings.csv" + Self.query([
+                ("scanId", scanId), ("severity", severity.isEmpty ? nil : severity), ("fixable", fixable ? "true" : nil), ("package", package),
+            ])
             data["scan"] = scan
         }
         return show(req, "image", title: fullName, viewer: v, current: "images", data: data)

@@ -49,6 +49,7 @@ extension ConsoleRoutes {
             req, "vulnerabilities", title: "Vulnerabilities", viewer: v, current: "vulnerabilities",
             data: [
                 "pager": pager, "rows": rows, "total": found.total, "cveId": cve ?? "", "package": package ?? "",
+                "csvHref": "/api/reports/vulnerabilities.csv" + Self.query(filters),
                 "severityOptions": Self.severityFilter.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == severity] as [String: Any] },
                 "statusFilter": [["value": "", "label": "any", "selected": status == nil] as [String: Any]]
                     + Self.triageStatuses.map { ["value": $0, "label": $0, "selected": $0 == status] as [String: Any] },

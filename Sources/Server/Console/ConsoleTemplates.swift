@@ -98,6 +98,7 @@ enum ConsoleTemplates {
           <td class="num">{{images}}</td><td class="muted">{{vulnerabilities}}</td></tr>{{/fixFirst}}
           {{#first(fixFirst)}}</tbody></table></div>{{/first(fixFirst)}}
           {{^fixFirst}}<p>No open finding has a fix to apply.</p>{{/fixFirst}}
+          <p><a href="/api/reports/fixes.csv" download="fixes.csv">Every fix group as CSV</a> · <a href="/api/reports/findings.csv" download="findings.csv">every current finding as CSV</a></p>
         </section>
         <section aria-labelledby="h-reg">
           <h2 id="h-reg">Risk by registry</h2>
@@ -244,7 +245,7 @@ enum ConsoleTemplates {
           {{#sortOptions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/sortOptions}}</select></p>
           <p><button type="submit">Apply</button></p>
         </form>
-        <p class="muted">Images found: {{total}}</p>
+        <p class="muted">Images found: {{total}} · <a href="{{csvHref}}" download="images.csv">Download CSV</a></p>
         {{> image-table}}
         {{> pager}}
         """#
@@ -298,6 +299,7 @@ enum ConsoleTemplates {
         <td>{{fixedVersion}}</td><td>{{#triage}}{{status}}{{/triage}}</td></tr>{{/findings}}
         {{#first(findings)}}</tbody></table></div>{{/first(findings)}}
         {{^findings}}<p>No findings match.</p>{{/findings}}
+        <p><a href="{{csvHref}}" download="findings-{{id}}.csv">Download these findings as CSV</a></p>
         <h3>Packages</h3>
         <p class="muted">{{packageTotal}} packages{{#packagesTruncated}}, the first 200 shown{{/packagesTruncated}}.</p>
         <details><summary>Show packages</summary>
@@ -317,7 +319,7 @@ enum ConsoleTemplates {
           <p><label for="vp">Package</label><input id="vp" name="package" value="{{package}}"></p>
           <p><button type="submit">Filter</button></p>
         </form>
-        <p class="muted">Vulnerabilities found: {{total}}</p>
+        <p class="muted">Vulnerabilities found: {{total}} · <a href="{{csvHref}}" download="vulnerabilities.csv">Download CSV</a></p>
         {{#first(rows)}}<div class="scroll"><table>
         <thead><tr><th scope="col">Priority</th><th scope="col">Vulnerability</th><th scope="col">Severity</th><th scope="col">Package</th><th scope="col" class="num">Images</th>
         <th scope="col">Fixed in</th><th scope="col">Triage</th></tr></thead><tbody>{{/first(rows)}}
