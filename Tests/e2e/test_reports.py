@@ -161,6 +161,50 @@ def test_the_console_links_each_list_to_its_csv(env, browser):  # noqa: F811
     assert r.status_code == 200 and [row[5] for row in rows[1:]] == [CVE_TAR], rows
 
 
+def test_printable_reports(env, browser):  # noqa: F811
+    import base64
+    import os
+    s = env["server"]
+    # A decision in force, with its owner, for the reports' triage section.
+    r = s.api("PUT", f"/api/vulnerabilities/{CVE_PY}/triage",
+              json={"status": "ACKNOWLEDGED", "note": "upgrade planned for sprint 12", "expiresAt": "2099-01-01T00:00:00Z"})
+    assert r.status_code == 200, r.text
+    sign_in(browser, s.base, "vic")
+    browser.get(s.base + "/console")
+    browser.find_element(By.LINK_TEXT, "Printable posture report").click()
+    assert browser.current_url.endswith("/console/reports/posture")
+    text = browser.find_element(By.TAG_NAME, "main").text
+    for heading in ("Summary", "Open critical and high, last 30 days", "Top fixes", "Registries", "Most vulnerable images",
+                    "Triage decisions in force"):
+        assert heading in text, heading
+    assert "upgrade planned for sprint 12" in text and CVE_PY in text and "2.20.0" in text
+    assert browser.find_elements(By.CSS_SELECTOR, "svg.chart"), "the trend chart"
+    # Print media: the console's navigation and buttons are not printed; the PDF is made.
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    assert not browser.find_element(By.CSS_SELECTOR, "header.top").is_displayed()
+    assert not browser.find_element(By.CSS_SELECTOR, "[data-print]").is_displayed()
+    assert browser.find_element(By.ID, "r-fix").is_displayed()
+    pdf = base64.b64decode(browser.print_page())
+    assert pdf.startswith(b"%PDF") and len(pdf) > 5000
+    shots = os.environ.get("HARBORGUARD_SCREENSHOTS")
+    if shots:
+        browser.save_screenshot(f"{shots}/report-posture.png")
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+
+    image_id = s.api("GET", "/api/images?search=web").json()["data"][0]["id"]
+    browser.get(s.base + f"/console/images/{image_id}")
+    browser.find_element(By.LINK_TEXT, "Printable report").click()
+    text = browser.find_element(By.TAG_NAME, "main").text
+    assert "Image report" in browser.title and "team/web" in text
+    for needle in ("Top fixes", "Findings, most urgent first", CVE_TAR, CVE_PY, "requests", "ACKNOWLEDGED"):
+        assert needle in text, needle
+    if shots:
+        browser.save_screenshot(f"{shots}/report-image.png")
+    # Another organization's image, or none: not found, nothing rendered.
+    browser.get(s.base + "/console/reports/images/img_nope")
+    assert "No such image." in browser.find_element(By.TAG_NAME, "main").text
+
+
 def rss_kb(pid):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):

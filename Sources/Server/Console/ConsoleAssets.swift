@@ -93,10 +93,30 @@ enum ConsoleAssets {
         .chart .axis { stroke: #8c959f; } .chart .grid { stroke: #eaeef2; }
         .chart text { font-size: 11px; fill: var(--muted); }
         .pager { margin: .75rem 0; display: flex; gap: 1rem; }
+        .report-meta { color: var(--muted); }
+        .report table { width: 100%; }
+        @page { margin: 14mm; }
+        @media print {
+          .top, .skip, .no-print, form, .pager, .flash, details { display: none !important; }
+          body { background: #fff; color: #000; font-size: 10.5pt; }
+          main { padding: 0; max-width: none; }
+          a { color: inherit; text-decoration: none; }
+          .scroll { overflow: visible !important; }
+          table { border-collapse: collapse; }
+          thead { display: table-header-group; }
+          tr, .tile, dl.facts, .chart { break-inside: avoid; }
+          h2, h3 { break-after: avoid; }
+          .tile, .chart { border-color: #999; }
+        }
         """#
 
     static let js = #"""
         "use strict";
+        // Printable reports: the print button.
+        document.addEventListener("click", function (e) {
+          if (e.target.closest && e.target.closest("[data-print]")) { window.print(); }
+        });
+
         // Confirmation for destructive forms.
         document.addEventListener("submit", function (e) {
           var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");

@@ -51,6 +51,8 @@ struct ConsoleRoutes: Sendable {
         c.get("images/:id", use: page(image))
         c.get("vulnerabilities", use: page(vulnerabilities))
         c.post("vulnerabilities/:id/triage", use: action(triage))
+        c.get("reports/posture", use: page(postureReport))
+        c.get("reports/images/:id", use: page(imageReport))
         c.get("scans", use: page(scans))
         c.post("scans", use: action(createScan))
         c.post("scans/:id/cancel", use: action(cancelScan))

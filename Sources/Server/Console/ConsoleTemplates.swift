@@ -15,7 +15,8 @@ enum ConsoleTemplates {
         ("layout", layout), ("sign-in", signIn), ("overview", overview), ("registries", registries),
         ("registry", registry), ("registry-form", registryForm), ("images", images), ("image", image),
         ("vulnerabilities", vulnerabilities), ("scans", scans), ("settings", settings), ("csrf", csrf),
-        ("error", error), ("image-table", imageTable), ("pager", pager),
+        ("error", error), ("image-table", imageTable), ("pager", pager), ("report-head", reportHead), ("report-fixes", reportFixes),
+        ("report-decisions", reportDecisions), ("report-posture", reportPosture), ("report-image", reportImage),
     ]
 
     static let csrf = #"<input type="hidden" name="_csrf" value="{{csrf}}">"#
@@ -98,7 +99,7 @@ enum ConsoleTemplates {
           <td class="num">{{images}}</td><td class="muted">{{vulnerabilities}}</td></tr>{{/fixFirst}}
           {{#first(fixFirst)}}</tbody></table></div>{{/first(fixFirst)}}
           {{^fixFirst}}<p>No open finding has a fix to apply.</p>{{/fixFirst}}
-          <p><a href="/api/reports/fixes.csv" download="fixes.csv">Every fix group as CSV</a> · <a href="/api/reports/findings.csv" download="findings.csv">every current finding as CSV</a></p>
+          <p><a href="/console/reports/posture">Printable posture report</a> · <a href="/api/reports/fixes.csv" download="fixes.csv">Every fix group as CSV</a> · <a href="/api/reports/findings.csv" download="findings.csv">every current finding as CSV</a></p>
         </section>
         <section aria-labelledby="h-reg">
           <h2 id="h-reg">Risk by registry</h2>
@@ -251,7 +252,7 @@ enum ConsoleTemplates {
         """#
 
     static let image = #"""
-        <p><a href="/console/images">All images</a></p>
+        <p><a href="/console/images">All images</a> · <a href="/console/reports/images/{{image.id}}">Printable report</a></p>
         <dl class="facts">
         <dt>Risk</dt><dd>{{image.riskScore}} <span class="grade g-{{grade}}">{{grade}}</span></dd>
         <dt>Open findings</dt><dd>{{image.vulnerabilities.critical}} critical, {{image.vulnerabilities.high}} high, {{image.vulnerabilities.medium}} medium, {{image.vulnerabilities.low}} low</dd>

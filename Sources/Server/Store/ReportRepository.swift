@@ -115,4 +115,33 @@ package enum ReportRepository {
                 fixedVersion: r[19], fixState: r[20], title: r[21], triage: r[22]))
         }
     }
+
+    /// Triage decisions in force (unexpired) for a printable report: the organization's, or the
+    /// ones that concern one image (its own and organization-wide decisions on vulnerabilities
+    /// found in its latest scans), newest first, at most `limit`.
+    package static func triageDecisions(org: String, imageId: String?, registryScope: String?, now: Date, limit: Int, in db: Database) throws -> [Row] {
+        let nowText = Timestamp.format(now)
+        var filters = ["t.org_id = ?", "(t.expires_at IS NULL OR t.expires_at > ?)"]
+        var args: [any DatabaseValueConvertible & Sendable] = [org, nowText]
+        if let imageId {
+            filters.append("""
+                (t.image_id = ? OR (t.image_id = '' AND t.vulnerability_id IN (
+                    SELECT f.vulnerability_id FROM findings f JOIN image_tags it ON it.last_scan_id = f.scan_id WHERE it.image_id = ?)))
+                """)
+            args += [imageId, imageId]
+        }
+        if let registryScope {
+            // A scoped credential sees decisions on its registry's images only.
+            filters.append("t.image_id IN (SELECT id FROM images WHERE registry_id = ?)")
+            args.append(registryScope)
+        }
+        return try Row.fetchAll(
+            db,
+            sql: """
+                SELECT t.vulnerability_id, t.image_id, i.full_name, t.status, t.note, t.expires_at, t.updated_by, t.updated_at
+                FROM triage t LEFT JOIN images i ON i.id = t.image_id
+                WHERE \(filters.joined(separator: " AND ")) ORDER BY t.updated_at DESC, t.vulnerability_id LIMIT ?
+                """,
+            arguments: StatementArguments(args + [limit]))
+    }
 }
