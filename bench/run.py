@@ -656,6 +656,20 @@ def rematch_benchmark(binary, images=1000, packages=200, workers=8):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def insert_scanned_image(con, org, rid, suffix, i, now):
+    """An image with one tag whose latest scan completed, written into the app database's own
+    tables (for benchmarks that load findings directly); returns the scan id."""
+    img, scan = f"img_{suffix}", f"scn_{suffix}"
+    con.execute("INSERT INTO images (id, org_id, registry_id, name, full_name, latest_tag, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, '1', ?, ?)", (img, org, rid, f"app{i}", f"127.0.0.1:9/app{i}", now, now))
+    con.execute("INSERT INTO scans (id, org_id, registry_id, image_id, repository, tag, reference, digest, manifest_digest, "
+                "status, trigger, queued_at, finished_at) VALUES (?, ?, ?, ?, ?, '1', ?, 'sha256:aa', 'sha256:aa', "
+                "'completed', 'manual', ?, ?)", (scan, org, rid, img, f"app{i}", f"127.0.0.1:9/app{i}:1", now, now))
+    con.execute("INSERT INTO image_tags (image_id, name, digest, first_seen_at, updated_at, last_scan_id) "
+                "VALUES (?, '1', 'sha256:aa', ?, ?, ?)", (img, now, now, scan))
+    return scan
+
+
 def fixes_benchmark(binary, images=1000, per_image=100, requests_n=60):
     """`GET /api/fixes` over 100,000 current findings (1,000 images x 100, written into the
     app database's own tables while the server runs: 400 packages, fixed versions shared so
@@ -676,14 +690,7 @@ def fixes_benchmark(binary, images=1000, per_image=100, requests_n=60):
         rnd = random.Random(7)
         with con:
             for i in range(images):
-                img, scan = f"img_fx{i:05d}", f"scn_fx{i:05d}"
-                con.execute("INSERT INTO images (id, org_id, registry_id, name, full_name, latest_tag, created_at, updated_at) "
-                            "VALUES (?, ?, ?, ?, ?, '1', ?, ?)", (img, org, rid, f"app{i}", f"127.0.0.1:9/app{i}", now, now))
-                con.execute("INSERT INTO scans (id, org_id, registry_id, image_id, repository, tag, reference, digest, manifest_digest, "
-                            "status, trigger, queued_at, finished_at) VALUES (?, ?, ?, ?, ?, '1', ?, 'sha256:aa', 'sha256:aa', "
-                            "'completed', 'manual', ?, ?)", (scan, org, rid, img, f"app{i}", f"127.0.0.1:9/app{i}:1", now, now))
-                con.execute("INSERT INTO image_tags (image_id, name, digest, first_seen_at, updated_at, last_scan_id) "
-                            "VALUES (?, '1', 'sha256:aa', ?, ?, ?)", (img, now, now, scan))
+                scan = insert_scanned_image(con, org, rid, f"fx{i:05d}", i, now)
                 rows = []
                 for k in range(per_image):
                     pkg = rnd.randrange(400)
@@ -752,14 +759,7 @@ def reports_benchmark(binary, images=100, per_image=10_000):
         now = "2099-02-01T00:00:00Z"
         with con:
             for i in range(images):
-                img, scan = f"img_rp{i:05d}", f"scn_rp{i:05d}"
-                con.execute("INSERT INTO images (id, org_id, registry_id, name, full_name, latest_tag, created_at, updated_at) "
-                            "VALUES (?, ?, ?, ?, ?, '1', ?, ?)", (img, org, rid, f"app{i}", f"127.0.0.1:9/app{i}", now, now))
-                con.execute("INSERT INTO scans (id, org_id, registry_id, image_id, repository, tag, reference, digest, manifest_digest, "
-                            "status, trigger, queued_at, finished_at) VALUES (?, ?, ?, ?, ?, '1', ?, 'sha256:aa', 'sha256:aa', "
-                            "'completed', 'manual', ?, ?)", (scan, org, rid, img, f"app{i}", f"127.0.0.1:9/app{i}:1", now, now))
-                con.execute("INSERT INTO image_tags (image_id, name, digest, first_seen_at, updated_at, last_scan_id) "
-                            "VALUES (?, '1', 'sha256:aa', ?, ?, ?)", (img, now, now, scan))
+                scan = insert_scanned_image(con, org, rid, f"rp{i:05d}", i, now)
                 rows = []
                 for k in range(per_image):
                     vid = f"CVE-2099-{(i * per_image + k) % 200_000:06d}"

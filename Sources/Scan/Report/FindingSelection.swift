@@ -59,29 +59,22 @@ public enum FindingOrder: String, Sendable, CaseIterable {
         return indices.map { findings[$0] }
     }
 
+    /// The keys of each order, in turn (built once, not per comparison).
+    private static let priorityKeys: [@Sendable (Finding, Finding) -> Int] = [byPriority, bySeverity, byEPSS, byID, byPackage]
+    private static let severityKeys: [@Sendable (Finding, Finding) -> Int] = [bySeverity, byPriority, byEPSS, byID, byPackage]
+    private static let packageKeys: [@Sendable (Finding, Finding) -> Int] = [byPackage, byPriority, bySeverity, byEPSS, byID]
+
     private static func compare(_ a: Finding, _ b: Finding, _ order: FindingOrder) -> Int {
-        var c: Int
-        switch order {
-        case .priority:
-            c = Self.byPriority(a, b)
-            if c == 0 { c = Self.bySeverity(a, b) }
-            if c == 0 { c = Self.byEPSS(a, b) }
-            if c == 0 { c = Self.byID(a, b) }
-            if c == 0 { c = Self.byPackage(a, b) }
-        case .severity:
-            c = Self.bySeverity(a, b)
-            if c == 0 { c = Self.byPriority(a, b) }
-            if c == 0 { c = Self.byEPSS(a, b) }
-            if c == 0 { c = Self.byID(a, b) }
-            if c == 0 { c = Self.byPackage(a, b) }
-        case .package:
-            c = Self.byPackage(a, b)
-            if c == 0 { c = Self.byPriority(a, b) }
-            if c == 0 { c = Self.bySeverity(a, b) }
-            if c == 0 { c = Self.byEPSS(a, b) }
-            if c == 0 { c = Self.byID(a, b) }
+        let keys = switch order {
+        case .priority: priorityKeys
+        case .severity: severityKeys
+        case .package: packageKeys
         }
-        return c
+        for key in keys {
+            let c = key(a, b)
+            if c != 0 { return c }
+        }
+        return 0
     }
 
     // Each comparison answers <0 when the first finding goes first.

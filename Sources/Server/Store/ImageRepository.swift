@@ -35,18 +35,7 @@ package enum ImageRepository {
 
     /// A page of `images` rows and the total.
     package static func list(_ db: Database, _ q: ListQuery) throws -> (rows: [Row], total: Int) {
-        var filters = ["org_id = ?"]
-        var args: [any DatabaseValueConvertible & Sendable] = [q.org]
-        for id in q.registryIds {
-            filters.append("registry_id = ?")
-            args.append(id)
-        }
-        if let like = q.like {
-            filters.append("full_name LIKE ? ESCAPE '\\'")
-            args.append(like)
-        }
-        let order = q.sortColumn.map { "\($0) \(q.descending ? "DESC" : "ASC"), id" } ?? "created_at, id"
-        let whereSQL = filters.joined(separator: " AND ")
+        let (whereSQL, args, order) = listSQL(q)
         let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM images WHERE \(whereSQL)", arguments: StatementArguments(args)) ?? 0
         let rows = try Row.fetchAll(
             db, sql: "SELECT * FROM images WHERE \(whereSQL) ORDER BY \(order) LIMIT ? OFFSET ?",
@@ -56,6 +45,13 @@ package enum ImageRepository {
 
     /// Every `images` row the query selects (its filters and order; no page), one at a time.
     package static func each(_ db: Database, _ q: ListQuery, _ body: (Row) throws -> Void) throws {
+        let (whereSQL, args, order) = listSQL(q)
+        let rows = try Row.fetchCursor(db, sql: "SELECT * FROM images WHERE \(whereSQL) ORDER BY \(order)", arguments: StatementArguments(args))
+        while let row = try rows.next() { try body(row) }
+    }
+
+    /// The list's condition, its arguments and its order.
+    private static func listSQL(_ q: ListQuery) -> (where: String, args: [any DatabaseValueConvertible & Sendable], order: String) {
         var filters = ["org_id = ?"]
         var args: [any DatabaseValueConvertible & Sendable] = [q.org]
         for id in q.registryIds {
@@ -67,9 +63,7 @@ package enum ImageRepository {
             args.append(like)
         }
         let order = q.sortColumn.map { "\($0) \(q.descending ? "DESC" : "ASC"), id" } ?? "created_at, id"
-        let rows = try Row.fetchCursor(
-            db, sql: "SELECT * FROM images WHERE \(filters.joined(separator: " AND ")) ORDER BY \(order)", arguments: StatementArguments(args))
-        while let row = try rows.next() { try body(row) }
+        return (filters.joined(separator: " AND "), args, order)
     }
 
     /// One `images` row of the organization.
