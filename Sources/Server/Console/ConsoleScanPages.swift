@@ -9,7 +9,7 @@ import Store
 extension ConsoleRoutes {
     // MARK: Vulnerabilities
 
-    static let triageStatuses = ["OPEN", "ACKNOWLEDGED", "IN_PROGRESS", "FIXED", "WONT_FIX"]
+    static let triageStatuses = ["OPEN", "ACKNOWLEDGED", "IN_PROGRESS", "FIXED", "WONT_FIX", "NOT_AFFECTED"]
 
     @Sendable func vulnerabilities(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer) async throws -> Response {
         let severity = Self.param(req, "severity").flatMap { s in Self.severityFilter.first { $0.0 == s }?.0 } ?? ""
