@@ -26,7 +26,7 @@ enum OpenAPIDocument {
     /// Operations a registry-scoped API key may call, on its own registry's data only (another
     /// registry's answers 404, lists hold only its own rows). Every other operation answers it 403
     /// naming its scope. Documented per operation as `x-registry-scoped-key`.
-    static let registryScoped: Set<String> = [
+    static let registryScoped: Set<String> = Set<String>([
         "get /api/registries", "get /api/registries/{registryId}", "put /api/registries/{registryId}",
         "delete /api/registries/{registryId}", "post /api/registries/{registryId}/webhook-token",
         "post /api/registries/test-connection", "post /api/registries/{registryId}/sync",
@@ -36,7 +36,7 @@ enum OpenAPIDocument {
         "get /api/scans/{scanId}/packages", "get /api/scans/{scanId}/sbom", "get /api/vulnerabilities",
         "put /api/vulnerabilities/{vulnId}/triage", "post /api/vulnerabilities/{vulnId}/triage", "get /api/jobs/{jobId}",
         "post /api/auth/sign-out", "get /api/fixes", "get /api/images/{imageId}/fixes",
-    ]
+    ]).union(vexRegistryScoped)
 
     static let operations: [Op] = [
         Op(method: "get", path: "/healthz", summary: "Liveness", role: nil, tag: "Operations", response: "Status"),
@@ -100,7 +100,7 @@ enum OpenAPIDocument {
         Op(method: "post", path: "/api/auth/sign-out", summary: "Sign out", role: "viewer", tag: "Auth", response: "SignedOut"),
         Op(method: "get", path: "/api/jobs/{jobId}", summary: "Get a job", role: "viewer", tag: "Jobs", response: "Job"),
         Op(method: "get", path: "/api/audit-log", summary: "Audit log (admin, auditor)", role: "auditor", tag: "Audit", response: "AuditEvent", list: true, query: ["page", "limit"]),
-    ]
+    ] + vexOperations
 
     static let json: String = {
         guard let data = try? JSONSerialization.data(withJSONObject: document(), options: [.sortedKeys]) else {
@@ -127,7 +127,8 @@ enum OpenAPIDocument {
             if let role = op.role, role != "sensor" {
                 o["x-registry-scoped-key"] = registryScoped.contains("\(op.method) \(op.path)")
                     ? (op.path == "/api/registries/test-connection" ? "own registry ({registryId} form only)"
-                        : op.path.hasSuffix("/triage") ? "own registry's images (scope image only)" : "own registry")
+                        : op.path.hasSuffix("/triage") ? "own registry's images (scope image only)"
+                        : op.path == "/api/vex" ? "own registry's images (statements match only its images)" : "own registry")
                     : "refused (403)"
             }
             var params: [[String: Any]] = []
@@ -141,7 +142,7 @@ enum OpenAPIDocument {
                 let schema: [String: Any] = switch q {
                 case "page": ["type": "integer", "minimum": 1, "default": 1]
                 case "limit": ["type": "integer", "minimum": 1, "maximum": 200, "default": 50]
-                default: priorityParameter(q) ?? ["type": "string"]
+                default: priorityParameter(q) ?? vexParameter(q) ?? ["type": "string"]
                 }
                 params.append(["name": q, "in": "query", "required": false, "schema": schema])
             }
@@ -154,7 +155,7 @@ enum OpenAPIDocument {
                 let schema: [String: Any] = op.list
                     ? ["type": "object", "required": ["data", "meta", "links"],
                        "properties": ["data": ["type": "array", "items": ref(r)], "meta": ref("ListMeta"), "links": ref("ListLinks")]]
-                    : (r == "Status" ? ref(r) : ["type": "object", "required": ["data"], "properties": ["data": ref(r)]])
+                    : (r == "Status" || r == "VEXDocument" ? ref(r) : ["type": "object", "required": ["data"], "properties": ["data": ref(r)]])
                 responses[op.status] = ["description": "Success", "content": ["application/json": ["schema": schema]]]
             } else if op.path == "/metrics" {
                 responses["200"] = ["description": "Prometheus text", "content": ["text/plain": ["schema": ["type": "string"]]]]
@@ -409,6 +410,7 @@ enum OpenAPIDocument {
             "AuditEvent": ["type": "object", "properties": ["id": str, "actor": str, "action": str, "target": nstr, "ip": nstr, "createdAt": date]],
         ]
         schemas.merge(priorityComponents()) { a, _ in a }
+        schemas.merge(vexComponents()) { a, _ in a }
         for name in ["Finding", "Vulnerability"] {
             guard var schema = schemas[name] as? [String: Any], var props = schema["properties"] as? [String: Any] else { continue }
             props.merge(priorityProperties) { a, _ in a }

@@ -21,6 +21,7 @@ import Testing
         "GET /api/scans/{scanId}/packages", "GET /api/scans/{scanId}/sbom", "GET /api/vulnerabilities",
         "PUT /api/vulnerabilities/{vulnId}/triage", "POST /api/vulnerabilities/{vulnId}/triage", "GET /api/jobs/{jobId}",
         "POST /api/auth/sign-out", "GET /api/fixes", "GET /api/images/{imageId}/fixes",
+        "POST /api/vex", "GET /api/images/{imageId}/vex",
     ]
 
     /// The documented template a concrete matrix path belongs to.
