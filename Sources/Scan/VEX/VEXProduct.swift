@@ -64,10 +64,15 @@ public struct OCIProduct: Sendable, Equatable {
 
     /// The purl a product of this repository and digest is named by in exported documents.
     public static func purl(host: String, repository: String, digest: String?, tag: String? = nil) -> String {
+        // As the purl specification's oci examples write it: the digest's colon encoded, the
+        // repository_url's slashes and port colon not.
         let name = String(repository.split(separator: "/").last ?? Substring(repository))
-        var qualifiers = [("repository_url", "\(host)/\(repository)")]
-        if let tag { qualifiers.append(("tag", tag)) }
-        return PackageURL.make(type: "oci", name: name, version: digest, qualifiers: qualifiers)
+        var out = "pkg:oci/" + PackageURL.encode(name.lowercased(), keepColon: false)
+        if let digest { out += "@" + PackageURL.encode(digest, keepColon: false) }
+        let url = "\(host)/\(repository)".split(separator: "/").map { PackageURL.encode($0, keepColon: true) }.joined(separator: "/")
+        out += "?repository_url=" + url
+        if let tag { out += "&tag=" + PackageURL.encode(tag, keepColon: false) }
+        return out
     }
 
     /// Docker Hub's aliases compare as `docker.io`; hosts compare case-insensitively.
