@@ -71,6 +71,7 @@ struct VEXService: Sendable {
         let actor = p.actor
         return try await s.db.write { db in
             let images = try VEXRepository.images(org: orgId, registryId: scope, in: db)
+            let hosts = images.map { Self.host(of: $0.registryURL) }
             var digestCache: [String: Set<String>] = [:]
             var matchedImages: Set<String> = []
             var applied = 0, decisions = 0
@@ -87,10 +88,10 @@ struct VEXService: Sendable {
                     }
                     var loose = oci
                     loose.digest = nil
-                    for image in images {
+                    for (image, host) in zip(images, hosts) {
                         // A digest names the images it was seen on; repository_url (or the name) must agree.
                         if let withDigest, !withDigest.contains(image.id) { continue }
-                        if loose.matches(host: Self.host(of: image.registryURL), repository: image.name, digest: nil),
+                        if loose.matches(host: host, repository: image.name, digest: nil),
                             !targets.contains(image.id)
                         {
                             targets.append(image.id)
