@@ -104,6 +104,17 @@ import Testing
             #expect(r.data["decisions"] as? Int == 1 && r.data["productsMatched"] as? Int == 1)
             let all = try await c.json(.post, "/api/vex", key: fx.keys[.developer]!, body: doc)
             #expect(all.data["decisions"] as? Int == 2, "\(all.raw)")
+            // A statement naming another id with the finding's id as alias reaches the finding.
+            let aliased: JSONBody = [
+                "@context": "https://openvex.dev/ns/v0.2.0", "@id": "urn:uuid:5c0a3cf0-8c1b-4f49-9a31-6b0b6a2e3f7a", "author": "Ann",
+                "timestamp": "2026-01-01T00:00:00Z", "version": 1,
+                "statements": [["vulnerability": ["name": "GHSA-2222-3333-4444", "aliases": ["CVE-2", "CVE-404"]],
+                                "products": [["@id": "pkg:oci/app?repository_url=reg.example.test/team/app"]], "status": "fixed"]],
+            ]
+            let a = try await c.json(.post, "/api/vex", key: fx.keys[.developer]!, body: aliased)
+            #expect(a.data["decisions"] as? Int == 2 && a.data["productsMatched"] as? Int == 1, "\(a.raw)")
+            let rows = try await c.json(.get, "/api/vulnerabilities?imageId=img_v1&status=FIXED", key: fx.keys[.viewer]!)
+            #expect((rows.body["data"] as? [[String: Any]])?.map { $0["vulnerabilityId"] as? String } == ["CVE-2"], "\(rows.raw)")
             // Export: a scoped key reads its own image, not the other registry's.
             #expect(try await c.json(.get, "/api/images/img_v1/vex", key: scoped).status == .ok)
             #expect(try await c.json(.get, "/api/images/img_v2/vex", key: scoped).status == .notFound)

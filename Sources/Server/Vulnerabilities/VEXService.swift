@@ -38,7 +38,7 @@ struct VEXService: Sendable {
         var statements: Int
         /// Statements that matched at least one image (and were applied to each).
         var applied: Int
-        /// Triage decisions written (statement × image).
+        /// Triage decisions written (statement × image × the statement's id and the aliases the image's findings have).
         var decisions: Int
         /// Distinct images the document's products matched.
         var productsMatched: Int
@@ -106,17 +106,25 @@ struct VEXService: Sendable {
                 let status = Self.triageStatus(st.status)
                 let note = st.note.map { String($0.prefix(4000)) }
                 for imageId in targets {
-                    try VulnerabilityRepository.upsertTriage(
-                        org: orgId, vulnerabilityId: st.vulnerability, imageId: imageId, status: status.rawValue, note: note, expiresAt: nil,
-                        by: actor,
-                        vex: .init(
-                            justification: st.justification?.rawValue, sourceDocument: doc.id, sourceAuthor: doc.author,
-                            subcomponents: st.subcomponents),
-                        now: now, in: db)
-                    decisions += 1
+                    // The statement's id, and each of its aliases the image's findings are stored under
+                    // (a statement naming a GHSA with the CVE as alias reaches the CVE finding).
+                    var ids = [st.vulnerability]
+                    for alias in st.aliases where alias != st.vulnerability && !ids.contains(alias) {
+                        if try VulnerabilityRepository.found(alias, onImage: imageId, org: orgId, in: db) { ids.append(alias) }
+                    }
+                    for vulnId in ids {
+                        try VulnerabilityRepository.upsertTriage(
+                            org: orgId, vulnerabilityId: vulnId, imageId: imageId, status: status.rawValue, note: note, expiresAt: nil,
+                            by: actor,
+                            vex: .init(
+                                justification: st.justification?.rawValue, sourceDocument: doc.id, sourceAuthor: doc.author,
+                                subcomponents: st.subcomponents),
+                            now: now, in: db)
+                        decisions += 1
+                        touched.insert(vulnId)
+                    }
                     matchedImages.insert(imageId)
                 }
-                touched.insert(st.vulnerability)
             }
             for vulnId in touched.sorted() {
                 try ScanRepository.recount(vulnerabilityId: vulnId, orgId: orgId, now: now, in: db)
