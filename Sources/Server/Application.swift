@@ -38,6 +38,7 @@ public func buildRouter(
     ReportRoutes(s: services).register(table)
     ScanRoutes(s: services).register(table)
     VulnerabilityRoutes(s: services).register(table)
+    VEXRoutes(s: services).register(table)
     EventRoutes(s: services, crawler: crawler, guardState: PushEventGuard()).register(table)
     CrawlerRoutes(s: services, crawler: crawler).register(table)
     NotificationRoutes(s: services, client: crawler.clients.notifications).register(table)

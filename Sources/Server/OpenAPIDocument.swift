@@ -26,7 +26,7 @@ enum OpenAPIDocument {
     /// Operations a registry-scoped API key may call, on its own registry's data only (another
     /// registry's answers 404, lists hold only its own rows). Every other operation answers it 403
     /// naming its scope. Documented per operation as `x-registry-scoped-key`.
-    static let registryScoped: Set<String> = [
+    static let registryScoped: Set<String> = Set<String>([
         "get /api/registries", "get /api/registries/{registryId}", "put /api/registries/{registryId}",
         "delete /api/registries/{registryId}", "post /api/registries/{registryId}/webhook-token",
         "post /api/registries/test-connection", "post /api/registries/{registryId}/sync",
@@ -37,7 +37,7 @@ enum OpenAPIDocument {
         "put /api/vulnerabilities/{vulnId}/triage", "post /api/vulnerabilities/{vulnId}/triage", "get /api/jobs/{jobId}",
         "post /api/auth/sign-out", "get /api/fixes", "get /api/images/{imageId}/fixes", "get /api/reports/findings.csv",
         "get /api/reports/images.csv", "get /api/reports/vulnerabilities.csv", "get /api/reports/fixes.csv",
-    ]
+    ]).union(vexRegistryScoped)
 
     static let operations: [Op] = [
         Op(method: "get", path: "/healthz", summary: "Liveness", role: nil, tag: "Operations", response: "Status"),
@@ -72,7 +72,7 @@ enum OpenAPIDocument {
         Op(method: "get", path: "/api/scans/{scanId}/packages", summary: "The scanned image's packages", role: "viewer", tag: "Scans", response: "Package", list: true, query: ["page", "limit", "search", "type"]),
         Op(method: "get", path: "/api/scans/{scanId}/sbom", summary: "SBOM of the scanned image: CycloneDX 1.6 JSON (default) or SPDX 2.3 JSON (409 until the scan completed)", role: "viewer", tag: "Scans", query: ["format"]),
         Op(method: "get", path: "/api/vulnerabilities", summary: "One row per (vulnerability, package) across the latest scan of every tag, by priority (sort=priority, the default: the row's best priority, then most severe, then highest EPSS score, then vulnerability id; also epss, severity, affectedImages, vulnerabilityId, firstDetectedAt, each with :desc); the filters apply to the findings before they are grouped", role: "viewer", tag: "Vulnerabilities", response: "Vulnerability", list: true, query: listQuery + ["severity", "status", "imageId", "package", "cveId", "fixable"] + priorityFilters),
-        Op(method: "get", path: "/api/fixes", summary: "Fix groups: the current findings (latest scan of every tag; WONT_FIX triage in force left out) with a fixed version, grouped by (package, type, fixed version), the best priority closed first, then the most findings; the filters apply to the findings before they are grouped", role: "viewer", tag: "Vulnerabilities", response: "FixGroup", list: true, query: ["page", "limit", "registryId"] + priorityFilters),
+        Op(method: "get", path: "/api/fixes", summary: "Fix groups: the current findings (latest scan of every tag; WONT_FIX and NOT_AFFECTED triage in force left out) with a fixed version, grouped by (package, type, fixed version), the best priority closed first, then the most findings; the filters apply to the findings before they are grouped", role: "viewer", tag: "Vulnerabilities", response: "FixGroup", list: true, query: ["page", "limit", "registryId"] + priorityFilters),
         Op(method: "get", path: "/api/images/{imageId}/fixes", summary: "Fix groups of one image's current findings (as GET /api/fixes)", role: "viewer", tag: "Images", response: "FixGroup", list: true, query: ["page", "limit"] + priorityFilters),
         Op(method: "put", path: "/api/vulnerabilities/{vulnId}/triage", summary: "Triage a vulnerability (organization or image scope)", role: "developer", tag: "Vulnerabilities", request: "TriageUpdate", response: "Triage"),
         Op(method: "post", path: "/api/vulnerabilities/{vulnId}/triage", summary: "Triage a vulnerability (same as PUT)", role: "developer", tag: "Vulnerabilities", request: "TriageUpdate", response: "Triage"),
@@ -101,7 +101,7 @@ enum OpenAPIDocument {
         Op(method: "post", path: "/api/auth/sign-out", summary: "Sign out", role: "viewer", tag: "Auth", response: "SignedOut"),
         Op(method: "get", path: "/api/jobs/{jobId}", summary: "Get a job", role: "viewer", tag: "Jobs", response: "Job"),
         Op(method: "get", path: "/api/audit-log", summary: "Audit log (admin, auditor)", role: "auditor", tag: "Audit", response: "AuditEvent", list: true, query: ["page", "limit"]),
-    ]
+    ] + vexOperations
 
     static let json: String = {
         guard let data = try? JSONSerialization.data(withJSONObject: document(), options: [.sortedKeys]) else {
@@ -128,7 +128,8 @@ enum OpenAPIDocument {
             if let role = op.role, role != "sensor" {
                 o["x-registry-scoped-key"] = registryScoped.contains("\(op.method) \(op.path)")
                     ? (op.path == "/api/registries/test-connection" ? "own registry ({registryId} form only)"
-                        : op.path.hasSuffix("/triage") ? "own registry's images (scope image only)" : "own registry")
+                        : op.path.hasSuffix("/triage") ? "own registry's images (scope image only)"
+                        : op.path == "/api/vex" ? "own registry's images (statements match only its images)" : "own registry")
                     : "refused (403)"
             }
             var params: [[String: Any]] = []
@@ -142,7 +143,7 @@ enum OpenAPIDocument {
                 let schema: [String: Any] = switch q {
                 case "page": ["type": "integer", "minimum": 1, "default": 1]
                 case "limit": ["type": "integer", "minimum": 1, "maximum": 200, "default": 50]
-                default: priorityParameter(q) ?? ["type": "string"]
+                default: priorityParameter(q) ?? vexParameter(q) ?? ["type": "string"]
                 }
                 params.append(["name": q, "in": "query", "required": false, "schema": schema])
             }
@@ -155,7 +156,7 @@ enum OpenAPIDocument {
                 let schema: [String: Any] = op.list
                     ? ["type": "object", "required": ["data", "meta", "links"],
                        "properties": ["data": ["type": "array", "items": ref(r)], "meta": ref("ListMeta"), "links": ref("ListLinks")]]
-                    : (r == "Status" ? ref(r) : ["type": "object", "required": ["data"], "properties": ["data": ref(r)]])
+                    : (r == "Status" || r == "VEXDocument" ? ref(r) : ["type": "object", "required": ["data"], "properties": ["data": ref(r)]])
                 responses[op.status] = ["description": "Success", "content": ["application/json": ["schema": schema]]]
             } else if op.path == "/metrics" {
                 responses["200"] = ["description": "Prometheus text", "content": ["text/plain": ["schema": ["type": "string"]]]]
@@ -328,13 +329,19 @@ enum OpenAPIDocument {
             "Vulnerability": ["type": "object", "properties": ["id": str, "vulnerabilityId": str, "aliases": ["type": "array", "items": str], "severity": str,
                                                             "title": nstr, "package": ["type": "object", "properties": ["name": str, "type": str, "versions": ["type": "array", "items": str]]],
                                                             "fixedVersion": nstr, "fixable": ["type": "boolean"], "affectedImages": ["type": "integer"], "imageIds": ["type": "array", "items": str],
-                                                            "firstDetectedAt": ndate, "status": ["type": "string", "enum": ["OPEN", "ACKNOWLEDGED", "IN_PROGRESS", "FIXED", "WONT_FIX"]],
+                                                            "firstDetectedAt": ndate, "status": ["type": "string", "enum": ["OPEN", "ACKNOWLEDGED", "IN_PROGRESS", "FIXED", "WONT_FIX", "NOT_AFFECTED"]],
                                                             "triage": ["oneOf": [ref("Triage"), ["type": "null"]]]]],
             "TriageUpdate": ["type": "object", "required": ["status"], "additionalProperties": false,
-                             "properties": ["status": ["type": "string", "enum": ["OPEN", "ACKNOWLEDGED", "IN_PROGRESS", "FIXED", "WONT_FIX"]], "note": str,
+                             "properties": ["status": ["type": "string", "enum": ["OPEN", "ACKNOWLEDGED", "IN_PROGRESS", "FIXED", "WONT_FIX", "NOT_AFFECTED"]], "note": str,
+                                            "justification": ["type": "string", "enum": VEXJustification.allCases.map(\.rawValue),
+                                                              "description": "With NOT_AFFECTED (which needs a justification or a note): the OpenVEX justification"],
                                             "scope": ["type": "string", "enum": ["organization", "image"]], "imageId": str, "expiresAt": date]],
-            "Triage": ["type": "object", "properties": ["status": str, "note": nstr, "scope": ["type": "string", "enum": ["organization", "image"]], "imageId": nstr,
-                                                     "expiresAt": ndate, "updatedBy": str, "updatedAt": date]],
+            "Triage": ["type": "object", "properties": ["status": str, "note": nstr, "justification": nstr,
+                                                     "scope": ["type": "string", "enum": ["organization", "image"]], "imageId": nstr,
+                                                     "expiresAt": ndate, "updatedBy": str, "updatedAt": date,
+                                                     "source": ["type": ["object", "null"], "description": "An imported decision's VEX document (its id) and author",
+                                                                "properties": ["document": nstr, "author": nstr]],
+                                                     "subcomponents": ["type": "array", "items": str, "description": "The package purls an imported statement named (empty: the whole image)"]]],
             "VulnDB": ["type": "object", "properties": ["sources": ["type": "array", "items": ["type": "object", "properties": ["name": str, "location": str, "importedAt": date, "records": ["type": "integer"]]]],
                                                      "ecosystems": ["type": "object", "additionalProperties": ["type": "integer"]], "advisories": ["type": "integer"],
                                                      "withdrawn": ["type": "integer"], "lastUpdated": ndate, "newestModified": ndate,
@@ -408,6 +415,7 @@ enum OpenAPIDocument {
             "AuditEvent": ["type": "object", "properties": ["id": str, "actor": str, "action": str, "target": nstr, "ip": nstr, "createdAt": date]],
         ]
         schemas.merge(priorityComponents()) { a, _ in a }
+        schemas.merge(vexComponents()) { a, _ in a }
         for name in ["Finding", "Vulnerability"] {
             guard var schema = schemas[name] as? [String: Any], var props = schema["properties"] as? [String: Any] else { continue }
             props.merge(priorityProperties) { a, _ in a }

@@ -45,6 +45,10 @@ struct ScanCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated scanners: native (always runs) plus any of syft, trivy, grype; one not on PATH is reported unavailable.")
     var scanners: String = "native"
     @Option(help: "Seconds each external scanner may run before it is stopped.") var scannerTimeout: Int = 600
+    @Option(help: ArgumentHelp(
+        "A VEX document (OpenVEX 0.2.0 or CycloneDX 1.4-1.6); findings its not_affected or fixed statements except for this image are left out of the report and of --exit-code. Repeatable.",
+        valueName: "file"))
+    var vex: [String] = []
 
     func run() async throws {
         var logger = Logger(label: "harborguard.scan")
@@ -82,6 +86,11 @@ struct ScanCommand: AsyncParsableCommand {
             if name != "native" { external.append(name) }
         }
         guard scannerTimeout > 0 else { fail("--scanner-timeout must be a positive number of seconds", code: 64) }
+        var vexDocuments: [VEXDocument] = []
+        for path in vex {
+            guard let data = FileManager.default.contents(atPath: path) else { fail("cannot read VEX document \(path)", code: 64) }
+            do { vexDocuments.append(try VEXDocument.parse(data)) } catch { fail("VEX document \(path): \(error)", code: 64) }
+        }
         var database: VulnerabilityDatabase?
         if !skipDb {
             let path = db ?? DataDirectory(global.dataDir).vulnDBPath
@@ -107,9 +116,19 @@ struct ScanCommand: AsyncParsableCommand {
         }
         try? await clients.shutdown()
         let filter = FindingFilter(severities: severities, fixableOnly: ignoreUnfixed, kevOnly: kev, epssMin: epssThreshold)
-        let findings = sort.order.sorted(report.findings.filter(filter.includes))
+        var candidates = report.findings
+        var vexSuppressed: Int?
+        if !vexDocuments.isEmpty {
+            let applied = VEXFilter(documents: vexDocuments).apply(
+                to: candidates, host: reference.registry, repository: reference.repository.name,
+                digests: [report.digest, report.manifestDigest])
+            candidates = applied.kept
+            vexSuppressed = applied.suppressed
+        }
+        let findings = sort.order.sorted(candidates.filter(filter.includes))
         var filtered = report
         filtered.findings = findings
+        filtered.vexSuppressed = vexSuppressed
         let text: String
         switch format {
         case .table: text = Self.table(filtered)

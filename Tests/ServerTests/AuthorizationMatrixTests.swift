@@ -68,6 +68,13 @@ import GRDB
             Endpoint(method: .get, path: "/api/reports/fixes.csv", min: .viewer),
             Endpoint(method: .put, path: "/api/vulnerabilities/CVE-2099-1/triage", min: .developer, body: ["status": "OPEN"]),
             Endpoint(method: .post, path: "/api/vulnerabilities/CVE-2099-1/triage", min: .developer, body: ["status": "OPEN"]),
+            Endpoint(method: .post, path: "/api/vex", min: .developer, body: [
+                "@context": "https://openvex.dev/ns/v0.2.0", "@id": "urn:uuid:4c0a3cf0-8c1b-4f49-9a31-6b0b6a2e3f7a", "author": "matrix",
+                "timestamp": "2026-01-01T00:00:00Z", "version": 1,
+                "statements": [["vulnerability": ["name": "CVE-2099-1"], "products": [["@id": "pkg:oci/nothing?repository_url=nowhere.invalid/nothing"]],
+                                "status": "under_investigation"]],
+            ]),
+            Endpoint(method: .get, path: "/api/images/img_doesnotexist/vex", min: .viewer),
             Endpoint(method: .get, path: "/api/vulndb", min: .viewer),
             Endpoint(method: .post, path: "/api/vulndb/rematch", min: .admin),
             Endpoint(method: .post, path: "/api/vulndb/update", min: .admin),

@@ -16,6 +16,8 @@ public struct ImageScanReport: Sendable, Codable {
     /// Every scanner of the scan: `native` first, then each requested external scanner with
     /// its status (`ok`, `failed`, `unavailable`).
     public var scanners: [ScannerRun]
+    /// Findings left out by `scan --vex` (nil: no VEX document was given). Not stored.
+    public var vexSuppressed: Int? = nil
 
     public struct LayerSummary: Sendable, Codable {
         public var digest: String

@@ -86,7 +86,7 @@ public struct ScanReportDocument: Encodable, Sendable {
     public init(_ report: ImageScanReport) { self.report = report }
 
     enum Keys: String, CodingKey {
-        case reference, digest, manifestDigest, platform, os, layers, packages, findings, fixGroups, notes, durationMs, scanners
+        case reference, digest, manifestDigest, platform, os, layers, packages, findings, fixGroups, notes, durationMs, scanners, vexSuppressed
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -104,5 +104,6 @@ public struct ScanReportDocument: Encodable, Sendable {
         try c.encode(r.notes, forKey: .notes)
         try c.encode(r.durationMs, forKey: .durationMs)
         try c.encode(r.scanners, forKey: .scanners)
+        try c.encodeIfPresent(r.vexSuppressed, forKey: .vexSuppressed)
     }
 }

@@ -26,12 +26,14 @@ public enum ScanReportText {
                 "\(s.name) \(s.status.rawValue)" + (s.version.map { " \($0)" } ?? "") + (s.error.map { " (\($0))" } ?? "")
             }.joined(separator: ", ") + "\n"
         }
-        guard !r.findings.isEmpty else { return out }
+        let vex = r.vexSuppressed.map { "VEX: \($0) finding\($0 == 1 ? "" : "s") suppressed (not_affected or fixed)\n" } ?? ""
+        guard !r.findings.isEmpty else { return out + vex }
         out += "\n" + findingsTable(r.findings)
         let groups = FixGroups.of(r.findings)
         if !groups.isEmpty {
             out += "\n" + fixFirst(groups)
         }
+        if !vex.isEmpty { out += "\n" + vex }
         return out
     }
 

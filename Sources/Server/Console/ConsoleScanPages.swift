@@ -9,7 +9,7 @@ import Store
 extension ConsoleRoutes {
     // MARK: Vulnerabilities
 
-    static let triageStatuses = ["OPEN", "ACKNOWLEDGED", "IN_PROGRESS", "FIXED", "WONT_FIX"]
+    static let triageStatuses = ["OPEN", "ACKNOWLEDGED", "IN_PROGRESS", "FIXED", "WONT_FIX", "NOT_AFFECTED"]
 
     @Sendable func vulnerabilities(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer) async throws -> Response {
         let severity = Self.param(req, "severity").flatMap { s in Self.severityFilter.first { $0.0 == s }?.0 } ?? ""
@@ -39,6 +39,8 @@ extension ConsoleRoutes {
             m["packageName"] = dto.package.name
             m["packageVersion"] = dto.package.versions.joined(separator: ", ")
             m["statusOptions"] = Self.triageStatuses.map { ["value": $0, "selected": $0 == current] as [String: Any] }
+            let justification = dto.triage?.justification
+            m["justificationOptions"] = VEXJustification.allCases.map { ["value": $0.rawValue, "selected": $0.rawValue == justification] as [String: Any] }
             m["returnTo"] = here
             return m
         }
@@ -60,6 +62,7 @@ extension ConsoleRoutes {
         let id = ctx.parameters.get("id") ?? ""
         var body: [String: JSONValue] = ["status": .string(form["status"] ?? ""), "scope": .string("organization")]
         if let note = form.value("note") { body["note"] = .string(note) }
+        if form["status"] == TriageStatus.notAffected.rawValue, let j = form.value("justification") { body["justification"] = .string(j) }
         if let exp = form.value("expiresAt") { body["expiresAt"] = .string(exp.count == 10 ? exp + "T23:59:59Z" : exp) }
         return await act(form, fallback: "/console/vulnerabilities", v, done: "Triage saved: \(form["status"] ?? "").") {
             _ = try await VulnerabilityService(s: s).triage(v.principal, vulnerabilityId: id, body: ObjectReader(body), ip: ctx.remoteIP)

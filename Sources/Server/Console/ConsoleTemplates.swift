@@ -327,11 +327,12 @@ enum ConsoleTemplates {
         {{#rows}}<tr><td><span class="prio prio-{{priority}}">{{priority}}</span>{{#kev}} <span class="kev" title="In CISA KEV since {{dateAdded}}">KEV</span>{{/kev}}</td>
         <td>{{vulnerabilityId}}<div class="muted">{{title}}</div></td><td><span class="sev sev-{{severity}}">{{severity}}</span>{{#epss}}<div class="muted">EPSS {{percentile}}</div>{{/epss}}</td>
         <td>{{packageName}} {{packageVersion}}</td><td class="num">{{affectedImages}}</td><td>{{fixedVersion}}</td>
-        <td><span class="badge t-{{triageStatus}}">{{triageStatus}}</span>{{#triage.note}}<div class="muted">{{.}}</div>{{/triage.note}}{{#triage.expiresAt}}<div class="muted">until {{.}}</div>{{/triage.expiresAt}}
+        <td><span class="badge t-{{triageStatus}}">{{triageStatus}}</span>{{#triage.justification}}<div class="muted">{{.}}</div>{{/triage.justification}}{{#triage.source.author}}<div class="muted">VEX: {{.}}</div>{{/triage.source.author}}{{#triage.note}}<div class="muted">{{.}}</div>{{/triage.note}}{{#triage.expiresAt}}<div class="muted">until {{.}}</div>{{/triage.expiresAt}}
         {{#canDevelop}}<details class="triage"><summary>Triage</summary>
         <form method="post" action="/console/vulnerabilities/{{triageId}}/triage" class="stack">
           {{> csrf}}<input type="hidden" name="next" value="{{returnTo}}">
           <p><label for="ts-{{index}}">Status</label><select id="ts-{{index}}" name="status">{{#statusOptions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/statusOptions}}</select></p>
+          <p><label for="tj-{{index}}">Justification (NOT_AFFECTED)</label><select id="tj-{{index}}" name="justification"><option value="">—</option>{{#justificationOptions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/justificationOptions}}</select></p>
           <p><label for="tn-{{index}}">Note</label><textarea id="tn-{{index}}" name="note" rows="2" maxlength="2000">{{triage.note}}</textarea></p>
           <p><label for="te-{{index}}">Expires</label><input id="te-{{index}}" name="expiresAt" type="date"></p>
           <p><button type="submit">Save triage</button></p>

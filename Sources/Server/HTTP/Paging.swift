@@ -149,6 +149,11 @@ enum Reply {
 extension Request {
     /// Reads a JSON object body (≤ 1 MiB, `application/json`).
     func jsonObject() async throws -> ObjectReader {
+        try ObjectReader.parse(try await jsonBody())
+    }
+
+    /// The bytes of a JSON body (≤ 1 MiB, `application/json`), not yet parsed.
+    func jsonBody() async throws -> Data {
         if let ct = headers[.contentType], !ct.lowercased().hasPrefix("application/json") {
             throw APIError.badRequest("Content-Type must be application/json.")
         }
@@ -167,6 +172,6 @@ extension Request {
             // The HTTP framing broke mid-body (a bad chunk size, say): the client's fault.
             throw APIError.badRequest("The request body could not be read: \(error).")
         }
-        return try ObjectReader.parse(Data(buffer.readableBytesView))
+        return Data(buffer.readableBytesView)
     }
 }

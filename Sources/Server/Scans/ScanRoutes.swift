@@ -88,32 +88,46 @@ struct ScanDTO: Encodable, Sendable {
 
 /// A triage decision as attached to a finding or a vulnerability.
 struct TriageDTO: Encodable, Sendable {
+    /// Where an imported decision came from: the VEX document's id and author.
+    struct Source: Encodable, Sendable { var document: String?, author: String? }
     var status: String
     var note: String?
+    var justification: String?
     var scope: String
     var imageId: String?
     var expiresAt: String?
     var updatedBy: String
     var updatedAt: String
+    var source: Source?
+    var subcomponents: [String]
 
     init(row: Row) {
         status = row["status"]
         note = row["note"]
+        justification = row["justification"]
         let image: String = row["image_id"]
         scope = image.isEmpty ? "organization" : "image"
         imageId = image.isEmpty ? nil : image
         expiresAt = row["expires_at"]
         updatedBy = row["updated_by"]
         updatedAt = row["updated_at"]
+        let document: String? = row["source_document"]
+        let author: String? = row["source_author"]
+        source = document == nil && author == nil ? nil : Source(document: document, author: author)
+        subcomponents = ((row["subcomponents"] as String?) ?? "").split(separator: "\n").map(String.init)
     }
 
-    enum CodingKeys: String, CodingKey { case status, note, scope, imageId, expiresAt, updatedBy, updatedAt }
+    enum CodingKeys: String, CodingKey {
+        case status, note, justification, scope, imageId, expiresAt, updatedBy, updatedAt, source, subcomponents
+    }
 
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(status, forKey: .status); try c.encode(note, forKey: .note); try c.encode(scope, forKey: .scope)
+        try c.encode(status, forKey: .status); try c.encode(note, forKey: .note); try c.encode(justification, forKey: .justification)
+        try c.encode(scope, forKey: .scope)
         try c.encode(imageId, forKey: .imageId); try c.encode(expiresAt, forKey: .expiresAt)
         try c.encode(updatedBy, forKey: .updatedBy); try c.encode(updatedAt, forKey: .updatedAt)
+        try c.encode(source, forKey: .source); try c.encode(subcomponents, forKey: .subcomponents)
     }
 
     /// The triage in force for `vulnerabilityIds` in an organization, image scope over organization scope.

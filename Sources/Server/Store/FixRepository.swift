@@ -39,7 +39,7 @@ package struct PriorityFilter: Sendable, Hashable {
 
 /// Fix groups: the organization's current findings (the latest scan of every tag) that an
 /// upgrade closes, grouped by (package type, package, fixed version). Findings excepted by an
-/// unexpired `WONT_FIX` decision (organization or image) are left out, as in the counts.
+/// unexpired `WONT_FIX` or `NOT_AFFECTED` decision (organization or image) are left out, as in the counts.
 package enum FixRepository {
     package struct Query: Sendable {
         package var org: String
@@ -60,7 +60,7 @@ package enum FixRepository {
 
     /// The current findings a group aggregates: `latest` (the current scans, each with its
     /// image) and `cur` (their findings with a version to upgrade to, the filters applied, no
-    /// `WONT_FIX` in force excepting them). Across the organization `cur` walks
+    /// `WONT_FIX` or `NOT_AFFECTED` in force excepting them). Across the organization `cur` walks
     /// `findings_fix_group` in group order (a covering index: one pass, no sort for the
     /// grouping); one image's few scans are read by scan id.
     static func current(_ q: Query) -> (sql: String, args: [any DatabaseValueConvertible & Sendable]) {
@@ -85,11 +85,11 @@ package enum FixRepository {
                 WHERE f.fix_version IS NOT NULL AND f.scan_id IN (SELECT id FROM latest)
                     \(conditions.map { "AND \($0)" }.joined(separator: " "))
                     AND f.vulnerability_id NOT IN (
-                        SELECT t.vulnerability_id FROM triage t WHERE t.org_id = ? AND t.image_id = '' AND t.status = 'WONT_FIX'
+                        SELECT t.vulnerability_id FROM triage t WHERE t.org_id = ? AND t.image_id = '' AND t.status IN ('WONT_FIX', 'NOT_AFFECTED')
                             AND (t.expires_at IS NULL OR t.expires_at > ?))
                     AND (f.scan_id, f.vulnerability_id) NOT IN (
                         SELECT l.id, t.vulnerability_id FROM triage t JOIN latest l ON l.image_id = t.image_id
-                        WHERE t.org_id = ? AND t.status = 'WONT_FIX' AND (t.expires_at IS NULL OR t.expires_at > ?))
+                        WHERE t.org_id = ? AND t.status IN ('WONT_FIX', 'NOT_AFFECTED') AND (t.expires_at IS NULL OR t.expires_at > ?))
             )
             """
         return (sql, args)

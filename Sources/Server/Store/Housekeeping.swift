@@ -22,7 +22,7 @@ package enum Housekeeping {
         return deleted
     }
 
-    /// Re-counts the scans of vulnerabilities whose `WONT_FIX` expired since the last run,
+    /// Re-counts the scans of vulnerabilities whose `WONT_FIX` or `NOT_AFFECTED` exception expired since the last run,
     /// so suppressed findings come back into counts and risk scores by themselves.
     @discardableResult
     package static func applyExpiredTriage(now: Date, in db: Database) throws -> Int {
@@ -31,7 +31,7 @@ package enum Housekeeping {
             db,
             sql: """
                 SELECT id, org_id, vulnerability_id FROM triage
-                WHERE status = 'WONT_FIX' AND expires_at IS NOT NULL AND expires_at <= ? AND expiry_applied = 0
+                WHERE status IN ('WONT_FIX', 'NOT_AFFECTED') AND expires_at IS NOT NULL AND expires_at <= ? AND expiry_applied = 0
                 """,
             arguments: [ts])
         for row in rows {

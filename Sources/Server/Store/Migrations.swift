@@ -317,6 +317,18 @@ package enum Migrations {
                 """)
             try ScanRepository.backfillPriorityColumns(in: db)
         }
+
+        /// VEX: a `NOT_AFFECTED` decision's OpenVEX justification, and where an imported
+        /// decision came from (the document's id and author, the subcomponent purls its
+        /// statement named). Decisions stay keyed by (organization, vulnerability, image).
+        migrator.registerMigration("server.v9.vex") { db in
+            try db.execute(sql: """
+                ALTER TABLE triage ADD COLUMN justification TEXT;
+                ALTER TABLE triage ADD COLUMN source_document TEXT;
+                ALTER TABLE triage ADD COLUMN source_author TEXT;
+                ALTER TABLE triage ADD COLUMN subcomponents TEXT;
+                """)
+        }
         return migrator
     }
 }

@@ -186,12 +186,12 @@ public enum ScanRepository {
         return keys
     }
 
-    /// Vulnerabilities triaged `WONT_FIX` (unexpired) for the whole organization or the image.
+    /// Vulnerabilities excepted by a `WONT_FIX` or `NOT_AFFECTED` triage (unexpired) for the whole organization or the image.
     package static func suppressedVulnerabilities(orgId: String, imageId: String?, now: Date, in db: Database) throws -> Set<String> {
         Set(try String.fetchAll(
             db,
             sql: """
-                SELECT vulnerability_id FROM triage WHERE org_id = ? AND status = 'WONT_FIX' AND image_id IN ('', ?)
+                SELECT vulnerability_id FROM triage WHERE org_id = ? AND status IN ('WONT_FIX', 'NOT_AFFECTED') AND image_id IN ('', ?)
                     AND (expires_at IS NULL OR expires_at > ?)
                 """,
             arguments: [orgId, imageId ?? "", Timestamp.format(now)]))
@@ -294,14 +294,14 @@ public enum ScanRepository {
     }
 
     /// Recomputes counts and risk score of scans, leaving out findings suppressed by an
-    /// unexpired `WONT_FIX` triage in the organization or on the scan's image.
+    /// unexpired `WONT_FIX` or `NOT_AFFECTED` triage in the organization or on the scan's image.
     package static func recount(scanIds: [String], orgId: String, now: Date, in db: Database) throws {
         let ts = Timestamp.format(now)
         let count = try db.cachedStatement(sql: """
             SELECT f.severity_rank, COUNT(*) FROM findings f
             WHERE f.scan_id = ?1 AND NOT EXISTS (
                 SELECT 1 FROM triage t WHERE t.org_id = ?2 AND t.vulnerability_id = f.vulnerability_id
-                    AND t.status = 'WONT_FIX' AND (t.image_id = '' OR t.image_id = COALESCE(?3, ''))
+                    AND t.status IN ('WONT_FIX', 'NOT_AFFECTED') AND (t.image_id = '' OR t.image_id = COALESCE(?3, ''))
                     AND (t.expires_at IS NULL OR t.expires_at > ?4))
             GROUP BY f.severity_rank
             """)
