@@ -16,6 +16,7 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
 from conftest import BIN, Server, run, wait_job
+from test_console import browser  # noqa: F401  (a fixture)
 from registry_harness import Registry
 from test_scan_cli import dpkg, osv
 
@@ -256,3 +257,34 @@ def test_scan_vex_suppresses_findings_locally(env):
     bad.write_text(json.dumps(openvex([{"vulnerability": {"name": CVE_TAR}, "products": [{"@id": env["product"]}], "status": "not_affected"}])))
     r = scan("--vex", str(bad))
     assert r.returncode == 64 and "/statements/0/justification" in r.stderr, r.stderr
+
+
+def test_the_console_imports_a_vex_file(env, tmp_path, browser):  # noqa: F811
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from test_console import sign_in, USERS
+    s = env["server"]
+    run("admin", "create-user", "--username", "ada", "--role", "admin", "--bcrypt-cost", "4", data_dir=env["data"],
+        env={"HARBORGUARD_PASSWORD": USERS["ada"][1]}, check=False)
+    doc = tmp_path / "supplier.openvex.json"
+    doc.write_text(json.dumps(openvex([{"vulnerability": {"name": CVE_TAR}, "products": [{"@id": env["product"]}],
+                                         "status": "under_investigation"}],
+                                       doc_id="https://vex.test/docs/console", author="Console Test <ct@vex.test>")))
+    sign_in(browser, s.base, "ada")
+    browser.get(s.base + "/console/vulnerabilities")
+    browser.find_element(By.CSS_SELECTOR, "details.vex summary").click()
+    browser.find_element(By.ID, "vex-file").send_keys(str(doc))
+    # The script puts the file's text into the document field.
+    WebDriverWait(browser, 5).until(lambda b: "under_investigation" in b.find_element(By.ID, "vex-doc").get_property("value"))
+    browser.find_element(By.CSS_SELECTOR, "details.vex button[type=submit]").click()
+    flash = browser.find_element(By.CSS_SELECTOR, ".flash").text
+    assert "VEX imported (openvex): 1 of 1 statements applied" in flash, flash
+    t = triage_of(s, env["image"]["id"])[CVE_TAR]["triage"]
+    assert t["status"] == "IN_PROGRESS" and t["source"]["author"] == "Console Test <ct@vex.test>", t
+    # A broken document comes back as an error notice, nothing applied.
+    browser.get(s.base + "/console/vulnerabilities")
+    browser.find_element(By.CSS_SELECTOR, "details.vex summary").click()
+    browser.find_element(By.ID, "vex-doc").send_keys('{"@context": "https://openvex.dev/ns/v0.9.0", "statements": []}')
+    browser.find_element(By.CSS_SELECTOR, "details.vex button[type=submit]").click()
+    assert "error" in browser.find_element(By.CSS_SELECTOR, ".flash").get_attribute("class")
+    assert triage_of(s, env["image"]["id"])[CVE_TAR]["triage"]["status"] == "IN_PROGRESS"

@@ -117,6 +117,13 @@ enum ConsoleAssets {
           if (e.target.closest && e.target.closest("[data-print]")) { window.print(); }
         });
 
+        // VEX import: the chosen file's text goes into the form's document field.
+        document.addEventListener("change", function (e) {
+          var target = e.target.getAttribute && e.target.getAttribute("data-vex-file");
+          if (!target || !e.target.files || !e.target.files[0]) { return; }
+          e.target.files[0].text().then(function (text) { document.getElementById(target).value = text; });
+        });
+
         // Confirmation for destructive forms.
         document.addEventListener("submit", function (e) {
           var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");

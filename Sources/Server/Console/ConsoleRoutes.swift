@@ -51,6 +51,7 @@ struct ConsoleRoutes: Sendable {
         c.get("images/:id", use: page(image))
         c.get("vulnerabilities", use: page(vulnerabilities))
         c.post("vulnerabilities/:id/triage", use: action(triage))
+        c.post("vex", use: action(importVEX))
         c.get("reports/posture", use: page(postureReport))
         c.get("reports/images/:id", use: page(imageReport))
         c.get("scans", use: page(scans))

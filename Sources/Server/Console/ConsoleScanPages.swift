@@ -69,6 +69,17 @@ extension ConsoleRoutes {
         }
     }
 
+    /// The vulnerabilities page's VEX import: the document pasted, or read from a file by the
+    /// script into the same field, imported as `POST /api/vex` would.
+    @Sendable func importVEX(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
+        await act(form, fallback: "/console/vulnerabilities", v) {
+            guard let text = form.value("document") else { throw APIError.validation("document", "Choose a VEX file or paste a document.") }
+            let r = try await VEXService(s: s).importDocument(v.principal, body: Data(text.utf8), ip: ctx.remoteIP)
+            let unmatched = r.unmatched.isEmpty ? "" : " \(r.unmatched.count) matched no image."
+            return ("ok", "VEX imported (\(r.format)): \(r.applied) of \(r.statements) statements applied, \(r.decisions) decisions on \(r.productsMatched) images.\(unmatched)")
+        }
+    }
+
     // MARK: Scans
 
     @Sendable func scans(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer) async throws -> Response {

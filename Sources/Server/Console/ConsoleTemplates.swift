@@ -321,6 +321,13 @@ enum ConsoleTemplates {
           <p><button type="submit">Filter</button></p>
         </form>
         <p class="muted">Vulnerabilities found: {{total}} · <a href="{{csvHref}}" download="vulnerabilities.csv">Download CSV</a></p>
+        {{#canDevelop}}<details class="vex"><summary>Import VEX</summary>
+        <form method="post" action="/console/vex" class="stack">
+          {{> csrf}}
+          <p><label for="vex-file">OpenVEX or CycloneDX file</label><input id="vex-file" type="file" accept=".json,application/json" data-vex-file="vex-doc"></p>
+          <p><label for="vex-doc">The document (the file's text, or pasted)</label><textarea id="vex-doc" name="document" rows="6" required></textarea></p>
+          <p><button type="submit">Import</button></p>
+        </form></details>{{/canDevelop}}
         {{#first(rows)}}<div class="scroll"><table>
         <thead><tr><th scope="col">Priority</th><th scope="col">Vulnerability</th><th scope="col">Severity</th><th scope="col">Package</th><th scope="col" class="num">Images</th>
         <th scope="col">Fixed in</th><th scope="col">Triage</th></tr></thead><tbody>{{/first(rows)}}
