@@ -362,11 +362,18 @@ def test_backup_to_a_full_disk_fails_clearly_and_leaves_nothing(tmp_path, data_d
 def fill(path):
     """Writes a file under `path` until the disk is full; returns it."""
     filler = path / "filler"
-    with open(filler, "wb") as f:
+    # Unbuffered: a buffered file that hit ENOSPC still holds the unwritten rest, and its close
+    # raises ENOSPC again (how this helper used to fail now and then).
+    with open(filler, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * (64 << 10))
-                f.flush()
+        except OSError:
+            pass
+        # The last few KiB, so the disk is full to the byte rather than to 64 KiB.
+        try:
+            while True:
+                f.write(b"\0" * 512)
         except OSError:
             pass
     try:
