@@ -113,7 +113,7 @@ enum OpenAPIDocument {
 
     static func document() -> [String: Any] {
         var paths: [String: [String: Any]] = [:]
-        for op in operations {
+        for op in operations + policyOperations {
             var o: [String: Any] = [
                 "summary": op.summary + (op.role.map { $0 == "sensor" ? " (the registry's sensor key only)" : " (min role: \($0))" } ?? ""),
                 "operationId": op.method + op.path.split(separator: "/").map { s in
@@ -403,6 +403,7 @@ enum OpenAPIDocument {
             "AuditEvent": ["type": "object", "properties": ["id": str, "actor": str, "action": str, "target": nstr, "ip": nstr, "createdAt": date]],
         ]
         schemas.merge(priorityComponents()) { a, _ in a }
+        schemas.merge(policyComponents()) { a, _ in a }
         for name in ["Finding", "Vulnerability"] {
             guard var schema = schemas[name] as? [String: Any], var props = schema["properties"] as? [String: Any] else { continue }
             props.merge(priorityProperties) { a, _ in a }
