@@ -37,7 +37,18 @@ extension OpenAPIDocument {
             ]],
         ]
         let action: [String: Any] = ["type": "string", "enum": ["fail", "warn"]]
+        let nstr: [String: Any] = ["type": ["string", "null"]]
         return [
+            "PolicyVerdict": ["type": "object", "required": ["verdict", "evaluatedAt", "policies", "violations", "noData"],
+                              "description": "The policy verdict stored with a scan (only on GET /api/scans/{scanId}; absent before the first evaluation): fail when an enabled fail policy in scope has a violation, warn when only warn policies do, else pass. Excepted findings (WONT_FIX or NOT_AFFECTED triage in force) never violate. A kev or epss rule without its feed is listed in noData instead of passing silently (it does not change the verdict)",
+                              "properties": ["verdict": ["type": "string", "enum": ["pass", "warn", "fail"]], "evaluatedAt": ["type": "string", "format": "date-time"],
+                                             "policies": ["type": "array", "items": str, "description": "Ids of the policies evaluated (enabled, in scope)"],
+                                             "violations": ["type": "array", "description": "At most 100 per rule",
+                                                            "items": ["type": "object", "properties": ["policyId": str, "policyName": str, "action": action,
+                                                                                                       "rule": ["type": "object", "properties": ["index": ["type": "integer"], "type": str]],
+                                                                                                       "findingId": ["type": ["string", "null"], "description": "scanId:seq; null for a count rule"],
+                                                                                                       "vulnerabilityId": nstr, "package": ["type": ["string", "null"], "description": "name@version"], "reason": str]]],
+                                             "noData": ["type": "array", "items": ["type": "object", "properties": ["policyId": str, "policyName": str, "ruleIndex": ["type": "integer"], "ruleType": str, "reason": str]]]]],
             "Policy": ["type": "object", "required": ["id", "name", "enabled", "action", "scope", "rules", "createdAt", "updatedAt"],
                        "properties": ["id": str, "name": str, "enabled": ["type": "boolean"], "action": action, "scope": scope, "rules": rules,
                                       "createdAt": ["type": "string", "format": "date-time"], "updatedAt": ["type": "string", "format": "date-time"]]],

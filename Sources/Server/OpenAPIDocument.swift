@@ -404,6 +404,11 @@ enum OpenAPIDocument {
         ]
         schemas.merge(priorityComponents()) { a, _ in a }
         schemas.merge(policyComponents()) { a, _ in a }
+        if var scan = schemas["Scan"] as? [String: Any], var props = scan["properties"] as? [String: Any] {
+            props["policy"] = ["$ref": "#/components/schemas/PolicyVerdict"]
+            scan["properties"] = props
+            schemas["Scan"] = scan
+        }
         for name in ["Finding", "Vulnerability"] {
             guard var schema = schemas[name] as? [String: Any], var props = schema["properties"] as? [String: Any] else { continue }
             props.merge(priorityProperties) { a, _ in a }

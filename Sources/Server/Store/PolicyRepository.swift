@@ -48,6 +48,14 @@ package enum PolicyRepository {
         package var violationCount: Int
         package var detail: Data
         package var evaluatedAt: Date
+
+        package init(scanId: String, verdict: String, violationCount: Int, detail: Data, evaluatedAt: Date) {
+            self.scanId = scanId
+            self.verdict = verdict
+            self.violationCount = violationCount
+            self.detail = detail
+            self.evaluatedAt = evaluatedAt
+        }
     }
 
     /// Stores (or replaces) the verdict of a scan; answers the verdict it replaced.
@@ -143,5 +151,41 @@ package enum PolicyRepository {
                     """),
             arguments: [org, imageId]
         ).map { ($0["vulnerability_id"], $0["expires_at"]) }
+    }
+}
+
+extension PolicyRepository {
+    /// What scope matching reads of a scan: its organization, registry, repository, image and
+    /// the image's tags pointing at the scanned digest (the scan's own tag included).
+    package struct ScanContext: Sendable {
+        package var orgId: String
+        package var registryId: String
+        package var repository: String
+        package var imageId: String?
+        package var tags: [String]
+    }
+
+    package static func scanContext(_ db: Database, scanId: String) throws -> ScanContext? {
+        guard let row = try Row.fetchOne(
+            db, sql: "SELECT org_id, registry_id, repository, image_id, tag, digest FROM scans WHERE id = ?", arguments: [scanId])
+        else { return nil }
+        var tags: [String] = []
+        if let t: String = row["tag"] { tags.append(t) }
+        if let imageId: String = row["image_id"], let digest: String = row["digest"] {
+            tags += try String.fetchAll(
+                db, sql: "SELECT name FROM image_tags WHERE image_id = ? AND digest = ? ORDER BY name", arguments: [imageId, digest])
+        }
+        return ScanContext(
+            orgId: row["org_id"], registryId: row["registry_id"], repository: row["repository"], imageId: row["image_id"],
+            tags: Array(Set(tags)).sorted())
+    }
+
+    /// The verdict of the image's most recent other evaluated scan (what a change is measured against).
+    package static func previousImageVerdict(_ db: Database, imageId: String, otherThan scanId: String) throws -> String? {
+        try String.fetchOne(
+            db, sql: """
+                SELECT v.verdict FROM policy_verdicts v JOIN scans s ON s.id = v.scan_id
+                WHERE s.image_id = ? AND s.id != ? ORDER BY v.evaluated_at DESC, s.finished_at DESC LIMIT 1
+                """, arguments: [imageId, scanId])
     }
 }
