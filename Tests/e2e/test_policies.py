@@ -94,10 +94,10 @@ def test_policy_verdicts_follow_exceptions_and_their_expiry(tmp_path):
         again = rematch_and_latest(s, f"{reg.host}/apps/web:1.0")
         assert again["policy"]["verdict"] == "fail", again["policy"]
 
-        # A warn policy alone warns.
+        # A policy change re-evaluates the current scans at once: a warn policy alone warns.
         assert s.api("PUT", f"/api/policies/{policy['id']}", json={"action": "warn"}).json()["data"]["action"] == "warn"
-        warned = rematch_and_latest(s, f"{reg.host}/apps/web:1.0")
-        assert warned["policy"]["verdict"] == "warn"
+        warned = s.api("GET", f"/api/scans/{again['id']}").json()["data"]
+        assert warned["policy"]["verdict"] == "warn", warned["policy"]
 
         # The new events are channel events.
         ch = s.api("POST", "/api/notification-channels", json={"name": "gate", "url": "https://hooks.invalid/x",

@@ -62,6 +62,20 @@ enum PolicyRecording {
         }
     }
 
+    /// Re-evaluates the current scan of every tag of an organization (after a policy changed),
+    /// 200 scans per write transaction so other writers interleave.
+    static func reevaluate(orgId: String, s: AppServices) async throws {
+        let enrichment = await s.policyEnrichment()
+        let now = s.now
+        let ids = try await s.db.read { db in try PolicyRepository.currentScanIds(db, org: orgId) }
+        for start in stride(from: 0, to: ids.count, by: 200) {
+            let chunk = Array(ids[start..<min(start + 200, ids.count)])
+            try await s.db.write { db in
+                for id in chunk { try record(scanId: id, enrichment: enrichment, now: now, in: db) }
+            }
+        }
+    }
+
     /// The stored verdict of a scan, as `GET /api/scans/{id}` shows it.
     static func stored(scanId: String, in db: Database) throws -> Detail? {
         guard let v = try PolicyRepository.verdict(db, scanId: scanId) else { return nil }

@@ -64,7 +64,7 @@ struct PolicyService: Sendable {
         let now = s.now
         let scope = try PolicyInput.encode(PolicyInput.scopeJSON(input.scope ?? PolicyScope()))
         let rulesJSON = try PolicyInput.encode(.array(rules.map(\.json)))
-        return try await s.db.write { db in
+        let dto: PolicyDTO = try await s.db.write { db in
             if try PolicyRepository.nameExists(db, org: p.orgId, name: name) { throw APIError.conflict("A policy named \(name) exists.") }
             let record = PolicyRecord(
                 id: IDs.make("pol"), orgId: p.orgId, name: name, enabled: input.enabled ?? true, action: action.rawValue, scope: scope,
@@ -73,6 +73,8 @@ struct PolicyService: Sendable {
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "policy.create", target: record.id, ip: ip, now: now)
             return PolicyDTO(record)
         }
+        try await PolicyRecording.reevaluate(orgId: p.orgId, s: s)
+        return dto
     }
 
     func update(_ p: Principal, id: String, _ body: ObjectReader, ip: String?) async throws -> PolicyDTO {
@@ -99,6 +101,7 @@ struct PolicyService: Sendable {
             return PolicyDTO(record)
         }
         guard let dto else { throw APIError.notFound("Policy") }
+        try await PolicyRecording.reevaluate(orgId: p.orgId, s: s)
         return dto
     }
 
@@ -112,6 +115,7 @@ struct PolicyService: Sendable {
             return record.id
         }
         guard let deleted else { throw APIError.notFound("Policy") }
+        try await PolicyRecording.reevaluate(orgId: p.orgId, s: s)
         return deleted
     }
 }

@@ -189,3 +189,14 @@ extension PolicyRepository {
                 """, arguments: [imageId, scanId])
     }
 }
+
+extension PolicyRepository {
+    /// The current scans of an organization: the latest scan of every tag.
+    package static func currentScanIds(_ db: Database, org: String) throws -> [String] {
+        try String.fetchAll(
+            db, sql: """
+                SELECT DISTINCT t.last_scan_id FROM image_tags t JOIN images i ON i.id = t.image_id
+                WHERE i.org_id = ? AND t.last_scan_id IS NOT NULL ORDER BY t.last_scan_id
+                """, arguments: [org])
+    }
+}
