@@ -39,6 +39,10 @@ extension OpenAPIDocument {
         let action: [String: Any] = ["type": "string", "enum": ["fail", "warn"]]
         let nstr: [String: Any] = ["type": ["string", "null"]]
         return [
+            "ImagePolicy": ["type": ["object", "null"], "required": ["verdict", "evaluatedAt", "violations"],
+                            "description": "The image's policy verdict: the worst verdict of its tags' current scans (null before any evaluation); the violations are on GET /api/scans/{scanId}",
+                            "properties": ["verdict": ["type": "string", "enum": ["pass", "warn", "fail"]], "evaluatedAt": ["type": "string", "format": "date-time"],
+                                           "violations": ["type": "integer", "description": "Violations stored over those scans"]]],
             "PolicyVerdict": ["type": "object", "required": ["verdict", "evaluatedAt", "policies", "violations", "noData"],
                               "description": "The policy verdict stored with a scan (only on GET /api/scans/{scanId}; absent before the first evaluation): fail when an enabled fail policy in scope has a violation, warn when only warn policies do, else pass. Excepted findings (WONT_FIX or NOT_AFFECTED triage in force) never violate. A kev or epss rule without its feed is listed in noData instead of passing silently (it does not change the verdict)",
                               "properties": ["verdict": ["type": "string", "enum": ["pass", "warn", "fail"]], "evaluatedAt": ["type": "string", "format": "date-time"],

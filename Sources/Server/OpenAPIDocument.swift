@@ -409,6 +409,11 @@ enum OpenAPIDocument {
             scan["properties"] = props
             schemas["Scan"] = scan
         }
+        if var image = schemas["Image"] as? [String: Any], var props = image["properties"] as? [String: Any] {
+            props["policy"] = ["$ref": "#/components/schemas/ImagePolicy"]
+            image["properties"] = props
+            schemas["Image"] = image
+        }
         for name in ["Finding", "Vulnerability"] {
             guard var schema = schemas[name] as? [String: Any], var props = schema["properties"] as? [String: Any] else { continue }
             props.merge(priorityProperties) { a, _ in a }

@@ -76,8 +76,11 @@ def test_policy_verdicts_follow_exceptions_and_their_expiry(tmp_path):
         assert viol[0]["findingId"].startswith(scan["id"] + ":")
         # No KEV catalog was imported: the kev rule reports no data instead of passing silently.
         assert [(n["ruleIndex"], n["ruleType"]) for n in v["noData"]] == [(1, "kev")]
-        # Lists stay light.
+        # Lists stay light; images carry a summary (the worst verdict of their tags' current scans).
         assert "policy" not in s.api("GET", "/api/scans").json()["data"][0]
+        image = s.api("GET", "/api/images").json()["data"][0]
+        assert image["policy"]["verdict"] == "fail" and image["policy"]["violations"] == 1, image
+        assert s.api("GET", f"/api/images/{image['id']}").json()["data"]["policy"]["verdict"] == "fail"
 
         # A WONT_FIX exception: the next evaluation passes.
         t = s.api("PUT", "/api/vulnerabilities/CVE-2099-0001/triage", json={"status": "WONT_FIX", "note": "accepted"})
@@ -85,6 +88,7 @@ def test_policy_verdicts_follow_exceptions_and_their_expiry(tmp_path):
         after = rematch_and_latest(s, f"{reg.host}/apps/web:1.0")
         assert after["policy"]["verdict"] == "pass", after["policy"]
         assert after["policy"]["violations"] == []
+        assert s.api("GET", f"/api/images/{image['id']}").json()["data"]["policy"]["verdict"] == "pass"
 
         # The exception expires: the finding violates again.
         con = sqlite3.connect(data / "harborguard.db")

@@ -200,3 +200,26 @@ extension PolicyRepository {
                 """, arguments: [org])
     }
 }
+
+extension PolicyRepository {
+    /// Per image, the verdicts of the current scans of its tags (verdict, violation count, when).
+    package static func imageVerdicts(_ db: Database, imageIds: [String]) throws
+        -> [String: [(verdict: String, violationCount: Int, evaluatedAt: Date)]]
+    {
+        guard !imageIds.isEmpty else { return [:] }
+        var out: [String: [(verdict: String, violationCount: Int, evaluatedAt: Date)]] = [:]
+        for start in stride(from: 0, to: imageIds.count, by: 500) {
+            let chunk = Array(imageIds[start..<min(start + 500, imageIds.count)])
+            let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+            for row in try Row.fetchAll(
+                db, sql: """
+                    SELECT DISTINCT t.image_id, v.scan_id, v.verdict, v.violation_count, v.evaluated_at
+                    FROM image_tags t JOIN policy_verdicts v ON v.scan_id = t.last_scan_id WHERE t.image_id IN (\(marks))
+                    """, arguments: StatementArguments(chunk))
+            {
+                out[row["image_id"], default: []].append((row["verdict"], row["violation_count"], row["evaluated_at"]))
+            }
+        }
+        return out
+    }
+}
