@@ -42,6 +42,7 @@ public func buildRouter(
     EventRoutes(s: services, crawler: crawler, guardState: PushEventGuard()).register(table)
     CrawlerRoutes(s: services, crawler: crawler).register(table)
     NotificationRoutes(s: services, client: crawler.clients.notifications).register(table)
+    PolicyRoutes(s: services).register(table)
     SensorRoutes(s: services, crawler: crawler).register(table)
     // The console calls the API routes above in-process; it is not part of the API's route index.
     ConsoleRoutes(s: services, crawler: crawler).register(router)

@@ -114,7 +114,7 @@ enum OpenAPIDocument {
 
     static func document() -> [String: Any] {
         var paths: [String: [String: Any]] = [:]
-        for op in operations + reportOperations {
+        for op in operations + reportOperations + policyOperations {
             var o: [String: Any] = [
                 "summary": op.summary + (op.role.map { $0 == "sensor" ? " (the registry's sensor key only)" : " (min role: \($0))" } ?? ""),
                 "operationId": op.method + op.path.split(separator: "/").map { s in
@@ -416,6 +416,17 @@ enum OpenAPIDocument {
         ]
         schemas.merge(priorityComponents()) { a, _ in a }
         schemas.merge(vexComponents()) { a, _ in a }
+        schemas.merge(policyComponents()) { a, _ in a }
+        if var scan = schemas["Scan"] as? [String: Any], var props = scan["properties"] as? [String: Any] {
+            props["policy"] = ["$ref": "#/components/schemas/PolicyVerdict"]
+            scan["properties"] = props
+            schemas["Scan"] = scan
+        }
+        if var image = schemas["Image"] as? [String: Any], var props = image["properties"] as? [String: Any] {
+            props["policy"] = ["$ref": "#/components/schemas/ImagePolicy"]
+            image["properties"] = props
+            schemas["Image"] = image
+        }
         for name in ["Finding", "Vulnerability"] {
             guard var schema = schemas[name] as? [String: Any], var props = schema["properties"] as? [String: Any] else { continue }
             props.merge(priorityProperties) { a, _ in a }

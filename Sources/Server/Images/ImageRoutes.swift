@@ -37,6 +37,24 @@ struct ImageDTO: Encodable, Sendable {
     var lastScannedAt: String?
     var createdAt: String
     var tags: [TagDTO]?
+    /// The image's policy verdict: the worst verdict of its tags' current scans (null before
+    /// any evaluation).
+    var policy: PolicySummary?
+
+    struct PolicySummary: Encodable, Sendable {
+        var verdict: String
+        var evaluatedAt: String
+        var violations: Int
+    }
+
+    static func policySummary(_ verdicts: [(verdict: String, violationCount: Int, evaluatedAt: Date)]?) -> PolicySummary? {
+        guard let verdicts, !verdicts.isEmpty else { return nil }
+        let order = ["pass": 0, "warn": 1, "fail": 2]
+        let worst = verdicts.max { (order[$0.verdict] ?? 0) < (order[$1.verdict] ?? 0) }!
+        let latest = verdicts.map(\.evaluatedAt).max()!
+        return PolicySummary(
+            verdict: worst.verdict, evaluatedAt: Timestamp.format(latest), violations: verdicts.reduce(0) { $0 + $1.violationCount })
+    }
 
     init(row: Row, tags: [TagDTO]? = nil) {
         id = row["id"]
@@ -54,7 +72,8 @@ struct ImageDTO: Encodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, registryId, name, fullName, tagCount, latestTag, latestDigest, riskScore, vulnerabilities, lastScannedAt, createdAt, tags
+        case id, registryId, name, fullName, tagCount, latestTag, latestDigest, riskScore, vulnerabilities, lastScannedAt, createdAt, tags,
+             policy
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -65,6 +84,7 @@ struct ImageDTO: Encodable, Sendable {
         try c.encode(riskScore, forKey: .riskScore); try c.encode(vulnerabilities, forKey: .vulnerabilities)
         try c.encode(lastScannedAt, forKey: .lastScannedAt); try c.encode(createdAt, forKey: .createdAt)
         try c.encodeIfPresent(tags, forKey: .tags)
+        try c.encode(policy, forKey: .policy)
     }
 }
 

@@ -24,7 +24,12 @@ struct ImageService: Sendable {
             limit: page.limit, offset: page.offset)
         return try await s.db.read { db in
             let found = try ImageRepository.list(db, query)
-            return (found.rows.map { ImageDTO(row: $0) }, found.total)
+            let verdicts = try PolicyRepository.imageVerdicts(db, imageIds: found.rows.map { $0["id"] })
+            return (found.rows.map { row in
+                var dto = ImageDTO(row: row)
+                dto.policy = ImageDTO.policySummary(verdicts[dto.id])
+                return dto
+            }, found.total)
         }
     }
 
@@ -39,7 +44,9 @@ struct ImageService: Sendable {
                     name: $0["name"], digest: $0["digest"], lastScanId: $0["last_scan_id"],
                     lastScannedAt: $0["last_scanned_at"], firstSeenAt: $0["first_seen_at"], updatedAt: $0["updated_at"])
             }
-            return ImageDTO(row: row, tags: tags)
+            var dto = ImageDTO(row: row, tags: tags)
+            dto.policy = ImageDTO.policySummary(try PolicyRepository.imageVerdicts(db, imageIds: [id])[id])
+            return dto
         }
         guard let dto else { throw APIError.notFound("Image") }
         return dto

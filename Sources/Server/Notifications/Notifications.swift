@@ -19,6 +19,10 @@ public enum NotificationEvent: String, Sendable, Codable, CaseIterable {
     case highCVE = "high_cve"
     case newImage = "new_image"
     case agentDisconnected = "agent_disconnected"
+    /// An image's policy verdict turned to fail.
+    case policyFailed = "policy_failed"
+    /// An image's policy verdict turned from warn or fail to pass.
+    case policyPassed = "policy_passed"
 }
 
 

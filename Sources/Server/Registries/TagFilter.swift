@@ -46,7 +46,9 @@ public struct Glob: Sendable, Hashable {
     let tokens: [Token]
     public let pattern: String
 
-    public init(_ pattern: String) throws(GlobError) {
+    /// A glob over tag names, or over repository paths with `repository` (which allows `/`;
+    /// `*` then matches across it: `team/*` matches `team/a/b`).
+    public init(_ pattern: String, repository: Bool = false) throws(GlobError) {
         self.pattern = pattern
         guard pattern.count <= 256 else { throw GlobError(pattern: pattern, reason: "longer than 256 characters") }
         var tokens: [Token] = []
@@ -86,8 +88,8 @@ public struct Glob: Sendable, Hashable {
             case "]":
                 throw GlobError(pattern: pattern, reason: "unmatched ']'")
             default:
-                guard c.isASCII, c.isLetter || c.isNumber || c == "_" || c == "." || c == "-" else {
-                    throw GlobError(pattern: pattern, reason: "character '\(c)' cannot appear in a tag")
+                guard c.isASCII, c.isLetter || c.isNumber || c == "_" || c == "." || c == "-" || (repository && c == "/") else {
+                    throw GlobError(pattern: pattern, reason: "character '\(c)' cannot appear in a \(repository ? "repository" : "tag")")
                 }
                 tokens.append(.literal(c))
             }

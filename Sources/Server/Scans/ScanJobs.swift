@@ -63,11 +63,13 @@ public struct ScanRunner: Sendable {
                 notes.insert("No vulnerability database is configured: packages were inventoried but not matched.", at: 0)
             }
             let finishedAt = services.now
+            let enrichment = await services.policyEnrichment()
             struct Summary: Encodable { var scanId: String, digest: String, packages: Int, findings: Int, layersCached: Int, recorded: Bool }
             // The scan's results, the follow-up scan and the job's completion in one transaction.
             return try await db.writer.write { [notes] db in
                 let ok = try ScanRecording.complete(
-                    scanId, report: report, scanners: runs, notes: notes, registryHost: host, now: finishedAt, in: db)
+                    scanId, report: report, scanners: runs, notes: notes, registryHost: host, enrichment: enrichment, now: finishedAt,
+                    in: db)
                 if ok { try followUp(request, scanned: report.digest, registry: registry, host: host, now: finishedAt, in: db) }
                 let summary = Summary(
                     scanId: scanId, digest: report.digest, packages: report.packages.count, findings: report.findings.count,

@@ -19,7 +19,7 @@ enum ScanRecording {
     /// False when the scan was cancelled or deleted while it ran (nothing is written then).
     static func complete(
         _ scanId: String, report: ImageScanReport, scanners: [ScannerRunRecord], notes: [String], registryHost: String,
-        inventoryKey: String? = nil, now: Date, in db: Database
+        inventoryKey: String? = nil, enrichment: PolicyEnrichment, now: Date, in db: Database
     ) throws -> Bool {
         // Inventories are shared by digest between scans the server made itself; what a sensor
         // uploads is kept under its registry's own key, so no sensor can change another's.
@@ -40,6 +40,7 @@ enum ScanRecording {
         if let imageId {
             try ScanRepository.markTagsScanned(scanId, imageId: imageId, digest: report.digest, tag: scan.tag, now: now, in: db)
         }
+        try PolicyRecording.record(scanId: scanId, enrichment: enrichment, now: now, in: db)
         return true
     }
 

@@ -32,6 +32,8 @@ struct ScanDTO: Encodable, Sendable {
     var queuedAt: String
     var startedAt: String?
     var finishedAt: String?
+    /// The policy verdict stored with the scan (only `GET /api/scans/{id}` fills it).
+    var policy: PolicyVerdictDTO?
 
     struct OSInfo: Encodable, Sendable { var family: String, version: String? }
     struct Layers: Encodable, Sendable { var total: Int, cached: Int, bytesDownloaded: Int64 }
@@ -69,12 +71,14 @@ struct ScanDTO: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case id, imageId, registryId, reference, digest, platform, status, trigger, origin, scanners, requestedScanners, os,
-             packageCount, counts, riskScore, layers, durationMs, error, notes, jobId, queuedAt, startedAt, finishedAt
+             packageCount, counts, riskScore, layers, durationMs, error, notes, jobId, queuedAt, startedAt, finishedAt, policy
     }
 
     // Absent values are `null`, not missing keys: clients see one shape.
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
+        // Only the one-scan answer carries the verdict (lists stay light).
+        try c.encodeIfPresent(policy, forKey: .policy)
         try c.encode(id, forKey: .id); try c.encode(imageId, forKey: .imageId); try c.encode(registryId, forKey: .registryId)
         try c.encode(reference, forKey: .reference); try c.encode(digest, forKey: .digest); try c.encode(platform, forKey: .platform)
         try c.encode(status, forKey: .status); try c.encode(trigger, forKey: .trigger); try c.encode(origin, forKey: .origin)

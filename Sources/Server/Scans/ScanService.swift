@@ -134,7 +134,11 @@ struct ScanService: Sendable {
     /// One scan (`GET /api/scans/{scanId}`); 404 outside the caller's reach.
     func scan(_ p: Principal, id: String) async throws -> ScanDTO {
         try p.authorize(.viewer, reach: .registry, operation: "GET /api/scans/\(id)")
-        guard let dto = try await s.db.read({ db in try Self.visibleScan(id, p, in: db).map(ScanDTO.init(row:)) })
+        guard let dto = try await s.db.read({ db -> ScanDTO? in
+            guard var dto = try Self.visibleScan(id, p, in: db).map(ScanDTO.init(row:)) else { return nil }
+            dto.policy = try PolicyRecording.stored(scanId: dto.id, in: db).map(PolicyVerdictDTO.init)
+            return dto
+        })
         else { throw APIError.notFound("Scan") }
         return dto
     }

@@ -145,11 +145,12 @@ extension SensorService {
         let runner = ScanRunner(services: s, crawler: crawler)
         let scanned = report
         let allNotes = notes + report.notes
+        let enrichment = await s.policyEnrichment()
         let outcome: Outcome = try await s.db.write { db in
             if let state = try Self.leaseState(job.id, owner: owner, attempt: attempt, in: db) { return state }
             let ok = try ScanRecording.complete(
                 scanId, report: scanned, scanners: runs, notes: allNotes, registryHost: host,
-                inventoryKey: "sensor:\(registry.id):\(scanned.manifestDigest)", now: now, in: db)
+                inventoryKey: "sensor:\(registry.id):\(scanned.manifestDigest)", enrichment: enrichment, now: now, in: db)
             if ok, let fresh = try RegistryRepository.registry(db, id: registry.id, org: registry.orgId) {
                 try runner.followUp(request, scanned: scanned.digest, registry: fresh, host: host, now: now, in: db)
             }

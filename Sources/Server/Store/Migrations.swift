@@ -318,6 +318,31 @@ package enum Migrations {
             try ScanRepository.backfillPriorityColumns(in: db)
         }
 
+        /// Policies (rules and scope as JSON, validated by the server) and the verdict stored
+        /// with each scan they were evaluated for.
+        migrator.registerMigration("server.v8.policies") { db in
+            try db.execute(sql: """
+                CREATE TABLE policies (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    enabled INTEGER NOT NULL DEFAULT 1,
+                    action TEXT NOT NULL,
+                    scope TEXT NOT NULL,
+                    rules TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    UNIQUE (org_id, name)
+                );
+                CREATE TABLE policy_verdicts (
+                    scan_id TEXT PRIMARY KEY NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+                    verdict TEXT NOT NULL,
+                    violation_count INTEGER NOT NULL,
+                    detail BLOB NOT NULL,
+                    evaluated_at TEXT NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         /// VEX: a `NOT_AFFECTED` decision's OpenVEX justification, and where an imported
         /// decision came from (the document's id and author, the subcomponent purls its
         /// statement named). Decisions stay keyed by (organization, vulnerability, image).

@@ -266,3 +266,30 @@ public struct RegistryRecord: StoredRecord, Hashable {
         try RegistryRepository.registry(db, id: id, org: org)
     }
 }
+
+/// `policies`: one policy of an organization; `scope` and `rules` are the API's JSON.
+package struct PolicyRecord: StoredRecord, Hashable {
+    package static let databaseTableName = "policies"
+
+    package var id: String
+    package var orgId: String
+    package var name: String
+    package var enabled: Bool
+    package var action: String
+    package var scope: String
+    package var rules: String
+    package var createdAt: Date
+    package var updatedAt: Date
+
+    package init(id: String, orgId: String, name: String, enabled: Bool, action: String, scope: String, rules: String, now: Date) {
+        self.id = id
+        self.orgId = orgId
+        self.name = name
+        self.enabled = enabled
+        self.action = action
+        self.scope = scope
+        self.rules = rules
+        self.createdAt = now
+        self.updatedAt = now
+    }
+}

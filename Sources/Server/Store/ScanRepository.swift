@@ -367,10 +367,11 @@ public enum ScanRepository {
 extension ScanRepository {
     /// A new completed scan that copies `previous` with re-matched findings; tags that showed
     /// `previous` now show it.
+    @discardableResult
     package static func recordRematch(
         of previous: String, findings: [Finding], added: Int, resolved: Int, now: Date, in db: Database
-    ) throws {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM scans WHERE id = ?", arguments: [previous]) else { return }
+    ) throws -> String? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM scans WHERE id = ?", arguments: [previous]) else { return nil }
         let id = IDs.make("scn")
         let ts = Timestamp.format(now)
         let note = "Re-matched the stored inventory against the updated vulnerability database: \(added) new, \(resolved) resolved; no layer was pulled."
@@ -391,6 +392,7 @@ extension ScanRepository {
         try db.execute(
             sql: "UPDATE image_tags SET last_scan_id = ?, last_scanned_at = ? WHERE last_scan_id = ?", arguments: [id, ts, previous])
         if let imageId = row["image_id"] as String? { try refreshImageRisk(imageId: imageId, in: db) }
+        return id
     }
 
     /// Rewrites a scan's findings in place (a re-rank: the same findings with new severities,

@@ -141,9 +141,14 @@ extension ScanRunner {
         let kept = target.findings.filter { !$0.sources.contains("native") }
         let next = matched + kept
         let now = services.now
+        let enrichment = await services.policyEnrichment()
         switch Self.rematchChange(before: target.findings, after: next) {
         case .none:
-            break
+            // The same findings: the verdict is re-evaluated all the same (exceptions may have
+            // expired, policies changed).
+            try await services.db.write { db in
+                try PolicyRecording.record(scanId: target.scanId, enrichment: enrichment, now: now, in: db)
+            }
         case .reranked:
             // EPSS moves daily for nearly every CVE: re-ranking rewrites the scan's
             // findings in place instead of recording a new scan per image per day.
@@ -151,14 +156,18 @@ extension ScanRunner {
             let prepared = try ScanRepository.PreparedFindings(next)
             _ = try await services.db.write { db in
                 try ScanRepository.rerankFindings(scanId: target.scanId, prepared: prepared, orgId: target.orgId, now: now, in: db)
+                try PolicyRecording.record(scanId: target.scanId, enrichment: enrichment, now: now, in: db)
             }
         case .changed(let added, let resolved):
             summary.changed += 1
             summary.newFindings += added
             summary.resolvedFindings += resolved
             try await services.db.write { db in
-                try ScanRepository.recordRematch(
+                if let id = try ScanRepository.recordRematch(
                     of: target.scanId, findings: next, added: added, resolved: resolved, now: now, in: db)
+                {
+                    try PolicyRecording.record(scanId: id, enrichment: enrichment, now: now, in: db)
+                }
             }
         }
         return summary
