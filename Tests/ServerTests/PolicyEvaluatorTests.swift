@@ -125,7 +125,7 @@ import Testing
         #expect(result.violations.count == PolicyEvaluator.violationsPerRule)
     }
 
-    @Test func tenPoliciesOverTenThousandFindingsStayFast() {
+    @Test func tenPoliciesOverTenThousandFindings() {
         let findings = (0..<10_000).map {
             Self.finding("\($0)", "CVE-\($0 % 3000)", Severity.allCases[$0 % 5], fixable: $0 % 2 == 0, purl: "pkg:pypi/pkg\($0 % 500)@1.\($0 % 7)",
                          version: "1.\($0 % 7)", kev: $0 % 97 == 0, epss: Double($0 % 100) / 100, firstSeen: Self.now - Double($0 % 60) * Self.day)
@@ -134,16 +134,11 @@ import Testing
                                    .package(purl: "pkg:pypi/pkg7", versions: try! VersionRange.parse(">=1.0,<1.5").get()), .count(severity: .high, max: 100)]
         let policies = (0..<10).map { Policy(id: "p\($0)", name: "p\($0)", action: $0 % 2 == 0 ? .fail : .warn, rules: [rules[$0 % rules.count], rules[($0 + 1) % rules.count]]) }
         let exceptions = (0..<200).map { PolicyException(vulnerabilityId: "CVE-\($0 * 7)", expiresAt: $0 % 2 == 0 ? nil : Self.now - 1) }
-        let clock = ContinuousClock()
-        var best = Duration.seconds(100)
-        for _ in 0..<5 {
-            let d = clock.measure {
-                _ = PolicyEvaluator.evaluate(policies: policies, findings: findings, exceptions: exceptions, enrichment: Self.full, now: Self.now)
-            }
-            best = min(best, d)
-        }
-        // The release target is 20 ms; a debug build on a shared machine gets ten times that.
-        #expect(best < .milliseconds(200), "\(best)")
+        // Timing belongs in the benchmarks; here the large evaluation's outcome is checked.
+        let result = PolicyEvaluator.evaluate(policies: policies, findings: findings, exceptions: exceptions, enrichment: Self.full, now: Self.now)
+        #expect(result.verdict == .fail)
+        #expect(!result.violations.isEmpty && result.noData.isEmpty)
+        #expect(Dictionary(grouping: result.violations, by: { "\($0.policyId)#\($0.ruleIndex)" }).values.allSatisfy { $0.count <= PolicyEvaluator.violationsPerRule })
     }
 
     @Test(arguments: [
