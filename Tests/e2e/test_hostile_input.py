@@ -84,9 +84,11 @@ def env(tmp_path_factory):
         member = server.api("POST", "/api/members", json={
             "username": "hostile-member", "password": "hostile-password-123", "role": "viewer"})
         assert member.status_code == 201, member.text
+        policy = server.api("POST", "/api/policies", json={"name": "hostile", "action": "warn", "rules": [{"type": "kev"}]})
+        assert policy.status_code == 201, policy.text
         ids = {"registryId": cloud.json()["data"]["id"], "channelId": channel.json()["data"]["id"],
                "memberId": member.json()["data"]["id"], "jobId": "job_hostile", "scanId": "scn_hostile",
-               "vulnId": "CVE-2099-0001"}
+               "vulnId": "CVE-2099-0001", "policyId": policy.json()["data"]["id"], "imageId": "img_hostile"}
         yield {"server": server, "spec": spec, "ids": ids, "webhook": cloud.json()["data"]["webhookToken"],
                "sensorKey": sensor.json()["data"]["sensorApiKey"], "pool": KeyPool(server)}
     finally:
