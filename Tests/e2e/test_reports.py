@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import Server, run, wait_job
 from registry_harness import Registry
@@ -172,7 +173,7 @@ def test_printable_reports(env, browser):  # noqa: F811
     sign_in(browser, s.base, "vic")
     browser.get(s.base + "/console")
     browser.find_element(By.LINK_TEXT, "Printable posture report").click()
-    assert browser.current_url.endswith("/console/reports/posture")
+    WebDriverWait(browser, 15).until(lambda b: b.current_url.endswith("/console/reports/posture"))
     text = browser.find_element(By.TAG_NAME, "main").text
     for heading in ("Summary", "Open critical and high, last 30 days", "Top fixes", "Registries", "Most vulnerable images",
                     "Triage decisions in force"):
@@ -194,6 +195,7 @@ def test_printable_reports(env, browser):  # noqa: F811
     image_id = s.api("GET", "/api/images?search=web").json()["data"][0]["id"]
     browser.get(s.base + f"/console/images/{image_id}")
     browser.find_element(By.LINK_TEXT, "Printable report").click()
+    WebDriverWait(browser, 15).until(lambda b: "/console/reports/images/" in b.current_url)
     text = browser.find_element(By.TAG_NAME, "main").text
     assert "Image report" in browser.title and "team/web" in text
     for needle in ("Top fixes", "Findings, most urgent first", CVE_TAR, CVE_PY, "requests", "ACKNOWLEDGED"):

@@ -277,7 +277,8 @@ def test_the_console_imports_a_vex_file(env, tmp_path, browser):  # noqa: F811
     # The script puts the file's text into the document field.
     WebDriverWait(browser, 5).until(lambda b: "under_investigation" in b.find_element(By.ID, "vex-doc").get_property("value"))
     browser.find_element(By.CSS_SELECTOR, "details.vex button[type=submit]").click()
-    flash = browser.find_element(By.CSS_SELECTOR, ".flash").text
+    # The form posts and the server redirects back with a notice: wait for the new page.
+    flash = WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".flash"))[0].text
     assert "VEX imported (openvex): 1 of 1 statements applied" in flash, flash
     t = triage_of(s, env["image"]["id"])[CVE_TAR]["triage"]
     assert t["status"] == "IN_PROGRESS" and t["source"]["author"] == "Console Test <ct@vex.test>", t
@@ -286,5 +287,6 @@ def test_the_console_imports_a_vex_file(env, tmp_path, browser):  # noqa: F811
     browser.find_element(By.CSS_SELECTOR, "details.vex summary").click()
     browser.find_element(By.ID, "vex-doc").send_keys('{"@context": "https://openvex.dev/ns/v0.9.0", "statements": []}')
     browser.find_element(By.CSS_SELECTOR, "details.vex button[type=submit]").click()
-    assert "error" in browser.find_element(By.CSS_SELECTOR, ".flash").get_attribute("class")
+    notice = WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".flash"))[0]
+    assert "error" in notice.get_attribute("class"), notice.text
     assert triage_of(s, env["image"]["id"])[CVE_TAR]["triage"]["status"] == "IN_PROGRESS"
