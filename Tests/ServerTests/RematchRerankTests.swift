@@ -44,10 +44,24 @@ import Testing
         #expect(ScanRunner.rematchChange(before: [a], after: [Self.finding(version: "1.1")]) == .changed(added: 1, resolved: 1))
     }
 
-    @Test func rerankRewritesInPlace() async throws {
+    /// A real app database and vulnerability database (files under a temporary directory) with
+    /// one organization, registry, image and tag whose completed scan `scn_r` has a stored
+    /// inventory (requests 1.0), and one PyPI advisory in `feeds` imported.
+    struct Fixture {
+        var tmp: URL, feeds: URL, db: AppDatabase, vulndb: VulnerabilityDatabase, services: AppServices, runner: ScanRunner
+
+        /// Runs a rematch job; its summary as numbers.
+        func rematch() async throws -> [String: Int] {
+            let job = try await db.writer.write { db in try ScanRunner.enqueueRematch(reason: "test", now: Date(), in: db) }
+            let text = try await runner.rematch(JobContext(job: job, store: services.jobs, logger: Logger(label: "test")), RematchJobPayload())
+            let data = Data(try #require(text).utf8)
+            return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Int])
+        }
+    }
+
+    static func fixture() async throws -> Fixture {
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("hg-rerank-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: tmp) }
         try Keyring.generate().write(path: tmp.path + "/keyring.json")
         let db = try AppDatabase.open(path: tmp.path + "/harborguard.db")
         let vulndb = try VulnerabilityDatabase(path: tmp.path + "/vulndb.sqlite")
@@ -89,13 +103,17 @@ import Testing
         try FileManager.default.createDirectory(at: feeds, withIntermediateDirectories: true)
         try record.write(to: feeds.appendingPathComponent("PYSEC-2024-1.json"))
         _ = try vulndb.importPath(feeds)
+        return Fixture(tmp: tmp, feeds: feeds, db: db, vulndb: vulndb, services: services, runner: runner)
 
+    }
+
+    @Test func rerankRewritesInPlace() async throws {
+        let f = try await Self.fixture()
+        defer { try? FileManager.default.removeItem(at: f.tmp) }
+        let (db, vulndb, feeds) = (f.db, f.vulndb, f.feeds)
         struct Summary { var changed = -1, reranked = -1, newFindings = -1 }
         func rematch() async throws -> Summary {
-            let job = try await db.writer.write { db in try ScanRunner.enqueueRematch(reason: "test", now: Date(), in: db) }
-            let text = try await runner.rematch(JobContext(job: job, store: services.jobs, logger: Logger(label: "test")), RematchJobPayload())
-            let object = try JSONSerialization.jsonObject(with: Data(try #require(text).utf8)) as? [String: Int]
-            let s = try #require(object)
+            let s = try await f.rematch()
             var out = Summary()
             out.changed = s["changed"] ?? -1
             out.reranked = s["reranked"] ?? -1

@@ -23,6 +23,12 @@ public enum NotificationEvent: String, Sendable, Codable, CaseIterable {
     case policyFailed = "policy_failed"
     /// An image's policy verdict turned from warn or fail to pass.
     case policyPassed = "policy_passed"
+    /// CVE watch: a finding a vulnerability-database update added to a tag's current image.
+    case findingNew = "finding_new"
+    /// CVE watch: a finding whose priority rose (it entered KEV, or EPSS or the severity moved it up).
+    case findingEscalated = "finding_escalated"
+    /// CVE watch: a finding a vulnerability-database update removed from a tag's current image.
+    case findingResolved = "finding_resolved"
 }
 
 

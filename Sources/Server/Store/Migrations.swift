@@ -354,6 +354,22 @@ package enum Migrations {
                 ALTER TABLE triage ADD COLUMN subcomponents TEXT;
                 """)
         }
+        // The CVE watch: which finding alerts were sent, so none is sent twice for the same image
+        // digest, vulnerability and package (`kind`: new, resolved, escalated:kev, escalated:P2, …).
+        migrator.registerMigration("server.v11.finding-alerts") { db in
+            try db.execute(sql: """
+                CREATE TABLE finding_alerts (
+                    org_id TEXT NOT NULL,
+                    digest TEXT NOT NULL,
+                    vulnerability_id TEXT NOT NULL,
+                    pkg_name TEXT NOT NULL,
+                    pkg_version TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    PRIMARY KEY (org_id, digest, vulnerability_id, pkg_name, pkg_version, kind)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

@@ -465,12 +465,21 @@ extension ScanRepository {
             arguments: [orgId])
     }
 
-    /// A scan's organization and the key of its stored inventory.
-    package static func orgAndManifest(_ id: String, in db: Database) throws -> (orgId: String, manifestDigest: String)? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT org_id, manifest_digest FROM scans WHERE id = ?", arguments: [id]),
+    /// What a rematch needs of a scan: its organization, image, reference and the key of its
+    /// stored inventory.
+    package struct RematchTarget: Sendable {
+        package var orgId: String
+        package var imageId: String?
+        package var reference: String
+        package var manifestDigest: String
+    }
+
+    package static func rematchTarget(_ id: String, in db: Database) throws -> RematchTarget? {
+        guard let row = try Row.fetchOne(
+            db, sql: "SELECT org_id, image_id, reference, manifest_digest FROM scans WHERE id = ?", arguments: [id]),
             let digest = row["manifest_digest"] as String?
         else { return nil }
-        return (row["org_id"], digest)
+        return RematchTarget(orgId: row["org_id"], imageId: row["image_id"], reference: row["reference"], manifestDigest: digest)
     }
 
     /// Every finding of a scan, in stored order.

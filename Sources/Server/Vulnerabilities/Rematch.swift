@@ -19,6 +19,8 @@ extension ScanRunner {
         /// Scans whose findings stayed the same but were re-ranked (severity, EPSS, KEV,
         /// priority, the tracker's fix state), rewritten in place.
         public var reranked = 0
+        /// CVE-watch events emitted (`finding_new`, `finding_escalated`, `finding_resolved`).
+        public var alerts = 0
     }
 
     /// What a rematch does with one scan's findings.
@@ -105,6 +107,7 @@ extension ScanRunner {
                 summary.newFindings += one.newFindings
                 summary.resolvedFindings += one.resolvedFindings
                 summary.reranked += one.reranked
+                summary.alerts += one.alerts
                 done += 1
                 if done % 20 == 0 { await context.progress(done: done, total: ids.count) }
                 try Task.checkCancellation()
@@ -114,7 +117,7 @@ extension ScanRunner {
         await context.progress(done: ids.count, total: ids.count)
         context.logger.info(
             "rematch done",
-            metadata: ["inventories": "\(summary.inventories)", "changed": "\(summary.changed)", "reranked": "\(summary.reranked)", "new": "\(summary.newFindings)",
+            metadata: ["inventories": "\(summary.inventories)", "changed": "\(summary.changed)", "reranked": "\(summary.reranked)", "alerts": "\(summary.alerts)", "new": "\(summary.newFindings)",
                        "resolved": "\(summary.resolvedFindings)"])
         return String(decoding: try JSONCoding.encoder.encode(summary), as: UTF8.self)
     }
@@ -123,51 +126,63 @@ extension ScanRunner {
     /// (a new scan where findings appear or disappear, the findings rewritten in place where
     /// only the priority data moved). Returns its share of the summary.
     private func rematchOne(scanId id: String, matcher: VulnerabilityMatcher) async throws -> RematchSummary {
-        struct Target: Sendable {
-            var scanId: String, orgId: String, manifestDigest: String, findings: [Finding]
+        struct Loaded: Sendable {
+            var target: ScanRepository.RematchTarget, findings: [Finding], inventory: ImageInventory?, watched: Bool
         }
         var summary = RematchSummary()
-        let loaded: (Target, ImageInventory?)? = try await services.db.read { db in
-            guard let scan = try ScanRepository.orgAndManifest(id, in: db) else { return nil }
-            return (Target(scanId: id, orgId: scan.orgId, manifestDigest: scan.manifestDigest,
-                           findings: try ScanRepository.findings(scanId: id, in: db)),
-                    try ScanRepository.inventory(digest: scan.manifestDigest, in: db))
+        let loaded: Loaded? = try await services.db.read { db in
+            guard let target = try ScanRepository.rematchTarget(id, in: db) else { return nil }
+            return Loaded(
+                target: target, findings: try ScanRepository.findings(scanId: id, in: db),
+                inventory: try ScanRepository.inventory(digest: target.manifestDigest, in: db),
+                watched: try CVEWatch.subscribed(orgId: target.orgId, in: db))
         }
-        guard let (target, inventory) = loaded else { return summary }
-        guard let inventory else { summary.missingInventories += 1; return summary }
+        guard let loaded else { return summary }
+        let target = loaded.target
+        guard let inventory = loaded.inventory else { summary.missingInventories += 1; return summary }
         summary.inventories += 1
         let matched = try await matcher.match(inventory)
         // Findings only external scanners reported stay as they were.
-        let kept = target.findings.filter { !$0.sources.contains("native") }
+        let kept = loaded.findings.filter { !$0.sources.contains("native") }
         let next = matched + kept
         let now = services.now
         let enrichment = await services.policyEnrichment()
-        switch Self.rematchChange(before: target.findings, after: next) {
+        let change = Self.rematchChange(before: loaded.findings, after: next)
+        // The CVE watch, computed outside the write transaction and only when a channel listens.
+        let alerts = loaded.watched && change != .none ? CVEWatch.alerts(before: loaded.findings, after: next) : []
+        let watch: @Sendable (Database) throws -> Int = { db in
+            try CVEWatch.record(
+                alerts, orgId: target.orgId, imageId: target.imageId, reference: target.reference,
+                digest: target.manifestDigest, now: now, in: db)
+        }
+        switch change {
         case .none:
             // The same findings: the verdict is re-evaluated all the same (exceptions may have
             // expired, policies changed).
             try await services.db.write { db in
-                try PolicyRecording.record(scanId: target.scanId, enrichment: enrichment, now: now, in: db)
+                try PolicyRecording.record(scanId: id, enrichment: enrichment, now: now, in: db)
             }
         case .reranked:
             // EPSS moves daily for nearly every CVE: re-ranking rewrites the scan's
             // findings in place instead of recording a new scan per image per day.
             summary.reranked += 1
             let prepared = try ScanRepository.PreparedFindings(next)
-            _ = try await services.db.write { db in
-                try ScanRepository.rerankFindings(scanId: target.scanId, prepared: prepared, orgId: target.orgId, now: now, in: db)
-                try PolicyRecording.record(scanId: target.scanId, enrichment: enrichment, now: now, in: db)
+            summary.alerts += try await services.db.write { db in
+                try ScanRepository.rerankFindings(scanId: id, prepared: prepared, orgId: target.orgId, now: now, in: db)
+                try PolicyRecording.record(scanId: id, enrichment: enrichment, now: now, in: db)
+                return try watch(db)
             }
         case .changed(let added, let resolved):
             summary.changed += 1
             summary.newFindings += added
             summary.resolvedFindings += resolved
-            try await services.db.write { db in
-                if let id = try ScanRepository.recordRematch(
-                    of: target.scanId, findings: next, added: added, resolved: resolved, now: now, in: db)
+            summary.alerts += try await services.db.write { db in
+                if let newId = try ScanRepository.recordRematch(
+                    of: id, findings: next, added: added, resolved: resolved, now: now, in: db)
                 {
-                    try PolicyRecording.record(scanId: id, enrichment: enrichment, now: now, in: db)
+                    try PolicyRecording.record(scanId: newId, enrichment: enrichment, now: now, in: db)
                 }
+                return try watch(db)
             }
         }
         return summary

@@ -1,0 +1,146 @@
+import Cron
+public import Foundation
+public import GRDB
+public import Scan
+import Store
+
+/// The CVE watch: after a vulnerability-database update, what the rematch found on a tag's
+/// current image becomes `finding_new`, `finding_escalated` and `finding_resolved` events, each
+/// sent once per (image digest, vulnerability, package, kind) and never for an excepted
+/// finding (an unexpired WONT_FIX or NOT_AFFECTED triage on the organization or the image).
+public enum CVEWatch {
+    public static let events: [NotificationEvent] = [.findingNew, .findingEscalated, .findingResolved]
+
+    public enum Kind: Sendable, Hashable {
+        case new
+        /// `reason`: `kev` (it entered CISA KEV), `epss` (its EPSS percentile moved it up),
+        /// `severity` or `priority` (the severity, or another input of the priority rule).
+        case escalated(reason: String, to: Priority)
+        case resolved
+
+        public var event: NotificationEvent {
+            switch self {
+            case .new: .findingNew
+            case .escalated: .findingEscalated
+            case .resolved: .findingResolved
+            }
+        }
+
+        /// The dedupe key's kind: one alert per escalation step (into KEV, to P2, to P1).
+        public var dedupeKind: String {
+            switch self {
+            case .new: "new"
+            case .resolved: "resolved"
+            case .escalated(let reason, let to): reason == "kev" ? "escalated:kev" : "escalated:\(to.rawValue)"
+            }
+        }
+    }
+
+    public struct Alert: Sendable, Hashable {
+        public var kind: Kind
+        public var finding: Finding
+
+        public init(kind: Kind, finding: Finding) {
+            self.kind = kind
+            self.finding = finding
+        }
+    }
+
+    /// What changed between a scan's stored findings and a fresh match, as alerts (before
+    /// exceptions and dedupe). A pure function: findings are keyed by (vulnerability,
+    /// package, version).
+    public static func alerts(before: [Finding], after: [Finding]) -> [Alert] {
+        func key(_ f: Finding) -> String { "\(f.vulnerabilityId)|\(f.package.name)|\(f.package.version)" }
+        var old: [String: Finding] = [:]
+        for f in before { old[key(f)] = f }
+        var seen = Set<String>()
+        var alerts: [Alert] = []
+        for f in after {
+            let k = key(f)
+            guard seen.insert(k).inserted else { continue }
+            guard let was = old[k] else {
+                alerts.append(Alert(kind: .new, finding: f))
+                continue
+            }
+            if was.kev == nil, f.kev != nil {
+                alerts.append(Alert(kind: .escalated(reason: "kev", to: f.effectivePriority), finding: f))
+            } else if f.effectivePriority < was.effectivePriority {
+                let reason =
+                    f.epss?.percentile != was.epss?.percentile ? "epss" : f.severity != was.severity ? "severity" : "priority"
+                alerts.append(Alert(kind: .escalated(reason: reason, to: f.effectivePriority), finding: f))
+            }
+        }
+        for f in before where !seen.contains(key(f)) {
+            seen.insert(key(f))
+            alerts.append(Alert(kind: .resolved, finding: f))
+        }
+        return alerts
+    }
+
+    /// True when some enabled channel of the organization subscribes to a CVE-watch event
+    /// (otherwise the rematch does not compute alerts).
+    public static func subscribed(orgId: String, in db: Database) throws -> Bool {
+        try NotificationRepository.enabledChannels(db, org: orgId).contains { channel in
+            channel.events.contains { e in events.contains { $0.rawValue == e } }
+        }
+    }
+
+    /// Records `alerts` for one image inside the rematch's write transaction: excepted
+    /// findings and alerts sent before are skipped. Returns the number of events emitted.
+    @discardableResult
+    public static func record(
+        _ alerts: [Alert], orgId: String, imageId: String?, reference: String, digest: String, now: Date, in db: Database
+    ) throws -> Int {
+        guard !alerts.isEmpty else { return 0 }
+        let excepted = try ScanRepository.suppressedVulnerabilities(orgId: orgId, imageId: imageId, now: now, in: db)
+        let ts = Timestamp.format(now)
+        var emitted = 0
+        for alert in alerts where !excepted.contains(alert.finding.vulnerabilityId) {
+            let f = alert.finding
+            guard try FindingAlertRepository.claim(
+                orgId: orgId, digest: digest, vulnerabilityId: f.vulnerabilityId, package: f.package.name,
+                version: f.package.version, kind: alert.kind.dedupeKind, now: ts, in: db)
+            else { continue }
+            let (title, message, fields) = describe(alert, imageId: imageId, reference: reference, digest: digest)
+            try Notifications.emit(
+                alert.kind.event, orgId: orgId, severity: f.severity.rawValue.lowercased(), title: title, message: message,
+                fields: fields, now: now, in: db)
+            emitted += 1
+        }
+        return emitted
+    }
+
+    /// An alert's title, message and the fields channels render (documented in the README).
+    static func describe(_ alert: Alert, imageId: String?, reference: String, digest: String)
+        -> (title: String, message: String, fields: [String: String])
+    {
+        let f = alert.finding
+        var fields = [
+            "reference": reference, "digest": digest, "vulnerabilityId": f.vulnerabilityId, "package": f.package.name,
+            "version": f.package.version, "priority": f.effectivePriority.rawValue,
+        ]
+        if let imageId { fields["imageId"] = imageId }
+        if let fix = f.fixedVersion { fields["fixVersion"] = fix }
+        if f.kev != nil { fields["kev"] = "true" }
+        if let p = f.epss?.percentile { fields["epssPercentile"] = String(format: "%.5f", p) }
+        let what = "\(f.vulnerabilityId) in \(f.package.name) \(f.package.version)"
+        let fix = f.fixedVersion.map { "; fixed in \($0)" } ?? "; no fix yet"
+        switch alert.kind {
+        case .new:
+            return ("New \(f.severity.rawValue) finding in \(reference): \(f.vulnerabilityId)",
+                    "\(what) (\(f.effectivePriority.rawValue)\(fix)), found by a vulnerability-database update.", fields)
+        case .escalated(let reason, let to):
+            fields["reason"] = reason
+            let why = switch reason {
+            case "kev": "it is now in CISA's Known Exploited Vulnerabilities catalog"
+            case "epss": "its EPSS percentile rose" + (f.epss.map { " to \(String(format: "%.2f", $0.percentile))" } ?? "")
+            case "severity": "its severity is now \(f.severity.rawValue)"
+            default: "its priority inputs changed"
+            }
+            return ("\(f.vulnerabilityId) escalated to \(to.rawValue) in \(reference)", "\(what): \(why)\(fix).", fields)
+        case .resolved:
+            return ("Resolved in \(reference): \(f.vulnerabilityId)",
+                    "\(what) no longer matches after a vulnerability-database update.", fields)
+        }
+    }
+}
