@@ -187,5 +187,40 @@ import Testing
         let third = try await rematch()
         #expect(third.changed == 0 && third.reranked == 0)
         #expect(try await state().scans == 2)
+
+        // Every row carries its digest; rows from before digests existed are compared whole
+        // once (the same answer) and get theirs.
+        func digests() async throws -> [Data?] {
+            try await db.writer.read { db in try Optional<Data>.fetchAll(db, sql: "SELECT digest FROM findings WHERE scan_id = ?", arguments: [s1.latest]) }
+        }
+        let stored = try await digests()
+        #expect(stored.count == 1 && stored.allSatisfy { $0?.count == FindingDigest.length })
+        try await db.writer.write { db in try db.execute(sql: "UPDATE findings SET digest = NULL") }
+        let old = try await rematch()
+        #expect(old.changed == 0 && old.reranked == 0 && old.newFindings == 0, "\(old)")
+        #expect(try await digests() == stored)
+        let fourth = try await rematch()
+        #expect(fourth.changed == 0 && fourth.reranked == 0)
+        #expect(try await state().findings == s2.findings)
+
+        // The plan from keys and digests: the same findings → unchanged; one re-ranked → one row
+        // to update; one more → a new scan; a key twice or a row without digest → compare whole.
+        let rows = try await db.writer.read { db in try ScanRepository.storedFindings(scanId: s1.latest, in: db).rows }
+        #expect(try ScanRunner.plan(stored: rows, next: s2.findings)?.change == ScanRunner.RematchChange.none)
+        var cooler = s2.findings
+        cooler[0].epss?.percentile = 0.5
+        if case .update(let u) = try ScanRunner.plan(stored: rows, next: cooler) {
+            #expect(u.map(\.seq) == [0] && u[0].finding.epss?.percentile == 0.5)
+        } else {
+            Issue.record("expected an in-place update")
+        }
+        var retitled = s2.findings
+        retitled[0].title = "new title"
+        #expect(try ScanRunner.plan(stored: rows, next: retitled)?.change == .changed(added: 0, resolved: 0))
+        #expect(try ScanRunner.plan(stored: rows, next: s2.findings + [Self.finding("CVE-2024-0009")])?.change == .changed(added: 1, resolved: 0))
+        #expect(try ScanRunner.plan(stored: rows, next: s2.findings + s2.findings) == nil)
+        var undigested = rows
+        undigested[0].digest = nil
+        #expect(try ScanRunner.plan(stored: undigested, next: s2.findings) == nil)
     }
 }

@@ -370,6 +370,12 @@ package enum Migrations {
                 ) WITHOUT ROWID;
                 """)
         }
+        // Two digests per finding (what the match decides, what the enrichment feeds decide),
+        // so a rematch compares without decoding the stored JSON; NULL on older rows until the
+        // next rematch rewrites them.
+        migrator.registerMigration("server.v12.finding-digest") { db in
+            try db.execute(sql: "ALTER TABLE findings ADD COLUMN digest BLOB")
+        }
         return migrator
     }
 }

@@ -228,7 +228,7 @@ public enum ScanRepository {
     /// and its JSON. Prepared outside the write transaction, so the encoding of several scans'
     /// findings runs in parallel while the writer only inserts.
     package struct PreparedFindings: Sendable {
-        let rows: [(finding: Finding, detail: Data)]
+        let rows: [(finding: Finding, detail: Data, digest: Data)]
 
         package init(_ findings: [Finding]) throws {
             let sorted = findings.sorted {
@@ -238,24 +238,24 @@ public enum ScanRepository {
             rows = try sorted.map { f in
                 var f = f
                 f.priority = f.effectivePriority
-                return (f, try ScanRepository.findingEncoder.encode(f))
+                return (f, try ScanRepository.findingEncoder.encode(f), FindingDigest.of(f))
             }
         }
     }
 
     package static func insertFindings(_ prepared: PreparedFindings, scanId: String, orgId: String, now: String, in db: Database) throws {
         let insert = try db.cachedStatement(sql: """
-            INSERT INTO findings (scan_id, seq, vulnerability_id, severity_rank, fixable, pkg_name, pkg_version, pkg_type, detail,
+            INSERT INTO findings (scan_id, seq, vulnerability_id, severity_rank, fixable, pkg_name, pkg_version, pkg_type, detail, digest,
                 priority_rank, kev, epss, epss_percentile, severity_source, fix_version)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let sighting = try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO vulnerability_sightings (org_id, vulnerability_id, pkg_name, first_detected_at) VALUES (?, ?, ?, ?)
             """)
-        for (i, (f, detail)) in prepared.rows.enumerated() {
+        for (i, (f, detail, digest)) in prepared.rows.enumerated() {
             let row: [(any DatabaseValueConvertible)?] = [
                 scanId, i, f.vulnerabilityId, f.severity.storedRank, f.fixedVersion != nil, f.package.name, f.package.version,
-                f.package.type.rawValue, detail,
+                f.package.type.rawValue, detail, digest,
             ]
             try insert.execute(arguments: StatementArguments(row + priorityColumns(f)))
             try sighting.execute(arguments: [orgId, f.vulnerabilityId, f.package.name, now])
@@ -412,44 +412,131 @@ extension ScanRepository {
 
     /// Re-ranks a scan's findings in place: the same (vulnerability, package, version, type)
     /// findings with new priority data. Each stored row keeps its key and is updated only when
-    /// its JSON changed, so the index over vulnerability ids is never touched and the fix-group
-    /// index only where a rank moved (a delete and re-insert rewrote both for every finding).
-    /// Falls back to ``replaceFindings(scanId:prepared:orgId:now:in:)`` when the stored keys
-    /// are not exactly the new ones. Returns the number of rows updated.
+    /// its JSON or digest changed, so the index over vulnerability ids is never touched and the
+    /// fix-group index only where a rank moved (a delete and re-insert rewrote both for every
+    /// finding). Falls back to ``replaceFindings(scanId:prepared:orgId:now:in:)`` when the
+    /// stored keys are not exactly the new ones. Returns the number of rows updated.
     @discardableResult
     package static func rerankFindings(scanId: String, prepared: PreparedFindings, orgId: String, now: Date, in db: Database) throws -> Int {
-        struct Key: Hashable { var id, name, version, type: String }
-        var stored: [Key: (seq: Int, detail: Data)] = [:]
+        var stored: [FindingKey: (seq: Int, detail: Data, digest: Data?)] = [:]
         let rows = try Row.fetchCursor(
-            db.cachedStatement(sql: "SELECT seq, vulnerability_id, pkg_name, pkg_version, pkg_type, detail FROM findings WHERE scan_id = ?"),
+            db.cachedStatement(sql: "SELECT seq, vulnerability_id, pkg_name, pkg_version, pkg_type, detail, digest FROM findings WHERE scan_id = ?"),
             arguments: [scanId])
         while let row = try rows.next() {
-            stored[Key(id: row[1], name: row[2], version: row[3], type: row[4])] = (row[0], row[5])
+            stored[FindingKey(id: row[1], name: row[2], version: row[3], type: row[4])] = (row[0], row[5], row[6])
         }
-        let keyed = prepared.rows.map { (Key(id: $0.finding.vulnerabilityId, name: $0.finding.package.name, version: $0.finding.package.version,
-                                             type: $0.finding.package.type.rawValue), $0) }
+        let keyed = prepared.rows.map { (FindingKey($0.finding), $0) }
         guard stored.count == keyed.count, keyed.allSatisfy({ stored[$0.0] != nil }) else {
             try replaceFindings(scanId: scanId, prepared: prepared, orgId: orgId, now: now, in: db)
             return prepared.rows.count
         }
+        let changed = keyed.compactMap { key, row -> FindingUpdate? in
+            guard let old = stored[key], old.detail != row.detail || old.digest != row.digest else { return nil }
+            return FindingUpdate(seq: old.seq, finding: row.finding, detail: row.detail, digest: row.digest)
+        }
+        return try updateFindings(scanId: scanId, changed, orgId: orgId, now: now, in: db)
+    }
+
+    /// A stored finding's key: one row per (vulnerability, package name, version, type) in a scan.
+    package struct FindingKey: Hashable, Sendable {
+        package var id, name, version, type: String
+
+        package init(id: String, name: String, version: String, type: String) {
+            (self.id, self.name, self.version, self.type) = (id, name, version, type)
+        }
+
+        package init(_ f: Finding) {
+            self.init(id: f.vulnerabilityId, name: f.package.name, version: f.package.version, type: f.package.type.rawValue)
+        }
+    }
+
+    /// One stored finding as a rematch compares it, without its JSON.
+    package struct StoredFinding: Sendable {
+        package var seq: Int
+        package var key: FindingKey
+        /// ``FindingDigest``; nil on rows written before digests existed.
+        package var digest: Data?
+        package var severity: Severity
+        package var priority: Priority
+        package var kev: Bool
+        package var epssPercentile: Double?
+    }
+
+    /// A scan's findings as a rematch compares them, and the findings that only external
+    /// scanners reported (decoded: the rematch keeps them as they are). Only JSON without
+    /// `"sources":["native"` is decoded (no nested object of a finding has a `sources` key).
+    package static func storedFindings(scanId: String, in db: Database) throws -> (rows: [StoredFinding], external: [Finding]) {
+        let decoder = JSONDecoder()
+        var rows: [StoredFinding] = []
+        var external: [Finding] = []
+        let cursor = try Row.fetchCursor(
+            db.cachedStatement(sql: """
+                SELECT seq, vulnerability_id, pkg_name, pkg_version, pkg_type, digest, severity_rank, priority_rank, kev, epss_percentile,
+                    CASE WHEN instr(detail, CAST('"sources":["native"' AS BLOB)) > 0 THEN NULL ELSE detail END
+                FROM findings WHERE scan_id = ? ORDER BY seq
+                """),
+            arguments: [scanId])
+        while let row = try cursor.next() {
+            rows.append(StoredFinding(
+                seq: row[0], key: FindingKey(id: row[1], name: row[2], version: row[3], type: row[4]), digest: row[5],
+                severity: Severity(rank: row[6]), priority: Priority(rank: row[7] ?? 5) ?? .p5, kev: row[8] ?? false,
+                epssPercentile: row[9]))
+            if let detail = row[10] as Data? {
+                let f = try decoder.decode(Finding.self, from: detail)
+                if !f.sources.contains("native") { external.append(f) }
+            }
+        }
+        return (rows, external)
+    }
+
+    /// Stored findings by their row numbers, decoded (the few a CVE watch describes as resolved).
+    package static func findings(scanId: String, seqs: [Int], in db: Database) throws -> [Finding] {
+        let decoder = JSONDecoder()
+        let statement = try db.cachedStatement(sql: "SELECT detail FROM findings WHERE scan_id = ? AND seq = ?")
+        return try seqs.compactMap { seq in
+            try Data.fetchOne(statement, arguments: [scanId, seq]).map { try decoder.decode(Finding.self, from: $0) }
+        }
+    }
+
+    /// One row of an in-place rewrite: the stored row number and the finding's new JSON and digest.
+    package struct FindingUpdate: Sendable {
+        package var seq: Int
+        package var finding: Finding
+        package var detail: Data
+        package var digest: Data
+
+        /// `finding` with its priority as stored, encoded outside the write transaction.
+        package init(seq: Int, finding: Finding) throws {
+            var f = finding
+            f.priority = f.effectivePriority
+            self.init(seq: seq, finding: f, detail: try ScanRepository.findingEncoder.encode(f), digest: FindingDigest.of(f))
+        }
+
+        init(seq: Int, finding: Finding, detail: Data, digest: Data) {
+            (self.seq, self.finding, self.detail, self.digest) = (seq, finding, detail, digest)
+        }
+    }
+
+    /// Rewrites the given rows of a scan in place (same keys), then recounts the scan and its
+    /// image when any changed. Returns the number of rows updated.
+    @discardableResult
+    package static func updateFindings(scanId: String, _ changed: [FindingUpdate], orgId: String, now: Date, in db: Database) throws -> Int {
+        guard !changed.isEmpty else { return 0 }
         let update = try db.cachedStatement(sql: """
-            UPDATE findings SET detail = ?, severity_rank = ?, fixable = ?,
+            UPDATE findings SET detail = ?, digest = ?, severity_rank = ?, fixable = ?,
                 priority_rank = ?, kev = ?, epss = ?, epss_percentile = ?, severity_source = ?, fix_version = ?
             WHERE scan_id = ? AND seq = ?
             """)
-        var updated = 0
-        for (key, (f, detail)) in keyed {
-            guard let old = stored[key], old.detail != detail else { continue }
-            let row: [(any DatabaseValueConvertible)?] = [detail, f.severity.storedRank, f.fixedVersion != nil]
-            try update.execute(arguments: StatementArguments(row + priorityColumns(f) + [scanId, old.seq]))
-            updated += 1
+        for u in changed {
+            let f = u.finding
+            let row: [(any DatabaseValueConvertible)?] = [u.detail, u.digest, f.severity.storedRank, f.fixedVersion != nil]
+            try update.execute(arguments: StatementArguments(row + priorityColumns(f) + [scanId, u.seq]))
         }
-        guard updated > 0 else { return 0 }
         try recount(scanIds: [scanId], orgId: orgId, now: now, in: db)
         if let imageId = try String.fetchOne(db, sql: "SELECT image_id FROM scans WHERE id = ?", arguments: [scanId]) {
             try refreshImageRisk(imageId: imageId, in: db)
         }
-        return updated
+        return changed.count
     }
 
     /// Ids of the completed scans some tag shows as its latest (of one organization, or all).

@@ -46,33 +46,64 @@ public enum CVEWatch {
         }
     }
 
+    /// What the watch compares of a stored finding (read from its columns, not its JSON).
+    public struct Prior: Sendable, Hashable {
+        public var vulnerabilityId, package, version: String
+        public var kev: Bool
+        public var priority: Priority
+        public var epssPercentile: Double?
+        public var severity: Severity
+
+        public init(
+            vulnerabilityId: String, package: String, version: String, kev: Bool, priority: Priority, epssPercentile: Double?,
+            severity: Severity
+        ) {
+            (self.vulnerabilityId, self.package, self.version) = (vulnerabilityId, package, version)
+            (self.kev, self.priority, self.epssPercentile, self.severity) = (kev, priority, epssPercentile, severity)
+        }
+
+        public init(_ f: Finding) {
+            self.init(
+                vulnerabilityId: f.vulnerabilityId, package: f.package.name, version: f.package.version, kev: f.kev != nil,
+                priority: f.effectivePriority, epssPercentile: f.epss?.percentile, severity: f.severity)
+        }
+
+        var key: String { "\(vulnerabilityId)|\(package)|\(version)" }
+    }
+
     /// What changed between a scan's stored findings and a fresh match, as alerts (before
     /// exceptions and dedupe). A pure function: findings are keyed by (vulnerability,
     /// package, version).
     public static func alerts(before: [Finding], after: [Finding]) -> [Alert] {
-        func key(_ f: Finding) -> String { "\(f.vulnerabilityId)|\(f.package.name)|\(f.package.version)" }
-        var old: [String: Finding] = [:]
-        for f in before { old[key(f)] = f }
+        var stored: [String: Finding] = [:]
+        for f in before { stored[Prior(f).key] = f }
+        return alerts(before: before.map(Prior.init), after: after) { stored[$0.key] }
+    }
+
+    /// The same from stored columns; `resolved` gives the stored finding of a prior that
+    /// disappeared (nil skips it).
+    public static func alerts(before: [Prior], after: [Finding], resolved: (Prior) throws -> Finding?) rethrows -> [Alert] {
+        var old: [String: Prior] = [:]
+        for p in before { old[p.key] = p }
         var seen = Set<String>()
         var alerts: [Alert] = []
         for f in after {
-            let k = key(f)
+            let k = Prior(f).key
             guard seen.insert(k).inserted else { continue }
             guard let was = old[k] else {
                 alerts.append(Alert(kind: .new, finding: f))
                 continue
             }
-            if was.kev == nil, f.kev != nil {
+            if !was.kev, f.kev != nil {
                 alerts.append(Alert(kind: .escalated(reason: "kev", to: f.effectivePriority), finding: f))
-            } else if f.effectivePriority < was.effectivePriority {
+            } else if f.effectivePriority < was.priority {
                 let reason =
-                    f.epss?.percentile != was.epss?.percentile ? "epss" : f.severity != was.severity ? "severity" : "priority"
+                    f.epss?.percentile != was.epssPercentile ? "epss" : f.severity != was.severity ? "severity" : "priority"
                 alerts.append(Alert(kind: .escalated(reason: reason, to: f.effectivePriority), finding: f))
             }
         }
-        for f in before where !seen.contains(key(f)) {
-            seen.insert(key(f))
-            alerts.append(Alert(kind: .resolved, finding: f))
+        for p in before where seen.insert(p.key).inserted {
+            if let f = try resolved(p) { alerts.append(Alert(kind: .resolved, finding: f)) }
         }
         return alerts
     }

@@ -58,6 +58,60 @@ extension ScanRunner {
         return Set(before.map(stripped)) == Set(after.map(stripped)) ? .reranked : .changed(added: 0, resolved: 0)
     }
 
+    /// What a rematch writes for one scan.
+    package enum RematchPlan: Sendable {
+        case unchanged
+        /// The same findings; these rows' enrichment moved (encoded, ready to write).
+        case update([ScanRepository.FindingUpdate])
+        /// The same findings, compared whole (rows without digests): rewrite where they differ
+        /// (`reranked`) or only fill the digests.
+        case rewriteInPlace(ScanRepository.PreparedFindings, reranked: Bool)
+        /// Findings appeared, disappeared or changed otherwise.
+        case newScan(added: Int, resolved: Int)
+
+        package var change: RematchChange {
+            switch self {
+            case .unchanged: .none
+            case .update, .rewriteInPlace(_, reranked: true): .reranked
+            case .rewriteInPlace(_, reranked: false): .none
+            case .newScan(let added, let resolved): .changed(added: added, resolved: resolved)
+            }
+        }
+    }
+
+    /// Compares stored findings (keys and digests) with a fresh match; nil when the stored
+    /// rows cannot be compared this way (a row without a digest, or a key twice), for the
+    /// caller to compare whole findings.
+    package static func plan(stored: [ScanRepository.StoredFinding], next: [Finding]) throws -> RematchPlan? {
+        var old: [ScanRepository.FindingKey: ScanRepository.StoredFinding] = [:]
+        old.reserveCapacity(stored.count)
+        for row in stored {
+            guard row.digest != nil, old.updateValue(row, forKey: row.key) == nil else { return nil }
+        }
+        var fresh: [(key: ScanRepository.FindingKey, finding: Finding, digest: Data)] = []
+        fresh.reserveCapacity(next.count)
+        var keys = Set<ScanRepository.FindingKey>()
+        for f in next {
+            var f = f
+            f.priority = f.effectivePriority
+            let key = ScanRepository.FindingKey(f)
+            guard keys.insert(key).inserted else { return nil }
+            fresh.append((key, f, FindingDigest.of(f)))
+        }
+        let added = fresh.count { old[$0.key] == nil }
+        let resolved = stored.count { !keys.contains($0.key) }
+        if added > 0 || resolved > 0 { return .newScan(added: added, resolved: resolved) }
+        var changed: [(seq: Int, finding: Finding)] = []
+        for f in fresh {
+            guard let row = old[f.key], let digest = row.digest else { return nil }
+            if digest == f.digest { continue }
+            // What the match decides moved (a new fixed version, title, …): a new scan, as before.
+            if FindingDigest.identity(digest) != FindingDigest.identity(f.digest) { return .newScan(added: 0, resolved: 0) }
+            changed.append((row.seq, f.finding))
+        }
+        return changed.isEmpty ? .unchanged : .update(try changed.map { try ScanRepository.FindingUpdate(seq: $0.seq, finding: $0.finding) })
+    }
+
     /// Enqueues a rematch (one queued or running at a time).
     @discardableResult
     public static func enqueueRematch(reason: String, orgId: String? = nil, now: Date, in db: Database) throws -> Job {
@@ -125,15 +179,21 @@ extension ScanRunner {
     /// One scan of the rematch: its stored inventory matched again, and what changed recorded
     /// (a new scan where findings appear or disappear, the findings rewritten in place where
     /// only the priority data moved). Returns its share of the summary.
+    ///
+    /// The stored findings are compared by key and ``FindingDigest`` (columns, not their JSON):
+    /// only findings whose digest moved are encoded and written. Rows from before digests existed
+    /// take the slower path once (decoded and compared whole), which fills their digests.
     private func rematchOne(scanId id: String, matcher: VulnerabilityMatcher) async throws -> RematchSummary {
         struct Loaded: Sendable {
-            var target: ScanRepository.RematchTarget, findings: [Finding], inventory: ImageInventory?, watched: Bool
+            var target: ScanRepository.RematchTarget, stored: [ScanRepository.StoredFinding], external: [Finding]
+            var inventory: ImageInventory?, watched: Bool
         }
         var summary = RematchSummary()
         let loaded: Loaded? = try await services.db.read { db in
             guard let target = try ScanRepository.rematchTarget(id, in: db) else { return nil }
+            let stored = try ScanRepository.storedFindings(scanId: id, in: db)
             return Loaded(
-                target: target, findings: try ScanRepository.findings(scanId: id, in: db),
+                target: target, stored: stored.rows, external: stored.external,
                 inventory: try ScanRepository.inventory(digest: target.manifestDigest, in: db),
                 watched: try CVEWatch.subscribed(orgId: target.orgId, in: db))
         }
@@ -141,38 +201,68 @@ extension ScanRunner {
         let target = loaded.target
         guard let inventory = loaded.inventory else { summary.missingInventories += 1; return summary }
         summary.inventories += 1
-        let matched = try await matcher.match(inventory)
         // Findings only external scanners reported stay as they were.
-        let kept = loaded.findings.filter { !$0.sources.contains("native") }
-        let next = matched + kept
+        let next = try await matcher.match(inventory) + loaded.external
         let now = services.now
         let enrichment = await services.policyEnrichment()
-        let change = Self.rematchChange(before: loaded.findings, after: next)
-        // The CVE watch, computed outside the write transaction and only when a channel listens.
-        let alerts = loaded.watched && change != .none ? CVEWatch.alerts(before: loaded.findings, after: next) : []
+
+        let plan: RematchPlan
+        var alerts: [CVEWatch.Alert] = []
+        if let fast = try Self.plan(stored: loaded.stored, next: next) {
+            plan = fast
+            if loaded.watched, plan.change != .none {
+                let resolvedSeqs = Set(next.map(ScanRepository.FindingKey.init))
+                let gone = loaded.stored.filter { !resolvedSeqs.contains($0.key) }.map(\.seq)
+                let resolved = gone.isEmpty ? [] : try await services.db.read { db in
+                    try ScanRepository.findings(scanId: id, seqs: gone, in: db)
+                }
+                let byKey = Dictionary(resolved.map { (CVEWatch.Prior($0).key, $0) }, uniquingKeysWith: { a, _ in a })
+                alerts = CVEWatch.alerts(
+                    before: loaded.stored.map {
+                        CVEWatch.Prior(
+                            vulnerabilityId: $0.key.id, package: $0.key.name, version: $0.key.version, kev: $0.kev,
+                            priority: $0.priority, epssPercentile: $0.epssPercentile, severity: $0.severity)
+                    }, after: next) { byKey[$0.key] }
+            }
+        } else {
+            let before = try await services.db.read { db in try ScanRepository.findings(scanId: id, in: db) }
+            switch Self.rematchChange(before: before, after: next) {
+            case .none: plan = .rewriteInPlace(try ScanRepository.PreparedFindings(next), reranked: false)
+            case .reranked: plan = .rewriteInPlace(try ScanRepository.PreparedFindings(next), reranked: true)
+            case .changed(let added, let resolved): plan = .newScan(added: added, resolved: resolved)
+            }
+            if loaded.watched, plan.change != .none { alerts = CVEWatch.alerts(before: before, after: next) }
+        }
+        let found = alerts
         let watch: @Sendable (Database) throws -> Int = { db in
             try CVEWatch.record(
-                alerts, orgId: target.orgId, imageId: target.imageId, reference: target.reference,
+                found, orgId: target.orgId, imageId: target.imageId, reference: target.reference,
                 digest: target.manifestDigest, now: now, in: db)
         }
-        switch change {
-        case .none:
+        switch plan {
+        case .unchanged:
             // The same findings: the verdict is re-evaluated all the same (exceptions may have
             // expired, policies changed).
             try await services.db.write { db in
                 try PolicyRecording.record(scanId: id, enrichment: enrichment, now: now, in: db)
             }
-        case .reranked:
+        case .update(let changed):
             // EPSS moves daily for nearly every CVE: re-ranking rewrites the scan's
             // findings in place instead of recording a new scan per image per day.
             summary.reranked += 1
-            let prepared = try ScanRepository.PreparedFindings(next)
+            summary.alerts += try await services.db.write { db in
+                try ScanRepository.updateFindings(scanId: id, changed, orgId: target.orgId, now: now, in: db)
+                try PolicyRecording.record(scanId: id, enrichment: enrichment, now: now, in: db)
+                return try watch(db)
+            }
+        case .rewriteInPlace(let prepared, let reranked):
+            if reranked { summary.reranked += 1 }
             summary.alerts += try await services.db.write { db in
                 try ScanRepository.rerankFindings(scanId: id, prepared: prepared, orgId: target.orgId, now: now, in: db)
                 try PolicyRecording.record(scanId: id, enrichment: enrichment, now: now, in: db)
                 return try watch(db)
             }
-        case .changed(let added, let resolved):
+        case .newScan(let added, let resolved):
             summary.changed += 1
             summary.newFindings += added
             summary.resolvedFindings += resolved
