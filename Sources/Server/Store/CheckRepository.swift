@@ -1,4 +1,4 @@
-package import Foundation
+import Foundation
 package import GRDB
 
 /// What `POST /api/policy/check` reads of the scans: the latest completed scan of a digest in
