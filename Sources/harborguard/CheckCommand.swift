@@ -30,6 +30,7 @@ struct CheckCommand: AsyncParsableCommand {
         var report: CheckReport.FailOn { self == .warn ? .warn : .fail }
     }
 
+    @OptionGroup var global: GlobalOptions
     @Argument(help: "Image reference: host[:port]/repo:tag or host[:port]/repo@sha256:…") var image: String
     @Option(help: "The appliance's base URL, e.g. https://harborguard.example.com.") var server: String
     @Option(help: "API key with role ci or above (or HARBORGUARD_API_KEY).") var apiKey: String?
