@@ -892,6 +892,7 @@ def main():
     ap.add_argument("--skip-fixes", action="store_true", help="skip GET /api/fixes over 100,000 findings")
     ap.add_argument("--skip-reports", action="store_true", help="skip the CSV export of 1,000,000 findings")
     ap.add_argument("--skip-scheduler", action="store_true", help="skip the 10,000 registries x 1,000,000 tags scheduler benchmark")
+    ap.add_argument("--skip-check", action="store_true", help="skip the CI check (POST /api/policy/check) benchmarks")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -985,6 +986,9 @@ def main():
         results += fixes_benchmark(args.bin)
     if not args.skip_reports:
         results += reports_benchmark(args.bin)
+    if not args.skip_check:
+        from policy_bench import check_benchmarks
+        results += check_benchmarks(args.bin)
     if not args.skip_queue:
         results += queue_benchmark(args.bin)
     if not args.skip_image:

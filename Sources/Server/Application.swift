@@ -43,6 +43,7 @@ public func buildRouter(
     CrawlerRoutes(s: services, crawler: crawler).register(table)
     NotificationRoutes(s: services, client: crawler.clients.notifications).register(table)
     PolicyRoutes(s: services).register(table)
+    CheckRoutes(s: services, crawler: crawler).register(table)
     SensorRoutes(s: services, crawler: crawler).register(table)
     // The console calls the API routes above in-process; it is not part of the API's route index.
     ConsoleRoutes(s: services, crawler: crawler).register(router)

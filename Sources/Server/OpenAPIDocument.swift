@@ -37,7 +37,7 @@ enum OpenAPIDocument {
         "put /api/vulnerabilities/{vulnId}/triage", "post /api/vulnerabilities/{vulnId}/triage", "get /api/jobs/{jobId}",
         "post /api/auth/sign-out", "get /api/fixes", "get /api/images/{imageId}/fixes", "get /api/reports/findings.csv",
         "get /api/reports/images.csv", "get /api/reports/vulnerabilities.csv", "get /api/reports/fixes.csv",
-    ]).union(vexRegistryScoped)
+    ]).union(vexRegistryScoped).union(checkRegistryScoped)
 
     static let operations: [Op] = [
         Op(method: "get", path: "/healthz", summary: "Liveness", role: nil, tag: "Operations", response: "Status"),
@@ -114,7 +114,7 @@ enum OpenAPIDocument {
 
     static func document() -> [String: Any] {
         var paths: [String: [String: Any]] = [:]
-        for op in operations + reportOperations + policyOperations {
+        for op in operations + reportOperations + policyOperations + checkOperations {
             var o: [String: Any] = [
                 "summary": op.summary + (op.role.map { $0 == "sensor" ? " (the registry's sensor key only)" : " (min role: \($0))" } ?? ""),
                 "operationId": op.method + op.path.split(separator: "/").map { s in
@@ -179,6 +179,12 @@ enum OpenAPIDocument {
                     "headers": ["Retry-After": ["description": "Seconds until the window resets", "schema": ["type": "integer"]]],
                     "content": error,
                 ]
+            }
+            if op.path == "/api/policy/check" {
+                responses["202"] = ["description": "The scan of the digest is queued or running (Location: the scan)",
+                                    "content": ["application/json": ["schema": ["type": "object", "required": ["data"], "properties": ["data": ref("PolicyCheckPending")]]]]]
+                responses["502"] = ["description": "The registry could not resolve the image (REGISTRY_ERROR), or the scan failed (SCAN_FAILED)",
+                                    "content": ["application/json": ["schema": ref("Error")]]]
             }
             o["responses"] = responses
             paths[op.path, default: [:]][op.method] = o
@@ -417,6 +423,7 @@ enum OpenAPIDocument {
         schemas.merge(priorityComponents()) { a, _ in a }
         schemas.merge(vexComponents()) { a, _ in a }
         schemas.merge(policyComponents()) { a, _ in a }
+        schemas.merge(checkComponents()) { a, _ in a }
         if var scan = schemas["Scan"] as? [String: Any], var props = scan["properties"] as? [String: Any] {
             props["policy"] = ["$ref": "#/components/schemas/PolicyVerdict"]
             scan["properties"] = props

@@ -90,6 +90,7 @@ import GRDB
             Endpoint(method: .get, path: "/api/policies/pol_doesnotexist", min: .viewer),
             Endpoint(method: .put, path: "/api/policies/pol_doesnotexist", min: .admin, body: ["enabled": false]),
             Endpoint(method: .delete, path: "/api/policies/pol_doesnotexist", min: .admin),
+            Endpoint(method: .post, path: "/api/policy/check", min: .ci, body: ["image": "registry.example.com/team/app:1"]),
             Endpoint(method: .get, path: "/api/registries/\(registry)/sensor-status", min: .viewer),
             Endpoint(method: .post, path: "/api/sensor/heartbeat", min: .owner, body: ["name": "s", "version": "1", "hostname": "h"], sensorOnly: true),
             Endpoint(method: .post, path: "/api/sensor/jobs/claim", min: .owner, body: ["max": 1], sensorOnly: true),

@@ -22,7 +22,7 @@ import Testing
         "PUT /api/vulnerabilities/{vulnId}/triage", "POST /api/vulnerabilities/{vulnId}/triage", "GET /api/jobs/{jobId}",
         "POST /api/auth/sign-out", "GET /api/fixes", "GET /api/images/{imageId}/fixes", "GET /api/reports/findings.csv",
         "GET /api/reports/images.csv", "GET /api/reports/vulnerabilities.csv", "GET /api/reports/fixes.csv",
-        "POST /api/vex", "GET /api/images/{imageId}/vex",
+        "POST /api/vex", "GET /api/images/{imageId}/vex", "POST /api/policy/check",
     ]
 
     /// The documented template a concrete matrix path belongs to.

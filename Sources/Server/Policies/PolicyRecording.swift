@@ -18,10 +18,13 @@ enum PolicyRecording {
     }
 
     /// Evaluates one scan now against the stored policies and exceptions (no storing).
-    static func evaluate(scanId: String, enrichment: PolicyEnrichment, now: Date, in db: Database)
+    /// `extraTags` count as tags of the image for scope matching (the tag a CI check named,
+    /// when the reused scan was made for another tag of the same digest).
+    static func evaluate(scanId: String, extraTags: [String] = [], enrichment: PolicyEnrichment, now: Date, in db: Database)
         throws -> (context: PolicyRepository.ScanContext, evaluation: PolicyEvaluation)?
     {
-        guard let ctx = try PolicyRepository.scanContext(db, scanId: scanId) else { return nil }
+        guard var ctx = try PolicyRepository.scanContext(db, scanId: scanId) else { return nil }
+        if !extraTags.isEmpty { ctx.tags = Array(Set(ctx.tags + extraTags)).sorted() }
         let policies = try PolicyRepository.enabledPolicies(db, org: ctx.orgId).map(Policy.init)
             .filter { $0.scope.contains(registryId: ctx.registryId, repository: ctx.repository, tags: ctx.tags) }
         let findings = try PolicyRepository.findings(db, scanId: scanId, org: ctx.orgId).map { f in
