@@ -146,7 +146,7 @@ import Testing
         #expect(html.components(separatedBy: "<fieldset class=\"rule\"").count - 1 == 3)
         let verdict: [String: Any] = [
             "policyView": [
-                "badge": "fail", "evaluatedAt": "2026-12-04T20:00:00Z", "policyCount": 1,
+                "badge": "fail", "evaluatedAt": "2026-12-04T20:00:00Z", "policyCount": "1 policy",
                 "violations": [[
                     "policyId": "pol_1", "policyName": "gate", "action": "fail", "ruleNumber": 1, "ruleType": "severity", "reason": "CRITICAL finding",
                     "vulnerabilityId": "CVE-1", "vulnerabilityHref": "/console/vulnerabilities?cveId=CVE-1", "package": "tar@1.0",
@@ -156,7 +156,7 @@ import Testing
             ] as [String: Any],
         ]
         let v = library.render(verdict, withTemplate: "policy-verdict") ?? ""
-        #expect(v.contains(#"<span class="badge v-fail" data-verdict>fail</span>"#))
+        #expect(v.contains(#"<span class="badge v-fail" data-verdict>fail</span> from 1 policy in scope"#))
         #expect(v.contains(#"<a href="/console/images/img_1?scan=s&amp;package=tar#finding-s:1">tar@1.0</a>"#))
         #expect(v.contains("gate, rule 2: no KEV data"))
         #expect((library.render([String: Any](), withTemplate: "policy-verdict") ?? "x").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)

@@ -194,7 +194,7 @@ extension ConsoleRoutes {
         let rows = violationRows(verdict, imageId: imageId, scanId: dto.id, policies: policies)
         return [
             "badge": verdict.policies.isEmpty ? "none" : verdict.verdict, "evaluatedAt": verdict.evaluatedAt,
-            "policyCount": verdict.policies.count, "violations": rows, "violationCount": rows.count,
+            "policyCount": verdict.policies.count == 1 ? "1 policy" : "\(verdict.policies.count) policies", "violations": rows, "violationCount": rows.count,
             "noData": verdict.noData.map { ["policyId": $0.policyId, "policyName": $0.policyName, "ruleNumber": $0.ruleIndex + 1, "reason": $0.reason] },
         ]
     }
@@ -330,7 +330,7 @@ extension ConsoleTemplates {
     /// The verdict of a scan and its violations (image page and image report).
     static let policyVerdict = #"""
         {{#policyView}}
-        <p>Verdict <span class="badge v-{{badge}}" data-verdict>{{badge}}</span> from {{policyCount}} policies in scope, evaluated <time datetime="{{evaluatedAt}}">{{evaluatedAt}}</time>.</p>
+        <p>Verdict <span class="badge v-{{badge}}" data-verdict>{{badge}}</span> from {{policyCount}} in scope, evaluated <time datetime="{{evaluatedAt}}">{{evaluatedAt}}</time>.</p>
         {{#first(violations)}}<div class="scroll"><table class="violations"><thead><tr><th scope="col">Policy</th><th scope="col">Rule</th><th scope="col">Reason</th><th scope="col">Finding</th></tr></thead><tbody>{{/first(violations)}}
         {{#violations}}<tr><td><a href="/console/policies/{{policyId}}">{{policyName}}</a> <span class="badge a-{{action}}">{{action}}</span></td>
         <td>{{ruleNumber}}. {{ruleType}}{{#ruleText}}<div class="muted">{{.}}</div>{{/ruleText}}</td><td>{{reason}}</td>
