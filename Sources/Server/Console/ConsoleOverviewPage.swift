@@ -42,8 +42,6 @@ extension ConsoleRoutes {
         var registries: [RegistryRow]
         var recent: [Tile]
         var images: [ConsoleView]
-        /// Whether the organization has policies (the image table then has a verdict column).
-        var showPolicy: Bool
         var chart: String
         var trendSummary: String
     }
@@ -54,7 +52,6 @@ extension ConsoleRoutes {
         let severities = [("critical", t.critical), ("high", t.high), ("medium", t.medium), ("low", t.low), ("unknown", t.unknown)]
             .map { OverviewView.Tile(key: $0.0, label: $0.0.capitalized, count: $0.1) }
         let trend = o.trend
-        let rows = await imageRows(o.topImages, v)
         let last = trend.last.map { $0.critical + $0.high } ?? 0
         let view = OverviewView(
             fixFirst: o.fixFirst.map(Self.fixRow),
@@ -63,7 +60,7 @@ extension ConsoleRoutes {
                 .init(id: $0.id, name: $0.name, health: $0.health, images: $0.imageCount, critical: $0.critical, high: $0.high, maxRisk: $0.maxRisk)
             },
             recent: ["completed", "failed", "running", "queued"].map { .init(key: nil, label: $0, count: o.recentByStatus[$0] ?? 0) },
-            images: rows.rows, showPolicy: rows.showPolicy, chart: ConsoleChart.svg(trend),
+            images: o.topImages.map(Self.imageRow), chart: ConsoleChart.svg(trend),
             trendSummary: "Today: \(trend.last?.critical ?? 0) critical and \(trend.last?.high ?? 0) high open in the latest scan of each image (\(last) in all).")
         return show(req, "overview", title: "Overview", viewer: v, current: "overview", data: view)
     }
