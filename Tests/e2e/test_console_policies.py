@@ -5,7 +5,8 @@ breaks it and the violations on the image page with links to the finding and the
 sees the reports' policy sections, disables and deletes it; a viewer reads without write
 controls and a viewer's POSTs are refused.
 
-With HARBORGUARD_SCREENSHOTS=DIR it writes policies.png, policy-form.png and image-violations.png."""
+With HARBORGUARD_SCREENSHOTS=DIR it writes policies.png, policy-form.png, image-violations.png and
+report-policies.png."""
 import json
 from pathlib import Path
 
@@ -169,6 +170,8 @@ def test_admin_creates_edits_sees_verdicts_and_deletes_a_policy(env, browser):
     section = b.find_element(By.XPATH, "//section[h2='Policies']")
     cells = [td.text for td in section.find_elements(By.CSS_SELECTOR, "tbody td")]
     assert cells == ["ship gate v2", "fail", "yes", "2", "0", "0", "1"], cells
+    scroll_to(b, section)
+    shot(b, "report-policies")
     b.get(base + f"/console/reports/images/{web['id']}")
     section = b.find_element(By.XPATH, "//section[h2='Policy verdict']")
     assert "fail" in section.text and CVE_TAR in section.text and "requests@2.19.0" in section.text
