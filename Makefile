@@ -50,6 +50,8 @@ screenshots: deps build
 	rm -f docs/screenshots/*.png
 	HARBORGUARD_SCREENSHOTS=docs/screenshots HARBORGUARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q \
 		Tests/e2e/test_console.py -k sign_in_add_registry
+	HARBORGUARD_SCREENSHOTS=docs/screenshots HARBORGUARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q \
+		Tests/e2e/test_console_policies.py -k admin_creates
 	@ls -l docs/screenshots
 
 # The property-based fuzz suite for longer than `swift test` runs it: FUZZ_SCALE times the

@@ -179,7 +179,7 @@ import Testing
             for (path, heading) in [
                 ("/console", "Overview"), ("/console/registries", "Registries"), ("/console/images", "Images"),
                 ("/console/vulnerabilities", "Vulnerabilities"), ("/console/scans", "Scans"), ("/console/settings", "Settings"),
-                ("/console/registries/\(f.registryA)", "a"),
+                ("/console/registries/\(f.registryA)", "a"), ("/console/policies", "Policies"), ("/console/policies/new", "New policy"),
             ] {
                 let p = try await Self.page(c, .get, path, cookie: cookie)
                 #expect(p.status == .ok, "\(path)")
@@ -218,6 +218,56 @@ import Testing
             let css = try await Self.page(c, .get, "/console/assets/app.css")
             #expect(css.status == .ok)
             #expect(css.headers[.cacheControl]?.contains("immutable") == true)
+        }
+    }
+
+    @Test func policyFormsThroughTheRouter() async throws {
+        var fixture = try await Fixture.make()
+        try await fixture.populate()
+        let f = fixture
+        try await f.test { c in
+            _ = try await c.json(.post, "/api/members", key: f.keys[.owner]!, body: [
+                "username": "ada", "password": "ada-password-123", "role": "admin",
+            ])
+            let cookie = try await Self.signIn(c, "ada", "ada-password-123", tryWrong: false)
+            let token = try #require(try await Self.page(c, .get, "/console/policies/new", cookie: cookie).csrf)
+            // A refused form: 400, the page again with the API's message on the input it is about.
+            let bad = try await Self.page(c, .post, "/console/policies", cookie: cookie, form: [
+                "_csrf": token, "name": "gate", "action": "fail", "enabled": "true", "r0.type": "sla", "r0.slaSeverity": "HIGH", "r0.days": "-1",
+                "r1.type": "kev",
+            ])
+            #expect(bad.status == .badRequest)
+            #expect(bad.text.contains(#"data-error-for="r0.days">Must be between 0 and 3650.</span>"#))
+            #expect(bad.text.contains(#"value="-1""#) && bad.text.contains(#"<option value="kev" selected>"#))
+            let none = try await c.json(.get, "/api/policies", key: f.keys[.owner]!)
+            #expect((none.body["data"] as? [Any])?.isEmpty == true)
+            let made = try await Self.page(c, .post, "/console/policies", cookie: cookie, form: [
+                "_csrf": token, "name": "gate", "action": "fail", "enabled": "true", "r0.type": "sla", "r0.slaSeverity": "HIGH", "r0.days": "7",
+                "r1.type": "kev",
+            ])
+            #expect(made.status == .seeOther && made.location == "/console/policies")
+            let list = try await c.json(.get, "/api/policies", key: f.keys[.owner]!)
+            let policy = try #require((list.body["data"] as? [[String: Any]])?.first)
+            let id = try #require(policy["id"] as? String)
+            #expect((policy["rules"] as? [[String: Any]])?.count == 2)
+            // A duplicate name is the API's 409, shown on the name.
+            let dup = try await Self.page(c, .post, "/console/policies", cookie: cookie, form: [
+                "_csrf": token, "name": "gate", "action": "warn", "r0.type": "kev",
+            ])
+            #expect(dup.status == .conflict && dup.text.contains(#"data-error-for="name">A policy named gate exists.</span>"#))
+            let page = try await Self.page(c, .get, "/console/policies/\(id)", cookie: cookie)
+            #expect(page.status == .ok && page.text.contains("a finding at or above HIGH open more than 7 days"))
+            let missing = try await Self.page(c, .get, "/console/policies/pol_nope", cookie: cookie)
+            #expect(missing.status == .notFound)
+            // A developer reads but may not write, with a valid token.
+            let dev = try await Self.signIn(c, "dev", "correct horse battery", tryWrong: false)
+            let devPage = try await Self.page(c, .get, "/console/policies", cookie: dev)
+            #expect(devPage.status == .ok && devPage.text.contains(">gate</a>") && !devPage.text.contains("New policy"))
+            let devToken = try #require(try await Self.page(c, .get, "/console/images", cookie: dev).csrf)
+            let refused = try await Self.page(c, .post, "/console/policies/\(id)/delete", cookie: dev, form: ["_csrf": devToken])
+            #expect(refused.status == .forbidden && refused.text.contains("does not allow"))
+            let still = try await c.json(.get, "/api/policies/\(id)", key: f.keys[.owner]!)
+            #expect(still.status == .ok)
         }
     }
 }

@@ -60,6 +60,17 @@ enum ConsoleAssets {
         .h-healthy, .st-completed, .s-online, .sc-ok { border-color: var(--ok); color: var(--ok); }
         .h-unhealthy, .h-degraded, .st-failed, .s-offline, .sc-failed { border-color: var(--bad); color: var(--bad); }
         .st-running, .st-queued, .h-syncing, .s-scanning { border-color: var(--accent); color: var(--accent); }
+        .v-pass { border-color: var(--ok); color: var(--ok); } .v-warn { border-color: var(--med); color: var(--med); }
+        .v-fail { border-color: var(--bad); background: var(--bad); color: #fff; font-weight: 700; } .v-none { color: var(--muted); }
+        .a-fail { border-color: var(--bad); color: var(--bad); } .a-warn { border-color: var(--med); color: var(--med); }
+        .field-err { display: block; margin-top: .15rem; }
+        [aria-invalid="true"] { border-color: var(--bad); border-width: 2px; }
+        fieldset.rule { background: #fbfcfd; }
+        fieldset.rule legend { font-weight: 600; }
+        ol.rules { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .5rem 1rem .5rem 2.2rem; }
+        a.button { display: inline-block; padding: .35rem .8rem; border-radius: 4px; border: 1px solid var(--accent); text-decoration: none; }
+        a.button.primary { background: var(--accent); color: #fff; }
+        tr:target td { background: #fff3c4; }
         .sev { font-weight: 700; font-size: .85em; }
         .prio { font-weight: 700; font-size: .85em; font-variant-numeric: tabular-nums; }
         .prio-P1 { color: var(--crit); } .prio-P2 { color: var(--high); }
@@ -107,6 +118,8 @@ enum ConsoleAssets {
           tr, .tile, dl.facts, .chart { break-inside: avoid; }
           h2, h3 { break-after: avoid; }
           .tile, .chart { border-color: #999; }
+          .v-fail { background: none; color: #000; border-color: #000; }
+          .badge { border-color: #999; }
         }
         """#
 
@@ -156,6 +169,19 @@ enum ConsoleAssets {
           refresh();
         }
 
+        // Policy forms: show only the fields of each rule's chosen type.
+        function setupRule(box) {
+          var type = box.querySelector("[data-rule-type]");
+          if (!type) { return; }
+          function refresh() {
+            Array.prototype.forEach.call(box.querySelectorAll("[data-rule-fields]"), function (div) {
+              div.hidden = div.getAttribute("data-rule-fields") !== type.value;
+            });
+          }
+          type.addEventListener("change", refresh);
+          refresh();
+        }
+
         // Scans page: live progress of queued and running scans; reload once they all finish.
         function setupLiveScans(box) {
           var rows = box.querySelectorAll("tr[data-scan-id]");
@@ -201,6 +227,7 @@ enum ConsoleAssets {
           localTimes();
           Array.prototype.forEach.call(document.querySelectorAll("[data-provider-form]"), setupProviderForm);
           Array.prototype.forEach.call(document.querySelectorAll("[data-live-scans]"), setupLiveScans);
+          Array.prototype.forEach.call(document.querySelectorAll("[data-rule]"), setupRule);
         });
         """#
 }

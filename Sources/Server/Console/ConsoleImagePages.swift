@@ -25,6 +25,8 @@ extension ConsoleRoutes {
         }
         var pager: Any
         var images: [ConsoleView]
+        /// Whether the organization has policies (the table then has a verdict column).
+        var showPolicy: Bool
         var total: Int
         var search: String
         var registryOptions: [RegistryOption]
@@ -50,8 +52,9 @@ extension ConsoleRoutes {
         let pager = Self.pager(page: page, pages: pages) {
             "/console/images" + Self.query(filters + [("page", String($0))])
         }
+        let rows = await imageRows(found.images, v)
         let view = ImagesView(
-            pager: pager, images: found.images.map(Self.imageRow), total: found.total, search: search ?? "",
+            pager: pager, images: rows.rows, showPolicy: rows.showPolicy, total: found.total, search: search ?? "",
             registryOptions: regs.map { .init(id: $0.id, name: $0.name, selected: $0.id == registryId) },
             sortOptions: Self.imageSorts.map { .init(value: $0.0, label: $0.1, selected: $0.0 == sort) },
             csvHref: "/api/reports/images.csv" + Self.query(filters))
@@ -74,12 +77,18 @@ extension ConsoleRoutes {
         var data: [String: Any] = ["image": ConsoleView(img), "grade": Self.grade(img.riskScore)]
         let reg = try? await RegistryService(s: s).registry(v.principal, id: img.registryId)
         data["registryName"] = reg?.name ?? img.registryId
+        if let tally = await policyTally(v, imageIds: [id]) {
+            var summary: [String: Any] = ["badge": tally.badge(id)]
+            if let n = tally.images[id]?.violations, n > 0 { summary["violations"] = n }
+            data["imagePolicy"] = summary
+        }
         data["tags"] = tags.map { t in
             ConsoleView(t, ["reference": "\(fullName):\(t.name)", "current": scanId != nil && t.lastScanId == scanId])
         }
         if let scanId, let dto = try? await ScanService(s: s).scan(v.principal, id: scanId), dto.imageId == id {
             let service = ScanService(s: s)
             var scan = ConsoleJSON.object(dto)
+            scan["policyView"] = await scanPolicyView(dto, imageId: id, v)
             let severity = Self.param(req, "severity").flatMap { s in Self.severityFilter.first { $0.0 == s }?.0 } ?? ""
             let fixable = Self.param(req, "fixable") == "true"
             let package = Self.param(req, "package")

@@ -39,7 +39,8 @@ extension ConsoleRoutes {
         let o = try await ImageService(s: s).overview(v.principal)
         let fixes = try await FixService(s: s).list(v.principal, filter: PriorityFilter(), limit: 10, offset: 0)
         let t = o.severities
-        let data: [String: Any] = [
+        let rows = await imageRows(o.topImages, v)
+        var data: [String: Any] = [
             "generatedAt": Timestamp.format(s.now),
             "severities": [("Critical", t.critical), ("High", t.high), ("Medium", t.medium), ("Low", t.low), ("Unknown", t.unknown)]
                 .map { ["label": $0.0, "count": $0.1, "key": $0.0.lowercased()] as [String: Any] },
@@ -52,9 +53,10 @@ extension ConsoleRoutes {
             "chart": ConsoleChart.svg(o.trend),
             "fixes": fixes.groups.map { Self.fixRow($0.group) },
             "fixTotal": fixes.total,
-            "images": o.topImages.map(Self.imageRow),
+            "images": rows.rows, "showPolicy": rows.showPolicy,
             "decisions": try await decisions(v, imageId: nil),
         ]
+        if let policyRows = await policyReportRows(v) { data["policyRows"] = policyRows }
         return show(req, "report-posture", title: "Security posture report", viewer: v, current: "overview", data: data)
     }
 
@@ -75,6 +77,7 @@ extension ConsoleRoutes {
             scan["findings"] = found.findings.map { ConsoleJSON.object($0) }
             scan["findingTotal"] = found.total
             scan["findingsTruncated"] = found.total > 50
+            scan["policyView"] = await scanPolicyView(dto, imageId: id, v)
             data["scan"] = scan
         }
         let fixes = try await FixService(s: s).list(v.principal, imageId: id, filter: PriorityFilter(), limit: 10, offset: 0)
@@ -124,6 +127,7 @@ extension ConsoleTemplates {
         {{#registries}}<tr><td>{{name}}</td><td>{{health}}</td><td class="num">{{images}}</td><td class="num">{{critical}}</td><td class="num">{{high}}</td><td class="num">{{maxRisk}}</td></tr>{{/registries}}
         {{#first(registries)}}</tbody></table>{{/first(registries)}}
         </section>
+        {{> report-policies}}
         <section aria-labelledby="r-img"><h2 id="r-img">Most vulnerable images</h2>{{> image-table}}</section>
         <section aria-labelledby="r-tri"><h2 id="r-tri">Triage decisions in force</h2>{{> report-decisions}}</section>
         </article>
@@ -141,6 +145,7 @@ extension ConsoleTemplates {
         {{#scan}}<dt>Latest scan</dt><dd>{{reference}}, <code class="digest">{{digest}}</code>, {{finishedAt}}</dd>
         <dt>OS</dt><dd>{{os.family}} {{os.version}}</dd><dt>Packages</dt><dd>{{packageCount}}</dd>{{/scan}}
         </dl></section>
+        {{#scan}}{{#policyView}}<section aria-labelledby="r-pol"><h2 id="r-pol">Policy verdict</h2>{{/policyView}}{{> policy-verdict}}{{#policyView}}</section>{{/policyView}}{{/scan}}
         <section aria-labelledby="r-fix"><h2 id="r-fix">Top fixes</h2>{{> report-fixes}}</section>
         {{#scan}}<section aria-labelledby="r-find"><h2 id="r-find">Findings, most urgent first</h2>
         {{#findingsTruncated}}<p class="muted">The first 50 of {{findingTotal}}; the CSV report has them all.</p>{{/findingsTruncated}}

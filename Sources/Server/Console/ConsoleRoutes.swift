@@ -54,6 +54,13 @@ struct ConsoleRoutes: Sendable {
         c.post("vex", use: action(importVEX))
         c.get("reports/posture", use: page(postureReport))
         c.get("reports/images/:id", use: page(imageReport))
+        c.get("policies", use: page(policies))
+        c.post("policies", use: action(createPolicy))
+        c.get("policies/new", use: page(newPolicy))
+        c.get("policies/:id", use: page(policy))
+        c.post("policies/:id", use: action(updatePolicy))
+        c.post("policies/:id/enabled", use: action(setPolicyEnabled))
+        c.post("policies/:id/delete", use: action(deletePolicy))
         c.get("scans", use: page(scans))
         c.post("scans", use: action(createScan))
         c.post("scans/:id/cancel", use: action(cancelScan))
@@ -201,7 +208,7 @@ struct ConsoleRoutes: Sendable {
     static let nav: [(String, String, String)] = [
         ("overview", "Overview", "/console"), ("registries", "Registries", "/console/registries"),
         ("images", "Images", "/console/images"), ("vulnerabilities", "Vulnerabilities", "/console/vulnerabilities"),
-        ("scans", "Scans", "/console/scans"), ("settings", "Settings", "/console/settings"),
+        ("policies", "Policies", "/console/policies"), ("scans", "Scans", "/console/scans"), ("settings", "Settings", "/console/settings"),
     ]
 
     func render(

@@ -17,6 +17,8 @@ enum ConsoleTemplates {
         ("vulnerabilities", vulnerabilities), ("scans", scans), ("settings", settings), ("csrf", csrf),
         ("error", error), ("image-table", imageTable), ("pager", pager), ("report-head", reportHead), ("report-fixes", reportFixes),
         ("report-decisions", reportDecisions), ("report-posture", reportPosture), ("report-image", reportImage),
+        ("policies", policies), ("policy", policy), ("policy-new", policyNew), ("policy-form", policyForm), ("policy-verdict", policyVerdict),
+        ("report-policies", reportPolicies),
     ]
 
     static let csrf = #"<input type="hidden" name="_csrf" value="{{csrf}}">"#
@@ -125,14 +127,14 @@ enum ConsoleTemplates {
         <div class="scroll"><table>
         <thead><tr><th scope="col">Image</th><th scope="col">Latest tag</th><th scope="col" class="num">Risk</th><th scope="col">Grade</th>
         <th scope="col" class="num"><abbr title="Critical">C</abbr></th><th scope="col" class="num"><abbr title="High">H</abbr></th><th scope="col" class="num"><abbr title="Medium">M</abbr></th><th scope="col" class="num"><abbr title="Low">L</abbr></th>
-        <th scope="col">Last scanned</th></tr></thead>
+        <th scope="col">Last scanned</th>{{#showPolicy}}<th scope="col">Policy</th>{{/showPolicy}}</tr></thead>
         <tbody>
         {{/first(images)}}
         {{#images}}<tr><td><a href="/console/images/{{id}}">{{fullName}}</a></td><td>{{latestTag}}</td><td class="num">{{riskScore}}</td>
         <td><span class="grade g-{{grade}}" title="Grade {{grade}}">{{grade}}</span></td>
         <td class="num">{{vulnerabilities.critical}}</td><td class="num">{{vulnerabilities.high}}</td>
         <td class="num">{{vulnerabilities.medium}}</td><td class="num">{{vulnerabilities.low}}</td>
-        <td>{{#lastScannedAt}}<time datetime="{{.}}">{{.}}</time>{{/lastScannedAt}}{{^lastScannedAt}}never{{/lastScannedAt}}</td></tr>{{/images}}
+        <td>{{#lastScannedAt}}<time datetime="{{.}}">{{.}}</time>{{/lastScannedAt}}{{^lastScannedAt}}never{{/lastScannedAt}}</td>{{#showPolicy}}<td>{{#policyBadge}}<span class="badge v-{{.}}" title="Policy verdict: {{.}}" data-verdict>{{.}}</span>{{/policyBadge}}</td>{{/showPolicy}}</tr>{{/images}}
         {{#first(images)}}</tbody></table></div>{{/first(images)}}
         {{^images}}<p>No images match.</p>{{/images}}
         """#
@@ -257,6 +259,7 @@ enum ConsoleTemplates {
         <dt>Risk</dt><dd>{{image.riskScore}} <span class="grade g-{{grade}}">{{grade}}</span></dd>
         <dt>Open findings</dt><dd>{{image.vulnerabilities.critical}} critical, {{image.vulnerabilities.high}} high, {{image.vulnerabilities.medium}} medium, {{image.vulnerabilities.low}} low</dd>
         <dt>Registry</dt><dd><a href="/console/registries/{{image.registryId}}">{{registryName}}</a></dd>
+        {{#imagePolicy}}<dt>Policy</dt><dd><span class="badge v-{{badge}}" data-image-verdict>{{badge}}</span> {{#violations}}{{.}} violations in the current scans of its tags · {{/violations}}<a href="/console/policies">Policies</a></dd>{{/imagePolicy}}
         </dl>
         <section aria-labelledby="h-tags">
         <h2 id="h-tags">Tags</h2>
@@ -279,6 +282,8 @@ enum ConsoleTemplates {
         <dt>Scanners</dt><dd>{{#scanners}}<span class="badge sc-{{status}}">{{name}}: {{status}}</span> {{/scanners}}</dd>
         <dt>SBOM</dt><dd><a href="/api/scans/{{id}}/sbom?format=cyclonedx" download="sbom-{{id}}.cdx.json">CycloneDX</a> · <a href="/api/scans/{{id}}/sbom?format=spdx" download="sbom-{{id}}.spdx.json">SPDX</a></dd>
         </dl>
+        {{#policyView}}<h3 id="policy">Policy verdict</h3>{{/policyView}}
+        {{> policy-verdict}}
         <h3>Layers</h3>
         {{#first(layers)}}<div class="scroll"><table><thead><tr><th scope="col">#</th><th scope="col">Layer</th><th scope="col" class="num">Packages</th></tr></thead><tbody>{{/first(layers)}}
         {{#layers}}<tr><td class="num">{{index}}</td><td><code class="digest">{{digest}}</code></td><td class="num">{{packages}}</td></tr>{{/layers}}
@@ -294,7 +299,7 @@ enum ConsoleTemplates {
         </form>
         {{#first(findings)}}<div class="scroll"><table><thead><tr><th scope="col">Priority</th><th scope="col">Vulnerability</th><th scope="col">Severity</th><th scope="col">Package</th>
         <th scope="col">Installed</th><th scope="col">Fixed in</th><th scope="col">Triage</th></tr></thead><tbody>{{/first(findings)}}
-        {{#findings}}<tr><td><span class="prio prio-{{priority}}">{{priority}}</span>{{#kev}} <span class="kev" title="In CISA KEV since {{dateAdded}}">KEV</span>{{/kev}}</td>
+        {{#findings}}<tr id="finding-{{id}}"><td><span class="prio prio-{{priority}}">{{priority}}</span>{{#kev}} <span class="kev" title="In CISA KEV since {{dateAdded}}">KEV</span>{{/kev}}</td>
         <td><a href="/console/vulnerabilities?cveId={{vulnerabilityId}}">{{vulnerabilityId}}</a><div class="muted">{{title}}</div></td>
         <td><span class="sev sev-{{severity}}">{{severity}}</span>{{#epss}}<div class="muted">EPSS {{percentile}}</div>{{/epss}}</td><td>{{package.name}}</td><td>{{package.version}}</td>
         <td>{{fixedVersion}}</td><td>{{#triage}}{{status}}{{/triage}}</td></tr>{{/findings}}
