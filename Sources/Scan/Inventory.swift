@@ -9,6 +9,9 @@ public enum PackageType: String, Sendable, Codable, Hashable, CaseIterable {
     case maven
     case gem
     case cargo
+    /// A runtime or server identified from its own files (a version string in a binary, a
+    /// marker file such as OpenJDK's `release`), not from a package manager's records.
+    case binary
 }
 
 /// The operating system of an image, from os-release.
@@ -42,10 +45,18 @@ public struct InstalledPackage: Sendable, Codable, Hashable {
     /// Source package (dpkg `Source:`, rpm source rpm, apk origin) where it differs.
     public var sourceName: String?
     public var sourceVersion: String?
+    /// CPE 2.3 names (`cpe:2.3:a:python:python:3.8.18:*:*:*:*:*:*:*`) for matching against NVD's
+    /// CPE configurations; nil when none is known.
+    public var cpes: [String]?
+    /// What named the package, where a detector has several kinds of evidence (e.g. Maven:
+    /// `pom.properties`, `pom.xml`, `MANIFEST.MF`, `filename`; runtimes: the file and how its
+    /// version was read). nil where there is only one kind.
+    public var evidence: String?
 
     public init(
         name: String, version: String, type: PackageType, purl: String, layer: String? = nil,
-        path: String? = nil, sourceName: String? = nil, sourceVersion: String? = nil
+        path: String? = nil, sourceName: String? = nil, sourceVersion: String? = nil, cpes: [String]? = nil,
+        evidence: String? = nil
     ) {
         self.name = name
         self.version = version
@@ -55,6 +66,8 @@ public struct InstalledPackage: Sendable, Codable, Hashable {
         self.path = path
         self.sourceName = sourceName
         self.sourceVersion = sourceVersion
+        self.cpes = cpes
+        self.evidence = evidence
     }
 }
 

@@ -159,6 +159,10 @@ public struct VulnerabilityMatcher: Sendable {
             return PackageQuery(ecosystems: ["RubyGems"], name: package.name, version: package.version, scheme: .rubygems)
         case .cargo:
             return PackageQuery(ecosystems: ["crates.io"], name: package.name, version: package.version, scheme: .semver)
+        case .binary:
+            // Runtimes found from their own files have no OSV ecosystem: NVD's CPE
+            // configurations are their advisories.
+            return nil
         }
     }
 
