@@ -1,5 +1,5 @@
 import Cron
-package import Foundation
+import Foundation
 package import GRDB
 
 /// The CVE watch's memory: one row per alert sent, keyed by organization, image digest,
