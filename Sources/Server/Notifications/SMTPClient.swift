@@ -73,8 +73,18 @@ struct SMTPClient: Sendable {
             guard expect.contains(reply.code) else { throw SMTPFailure.rejected(stage, reply.code) }
             return reply
         }
+        func write(_ bytes: ByteBuffer) async throws {
+            do {
+                try await channel.writeAndFlush(bytes).get()
+            } catch {
+                // A failed write (a TLS handshake that failed, a connection the server
+                // closed): the reply stream holds the cause.
+                _ = try await replies.next()
+                throw error
+            }
+        }
         func command(_ line: String, _ stage: SMTPFailure.Stage, expect: ClosedRange<Int> = 250...250) async throws -> SMTPReply {
-            try await channel.writeAndFlush(ByteBuffer(string: line + "\r\n")).get()
+            try await write(ByteBuffer(string: line + "\r\n"))
             return try await read(stage, expect: expect)
         }
 
@@ -108,7 +118,7 @@ struct SMTPClient: Sendable {
             _ = try await command("RCPT TO:<\(recipient)>", .recipient, expect: 250...251)
         }
         _ = try await command("DATA", .data, expect: 354...354)
-        try await channel.writeAndFlush(ByteBuffer(bytes: Self.dataPayload(message))).get()
+        try await write(ByteBuffer(bytes: Self.dataPayload(message)))
         _ = try await read(.message, expect: 250...250)
         try? await channel.writeAndFlush(ByteBuffer(string: "QUIT\r\n")).get()
     }
