@@ -372,3 +372,62 @@ def test_channels_to_private_targets_are_refused_without_the_flag(tmp_path):
     finally:
         s.stop()
         rx.httpd.shutdown()
+
+
+def test_console_settings_adds_slack_and_email_channels(tmp_path):
+    """The Settings channel form in headless Chromium: type, URL, min severity, delivery,
+    the e-mail fields; a bad recipient is named; the test button reaches the receiver."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+    rx = Receiver()
+    data = tmp_path / "data"
+    s = Server(data, extra=("--allow-private-targets",))
+    run("admin", "create-user", "--username", "ada", "--role", "admin", "--bcrypt-cost", "4", data_dir=data,
+        env={"HARBORGUARD_PASSWORD": "ada-password-123"})
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,800"):
+        opts.add_argument(a)
+    b = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    try:
+        b.get(s.base + "/console/sign-in")
+        b.find_element(By.ID, "username").send_keys("ada")
+        b.find_element(By.ID, "password").send_keys("ada-password-123")
+        b.find_element(By.ID, "password").submit()
+        WebDriverWait(b, 30).until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "Overview")
+
+        def submit_channel(fields, selects, events):
+            b.get(s.base + "/console/settings")
+            for k, v in fields.items():
+                b.find_element(By.ID, k).send_keys(v)
+            for k, v in selects.items():
+                Select(b.find_element(By.ID, k)).select_by_value(v)
+            for e in events:
+                b.find_element(By.ID, f"ev-{e}").click()
+            old = b.find_element(By.TAG_NAME, "html")
+            b.find_element(By.XPATH, "//button[text()='Add channel']").click()
+            WebDriverWait(b, 30).until(lambda d: d.find_element(By.TAG_NAME, "html") != old
+                                       and d.execute_script("return document.readyState") == "complete")
+            return b.find_element(By.CSS_SELECTOR, ".flash").text
+
+        notice = submit_channel({"cn": "team-slack", "cu": f"{rx.url}/slack/{SLACK_TOKEN}"},
+                                {"ct": "slack", "cm": "high", "cd": "hourly"}, ["new_image", "finding_new"])
+        assert "Channel team-slack added." in notice, notice
+        row = b.find_element(By.XPATH, "//td[text()='team-slack']/..").text
+        assert "slack" in row and "hourly" in row and "high" in row and SLACK_TOKEN not in b.page_source
+        notice = submit_channel({"cn": "mail", "eh": "smtp.example.com", "ef": "hg@example.com",
+                                 "eo": "sec@example.com, not an address", "ew": "pw"}, {"ct": "email"}, ["finding_new"])
+        assert "email.to[1]" in notice, notice
+        ch = s.api("GET", "/api/notification-channels").json()["data"]
+        assert [c["name"] for c in ch] == ["team-slack"] and ch[0]["delivery"] == "hourly" and ch[0]["minSeverity"] == "high"
+        old = b.find_element(By.TAG_NAME, "html")
+        b.find_element(By.CSS_SELECTOR, "button[aria-label='Send a test to team-slack']").click()
+        WebDriverWait(b, 30).until(lambda d: d.find_element(By.TAG_NAME, "html") != old)
+        assert wait(lambda: rx.bodies("/slack"), timeout=15)
+        check_slack(rx.bodies("/slack")[0])
+    finally:
+        b.quit()
+        s.stop()
+        rx.httpd.shutdown()
