@@ -204,24 +204,7 @@ enum OpenAPIDocument {
         let providers = ["DOCKER_HUB", "GHCR", "AWS_ECR", "AZURE_ACR", "GOOGLE_GAR", "GITLAB", "HARBOR", "JFROG", "QUAY", "NEXUS", "DOCKER_REGISTRY", "CUSTOM"]
         let roles = ["owner", "admin", "developer", "ci", "auditor", "viewer"]
         let events = NotificationEvent.allCases.map(\.rawValue)
-        let delivery: [String: Any] = [
-            "type": "string", "enum": DeliveryMode.allCases.map(\.rawValue),
-            "description": "webhook: immediate only (one body per event); slack/teams/email: immediate (events within 2 s in one message), hourly (on the hour, UTC) or daily (08:00 UTC)",
-        ]
-        let minSeverity: [String: Any] = [
-            "type": ["string", "null"], "enum": (ChannelSeverity.levels as [Any]) + [NSNull()],
-            "description": "Events carrying a finding severity below this are skipped; info and warning events are not filtered",
-        ]
-        let emailProps: [String: Any] = [
-            "host": ["type": "string", "description": "A host name (the certificate is verified against it)"],
-            "port": ["type": "integer", "minimum": 1, "maximum": 65535], "security": ["type": "string", "enum": SMTPSecurity.allCases.map(\.rawValue)],
-            "username": ["type": "string"], "from": ["type": "string"], "to": ["type": "array", "items": ["type": "string"], "minItems": 1, "maxItems": 50],
-            "caFile": ["type": "string", "description": "Absolute path of a PEM CA bundle on the server"],
-        ]
-        let emailOut: [String: Any] = ["type": "object", "properties": emailProps]
-        var emailInProps = emailProps
-        emailInProps["password"] = ["type": ["string", "null"], "description": "Sealed, never returned; null removes it"]
-        let emailIn: [String: Any] = ["type": "object", "required": ["host", "from", "to"], "additionalProperties": false, "properties": emailInProps]
+        let (delivery, minSeverity, emailIn, emailOut) = (channelDelivery, channelMinSeverity, channelEmailIn, channelEmailOut)
         let schedule: [String: Any] = ["type": "string", "enum": ["manual", "on_push", "daily", "weekly"]]
         let scanners: [String: Any] = ["type": "array", "items": ["type": "string", "enum": ["trivy", "grype", "syft", "native"]]]
         let credentials: [String: Any] = [
@@ -382,20 +365,17 @@ enum OpenAPIDocument {
             "JobAccepted": ["type": "object", "required": ["jobId", "status"], "properties": ["jobId": str, "status": str]],
             "ScheduleAccepted": ["type": "object", "required": ["registries", "enqueued", "skipped"], "properties": ["registries": ["type": "integer"], "enqueued": ["type": "integer"], "skipped": ["type": "integer"], "syncs": ["type": "integer"], "scans": ["type": "integer"]]],
             "Channel": ["type": "object", "properties": ["id": str, "name": str, "type": ["type": "string", "enum": ChannelType.allCases.map(\.rawValue)],
-                                                      "url": ["type": "string", "description": "webhook: the URL; slack/teams: scheme and host only (the URL is sealed); email: smtp://host:port"],
-                                                      "events": ["type": "array", "items": ["type": "string", "enum": events]], "enabled": ["type": "boolean"],
+                                                      "url": ["type": "string", "description": "webhook: the URL; slack/teams: scheme and host only (the URL is sealed); email: smtp://host:port"], "events": ["type": "array", "items": ["type": "string", "enum": events]], "enabled": ["type": "boolean"],
                                                       "hasSecret": ["type": "boolean", "description": "webhook: a signing secret; slack/teams: the sealed URL; email: an SMTP password"],
                                                       "secretDropped": ["type": "boolean", "description": "Only in an update's answer: true when the update dropped the signing secret (new url without a new secret) or the SMTP password (new host without a new password)."],
-                                                      "delivery": delivery, "minSeverity": minSeverity, "email": emailOut,
-                                                      "createdAt": date, "updatedAt": date]],
+                                                      "delivery": delivery, "minSeverity": minSeverity, "email": emailOut, "createdAt": date, "updatedAt": date]],
             "ChannelCreate": ["type": "object", "required": ["name", "events"], "additionalProperties": false,
                               "description": "webhook and slack/teams need url; email needs email.",
                               "properties": ["name": str, "type": ["type": "string", "enum": ChannelType.allCases.map(\.rawValue)], "url": str,
                                              "events": ["type": "array", "items": ["type": "string", "enum": events]], "secret": ["type": "string", "minLength": 16],
                                              "enabled": ["type": "boolean"], "delivery": delivery, "minSeverity": minSeverity, "email": emailIn]],
             "ChannelUpdate": ["type": "object", "properties": ["name": str, "url": str, "events": ["type": "array", "items": ["type": "string", "enum": events]],
-                                                            "secret": ["type": ["string", "null"]], "enabled": ["type": "boolean"], "delivery": delivery,
-                                                            "minSeverity": minSeverity, "email": emailIn]],
+                                                            "secret": ["type": ["string", "null"]], "enabled": ["type": "boolean"], "delivery": delivery, "minSeverity": minSeverity, "email": emailIn]],
             "ChannelTest": ["type": "object", "properties": ["delivered": ["type": "boolean"], "statusClass": ["type": ["string", "null"], "pattern": "^[1-5]xx$"], "error": nstr, "durationMs": ["type": "integer"]]],
             "Delivery": ["type": "object", "properties": ["id": str, "event": str, "status": ["type": "string", "enum": ["pending", "delivered", "failed"]],
                                                        "attempts": ["type": "integer"], "statusClass": ["type": ["string", "null"], "pattern": "^[1-5]xx$"], "error": nstr,
