@@ -26,7 +26,7 @@ import Testing
     }
 
     static func digest(_ n: Int, name: (Int) -> String = { "pkg\($0)" }) -> NotificationDigest {
-        ChannelDigest.digest(pending(n, name: name), channelName: "ops", consoleURL: "https://hg.example/console", now: now)
+        ChannelDigest.digest(pending(n, name: name), channelName: "ops", baseURL: "https://hg.example", now: now)
     }
 
     static func object(_ v: JSONValue) -> [String: JSONValue] {

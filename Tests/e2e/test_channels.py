@@ -255,6 +255,8 @@ def test_slack_teams_email_deliver_with_retries_and_no_injection(tmp_path):
         assert "new image" in slack_text.lower() and "CVE-2099-0777" in slack_text
         # Slack mrkdwn escaping: the hostile name cannot open a link.
         assert "<b>" not in slack_text and "&lt;b&gt;" in slack_text
+        # Links into the console on the server's base URL: new_image to the registry's page.
+        assert f"<{s.base}/console/registries/{registry['id']}|" in slack_text and "/console/console" not in slack_text
         assert "CVE-2099-0777" in json.dumps(rx.bodies("/teams")[1:])
 
         # Every received e-mail: multipart/alternative, both parts, CRLF, parsed headers, no injection.

@@ -92,14 +92,14 @@ extension NotificationSender {
     func flush(_ context: JobContext, _ p: NotifyFlushJobPayload) async throws -> String? {
         let secrets = services.secrets
         let now = services.now
-        let consoleURL = services.config.baseURL + "/console"
+        let baseURL = services.config.baseURL
         let result: String = try await services.db.write { db in
             guard let channel = try NotificationRepository.channel(db, id: p.channelId) else { return "channel gone" }
             let pending = try NotificationRepository.takePending(db, channelId: channel.id)
             guard !pending.isEmpty else { return "nothing pending" }
             guard channel.enabled, channel.type != ChannelType.webhook.rawValue else { return "dropped \(pending.count): channel disabled" }
             let target = try ChannelTarget.load(channel, secrets: secrets, in: db)
-            let digest = ChannelDigest.digest(pending, channelName: channel.name, consoleURL: consoleURL, now: now)
+            let digest = ChannelDigest.digest(pending, channelName: channel.name, baseURL: baseURL, now: now)
             let body = try target.render(digest, now: now)
             let event = pending.count == 1 ? pending[0].event : "digest"
             try Notifications.enqueue(channelId: channel.id, event: event, body: body, orgId: channel.orgId, now: now, in: db)

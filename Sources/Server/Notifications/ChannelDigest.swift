@@ -42,9 +42,9 @@ enum ChannelDigest {
 
     /// The events of one message, summarized for the renderers.
     static func digest(
-        _ pending: [NotificationPendingRecord], channelName: String, consoleURL: String, now: Date
+        _ pending: [NotificationPendingRecord], channelName: String, baseURL: String, now: Date
     ) -> NotificationDigest {
-        var digest = NotificationDigest(channelName: channelName, consoleURL: consoleURL, generatedAt: now)
+        var digest = NotificationDigest(channelName: channelName, baseURL: baseURL, generatedAt: now)
         var seenImages = Set<String>()
         var items: [NotificationDigest.Item] = []
         items.reserveCapacity(pending.count)
@@ -54,8 +54,6 @@ enum ChannelDigest {
             digest.total += 1
             digest.events[p.event, default: 0] += 1
             if ChannelSeverity.rank(severity) != nil { digest.counts[severity, default: 0] += 1 }
-            let reference = body["reference"] ?? body["image"]
-            if let reference, !reference.isEmpty, seenImages.insert(reference).inserted { digest.images.append(reference) }
             items.append(NotificationDigest.Item(event: p.event, severity: severity, fields: body, order: index))
         }
         items.sort { a, b in
@@ -63,6 +61,14 @@ enum ChannelDigest {
             if a.kev != b.kev { return a.kev }
             if a.epss != b.epss { return a.epss > b.epss }
             return a.order < b.order
+        }
+        // Images in the order of their most severe event.
+        for item in items {
+            if let reference = item.fields["reference"] ?? item.fields["image"], !reference.isEmpty,
+                seenImages.insert(reference).inserted
+            {
+                digest.images.append(reference)
+            }
         }
         digest.items = items
         return digest
@@ -114,33 +120,39 @@ struct NotificationDigest: Sendable {
             return parts.joined(separator: " · ")
         }
 
-        /// The console page of the image or scan the event is about (relative path).
+        /// The console page the event is about (relative path): the image's, else the
+        /// registry's, else the scans list for a scan event.
         var path: String? {
             if let id = fields["imageId"], !id.isEmpty { return "/console/images/\(id)" }
-            if let id = fields["scanId"], !id.isEmpty { return "/console/scans/\(id)" }
+            if let id = fields["registryId"], !id.isEmpty { return "/console/registries/\(id)" }
+            if let id = fields["scanId"], !id.isEmpty { return "/console/scans" }
             return nil
         }
     }
 
     var channelName: String
-    var consoleURL: String
+    /// The server's public base URL (`serve --public-url`, else http(s)://host:port).
+    var baseURL: String
     var generatedAt: Date
     var total = 0
     /// Events by finding severity (critical … unknown).
     var counts: [String: Int] = [:]
     var events: [String: Int] = [:]
-    /// Image references in the order they first appear.
+    /// Image references, the one with the most severe event first.
     var images: [String] = []
     /// Every event, most severe first (KEV, then EPSS, then time breaking ties).
     var items: [Item] = []
 
-    init(channelName: String, consoleURL: String, generatedAt: Date) {
+    init(channelName: String, baseURL: String, generatedAt: Date) {
         self.channelName = channelName
-        self.consoleURL = consoleURL
+        self.baseURL = baseURL
         self.generatedAt = generatedAt
     }
 
-    func link(_ item: Item) -> String { consoleURL + (item.path ?? "") }
+    var consoleURL: String { baseURL + "/console" }
+
+    /// The console page of an event (the console's front page when it names none).
+    func link(_ item: Item) -> String { item.path.map { baseURL + $0 } ?? consoleURL }
 
     /// The message's title.
     var title: String {

@@ -226,7 +226,7 @@ struct NotificationService: Sendable {
         } else {
             let pending = NotificationPendingRecord(
                 id: "test", channelId: target.channelId, event: "test", severity: "info", body: event, createdAt: now)
-            let digest = ChannelDigest.digest([pending], channelName: target.name, consoleURL: s.config.baseURL + "/console", now: now)
+            let digest = ChannelDigest.digest([pending], channelName: target.name, baseURL: s.config.baseURL, now: now)
             body = try target.render(digest, now: now)
         }
         let start = ContinuousClock.now
