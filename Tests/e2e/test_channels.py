@@ -91,7 +91,7 @@ def make_ca(d: Path):
 
 
 class SMTPSink:
-    def __init__(self, cert, key):
+    def __init__(self, cert, key, exclude=()):
         self.messages = []
         self.mechanisms = []
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -112,7 +112,7 @@ class SMTPSink:
 
         self.port = free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, tls_context=ctx, require_starttls=True,
-                                     authenticator=auth, auth_require_tls=True)
+                                     authenticator=auth, auth_require_tls=True, auth_exclude_mechanism=list(exclude))
         self.controller.start()
 
     def stop(self):
@@ -214,6 +214,17 @@ def test_slack_teams_email_deliver_with_retries_and_no_injection(tmp_path):
         assert smtp.mechanisms and smtp.mechanisms[0] in ("PLAIN", "LOGIN")
         check_slack(rx.bodies("/slack")[0])
         check_teams(rx.bodies("/teams")[0])
+        # A server offering only AUTH LOGIN.
+        login_only = SMTPSink(cert, key, exclude=("PLAIN",))
+        try:
+            ch = s.api("POST", "/api/notification-channels", json={
+                "name": "mail-login", "type": "email", "events": events,
+                "email": {**email_settings, "port": login_only.port}}).json()["data"]
+            t = s.api("POST", f"/api/notification-channels/{ch['id']}/test").json()["data"]
+            assert t["delivered"] is True and login_only.mechanisms == ["LOGIN"] and len(login_only.messages) == 1, t
+            s.api("DELETE", f"/api/notification-channels/{ch['id']}")
+        finally:
+            login_only.stop()
         # Without the CA file the certificate is checked against the system store, and fails.
         untrusted = s.api("POST", "/api/notification-channels", json={
             "name": "untrusted", "type": "email", "events": events,
