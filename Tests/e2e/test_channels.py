@@ -91,7 +91,7 @@ def make_ca(d: Path):
 
 
 class SMTPSink:
-    def __init__(self, cert, key, exclude=()):
+    def __init__(self, cert, key, exclude=(), implicit=False):
         self.messages = []
         self.mechanisms = []
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -111,8 +111,11 @@ class SMTPSink:
                 return "250 OK"
 
         self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, tls_context=ctx, require_starttls=True,
-                                     authenticator=auth, auth_require_tls=True, auth_exclude_mechanism=list(exclude))
+        # (aiosmtpd's TLS check for AUTH knows only STARTTLS: an implicit-TLS listener is TLS throughout.)
+        tls = {"ssl_context": ctx, "auth_require_tls": False} if implicit else {"tls_context": ctx, "require_starttls": True,
+                                                                                "auth_require_tls": True}
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, authenticator=auth,
+                                     auth_exclude_mechanism=list(exclude), **tls)
         self.controller.start()
 
     def stop(self):
@@ -225,6 +228,17 @@ def test_slack_teams_email_deliver_with_retries_and_no_injection(tmp_path):
             s.api("DELETE", f"/api/notification-channels/{ch['id']}")
         finally:
             login_only.stop()
+        # Implicit TLS (security: tls): the listener speaks nothing but TLS, with AUTH.
+        implicit = SMTPSink(cert, key, implicit=True)
+        try:
+            ch = s.api("POST", "/api/notification-channels", json={
+                "name": "mail-tls", "type": "email", "events": events,
+                "email": {**email_settings, "port": implicit.port, "security": "tls"}}).json()["data"]
+            t = s.api("POST", f"/api/notification-channels/{ch['id']}/test").json()["data"]
+            assert t["delivered"] is True and len(implicit.messages) == 1 and implicit.messages[0]["auth"], t
+            s.api("DELETE", f"/api/notification-channels/{ch['id']}")
+        finally:
+            implicit.stop()
         # Without the CA file the certificate is checked against the system store, and fails.
         untrusted = s.api("POST", "/api/notification-channels", json={
             "name": "untrusted", "type": "email", "events": events,
