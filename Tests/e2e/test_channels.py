@@ -239,6 +239,18 @@ def test_slack_teams_email_deliver_with_retries_and_no_injection(tmp_path):
             s.api("DELETE", f"/api/notification-channels/{ch['id']}")
         finally:
             implicit.stop()
+        # A server without STARTTLS: refused before any AUTH (the password never crosses in the clear).
+        plain = Controller(type("H", (), {"handle_DATA": lambda *a: None})(), hostname="127.0.0.1", port=free_port())
+        plain.start()
+        try:
+            ch = s.api("POST", "/api/notification-channels", json={
+                "name": "mail-plain", "type": "email", "events": events,
+                "email": {**email_settings, "port": plain.port}}).json()["data"]
+            t = s.api("POST", f"/api/notification-channels/{ch['id']}/test").json()["data"]
+            assert t["delivered"] is False and t["error"] == "the SMTP server does not offer STARTTLS", t
+            s.api("DELETE", f"/api/notification-channels/{ch['id']}")
+        finally:
+            plain.stop()
         # Without the CA file the certificate is checked against the system store, and fails.
         untrusted = s.api("POST", "/api/notification-channels", json={
             "name": "untrusted", "type": "email", "events": events,
