@@ -114,6 +114,7 @@ public struct Appliance: Sendable {
         let notifier = NotificationSender(services: crawler.services, client: crawler.clients.notifications)
         var handlers = JobHandlers()
         handlers.handle(.notify) { try await notifier.run($0, $1) }
+        handlers.handle(.notifyFlush) { try await notifier.flush($0, $1) }
         handlers.handle(.sync) { try await crawler.sync($0, $1) }
         handlers.handle(.scan) { try await scanner.run($0, $1) }
         handlers.handle(.rematch) { try await scanner.rematch($0, $1) }

@@ -7,6 +7,8 @@ public import Store
 /// values are what the `jobs.type` column holds and `GET /api/jobs` answers: never change one.
 public enum JobKind: String, Codable, Sendable, CaseIterable {
     case sync, scan, vulndbUpdate = "vulndb_update", rematch, notify, sensorSync = "sensor_sync", sensorScan = "sensor_scan"
+    /// Renders a slack/teams/email channel's pending events into one message (a delivery).
+    case notifyFlush = "notify_flush"
 
     /// Kinds only a registry's sensor claims (the server's worker pool has no handler for them).
     public static let sensorKinds: Set<JobKind> = [.sensorSync, .sensorScan]
@@ -73,6 +75,10 @@ extension TypedJobKind where Payload == NotifyJobPayload {
     public static var notify: Self { .init(.notify) }
 }
 
+extension TypedJobKind where Payload == NotifyFlushJobPayload {
+    public static var notifyFlush: Self { .init(.notifyFlush) }
+}
+
 // MARK: - Payloads
 
 /// `sync` and `sensor_sync`: `{"registryId":…}`.
@@ -114,6 +120,12 @@ public struct VulnDBUpdateJobPayload: JobPayload, Hashable {
 public struct NotifyJobPayload: JobPayload, Hashable {
     public var deliveryId: String
     public init(deliveryId: String) { self.deliveryId = deliveryId }
+}
+
+/// `notify_flush`: `{"channelId":…}`.
+public struct NotifyFlushJobPayload: JobPayload, Hashable {
+    public var channelId: String
+    public init(channelId: String) { self.channelId = channelId }
 }
 
 // MARK: - Enqueueing and handling

@@ -19,7 +19,7 @@ import Testing
     }
 
     @Test func kindsAreTheStoredTypeStrings() throws {
-        #expect(JobKind.allCases.map(\.rawValue) == ["sync", "scan", "vulndb_update", "rematch", "notify", "sensor_sync", "sensor_scan"])
+        #expect(JobKind.allCases.map(\.rawValue) == ["sync", "scan", "vulndb_update", "rematch", "notify", "sensor_sync", "sensor_scan", "notify_flush"])
         #expect(JobKind.types(JobKind.sensorKinds) == ["sensor_sync", "sensor_scan"])
         #expect(try Self.job("vulndb_update", "{}").kind == .vulndbUpdate)
         #expect(try Self.job("cleanup", "{}").kind == nil)

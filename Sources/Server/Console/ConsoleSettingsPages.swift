@@ -19,6 +19,7 @@ extension ConsoleRoutes {
         var data: [String: Any] = [
             "roles": assignable.map(\.rawValue),
             "eventOptions": NotificationEvent.allCases.map(\.rawValue),
+            "severityOptions": ChannelSeverity.levels,
         ]
         if v.canAdmin {
             let accounts = AccountService(s: s)
@@ -94,15 +95,38 @@ extension ConsoleRoutes {
     }
 
     @Sendable func createChannel(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {
-        var body: [String: JSONValue] = [
-            "name": .string(form["name"] ?? ""), "type": .string("webhook"), "url": .string(form.value("url") ?? ""),
-            "events": .array((form.lists["events"] ?? []).map(JSONValue.string)),
-        ]
-        if let secret = form.value("secret") { body["secret"] = .string(secret) }
-        let input = ObjectReader(body)
+        let input = ObjectReader(Self.channelBody(form))
         return await act(form, fallback: "/console/settings", v, done: "Channel \(form["name"] ?? "") added.") {
             _ = try await NotificationService(s: s).create(v.principal, input, ip: ctx.remoteIP)
         }
+    }
+
+    /// The API's channel body from the settings form: only the chosen type's fields.
+    static func channelBody(_ form: ConsoleForm) -> [String: JSONValue] {
+        let type = form.value("type") ?? "webhook"
+        var body: [String: JSONValue] = [
+            "name": .string(form["name"] ?? ""), "type": .string(type),
+            "events": .array((form.lists["events"] ?? []).map(JSONValue.string)),
+        ]
+        if let severity = form.value("minSeverity") { body["minSeverity"] = .string(severity) }
+        if type != "webhook", let delivery = form.value("delivery") { body["delivery"] = .string(delivery) }
+        if type == "email" {
+            var email: [String: JSONValue] = [
+                "host": .string(form.value("emailHost") ?? ""), "from": .string(form.value("emailFrom") ?? ""),
+                "security": .string(form.value("emailSecurity") ?? "starttls"),
+                "to": .array((form.value("emailTo") ?? "").split(separator: ",").map {
+                    .string($0.trimmingCharacters(in: .whitespaces))
+                }),
+            ]
+            if let port = form.value("emailPort") { email["port"] = Double(port).map(JSONValue.number) ?? .string(port) }
+            if let user = form.value("emailUsername") { email["username"] = .string(user) }
+            if let password = form.value("emailPassword") { email["password"] = .string(password) }
+            body["email"] = .object(email)
+        } else {
+            body["url"] = .string(form.value("url") ?? "")
+            if type == "webhook", let secret = form.value("secret") { body["secret"] = .string(secret) }
+        }
+        return body
     }
 
     @Sendable func testChannel(_ req: Request, _ ctx: AppRequestContext, _ v: Viewer, _ form: ConsoleForm) async throws -> Response {

@@ -426,17 +426,21 @@ enum ConsoleTemplates {
         </section>
         <section aria-labelledby="h-ch">
         <h2 id="h-ch">Notification channels</h2>
-        {{#first(channels)}}<div class="scroll"><table><thead><tr><th scope="col">Name</th><th scope="col">URL</th><th scope="col">Events</th><th scope="col">Enabled</th><th scope="col">Actions</th></tr></thead><tbody>{{/first(channels)}}
-        {{#channels}}<tr><td>{{name}}</td><td class="wrap">{{url}}</td><td>{{eventList}}</td><td>{{enabled}}</td>
+        {{#first(channels)}}<div class="scroll"><table><thead><tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col">Target</th><th scope="col">Events</th><th scope="col">Delivery</th><th scope="col">Enabled</th><th scope="col">Actions</th></tr></thead><tbody>{{/first(channels)}}
+        {{#channels}}<tr><td>{{name}}</td><td>{{type}}</td><td class="wrap">{{url}}</td><td>{{eventList}}{{#minSeverity}} (≥ {{.}}){{/minSeverity}}</td><td>{{delivery}}</td><td>{{enabled}}</td>
         <td class="actions"><form method="post" action="/console/settings/channels/{{id}}/test">{{> csrf}}<button type="submit" aria-label="Send a test to {{name}}">Test</button></form>
         <form method="post" action="/console/settings/channels/{{id}}/delete" data-confirm="Delete this channel?">{{> csrf}}<button type="submit" aria-label="Delete {{name}}">Delete</button></form></td></tr>{{/channels}}
         {{#first(channels)}}</tbody></table></div>{{/first(channels)}}
         {{^channels}}<p>No notification channels.</p>{{/channels}}
         <form method="post" action="/console/settings/channels" class="stack">{{> csrf}}
-        <h3>Add a webhook channel</h3>
+        <h3>Add a channel</h3>
         <p><label for="cn">Name</label><input id="cn" name="name" required maxlength="100"></p>
-        <p><label for="cu">URL</label><input id="cu" name="url" type="url" required placeholder="https://hooks.example.com/harborguard"></p>
-        <p><label for="cs">Signing secret (optional, 16 characters or more)</label><input id="cs" name="secret" type="password" autocomplete="off" minlength="16"></p>
+        <p><label for="ct">Type</label><select id="ct" name="type"><option value="webhook">Webhook (signed JSON per event)</option><option value="slack">Slack</option><option value="teams">Microsoft Teams</option><option value="email">E-mail (SMTP)</option></select></p> <p><label for="cu">URL (webhook, Slack or Teams; stored encrypted for Slack and Teams)</label><input id="cu" name="url" type="url" placeholder="https://hooks.example.com/harborguard"></p>
+        <p><label for="cs">Signing secret (webhook, optional, 16 characters or more)</label><input id="cs" name="secret" type="password" autocomplete="off" minlength="16"></p> <p><label for="cm">Minimum severity</label><select id="cm" name="minSeverity"><option value="">any</option>{{#severityOptions}}<option value="{{.}}">{{.}}</option>{{/severityOptions}}</select></p>
+        <p><label for="cd">Delivery (Slack, Teams, e-mail)</label><select id="cd" name="delivery"><option value="immediate">immediate</option><option value="hourly">hourly digest (on the hour, UTC)</option><option value="daily">daily digest (08:00 UTC)</option></select></p> <fieldset><legend>E-mail (SMTP)</legend>
+        <p><label for="eh">SMTP host</label><input id="eh" name="emailHost" maxlength="253"></p> <p><label for="ep">Port</label><input id="ep" name="emailPort" inputmode="numeric" placeholder="587"></p> <p><label for="ex">Security</label><select id="ex" name="emailSecurity"><option value="starttls">STARTTLS</option><option value="tls">TLS</option></select></p>
+        <p><label for="eu">Username</label><input id="eu" name="emailUsername" autocomplete="off"></p> <p><label for="ew">Password (stored encrypted)</label><input id="ew" name="emailPassword" type="password" autocomplete="new-password"></p> <p><label for="ef">From</label><input id="ef" name="emailFrom" type="email"></p> <p><label for="eo">To (comma-separated)</label><input id="eo" name="emailTo"></p>
+        </fieldset>
         <fieldset><legend>Events</legend>
         {{#eventOptions}}<span class="check"><input id="ev-{{.}}" type="checkbox" name="events[]" value="{{.}}"><label for="ev-{{.}}">{{.}}</label></span> {{/eventOptions}}
         </fieldset>

@@ -14,8 +14,13 @@ struct ChannelDTO: Encodable, Sendable {
     var events: [String]
     var enabled: Bool
     var hasSecret: Bool
-    /// Only in an update's answer, true when the update dropped the signing secret.
+    /// Only in an update's answer, true when the update dropped the signing secret (or the
+    /// SMTP password, when the host changed).
     var secretDropped: Bool?
+    var delivery: String
+    var minSeverity: String?
+    /// E-mail channels: the SMTP settings without the password.
+    var email: EmailSettings?
     var createdAt: String
     var updatedAt: String
 
@@ -27,6 +32,9 @@ struct ChannelDTO: Encodable, Sendable {
         events = c.eventNames
         enabled = c.enabled
         hasSecret = c.hasSecret
+        delivery = c.delivery
+        minSeverity = c.minSeverity
+        email = c.type == ChannelType.email.rawValue ? EmailSettings.decode(c.settings) : nil
         createdAt = Timestamp.format(c.createdAt)
         updatedAt = Timestamp.format(c.updatedAt)
     }
@@ -72,45 +80,6 @@ struct NotificationRoutes {
         api.delete("/api/notification-channels/{channelId}", delete)
         api.post("/api/notification-channels/{channelId}/test", test)
         api.get("/api/notification-channels/{channelId}/deliveries", deliveries)
-    }
-
-    static let fields: Set<String> = ["name", "type", "url", "events", "secret", "enabled"]
-    static let readOnly: Set<String> = ["id", "hasSecret", "secretDropped", "createdAt", "updatedAt"]
-
-    struct Input {
-        var name: String?
-        var url: String?
-        var events: [String]?
-        var secret: String??
-        var enabled: Bool?
-    }
-
-    static func read(_ r: inout ObjectReader, creating: Bool) -> Input {
-        r.rejectUnknown(allowed: fields, ignored: creating ? [] : readOnly)
-        var input = Input()
-        input.name = r.string("name", required: creating, minLength: 1, maxLength: 100)
-        if let type = r.string("type"), type != "webhook" { r.fail("type", "Only webhook channels exist.") }
-        if let url = r.string("url", required: creating, minLength: 1, maxLength: 2048) {
-            if let c = URLComponents(string: url), let scheme = c.scheme?.lowercased(), ["http", "https"].contains(scheme), c.host?.isEmpty == false {
-                input.url = url
-            } else {
-                r.fail("url", "Must be an http(s) URL.")
-            }
-        }
-        if let events = r.stringArray("events", maxCount: 10) {
-            for (i, e) in events.enumerated() where NotificationEvent(rawValue: e) == nil {
-                r.fail("events[\(i)]", "Unknown event \(e); expected one of \(NotificationEvent.allCases.map(\.rawValue).joined(separator: ", ")).")
-            }
-            if events.isEmpty { r.fail("events", "At least one event.") }
-            input.events = events
-        } else if creating {
-            r.fail("events", "Required.")
-        }
-        if r.has("secret") {
-            if let secret = r.string("secret", minLength: 16, maxLength: 256) { input.secret = .some(secret) } else { input.secret = .some(nil) }
-        }
-        input.enabled = r.bool("enabled")
-        return input
     }
 
     func channel(_ ctx: AppRequestContext, orgId: String, in db: Database) throws -> NotificationChannelRecord? {

@@ -22,14 +22,33 @@ struct NotificationService: Sendable {
         }
     }
 
-    /// Creates a webhook channel from a request body (`name`, `url`, `events`, `secret`, `enabled`).
+    /// Refuses (422) a target the outgoing-request policy refuses: the URL of a webhook, Slack
+    /// or Teams channel, the SMTP host of an e-mail channel.
+    func checkTargets(_ input: ChannelInput) async throws {
+        if let url = input.url { try await checkTarget(url) }
+        if let host = input.email?.host {
+            do {
+                _ = try await s.outgoingPolicy.resolveAndCheck(host: host, for: .notification)
+            } catch let e as TargetNotAllowed {
+                throw APIError.targetNotAllowed(e.description)
+            } catch {
+                // Not resolvable now: every delivery checks again before it connects.
+            }
+        }
+    }
+
+    /// Creates a channel from a request body (`name`, `type`, `url`, `events`, `secret`,
+    /// `enabled`, `delivery`, `minSeverity`, `email`).
     func create(_ p: Principal, _ body: ObjectReader, ip: String?) async throws -> ChannelDTO {
         try p.authorize(.admin, operation: "POST /api/notification-channels")
         var r = body
-        let input = NotificationRoutes.read(&r, creating: true)
+        var reading = ChannelInput.read(&r, creating: true)
+        let type = reading.type ?? .webhook
+        reading.check(&r, type: type, creating: true)
+        let input = reading
         try r.check()
-        guard let name = input.name, let url = input.url, let events = input.events else { throw APIError.validation(r.issues) }
-        try await checkTarget(url)
+        guard let name = input.name, let events = input.events else { throw APIError.validation(r.issues) }
+        try await checkTargets(input)
         let now = s.now
         let secrets = s.secrets
         return try await s.db.write { db in
@@ -37,13 +56,32 @@ struct NotificationService: Sendable {
                 throw APIError.conflict("A channel named \(name) exists.")
             }
             let id = IDs.make("chn")
-            let secret = input.secret ?? nil
-            let channel = NotificationChannelRecord(
-                id: id, orgId: p.orgId, name: name, url: url,
+            var channel = NotificationChannelRecord(
+                id: id, orgId: p.orgId, name: name, type: type.rawValue, url: "",
                 events: String(decoding: try JSONCoding.encoder.encode(events), as: UTF8.self), enabled: input.enabled ?? true,
-                hasSecret: secret != nil, now: now)
+                hasSecret: false, now: now, delivery: (input.delivery ?? .immediate).rawValue, minSeverity: input.minSeverity ?? nil)
+            switch type {
+            case .webhook:
+                channel.url = input.url ?? ""
+                if let secret = input.secret ?? nil {
+                    try secrets.seal(Data(secret.utf8), owner: Notifications.secretOwner(id), in: db)
+                    channel.hasSecret = true
+                }
+            case .slack, .teams:
+                let url = input.url ?? ""
+                channel.url = Notifications.urlHint(url)
+                try secrets.seal(Data(url.utf8), owner: Notifications.urlOwner(id), in: db)
+                channel.hasSecret = true
+            case .email:
+                guard let email = input.email else { throw APIError.validation("email", "Required.") }
+                channel.url = "smtp://\(email.host):\(email.port)"
+                channel.settings = try email.encoded()
+                if let password = input.password ?? nil {
+                    try secrets.seal(Data(password.utf8), owner: Notifications.passwordOwner(id), in: db)
+                    channel.hasSecret = true
+                }
+            }
             try NotificationRepository.insertChannel(db, channel)
-            if let secret { try secrets.seal(Data(secret.utf8), owner: Notifications.secretOwner(id), in: db) }
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.create", target: id, ip: ip, now: now)
             return ChannelDTO(channel)
         }
@@ -58,13 +96,19 @@ struct NotificationService: Sendable {
 
     func update(_ p: Principal, id: String, _ body: ObjectReader, ip: String?) async throws -> ChannelDTO {
         try p.authorize(.admin, operation: "PUT /api/notification-channels/\(id)")
+        let channelId = id
+        guard let stored = try await s.db.read({ db in try NotificationRepository.channel(db, id: channelId, org: p.orgId) })
+        else { throw APIError.notFound("Notification channel") }
         var r = body
-        let input = NotificationRoutes.read(&r, creating: false)
+        var reading = ChannelInput.read(&r, creating: false)
+        let type = ChannelType(rawValue: stored.type) ?? .webhook
+        if let t = reading.type, t != type { r.fail("type", "A channel's type cannot change; create a new channel.") }
+        reading.check(&r, type: type, creating: false)
+        let input = reading
         try r.check()
-        if let url = input.url { try await checkTarget(url) }
+        try await checkTargets(input)
         let now = s.now
         let secrets = s.secrets
-        let channelId = id
         let dto: ChannelDTO? = try await s.db.write { db in
             guard var channel = try NotificationRepository.channel(db, id: channelId, org: p.orgId) else { return nil }
             let id = channel.id
@@ -72,25 +116,50 @@ struct NotificationService: Sendable {
                try NotificationRepository.channelNameExists(db, org: p.orgId, name: name) {
                 throw APIError.conflict("A channel named \(name) exists.")
             }
-            var hasSecret = channel.hasSecret
-            // The signing secret belongs to the URL it was given for: a new URL without a new
-            // secret drops it, so signed bodies (which the old receiver trusts) are never
-            // steered to another host.
-            let urlChanged = input.url.map { !RegistryValidation.sameEndpoint($0, channel.url) } ?? false
-            let dropSecret = hasSecret && urlChanged && input.secret == nil
-            if let secret = input.secret {
-                try secrets.delete(owner: Notifications.secretOwner(id), in: db)
-                if let secret { try secrets.seal(Data(secret.utf8), owner: Notifications.secretOwner(id), in: db) }
-                hasSecret = secret != nil
-            } else if dropSecret {
-                try secrets.delete(owner: Notifications.secretOwner(id), in: db)
-                hasSecret = false
+            var dropSecret = false
+            switch type {
+            case .webhook:
+                // The signing secret belongs to the URL it was given for: a new URL without a
+                // new secret drops it, so signed bodies (which the old receiver trusts) are
+                // never steered to another host.
+                let urlChanged = input.url.map { !RegistryValidation.sameEndpoint($0, channel.url) } ?? false
+                dropSecret = channel.hasSecret && urlChanged && input.secret == nil
+                if let secret = input.secret {
+                    try secrets.delete(owner: Notifications.secretOwner(id), in: db)
+                    if let secret { try secrets.seal(Data(secret.utf8), owner: Notifications.secretOwner(id), in: db) }
+                    channel.hasSecret = secret != nil
+                } else if dropSecret {
+                    try secrets.delete(owner: Notifications.secretOwner(id), in: db)
+                    channel.hasSecret = false
+                }
+                if let url = input.url { channel.url = url }
+            case .slack, .teams:
+                if let url = input.url {
+                    try secrets.seal(Data(url.utf8), owner: Notifications.urlOwner(id), in: db)
+                    channel.url = Notifications.urlHint(url)
+                }
+            case .email:
+                if let email = input.email {
+                    // The password belongs to the host it was given for, like a signing secret.
+                    let old = EmailSettings.decode(channel.settings)
+                    dropSecret = channel.hasSecret && old?.host.lowercased() != email.host.lowercased() && input.password == nil
+                    channel.settings = try email.encoded()
+                    channel.url = "smtp://\(email.host):\(email.port)"
+                }
+                if let password = input.password {
+                    try secrets.delete(owner: Notifications.passwordOwner(id), in: db)
+                    if let password { try secrets.seal(Data(password.utf8), owner: Notifications.passwordOwner(id), in: db) }
+                    channel.hasSecret = password != nil
+                } else if dropSecret {
+                    try secrets.delete(owner: Notifications.passwordOwner(id), in: db)
+                    channel.hasSecret = false
+                }
             }
             if let name = input.name { channel.name = name }
-            if let url = input.url { channel.url = url }
             if let events = input.events { channel.events = String(decoding: try JSONCoding.encoder.encode(events), as: UTF8.self) }
             if let enabled = input.enabled { channel.enabled = enabled }
-            channel.hasSecret = hasSecret
+            if let delivery = input.delivery { channel.delivery = delivery.rawValue }
+            if let minSeverity = input.minSeverity { channel.minSeverity = minSeverity }
             channel.updatedAt = now
             try NotificationRepository.updateChannel(db, channel)
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.update", target: id, ip: ip, now: now)
@@ -114,7 +183,7 @@ struct NotificationService: Sendable {
         let secrets = s.secrets
         let id: String? = try await s.db.write { db in
             guard let id = try NotificationRepository.channel(db, id: channelId, org: p.orgId)?.id else { return nil }
-            try secrets.delete(owner: Notifications.secretOwner(id), in: db)
+            for owner in Notifications.secretOwners(id) { try secrets.delete(owner: owner, in: db) }
             try NotificationRepository.deleteChannel(db, id: id)
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.delete", target: id, ip: ip, now: now)
             return id
@@ -141,22 +210,31 @@ struct NotificationService: Sendable {
         try p.authorize(.admin, operation: "POST /api/notification-channels/\(id)/test")
         let secrets = s.secrets
         let channelId = id
-        struct Target: Sendable { var id: String, url: String, secret: Data? }
-        guard let target: Target = try await s.db.read({ db in
+        guard let target: ChannelTarget = try await s.db.read({ db in
             guard let channel = try NotificationRepository.channel(db, id: channelId, org: p.orgId) else { return nil }
-            let secret = channel.hasSecret ? try secrets.open(owner: Notifications.secretOwner(channel.id), in: db) : nil
-            return Target(id: channel.id, url: channel.url, secret: secret)
+            return try ChannelTarget.load(channel, secrets: secrets, in: db)
         }) else { throw APIError.notFound("Notification channel") }
         let now = s.now
-        let body = try JSONCoding.encoder.encode([
+        let fields = [
             "event": "test", "severity": "info", "title": "harborguard test notification",
             "message": "Sent by \(p.actor) to check this channel.", "timestamp": Timestamp.format(now), "organizationId": p.orgId,
-        ])
+        ]
+        let event = try JSONCoding.encoder.encode(fields)
+        let body: Data
+        if target.type == .webhook {
+            body = event
+        } else {
+            let pending = NotificationPendingRecord(
+                id: "test", channelId: target.channelId, event: "test", severity: "info", body: event, createdAt: now)
+            let digest = ChannelDigest.digest([pending], channelName: target.name, baseURL: s.config.baseURL, now: now)
+            body = try target.render(digest, now: now)
+        }
         let start = ContinuousClock.now
         let deliveryId = IDs.make("dlv")
         // Bounded below a client's usual 10 s timeout: this answers synchronously.
-        let outcome = await Notifications.post(
-            body, event: "test", deliveryId: deliveryId, to: target.url, secret: target.secret, client: client, timeout: .seconds(5))
+        let outcome = await target.deliver(
+            body, event: "test", deliveryId: deliveryId, client: client, policy: s.outgoingPolicy, now: now, timeout: .seconds(5),
+            smtpTimeout: .seconds(8))
         if let refused = outcome.refused { throw APIError.targetNotAllowed(refused.description) }
         let ms = (ContinuousClock.now - start).components
         return TestResult(

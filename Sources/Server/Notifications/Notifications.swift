@@ -38,8 +38,11 @@ public enum Notifications {
     public static let timeout: TimeAmount = .seconds(10)
     public static func secretOwner(_ channelId: String) -> String { "channel:\(channelId):secret" }
 
-    /// Records `event` for every enabled channel of `orgId` that subscribes to it, inside the
-    /// caller's transaction. `fields` are merged into the body next to the standard keys.
+    /// Records `event` for every enabled channel of `orgId` that subscribes to it and whose
+    /// minimum severity it meets, inside the caller's transaction. `fields` are merged into
+    /// the body next to the standard keys. A webhook gets one delivery per event; a slack,
+    /// teams or email channel gets the event into its pending table and a flush job for its
+    /// next message (see `ChannelDigest`).
     public static func emit(
         _ event: NotificationEvent, orgId: String, severity: String, title: String, message: String,
         fields: [String: String] = [:], now: Date, in db: Database
@@ -55,7 +58,18 @@ public enum Notifications {
         body["organizationId"] = orgId
         let data = try JSONCoding.encoder.encode(body)
         for channel in channels where channel.events.contains(event.rawValue) {
-            try enqueue(channelId: channel.id, event: event.rawValue, body: data, orgId: orgId, now: now, in: db)
+            guard ChannelSeverity.passes(severity, minimum: channel.minSeverity) else { continue }
+            if channel.type == ChannelType.webhook.rawValue {
+                try enqueue(channelId: channel.id, event: event.rawValue, body: data, orgId: orgId, now: now, in: db)
+            } else {
+                try NotificationRepository.insertPending(
+                    db, NotificationPendingRecord(
+                        id: IDs.make("npe"), channelId: channel.id, event: event.rawValue, severity: severity, body: data,
+                        createdAt: now))
+                try ChannelDigest.scheduleFlush(
+                    channelId: channel.id, orgId: orgId, delivery: DeliveryMode(rawValue: channel.delivery) ?? .immediate, now: now,
+                    in: db)
+            }
         }
     }
 
@@ -82,6 +96,45 @@ public enum Notifications {
         public var error: String?
         /// Set when the outgoing-request policy refused the URL (nothing was sent).
         public var refused: TargetNotAllowed?
+        /// A 429's `Retry-After`, bounded to 1 s … 1 h: when the next attempt goes.
+        public var retryAfter: TimeInterval?
+        /// Set when another attempt cannot succeed (an SMTP 5xx refusal, a configuration
+        /// problem): the delivery fails at once.
+        public var permanent = false
+
+        public init(code: Int?, error: String?, refused: TargetNotAllowed? = nil, retryAfter: TimeInterval? = nil, permanent: Bool = false) {
+            self.code = code
+            self.error = error
+            self.refused = refused
+            self.retryAfter = retryAfter
+            self.permanent = permanent
+        }
+    }
+
+    /// The bounds of a honoured `Retry-After`.
+    public static let retryAfterBounds: ClosedRange<TimeInterval> = 1...3600
+
+    /// A `Retry-After` value (delay seconds or an HTTP date) as a delay from `now`, bounded
+    /// to `retryAfterBounds`; nil when it is neither.
+    public static func retryAfter(_ value: String, now: Date) -> TimeInterval? {
+        let v = value.trimmingCharacters(in: .whitespaces)
+        var delay: TimeInterval?
+        if let seconds = Int(v), seconds >= 0 {
+            delay = TimeInterval(seconds)
+        } else {
+            for format in ["EEE, dd MMM yyyy HH:mm:ss 'GMT'", "EEEE, dd-MMM-yy HH:mm:ss 'GMT'", "EEE MMM d HH:mm:ss yyyy"] {
+                let f = DateFormatter()
+                f.locale = Locale(identifier: "en_US_POSIX")
+                f.timeZone = TimeZone(identifier: "GMT")
+                f.dateFormat = format
+                if let date = f.date(from: v) {
+                    delay = date.timeIntervalSince(now)
+                    break
+                }
+            }
+        }
+        guard let delay else { return nil }
+        return min(max(delay, retryAfterBounds.lowerBound), retryAfterBounds.upperBound)
     }
 
     /// `2xx`…`5xx` for a status code.
@@ -94,21 +147,25 @@ public enum Notifications {
     /// following redirects).
     public static func post(
         _ body: Data, event: String, deliveryId: String, to url: String, secret: Data?, client: OutgoingHTTPClient,
-        timeout: TimeAmount = Notifications.timeout
+        timeout: TimeAmount = Notifications.timeout, webhookHeaders: Bool = true, now: Date = Date()
     ) async -> Outcome {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "User-Agent", value: "harborguard-webhook")
-        request.headers.add(name: "X-HarborGuard-Event", value: event)
-        request.headers.add(name: "X-HarborGuard-Delivery", value: deliveryId)
+        if webhookHeaders {
+            request.headers.add(name: "X-HarborGuard-Event", value: event)
+            request.headers.add(name: "X-HarborGuard-Delivery", value: deliveryId)
+        }
         if let secret { request.headers.add(name: "X-HarborGuard-Signature", value: signature(body: body, secret: secret)) }
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
             let response = try await client.execute(request, deadline: .now() + timeout)
             _ = try? await response.body.collect(upTo: 64 << 10)
             let code = Int(response.status.code)
-            return Outcome(code: code, error: (200..<300).contains(code) ? nil : "HTTP \(statusClass(code) ?? "error")")
+            let retryAfter = code == 429 ? response.headers["Retry-After"].first.flatMap { Notifications.retryAfter($0, now: now) } : nil
+            return Outcome(
+                code: code, error: (200..<300).contains(code) ? nil : "HTTP \(statusClass(code) ?? "error")", retryAfter: retryAfter)
         } catch let e as TargetNotAllowed {
             return Outcome(code: nil, error: e.description, refused: e)
         } catch {
@@ -150,30 +207,32 @@ public struct NotificationSender: Sendable {
 
     public func run(_ context: JobContext, _ p: NotifyJobPayload) async throws -> String? {
         let secrets = services.secrets
-        struct Target: Sendable { var channelId: String, orgId: String, url: String, event: String, body: Data, attempts: Int, secret: Data? }
-        let target: Target? = try await services.db.read { db in
+        struct Loaded: Sendable { var target: ChannelTarget, event: String, body: Data, attempts: Int }
+        let loaded: Loaded? = try await services.db.read { db in
             guard let (delivery, channel) = try NotificationRepository.delivery(db, id: p.deliveryId),
                 delivery.status == "pending", channel.enabled
             else { return nil }
-            let secret = channel.hasSecret ? try secrets.open(owner: Notifications.secretOwner(channel.id), in: db) : nil
-            return Target(
-                channelId: channel.id, orgId: channel.orgId, url: channel.url, event: delivery.event, body: delivery.body,
-                attempts: delivery.attempts, secret: secret)
+            return Loaded(
+                target: try ChannelTarget.load(channel, secrets: secrets, in: db), event: delivery.event, body: delivery.body,
+                attempts: delivery.attempts)
         }
-        guard let target else { return #"{"skipped":"delivery gone, done or channel disabled"}"# }
-        let outcome = await Notifications.post(
-            target.body, event: target.event, deliveryId: p.deliveryId, to: target.url, secret: target.secret, client: client)
+        guard let loaded else { return #"{"skipped":"delivery gone, done or channel disabled"}"# }
+        let target = loaded.target
+        let outcome = await target.deliver(
+            loaded.body, event: loaded.event, deliveryId: p.deliveryId, client: client, policy: services.outgoingPolicy,
+            now: services.now)
         let (code, error) = (outcome.code, outcome.error)
-        let attempt = target.attempts + 1
+        let attempt = loaded.attempts + 1
         let now = services.now
         try await services.db.write { db in
             if error == nil {
                 try NotificationRepository.recordAttempt(
                     db, id: p.deliveryId, status: "delivered", attempts: attempt, responseCode: code, error: nil, now: now,
                     nextAttemptAt: nil)
-            } else if attempt <= Notifications.retryDelays.count, outcome.refused == nil {
-                // (A refused target fails at once: the policy will not change between attempts.)
-                let next = now.addingTimeInterval(Notifications.retryDelays[attempt - 1])
+            } else if attempt <= Notifications.retryDelays.count, outcome.refused == nil, !outcome.permanent {
+                // (A refused target fails at once: the policy will not change between attempts.
+                // A 429's Retry-After, bounded, replaces the fixed delay.)
+                let next = now.addingTimeInterval(outcome.retryAfter ?? Notifications.retryDelays[attempt - 1])
                 try NotificationRepository.recordAttempt(
                     db, id: p.deliveryId, status: "pending", attempts: attempt, responseCode: code, error: error, now: now,
                     nextAttemptAt: next)

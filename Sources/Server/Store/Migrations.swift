@@ -354,6 +354,25 @@ package enum Migrations {
                 ALTER TABLE triage ADD COLUMN subcomponents TEXT;
                 """)
         }
+        /// Notification channel types (slack, teams, email besides webhook), each channel's
+        /// delivery mode and minimum severity, its non-secret settings (JSON), and the events
+        /// waiting for a slack/teams/email channel's next message (one flush renders them all).
+        migrator.registerMigration("server.v10.channels") { db in
+            try db.execute(sql: """
+                ALTER TABLE notification_channels ADD COLUMN delivery TEXT NOT NULL DEFAULT 'immediate';
+                ALTER TABLE notification_channels ADD COLUMN min_severity TEXT;
+                ALTER TABLE notification_channels ADD COLUMN settings TEXT;
+                CREATE TABLE notification_pending (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    channel_id TEXT NOT NULL REFERENCES notification_channels(id) ON DELETE CASCADE,
+                    event TEXT NOT NULL,
+                    severity TEXT NOT NULL,
+                    body BLOB NOT NULL,
+                    created_at TEXT NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX notification_pending_channel ON notification_pending(channel_id, created_at, id);
+                """)
+        }
         // The CVE watch: which finding alerts were sent, so none is sent twice for the same image
         // digest, vulnerability and package (`kind`: new, resolved, escalated:kev, escalated:P2, …).
         migrator.registerMigration("server.v11.finding-alerts") { db in

@@ -46,15 +46,52 @@ package enum NotificationRepository {
         return (channels, total)
     }
 
-    /// The enabled channels of an organization (ids and subscribed events).
-    package static func enabledChannels(_ db: Database, org: String) throws -> [(id: String, events: [String])] {
+    /// What `Notifications.emit` needs of an enabled channel.
+    package struct EnabledChannel: Sendable, Hashable {
+        package var id: String
+        package var type: String
+        package var events: [String]
+        package var delivery: String
+        package var minSeverity: String?
+    }
+
+    /// The enabled channels of an organization (ids, types, subscribed events, delivery mode
+    /// and minimum severity).
+    package static func enabledChannels(_ db: Database, org: String) throws -> [EnabledChannel] {
         try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT id, events FROM notification_channels WHERE org_id = ? AND enabled = ?"),
+            db.cachedStatement(
+                sql: "SELECT id, type, events, delivery, min_severity FROM notification_channels WHERE org_id = ? AND enabled = ?"),
             arguments: [org, true]
         ).map { row in
             let events = (try? JSONDecoder().decode([String].self, from: Data((row["events"] as String).utf8))) ?? []
-            return (row["id"], events)
+            return EnabledChannel(
+                id: row["id"], type: row["type"], events: events, delivery: row["delivery"], minSeverity: row["min_severity"])
         }
+    }
+
+    // MARK: Pending events (slack, teams, email)
+
+    package static func insertPending(_ db: Database, _ pending: NotificationPendingRecord) throws {
+        try db.execute(
+            sql: "INSERT INTO notification_pending (id, channel_id, event, severity, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [
+                pending.id, pending.channelId, pending.event, pending.severity, pending.body, Timestamp.format(pending.createdAt),
+            ])
+    }
+
+    /// Takes every pending event of a channel, oldest first: one read, then one delete, in the
+    /// caller's write transaction (the flush renders them into one message in the same one).
+    package static func takePending(_ db: Database, channelId: String) throws -> [NotificationPendingRecord] {
+        let rows = try NotificationPendingRecord.fetchAll(
+            db, sql: "SELECT * FROM notification_pending WHERE channel_id = ? ORDER BY created_at, id", arguments: [channelId])
+        if !rows.isEmpty {
+            try db.execute(sql: "DELETE FROM notification_pending WHERE channel_id = ?", arguments: [channelId])
+        }
+        return rows
+    }
+
+    package static func pendingCount(_ db: Database, channelId: String) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM notification_pending WHERE channel_id = ?", arguments: [channelId]) ?? 0
     }
 
     // MARK: Deliveries

@@ -146,11 +146,20 @@ package struct NotificationChannelRecord: StoredRecord, Hashable {
     package var hasSecret: Bool
     package var createdAt: Date
     package var updatedAt: Date
+    /// `immediate`, `hourly` or `daily` (webhooks: always `immediate`, one delivery per event).
+    package var delivery: String
+    /// Events carrying a finding severity below this one are skipped; nil: none are.
+    package var minSeverity: String?
+    /// The type's non-secret settings as JSON (e-mail: host, port, security, from, to, …).
+    package var settings: String?
 
     package init(
         id: String, orgId: String, name: String, type: String = "webhook", url: String, events: String, enabled: Bool,
-        hasSecret: Bool, now: Date
+        hasSecret: Bool, now: Date, delivery: String = "immediate", minSeverity: String? = nil, settings: String? = nil
     ) {
+        self.delivery = delivery
+        self.minSeverity = minSeverity
+        self.settings = settings
         self.id = id
         self.orgId = orgId
         self.name = name
@@ -166,6 +175,28 @@ package struct NotificationChannelRecord: StoredRecord, Hashable {
     /// The subscribed event names.
     package var eventNames: [String] {
         (try? JSONDecoder().decode([String].self, from: Data(events.utf8))) ?? []
+    }
+}
+
+/// `notification_pending`: an event waiting for its slack/teams/email channel's next message.
+package struct NotificationPendingRecord: StoredRecord, Hashable {
+    package static let databaseTableName = "notification_pending"
+
+    package var id: String
+    package var channelId: String
+    package var event: String
+    package var severity: String
+    /// The event as the webhook body has it (JSON object of strings).
+    package var body: Data
+    package var createdAt: Date
+
+    package init(id: String, channelId: String, event: String, severity: String, body: Data, createdAt: Date) {
+        self.id = id
+        self.channelId = channelId
+        self.event = event
+        self.severity = severity
+        self.body = body
+        self.createdAt = createdAt
     }
 }
 
