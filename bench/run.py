@@ -610,6 +610,7 @@ def rematch_benchmark(binary, images=1000, packages=200, workers=8):
         deadline = time.time() + 1200
         # Let the rematch that the first import did not queue (no server yet) be: nothing else runs now.
         gets_before = reg.blob_gets()
+        cpu_before = cpu_seconds(proc.pid)
         # The next day's EPSS: every CVE's percentile moves; every 5th crosses 0.95.
         with gzip.open(f"{tmp}/epss-2.csv.gz", "wt") as out:
             out.write("#model_version:v2025.03.14,score_date:2099-02-02T00:00:00+0000\ncve,epss,percentile\n")
@@ -629,6 +630,8 @@ def rematch_benchmark(binary, images=1000, packages=200, workers=8):
                 break
             time.sleep(0.2)
         gets_after = reg.blob_gets()
+        # CPU time is what the figure costs whatever else the machine runs (wall time is not).
+        cpu = cpu_seconds(proc.pid) - cpu_before
         seconds = float("nan")
         summary = {}
         if job and job.get("startedAt") and job.get("finishedAt"):
@@ -648,6 +651,9 @@ def rematch_benchmark(binary, images=1000, packages=200, workers=8):
              "ratio": None, "target": "< 30 s, no registry request",
              "pass": job is not None and job["status"] == "succeeded" and seconds < 30 and gets_after == gets_before
                      and summary.get("inventories", 0) >= images},
+            {"figure": "the same rematch: CPU seconds of the server (user + system, both cores)", "harborguard": round(cpu, 1),
+             "baseline": round(seconds, 1), "baseline_name": "its wall time (s)", "ratio": round(cpu / seconds, 2) if seconds else None,
+             "target": "(reported)", "pass": True},
         ]
     finally:
         if proc:

@@ -110,6 +110,31 @@ def test_policy_verdicts_follow_exceptions_and_their_expiry(tmp_path):
         if ch.status_code == 201:
             assert ch.json()["data"]["events"] == ["policy_failed", "policy_passed"]
         assert s.api("DELETE", f"/api/policies/{policy['id']}").status_code == 200
+
+        # The rules that read more than the finding's columns, through the stored findings: a
+        # package rule (the purl from the finding's JSON) and an SLA rule (the first sighting).
+        # tar's finding is excepted again, so each policy fails on its own rule or not at all.
+        con = sqlite3.connect(data / "harborguard.db")
+        con.execute("UPDATE triage SET expires_at = NULL WHERE vulnerability_id = 'CVE-2099-0001'")
+        con.execute("UPDATE vulnerability_sightings SET first_detected_at = '2020-01-01T00:00:00.000Z'")
+        con.commit()
+        con.close()
+        for rule, expected in [({"type": "package", "purl": f"pkg:deb/debian/{tar_source}"}, "pass"),
+                               ({"type": "sla", "severity": "LOW", "days": 30}, "pass")]:
+            p = s.api("POST", "/api/policies", json={"name": f"r-{rule['type']}", "action": "fail", "rules": [rule]})
+            assert p.status_code == 201, p.text
+            assert rematch_and_latest(s, f"{reg.host}/apps/web:1.0")["policy"]["verdict"] == expected
+            con = sqlite3.connect(data / "harborguard.db")
+            con.execute("UPDATE triage SET expires_at = '2000-01-01T00:00:00.000Z' WHERE vulnerability_id = 'CVE-2099-0001'")
+            con.commit()
+            con.close()
+            v = rematch_and_latest(s, f"{reg.host}/apps/web:1.0")["policy"]
+            assert v["verdict"] == "fail" and [x["rule"]["type"] for x in v["violations"]] == [rule["type"]], v
+            con = sqlite3.connect(data / "harborguard.db")
+            con.execute("UPDATE triage SET expires_at = NULL WHERE vulnerability_id = 'CVE-2099-0001'")
+            con.commit()
+            con.close()
+            assert s.api("DELETE", f"/api/policies/{p.json()['data']['id']}").status_code == 200
     finally:
         s.stop()
         reg.stop()

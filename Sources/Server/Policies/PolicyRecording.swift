@@ -27,7 +27,13 @@ enum PolicyRecording {
         if !extraTags.isEmpty { ctx.tags = Array(Set(ctx.tags + extraTags)).sorted() }
         let policies = try PolicyRepository.enabledPolicies(db, org: ctx.orgId).map(Policy.init)
             .filter { $0.scope.contains(registryId: ctx.registryId, repository: ctx.repository, tags: ctx.tags) }
-        let findings = try PolicyRepository.findings(db, scanId: scanId, org: ctx.orgId).map { f in
+        // With no policy in scope the verdict needs no finding; otherwise only what the rules read.
+        let rules = policies.flatMap(\.rules)
+        let purls = rules.contains { if case .package = $0 { true } else { false } }
+        let firstSeen = rules.contains { if case .sla = $0 { true } else { false } }
+        let stored = policies.isEmpty
+            ? [] : try PolicyRepository.findings(db, scanId: scanId, org: ctx.orgId, purls: purls, firstSeen: firstSeen)
+        let findings = stored.map { f in
             PolicyFinding(
                 id: "\(scanId):\(f.seq)", vulnerabilityId: f.vulnerabilityId, severity: Severity(rank: f.severityRank), fixable: f.fixable,
                 packageName: f.pkgName, packageVersion: f.pkgVersion, purl: f.purl, kev: f.kev, epssPercentile: f.epssPercentile,

@@ -118,19 +118,23 @@ package enum PolicyRepository {
     }
 
     /// A scan's findings with when each vulnerability was first detected in the organization
-    /// (for the same package).
-    package static func findings(_ db: Database, scanId: String, org: String) throws -> [FindingInput] {
+    /// (for the same package). The purl (read from the finding's JSON) and the first sighting
+    /// (a join) are read only when asked for: only package rules need the one, SLA rules the other.
+    package static func findings(_ db: Database, scanId: String, org: String, purls: Bool = true, firstSeen: Bool = true) throws
+        -> [FindingInput]
+    {
         try Row.fetchAll(
             db.cachedStatement(
                 sql: """
                     SELECT f.seq, f.vulnerability_id, f.severity_rank, f.fixable, f.pkg_name, f.pkg_version, f.pkg_type,
-                        json_extract(f.detail, '$.package.purl') AS purl, f.kev, f.epss_percentile, s.first_detected_at
+                        CASE WHEN ?3 THEN json_extract(f.detail, '$.package.purl') END AS purl, f.kev, f.epss_percentile,
+                        CASE WHEN ?4 THEN (SELECT s.first_detected_at FROM vulnerability_sightings s
+                            WHERE s.org_id = ?1 AND s.vulnerability_id = f.vulnerability_id AND s.pkg_name = f.pkg_name) END
+                            AS first_detected_at
                     FROM findings f
-                    LEFT JOIN vulnerability_sightings s
-                        ON s.org_id = ? AND s.vulnerability_id = f.vulnerability_id AND s.pkg_name = f.pkg_name
-                    WHERE f.scan_id = ? ORDER BY f.seq
+                    WHERE f.scan_id = ?2 ORDER BY f.seq
                     """),
-            arguments: [org, scanId]
+            arguments: [org, scanId, purls, firstSeen]
         ).map { row in
             FindingInput(
                 seq: row["seq"], vulnerabilityId: row["vulnerability_id"], severityRank: row["severity_rank"], fixable: row["fixable"],
