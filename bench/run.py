@@ -899,6 +899,7 @@ def main():
     ap.add_argument("--skip-reports", action="store_true", help="skip the CSV export of 1,000,000 findings")
     ap.add_argument("--skip-scheduler", action="store_true", help="skip the 10,000 registries x 1,000,000 tags scheduler benchmark")
     ap.add_argument("--skip-check", action="store_true", help="skip the CI check (POST /api/policy/check) benchmarks")
+    ap.add_argument("--skip-alerts", action="store_true", help="skip the CVE watch (1,000 new findings to Slack, Teams, webhook)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -992,6 +993,9 @@ def main():
         results += fixes_benchmark(args.bin)
     if not args.skip_reports:
         results += reports_benchmark(args.bin)
+    if not args.skip_alerts:
+        from alerts_bench import alerts_benchmark
+        results += alerts_benchmark(args.bin)
     if not args.skip_check:
         from policy_bench import check_benchmarks
         results += check_benchmarks(args.bin)

@@ -119,6 +119,33 @@ import Testing
         #expect(try await f.db.writer.read { db in try FindingAlertRepository.count(orgId: "org_r", in: db) } == 4)
     }
 
+    @Test func aRematchIsOneMessagePerDigestChannel() async throws {
+        // An immediate Slack channel: the watch's events wait for the rematch to end (a flush
+        // ten minutes on stays as a safety net), then one flush is due at once.
+        let f = try await RematchRerankTests.fixture()
+        defer { try? FileManager.default.removeItem(at: f.tmp) }
+        let ts = Timestamp.format(Date())
+        try await f.db.writer.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO notification_channels (id, org_id, name, type, url, events, enabled, has_secret, delivery, created_at, updated_at)
+                    VALUES ('chn_s', 'org_r', 'slack', 'slack', 'https://hooks.slack.test/…', '["finding_new"]', 1, 1, 'immediate', ?, ?)
+                    """, arguments: [ts, ts])
+        }
+        let start = Date()
+        #expect(try await f.rematch()["alerts"] == 1)
+        let flushes = try await f.db.writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT run_at FROM jobs WHERE type = 'notify_flush' ORDER BY run_at").map { row -> TimeInterval in
+                let at: String = row[0]
+                return try #require(Timestamp.parse(at)).timeIntervalSince(start)
+            }
+        }
+        #expect(flushes.count == 2)
+        #expect((flushes.first ?? 99) < 2, "the release is due at once: \(flushes)")
+        #expect((flushes.last ?? 0) > 590, "the safety net is ten minutes on: \(flushes)")
+        #expect(try await f.db.writer.read { db in try NotificationRepository.pendingCount(db, channelId: "chn_s") } == 1)
+    }
+
     @Test func noChannelNoWork() async throws {
         // Without a channel listening, the rematch records no alert (and computes none).
         let f = try await RematchRerankTests.fixture()

@@ -53,6 +53,13 @@ def test_new_escalated_findings_alert_once_per_channel_and_never_when_excepted(t
         for name in ("team-a", "team-b"):
             r = s.api("POST", "/api/notification-channels", json={"name": name, "url": f"{rx.url}/{name}", "events": WATCH})
             assert r.status_code == 201, r.text
+        # A Slack channel in immediate digest mode: one message per rematch.
+        r = s.api("POST", "/api/notification-channels", json={"name": "slack", "type": "slack", "url": f"{rx.url}/slack",
+                                                            "events": WATCH, "delivery": "immediate"})
+        assert r.status_code == 201, r.text
+
+        def slack_messages():
+            return [json.loads(x["body"]) for x in rx.received if x["path"] == "/slack"]
         r = s.api("POST", "/api/registries", json={"name": "local", "provider": "DOCKER_REGISTRY", "url": reg.url,
                                                    "insecure": True, "schedule": "manual", "scanners": ["native"]})
         assert r.status_code == 201, r.text
@@ -80,6 +87,9 @@ def test_new_escalated_findings_alert_once_per_channel_and_never_when_excepted(t
             assert e["reference"] == f"{reg.host}/apps/web:1.0" and e["digest"].startswith("sha256:")
             assert e["imageId"] == scan["imageId"] and e["priority"] == "P4"
 
+        assert rx.wait(lambda: len(slack_messages()) >= 1)
+        assert feeds.cve_id(2) in json.dumps(slack_messages()[0]) and feeds.cve_id(1) not in json.dumps(slack_messages())
+
         # The same data again, and another rematch: nothing more.
         run("db", "import", str(osv_dir), data_dir=data)
         rematch()
@@ -100,8 +110,13 @@ def test_new_escalated_findings_alert_once_per_channel_and_never_when_excepted(t
             got = watch_events(path)[1:]
             assert [(e["event"], e["vulnerabilityId"], e["reason"], e["priority"], e["kev"]) for e in got] == [
                 ("finding_escalated", feeds.cve_id(2), "kev", "P1", "true")], got
+        assert rx.wait(lambda: len(slack_messages()) >= 2)
+        time.sleep(1)
+        assert len(slack_messages()) == 2 and "kev" in json.dumps(slack_messages()[1]).lower()
         # Every delivery was made (durable, logged per channel).
         for ch in s.api("GET", "/api/notification-channels").json()["data"]:
+            if ch["type"] != "webhook":
+                continue
             log = s.api("GET", f"/api/notification-channels/{ch['id']}/deliveries").json()["data"]
             assert sorted(d["event"] for d in log) == ["finding_escalated", "finding_new"], log
             assert all(d["status"] == "delivered" for d in log), log

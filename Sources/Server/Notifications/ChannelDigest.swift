@@ -31,8 +31,27 @@ enum ChannelDigest {
 
     /// Queues the channel's flush for the due time of an event emitted `now` (once per
     /// channel and due time), in the emitting transaction.
-    static func scheduleFlush(channelId: String, orgId: String, delivery: DeliveryMode, now: Date, in db: Database) throws {
-        let due = due(delivery, now: now)
+    static func scheduleFlush(
+        channelId: String, orgId: String, delivery: DeliveryMode, held: Bool = false, now: Date, in db: Database
+    ) throws {
+        let due = held && delivery == .immediate
+            ? Date(timeIntervalSince1970: (now.timeIntervalSince1970 + heldSafetyNet).rounded(.down)) : due(delivery, now: now)
+        try enqueueFlush(channelId: channelId, orgId: orgId, due: due, now: now, in: db)
+    }
+
+    /// How long held events wait when their batch never releases them.
+    static let heldSafetyNet: TimeInterval = 600
+
+    /// The end of a batch that emitted `held` events: every enabled `immediate` channel with
+    /// pending events (of one organization, or all) is flushed now, into one message each.
+    static func flushHeld(orgId: String?, now: Date, in db: Database) throws {
+        let due = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
+        for channel in try NotificationRepository.channelsWithPending(db, org: orgId, delivery: DeliveryMode.immediate.rawValue) {
+            try enqueueFlush(channelId: channel.id, orgId: channel.orgId, due: due, now: now, in: db)
+        }
+    }
+
+    private static func enqueueFlush(channelId: String, orgId: String, due: Date, now: Date, in db: Database) throws {
         _ = try JobStore.enqueue(
             try NewJob(
                 .notifyFlush, NotifyFlushJobPayload(channelId: channelId), orgId: orgId, concurrencyKey: "notify:\(channelId)",

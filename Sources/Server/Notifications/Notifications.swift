@@ -43,9 +43,14 @@ public enum Notifications {
     /// the body next to the standard keys. A webhook gets one delivery per event; a slack,
     /// teams or email channel gets the event into its pending table and a flush job for its
     /// next message (see `ChannelDigest`).
+    ///
+    /// `held`: the caller is a batch that ends with ``ChannelDigest/flushHeld(orgId:now:in:)``
+    /// (a rematch): an `immediate` channel's events wait for that instead of the 2 s window, so
+    /// a batch longer than the window still becomes one message (a flush 10 minutes on stays
+    /// queued as a safety net should the batch die first).
     public static func emit(
         _ event: NotificationEvent, orgId: String, severity: String, title: String, message: String,
-        fields: [String: String] = [:], now: Date, in db: Database
+        fields: [String: String] = [:], held: Bool = false, now: Date, in db: Database
     ) throws {
         let channels = try NotificationRepository.enabledChannels(db, org: orgId)
         guard !channels.isEmpty else { return }
@@ -67,8 +72,8 @@ public enum Notifications {
                         id: IDs.make("npe"), channelId: channel.id, event: event.rawValue, severity: severity, body: data,
                         createdAt: now))
                 try ChannelDigest.scheduleFlush(
-                    channelId: channel.id, orgId: orgId, delivery: DeliveryMode(rawValue: channel.delivery) ?? .immediate, now: now,
-                    in: db)
+                    channelId: channel.id, orgId: orgId, delivery: DeliveryMode(rawValue: channel.delivery) ?? .immediate, held: held,
+                    now: now, in: db)
             }
         }
     }

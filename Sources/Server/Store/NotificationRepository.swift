@@ -90,6 +90,21 @@ package enum NotificationRepository {
         return rows
     }
 
+    /// Enabled channels with the given delivery mode that have pending events (of one
+    /// organization, or all).
+    package static func channelsWithPending(_ db: Database, org: String?, delivery: String) throws -> [(id: String, orgId: String)] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT c.id, c.org_id FROM notification_channels c
+                WHERE c.enabled AND c.delivery = ?2 AND (?1 IS NULL OR c.org_id = ?1)
+                    AND EXISTS (SELECT 1 FROM notification_pending p WHERE p.channel_id = c.id)
+                ORDER BY c.id
+                """,
+            arguments: [org, delivery]
+        ).map { ($0[0], $0[1]) }
+    }
+
     package static func pendingCount(_ db: Database, channelId: String) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM notification_pending WHERE channel_id = ?", arguments: [channelId]) ?? 0
     }

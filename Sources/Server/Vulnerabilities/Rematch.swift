@@ -169,6 +169,11 @@ extension ScanRunner {
             }
         }
         await context.progress(done: ids.count, total: ids.count)
+        if summary.alerts > 0 {
+            // The watch's events waited for the whole rematch: one message per channel.
+            let now = services.now
+            try await services.db.write { db in try ChannelDigest.flushHeld(orgId: org, now: now, in: db) }
+        }
         context.logger.info(
             "rematch done",
             metadata: ["inventories": "\(summary.inventories)", "changed": "\(summary.changed)", "reranked": "\(summary.reranked)", "alerts": "\(summary.alerts)", "new": "\(summary.newFindings)",
