@@ -112,6 +112,9 @@ public enum PolicyEvaluator {
         var noData: [PolicyNoData] = []
         var verdict = PolicyVerdict.pass
         var evaluated: [String] = []
+        // Package rules compare version-less purls: one per distinct purl (a package has many
+        // findings), not one per finding and rule.
+        var bare: [String: String] = [:]
         for policy in policies where policy.enabled {
             evaluated.append(policy.id)
             var broken = false
@@ -165,7 +168,14 @@ public enum PolicyEvaluator {
                 case .package(let purl, let versions):
                     let scheme = PolicyRule.scheme(forPurl: purl)
                     each { f in
-                        guard PolicyRule.versionless(f.purl) == purl else { return nil }
+                        let name: String
+                        if let known = bare[f.purl] {
+                            name = known
+                        } else {
+                            name = PolicyRule.versionless(f.purl)
+                            bare[f.purl] = name
+                        }
+                        guard name == purl else { return nil }
                         if let versions, !versions.contains(f.packageVersion, scheme: scheme) { return nil }
                         return "denied package \(purl)\(versions.map { " \($0.text)" } ?? "") (installed \(f.packageVersion))"
                     }

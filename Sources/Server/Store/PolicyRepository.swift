@@ -136,10 +136,10 @@ package enum PolicyRepository {
                     """),
             arguments: [org, scanId, purls, firstSeen]
         ).map { row in
+            // By position: a name lookup per column and row was a fifth of a 10,000-finding check.
             FindingInput(
-                seq: row["seq"], vulnerabilityId: row["vulnerability_id"], severityRank: row["severity_rank"], fixable: row["fixable"],
-                pkgName: row["pkg_name"], pkgVersion: row["pkg_version"], pkgType: row["pkg_type"], purl: row["purl"] ?? "",
-                kev: row["kev"], epssPercentile: row["epss_percentile"], firstDetectedAt: row["first_detected_at"])
+                seq: row[0], vulnerabilityId: row[1], severityRank: row[2], fixable: row[3], pkgName: row[4], pkgVersion: row[5],
+                pkgType: row[6], purl: row[7] ?? "", kev: row[8], epssPercentile: row[9], firstDetectedAt: row[10])
         }
     }
 
