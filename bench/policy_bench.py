@@ -57,11 +57,11 @@ def seed_image(con, org, rid, name, digest, findings, now, rnd):
             "advisoryIds": [vid]})
         kev = 1 if k % 211 == 0 else 0
         pct = rnd.random()
-        rows.append((scan, k, vid, rank, 1 if fixed else 0, f"pkg{pkg:03d}", "1.0-1", "deb", detail.encode(), 3, kev,
+        rows.append((scan, k, vid, rank, 1 if fixed else 0, f"pkg{pkg:03d}", "1.0-1", "deb", detail.encode(), purl, 3, kev,
                      pct / 2, pct, "distribution", fixed))
     con.executemany("INSERT OR IGNORE INTO findings (scan_id, seq, vulnerability_id, severity_rank, fixable, pkg_name, "
-                    "pkg_version, pkg_type, detail, priority_rank, kev, epss, epss_percentile, severity_source, fix_version) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                    "pkg_version, pkg_type, detail, purl, priority_rank, kev, epss, epss_percentile, severity_source, fix_version) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     return scan
 
 

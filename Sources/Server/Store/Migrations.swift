@@ -395,6 +395,11 @@ package enum Migrations {
         migrator.registerMigration("server.v12.finding-digest") { db in
             try db.execute(sql: "ALTER TABLE findings ADD COLUMN digest BLOB")
         }
+        // The package URL beside the finding's JSON, for package rules and reports without
+        // parsing JSON; NULL on older rows (readers fall back to the JSON).
+        migrator.registerMigration("server.v13.finding-purl") { db in
+            try db.execute(sql: "ALTER TABLE findings ADD COLUMN purl TEXT")
+        }
         return migrator
     }
 }

@@ -123,24 +123,27 @@ package enum PolicyRepository {
     package static func findings(_ db: Database, scanId: String, org: String, purls: Bool = true, firstSeen: Bool = true) throws
         -> [FindingInput]
     {
-        try Row.fetchAll(
+        let rows = try Row.fetchCursor(
             db.cachedStatement(
                 sql: """
                     SELECT f.seq, f.vulnerability_id, f.severity_rank, f.fixable, f.pkg_name, f.pkg_version, f.pkg_type,
-                        CASE WHEN ?3 THEN json_extract(f.detail, '$.package.purl') END AS purl, f.kev, f.epss_percentile,
+                        CASE WHEN ?3 THEN COALESCE(f.purl, json_extract(f.detail, '$.package.purl')) END AS purl, f.kev, f.epss_percentile,
                         CASE WHEN ?4 THEN (SELECT s.first_detected_at FROM vulnerability_sightings s
                             WHERE s.org_id = ?1 AND s.vulnerability_id = f.vulnerability_id AND s.pkg_name = f.pkg_name) END
                             AS first_detected_at
                     FROM findings f
                     WHERE f.scan_id = ?2 ORDER BY f.seq
                     """),
-            arguments: [org, scanId, purls, firstSeen]
-        ).map { row in
-            // By position: a name lookup per column and row was a fifth of a 10,000-finding check.
-            FindingInput(
+            arguments: [org, scanId, purls, firstSeen])
+        // A cursor (rows read in place, not copied) and columns by position: a name lookup per
+        // column and row was a fifth of a 10,000-finding check.
+        var out: [FindingInput] = []
+        while let row = try rows.next() {
+            out.append(FindingInput(
                 seq: row[0], vulnerabilityId: row[1], severityRank: row[2], fixable: row[3], pkgName: row[4], pkgVersion: row[5],
-                pkgType: row[6], purl: row[7] ?? "", kev: row[8], epssPercentile: row[9], firstDetectedAt: row[10])
+                pkgType: row[6], purl: row[7] ?? "", kev: row[8], epssPercentile: row[9], firstDetectedAt: row[10]))
         }
+        return out
     }
 
     /// The triage decisions that except a vulnerability on an image (organization-wide or on

@@ -90,7 +90,7 @@ package enum ReportRepository {
                 f.severity_rank, f.severity_source,
                 COALESCE(json_extract(f.detail, '$.cvssRating.score'), json_extract(f.detail, '$.cvss')),
                 json_extract(f.detail, '$.cvssRating.vector'), f.epss, f.epss_percentile, f.kev, f.priority_rank,
-                f.pkg_name, f.pkg_version, f.pkg_type, json_extract(f.detail, '$.package.purl'), json_extract(f.detail, '$.fixedVersion'),
+                f.pkg_name, f.pkg_version, f.pkg_type, COALESCE(f.purl, json_extract(f.detail, '$.package.purl')), json_extract(f.detail, '$.fixedVersion'),
                 json_extract(f.detail, '$.fixState'), json_extract(f.detail, '$.title'),
                 COALESCE(
                     (SELECT status FROM triage WHERE org_id = ?1 AND vulnerability_id = f.vulnerability_id AND image_id = s.image_id

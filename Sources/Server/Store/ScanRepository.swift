@@ -246,8 +246,8 @@ public enum ScanRepository {
     package static func insertFindings(_ prepared: PreparedFindings, scanId: String, orgId: String, now: String, in db: Database) throws {
         let insert = try db.cachedStatement(sql: """
             INSERT INTO findings (scan_id, seq, vulnerability_id, severity_rank, fixable, pkg_name, pkg_version, pkg_type, detail, digest,
-                priority_rank, kev, epss, epss_percentile, severity_source, fix_version)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                purl, priority_rank, kev, epss, epss_percentile, severity_source, fix_version)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let sighting = try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO vulnerability_sightings (org_id, vulnerability_id, pkg_name, first_detected_at) VALUES (?, ?, ?, ?)
@@ -255,7 +255,7 @@ public enum ScanRepository {
         for (i, (f, detail, digest)) in prepared.rows.enumerated() {
             let row: [(any DatabaseValueConvertible)?] = [
                 scanId, i, f.vulnerabilityId, f.severity.storedRank, f.fixedVersion != nil, f.package.name, f.package.version,
-                f.package.type.rawValue, detail, digest,
+                f.package.type.rawValue, detail, digest, f.package.purl,
             ]
             try insert.execute(arguments: StatementArguments(row + priorityColumns(f)))
             try sighting.execute(arguments: [orgId, f.vulnerabilityId, f.package.name, now])
