@@ -25,7 +25,7 @@ enum PolicyRecording {
     {
         guard var ctx = try PolicyRepository.scanContext(db, scanId: scanId) else { return nil }
         if !extraTags.isEmpty { ctx.tags = Array(Set(ctx.tags + extraTags)).sorted() }
-        let policies = try PolicyRepository.enabledPolicies(db, org: ctx.orgId).map(Policy.init)
+        let policies = try PolicyRepository.enabledPolicies(db, org: ctx.orgId).map(Policy.cached)
             .filter { $0.scope.contains(registryId: ctx.registryId, repository: ctx.repository, tags: ctx.tags) }
         // With no policy in scope the verdict needs no finding; otherwise only what the rules read.
         let rules = policies.flatMap(\.rules)

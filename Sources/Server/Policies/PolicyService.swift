@@ -1,5 +1,6 @@
 import Cron
 import Foundation
+import Synchronization
 import GRDB
 import Scan
 import Store
@@ -33,6 +34,27 @@ extension Policy {
         let (scope, rules) = PolicyInput.decode(scope: r.scope, rules: r.rules)
         self.init(id: r.id, name: r.name, enabled: r.enabled, action: PolicyAction(rawValue: r.action) ?? .fail, scope: scope, rules: rules)
     }
+
+    /// A stored policy decoded once per content: every evaluation (each CI check, each image of
+    /// a rematch) reads the same few policies, and decoding their rule JSON was a fifth of a
+    /// check. Keyed by id and checked against the stored text, so an edit is never served stale.
+    static func cached(_ r: PolicyRecord) -> Policy {
+        let key = PolicyMemo.Key(id: r.id, name: r.name, enabled: r.enabled, action: r.action, scope: r.scope, rules: r.rules)
+        if let hit = PolicyMemo.shared.withLock({ $0[r.id] }), hit.key == key { return hit.policy }
+        let policy = Policy(r)
+        PolicyMemo.shared.withLock { memo in
+            if memo.count >= PolicyMemo.limit { memo.removeAll() }
+            memo[r.id] = (key, policy)
+        }
+        return policy
+    }
+}
+
+/// The decoded policies ``Policy/cached(_:)`` keeps (bounded: cleared when full).
+enum PolicyMemo {
+    struct Key: Hashable, Sendable { var id, name: String, enabled: Bool, action, scope, rules: String }
+    static let limit = 10_000
+    static let shared = Mutex<[String: (key: Key, policy: Policy)]>([:])
 }
 
 /// The policies' domain operations: viewers read, admins write (audit-logged). Policies are
