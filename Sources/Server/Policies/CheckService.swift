@@ -141,11 +141,11 @@ struct CheckService: Sendable {
         let now = s.now
         let extraTags = image.tag.map { [$0.name] } ?? []
         let result: CheckVerdictDTO? = try await s.db.read { db in
-            guard let (ctx, e) = try PolicyRecording.evaluate(
+            guard let (_, e, inScope) = try PolicyRecording.evaluate(
                 scanId: scanId, extraTags: extraTags, enrichment: enrichment, now: now, in: db)
             else { return nil }
             let evaluated = Set(e.policyIds)
-            let policies = try PolicyRepository.enabledPolicies(db, org: ctx.orgId).map(Policy.init).filter { evaluated.contains($0.id) }
+            let policies = inScope.filter { evaluated.contains($0.id) }
             let detail = PolicyRecording.Detail(
                 verdict: e.verdict, evaluatedAt: now, policies: e.policyIds, violations: e.violations, noData: e.noData)
             let dto = PolicyVerdictDTO(detail)

@@ -21,7 +21,7 @@ enum PolicyRecording {
     /// `extraTags` count as tags of the image for scope matching (the tag a CI check named,
     /// when the reused scan was made for another tag of the same digest).
     static func evaluate(scanId: String, extraTags: [String] = [], enrichment: PolicyEnrichment, now: Date, in db: Database)
-        throws -> (context: PolicyRepository.ScanContext, evaluation: PolicyEvaluation)?
+        throws -> (context: PolicyRepository.ScanContext, evaluation: PolicyEvaluation, policies: [Policy])?
     {
         guard var ctx = try PolicyRepository.scanContext(db, scanId: scanId) else { return nil }
         if !extraTags.isEmpty { ctx.tags = Array(Set(ctx.tags + extraTags)).sorted() }
@@ -44,12 +44,12 @@ enum PolicyRecording {
         }
         let evaluation = PolicyEvaluator.evaluate(
             policies: policies, findings: findings, exceptions: exceptions, enrichment: enrichment, now: now)
-        return (ctx, evaluation)
+        return (ctx, evaluation, policies)
     }
 
     /// Evaluates and stores the verdict of a completed scan.
     static func record(scanId: String, enrichment: PolicyEnrichment, now: Date, in db: Database) throws {
-        guard let (ctx, e) = try evaluate(scanId: scanId, enrichment: enrichment, now: now, in: db) else { return }
+        guard let (ctx, e, _) = try evaluate(scanId: scanId, enrichment: enrichment, now: now, in: db) else { return }
         let detail = Detail(verdict: e.verdict, evaluatedAt: now, policies: e.policyIds, violations: e.violations, noData: e.noData)
         let previousOfImage = try ctx.imageId.flatMap { try PolicyRepository.previousImageVerdict(db, imageId: $0, otherThan: scanId) }
         let replaced = try PolicyRepository.storeVerdict(db, .init(
