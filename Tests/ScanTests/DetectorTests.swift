@@ -318,6 +318,11 @@ private func analyzeTar(_ build: (inout TarWriter) throws -> Void) async throws 
             (JavaArchiveDetector(), "z.jar", Array(try DetectorTests.jar(zip64: true, nested: try DetectorTests.jar(zip64: true)))),
             (DpkgDetector(), "var/lib/dpkg/status", Array(try HostFiles.read("/var/lib/dpkg/status").prefix(20_000))),
             (PythonDetector(), "x.dist-info/METADATA", metadata),
+            (RubyGemDetector(), "specifications/default/cgi-0.3.5.gemspec",
+             try HostFiles.read("/usr/lib/ruby/gems/3.1.0/specifications/default/cgi-0.3.5.gemspec")),
+            (RubyGemDetector(), "srv/Gemfile.lock", try HostFiles.read("/usr/lib/ruby/gems/3.1.0/gems/typeprof-0.21.2/Gemfile.lock")),
+            (JavaArchiveDetector(), "commons-lang3.jar", try HostFiles.read("/usr/share/java/commons-lang3.jar")),
+            (JavaArchiveDetector(), "bson-3.6.3.jar", try HostFiles.read("/usr/share/java/bson-3.6.3.jar")),
         ]
         var generator = SystemRandomNumberGenerator()
         for (detector, path, original) in samples {

@@ -298,6 +298,19 @@ private func syftNames(_ directory: URL) throws -> [String: [String]] {
         #expect(MavenNaming.pomXML("<project><groupId>g</artifactId></project>", directory: "a/b").success == nil)
         #expect(MavenNaming.pomXML(String(repeating: "<a>", count: 100_000), directory: "a/b").success == nil)
         #expect(MavenNaming.pomXML("<project><groupId>g", directory: "a/b").success?.group == "a")
+
+        // The real pom.xml, truncated and bit-flipped: a result or a refusal, never a crash.
+        let real = try Shell.run("unzip -p /usr/share/java/commons-lang3.jar META-INF/maven/org.apache.commons/commons-lang3/pom.xml")
+        #expect(MavenNaming.pomXML(String(decoding: real, as: UTF8.self), directory: "org.apache.commons/commons-lang3").success
+            == .init(group: "org.apache.commons", artifact: "commons-lang3", version: "3.12.0"))
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<300 {
+            var bytes = Array(real.prefix(Int.random(in: 0...real.count, using: &generator)))
+            for _ in 0..<(round % 16) where !bytes.isEmpty {
+                bytes[Int.random(in: 0..<bytes.count, using: &generator)] = [UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "/"), 0xFF][round % 4]
+            }
+            _ = MavenNaming.pomXML(String(decoding: bytes, as: UTF8.self), directory: "a/b")
+        }
     }
 
     @Test("MANIFEST and file-name naming: never a space, evidence recorded")
