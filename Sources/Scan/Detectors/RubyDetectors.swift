@@ -21,6 +21,8 @@ public struct RubyGemDetector: PackageDetector {
     static let maxGemspecLines = 400
 
     public func interest(in path: String, size: Int64, executable: Bool) -> FileInterest? {
+        // Every tar entry is asked: the cheap suffix test first.
+        guard path.hasSuffix(".gemspec") || path.hasSuffix(".lock") || path.hasSuffix(".locked") else { return nil }
         let base = TarPath.basename(path)
         if base == "Gemfile.lock" || base == "gems.locked" { return .metadata }
         guard base.hasSuffix(".gemspec") else { return nil }
