@@ -326,6 +326,10 @@ private func syftNames(_ directory: URL) throws -> [String: [String]] {
         #expect(name(["Implementation-Title": "Commons Logging", "Implementation-Version": "1.2"], "app.jar") == "-")
         #expect(name(["Implementation-Title": "shop", "Implementation-Version": "3.1"], "app.war") == ":shop@3.1")
         #expect(name(["Bundle-SymbolicName": "org.x.y"], "y-1.jar") == "-")  // no version in the MANIFEST
+        // The symbolic name is the artifact with dots (libslf4j-java's jars without their pom.properties).
+        #expect(name(["Bundle-SymbolicName": "jcl.over.slf4j", "Bundle-Version": "1.7.32"], "jcl-over-slf4j.jar") == ":jcl-over-slf4j@1.7.32")
+        #expect(name(["Bundle-SymbolicName": "slf4j.api", "Bundle-Version": "1.7.32", "Implementation-Vendor-Id": "org.slf4j"], "slf4j-api.jar")
+            == "org.slf4j:slf4j-api@1.7.32")
         #expect(MavenNaming.fileStem("a/b.war!/WEB-INF/lib/spring-core-5.3.9.jar") == .init(artifact: "spring-core", version: "5.3.9"))
         #expect(MavenNaming.fileStem("guava.jar") == .init(artifact: "guava", version: nil))
         #expect(MavenNaming.fileStem("my lib-1.0.jar") == nil)

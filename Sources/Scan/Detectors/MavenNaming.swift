@@ -56,7 +56,9 @@ enum MavenNaming {
     /// file name's, `Bundle-Name`, `Implementation-Title`, when they are tokens) ends with, or
     /// failing that contains, splits it: the candidate is the artifact, the rest the group
     /// (`org.mongodb` + `mongodb-driver-async`); with no candidate, the last segment is the
-    /// artifact. Without one, `Implementation-Vendor-Id` is the group of the candidate.
+    /// artifact; a candidate that is the whole symbolic name with `-` for `.` (`jcl.over.slf4j`)
+    /// has no group there, only `Implementation-Vendor-Id`. Without a symbolic name,
+    /// `Implementation-Vendor-Id` is the group of the candidate.
     /// nil when the MANIFEST has no version or no name.
     static func fromManifest(_ manifest: [String: String], fileStem stem: Stem?) -> Coordinates? {
         guard let version = manifestVersion(manifest) else { return nil }
@@ -69,6 +71,12 @@ enum MavenNaming {
         if let symbolic, isToken(symbolic) {
             let segments = symbolic.split(separator: ".", omittingEmptySubsequences: false)
             if segments.count >= 2, !segments.contains(where: \.isEmpty) {
+                // `jcl.over.slf4j` for `jcl-over-slf4j.jar`: the symbolic name is the artifact
+                // with dots, it holds no group.
+                let whole = segments.joined(separator: "-")
+                if let candidate = candidates.first(where: { $0 == whole }) {
+                    return Coordinates(group: vendor ?? "", artifact: candidate, version: version)
+                }
                 for contains in [false, true] {
                     for length in 1..<segments.count {
                         let suffix = segments.suffix(length).joined(separator: "-")
