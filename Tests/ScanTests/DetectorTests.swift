@@ -3,14 +3,19 @@ import Testing
 
 @testable import Scan
 
-private func analyzeTar(_ build: (inout TarWriter) throws -> Void) async throws -> ImageInventory {
+/// One gzip'd layer written by `build`, analysed and merged as a one-layer image (with notes).
+func analyzeOneLayer(_ build: (inout TarWriter) throws -> Void) async throws -> ImageAnalyzer.Result {
     var tar = TarWriter()
     try build(&tar)
     tar.end()
     let gz = try Shell.gzip(tar.bytes, level: 1)
     let analysis = try await analyzeLayer(
         stream: ChunkedBytes(gz), mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", expectedDigest: nil)
-    return ImageAnalyzer.merge(layers: [(analysis.digest, analysis)])
+    return ImageAnalyzer.mergeWithNotes(layers: [(analysis.digest, analysis)])
+}
+
+private func analyzeTar(_ build: (inout TarWriter) throws -> Void) async throws -> ImageInventory {
+    try await analyzeOneLayer(build).inventory
 }
 
 @Suite struct DetectorTests {

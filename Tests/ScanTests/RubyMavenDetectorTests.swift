@@ -8,16 +8,6 @@ import Testing
 // bundler themselves as the oracle; real jars from Debian's lib*-java packages, named by syft
 // too (scripts/install-deps.sh installs them all).
 
-private func analyzeTar(_ build: (inout TarWriter) throws -> Void) async throws -> ImageAnalyzer.Result {
-    var tar = TarWriter()
-    try build(&tar)
-    tar.end()
-    let gz = try Shell.gzip(tar.bytes, level: 1)
-    let analysis = try await analyzeLayer(
-        stream: ChunkedBytes(gz), mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", expectedDigest: nil)
-    return ImageAnalyzer.mergeWithNotes(layers: [(analysis.digest, analysis)])
-}
-
 private let gemDirectories = [
     "/usr/lib/ruby/gems/3.1.0/specifications",
     "/usr/lib/ruby/gems/3.1.0/specifications/default",
@@ -65,7 +55,7 @@ private func bundlerOracle(_ lock: [UInt8]) throws -> [String] {
             ], "\(path)")
         }
         // The whole set in one layer: one package per file, `cgi` and `uri` among them.
-        let inventory = try await analyzeTar { tar in
+        let inventory = try await analyzeOneLayer { tar in
             for path in oracle.keys.sorted() { tar.file(String(path.dropFirst()), try HostFiles.read(path)) }
         }.inventory
         #expect(inventory.packages.count == oracle.count)
@@ -80,7 +70,7 @@ private func bundlerOracle(_ lock: [UInt8]) throws -> [String] {
         // The newer version as rubygems itself writes it (Specification#to_ruby).
         let newer = try Shell.run(
             #"ruby -e 's = Gem::Specification.load("/usr/lib/ruby/gems/3.1.0/specifications/default/cgi-0.3.5.gemspec"); s.version = "0.3.6"; puts s.to_ruby'"#)
-        let result = try await analyzeTar {
+        let result = try await analyzeOneLayer {
             $0.file("usr/lib/ruby/gems/3.1.0/specifications/default/cgi-0.3.5.gemspec", original)
             $0.file("var/lib/gems/3.1.0/specifications/cgi-0.3.6.gemspec", newer)
             // A gem's source gemspec and a cache copy are not installed gems.
@@ -172,7 +162,7 @@ private func bundlerOracle(_ lock: [UInt8]) throws -> [String] {
             "a/Gemfile.lock: 1 spec line(s) that are not a gem name and version skipped",
         ])
         // In an image: the app's lock is read; the lock files in installed gems' sources are not.
-        let merged = try await analyzeTar {
+        let merged = try await analyzeOneLayer {
             $0.file("srv/app/Gemfile.lock", app)
             $0.file("usr/lib/ruby/gems/3.1.0/gems/typeprof-0.21.2/Gemfile.lock", typeprof)
             $0.file("usr/lib/ruby/gems/3.1.0/gems/rbs-2.1.0/steep/Gemfile.lock", steep)
