@@ -3,14 +3,19 @@ import Testing
 
 @testable import Scan
 
-private func analyzeTar(_ build: (inout TarWriter) throws -> Void) async throws -> ImageInventory {
+/// One gzip'd layer written by `build`, analysed and merged as a one-layer image (with notes).
+func analyzeOneLayer(_ build: (inout TarWriter) throws -> Void) async throws -> ImageAnalyzer.Result {
     var tar = TarWriter()
     try build(&tar)
     tar.end()
     let gz = try Shell.gzip(tar.bytes, level: 1)
     let analysis = try await analyzeLayer(
         stream: ChunkedBytes(gz), mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", expectedDigest: nil)
-    return ImageAnalyzer.merge(layers: [(analysis.digest, analysis)])
+    return ImageAnalyzer.mergeWithNotes(layers: [(analysis.digest, analysis)])
+}
+
+private func analyzeTar(_ build: (inout TarWriter) throws -> Void) async throws -> ImageInventory {
+    try await analyzeOneLayer(build).inventory
 }
 
 @Suite struct DetectorTests {
@@ -318,6 +323,11 @@ private func analyzeTar(_ build: (inout TarWriter) throws -> Void) async throws 
             (JavaArchiveDetector(), "z.jar", Array(try DetectorTests.jar(zip64: true, nested: try DetectorTests.jar(zip64: true)))),
             (DpkgDetector(), "var/lib/dpkg/status", Array(try HostFiles.read("/var/lib/dpkg/status").prefix(20_000))),
             (PythonDetector(), "x.dist-info/METADATA", metadata),
+            (RubyGemDetector(), "specifications/default/cgi-0.3.5.gemspec",
+             try HostFiles.read("/usr/lib/ruby/gems/3.1.0/specifications/default/cgi-0.3.5.gemspec")),
+            (RubyGemDetector(), "srv/Gemfile.lock", try HostFiles.read("/usr/lib/ruby/gems/3.1.0/gems/typeprof-0.21.2/Gemfile.lock")),
+            (JavaArchiveDetector(), "commons-lang3.jar", try HostFiles.read("/usr/share/java/commons-lang3.jar")),
+            (JavaArchiveDetector(), "bson-3.6.3.jar", try HostFiles.read("/usr/share/java/bson-3.6.3.jar")),
         ]
         var generator = SystemRandomNumberGenerator()
         for (detector, path, original) in samples {
