@@ -332,7 +332,7 @@ enum OpenAPIDocument {
                                        "package": ref("FindingPackage"), "fixedVersion": nstr, "fixState": ["type": "string", "enum": ["fixed", "not-fixed", "wont-fix", "unknown"]],
                                        "sources": ["type": "array", "items": str], "title": nstr, "references": ["type": "array", "items": str],
                                        "triage": ["oneOf": [ref("Triage"), ["type": "null"]]]]],
-            "Package": ["type": "object", "properties": ["name": str, "version": str, "type": str, "purl": str, "layer": str, "path": str, "sourceName": str, "sourceVersion": str]],
+            "Package": ["type": "object", "properties": ["name": str, "version": str, "type": str, "purl": str, "layer": str, "path": str, "sourceName": str, "sourceVersion": str, "cpes": ["type": "array", "items": str], "evidence": str]],
             "Vulnerability": ["type": "object", "properties": ["id": str, "vulnerabilityId": str, "aliases": ["type": "array", "items": str], "severity": str,
                                                             "title": nstr, "package": ["type": "object", "properties": ["name": str, "type": str, "versions": ["type": "array", "items": str]]],
                                                             "fixedVersion": nstr, "fixable": ["type": "boolean"], "affectedImages": ["type": "integer"], "imageIds": ["type": "array", "items": str],
