@@ -209,25 +209,25 @@ struct VulnDBTests {
         #expect(Severity(score: 4.0) == .medium)
         #expect(Severity(score: 0.1) == .low)
         #expect(Severity(score: 0) == .unknown)
-        let v4 = CVSS.assess(
+        let v4 = CVSS.assessed(
             [OSVSeverity(type: "CVSS_V4", score: "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N")],
             fallbackWord: "MODERATE")
         #expect(v4.score == 9.3 && v4.severity == .critical)
-        let broken = CVSS.assess([OSVSeverity(type: "CVSS_V4", score: "CVSS:4.0/AV:N")], fallbackWord: "MODERATE")
+        let broken = CVSS.assessed([OSVSeverity(type: "CVSS_V4", score: "CVSS:4.0/AV:N")], fallbackWord: "MODERATE")
         #expect(broken.score == nil && broken.severity == .medium)
-        #expect(CVSS.assess([OSVSeverity(type: "CVSS_V2", score: "AV:N/AC:L/Au:N/C:P/I:P/A:P")], fallbackWord: "LOW").severity == .low)
-        #expect(CVSS.assess(nil, fallbackWord: nil).severity == .unknown)
+        #expect(CVSS.assessed([OSVSeverity(type: "CVSS_V2", score: "AV:N/AC:L/Au:N/C:P/I:P/A:P")], fallbackWord: "LOW").severity == .low)
+        #expect(CVSS.assessed(nil, fallbackWord: nil).severity == .unknown)
 
         // A distribution's own rating wins over a CVSS vector in its advisory; the score stays.
         let v31 = OSVSeverity(type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
-        let ubuntu = CVSS.assess([v31, OSVSeverity(type: "Ubuntu", score: "low")], fallbackWord: nil, distribution: true)
+        let ubuntu = CVSS.assessed([v31, OSVSeverity(type: "Ubuntu", score: "low")], fallbackWord: nil, distribution: true)
         #expect(ubuntu.score == 9.8 && ubuntu.severity == .low)
-        let redHat = CVSS.assess([v31], fallbackWord: "Moderate", distribution: true)
+        let redHat = CVSS.assessed([v31], fallbackWord: "Moderate", distribution: true)
         #expect(redHat.score == 9.8 && redHat.severity == .medium)
         // Elsewhere (GHSA's own word beside its vector) CVSS comes first.
-        #expect(CVSS.assess([v31], fallbackWord: "MODERATE").severity == .critical)
+        #expect(CVSS.assessed([v31], fallbackWord: "MODERATE").severity == .critical)
         // A distribution record with no word of its own keeps the vector's level.
-        #expect(CVSS.assess([v31], fallbackWord: nil, distribution: true).severity == .critical)
+        #expect(CVSS.assessed([v31], fallbackWord: nil, distribution: true).severity == .critical)
         #expect(OSVEcosystem.isDistribution("Ubuntu:22.04:LTS") && OSVEcosystem.isDistribution("Red Hat")
             && !OSVEcosystem.isDistribution("PyPI") && !OSVEcosystem.isDistribution("Go"))
     }

@@ -248,8 +248,8 @@ def test_metrics_and_readiness(data_dir, server_factory):
 
 
 @pytest.mark.parametrize("args,code", [
-    (["check", "--help"], 64), (["check"], 64), (["admin", "nosuch", "--help"], 64), (["db", "nosuch"], 64),
-    (["--help"], 0), (["admin", "--help"], 0), (["help", "scan"], 0), (["db", "status", "--help"], 0),
+    (["verify", "--help"], 64), (["verify"], 64), (["admin", "nosuch", "--help"], 64), (["db", "nosuch"], 64),
+    (["--help"], 0), (["admin", "--help"], 0), (["help", "scan"], 0), (["db", "status", "--help"], 0), (["check", "--help"], 0),
 ])
 def test_an_unknown_subcommand_is_a_usage_error_even_with_help(args, code):
     p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=30)

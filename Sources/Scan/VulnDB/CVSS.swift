@@ -99,15 +99,8 @@ public enum CVSS {
     /// `distribution`: the record is an operating system distribution's own advisory, whose
     /// rating (Ubuntu priority, Red Hat / SUSE severity, Debian urgency) is the severity even
     /// when a CVSS vector is present; the score is still returned. Elsewhere CVSS comes first.
-    public static func assess(
-        _ severities: [OSVSeverity]?, fallbackWord: String?, distribution: Bool = false
-    ) -> (score: Double?, severity: Severity) {
-        let a = assessed(severities, fallbackWord: fallbackWord, distribution: distribution)
-        return (a.score, a.severity)
-    }
-
-    /// ``assess(_:fallbackWord:distribution:)`` with the CVSS vector that gave the score
-    /// (stored beside the score, so a finding's rating needs no record decoded at match time).
+    /// Also the CVSS vector that gave the score (stored beside the score, so a finding's rating
+    /// needs no record decoded at match time).
     public static func assessed(
         _ severities: [OSVSeverity]?, fallbackWord: String?, distribution: Bool = false
     ) -> (score: Double?, severity: Severity, vector: String?) {

@@ -49,6 +49,16 @@ public struct Principal: Sendable {
         if role < minimum && !alsoAllowed.contains(role) { throw APIError.forbidden }
         if reach == .organization, let scope = registryScope { throw APIError.outOfScope(scope, operation: operation()) }
     }
+
+    /// The registry ids a list query is limited to: the credential's own registry (a scoped
+    /// key) and the one the caller asked for; both must hold, so a scoped key asking for another
+    /// registry gets nothing. Empty: the whole organization.
+    func registryFilter(asked: String?) -> [String] {
+        var ids: [String] = []
+        if let registryScope { ids.append(registryScope) }
+        if let asked { ids.append(asked) }
+        return ids
+    }
 }
 
 extension APIError {

@@ -15,9 +15,7 @@ struct ImageService: Sendable {
     /// A page of the images the caller may see (`GET /api/images`).
     func list(_ p: Principal, page: PageRequest, registryId: String?) async throws -> (images: [ImageDTO], total: Int) {
         try p.authorize(.viewer, reach: .registry, operation: "GET /api/images")
-        var registryIds: [String] = []
-        if let scope = p.registryScope { registryIds.append(scope) }
-        if let registryId { registryIds.append(registryId) }
+        let registryIds = p.registryFilter(asked: registryId)
         let query = ImageRepository.ListQuery(
             org: p.orgId, registryIds: registryIds, like: page.likePattern,
             sortColumn: page.sortField.flatMap { Self.sortColumns[$0] }, descending: page.descending,

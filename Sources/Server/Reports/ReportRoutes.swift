@@ -41,19 +41,11 @@ struct ReportRoutes {
         rank.flatMap { Priority(rank: $0) }?.rawValue
     }
 
-    /// The registries a request may export: the credential's scope and the one asked for.
-    static func registryIds(_ p: Principal, asked: String?) -> [String] {
-        var ids: [String] = []
-        if let scope = p.registryScope { ids.append(scope) }
-        if let asked { ids.append(asked) }
-        return ids
-    }
-
     @Sendable func findings(_ req: Request, _ ctx: AppRequestContext) async throws -> Response {
         let p = try await s.authorize(req, .viewer, reach: .registry)
         let q = req.uri.queryParameters
         var query = ReportRepository.FindingsQuery(org: p.orgId, now: s.now)
-        query.registryIds = Self.registryIds(p, asked: q["registryId"].map(String.init))
+        query.registryIds = p.registryFilter(asked: q["registryId"].map(String.init))
         query.imageId = q["imageId"].map(String.init)
         query.scanId = q["scanId"].map(String.init)
         var issues: [ValidationIssue] = []
@@ -92,7 +84,7 @@ struct ReportRoutes {
         let p = try await s.authorize(req, .viewer, reach: .registry)
         let page = try PageRequest(req.uri, sortable: Set(ImageService.sortColumns.keys))
         let query = ImageRepository.ListQuery(
-            org: p.orgId, registryIds: Self.registryIds(p, asked: req.uri.queryParameters["registryId"].map(String.init)),
+            org: p.orgId, registryIds: p.registryFilter(asked: req.uri.queryParameters["registryId"].map(String.init)),
             like: page.likePattern, sortColumn: page.sortField.flatMap { ImageService.sortColumns[$0] }, descending: page.descending,
             limit: Int(Int32.max), offset: 0)
         return try StreamedExport.csv(db: s.db, filename: "images.csv", header: Self.imageColumns) { db, sink in
