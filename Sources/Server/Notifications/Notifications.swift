@@ -237,7 +237,9 @@ public struct NotificationSender: Sendable {
             } else if attempt <= Notifications.retryDelays.count, outcome.refused == nil, !outcome.permanent {
                 // (A refused target fails at once: the policy will not change between attempts.
                 // A 429's Retry-After, bounded, replaces the fixed delay.)
-                let next = now.addingTimeInterval(outcome.retryAfter ?? Notifications.retryDelays[attempt - 1])
+                // Rounded up to the whole second the job store keeps, so a Retry-After is never cut short.
+                let next = Date(timeIntervalSince1970: now.addingTimeInterval(outcome.retryAfter ?? Notifications.retryDelays[attempt - 1])
+                    .timeIntervalSince1970.rounded(.up))
                 try NotificationRepository.recordAttempt(
                     db, id: p.deliveryId, status: "pending", attempts: attempt, responseCode: code, error: error, now: now,
                     nextAttemptAt: next)
