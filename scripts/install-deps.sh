@@ -2,7 +2,8 @@
 # Installs the Debian packages harborguard builds and tests with, when any is missing.
 set -euo pipefail
 PKGS=(libsqlite3-dev libssl-dev zlib1g-dev docker-registry apache2-utils openssl skopeo wrk sqlite3 curl jq
-      golang-golang-x-vuln-dev python3-rpm rpm zstd binutils nodejs libcdi-api-java chromium chromium-driver iproute2)
+      golang-golang-x-vuln-dev python3-rpm rpm zstd binutils nodejs libcdi-api-java chromium chromium-driver iproute2
+      openjdk-17-jre-headless ruby redis-tools nginx-core apache2-bin php8.2-cli postgresql-15)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

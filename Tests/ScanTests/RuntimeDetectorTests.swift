@@ -80,6 +80,37 @@ private func binaries(_ analyses: [LayerAnalysis]) -> [InstalledPackage] {
         #expect(found.last?.cpes == ["cpe:2.3:a:ruby-lang:ruby:\(rubyVersion):*:*:*:*:*:*:*"])
     }
 
+    /// Debian's nginx, Apache httpd, PHP, PostgreSQL and Redis binaries, placed where the official
+    /// images unpack theirs (no dpkg database in the layer); versions from the binaries' own `-v`.
+    @Test func realServerBinaries() async throws {
+        func output(_ command: String) throws -> String {
+            String(decoding: try Shell.run(command + " 2>&1"), as: UTF8.self)
+        }
+        func firstVersion(_ text: String, after marker: String) throws -> String {
+            let range = try #require(text.range(of: marker), "\(marker) in \(text)")
+            return String(text[range.upperBound...].prefix { $0.isNumber || $0 == "." })
+        }
+        let expected = [
+            "httpd \(try firstVersion(try output("/usr/sbin/apache2 -v"), after: "Apache/"))",
+            "nginx \(try firstVersion(try output("/usr/sbin/nginx -v"), after: "nginx/"))",
+            "php \(try output("/usr/bin/php8.2 -r 'echo PHP_VERSION;'"))",
+            "postgresql \(try firstVersion(try output("/usr/lib/postgresql/15/bin/postgres --version"), after: "(PostgreSQL) "))",
+            "redis \(try firstVersion(try output("/usr/bin/redis-check-rdb --version"), after: "redis-check-rdb "))",
+        ]
+        var tar = TarWriter()
+        tar.file("usr/local/apache2/bin/httpd", try HostFiles.read("/usr/sbin/apache2"), mode: 0o755)
+        tar.file("usr/sbin/nginx", try HostFiles.read("/usr/sbin/nginx"), mode: 0o755)
+        tar.file("usr/local/bin/php", try HostFiles.read("/usr/bin/php8.2"), mode: 0o755)
+        tar.file("usr/local/bin/postgres", try HostFiles.read("/usr/lib/postgresql/15/bin/postgres"), mode: 0o755)
+        // Debian's redis-server is this same binary under another name.
+        tar.file("usr/local/bin/redis-server", try HostFiles.read("/usr/bin/redis-check-rdb"), mode: 0o755)
+        tar.end()
+        let found = binaries([try await analyzePlain(tar, chunk: 8_191)])
+        #expect(found.map { "\($0.name) \($0.version)" } == expected)
+        #expect(found.first { $0.name == "nginx" }?.cpes?.count == 2)
+        #expect(found.first { $0.name == "httpd" }?.cpes?.first?.hasPrefix("cpe:2.3:a:apache:http_server:2.4.") == true)
+    }
+
     /// Debian's /usr/bin/python3.11 is listed in python3.11-minimal.list: dpkg reports it, the
     /// runtime search does not report it again; a CPython in /usr/local is still reported.
     @Test func dpkgOwnedPythonIsNotReportedTwice() async throws {
