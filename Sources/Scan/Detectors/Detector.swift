@@ -14,14 +14,19 @@ public struct DetectorResult: Sendable, Codable, Hashable {
     public var packages: [InstalledPackage]
     /// Things an operator should know (unsupported formats, files skipped).
     public var notes: [String]
+    /// Files an OS package database says its packages own (dpkg `info/*.list`, apk `R:`), kept
+    /// only where a runtime could be found (`RuntimeDetector.isCandidate`): a runtime at such a
+    /// path is the OS package's, not reported again. nil when none.
+    public var ownedFiles: [String]?
 
-    public init(os: OSInfo? = nil, packages: [InstalledPackage] = [], notes: [String] = []) {
+    public init(os: OSInfo? = nil, packages: [InstalledPackage] = [], notes: [String] = [], ownedFiles: [String]? = nil) {
         self.os = os
         self.packages = packages
         self.notes = notes
+        self.ownedFiles = ownedFiles
     }
 
-    public var isEmpty: Bool { os == nil && packages.isEmpty && notes.isEmpty }
+    public var isEmpty: Bool { os == nil && packages.isEmpty && notes.isEmpty && (ownedFiles ?? []).isEmpty }
 }
 
 /// Finds packages in files of a layer: first asked whether it wants a path, then given

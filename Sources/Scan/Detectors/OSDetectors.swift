@@ -64,6 +64,7 @@ public struct DpkgDetector: PackageDetector {
 
     public func interest(in path: String, size: Int64, executable: Bool) -> FileInterest? {
         if path == "var/lib/dpkg/status" { return .metadata }
+        if path.hasPrefix("var/lib/dpkg/info/"), path.hasSuffix(".list") { return .metadata }
         if path.hasPrefix("var/lib/dpkg/status.d/") {
             let base = TarPath.basename(path)
             // distroless also ships `<pkg>.md5sums` beside each stanza file.
@@ -75,6 +76,14 @@ public struct DpkgDetector: PackageDetector {
     }
 
     public func detect(path: String, contents: [UInt8]) throws -> DetectorResult {
+        if path.hasPrefix("var/lib/dpkg/info/") {
+            // A package's file list: "/usr/bin/python3.11", one a line.
+            let owned = String(decoding: contents, as: UTF8.self).linesTrimmingCR.compactMap { line -> String? in
+                guard let normalized = TarPath.normalize(String(line.drop { $0 == "/" })), RuntimeDetector.isCandidate(normalized) else { return nil }
+                return normalized
+            }
+            return DetectorResult(ownedFiles: owned.isEmpty ? nil : owned)
+        }
         let statusDir = path.hasPrefix("var/lib/dpkg/status.d/")
         var packages: [InstalledPackage] = []
         for stanza in Stanzas.parse(String(decoding: contents, as: UTF8.self)) {
@@ -122,6 +131,8 @@ public struct ApkDetector: PackageDetector {
     public func detect(path: String, contents: [UInt8]) throws -> DetectorResult {
         var packages: [InstalledPackage] = []
         var fields: [Character: String] = [:]
+        var owned: [String] = []
+        var directory = ""
         func flush() {
             if let name = fields["P"], let version = fields["V"] {
                 let origin = fields["o"]
@@ -139,9 +150,16 @@ public struct ApkDetector: PackageDetector {
                 continue
             }
             guard line.count >= 2, let key = line.first, line.dropFirst().first == ":" else { continue }
+            if key == "F" {
+                directory = String(line.dropFirst(2))
+            } else if key == "R", let normalized = TarPath.normalize(TarPath.join(directory, line.dropFirst(2))),
+                RuntimeDetector.isCandidate(normalized)
+            {
+                owned.append(normalized)
+            }
             if fields[key] == nil { fields[key] = String(line.dropFirst(2)) }
         }
         flush()
-        return DetectorResult(packages: packages)
+        return DetectorResult(packages: packages, ownedFiles: owned.isEmpty ? nil : owned)
     }
 }

@@ -41,6 +41,12 @@ public enum ImageAnalyzer {
                 break
             }
         }
+        // Files the OS package databases of the final image own: a runtime there is reported
+        // by its OS package, not again from its binary.
+        var owned: Set<String> = []
+        for (_, versions) in history {
+            if let files = versions.last?.finding.result.ownedFiles { owned.formUnion(files) }
+        }
         var packages: [InstalledPackage] = []
         for (_, versions) in history {
             guard let current = versions.last else { continue }
@@ -48,6 +54,7 @@ public enum ImageAnalyzer {
                 Set(version.finding.result.packages.map(Self.key))
             }
             for var package in current.finding.result.packages {
+                if package.type == .binary, package.evidence != nil, let path = package.path, owned.contains(path) { continue }
                 let key = Self.key(package)
                 var first = versions.count - 1
                 while first > 0, keysByVersion[first - 1].contains(key) { first -= 1 }

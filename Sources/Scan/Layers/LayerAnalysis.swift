@@ -20,7 +20,7 @@ public struct FileFinding: Sendable, Codable, Hashable {
 /// analyser, so it is cached by (layer digest, `LayerAnalysis.analyzerVersion`).
 public struct LayerAnalysis: Sendable, Codable, Hashable {
     /// Bump whenever detectors or the facts recorded change, so cached analyses are redone.
-    public static let analyzerVersion = 1
+    public static let analyzerVersion = 2
 
     public var analyzerVersion: Int
     /// `sha256:` digest of the blob as received (compressed).
@@ -71,9 +71,10 @@ public struct LayerAnalysis: Sendable, Codable, Hashable {
 ///   - stream: the blob's bytes, in order, in chunks of any size.
 ///   - mediaType: the layer's media type from the manifest (zstd is refused).
 ///   - expectedDigest: `sha256:<hex>` from the manifest; nil skips the check.
+///   - runtimes: whether to search candidate files for runtime versions (`RuntimeDetector`).
 public func analyzeLayer<Stream: AsyncSequence>(
     stream: Stream, mediaType: String, expectedDigest: String?, limits: LayerLimits = .default,
-    detectors: [any PackageDetector] = Detectors.all
+    detectors: [any PackageDetector] = Detectors.all, runtimes: Bool = true
 ) async throws -> LayerAnalysis where Stream.Element == ByteBuffer {
     if let expectedDigest {
         let hex = expectedDigest.dropFirst("sha256:".count)
@@ -83,7 +84,7 @@ public func analyzeLayer<Stream: AsyncSequence>(
     }
     let decoder = try LayerDecoder(mediaType: mediaType, limits: limits)
     var reader = TarReader(maxEntries: limits.maxEntries, maxExtensionBytes: limits.maxExtensionHeaderBytes)
-    var collector = LayerCollector(detectors: detectors, limits: limits)
+    var collector = LayerCollector(detectors: detectors, limits: limits, runtimes: runtimes)
     for try await chunk in stream {
         try Task.checkCancellation()
         try decoder.feed(chunk) { bytes in try reader.feed(bytes, to: &collector) }
@@ -112,18 +113,27 @@ struct LayerCollector: TarEntryHandler {
     var replacedPaths: Set<String> = []
     var notes: [String] = []
     private var pendingDetector: Int?
+    /// The runtime search of the current entry, fed while it streams.
+    private var runtimeScan: RuntimeScan?
+    let runtimes: Bool
     /// Small captured files, kept so a hard link to one can be read too.
     private var kept: [String: [UInt8]] = [:]
     private var keptBytes = 0
     private static let keptBytesLimit = 32 << 20
 
-    init(detectors: [any PackageDetector], limits: LayerLimits) {
+    init(detectors: [any PackageDetector], limits: LayerLimits, runtimes: Bool = true) {
         self.detectors = detectors
         self.limits = limits
+        self.runtimes = runtimes
+    }
+
+    mutating func entryData(_ bytes: UnsafeRawBufferPointer) {
+        if runtimeScan != nil { runtimeScan!.feed(bytes) }
     }
 
     mutating func entryStarted(_ entry: TarEntry) throws -> Bool {
         pendingDetector = nil
+        runtimeScan = nil
         guard !entry.path.isEmpty else { return false }
         let base = TarPath.basename(entry.path)
         if base.hasPrefix(".wh.") {
@@ -163,6 +173,9 @@ struct LayerCollector: TarEntryHandler {
             }
             return false
         case .file:
+            if runtimes, entry.size > 0, let rule = RuntimeDetector.rule(for: entry.path) {
+                runtimeScan = RuntimeScan(path: entry.path, rule: rule)
+            }
             guard let index = wantingDetector(entry) else { return false }
             let detector = detectors[index]
             let interest = detector.interest(in: entry.path, size: entry.size, executable: entry.mode & 0o111 != 0)
@@ -185,6 +198,14 @@ struct LayerCollector: TarEntryHandler {
     }
 
     mutating func entryEnded(_ entry: TarEntry, contents: [UInt8]?) throws {
+        if var scan = runtimeScan {
+            runtimeScan = nil
+            defer { recordRuntime(&scan) }
+            guard let index = pendingDetector, let contents else { return }
+            pendingDetector = nil
+            record(entry.path, detector: index, contents: contents)
+            return
+        }
         guard let index = pendingDetector, let contents else { return }
         pendingDetector = nil
         record(entry.path, detector: index, contents: contents)
@@ -193,6 +214,22 @@ struct LayerCollector: TarEntryHandler {
         {
             kept[entry.path] = contents
             keptBytes += contents.count
+        }
+    }
+
+    /// Adds a runtime found while the entry streamed to the file's finding (a detector may have
+    /// read the same file, e.g. the binary detector an executable).
+    private mutating func recordRuntime(_ scan: inout RuntimeScan) {
+        if scan.gaveUp {
+            notes.append("\(scan.path): searched for a runtime version in the first \(RuntimeDetector.maxSearchedBytes) bytes only")
+        }
+        guard let package = scan.finish() else { return }
+        if var finding = findings[scan.path] {
+            finding.result.packages.append(package)
+            findings[scan.path] = finding
+        } else {
+            findings[scan.path] = FileFinding(path: scan.path, detector: RuntimeDetector.name, result: DetectorResult(packages: [package]))
+            replacedPaths.remove(scan.path)
         }
     }
 

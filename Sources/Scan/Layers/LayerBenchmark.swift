@@ -15,11 +15,14 @@ public enum LayerBenchmark {
     }
 
     /// Analyses the blob at `path` (read in 1 MiB chunks) and reports how long it took.
-    public static func run(path: String, mediaType: String, limits: LayerLimits = .default) async throws -> Measurement {
+    public static func run(
+        path: String, mediaType: String, limits: LayerLimits = .default, runtimes: Bool = true
+    ) async throws -> Measurement {
         let clock = ContinuousClock()
         let start = clock.now
         let analysis = try await analyzeLayer(
-            stream: FileByteStream(path: path, chunkSize: 1 << 20), mediaType: mediaType, expectedDigest: nil, limits: limits)
+            stream: FileByteStream(path: path, chunkSize: 1 << 20), mediaType: mediaType, expectedDigest: nil, limits: limits,
+            runtimes: runtimes)
         let elapsed = clock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         return Measurement(

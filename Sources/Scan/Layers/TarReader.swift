@@ -19,6 +19,12 @@ protocol TarEntryHandler {
     mutating func entryStarted(_ entry: TarEntry) throws -> Bool
     /// Called once the entry's contents were read (or skipped).
     mutating func entryEnded(_ entry: TarEntry, contents: [UInt8]?) throws
+    /// Called with each piece of a regular entry's contents as it streams (whether or not it is captured).
+    mutating func entryData(_ bytes: UnsafeRawBufferPointer)
+}
+
+extension TarEntryHandler {
+    mutating func entryData(_ bytes: UnsafeRawBufferPointer) {}
 }
 
 /// An incremental tar reader: fed decompressed bytes in arbitrary chunks, it parses ustar,
@@ -98,6 +104,7 @@ struct TarReader {
                 if capture != nil {
                     Self.append(bytes, index, take, to: &capture!)
                 }
+                handler.entryData(UnsafeRawBufferPointer(rebasing: bytes[index..<(index + take)]))
                 index += take
                 offset += Int64(take)
                 let left = remaining - Int64(take)
