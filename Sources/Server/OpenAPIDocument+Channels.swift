@@ -1,6 +1,7 @@
 import Foundation
+import Scan
 
-/// The channel schemas' parts: delivery modes, the minimum severity, the e-mail settings.
+/// The channel schemas' parts: delivery modes, the minimum severity and priority, the e-mail settings.
 extension OpenAPIDocument {
     static var channelDelivery: [String: Any] {
         [
@@ -12,6 +13,12 @@ extension OpenAPIDocument {
         [
             "type": ["string", "null"], "enum": (ChannelSeverity.levels as [Any]) + [NSNull()],
             "description": "Events carrying a finding severity below this are skipped; info and warning events are not filtered",
+        ]
+    }
+    static var channelMinPriority: [String: Any] {
+        [
+            "type": ["string", "null"], "enum": (Priority.allCases.map(\.rawValue) as [Any]) + [NSNull()],
+            "description": "Events carrying a finding priority below this (P1 highest) are skipped: the CVE watch's events, scan_complete, critical_cve and high_cve (their best finding); other events are not filtered. With minSeverity too, an event must meet both",
         ]
     }
     static var channelEmailProperties: [String: Any] {

@@ -210,7 +210,7 @@ enum OpenAPIDocument {
         let providers = ["DOCKER_HUB", "GHCR", "AWS_ECR", "AZURE_ACR", "GOOGLE_GAR", "GITLAB", "HARBOR", "JFROG", "QUAY", "NEXUS", "DOCKER_REGISTRY", "CUSTOM"]
         let roles = ["owner", "admin", "developer", "ci", "auditor", "viewer"]
         let events = NotificationEvent.allCases.map(\.rawValue)
-        let (delivery, minSeverity, emailIn, emailOut) = (channelDelivery, channelMinSeverity, channelEmailIn, channelEmailOut)
+        let (delivery, minSeverity, minPriority, emailIn, emailOut) = (channelDelivery, channelMinSeverity, channelMinPriority, channelEmailIn, channelEmailOut)
         let schedule: [String: Any] = ["type": "string", "enum": ["manual", "on_push", "daily", "weekly"]]
         let scanners: [String: Any] = ["type": "array", "items": ["type": "string", "enum": ["trivy", "grype", "syft", "native"]]]
         let credentials: [String: Any] = [
@@ -374,14 +374,14 @@ enum OpenAPIDocument {
                                                       "url": ["type": "string", "description": "webhook: the URL; slack/teams: scheme and host only (the URL is sealed); email: smtp://host:port"], "events": ["type": "array", "items": ["type": "string", "enum": events]], "enabled": ["type": "boolean"],
                                                       "hasSecret": ["type": "boolean", "description": "webhook: a signing secret; slack/teams: the sealed URL; email: an SMTP password"],
                                                       "secretDropped": ["type": "boolean", "description": "Only in an update's answer: true when the update dropped the signing secret (new url without a new secret) or the SMTP password (new host without a new password)."],
-                                                      "delivery": delivery, "minSeverity": minSeverity, "email": emailOut, "createdAt": date, "updatedAt": date]],
+                                                      "delivery": delivery, "minSeverity": minSeverity, "minPriority": minPriority, "email": emailOut, "createdAt": date, "updatedAt": date]],
             "ChannelCreate": ["type": "object", "required": ["name", "events"], "additionalProperties": false,
                               "description": "webhook and slack/teams need url; email needs email.",
                               "properties": ["name": str, "type": ["type": "string", "enum": ChannelType.allCases.map(\.rawValue)], "url": str,
                                              "events": ["type": "array", "items": ["type": "string", "enum": events]], "secret": ["type": "string", "minLength": 16],
-                                             "enabled": ["type": "boolean"], "delivery": delivery, "minSeverity": minSeverity, "email": emailIn]],
+                                             "enabled": ["type": "boolean"], "delivery": delivery, "minSeverity": minSeverity, "minPriority": minPriority, "email": emailIn]],
             "ChannelUpdate": ["type": "object", "properties": ["name": str, "url": str, "events": ["type": "array", "items": ["type": "string", "enum": events]],
-                                                            "secret": ["type": ["string", "null"]], "enabled": ["type": "boolean"], "delivery": delivery, "minSeverity": minSeverity, "email": emailIn]],
+                                                            "secret": ["type": ["string", "null"]], "enabled": ["type": "boolean"], "delivery": delivery, "minSeverity": minSeverity, "minPriority": minPriority, "email": emailIn]],
             "ChannelTest": ["type": "object", "properties": ["delivered": ["type": "boolean"], "statusClass": ["type": ["string", "null"], "pattern": "^[1-5]xx$"], "error": nstr, "durationMs": ["type": "integer"]]],
             "Delivery": ["type": "object", "properties": ["id": str, "event": str, "status": ["type": "string", "enum": ["pending", "delivered", "failed"]],
                                                        "attempts": ["type": "integer"], "statusClass": ["type": ["string", "null"], "pattern": "^[1-5]xx$"], "error": nstr,

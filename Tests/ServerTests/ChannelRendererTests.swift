@@ -177,6 +177,16 @@ import Testing
         #expect(ChannelSeverity.passes("unknown", minimum: "unknown") && !ChannelSeverity.passes("unknown", minimum: "low"))
     }
 
+    @Test func minimumPriorityFiltersEventsThatCarryOne() {
+        #expect(ChannelPriority.passes(.p1, minimum: "P2"))
+        #expect(ChannelPriority.passes(.p2, minimum: "P2"))
+        #expect(!ChannelPriority.passes(.p3, minimum: "P2"))
+        #expect(!ChannelPriority.passes(.p5, minimum: "P1"))
+        #expect(ChannelPriority.passes(.p5, minimum: "P5"))
+        #expect(ChannelPriority.passes(nil, minimum: "P1"))
+        #expect(ChannelPriority.passes(.p5, minimum: nil))
+    }
+
     @Test func addressesAndHosts() {
         #expect(ChannelInput.isAddress("sec@example.com") && ChannelInput.isAddress("a.b+c@localhost"))
         for bad in ["", "a", "a@", "@b", "a b@c.d", "a@b@c", "<a@b.c>", "a@b.c\r\nBcc: x", "a@127.0.0.1", "é@b.c", "a,b@c.d"] {

@@ -15,7 +15,7 @@ import Testing
     ]
 
     /// Migrations added since, in order.
-    static let added = ["server.v7.finding-priority", "server.v8.policies", "server.v9.vex", "server.v10.channels", "server.v11.finding-alerts", "server.v12.finding-digest", "server.v13.finding-purl"]
+    static let added = ["server.v7.finding-priority", "server.v8.policies", "server.v9.vex", "server.v10.channels", "server.v11.finding-alerts", "server.v12.finding-digest", "server.v13.finding-purl", "server.v14.channel-min-priority"]
 
     @Test func migratorKeepsThePreviousIdentifiersInOrder() throws {
         #expect(Migrations.identifiers == Self.previousLayout + Self.added)

@@ -173,12 +173,12 @@ def test_slack_teams_email_deliver_with_retries_and_no_injection(tmp_path):
 
         # Validation: one issue per bad field, paths into the e-mail settings.
         bad = s.api("POST", "/api/notification-channels", json={
-            "name": "bad", "type": "email", "events": events, "delivery": "weekly", "minSeverity": "severe",
+            "name": "bad", "type": "email", "events": events, "delivery": "weekly", "minSeverity": "severe", "minPriority": "p1",
             "email": {**email_settings, "to": ["a@example.com", "b@example.com", "not an address"], "port": 70000,
                       "host": "127.0.0.1", "bogus": 1}})
         assert bad.status_code == 400, bad.text
         paths = sorted(i["path"] for i in bad.json()["error"]["issues"])
-        assert paths == ["delivery", "email.bogus", "email.host", "email.port", "email.to[2]", "minSeverity"], paths
+        assert paths == ["delivery", "email.bogus", "email.host", "email.port", "email.to[2]", "minPriority", "minSeverity"], paths
         bad = s.api("POST", "/api/notification-channels", json={"name": "w", "url": rx.url + "/w", "events": events, "delivery": "daily"})
         assert bad.status_code == 400 and bad.json()["error"]["issues"][0]["path"] == "delivery"
         bad = s.api("POST", "/api/notification-channels", json={"name": "s", "type": "slack", "events": events})

@@ -53,6 +53,10 @@ def test_new_escalated_findings_alert_once_per_channel_and_never_when_excepted(t
         for name in ("team-a", "team-b"):
             r = s.api("POST", "/api/notification-channels", json={"name": name, "url": f"{rx.url}/{name}", "events": WATCH})
             assert r.status_code == 201, r.text
+        # minPriority P1: the P4 finding_new is skipped, the escalation into KEV (P1) arrives.
+        r = s.api("POST", "/api/notification-channels", json={"name": "urgent", "url": f"{rx.url}/urgent", "events": WATCH,
+                                                            "minPriority": "P1"})
+        assert r.status_code == 201 and r.json()["data"]["minPriority"] == "P1", r.text
         # A Slack channel in immediate digest mode: one message per rematch.
         r = s.api("POST", "/api/notification-channels", json={"name": "slack", "type": "slack", "url": f"{rx.url}/slack",
                                                             "events": WATCH, "delivery": "immediate"})
@@ -87,6 +91,7 @@ def test_new_escalated_findings_alert_once_per_channel_and_never_when_excepted(t
             assert e["reference"] == f"{reg.host}/apps/web:1.0" and e["digest"].startswith("sha256:")
             assert e["imageId"] == scan["imageId"] and e["priority"] == "P4"
 
+        assert watch_events("/urgent") == []
         assert rx.wait(lambda: len(slack_messages()) >= 1)
         assert feeds.cve_id(2) in json.dumps(slack_messages()[0]) and feeds.cve_id(1) not in json.dumps(slack_messages())
 
@@ -110,6 +115,9 @@ def test_new_escalated_findings_alert_once_per_channel_and_never_when_excepted(t
             got = watch_events(path)[1:]
             assert [(e["event"], e["vulnerabilityId"], e["reason"], e["priority"], e["kev"]) for e in got] == [
                 ("finding_escalated", feeds.cve_id(2), "kev", "P1", "true")], got
+        got = watch_events("/urgent")
+        assert [(e["event"], e["vulnerabilityId"], e["priority"]) for e in got] == [
+            ("finding_escalated", feeds.cve_id(2), "P1")], got
         assert rx.wait(lambda: len(slack_messages()) >= 2)
         time.sleep(1)
         assert len(slack_messages()) == 2 and "kev" in json.dumps(slack_messages()[1]).lower()
@@ -118,7 +126,8 @@ def test_new_escalated_findings_alert_once_per_channel_and_never_when_excepted(t
             if ch["type"] != "webhook":
                 continue
             log = s.api("GET", f"/api/notification-channels/{ch['id']}/deliveries").json()["data"]
-            assert sorted(d["event"] for d in log) == ["finding_escalated", "finding_new"], log
+            expected = ["finding_escalated"] if ch["name"] == "urgent" else ["finding_escalated", "finding_new"]
+            assert sorted(d["event"] for d in log) == expected, log
             assert all(d["status"] == "delivered" for d in log), log
     finally:
         s.stop()

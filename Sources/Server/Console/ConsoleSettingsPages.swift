@@ -20,6 +20,7 @@ extension ConsoleRoutes {
             "roles": assignable.map(\.rawValue),
             "eventOptions": NotificationEvent.allCases.map(\.rawValue),
             "severityOptions": ChannelSeverity.levels,
+            "priorityOptions": Priority.allCases.map(\.rawValue),
         ]
         if v.canAdmin {
             let accounts = AccountService(s: s)
@@ -109,6 +110,7 @@ extension ConsoleRoutes {
             "events": .array((form.lists["events"] ?? []).map(JSONValue.string)),
         ]
         if let severity = form.value("minSeverity") { body["minSeverity"] = .string(severity) }
+        if let priority = form.value("minPriority") { body["minPriority"] = .string(priority) }
         if type != "webhook", let delivery = form.value("delivery") { body["delivery"] = .string(delivery) }
         if type == "email" {
             var email: [String: JSONValue] = [

@@ -6,7 +6,7 @@ import Scan
 /// rules need the channel's type, which an update takes from the stored channel:
 /// `check(type:creating:)` adds them.
 struct ChannelInput {
-    static let fields: Set<String> = ["name", "type", "url", "events", "secret", "enabled", "delivery", "minSeverity", "email"]
+    static let fields: Set<String> = ["name", "type", "url", "events", "secret", "enabled", "delivery", "minSeverity", "minPriority", "email"]
     static let readOnly: Set<String> = ["id", "hasSecret", "secretDropped", "createdAt", "updatedAt"]
     static let emailFields: Set<String> = ["host", "port", "security", "username", "password", "from", "to", "caFile"]
 
@@ -20,6 +20,8 @@ struct ChannelInput {
     var delivery: DeliveryMode?
     /// nil: not given; .some(nil): no minimum.
     var minSeverity: String??
+    /// nil: not given; .some(nil): no minimum.
+    var minPriority: String??
     var email: EmailSettings?
     /// nil: not given; .some(nil): remove.
     var password: String??
@@ -62,6 +64,17 @@ struct ChannelInput {
                 }
             } else {
                 input.minSeverity = .some(nil)
+            }
+        }
+        if r.has("minPriority") {
+            if let m = r.string("minPriority", nullable: true) {
+                if Priority(rawValue: m) == nil {
+                    r.fail("minPriority", "Must be one of: \(Priority.allCases.map(\.rawValue).joined(separator: ", ")) (or null).")
+                } else {
+                    input.minPriority = .some(m)
+                }
+            } else {
+                input.minPriority = .some(nil)
             }
         }
         if r.has("email") {

@@ -1,4 +1,5 @@
 import Foundation
+public import Scan
 import Store
 
 /// A channel's type: where and how its messages go.
@@ -38,6 +39,18 @@ public enum ChannelSeverity {
     public static func passes(_ severity: String, minimum: String?) -> Bool {
         guard let minimum, let floor = rank(minimum), let r = rank(severity) else { return true }
         return r >= floor
+    }
+}
+
+/// How `minPriority` filters events. Only events carrying a finding priority are compared: the
+/// CVE watch's events (the finding's priority), `scan_complete`, `critical_cve` and
+/// `high_cve` (the best priority among the findings they report). Others carry none and are
+/// delivered when subscribed. A channel with both minimums delivers an event only when it
+/// meets both.
+public enum ChannelPriority {
+    public static func passes(_ priority: Priority?, minimum: String?) -> Bool {
+        guard let minimum, let floor = Priority(rawValue: minimum), let priority else { return true }
+        return priority <= floor
     }
 }
 

@@ -19,6 +19,7 @@ struct ChannelDTO: Encodable, Sendable {
     var secretDropped: Bool?
     var delivery: String
     var minSeverity: String?
+    var minPriority: String?
     /// E-mail channels: the SMTP settings without the password.
     var email: EmailSettings?
     var createdAt: String
@@ -34,6 +35,7 @@ struct ChannelDTO: Encodable, Sendable {
         hasSecret = c.hasSecret
         delivery = c.delivery
         minSeverity = c.minSeverity
+        minPriority = c.minPriority
         email = c.type == ChannelType.email.rawValue ? EmailSettings.decode(c.settings) : nil
         createdAt = Timestamp.format(c.createdAt)
         updatedAt = Timestamp.format(c.updatedAt)

@@ -38,7 +38,7 @@ struct NotificationService: Sendable {
     }
 
     /// Creates a channel from a request body (`name`, `type`, `url`, `events`, `secret`,
-    /// `enabled`, `delivery`, `minSeverity`, `email`).
+    /// `enabled`, `delivery`, `minSeverity`, `minPriority`, `email`).
     func create(_ p: Principal, _ body: ObjectReader, ip: String?) async throws -> ChannelDTO {
         try p.authorize(.admin, operation: "POST /api/notification-channels")
         var r = body
@@ -59,7 +59,8 @@ struct NotificationService: Sendable {
             var channel = NotificationChannelRecord(
                 id: id, orgId: p.orgId, name: name, type: type.rawValue, url: "",
                 events: String(decoding: try JSONCoding.encoder.encode(events), as: UTF8.self), enabled: input.enabled ?? true,
-                hasSecret: false, now: now, delivery: (input.delivery ?? .immediate).rawValue, minSeverity: input.minSeverity ?? nil)
+                hasSecret: false, now: now, delivery: (input.delivery ?? .immediate).rawValue, minSeverity: input.minSeverity ?? nil,
+                minPriority: input.minPriority ?? nil)
             switch type {
             case .webhook:
                 channel.url = input.url ?? ""
@@ -160,6 +161,7 @@ struct NotificationService: Sendable {
             if let enabled = input.enabled { channel.enabled = enabled }
             if let delivery = input.delivery { channel.delivery = delivery.rawValue }
             if let minSeverity = input.minSeverity { channel.minSeverity = minSeverity }
+            if let minPriority = input.minPriority { channel.minPriority = minPriority }
             channel.updatedAt = now
             try NotificationRepository.updateChannel(db, channel)
             try AppServices.audit(db, org: p.orgId, actor: p.actor, action: "notification_channel.update", target: id, ip: ip, now: now)

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 public import Registry
+public import Scan
 public import Cron
 import Crypto
 public import Foundation
@@ -39,7 +40,7 @@ public enum Notifications {
     public static func secretOwner(_ channelId: String) -> String { "channel:\(channelId):secret" }
 
     /// Records `event` for every enabled channel of `orgId` that subscribes to it and whose
-    /// minimum severity it meets, inside the caller's transaction. `fields` are merged into
+    /// minimum severity and priority it meets, inside the caller's transaction. `fields` are merged into
     /// the body next to the standard keys. A webhook gets one delivery per event; a slack,
     /// teams or email channel gets the event into its pending table and a flush job for its
     /// next message (see `ChannelDigest`).
@@ -50,7 +51,7 @@ public enum Notifications {
     /// queued as a safety net should the batch die first).
     public static func emit(
         _ event: NotificationEvent, orgId: String, severity: String, title: String, message: String,
-        fields: [String: String] = [:], held: Bool = false, now: Date, in db: Database
+        fields: [String: String] = [:], priority: Priority? = nil, held: Bool = false, now: Date, in db: Database
     ) throws {
         let channels = try NotificationRepository.enabledChannels(db, org: orgId)
         guard !channels.isEmpty else { return }
@@ -63,7 +64,9 @@ public enum Notifications {
         body["organizationId"] = orgId
         let data = try JSONCoding.encoder.encode(body)
         for channel in channels where channel.events.contains(event.rawValue) {
-            guard ChannelSeverity.passes(severity, minimum: channel.minSeverity) else { continue }
+            guard ChannelSeverity.passes(severity, minimum: channel.minSeverity),
+                ChannelPriority.passes(priority, minimum: channel.minPriority)
+            else { continue }
             if channel.type == ChannelType.webhook.rawValue {
                 try enqueue(channelId: channel.id, event: event.rawValue, body: data, orgId: orgId, now: now, in: db)
             } else {

@@ -55,7 +55,8 @@ enum ScanRecording {
             .scanComplete, orgId: orgId, severity: c.critical > 0 ? "critical" : c.high > 0 ? "high" : "info",
             title: "Scan complete: \(s.reference)",
             message: "\(findings.count) findings (critical \(c.critical), high \(c.high), medium \(c.medium), low \(c.low)); risk score \(s.riskScore).",
-            fields: ["scanId": scanId, "reference": s.reference, "digest": s.digest, "riskScore": "\(s.riskScore)"], now: now, in: db)
+            fields: ["scanId": scanId, "reference": s.reference, "digest": s.digest, "riskScore": "\(s.riskScore)"],
+            priority: findings.map(\.effectivePriority).min(), now: now, in: db)
         let previous = try imageId.map { try ScanRepository.previousFindingKeys(imageId: $0, tag: tag, before: scanId, in: db) } ?? []
         let suppressed = try ScanRepository.suppressedVulnerabilities(orgId: orgId, imageId: imageId, now: now, in: db)
         for (event, severity) in [(NotificationEvent.criticalCVE, Severity.critical), (.highCVE, .high)] {
@@ -70,7 +71,8 @@ enum ScanRecording {
                 event, orgId: orgId, severity: severity.rawValue.lowercased(),
                 title: "\(new.count) new \(severity.rawValue) finding\(plural) in \(s.reference)",
                 message: new.prefix(10).map { "\($0.vulnerabilityId) in \($0.package.name) \($0.package.version)" }.joined(separator: "; "),
-                fields: ["scanId": scanId, "reference": s.reference, "vulnerabilityIds": ids.joined(separator: ",")], now: now, in: db)
+                fields: ["scanId": scanId, "reference": s.reference, "vulnerabilityIds": ids.joined(separator: ",")],
+                priority: new.map(\.effectivePriority).min(), now: now, in: db)
         }
     }
 }

@@ -400,6 +400,10 @@ package enum Migrations {
         migrator.registerMigration("server.v13.finding-purl") { db in
             try db.execute(sql: "ALTER TABLE findings ADD COLUMN purl TEXT")
         }
+        // A channel's minimum priority (P1 … P5), beside its minimum severity.
+        migrator.registerMigration("server.v14.channel-min-priority") { db in
+            try db.execute(sql: "ALTER TABLE notification_channels ADD COLUMN min_priority TEXT")
+        }
         return migrator
     }
 }

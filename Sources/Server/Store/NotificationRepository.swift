@@ -53,19 +53,21 @@ package enum NotificationRepository {
         package var events: [String]
         package var delivery: String
         package var minSeverity: String?
+        package var minPriority: String?
     }
 
     /// The enabled channels of an organization (ids, types, subscribed events, delivery mode
-    /// and minimum severity).
+    /// and minimum severity and priority).
     package static func enabledChannels(_ db: Database, org: String) throws -> [EnabledChannel] {
         try Row.fetchAll(
             db.cachedStatement(
-                sql: "SELECT id, type, events, delivery, min_severity FROM notification_channels WHERE org_id = ? AND enabled = ?"),
+                sql: "SELECT id, type, events, delivery, min_severity, min_priority FROM notification_channels WHERE org_id = ? AND enabled = ?"),
             arguments: [org, true]
         ).map { row in
             let events = (try? JSONDecoder().decode([String].self, from: Data((row["events"] as String).utf8))) ?? []
             return EnabledChannel(
-                id: row["id"], type: row["type"], events: events, delivery: row["delivery"], minSeverity: row["min_severity"])
+                id: row["id"], type: row["type"], events: events, delivery: row["delivery"], minSeverity: row["min_severity"],
+                minPriority: row["min_priority"])
         }
     }
 

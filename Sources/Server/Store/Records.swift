@@ -150,15 +150,20 @@ package struct NotificationChannelRecord: StoredRecord, Hashable {
     package var delivery: String
     /// Events carrying a finding severity below this one are skipped; nil: none are.
     package var minSeverity: String?
+    /// Events carrying a finding priority below this one (`P1` highest … `P5`) are skipped;
+    /// nil: none are.
+    package var minPriority: String?
     /// The type's non-secret settings as JSON (e-mail: host, port, security, from, to, …).
     package var settings: String?
 
     package init(
         id: String, orgId: String, name: String, type: String = "webhook", url: String, events: String, enabled: Bool,
-        hasSecret: Bool, now: Date, delivery: String = "immediate", minSeverity: String? = nil, settings: String? = nil
+        hasSecret: Bool, now: Date, delivery: String = "immediate", minSeverity: String? = nil, minPriority: String? = nil,
+        settings: String? = nil
     ) {
         self.delivery = delivery
         self.minSeverity = minSeverity
+        self.minPriority = minPriority
         self.settings = settings
         self.id = id
         self.orgId = orgId

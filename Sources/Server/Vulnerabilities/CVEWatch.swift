@@ -135,7 +135,7 @@ public enum CVEWatch {
             let (title, message, fields) = describe(alert, imageId: imageId, reference: reference, digest: digest)
             try Notifications.emit(
                 alert.kind.event, orgId: orgId, severity: f.severity.rawValue.lowercased(), title: title, message: message,
-                fields: fields, held: true, now: now, in: db)
+                fields: fields, priority: f.effectivePriority, held: true, now: now, in: db)
             emitted += 1
         }
         return emitted
