@@ -9,8 +9,8 @@ import Registry
 import Server
 import Store
 
-@main
 struct Harborguard: AsyncParsableCommand {
+    /// The entry point (called by `main.swift`).
     static func main() async {
         // Everything the appliance writes (database, WAL, keyring, backups) is private to its user.
         umask(0o077)

@@ -100,7 +100,7 @@ struct ScanCommand: AsyncParsableCommand {
             do { database = try VulnerabilityDatabase(path: path) } catch { fail("cannot open \(path): \(error)") }
         }
         let clients = RegistryHTTPClients()
-        let report: ImageScanReport
+        var report: ImageScanReport
         do {
             let client = try access.client(for: reference, clients: clients, logger: logger)
             // Progress goes to stderr so stdout stays the report alone.
@@ -116,7 +116,10 @@ struct ScanCommand: AsyncParsableCommand {
         }
         try? await clients.shutdown()
         let filter = FindingFilter(severities: severities, fixableOnly: ignoreUnfixed, kevOnly: kev, epssMin: epssThreshold)
+        // The findings leave the report while they are filtered and sorted, so both happen in
+        // place (no copy of each finding).
         var candidates = report.findings
+        report.findings = []
         var vexSuppressed: Int?
         if !vexDocuments.isEmpty {
             let applied = VEXFilter(documents: vexDocuments).apply(
@@ -125,9 +128,11 @@ struct ScanCommand: AsyncParsableCommand {
             candidates = applied.kept
             vexSuppressed = applied.suppressed
         }
-        let findings = sort.order.sorted(candidates.filter(filter.includes))
+        candidates.removeAll { !filter.includes($0) }
+        sort.order.sort(&candidates)
+        let findings = candidates
         var filtered = report
-        filtered.findings = findings
+        filtered.findings = candidates
         filtered.vexSuppressed = vexSuppressed
         let text: String
         switch format {

@@ -71,11 +71,41 @@ import Testing
         #expect(beta.cvssRating == CVSSRating(version: "3.1", vector: Self.v3, score: 5.3, type: "Primary", source: "GHSA-aaa-002"))
         #expect(try db.enrichment(cves: ["CVE-2099-7002"])["CVE-2099-7002"]?.nvd?.preferredRating?.score == 9.8)
         // Matching's read: the pre-v5 row has no compact rating, so its record is decoded.
-        #expect(try db.read { try String.fetchOne($0, sql: "SELECT rating_version FROM nvd_cve") } == nil)
-        let compact = try db.read { try VulnerabilityDatabase.enrichment($0, cves: ["CVE-2099-7002"]) }
-        #expect(compact["CVE-2099-7002"]?.nvd?.preferredRating == CVSSRating(version: "3.1", vector: Self.nvdVector, score: 9.8, type: "Primary", source: "nvd@nist.gov"))
+        #expect(try db.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM nvd_rating WHERE version IS NULL") } == 1)
+        let compact = try db.read { try VulnerabilityDatabase.matchData($0, cves: ["CVE-2099-7002"]) }
+        #expect(compact["CVE-2099-7002"]?.rating == CVSSRating(version: "3.1", vector: Self.nvdVector, score: 9.8, type: "Primary", source: "nvd@nist.gov"))
     }
 
+    /// A database imported between v5 and v7 (ratings in `nvd_cve`'s columns): the v7 migration
+    /// moves them to `nvd_rating`, and matching reads them there without decoding the record.
+    @Test func theRatingTableMigrationMovesTheStoredRatings() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hg-v7-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("vulndb.sqlite").path
+        do {
+            let pool = try DatabasePool(path: path)
+            try VulnerabilityDatabase.migrator.migrate(pool, upTo: "v5: the CVSS vector beside each stored score")
+            try pool.write { db in
+                // The record says nothing: a rating read from it would be missing.
+                let record = Data(#"{"id":"X","cwes":[],"ratings":[],"cpes":[]}"#.utf8)
+                try db.execute(
+                    sql: """
+                        INSERT INTO nvd_cve(id, last_modified, record, rating_version, rating_vector, rating_score, rating_type, rating_source)
+                        VALUES ('CVE-2099-0001', '2024-01-01T00:00:00.000', ?, '3.1', ?, 9.8, 'Primary', 'nvd@nist.gov'),
+                               ('CVE-2099-0002', '2024-01-01T00:00:00.000', ?, '', NULL, NULL, NULL, NULL)
+                        """, arguments: [record, Self.nvdVector, record])
+            }
+        }
+        let db = try VulnerabilityDatabase(path: path)
+        let read = try db.read { try VulnerabilityDatabase.matchData($0, cves: ["CVE-2099-0001", "CVE-2099-0002", "CVE-2099-0003"]) }
+        #expect(read["CVE-2099-0001"]?.rating == CVSSRating(version: "3.1", vector: Self.nvdVector, score: 9.8, type: "Primary", source: "nvd@nist.gov"))
+        #expect(read["CVE-2099-0002"]?.inNVD == true && read["CVE-2099-0002"]?.rating == nil)
+        #expect(read["CVE-2099-0003"] == nil)
+    }
+
+    /// The preferred rating goes to `nvd_rating` (v7), one short row per CVE; a record that
+    /// an older import left unchanged keeps its row.
     @Test func theNVDImportStoresThePreferredRatingCompactly() throws {
         let feeds = try EnrichmentFeedTests()
         let db = try VulnerabilityDatabase.inMemory()
@@ -87,13 +117,13 @@ import Testing
         ]]))
         _ = try db.importNVD(file: nvd, expectedSHA256: nil, source: "nvd:2099", location: "nvd")
         let stored = try db.read {
-            try Row.fetchAll($0, sql: "SELECT rating_version, rating_vector, rating_score, rating_type, rating_source FROM nvd_cve ORDER BY id")
+            try Row.fetchAll($0, sql: "SELECT version, vector, score, type, source FROM nvd_rating ORDER BY id")
                 .map { [$0[0], $0[1], ($0[2] as Double?).map { String($0) }, $0[3], $0[4]] as [String?] }
         }
         #expect(stored == [["3.1", Self.nvdVector, "9.8", "Secondary", "cna@example.org"], ["", nil, nil, nil, nil]])
-        let read = try db.read { try VulnerabilityDatabase.enrichment($0, cves: ["CVE-2099-0001", "CVE-2099-0002"]) }
-        #expect(read["CVE-2099-0001"]?.nvd?.preferredRating == CVSSRating(version: "3.1", vector: Self.nvdVector, score: 9.8, type: "Secondary", source: "cna@example.org"))
-        #expect(read["CVE-2099-0002"]?.nvd != nil && read["CVE-2099-0002"]?.nvd?.preferredRating == nil)
+        let read = try db.read { try VulnerabilityDatabase.matchData($0, cves: ["CVE-2099-0001", "CVE-2099-0002"]) }
+        #expect(read["CVE-2099-0001"]?.rating == CVSSRating(version: "3.1", vector: Self.nvdVector, score: 9.8, type: "Secondary", source: "cna@example.org"))
+        #expect(read["CVE-2099-0002"]?.inNVD == true && read["CVE-2099-0002"]?.rating == nil)
     }
 
     @Test func theImportStoresTheVectorThatGaveTheScore() throws {

@@ -138,6 +138,37 @@ import Testing
         #expect(FindingOrder.severity.sorted(tied).map(\.vulnerabilityId) == ["CVE-9", "CVE-1", "CVE-0", "CVE-2", "CVE-3"])
     }
 
+    /// The in-place sort moves findings along the permutation's cycles: every order, random
+    /// inputs with many ties, compared with a plain stable sort of (key, position) pairs.
+    @Test(arguments: FindingOrder.allCases) func inPlaceSortIsAStableSortOfEveryFinding(order: FindingOrder) {
+        var rng = SystemRandomNumberGenerator()
+        for n in [0, 1, 2, 3, 17, 500] {
+            var input: [Finding] = []
+            for i in 0..<n {
+                var f = Self.finding(
+                    "CVE-\(Int.random(in: 0..<6, using: &rng))", "p\(Int.random(in: 0..<3, using: &rng))",
+                    fixed: Bool.random(using: &rng) ? "2" : nil, priority: Priority.allCases.randomElement(using: &rng),
+                    severity: Severity.allCases.randomElement(using: &rng)!,
+                    epss: Bool.random(using: &rng) ? Double(Int.random(in: 0..<4, using: &rng)) / 4 : nil)
+                f.title = "#\(i)"  // not a sort key: tells equal findings apart
+                input.append(f)
+            }
+            var sorted = input
+            order.sort(&sorted)
+            // Reference: insertion sort by the same order's answer on pairs (stable by construction).
+            var reference: [Finding] = []
+            for f in input {
+                var k = reference.count
+                while k > 0, order.sorted([f, reference[k - 1]]).first?.title == f.title, order.sorted([reference[k - 1], f]).first?.title == f.title {
+                    k -= 1
+                }
+                reference.insert(f, at: k)
+            }
+            #expect(sorted.map(\.title) == reference.map(\.title), "n=\(n)")
+            #expect(Set(sorted.compactMap(\.title)).count == n)
+        }
+    }
+
     // MARK: Formats
 
     @Test func tableShowsPriorityEPSSKEVAndFixFirst() throws {
@@ -189,6 +220,19 @@ import Testing
           as [(Double, Double, String)])
     func epssCell(score: Double, percentile: Double, expected: String) {
         #expect(ScanReportText.epssCell(EPSSInfo(score: score, percentile: percentile, date: nil)) == expected)
+    }
+
+    /// The cell's number is `%.0f` / `%.1f` / `%.2f` of the percentage for every score EPSS can
+    /// publish (five decimals).
+    @Test func epssCellMatchesPrintfForEveryFiveDecimalScore() {
+        var mismatches: [String] = []
+        for k in 0...100_000 {
+            let pct = (Double(k) / 100_000) * 100
+            let digits = pct >= 9.95 ? 0 : pct >= 0.995 ? 1 : 2
+            let expected = String(format: "%.\(digits)f", pct)
+            if ScanReportText.fixed(pct, digits) != expected { mismatches.append("\(k): \(expected)") }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(10))")
     }
 
     @Test func jsonCarriesTheAPIShape() throws {

@@ -47,53 +47,101 @@ public enum FindingOrder: String, Sendable, CaseIterable {
     case package
 
     public func sorted(_ findings: [Finding]) -> [Finding] {
-        // Indices are sorted, not the (large) findings themselves, and the keys are compared
-        // in a fixed order without building anything per comparison.
+        var out = findings
+        sort(&out)
+        return out
+    }
+
+    /// Sorts in place. Each finding's numeric keys (priority, severity, EPSS) are taken once
+    /// into a small contiguous array and indices are sorted by them, reaching the findings'
+    /// strings (id, package) only to break ties, by borrowing; the findings are then moved
+    /// into place along the permutation's cycles (moves, not copies: no reference counting of
+    /// their strings and arrays).
+    public func sort(_ findings: inout [Finding]) {
+        let count = findings.count
+        guard count > 1 else { return }
         let order = self
-        let indices = findings.withUnsafeBufferPointer { buf in
-            findings.indices.sorted { i, j in
-                let c = Self.compare(buf[i], buf[j], order)
-                return c != 0 ? c < 0 : i < j
+        let permutation = findings.withUnsafeBufferPointer { buf in
+            var numeric: [NumericKey] = []
+            numeric.reserveCapacity(count)
+            for i in 0..<count { numeric.append(NumericKey(buf[i])) }
+            return numeric.withUnsafeBufferPointer { keys in
+                Array(0..<count).sorted { i, j in
+                    let c = Self.compare(i, j, keys, buf, order)
+                    return c != 0 ? c < 0 : i < j
+                }
             }
         }
-        return indices.map { findings[$0] }
+        // Position k receives the finding at permutation[k].
+        var placed = [Bool](repeating: false, count: count)
+        findings.withUnsafeMutableBufferPointer { buf in
+            guard let base = buf.baseAddress else { return }
+            for start in 0..<count where !placed[start] {
+                placed[start] = true
+                guard permutation[start] != start else { continue }
+                let first = (base + start).move()
+                var k = start
+                while permutation[k] != start {
+                    let source = permutation[k]
+                    (base + k).moveInitialize(from: base + source, count: 1)
+                    placed[source] = true
+                    k = source
+                }
+                (base + k).initialize(to: first)
+            }
+        }
     }
 
-    /// The keys of each order, in turn (built once, not per comparison).
-    private static let priorityKeys: [@Sendable (Finding, Finding) -> Int] = [byPriority, bySeverity, byEPSS, byID, byPackage]
-    private static let severityKeys: [@Sendable (Finding, Finding) -> Int] = [bySeverity, byPriority, byEPSS, byID, byPackage]
-    private static let packageKeys: [@Sendable (Finding, Finding) -> Int] = [byPackage, byPriority, bySeverity, byEPSS, byID]
+    /// A finding's numeric sort keys, each ascending in the order findings go: priority rank
+    /// (none after P5), severity and EPSS score negated (highest first; no score last).
+    struct NumericKey {
+        var priority: Int
+        var severity: Int
+        var epss: Double
 
-    private static func compare(_ a: Finding, _ b: Finding, _ order: FindingOrder) -> Int {
-        let keys = switch order {
-        case .priority: priorityKeys
-        case .severity: severityKeys
-        case .package: packageKeys
+        init(_ f: Finding) {
+            priority = f.priority?.rank ?? Priority.allCases.count + 1
+            severity = -f.severity.rank
+            epss = -(f.epss?.score ?? -1)
         }
-        for key in keys {
-            let c = key(a, b)
+    }
+
+    /// <0 when finding i goes before finding j. Orders: priority, then severity, EPSS, id,
+    /// package; severity, then priority, EPSS, id, package; package, then priority, severity,
+    /// EPSS, id.
+    private static func compare(
+        _ i: Int, _ j: Int, _ k: UnsafeBufferPointer<NumericKey>, _ f: UnsafeBufferPointer<Finding>, _ order: FindingOrder
+    ) -> Int {
+        let (a, b) = (k[i], k[j])
+        switch order {
+        case .priority:
+            if a.priority != b.priority { return a.priority < b.priority ? -1 : 1 }
+            if a.severity != b.severity { return a.severity < b.severity ? -1 : 1 }
+            if a.epss != b.epss { return a.epss < b.epss ? -1 : 1 }
+            let c = compare(f[i].vulnerabilityId, f[j].vulnerabilityId)
+            return c != 0 ? c : byPackage(f, i, j)
+        case .severity:
+            if a.severity != b.severity { return a.severity < b.severity ? -1 : 1 }
+            if a.priority != b.priority { return a.priority < b.priority ? -1 : 1 }
+            if a.epss != b.epss { return a.epss < b.epss ? -1 : 1 }
+            let c = compare(f[i].vulnerabilityId, f[j].vulnerabilityId)
+            return c != 0 ? c : byPackage(f, i, j)
+        case .package:
+            let c = byPackage(f, i, j)
             if c != 0 { return c }
+            if a.priority != b.priority { return a.priority < b.priority ? -1 : 1 }
+            if a.severity != b.severity { return a.severity < b.severity ? -1 : 1 }
+            if a.epss != b.epss { return a.epss < b.epss ? -1 : 1 }
+            return compare(f[i].vulnerabilityId, f[j].vulnerabilityId)
         }
-        return 0
     }
 
-    // Each comparison answers <0 when the first finding goes first.
     private static func compare<T: Comparable>(_ a: T, _ b: T) -> Int { a < b ? -1 : (b < a ? 1 : 0) }
 
-    private static func byPriority(_ a: Finding, _ b: Finding) -> Int {
-        compare(a.priority?.rank ?? Priority.allCases.count + 1, b.priority?.rank ?? Priority.allCases.count + 1)
-    }
-
-    private static func bySeverity(_ a: Finding, _ b: Finding) -> Int { compare(b.severity, a.severity) }
-
-    private static func byEPSS(_ a: Finding, _ b: Finding) -> Int { compare(b.epss?.score ?? -1, a.epss?.score ?? -1) }
-
-    private static func byID(_ a: Finding, _ b: Finding) -> Int { compare(a.vulnerabilityId, b.vulnerabilityId) }
-
-    private static func byPackage(_ a: Finding, _ b: Finding) -> Int {
-        let c = compare(a.package.name, b.package.name)
+    private static func byPackage(_ f: UnsafeBufferPointer<Finding>, _ i: Int, _ j: Int) -> Int {
+        let c = compare(f[i].package.name, f[j].package.name)
         if c != 0 { return c }
-        let v = compare(a.package.version, b.package.version)
-        return v != 0 ? v : compare(a.package.purl, b.package.purl)
+        let v = compare(f[i].package.version, f[j].package.version)
+        return v != 0 ? v : compare(f[i].package.purl, f[j].package.purl)
     }
 }

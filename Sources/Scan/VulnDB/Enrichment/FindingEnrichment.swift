@@ -56,25 +56,36 @@ enum FindingEnrichment {
         guard !findings.isEmpty else { return }
         var cves: Set<String> = []
         for f in findings {
-            for id in [f.vulnerabilityId] + f.aliases where id.hasPrefix("CVE-") { cves.insert(id) }
+            if f.vulnerabilityId.hasPrefix("CVE-") { cves.insert(f.vulnerabilityId) }
+            for id in f.aliases where id.hasPrefix("CVE-") { cves.insert(id) }
         }
-        let data = try VulnerabilityDatabase.enrichment(db, cves: cves)
+        let data = try VulnerabilityDatabase.matchData(db, cves: cves)
         var codename = DebianRelease.codename(inventory.os)
         if codename != nil, try !VulnerabilityDatabase.hasDebianStatements(db) { codename = nil }
         var sources: [String: String] = [:]
         if codename != nil {
             for p in inventory.packages where p.type == .deb { sources["\(p.name)\u{1F}\(p.version)"] = p.sourceName ?? p.name }
         }
-        for i in findings.indices {
-            var f = findings[i]
-            let ids = ([f.vulnerabilityId] + f.aliases).filter { $0.hasPrefix("CVE-") }
-            let nvd = ids.lazy.compactMap { data[$0]?.nvd }.first
-            let epss = ids.lazy.compactMap { id in data[id]?.epss.map { (score: $0, date: data[id]?.epssDate) } }.first
-            let kev = ids.lazy.compactMap { data[$0]?.kev }.first
+        // Each finding is changed in place (no copy of the finding), and its CVE ids are
+        // walked once for the three sources.
+        func enrich(_ f: inout Finding) throws {
+            var inNVD = false
+            var nvdRating: CVSSRating?
+            var epss: EPSSInfo?
+            var kev: KEVInfo?
+            func visit(_ id: String) {
+                guard id.hasPrefix("CVE-"), let e = data[id] else { return }
+                // The first CVE id NVD knows gives the rating (as the first NVD record did).
+                if !inNVD && e.inNVD { (inNVD, nvdRating) = (true, e.rating) }
+                if epss == nil { epss = e.epss }
+                if kev == nil { kev = e.kev }
+            }
+            visit(f.vulnerabilityId)
+            for alias in f.aliases { visit(alias) }
 
             var distribution: Severity? = f.severitySource == .distribution ? f.severity : nil
             if let codename, f.package.type == .deb, let source = sources["\(f.package.name)\u{1F}\(f.package.version)"] {
-                for cve in ids {
+                for cve in [f.vulnerabilityId] + f.aliases where cve.hasPrefix("CVE-") {
                     guard let st = try VulnerabilityDatabase.debianStatement(db, sourcePackage: source, cve: cve, release: codename)
                     else { continue }
                     if let s = st.severity { distribution = s }
@@ -86,16 +97,16 @@ enum FindingEnrichment {
             let advisoryCVSS = f.cvss != nil ? f.cvssRating : nil
             let choice = SeverityRule.choose(
                 distribution: distribution, advisory: f.severitySource == .advisory ? f.severity : nil,
-                advisoryCVSS: advisoryCVSS, nvd: nvd)
+                advisoryCVSS: advisoryCVSS, nvdRating: nvdRating)
             f.severity = choice.severity
             f.severitySource = choice.source
             f.cvssRating = choice.cvss
-            f.epss = epss.map { EPSSInfo(score: $0.score.epss, percentile: $0.score.percentile, date: $0.date) }
-            f.kev = kev.map {
-                KEVInfo(dateAdded: $0.dateAdded, dueDate: $0.dueDate, ransomware: $0.knownRansomwareCampaignUse == "Known", requiredAction: $0.requiredAction)
-            }
+            f.epss = epss
+            f.kev = kev
             f.priority = f.computedPriority
-            findings[i] = f
+        }
+        for i in findings.indices {
+            try enrich(&findings[i])
         }
     }
 }

@@ -26,7 +26,13 @@ public enum SeverityRule {
     public static func choose(
         distribution: Severity?, advisory: Severity? = nil, advisoryCVSS: CVSSRating?, nvd: NVDRecord?
     ) -> SeverityChoice {
-        let nvdRating = nvd?.preferredRating
+        choose(distribution: distribution, advisory: advisory, advisoryCVSS: advisoryCVSS, nvdRating: nvd?.preferredRating)
+    }
+
+    /// The same rule with NVD's preferred rating already chosen.
+    public static func choose(
+        distribution: Severity?, advisory: Severity? = nil, advisoryCVSS: CVSSRating?, nvdRating: CVSSRating?
+    ) -> SeverityChoice {
         if let d = distribution, d != .unknown {
             return SeverityChoice(severity: d, source: .distribution, cvss: advisoryCVSS ?? nvdRating)
         }
@@ -47,7 +53,7 @@ public enum SeverityRule {
 public enum Priority: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
     case p1 = "P1", p2 = "P2", p3 = "P3", p4 = "P4", p5 = "P5"
 
-    public static func < (a: Priority, b: Priority) -> Bool { a.rawValue < b.rawValue }
+    public static func < (a: Priority, b: Priority) -> Bool { a.rank < b.rank }
 
     /// P1: in CISA KEV (fixed or not). P2: EPSS percentile ≥ 0.95, or CVSS ≥ 9.0 with a fix.
     /// P3: HIGH or CRITICAL with a fix. P4: any other finding with a fix. P5: no fix.
@@ -82,7 +88,15 @@ extension Finding {
 
 extension Priority {
     /// 1 for P1 … 5 for P5 (the stored rank; lower is more urgent).
-    public var rank: Int { (Priority.allCases.firstIndex(of: self) ?? 4) + 1 }
+    public var rank: Int {
+        switch self {
+        case .p1: 1
+        case .p2: 2
+        case .p3: 3
+        case .p4: 4
+        case .p5: 5
+        }
+    }
 
     public init?(rank: Int) {
         guard (1...5).contains(rank) else { return nil }
