@@ -193,8 +193,10 @@ public struct ImageScanner: Sendable {
             }
             results[i] = (cached, summary)
         }
-        // The layers not cached: fetched and analysed `layerConcurrency` at a time (the first
-        // failure cancels the others and fails the scan, as it would one at a time).
+        // The layers not cached: fetched and analysed `layerConcurrency` at a time, the largest
+        // first (so a big layer is not left to run alone at the end); the first failure cancels
+        // the others and fails the scan, as it would one at a time.
+        if layerConcurrency > 1 { uncached.sort { layers[$0].size > layers[$1].size } }
         let (limits, cache, repository) = (limits, cache, image.repository)
         let analyse: @Sendable (Int) async throws -> (Int, LayerAnalysis) = { [layout] i in
             let layer = layers[i]
