@@ -153,9 +153,21 @@ def image_benchmarks(binary, rounds=3):
         diff_ids = ["sha256:" + subprocess.run(f"gzip -dc {f} | sha256sum", shell=True, capture_output=True, text=True,
                                                check=True).stdout.split()[0] for f in layer_files]
         ref = push_layers(reg, "bench/big", layer_files, diff_ids)
-        runs = {"scan": [], "pull": [], "gzip": [], "skopeo": [], "syft": []}
+        # The same bytes as one layer: one gzip stream inflates on one core, whatever the
+        # scanner does.
+        single_file = f"{work}/single.tar.gz"
+        subprocess.run(f"tar -C / -cf - --ignore-failed-read {' '.join(p for ps in sources for p in ps)} 2>/dev/null | gzip -6 > {single_file}",
+                       shell=True, check=True)
+        single_diff = "sha256:" + subprocess.run(f"gzip -dc {single_file} | sha256sum", shell=True, capture_output=True, text=True,
+                                                 check=True).stdout.split()[0]
+        single_ref = push_layers(reg, "bench/single", [single_file], [single_diff])
+        runs = {"scan": [], "scan1": [], "pull": [], "gzip": [], "skopeo": [], "syft": [], "single": [], "single_gzip": []}
         for _ in range(rounds):
             runs["scan"].append(timed([binary, "scan", ref, "--insecure", "--skip-db", "--format", "json", "--output", "/dev/null"]))
+            runs["scan1"].append(timed([binary, "scan", ref, "--insecure", "--skip-db", "--format", "json", "--output", "/dev/null",
+                                        "--layer-concurrency", "1"]))
+            runs["single"].append(timed([binary, "scan", single_ref, "--insecure", "--skip-db", "--format", "json", "--output", "/dev/null"]))
+            runs["single_gzip"].append(timed(["sh", "-c", f"gzip -dc {single_file} > /dev/null"]))
             runs["gzip"].append(timed(["sh", "-c", "for f in " + " ".join(layer_files) + "; do gzip -dc $f; done > /dev/null"]))
             shutil.rmtree(f"{work}/pull", ignore_errors=True)
             runs["pull"].append(timed([binary, "pull", ref, f"{work}/pull", "--insecure"]))
@@ -168,10 +180,17 @@ def image_benchmarks(binary, rounds=3):
         scan_s, gzip_s, skopeo_s = med(runs["scan"]), med(runs["gzip"]), med(runs["skopeo"])
         pull_s, pull_rss = med(runs["pull"]), med(runs["pull"], 1)
         failed = [k for k, v in runs.items() if any(x[2] != 0 for x in v)]
+        scan1_s, single_s, single_gzip_s = med(runs["scan1"]), med(runs["single"]), med(runs["single_gzip"])
         results += [
-            {"figure": f"first scan of a {total / 1e6:.0f} MB image (s, median of {rounds})", "harborguard": round(scan_s, 2),
-             "baseline": round(gzip_s, 2), "baseline_name": "gzip -dc over the same layers", "ratio": round(scan_s / gzip_s, 2),
-             "target": "<= 1.3", "pass": scan_s / gzip_s <= 1.3},
+            {"figure": f"first scan of a {total / 1e6:.0f} MB image in {len(layer_files)} layers, analysed at once (s, median of {rounds})",
+             "harborguard": round(scan_s, 2), "baseline": round(gzip_s, 2), "baseline_name": "gzip -dc over the same layers",
+             "ratio": round(scan_s / gzip_s, 2), "target": "<= 0.5", "pass": scan_s / gzip_s <= 0.5},
+            {"figure": "the same scan one layer at a time (--layer-concurrency 1) (s)", "harborguard": round(scan1_s, 2),
+             "baseline": round(gzip_s, 2), "baseline_name": "gzip -dc over the same layers", "ratio": round(scan1_s / gzip_s, 2),
+             "target": "(reported)", "pass": True},
+            {"figure": "the same files as a single layer (one gzip stream: one core) (s)", "harborguard": round(single_s, 2),
+             "baseline": round(single_gzip_s, 2), "baseline_name": "gzip -dc of that layer", "ratio": round(single_s / single_gzip_s, 2),
+             "target": "(reported)", "pass": True},
             {"figure": f"pull of the same image to a directory (s, median of {rounds})", "harborguard": round(pull_s, 2),
              "baseline": round(skopeo_s, 2), "baseline_name": "skopeo copy docker:// dir:", "ratio": round(pull_s / skopeo_s, 2),
              "target": "<= 1.0", "pass": pull_s / skopeo_s <= 1.0},

@@ -45,6 +45,8 @@ struct ScanCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated scanners: native (always runs) plus any of syft, trivy, grype; one not on PATH is reported unavailable.")
     var scanners: String = "native"
     @Option(help: "Seconds each external scanner may run before it is stopped.") var scannerTimeout: Int = 600
+    @Option(help: "Layers fetched and analysed at once, 1 to 16 (default: the machine's cores, at most 4). Each takes its own inflate buffers.")
+    var layerConcurrency: Int?
     @Option(help: ArgumentHelp(
         "A VEX document (OpenVEX 0.2.0 or CycloneDX 1.4-1.6); findings its not_affected or fixed statements except for this image are left out of the report and of --exit-code. Repeatable.",
         valueName: "file"))
@@ -86,6 +88,7 @@ struct ScanCommand: AsyncParsableCommand {
             if name != "native" { external.append(name) }
         }
         guard scannerTimeout > 0 else { fail("--scanner-timeout must be a positive number of seconds", code: 64) }
+        if let layerConcurrency, !(1...16).contains(layerConcurrency) { fail("--layer-concurrency must be from 1 to 16", code: 64) }
         var vexDocuments: [VEXDocument] = []
         for path in vex {
             guard let data = FileManager.default.contents(atPath: path) else { fail("cannot read VEX document \(path)", code: 64) }
@@ -105,6 +108,7 @@ struct ScanCommand: AsyncParsableCommand {
             let client = try access.client(for: reference, clients: clients, logger: logger)
             // Progress goes to stderr so stdout stays the report alone.
             var scanner = ImageScanner()
+            scanner.layerConcurrency = layerConcurrency ?? min(4, max(1, ProcessInfo.processInfo.activeProcessorCount))
             scanner.externalScanners = external
             scanner.scannerTimeout = .seconds(scannerTimeout)
             report = try await scanner.scan(

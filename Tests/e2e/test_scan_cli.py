@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
 from conftest import BIN, run
 from registry_harness import Registry
@@ -228,3 +229,46 @@ def test_scan_errors_are_clear(scan_env, tmp_path):
 def test_db_status(scan_env):
     s = run("db", "status", data_dir=scan_env["data"])
     assert "Debian:12" in s.stdout and "PyPI" in s.stdout
+
+
+def test_layers_analysed_at_once_merge_in_manifest_order(tmp_path):
+    """Six layers, the first a slow one (8 MB of random bytes besides the dpkg database), so
+    later layers finish first when several are analysed at once: later layers must still win
+    (a dpkg database replaced, a Python package whited out, one added back under a new
+    version), whatever the completion order. The same inventory at 1 and at 4 at once."""
+    status = lambda *pkgs: "".join(  # noqa: E731
+        f"Package: {p}\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0-1\n\n" for p in pkgs).encode()
+    site = "usr/lib/python3/dist-packages"
+    meta = lambda name, version: f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()  # noqa: E731
+    layers = [
+        {"etc/os-release": Path("/etc/os-release").read_bytes(), "var/lib/dpkg/status": status("alpha", "beta"),
+         "opt/filler.bin": os.urandom(8 << 20)},
+        {f"{site}/requests-2.0.0.dist-info/METADATA": meta("requests", "2.0.0")},
+        {f"{site}/six-1.10.0.dist-info/METADATA": meta("six", "1.10.0")},
+        {f"{site}/.wh.requests-2.0.0.dist-info": b""},
+        {"var/lib/dpkg/status": status("alpha")},
+        {f"{site}/requests-2.31.0.dist-info/METADATA": meta("requests", "2.31.0")},
+    ]
+    reg = Registry()
+    try:
+        reg.push("apps/layered", "1.0", layers=layers)
+        manifest = requests.get(f"{reg.url}/v2/apps/layered/manifests/1.0", auth=reg.auth,
+                                headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"}).json()
+        manifest_layers = [l["digest"] for l in manifest["layers"]]
+        assert len(manifest_layers) == 6
+        inventories = []
+        for n in ("1", "4"):
+            out = tmp_path / f"r{n}.json"
+            p = subprocess.run([BIN, "scan", f"{reg.host}/apps/layered:1.0", "--insecure", "--skip-db", "--format", "json",
+                                "--layer-concurrency", n, "--output", str(out)], capture_output=True, text=True)
+            assert p.returncode == 0, p.stderr
+            report = json.loads(out.read_text())
+            assert [l["digest"] for l in report["layers"]] == manifest_layers
+            inventories.append(sorted((x["type"], x["name"], x["version"]) for x in report["packages"]))
+        assert inventories[0] == [("deb", "alpha", "1.0-1"), ("pypi", "requests", "2.31.0"), ("pypi", "six", "1.10.0")], inventories[0]
+        assert inventories[1] == inventories[0]
+        bad = subprocess.run([BIN, "scan", f"{reg.host}/apps/layered:1.0", "--insecure", "--skip-db", "--layer-concurrency", "0"],
+                             capture_output=True, text=True)
+        assert bad.returncode == 64 and "--layer-concurrency" in bad.stderr
+    finally:
+        reg.stop()

@@ -108,6 +108,13 @@ public struct ImageScanner: Sendable {
     public var binaryLocator: BinaryLocator = .fromEnvironment()
     /// Database cache and offline settings for the external scanners.
     public var externalOptions: ExternalScannerOptions = .init()
+    /// How many layers are fetched and analysed at once. Each layer's analysis is
+    /// independent (a pure function of its bytes); the image is assembled from them in
+    /// manifest order afterwards, so order and whiteouts do not depend on this. One
+    /// gzip stream inflates on one core: a scan of an image whose bytes are spread over
+    /// several layers is faster with more. The CLI uses the machine's cores (at most 4);
+    /// the server keeps 1, its scan workers already run in parallel.
+    public var layerConcurrency = 1
 
     public init(limits: LayerLimits = .default, cache: (any LayerAnalysisCache)? = nil) {
         self.limits = limits
@@ -161,33 +168,43 @@ public struct ImageScanner: Sendable {
         }
         defer { if let work { try? FileManager.default.removeItem(at: work) } }
 
-        var analyses: [(digest: String, analysis: LayerAnalysis)] = []
-        var summaries: [ImageScanReport.LayerSummary] = []
         let layers = resolved.manifest.layers
+        var results: [(analysis: LayerAnalysis, summary: ImageScanReport.LayerSummary)?] = Array(repeating: nil, count: layers.count)
+        var uncached: [Int] = []
         for (i, layer) in layers.enumerated() {
             let digest = layer.digest.description
-            if let cached = await cache?.get(digest: digest) {
-                analyses.append((digest, cached))
-                summaries.append(.init(
-                    digest: digest, mediaType: layer.mediaType, compressedBytes: cached.compressedBytes,
-                    uncompressedBytes: cached.uncompressedBytes, entries: cached.entryCount, cached: true))
-                progress?(.layer(index: i + 1, count: layers.count, digest: String(digest.prefix(19)), detail: "cached"))
-                if let layout, !layout.contains(layer.digest) {
-                    // Only the external scanners need these bytes.
-                    progress?(.layer(index: i + 1, count: layers.count, digest: String(digest.prefix(19)), detail: "fetched for external scanners"))
-                    do {
-                        try await layout.copy(try await client.fetchBlob(image.repository, digest: layer.digest, size: layer.size), digest: layer.digest)
-                        summaries[summaries.count - 1].fetchedForScanners = true
-                    } catch {
-                        layoutError = layoutError ?? "layer \(digest): \(error)"
-                    }
-                }
+            guard let cached = await cache?.get(digest: digest) else {
+                uncached.append(i)
                 continue
             }
+            var summary = ImageScanReport.LayerSummary(
+                digest: digest, mediaType: layer.mediaType, compressedBytes: cached.compressedBytes,
+                uncompressedBytes: cached.uncompressedBytes, entries: cached.entryCount, cached: true)
+            progress?(.layer(index: i + 1, count: layers.count, digest: String(digest.prefix(19)), detail: "cached"))
+            if let layout, !layout.contains(layer.digest) {
+                // Only the external scanners need these bytes.
+                progress?(.layer(index: i + 1, count: layers.count, digest: String(digest.prefix(19)), detail: "fetched for external scanners"))
+                do {
+                    try await layout.copy(try await client.fetchBlob(image.repository, digest: layer.digest, size: layer.size), digest: layer.digest)
+                    summary.fetchedForScanners = true
+                } catch {
+                    layoutError = layoutError ?? "layer \(digest): \(error)"
+                }
+            }
+            results[i] = (cached, summary)
+        }
+        // The layers not cached: fetched and analysed `layerConcurrency` at a time, the largest
+        // first (so a big layer is not left to run alone at the end); the first failure cancels
+        // the others and fails the scan, as it would one at a time.
+        if layerConcurrency > 1 { uncached.sort { layers[$0].size > layers[$1].size } }
+        let (limits, cache, repository) = (limits, cache, image.repository)
+        let analyse: @Sendable (Int) async throws -> (Int, LayerAnalysis) = { [layout] i in
+            let layer = layers[i]
+            let digest = layer.digest.description
             progress?(.layer(
                 index: i + 1, count: layers.count, digest: String(digest.prefix(19)),
                 detail: ByteCountFormatter.string(fromByteCount: layer.size, countStyle: .binary)))
-            let stream = try await client.fetchBlob(image.repository, digest: layer.digest, size: layer.size)
+            let stream = try await client.fetchBlob(repository, digest: layer.digest, size: layer.size)
             let analysis: LayerAnalysis
             if let layout, !layout.contains(layer.digest) {
                 analysis = try await analyzeLayer(
@@ -196,11 +213,24 @@ public struct ImageScanner: Sendable {
                 analysis = try await analyzeLayer(stream: stream, mediaType: layer.mediaType, expectedDigest: digest, limits: limits)
             }
             await cache?.put(analysis, digest: digest)
-            analyses.append((digest, analysis))
-            summaries.append(.init(
-                digest: digest, mediaType: layer.mediaType, compressedBytes: analysis.compressedBytes,
-                uncompressedBytes: analysis.uncompressedBytes, entries: analysis.entryCount, cached: false))
+            return (i, analysis)
         }
+        try await withThrowingTaskGroup(of: (Int, LayerAnalysis).self) { group in
+            var next = uncached.makeIterator()
+            for _ in 0..<max(1, layerConcurrency) {
+                guard let i = next.next() else { break }
+                group.addTask { try await analyse(i) }
+            }
+            while let (i, analysis) = try await group.next() {
+                let layer = layers[i]
+                results[i] = (analysis, .init(
+                    digest: layer.digest.description, mediaType: layer.mediaType, compressedBytes: analysis.compressedBytes,
+                    uncompressedBytes: analysis.uncompressedBytes, entries: analysis.entryCount, cached: false))
+                if let j = next.next() { group.addTask { try await analyse(j) } }
+            }
+        }
+        let analyses = zip(layers, results).map { layer, r in (digest: layer.digest.description, analysis: r!.analysis) }
+        let summaries = results.map { $0!.summary }
         try checkDiskFull()
         let merged = ImageAnalyzer.mergeWithNotes(layers: analyses)
         var findings: [Finding] = []
