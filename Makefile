@@ -6,7 +6,7 @@ DATA_DIR ?= ./data
 BIN_DEBUG := .build/debug/harborguard
 BIN_RELEASE := .build/release/harborguard
 
-.PHONY: all deps build run test test-swift test-e2e release release-check bench fuzz soak clean screenshots
+.PHONY: all deps build run test test-swift test-e2e release release-check bench fuzz soak clean screenshots deb test-packages
 
 all: build
 
@@ -70,3 +70,14 @@ soak: deps
 
 clean:
 	rm -rf .build
+
+# harborguard_<version>_amd64.deb in dist/ from the static release binary (checked with lintian
+# when it is installed).
+deb: release
+	bash scripts/make-deb.sh $(BIN_RELEASE) dist
+	@if command -v lintian >/dev/null; then lintian --no-tag-display-limit dist/harborguard_*_amd64.deb || true; fi
+
+# The .deb's tests on the static release binary (a bookworm chroot; root): run by .ci/run after
+# the release build, not by `make test` (which builds debug only).
+test-packages: release
+	HARBORGUARD_RELEASE_BIN=$(BIN_RELEASE) $(PYTHON) -m pytest -q Tests/packages

@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(libsqlite3-dev libssl-dev zlib1g-dev docker-registry apache2-utils openssl skopeo wrk sqlite3 curl jq
       golang-golang-x-vuln-dev python3-rpm rpm zstd binutils nodejs libcdi-api-java chromium chromium-driver iproute2
       ruby libcommons-logging-java libmongodb-java libcommons-lang3-java libslf4j-java debootstrap
-      openjdk-17-jre-headless redis-tools nginx-core apache2-bin php8.2-cli postgresql-15)
+      openjdk-17-jre-headless redis-tools nginx-core apache2-bin php8.2-cli postgresql-15 lintian)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
