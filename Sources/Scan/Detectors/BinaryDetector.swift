@@ -206,7 +206,9 @@ struct GoBuildInfo {
             elf.bytes(section.offset, 14) == Self.magic
         {
             start = section.offset
-        } else {
+        } else if !elf.sections.contains(where: { !$0.name.isEmpty }) {
+            // No section table (sstrip): search the file. With one, Go's linker always names
+            // `.go.buildinfo`, so an ELF without it is not a Go binary and is not read further.
             start = Self.findMagic(elf)
         }
         guard let start else { return nil }
@@ -266,7 +268,7 @@ struct GoBuildInfo {
         }
     }
 
-    /// A binary stripped of section names: the header is 16-byte aligned in the file; read in
+    /// A binary without a section table: the header is 16-byte aligned in the file; read in
     /// 1 MiB pieces (aligned, so no candidate straddles two).
     static func findMagic(_ elf: ELFFile) -> Int? {
         let piece = 1 << 20
