@@ -29,9 +29,67 @@ public struct CPEConfiguration: Sendable, Hashable, Codable {
         var out: Set<CPEProduct> = []
         for n in nodes {
             for m in n.matches where m.vulnerable {
-                if let name = CPEName(m.criteria) { out.insert(CPEProduct(vendor: name.vendor, product: name.product)) }
+                if let product = CPEProduct(criteria: m.criteria) { out.insert(product) }
             }
         }
+        return out
+    }
+
+    /// Compact JSON of configurations in the shape they decode from (NVD's keys), written by
+    /// hand: an NVD import stores one per CVE, and `JSONEncoder` cost more than the rest of
+    /// the record's import.
+    public static func json(_ configurations: [CPEConfiguration]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        func append(_ s: StaticString) { out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)) }
+        func string(_ s: String) {
+            out.append(UInt8(ascii: "\""))
+            for b in s.utf8 {
+                switch b {
+                case UInt8(ascii: "\""): append("\\\"")
+                case UInt8(ascii: "\\"): append("\\\\")
+                case 0..<0x20:
+                    append("\\u00")
+                    out.append(Array("0123456789abcdef".utf8)[Int(b >> 4)])
+                    out.append(Array("0123456789abcdef".utf8)[Int(b & 0xF)])
+                default: out.append(b)
+                }
+            }
+            out.append(UInt8(ascii: "\""))
+        }
+        func optional(_ key: StaticString, _ value: String?) {
+            guard let value else { return }
+            append(",\"")
+            append(key)
+            append("\":")
+            string(value)
+        }
+        append("[")
+        for (ci, c) in configurations.enumerated() {
+            if ci > 0 { append(",") }
+            append("{\"operator\":")
+            append(c.op == .and ? "\"AND\"" : "\"OR\"")
+            append(c.negate ? ",\"negate\":true,\"nodes\":[" : ",\"negate\":false,\"nodes\":[")
+            for (ni, n) in c.nodes.enumerated() {
+                if ni > 0 { append(",") }
+                append("{\"operator\":")
+                append(n.op == .and ? "\"AND\"" : "\"OR\"")
+                append(n.negate ? ",\"negate\":true,\"cpeMatch\":[" : ",\"negate\":false,\"cpeMatch\":[")
+                for (mi, m) in n.matches.enumerated() {
+                    if mi > 0 { append(",") }
+                    append(m.vulnerable ? "{\"vulnerable\":true,\"criteria\":" : "{\"vulnerable\":false,\"criteria\":")
+                    string(m.criteria)
+                    optional("versionStartIncluding", m.versionStartIncluding)
+                    optional("versionStartExcluding", m.versionStartExcluding)
+                    optional("versionEndIncluding", m.versionEndIncluding)
+                    optional("versionEndExcluding", m.versionEndExcluding)
+                    append("}")
+                }
+                append("]}")
+            }
+            append("]}")
+        }
+        append("]")
         return out
     }
 }
@@ -128,6 +186,31 @@ public struct CPEProduct: Sendable, Hashable, Comparable {
     }
 
     public static func < (a: Self, b: Self) -> Bool { (a.vendor, a.product) < (b.vendor, b.product) }
+
+    /// The vendor and product of a CPE 2.3 formatted string, lower-cased and unescaped, read
+    /// from its bytes (the import does this for every criterion of every CVE); nil when it is
+    /// not one. Equal to ``CPEName``'s.
+    public init?(criteria: String) {
+        var fields: [[UInt8]] = [[], [], [], [], []]
+        var field = 0
+        var escaped = false
+        for b in criteria.utf8 {
+            if escaped {
+                fields[field].append(b)
+                escaped = false
+            } else if b == UInt8(ascii: "\\") {
+                escaped = true
+            } else if b == UInt8(ascii: ":") {
+                field += 1
+                if field == 5 { break }
+            } else {
+                fields[field].append(b >= 0x41 && b <= 0x5A ? b | 0x20 : b)
+            }
+        }
+        guard field == 5, fields[0] == Array("cpe".utf8), fields[1] == Array("2.3".utf8) else { return nil }
+        vendor = String(decoding: fields[3], as: UTF8.self)
+        product = String(decoding: fields[4], as: UTF8.self)
+    }
 }
 
 /// The outcome of evaluating a CVE's configurations for one piece of software.

@@ -15,7 +15,7 @@ struct CPEConfigurationWriter {
         delete = try db.makeStatement(sql: "DELETE FROM nvd_configuration WHERE cve = ?")
     }
 
-    func replace(_ cve: String, with configurations: [CPEConfiguration], encoder: JSONEncoder) throws {
+    func replace(_ cve: String, with configurations: [CPEConfiguration]) throws {
         try deleteProducts.execute(arguments: [cve])
         var products: Set<CPEProduct> = []
         for c in configurations { products.formUnion(c.vulnerableProducts) }
@@ -23,7 +23,7 @@ struct CPEConfigurationWriter {
             try delete.execute(arguments: [cve])
             return
         }
-        try upsert.execute(arguments: [cve, try encoder.encode(configurations)])
+        try upsert.execute(arguments: [cve, Data(CPEConfiguration.json(configurations))])
         for p in products.sorted() { try insertProduct.execute(arguments: [p.vendor, p.product, cve]) }
     }
 }
