@@ -19,18 +19,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import BIN, REPO, need
 sys.path.insert(0, str(REPO / "Tests/e2e"))
 from registry_harness import Registry, free_port  # noqa: E402
-
-BIN = os.environ.get("HARBORGUARD_RELEASE_BIN", str(REPO / ".build/release/harborguard"))
-
-
-def need(condition, reason):
-    if not condition:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
 
 
 def skopeo(*args):

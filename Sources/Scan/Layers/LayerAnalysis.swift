@@ -259,17 +259,7 @@ struct LayerCollector: TarEntryHandler {
             replacedPaths.insert(path)  // not ELF: nothing in it for the binary detector
             return
         }
-        do {
-            let result = try detector.detect(path: path, source: source)
-            if result.isEmpty {
-                replacedPaths.insert(path)
-            } else {
-                findings[path] = FileFinding(path: path, detector: detector.name, result: result)
-            }
-        } catch {
-            notes.append("\(path): \(detector.name) could not parse it: \(error)")
-            replacedPaths.insert(path)
-        }
+        store(path, detector: detector.name) { try detector.detect(path: path, source: source) }
     }
 
     private func wantingDetector(_ entry: TarEntry) -> Int? {
@@ -279,15 +269,20 @@ struct LayerCollector: TarEntryHandler {
 
     private mutating func record(_ path: String, detector index: Int, contents: [UInt8]) {
         let detector = detectors[index]
+        store(path, detector: detector.name) { try detector.detect(path: path, contents: contents) }
+    }
+
+    /// Keeps what a detector found in a file, or notes why it could not read it.
+    private mutating func store(_ path: String, detector name: String, _ detect: () throws -> DetectorResult) {
         do {
-            let result = try detector.detect(path: path, contents: contents)
+            let result = try detect()
             if result.isEmpty {
                 replacedPaths.insert(path)
             } else {
-                findings[path] = FileFinding(path: path, detector: detector.name, result: result)
+                findings[path] = FileFinding(path: path, detector: name, result: result)
             }
         } catch {
-            notes.append("\(path): \(detector.name) could not parse it: \(error)")
+            notes.append("\(path): \(name) could not parse it: \(error)")
             replacedPaths.insert(path)
         }
     }
