@@ -6,7 +6,7 @@ DATA_DIR ?= ./data
 BIN_DEBUG := .build/debug/harborguard
 BIN_RELEASE := .build/release/harborguard
 
-.PHONY: all deps build run test test-swift test-e2e release release-check bench fuzz soak clean screenshots deb test-packages
+.PHONY: all deps build run test test-swift test-e2e release release-check bench fuzz soak clean screenshots deb image test-packages
 
 all: build
 
@@ -77,7 +77,14 @@ deb: release
 	bash scripts/make-deb.sh $(BIN_RELEASE) dist
 	@if command -v lintian >/dev/null; then lintian --no-tag-display-limit dist/harborguard_*_amd64.deb || true; fi
 
-# The .deb's tests on the static release binary (a bookworm chroot; root): run by .ci/run after
-# the release build, not by `make test` (which builds debug only).
+# An OCI image layout in dist/oci (scratch, the static binary, a CA bundle, user 65532, /data
+# volume, port 8080), built without a container engine; push it with
+#   skopeo copy oci:dist/oci:<version> docker://REGISTRY/harborguard:<version>
+image: release
+	$(PYTHON) scripts/make-image.py $(BIN_RELEASE) dist/oci
+
+# The .deb's and the image's tests on the static release binary (a bookworm chroot; root): run by .ci/run after
+# the release build, not by `make test` (which builds debug only). The image's test pushes
+# it to a docker-registry with skopeo and runs its entrypoint in a chroot of its layer.
 test-packages: release
 	HARBORGUARD_RELEASE_BIN=$(BIN_RELEASE) $(PYTHON) -m pytest -q Tests/packages

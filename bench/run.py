@@ -198,7 +198,7 @@ def image_benchmarks(binary, rounds=3):
              "baseline": round(med(runs["skopeo"], 1), 1), "baseline_name": "skopeo peak RSS",
              "ratio": None, "target": "< 64 MB", "pass": pull_rss < 64},
             {"figure": "peak RSS of scan (MB)", "harborguard": round(med(runs["scan"], 1), 1),
-             "baseline": None, "baseline_name": "", "ratio": None, "target": "< 150 MB", "pass": med(runs["scan"], 1) < 150},
+             "baseline": None, "baseline_name": "", "ratio": None, "target": "< 64 MB", "pass": med(runs["scan"], 1) < 64},
         ]
         if runs["syft"]:
             syft_s = med(runs["syft"])

@@ -331,6 +331,8 @@ enum OpenAPIDocument {
                                        "severity": ["type": "string", "enum": ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"]],
                                        "package": ref("FindingPackage"), "fixedVersion": nstr, "fixState": ["type": "string", "enum": ["fixed", "not-fixed", "wont-fix", "unknown"]],
                                        "sources": ["type": "array", "items": str], "title": nstr, "references": ["type": "array", "items": str],
+                                       "matchedBy": ["type": ["string", "null"], "enum": ["nvd-cpe", NSNull()],
+                                                     "description": "nvd-cpe: matched through NVD's CPE configurations (software found from its own files, such as a runtime built from source); null: matched by OSV advisories or reported by an external scanner"],
                                        "triage": ["oneOf": [ref("Triage"), ["type": "null"]]]]],
             "Package": ["type": "object", "properties": ["name": str, "version": str, "type": str, "purl": str, "layer": str, "path": str, "sourceName": str, "sourceVersion": str, "cpes": ["type": "array", "items": str], "evidence": str]],
             "Vulnerability": ["type": "object", "properties": ["id": str, "vulnerabilityId": str, "aliases": ["type": "array", "items": str], "severity": str,

@@ -47,7 +47,7 @@ import Testing
                 }
                 // An NVD record stored before v5: its preferred rating is decoded from it.
                 let nvd = NVDRecord(id: "CVE-2099-7002", published: nil, lastModified: "2026-01-01T00:00:00.000", status: nil, description: nil, cwes: [],
-                                    ratings: [CVSSRating(version: "3.1", vector: Self.nvdVector, score: 9.8, type: "Primary", source: "nvd@nist.gov")], cpes: [])
+                                    ratings: [CVSSRating(version: "3.1", vector: Self.nvdVector, score: 9.8, type: "Primary", source: "nvd@nist.gov")])
                 try db.execute(sql: "INSERT INTO nvd_cve(id, last_modified, record) VALUES (?, ?, ?)",
                                arguments: [nvd.id, nvd.lastModified, try JSONEncoder().encode(nvd)])
             }

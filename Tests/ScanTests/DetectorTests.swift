@@ -226,8 +226,8 @@ private func analyzeTar(_ build: (inout TarWriter) throws -> Void) async throws 
         #expect(war.notes.first?.hasPrefix("app.war!/WEB-INF/lib/inner.jar!/META-INF/maven/") == true)
     }
 
-    @Test func goPointerFormatOfGoBefore118() throws {
-        // Go < 1.18: the header holds pointers to Go string headers (data pointer, length).
+    /// A Go < 1.18 binary: the header holds pointers to Go string headers (data pointer, length).
+    static func oldGoBinary() -> [UInt8] {
         let load = 0x40_0000
         let base = load + ELFBuilder.firstSectionOffset(loadAddress: load)
         let version = Array("go1.16.15".utf8)
@@ -243,11 +243,33 @@ private func analyzeTar(_ build: (inout TarWriter) throws -> Void) async throws 
         section += le64(base + 32) + le64(base + 48)
         section += le64(versionData) + le64(version.count) + le64(modData) + le64(modInfo.count)
         section += version + modInfo
-        let elf = ELFBuilder.make(sections: [(".go.buildinfo", section)], loadAddress: load)
-        let result = try BinaryDetector().detect(path: "old", contents: elf)
-        #expect(result.packages.map(\.purl) == [
-            "pkg:golang/ex.com/old@v0.3.0", "pkg:golang/github.com/pkg/errors@v0.9.1", "pkg:golang/stdlib@v1.16.15",
-        ])
+        // Padded past the 1 KiB an executable must have to be read.
+        return ELFBuilder.make(sections: [(".go.buildinfo", section), (".text", [UInt8](repeating: 0x90, count: 2048))], loadAddress: load)
+    }
+
+    static let oldGoPurls = ["pkg:golang/ex.com/old@v0.3.0", "pkg:golang/github.com/pkg/errors@v0.9.1", "pkg:golang/stdlib@v1.16.15"]
+
+    @Test func goPointerFormatOfGoBefore118() throws {
+        let result = try BinaryDetector().detect(path: "old", contents: Self.oldGoBinary())
+        #expect(result.packages.map(\.purl) == Self.oldGoPurls)
+    }
+
+    /// Executables are spooled to a temporary file while they stream and read from it at
+    /// offsets: the same packages as from memory, for the pointer format (whose strings lie
+    /// before and after the header), a real Go binary and a non-ELF executable.
+    @Test func spooledExecutablesGiveWhatMemoryGives() async throws {
+        let registry = try HostFiles.read("/usr/bin/docker-registry")
+        let script = Array(("#!/bin/sh\n" + String(repeating: "# padding\n", count: 200)).utf8)
+        let inventory = try await analyzeTar {
+            $0.file("usr/local/bin/old", Self.oldGoBinary(), mode: 0o755)
+            $0.file("usr/local/bin/run.sh", script, mode: 0o755)
+            $0.file("usr/bin/registry", registry, mode: 0o755)
+        }
+        let fromMemory = try BinaryDetector().detect(path: "usr/bin/registry", contents: registry).packages
+        #expect(inventory.packages.filter { $0.path == "usr/local/bin/old" }.map(\.purl) == Self.oldGoPurls)
+        #expect(inventory.packages.filter { $0.path == "usr/bin/registry" }.map(\.purl) == fromMemory.map(\.purl))
+        #expect(!fromMemory.isEmpty)
+        #expect(!inventory.packages.contains { $0.path == "usr/local/bin/run.sh" })
     }
 
     @Test func cargoAuditableSection() async throws {

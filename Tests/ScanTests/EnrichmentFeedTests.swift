@@ -157,8 +157,8 @@ import Testing
         #expect(first.ratings.count == 3)
         #expect(first.preferredRating?.version == "4.0")
         #expect(first.preferredRating?.severity == .critical)
-        #expect(first.cpes.count == 1)
-        #expect(first.cpes.first?.versionEndExcluding == "3.0.15")
+        #expect(first.configurations.count == 1)
+        #expect(first.configurations.first?.nodes.first?.matches.first?.versionEndExcluding == "3.0.15")
         // Within one version, Primary before Secondary whatever the file's order.
         #expect(records[1].preferredRating?.score == 7.5)
         #expect(records[1].preferredRating?.type == "Primary")
@@ -288,7 +288,7 @@ import Testing
                 CVSSRating(version: "3.1", vector: "v31s", score: 5.0, type: "Secondary", source: "cna"),
                 CVSSRating(version: "3.1", vector: "v31p", score: 9.8, type: "Primary", source: "nvd"),
                 CVSSRating(version: "2.0", vector: "v2", score: 10.0, type: "Primary", source: "nvd"),
-            ], cpes: [])
+            ])
         let ghsa = CVSSRating(version: "3.1", vector: "ghsa", score: 6.1, type: "Primary", source: "GHSA")
         let d = SeverityRule.choose(distribution: .low, advisoryCVSS: ghsa, nvd: nvd)
         #expect(d == SeverityChoice(severity: .low, source: .distribution, cvss: ghsa))
@@ -297,7 +297,7 @@ import Testing
         #expect(n.source == .nvd && n.severity == .critical && n.cvss?.vector == "v31p")
         #expect(SeverityRule.choose(distribution: nil, advisoryCVSS: nil, nvd: nil) == SeverityChoice(severity: .unknown, source: .none, cvss: nil))
         let v2only = NVDRecord(id: "CVE-2", published: nil, lastModified: nil, status: nil, description: nil, cwes: [],
-            ratings: [CVSSRating(version: "2.0", vector: "v2", score: 9.3, type: "Primary", source: "nvd")], cpes: [])
+            ratings: [CVSSRating(version: "2.0", vector: "v2", score: 9.3, type: "Primary", source: "nvd")])
         #expect(SeverityRule.choose(distribution: nil, advisoryCVSS: nil, nvd: v2only).severity == .high)
         // A word rating of the advisory (no CVSS) beats NVD, and shows NVD's CVSS beside it.
         let word = SeverityRule.choose(distribution: nil, advisory: .medium, advisoryCVSS: nil, nvd: nvd)

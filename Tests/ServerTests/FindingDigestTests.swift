@@ -25,7 +25,7 @@ import Testing
         func labels(_ v: Any) -> [String] { Mirror(reflecting: v).children.compactMap(\.label) }
         #expect(labels(f) == [
             "vulnerabilityId", "aliases", "severity", "cvss", "package", "fixedVersion", "fixState", "title", "references", "sources",
-            "advisoryIds", "severitySource", "cvssRating", "epss", "kev", "priority",
+            "advisoryIds", "severitySource", "cvssRating", "epss", "kev", "priority", "matchedBy",
         ])
         #expect(labels(f.package) == ["name", "version", "type", "purl", "layer"])
         #expect(labels(f.cvssRating!) == ["version", "vector", "score", "type", "source"])
@@ -43,7 +43,7 @@ import Testing
             ("type", { $0.package.type = .npm }), ("purl", { $0.package.purl = "pkg:pypi/requests@1.1" }),
             ("layer", { $0.package.layer = nil }), ("fixed", { $0.fixedVersion = "2.1" }), ("state", { $0.fixState = .unknown }),
             ("title", { $0.title = nil }), ("references", { $0.references = [] }), ("sources", { $0.sources = ["native", "trivy"] }),
-            ("advisories", { $0.advisoryIds = ["PYSEC-2"] }),
+            ("advisories", { $0.advisoryIds = ["PYSEC-2"] }), ("matched by", { $0.matchedBy = "nvd-cpe" }),
         ]
         let enrichment: [(String, (inout Finding) -> Void)] = [
             ("severity", { $0.severity = .critical }), ("source", { $0.severitySource = .advisory }),

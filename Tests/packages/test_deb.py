@@ -12,21 +12,12 @@ import shutil
 import socket
 import subprocess
 import tarfile
-import time
 from pathlib import Path
 
-import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import BIN, REPO, need
+
 ROOT_TAR = Path("/var/cache/harborguard-tests/bookworm-ruby-java.tar")
-BIN = os.environ.get("HARBORGUARD_RELEASE_BIN", str(REPO / ".build/release/harborguard"))
-
-
-def need(condition, reason):
-    if not condition:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
 
 
 def free_port():

@@ -115,6 +115,9 @@ struct LayerCollector: TarEntryHandler {
     private var pendingDetector: Int?
     /// The runtime search of the current entry, fed while it streams.
     private var runtimeScan: RuntimeScan?
+    /// Executables go to a temporary file while they stream, for the binary detector.
+    private let spool = BinarySpool()
+    private var spooling = false
     let runtimes: Bool
     /// Small captured files, kept so a hard link to one can be read too.
     private var kept: [String: [UInt8]] = [:]
@@ -129,11 +132,13 @@ struct LayerCollector: TarEntryHandler {
 
     mutating func entryData(_ bytes: UnsafeRawBufferPointer) {
         if runtimeScan != nil { runtimeScan!.feed(bytes) }
+        if spooling { spool.feed(bytes) }
     }
 
     mutating func entryStarted(_ entry: TarEntry) throws -> Bool {
         pendingDetector = nil
         runtimeScan = nil
+        spooling = false
         guard !entry.path.isEmpty else { return false }
         let base = TarPath.basename(entry.path)
         if base.hasPrefix(".wh.") {
@@ -193,11 +198,21 @@ struct LayerCollector: TarEntryHandler {
                 return false
             }
             pendingDetector = index
+            if interest == .binary, detector is BinaryDetector {
+                spool.begin()
+                spooling = true
+                return false
+            }
             return true
         }
     }
 
     mutating func entryEnded(_ entry: TarEntry, contents: [UInt8]?) throws {
+        if spooling {
+            spooling = false
+            if let index = pendingDetector { recordSpooled(entry.path, detector: index) }
+            pendingDetector = nil
+        }
         if var scan = runtimeScan {
             runtimeScan = nil
             defer { recordRuntime(&scan) }
@@ -233,6 +248,20 @@ struct LayerCollector: TarEntryHandler {
         }
     }
 
+    /// Runs the binary detector on the executable spooled while the entry streamed.
+    private mutating func recordSpooled(_ path: String, detector index: Int) {
+        if let failure = spool.failure {
+            notes.append("\(path): not read by \(detectors[index].name): \(failure)")
+            replacedPaths.insert(path)
+            return
+        }
+        guard let source = spool.source, let detector = detectors[index] as? BinaryDetector else {
+            replacedPaths.insert(path)  // not ELF: nothing in it for the binary detector
+            return
+        }
+        store(path, detector: detector.name) { try detector.detect(path: path, source: source) }
+    }
+
     private func wantingDetector(_ entry: TarEntry) -> Int? {
         let executable = entry.mode & 0o111 != 0
         return detectors.firstIndex { $0.interest(in: entry.path, size: entry.size, executable: executable) != nil }
@@ -240,15 +269,20 @@ struct LayerCollector: TarEntryHandler {
 
     private mutating func record(_ path: String, detector index: Int, contents: [UInt8]) {
         let detector = detectors[index]
+        store(path, detector: detector.name) { try detector.detect(path: path, contents: contents) }
+    }
+
+    /// Keeps what a detector found in a file, or notes why it could not read it.
+    private mutating func store(_ path: String, detector name: String, _ detect: () throws -> DetectorResult) {
         do {
-            let result = try detector.detect(path: path, contents: contents)
+            let result = try detect()
             if result.isEmpty {
                 replacedPaths.insert(path)
             } else {
-                findings[path] = FileFinding(path: path, detector: detector.name, result: result)
+                findings[path] = FileFinding(path: path, detector: name, result: result)
             }
         } catch {
-            notes.append("\(path): \(detector.name) could not parse it: \(error)")
+            notes.append("\(path): \(name) could not parse it: \(error)")
             replacedPaths.insert(path)
         }
     }

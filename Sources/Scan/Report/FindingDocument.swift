@@ -12,7 +12,7 @@ public struct FindingDocument: Encodable, Sendable {
 
     enum Keys: String, CodingKey {
         case vulnerabilityId, aliases, severity, severitySource, cvss, epss, kev, priority, package, fixedVersion, fixState
-        case title, references, sources, advisoryIds
+        case title, references, sources, advisoryIds, matchedBy
         case version, vector, score, source, percentile, date, dateAdded, dueDate, ransomware
     }
 
@@ -31,6 +31,7 @@ public struct FindingDocument: Encodable, Sendable {
         try c.encode(f.references, forKey: .references)
         try c.encode(f.sources, forKey: .sources)
         try c.encode(f.advisoryIds, forKey: .advisoryIds)
+        try c.encode(f.matchedBy, forKey: .matchedBy)
     }
 }
 

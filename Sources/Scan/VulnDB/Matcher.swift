@@ -54,6 +54,9 @@ public struct Finding: Sendable, Hashable, Codable {
     public var kev: KEVInfo?
     /// What to fix first (``Priority/of(kev:epssPercentile:cvssScore:severity:hasFix:)``).
     public var priority: Priority?
+    /// `nvd-cpe` when the finding comes from NVD's CPE configurations (software found from its
+    /// own files, which no advisory feed covers); nil when OSV advisories matched the package.
+    public var matchedBy: String?
 
     public init(
         vulnerabilityId: String, aliases: [String], severity: Severity, cvss: Double?, package: FindingPackage,
@@ -278,6 +281,7 @@ public struct VulnerabilityMatcher: Sendable {
 
     static func match(_ inventory: ImageInventory, in db: Database) throws -> [Finding] {
         var findings = try matchAdvisories(inventory, in: db)
+        findings += try CPEMatching.findings(inventory, in: db)
         try FindingEnrichment.apply(&findings, inventory: inventory, in: db)
         return findings.sorted(by: mostSevereFirst)
     }

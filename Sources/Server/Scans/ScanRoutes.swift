@@ -153,7 +153,7 @@ struct FindingDTO: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case id, vulnerabilityId, aliases, severity, severitySource, cvss, epss, kev, priority, package, fixedVersion, fixState, sources,
-             title, references, triage
+             title, references, matchedBy, triage
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -165,7 +165,8 @@ struct FindingDTO: Encodable, Sendable {
         try c.encode(finding.package, forKey: .package)
         try c.encode(finding.fixedVersion, forKey: .fixedVersion); try c.encode(finding.fixState.rawValue, forKey: .fixState)
         try c.encode(finding.sources, forKey: .sources); try c.encode(finding.title, forKey: .title)
-        try c.encode(finding.references, forKey: .references); try c.encode(triage, forKey: .triage)
+        try c.encode(finding.references, forKey: .references); try c.encode(finding.matchedBy, forKey: .matchedBy)
+        try c.encode(triage, forKey: .triage)
     }
 }
 

@@ -6,7 +6,7 @@ package import Scan
 /// rematch tells what changed without decoding the stored JSON:
 /// - the first 16 bytes cover what the match decides (vulnerability, aliases, the advisory's
 ///   CVSS, package, fixed version, fix state with won't-fix folded into not-fixed, title,
-///   references, sources, advisories);
+///   references, sources, advisories, how it matched);
 /// - the last 16 what the enrichment feeds decide (severity and its source, the CVSS rating,
 ///   EPSS, KEV, priority, the exact fix state).
 /// Equal digests mean equal stored JSON: every field of ``Finding`` is in one half or the
@@ -31,6 +31,8 @@ package enum FindingDigest {
         w.strings(f.references)
         w.strings(f.sources)
         w.strings(f.advisoryIds)
+        // Only when set, so findings stored before the field existed keep their digests.
+        if let m = f.matchedBy { w.string(m) }
         var out = Data(SHA256.hash(data: w.bytes).prefix(16))
         w.bytes.removeAll(keepingCapacity: true)
         w.string(f.severity.rawValue)

@@ -35,16 +35,6 @@ public struct CVSSRating: Sendable, Hashable, Codable {
     }
 }
 
-/// A vulnerable-software criterion of a CVE (`configurations[].nodes[].cpeMatch[]` with
-/// `vulnerable: true`), kept for CPE matching of software no package manager records.
-public struct CPECriterion: Sendable, Hashable, Codable {
-    public var criteria: String
-    public var versionStartIncluding: String?
-    public var versionStartExcluding: String?
-    public var versionEndIncluding: String?
-    public var versionEndExcluding: String?
-}
-
 /// What harborguard keeps of an NVD CVE record.
 public struct NVDRecord: Sendable, Hashable, Codable {
     public var id: String
@@ -54,7 +44,28 @@ public struct NVDRecord: Sendable, Hashable, Codable {
     public var description: String?
     public var cwes: [String]
     public var ratings: [CVSSRating]
-    public var cpes: [CPECriterion]
+    /// The CPE configurations (which software, which versions, on what platform). Stored in
+    /// a table of their own (``VulnerabilityDatabase/nvdConfigurations(_:cves:)``), not in the
+    /// record's JSON.
+    public var configurations: [CPEConfiguration] = []
+
+    enum CodingKeys: String, CodingKey {
+        case id, published, lastModified, status, description, cwes, ratings
+    }
+
+    public init(
+        id: String, published: String?, lastModified: String?, status: String?, description: String?, cwes: [String],
+        ratings: [CVSSRating], configurations: [CPEConfiguration] = []
+    ) {
+        self.id = id
+        self.published = published
+        self.lastModified = lastModified
+        self.status = status
+        self.description = description
+        self.cwes = cwes
+        self.ratings = ratings
+        self.configurations = configurations
+    }
 
     /// NVD's preferred rating: the newest CVSS version present (4.0, 3.1, 3.0, 2.0), and
     /// within a version the `Primary` entry before a `Secondary` one.
@@ -155,7 +166,7 @@ public enum NVDFeed {
         var descriptions: [LangString]?
         var metrics: Metrics?
         var weaknesses: [Weakness]?
-        var configurations: [Configuration]?
+        var configurations: [CPEConfiguration]?
 
         var record: NVDRecord {
             var ratings: [CVSSRating] = []
@@ -167,21 +178,10 @@ public enum NVDFeed {
             for w in weaknesses ?? [] {
                 for d in w.description where d.value.hasPrefix("CWE-") && !cwes.contains(d.value) { cwes.append(d.value) }
             }
-            var cpes: [CPECriterion] = []
-            for c in configurations ?? [] {
-                for n in c.nodes ?? [] {
-                    for m in n.cpeMatch ?? [] where m.vulnerable {
-                        cpes.append(
-                            CPECriterion(
-                                criteria: m.criteria, versionStartIncluding: m.versionStartIncluding,
-                                versionStartExcluding: m.versionStartExcluding, versionEndIncluding: m.versionEndIncluding,
-                                versionEndExcluding: m.versionEndExcluding))
-                    }
-                }
-            }
             return NVDRecord(
                 id: id, published: published, lastModified: lastModified, status: vulnStatus,
-                description: descriptions?.first { $0.lang == "en" }?.value, cwes: cwes, ratings: ratings, cpes: cpes)
+                description: descriptions?.first { $0.lang == "en" }?.value, cwes: cwes, ratings: ratings,
+                configurations: configurations ?? [])
         }
     }
 
@@ -215,22 +215,5 @@ public enum NVDFeed {
 
     struct Weakness: Decodable {
         var description: [LangString]
-    }
-
-    struct Configuration: Decodable {
-        var nodes: [Node]?
-    }
-
-    struct Node: Decodable {
-        var cpeMatch: [CPEMatch]?
-    }
-
-    struct CPEMatch: Decodable {
-        var vulnerable: Bool
-        var criteria: String
-        var versionStartIncluding: String?
-        var versionStartExcluding: String?
-        var versionEndIncluding: String?
-        var versionEndExcluding: String?
     }
 }
