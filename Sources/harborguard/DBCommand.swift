@@ -195,10 +195,14 @@ struct DBCommand: AsyncParsableCommand {
             } else {
                 line += ", never imported"
             }
+            if let n = e.cpeConfigurations, e.records > 0 { line += ", \(n) with CPE configurations" }
             if let v = e.version { line += ", version \(v)" }
             if let d = e.date { line += ", dated \(d)" }
             if let c = e.checkedAt { line += ", last checked \(RFC3339.string(c))" }
             if e.outcome == "failed" { line += "; last update failed: \(e.message ?? "")" }
+            if let n = e.awaitingRefetch, n > 0 {
+                line += "; \(n) records from before CPE configurations were kept: the next `db update` fetches the NVD feeds again"
+            }
             return line
         }
     }

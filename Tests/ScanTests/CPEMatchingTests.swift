@@ -258,5 +258,7 @@ import Testing
         #expect(try db.updateState(source: "nvd:2024")?.sha256 == nil)
         #expect(try db.updateState(source: "nvd:2024:meta")?.etag == nil)
         #expect(try db.updateState(source: "osv:PyPI")?.etag == "e")
+        let nvd = try #require(try db.enrichmentStatus().first { $0.name == "nvd" })
+        #expect(nvd.awaitingRefetch == 1 && nvd.cpeConfigurations == 0)
     }
 }

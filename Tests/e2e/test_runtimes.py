@@ -159,6 +159,8 @@ def test_runtimes_match_nvd_cpe_configurations(runtime_image, tmp_path):
     data = tmp_path / "data"
     imported = subprocess.run([BIN, "db", "import", str(feeds), "--data-dir", str(data)], capture_output=True, text=True, timeout=120)
     assert imported.returncode == 0, imported.stdout + imported.stderr
+    status = subprocess.run([BIN, "db", "status", "--data-dir", str(data)], capture_output=True, text=True, timeout=60).stdout
+    assert "enrichment nvd: 7 records" in status and "7 with CPE configurations" in status, status
 
     p = subprocess.run([BIN, "scan", f"{env['reg'].host}/apps/runtimes:1.0", "--insecure", "--format", "json",
                         "--data-dir", str(data)], capture_output=True, text=True, timeout=600)
