@@ -1,0 +1,86 @@
+public import GRDB
+
+/// The embedded SQLite database behind the SQL layer (GRDB's writer: a pool in the data
+/// directory, a queue in tests). Statements with arguments are cached per connection.
+public struct SQLiteDatabase: SQLDatabase {
+    public let writer: any DatabaseWriter
+    public var dialect: SQLDialect { .sqlite }
+
+    public init(writer: any DatabaseWriter) {
+        self.writer = writer
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+        try await writer.read { db in try body(SQLiteConnection(db)) }
+    }
+
+    public func write<T: Sendable>(
+        isolation: SQLIsolation, _ body: @escaping @Sendable (any SQLConnection) throws -> T
+    ) async throws -> T {
+        try await writer.write { db in try body(SQLiteConnection(db)) }
+    }
+}
+
+/// A GRDB `Database` seen through the SQL layer, for code written once for both engines and
+/// called from inside an existing GRDB transaction.
+public struct SQLiteConnection: SQLConnection {
+    public let db: Database
+    public var dialect: SQLDialect { .sqlite }
+
+    public init(_ db: Database) {
+        self.db = db
+    }
+
+    @discardableResult
+    public func execute(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int {
+        if arguments.isEmpty {
+            // May hold several statements (migrations).
+            try db.execute(sql: sql)
+        } else {
+            try db.cachedStatement(sql: sql).execute(arguments: Self.arguments(arguments))
+        }
+        return db.changesCount
+    }
+
+    public func query(_ sql: String, _ arguments: [any SQLBindable]) throws -> [SQLRow] {
+        let statement = try db.cachedStatement(sql: sql)
+        let columns = statement.columnNames
+        let cursor = try Row.fetchCursor(statement, arguments: Self.arguments(arguments))
+        var rows: [SQLRow] = []
+        while let row = try cursor.next() {
+            rows.append(SQLRow(columns: columns, values: row.databaseValues.map(Self.value)))
+        }
+        return rows
+    }
+
+    public func afterCommit(_ action: @escaping @Sendable () -> Void) {
+        db.afterNextTransaction(onCommit: { _ in action() })
+    }
+
+    static func arguments(_ values: [any SQLBindable]) -> StatementArguments {
+        StatementArguments(values.map { v -> DatabaseValue in
+            switch v.sqlValue {
+            case .null: .null
+            case .integer(let i): i.databaseValue
+            case .real(let d): d.databaseValue
+            case .text(let s): s.databaseValue
+            case .blob(let b): b.databaseValue
+            }
+        })
+    }
+
+    static func value(_ v: DatabaseValue) -> SQLValue {
+        switch v.storage {
+        case .null: .null
+        case .int64(let i): .integer(i)
+        case .double(let d): .real(d)
+        case .string(let s): .text(s)
+        case .blob(let b): .blob(b)
+        }
+    }
+}
+
+extension Database {
+    /// This transaction through the SQL layer.
+    public var sql: SQLiteConnection { SQLiteConnection(self) }
+}
