@@ -188,15 +188,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Tests only: the engines database tests run on (SQLite, and the harness's PostgreSQL).
+        .target(
+            name: "SQLTestSupport",
+            dependencies: ["Cron", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Tests/SQLTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CronTests",
-            dependencies: ["Cron", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Cron", "SQLTestSupport", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Store", "Cron", "Scan",
+                "Server", "Store", "Cron", "Scan", "SQLTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Logging
 import Synchronization
+import SQLTestSupport
 import Testing
 
 /// The durable queue on a real SQLite file and a real PostgreSQL server, with time advanced by hand.

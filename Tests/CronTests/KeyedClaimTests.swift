@@ -1,6 +1,7 @@
 import Cron
 import Foundation
 import GRDB
+import SQLTestSupport
 import Testing
 
 /// Claims by concurrency key: what a registry's sensor takes from the queue.

@@ -2,6 +2,7 @@ import Cron
 import Foundation
 import Logging
 import Synchronization
+import SQLTestSupport
 import Testing
 
 /// The SQL layer's pieces that need no server: placeholders, statement splitting, URLs.

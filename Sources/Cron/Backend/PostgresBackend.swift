@@ -222,8 +222,9 @@ final class CommitHooks {
     }
 }
 
-/// Splits a script into statements at semicolons outside literals, identifiers and comments.
-func splitSQLStatements(_ sql: String) -> [String] {
+/// Splits a script into statements at semicolons outside literals, identifiers, comments and
+/// `$$` bodies.
+public func splitSQLStatements(_ sql: String) -> [String] {
     var out: [String] = []
     var current = ""
     var it = Array(sql.unicodeScalars)[...]
@@ -245,6 +246,17 @@ func splitSQLStatements(_ sql: String) -> [String] {
         case "-" where it.first == "-":
             while let d = it.popFirst(), d != "\n" {}
             current += "\n"
+        case "$" where it.first == "$":
+            // A dollar-quoted body (a function's): copied whole, semicolons and all.
+            current += "$$"
+            it.removeFirst()
+            while let d = it.popFirst() {
+                current.unicodeScalars.append(d)
+                if d == "$", it.first == "$" {
+                    current.unicodeScalars.append(it.removeFirst())
+                    break
+                }
+            }
         case ";":
             flush()
         default:

@@ -1,4 +1,4 @@
-import Cron
+public import Cron
 package import Foundation
 public import GRDB
 
@@ -42,6 +42,10 @@ public struct AppDatabase: Sendable {
     package init(writer: any DatabaseWriter) {
         self.writer = writer
     }
+
+    /// The same database through the engine-neutral SQL layer (code ported to it runs on
+    /// SQLite here and on PostgreSQL; see `Migrations.postgres`).
+    public var sql: any SQLDatabase { SQLiteDatabase(writer: writer) }
 
     public func migrate() throws {
         try Migrations.migrator.migrate(writer)
