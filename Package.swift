@@ -140,7 +140,7 @@ let package = Package(
         .target(
             name: "Admin",
             dependencies: [
-                "Store",
+                "Store", "Cron",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -213,7 +213,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "AdminTests", dependencies: ["Admin", "Store", "Server"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AdminTests",
+            dependencies: [
+                "Admin", "Store", "Server", "Cron", "SQLTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "FuzzTests",
             dependencies: [

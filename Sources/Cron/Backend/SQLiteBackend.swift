@@ -69,7 +69,7 @@ public struct SQLiteConnection: SQLConnection {
         })
     }
 
-    static func value(_ v: DatabaseValue) -> SQLValue {
+    public static func value(_ v: DatabaseValue) -> SQLValue {
         switch v.storage {
         case .null: .null
         case .int64(let i): .integer(i)

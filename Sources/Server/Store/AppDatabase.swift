@@ -81,9 +81,4 @@ extension AppDatabase {
     package static func integrityCheck(_ db: Database) throws -> String {
         try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "unknown"
     }
-
-    /// Writes a consistent copy of the database to `path` (a new file), while it stays in use.
-    package static func snapshot(_ db: Database, to path: String) throws {
-        try db.execute(sql: "VACUUM INTO ?", arguments: [path])
-    }
 }
