@@ -177,9 +177,9 @@ import Testing
         let row = try await pg.read { c in
             try c.queryOne("SELECT detail, epss, digest FROM findings WHERE scan_id = 'scn_0' AND seq = 2", [])
         }
-        #expect(row?[0] == .blob(Data(#"{"id":"CVE-2026-2","note":"é"}"#.utf8)))
-        #expect(row?[1] == .real(2.12345))
-        #expect(row?[2] == .blob(Data([2, 0, 255])))
+        #expect(row?.value(0) == .blob(Data(#"{"id":"CVE-2026-2","note":"é"}"#.utf8)))
+        #expect(row?.value(1) == .real(2.12345))
+        #expect(row?.value(2) == .blob(Data([2, 0, 255])))
         // New audit entries continue the sequence; the log stays append-only.
         let next = try await pg.write { c in
             try c.queryOne(

@@ -43,17 +43,24 @@ public struct SQLRow: Sendable {
         self.values = values
     }
 
-    public subscript(_ index: Int) -> SQLValue { values[index] }
+    /// The stored value at `index` / of column `name` (`.null` for an unknown column).
+    public func value(_ index: Int) -> SQLValue { values[index] }
 
-    public subscript(_ name: String) -> SQLValue {
+    public func value(_ name: String) -> SQLValue {
         guard let i = columns.firstIndex(of: name) else { return .null }
         return values[i]
     }
 
-    public func string(_ name: String) -> String? { Self.string(self[name]) }
-    public func string(_ index: Int) -> String? { Self.string(self[index]) }
-    public func int(_ name: String) -> Int? { Self.int(self[name]) }
-    public func int(_ index: Int) -> Int? { Self.int(self[index]) }
+    /// A column as a Swift type, GRDB-style: `let name: String = row["name"]`,
+    /// `row["note"] as String?`. A NULL read as a non-optional type gives the type's empty
+    /// value (the schema's NOT NULL constraints keep that from happening) instead of trapping.
+    public subscript<T: SQLColumnDecodable>(_ name: String) -> T { T.decode(value(name)) ?? T.emptyValue }
+    public subscript<T: SQLColumnDecodable>(_ index: Int) -> T { T.decode(values[index]) ?? T.emptyValue }
+
+    public func string(_ name: String) -> String? { Self.string(value(name)) }
+    public func string(_ index: Int) -> String? { Self.string(value(index)) }
+    public func int(_ name: String) -> Int? { Self.int(value(name)) }
+    public func int(_ index: Int) -> Int? { Self.int(value(index)) }
 
     static func string(_ v: SQLValue) -> String? {
         switch v {
@@ -73,6 +80,64 @@ public struct SQLRow: Sendable {
         case .blob, .null: nil
         }
     }
+}
+
+/// A Swift type a column converts to (the conversions SQLite and GRDB make).
+public protocol SQLColumnDecodable {
+    static func decode(_ value: SQLValue) -> Self?
+    /// What a NULL reads as when the caller asked for a non-optional value.
+    static var emptyValue: Self { get }
+}
+
+extension String: SQLColumnDecodable {
+    public static func decode(_ value: SQLValue) -> String? { SQLRow.string(value) }
+    public static var emptyValue: String { "" }
+}
+
+extension Int: SQLColumnDecodable {
+    public static func decode(_ value: SQLValue) -> Int? { SQLRow.int(value) }
+    public static var emptyValue: Int { 0 }
+}
+
+extension Int64: SQLColumnDecodable {
+    public static func decode(_ value: SQLValue) -> Int64? { SQLRow.int(value).map(Int64.init) }
+    public static var emptyValue: Int64 { 0 }
+}
+
+extension Double: SQLColumnDecodable {
+    public static func decode(_ value: SQLValue) -> Double? {
+        switch value {
+        case .real(let d): d
+        case .integer(let i): Double(i)
+        case .text(let s): Double(s)
+        case .blob, .null: nil
+        }
+    }
+    public static var emptyValue: Double { 0 }
+}
+
+extension Bool: SQLColumnDecodable {
+    public static func decode(_ value: SQLValue) -> Bool? { SQLRow.int(value).map { $0 != 0 } }
+    public static var emptyValue: Bool { false }
+}
+
+extension Data: SQLColumnDecodable {
+    public static func decode(_ value: SQLValue) -> Data? {
+        switch value {
+        case .blob(let b): b
+        case .text(let s): Data(s.utf8)
+        case .integer, .real, .null: nil
+        }
+    }
+    public static var emptyValue: Data { Data() }
+}
+
+extension Optional: SQLColumnDecodable where Wrapped: SQLColumnDecodable {
+    public static func decode(_ value: SQLValue) -> Wrapped?? {
+        if case .null = value { return .some(nil) }
+        return Wrapped.decode(value).map { .some($0) }
+    }
+    public static var emptyValue: Wrapped? { nil }
 }
 
 /// How a write transaction isolates itself on PostgreSQL. SQLite has one writer at a time,

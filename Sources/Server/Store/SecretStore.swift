@@ -56,7 +56,7 @@ public struct SecretStore: Sendable {
         else { return nil }
         let kekId = row.string(0) ?? ""
         let kek = try keyring.current().symmetricKey(kekId)
-        guard case .blob(let wrapped) = row[1], case .blob(let ciphertext) = row[2] else {
+        guard case .blob(let wrapped) = row.value(1), case .blob(let ciphertext) = row.value(2) else {
             throw SecretError.corrupt(owner: owner)
         }
         do {

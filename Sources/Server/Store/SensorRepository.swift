@@ -6,6 +6,7 @@ package import GRDB
 /// by its heartbeats; `offline_since` set once per outage).
 package struct SensorRecord: StoredRecord, Hashable {
     package static let databaseTableName = "sensors"
+    package static let primaryKeyColumns = ["registry_id"]
 
     package var registryId: String
     /// The sensor key that sent the last heartbeat.
