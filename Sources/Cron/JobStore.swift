@@ -176,8 +176,8 @@ public struct JobStore: Sendable {
         owner: String, types: Set<String>, lease: TimeInterval, limits: ClaimLimits, now: Date, in db: any SQLConnection
     ) throws -> Job? {
         guard !types.isEmpty else { return nil }
-        if let sqlite = db as? SQLiteConnection {
-            return try claim(owner: owner, types: types, lease: lease, limits: limits, now: now, in: sqlite.db)
+        if let sqlite = db.grdb {
+            return try claim(owner: owner, types: types, lease: lease, limits: limits, now: now, in: sqlite)
         }
         // PostgreSQL: one claim at a time across every node (the limits count running jobs),
         // each statement reading what the previous claim committed (read committed).

@@ -58,10 +58,10 @@ public struct JobContext: Sendable {
     /// server shuts down, and not on PostgreSQL: there writers do not wait for each other, and
     /// a claim belongs in its own short read-committed transaction (see `JobStore.claim`).
     func claimSuccessor(now: Date, in db: any SQLConnection) throws {
-        guard let next, !Task.isShuttingDownGracefully, let sqlite = db as? SQLiteConnection else { return }
+        guard let next, !Task.isShuttingDownGracefully, let sqlite = db.grdb else { return }
         let started = ContinuousClock.now
         guard let job = try JobStore.claim(
-            owner: next.owner, types: next.types, lease: next.lease, limits: next.limits, now: now, in: sqlite.db)
+            owner: next.owner, types: next.types, lease: next.lease, limits: next.limits, now: now, in: sqlite)
         else { return }
         WorkerPool.recordClaim(since: started)
         let successor = self.successor

@@ -181,6 +181,21 @@ extension SQLConnection {
     public func string(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> String? {
         try queryOne(sql, arguments).flatMap { $0.string(0) }
     }
+
+    /// The first column of the first row as `T` (nil without a row or for NULL).
+    public func scalar<T: SQLColumnDecodable>(_ type: T.Type, _ sql: String, _ arguments: [any SQLBindable] = []) throws -> T? {
+        try queryOne(sql, arguments).flatMap { T.decode($0.value(0)) }
+    }
+
+    public func bool(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> Bool? { try scalar(Bool.self, sql, arguments) }
+    public func int64(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> Int64? { try scalar(Int64.self, sql, arguments) }
+    public func double(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> Double? { try scalar(Double.self, sql, arguments) }
+    public func data(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> Data? { try scalar(Data.self, sql, arguments) }
+
+    /// The first column of every row, as text.
+    public func strings(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> [String] {
+        try query(sql, arguments).compactMap { $0.string(0) }
+    }
 }
 
 /// A database: transactions run their (synchronous) body off the cooperative pool.

@@ -84,3 +84,31 @@ extension Database {
     /// This transaction through the SQL layer.
     public var sql: SQLiteConnection { SQLiteConnection(self) }
 }
+
+extension SQLConnection {
+    /// The GRDB transaction behind this connection, on SQLite (for code that keeps a
+    /// SQLite-specific fast path).
+    public var grdb: Database? {
+        if let c = self as? SQLiteConnection { return c.db }
+        return self as? Database
+    }
+}
+
+/// A GRDB transaction is a SQL-layer connection as it is: code moved to the SQL layer takes
+/// `any SQLConnection` and its GRDB callers keep passing their `db`.
+extension Database: SQLConnection {
+    public var dialect: SQLDialect { .sqlite }
+
+    @discardableResult
+    public func execute(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int {
+        try SQLiteConnection(self).execute(sql, arguments)
+    }
+
+    public func query(_ sql: String, _ arguments: [any SQLBindable]) throws -> [SQLRow] {
+        try SQLiteConnection(self).query(sql, arguments)
+    }
+
+    public func afterCommit(_ action: @escaping @Sendable () -> Void) {
+        afterNextTransaction(onCommit: { _ in action() })
+    }
+}
