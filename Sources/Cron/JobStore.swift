@@ -399,7 +399,7 @@ public struct JobStore: Sendable {
     }
 
     static func job(from row: Row) -> Job {
-        job(from: SQLRow(columns: Array(row.columnNames), values: row.databaseValues.map(SQLiteConnection.value)))
+        job(from: SQLRow(row))
     }
 
     static func job(from row: SQLRow) -> Job {

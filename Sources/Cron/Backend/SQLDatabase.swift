@@ -273,8 +273,18 @@ public func postgresPlaceholders(_ sql: String) -> String {
                 if d == "\n" { break }
             }
         case "?":
-            n += 1
-            out += "$\(n)"
+            // `?NNN` (SQLite's numbered form) keeps its number; a bare `?` takes the next one.
+            var digits = ""
+            while let d = it.first, d.properties.numericType != nil, d.isASCII {
+                digits.unicodeScalars.append(it.removeFirst())
+            }
+            if digits.isEmpty {
+                n += 1
+                out += "$\(n)"
+            } else {
+                out += "$" + digits
+                n = max(n, Int(digits) ?? n)
+            }
         default:
             out.unicodeScalars.append(c)
         }

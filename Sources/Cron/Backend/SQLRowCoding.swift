@@ -29,7 +29,8 @@ public enum SQLRowCoding {
         try T(from: RowDecoder(row: row))
     }
 
-    /// The columns `value` encodes to, in property order (a nil optional is left out).
+    /// The columns `value` encodes to, in property order (a nil optional as NULL, as GRDB's
+    /// records write it).
     public static func encode<T: Encodable>(_ value: T) throws -> [(column: String, value: SQLValue)] {
         let box = ColumnsBox()
         try value.encode(to: RowEncoder(box: box))
@@ -160,6 +161,27 @@ public enum SQLRowCoding {
             box.columns.append((snakeCase(key.stringValue), try encodeColumn(value)))
         }
 
+        // A nil optional is a NULL column, not a missing one (so a full update clears it).
+        mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws { try put(value, key) }
+        mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { try put(value, key) }
+        mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { try put(value, key) }
+        mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws { try put(value, key) }
+        mutating func encodeIfPresent(_ value: Float?, forKey key: Key) throws { try put(value, key) }
+        mutating func encodeIfPresent(_ value: Int?, forKey key: Key) throws { try put(value, key) }
+        mutating func encodeIfPresent(_ value: Int8?, forKey key: Key) throws { try put(value, key) }
+        mutating func encodeIfPresent(_ value: Int16?, forKey key: Key) throws { try put(value, key) }
+        mutating func encodeIfPresent(_ value: Int32?, forKey key: Key) throws { try put(value, key) }
+        mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) throws { try put(value, key) }
+        mutating func encodeIfPresent(_ value: UInt?, forKey key: Key) throws { try put(value, key) }
+        mutating func encodeIfPresent(_ value: UInt8?, forKey key: Key) throws { try put(value, key) }
+        mutating func encodeIfPresent(_ value: UInt16?, forKey key: Key) throws { try put(value, key) }
+        mutating func encodeIfPresent(_ value: UInt32?, forKey key: Key) throws { try put(value, key) }
+        mutating func encodeIfPresent(_ value: UInt64?, forKey key: Key) throws { try put(value, key) }
+
+        private mutating func put<T: Encodable>(_ value: T?, _ key: Key) throws {
+            if let value { try encode(value, forKey: key) } else { try encodeNil(forKey: key) }
+        }
+
         mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key)
             -> KeyedEncodingContainer<NestedKey>
         {
@@ -246,10 +268,22 @@ extension SQLRecord {
 
     /// Inserts this record's row.
     public func insert(into db: any SQLConnection) throws {
-        let columns = try SQLRowCoding.encode(self)
+        // A NULL primary key is left to the table (SQLite's rowid, PostgreSQL's identity).
+        let columns = try SQLRowCoding.encode(self).filter { !(Self.primaryKeyColumns.contains($0.column) && $0.value == .null) }
         let names = columns.map(\.column).joined(separator: ", ")
         let marks = Array(repeating: "?", count: columns.count).joined(separator: ", ")
         try db.execute("INSERT INTO \(Self.tableName) (\(names)) VALUES (\(marks))", columns.map(\.value))
+    }
+
+    /// Writes every column of this record's row (found by its primary key).
+    public func update(in db: any SQLConnection) throws {
+        let columns = try SQLRowCoding.encode(self)
+        let values = Dictionary(columns.map { ($0.column, $0.value) }, uniquingKeysWith: { a, _ in a })
+        let set = columns.filter { !Self.primaryKeyColumns.contains($0.column) }
+        let whereSQL = Self.primaryKeyColumns.map { "\($0) = ?" }.joined(separator: " AND ")
+        try db.execute(
+            "UPDATE \(Self.tableName) SET \(set.map { "\($0.column) = ?" }.joined(separator: ", ")) WHERE \(whereSQL)",
+            set.map(\.value) + Self.primaryKeyColumns.map { values[$0] ?? .null })
     }
 
     /// Applies `change`, then writes the columns it changed (none: no statement). Returns
@@ -260,7 +294,7 @@ extension SQLRecord {
         try change(&self)
         let after = try SQLRowCoding.encode(self)
         let changed = after.filter { before[$0.column] != $0.value && !Self.primaryKeyColumns.contains($0.column) }
-            + before.keys.filter { k in !after.contains { $0.column == k } }.map { ($0, SQLValue.null) }
+            .map { ($0.column, $0.value) }
         guard !changed.isEmpty else { return false }
         let keys = Dictionary(after.map { ($0.column, $0.value) }, uniquingKeysWith: { a, _ in a })
         let set = changed.map { "\($0.0) = ?" }.joined(separator: ", ")

@@ -1,3 +1,4 @@
+public import Foundation
 public import GRDB
 
 /// The embedded SQLite database behind the SQL layer (GRDB's writer: a pool in the data
@@ -80,9 +81,37 @@ public struct SQLiteConnection: SQLConnection {
     }
 }
 
+/// A `Date` bound or read directly (outside a record) is stored as GRDB stores it
+/// (`yyyy-MM-dd HH:mm:ss.SSS`, UTC) and read with GRDB's parser, on both engines, so rows
+/// written before the SQL layer read back unchanged.
+extension Date: SQLBindable {
+    public var sqlValue: SQLValue { SQLiteConnection.value(databaseValue) }
+}
+
+extension Date: SQLColumnDecodable {
+    public static func decode(_ value: SQLValue) -> Date? {
+        let v: DatabaseValue = switch value {
+        case .null: .null
+        case .integer(let i): i.databaseValue
+        case .real(let d): d.databaseValue
+        case .text(let s): s.databaseValue
+        case .blob(let b): b.databaseValue
+        }
+        return Date.fromDatabaseValue(v)
+    }
+    public static var emptyValue: Date { Date(timeIntervalSince1970: 0) }
+}
+
 extension Database {
     /// This transaction through the SQL layer.
     public var sql: SQLiteConnection { SQLiteConnection(self) }
+}
+
+extension SQLRow {
+    /// A GRDB row as a SQL-layer row (for code shared with rows read through GRDB).
+    public init(_ row: Row) {
+        self.init(columns: Array(row.columnNames), values: row.databaseValues.map(SQLiteConnection.value))
+    }
 }
 
 extension SQLConnection {
