@@ -58,6 +58,17 @@ public struct SQLiteConnection: SQLConnection {
         db.afterNextTransaction(onCommit: { _ in action() })
     }
 
+    /// A SQL-layer value for GRDB code that builds its own arguments.
+    public static func databaseValue(_ v: any SQLBindable) -> DatabaseValue {
+        switch v.sqlValue {
+        case .null: .null
+        case .integer(let i): i.databaseValue
+        case .real(let d): d.databaseValue
+        case .text(let s): s.databaseValue
+        case .blob(let b): b.databaseValue
+        }
+    }
+
     static func arguments(_ values: [any SQLBindable]) -> StatementArguments {
         StatementArguments(values.map { v -> DatabaseValue in
             switch v.sqlValue {
