@@ -173,3 +173,62 @@ struct PostgresBackendTests {
         await db.close()
     }
 }
+
+/// Invalidations between nodes over LISTEN/NOTIFY, on a real server.
+@Suite(.enabled(if: TestBackend.postgresURL != nil, "needs HARBORGUARD_TEST_POSTGRES_URL (make test starts a server)"))
+struct PostgresInvalidationTests {
+    actor Inbox {
+        var payloads: [String?] = []
+        var received: [String: ContinuousClock.Instant] = [:]
+        func add(_ p: String?) {
+            payloads.append(p)
+            if let p { received[p] = ContinuousClock.now }
+        }
+        func wait(for p: String?, count: Int = 1, seconds: Double) async -> Bool {
+            let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+            while ContinuousClock.now < deadline {
+                if payloads.filter({ $0 == p }).count >= count { return true }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            return false
+        }
+    }
+
+    /// A key revoked on node A reaches node B's listener within a second of the commit; a
+    /// rolled-back change notifies nobody; a listener whose connection dies reconnects and says
+    /// so (nil: drop every cached entry), then hears later changes.
+    @Test func aCommittedChangeReachesTheOtherNodeWithinASecond() async throws {
+        let url = try #require(TestBackend.postgresURL)
+        let nodeA = try PostgreSQLDatabase(url: url)
+        let inbox = Inbox()
+        let listener = try PostgresInvalidationListener(url: url, retry: .milliseconds(100))
+        let running = Task { await listener.run { await inbox.add($0) } }
+        defer { running.cancel() }
+        // Connected and listening (generous: the whole test suite runs beside this on 2 cores).
+        #expect(await inbox.wait(for: nil, seconds: 30))
+
+        struct Undo: Error {}
+        await #expect(throws: Undo.self) {
+            try await nodeA.write { c in
+                try c.notifyInvalidation("key:key_rolled_back")
+                throw Undo()
+            }
+        }
+        let sent = ContinuousClock.now
+        try await nodeA.write { c in try c.notifyInvalidation("key:key_revoked") }
+        #expect(await inbox.wait(for: "key:key_revoked", seconds: 10))
+        let arrived = try #require(await inbox.received["key:key_revoked"])
+        #expect(arrived - sent < .seconds(1), "delivered \(arrived - sent) after the commit")
+        #expect(await inbox.payloads.contains("key:key_rolled_back") == false)
+
+        // The listener's backend is killed: it reconnects (a second nil) and hears the next change.
+        _ = try await nodeA.withConnection { c in
+            try c.int(
+                "SELECT COUNT(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")
+        }
+        #expect(await inbox.wait(for: nil, count: 2, seconds: 30))
+        try await nodeA.write { c in try c.notifyInvalidation("session:abc") }
+        #expect(await inbox.wait(for: "session:abc", seconds: 10))
+        await nodeA.close()
+    }
+}

@@ -69,16 +69,8 @@ public struct SQLiteConnection: SQLConnection {
         }
     }
 
-    static func arguments(_ values: [any SQLBindable]) -> StatementArguments {
-        StatementArguments(values.map { v -> DatabaseValue in
-            switch v.sqlValue {
-            case .null: .null
-            case .integer(let i): i.databaseValue
-            case .real(let d): d.databaseValue
-            case .text(let s): s.databaseValue
-            case .blob(let b): b.databaseValue
-            }
-        })
+    public static func arguments(_ values: [any SQLBindable]) -> StatementArguments {
+        StatementArguments(values.map(databaseValue))
     }
 
     public static func value(_ v: DatabaseValue) -> SQLValue {
@@ -101,14 +93,7 @@ extension Date: SQLBindable {
 
 extension Date: SQLColumnDecodable {
     public static func decode(_ value: SQLValue) -> Date? {
-        let v: DatabaseValue = switch value {
-        case .null: .null
-        case .integer(let i): i.databaseValue
-        case .real(let d): d.databaseValue
-        case .text(let s): s.databaseValue
-        case .blob(let b): b.databaseValue
-        }
-        return Date.fromDatabaseValue(v)
+        Date.fromDatabaseValue(SQLiteConnection.databaseValue(value))
     }
     public static var emptyValue: Date { Date(timeIntervalSince1970: 0) }
 }
