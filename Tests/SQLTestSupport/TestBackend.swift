@@ -1,15 +1,14 @@
 public import Cron
 import Foundation
 public import GRDB
-public import Testing
 
 /// The engines the database tests run on: SQLite files always, and PostgreSQL when the test
 /// harness started one (`make test` does: scripts/pg-test.sh exports its URL).
-public enum TestBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+/// (A plain target, not a test target: `swift build -c release` builds it too, without the
+/// Testing module, so it reports missing setup with thrown errors.)
+public enum TestBackend: String, CaseIterable, Sendable {
     case sqlite
     case postgres
-
-    public var testDescription: String { rawValue }
 
     public static var postgresURL: String? {
         ProcessInfo.processInfo.environment["HARBORGUARD_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
@@ -43,7 +42,7 @@ public enum TestBackend: String, CaseIterable, Sendable, CustomTestStringConvert
 
     /// A new, empty database on the test server.
     public static func createPostgresDatabase() async throws -> String {
-        let url = try #require(postgresURL)
+        let url = try need(postgresURL, "HARBORGUARD_TEST_POSTGRES_URL")
         let name = "hg_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
         let admin = try PostgreSQLDatabase(url: url, connections: 1)
         try await admin.withConnection { c in _ = try c.execute("CREATE DATABASE \(name)") }
@@ -53,9 +52,18 @@ public enum TestBackend: String, CaseIterable, Sendable, CustomTestStringConvert
 
     /// The test server's URL with another database name.
     public static func postgresURL(database: String) throws -> String {
-        let url = try #require(postgresURL)
-        var c = try #require(URLComponents(string: url))
+        let url = try need(postgresURL, "HARBORGUARD_TEST_POSTGRES_URL")
+        var c = try need(URLComponents(string: url), "a parseable HARBORGUARD_TEST_POSTGRES_URL")
         c.path = "/" + database
-        return try #require(c.string)
+        return try need(c.string, "a URL")
+    }
+
+    struct Missing: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func need<T>(_ value: T?, _ what: String) throws -> T {
+        guard let value else { throw Missing(description: "missing \(what)") }
+        return value
     }
 }
