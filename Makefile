@@ -20,13 +20,17 @@ build:
 run: deps build
 	$(BIN_DEBUG) serve --data-dir $(DATA_DIR)
 
-# Every test: Swift unit and router tests, then end-to-end tests on the real binary.
+# Every test: Swift unit and router tests, then end-to-end tests on the real binary. A
+# throwaway PostgreSQL server (scripts/pg-test.sh, on 127.0.0.1) runs for the duration: the
+# job store and scheduler tests run on it as well as on SQLite.
+WITH_PG = set -e; eval "$$(bash scripts/pg-test.sh start)"; trap 'bash scripts/pg-test.sh stop "$$PG_TEST_DIR"' EXIT;
 test: deps build
-	$(SWIFT) test
+	@$(WITH_PG) \
+	$(SWIFT) test; \
 	HARBORGUARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q Tests/e2e
 
 test-swift:
-	$(SWIFT) test
+	@$(WITH_PG) $(SWIFT) test
 
 test-e2e: build
 	HARBORGUARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q Tests/e2e

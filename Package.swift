@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         // Tests only: generators for the property-based fuzz suite (Tests/FuzzTests).
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
@@ -126,6 +127,10 @@ let package = Package(
             name: "Cron",
             dependencies: [
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -135,7 +140,7 @@ let package = Package(
         .target(
             name: "Admin",
             dependencies: [
-                "Store",
+                "Store", "Cron",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -183,15 +188,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Tests only: the engines database tests run on (SQLite, and the harness's PostgreSQL).
+        .target(
+            name: "SQLTestSupport",
+            dependencies: ["Cron", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Tests/SQLTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CronTests",
-            dependencies: ["Cron", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Cron", "SQLTestSupport", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Store", "Cron", "Scan",
+                "Server", "Store", "Cron", "Scan", "Registry", "SQLTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -199,7 +213,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "AdminTests", dependencies: ["Admin", "Store", "Server"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AdminTests",
+            dependencies: [
+                "Admin", "Store", "Server", "Cron", "SQLTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "FuzzTests",
             dependencies: [

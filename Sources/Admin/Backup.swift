@@ -3,6 +3,7 @@ import _CryptoExtras
 import Foundation
 import GRDB
 public import Store
+import Cron
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -132,9 +133,10 @@ public enum Backup {
         return error.localizedDescription
     }
 
-    /// Writes a consistent snapshot (SQLite `VACUUM INTO`, safe while the server runs) to `out`.
-    /// The file appears at `out` only when complete and synced; a failed or killed backup
-    /// leaves at most `out.partial`, never a file at `out`.
+    /// Writes a consistent snapshot of the data (a logical export read in one transaction, safe
+    /// while the server runs) to `out`, encrypted. The file appears at `out` only when complete
+    /// and synced; a failed or killed backup leaves at most `out.partial`, never a file at `out`.
+    /// Returns the bytes of the export.
     public static func create(dataDir: DataDirectory, out: String, passphrase: String?) throws -> Int {
         let ring = try Keyring.load(path: dataDir.keyringPath)
         let (kekId, kek) = try ring.primaryKey()
@@ -146,15 +148,28 @@ public enum Backup {
             var config = Configuration()
             config.busyMode = .timeout(10)
             let queue = try DatabaseQueue(path: dataDir.databasePath, configuration: config)
-            try queue.inDatabase { db in
-                try AppDatabase.snapshot(db, to: snapshot)
+            guard FileManager.default.createFile(atPath: snapshot, contents: nil, attributes: [.posixPermissions: 0o600]),
+                  let file = FileHandle(forWritingAtPath: snapshot)
+            else { throw BackupError.io("snapshot failed: cannot create \(snapshot)") }
+            do {
+                _ = try queue.read { db in try LogicalExport.export(sqlite: db) { try file.write(contentsOf: $0) } }
+                try file.synchronize()
+                try file.close()
+            } catch {
+                try? file.close()
+                throw error
             }
             try queue.close()
+        } catch let e as BackupError {
+            throw e
         } catch let e as DatabaseError {
-            if e.resultCode == .SQLITE_FULL {
-                throw BackupError.io("snapshot failed: disk full (ENOSPC) in the data directory \(dataDir.path): the snapshot needs room for a copy of the database; no backup was written")
-            }
             throw BackupError.io("snapshot failed: \(e.message ?? "\(e.resultCode)")")
+        } catch {
+            let why = reason(error)
+            if why.hasPrefix("disk full") {
+                throw BackupError.io("snapshot failed: disk full (ENOSPC) in the data directory \(dataDir.path): the snapshot needs room for a copy of the data; no backup was written")
+            }
+            throw BackupError.io("snapshot failed: \(why); no backup was written")
         }
         chmod(snapshot, 0o600)
         fault("after-snapshot")
@@ -162,7 +177,7 @@ public enum Backup {
         let keyBytes = payloadKey.withUnsafeBytes { Data($0) }
         let created = RFC3339.string(Date())
         var header = Header(
-            version: 1, createdAt: created, kekId: kekId,
+            version: 2, createdAt: created, kekId: kekId,
             wrappedKey: try AES.GCM.seal(keyBytes, using: kek, authenticating: Data("backup-key:\(kekId)".utf8))
                 .combined!.base64EncodedString(),
             passphrase: nil)
@@ -234,11 +249,25 @@ public enum Backup {
         return total
     }
 
-    /// Decrypts and checks a backup, then installs its database (and, with a passphrase,
-    /// its keyring) into an empty data directory.
-    public static func restore(input path: String, dataDir: DataDirectory, passphrase: String?, keyringFile: String?)
-        throws
-    {
+    /// What a restore put where.
+    public struct RestoreReport: Sendable {
+        /// The backup's format: 1 a SQLite file image, 2 a logical export.
+        public var format: Int
+        /// Rows restored per table (format 2).
+        public var counts: [String: Int]
+        /// Secrets that were opened with the keyring after the restore.
+        public var secretsVerified: Int
+        public var target: String
+    }
+
+    /// Decrypts and checks a backup, then installs its data (and, with a passphrase, its
+    /// keyring) into an empty data directory, or with `database` into an empty PostgreSQL
+    /// database (the keyring still goes to the data directory). Every stored secret is opened
+    /// with the keyring before the restore commits.
+    @discardableResult
+    public static func restore(
+        input path: String, dataDir: DataDirectory, passphrase: String?, keyringFile: String?, database: String? = nil
+    ) async throws -> RestoreReport {
         guard let data = FileManager.default.contents(atPath: path) else { throw BackupError.io("cannot read \(path)") }
         guard data.count >= magic.count + 4, data.prefix(magic.count) == magic else { throw BackupError.notABackup }
         var offset = magic.count
@@ -258,7 +287,11 @@ public enum Backup {
         } catch {
             throw BackupError.tampered
         }
-        guard header.version == 1 else { throw BackupError.unsupportedVersion(header.version) }
+        guard header.version == 1 || header.version == 2 else { throw BackupError.unsupportedVersion(header.version) }
+        if header.version == 1, database != nil {
+            throw BackupError.io(
+                "this backup (format 1) is a SQLite file image: restore it into a data directory, then make a new backup there to move it to PostgreSQL")
+        }
         let headerHash = Data(SHA256.hash(data: headerData))
 
         var keyring: Keyring?
@@ -326,7 +359,11 @@ public enum Backup {
             index += 1
         }
         guard sawFinal else { throw BackupError.truncated }
+        let payload = plain
 
+        if let database {
+            return try await restore(export: payload, postgres: database, dataDir: dataDir, keyring: keyring)
+        }
         if FileManager.default.fileExists(atPath: dataDir.databasePath) {
             throw BackupError.targetNotEmpty(dataDir.databasePath)
         }
@@ -335,10 +372,69 @@ public enum Backup {
         if let keyring, !FileManager.default.fileExists(atPath: dataDir.keyringPath) {
             try keyring.write(path: dataDir.keyringPath)
         }
-        try FileIO.writeDurably(plain, to: dataDir.databasePath, mode: 0o600)
-        // Open once: checks integrity and runs any newer migrations.
-        let db = try AppDatabase.open(path: dataDir.databasePath)
-        let ok = try db.writer.read { db in try AppDatabase.integrityCheck(db) }
-        guard ok == "ok" else { throw BackupError.io("the restored database failed its integrity check: \(ok)") }
+        if header.version == 1 {
+            try FileIO.writeDurably(payload, to: dataDir.databasePath, mode: 0o600)
+        }
+        do {
+            // Opening creates (format 2) or checks and upgrades (format 1) the database.
+            let db = try AppDatabase.open(path: dataDir.databasePath)
+            let store = SecretStore(keyring: try KeyringStore(path: dataDir.keyringPath))
+            let (counts, verified) = try await db.writer.write { db in
+                let counts = header.version == 2
+                    ? try LogicalExport.import(payload, into: db.sql, knownMigrations: Migrations.identifiers).counts : [:]
+                return (counts, try verifySecrets(store, in: db.sql))
+            }
+            let ok = try await db.writer.read { db in try AppDatabase.integrityCheck(db) }
+            guard ok == "ok" else { throw BackupError.io("the restored database failed its integrity check: \(ok)") }
+            return RestoreReport(format: header.version, counts: counts, secretsVerified: verified, target: dataDir.databasePath)
+        } catch {
+            // Nothing half-restored stays behind to be mistaken for a database.
+            for suffix in ["", "-wal", "-shm"] { unlink(dataDir.databasePath + suffix) }
+            throw error
+        }
+    }
+
+    /// A logical export into an empty PostgreSQL database, migrated first; one transaction.
+    static func restore(export: Data, postgres url: String, dataDir: DataDirectory, keyring: Keyring?) async throws
+        -> RestoreReport
+    {
+        let db = try PostgreSQLDatabase(url: url, connections: 1)
+        defer { Task { await db.close() } }
+        try await PostgresMigrator.migrate(db, Migrations.postgres)
+        try FileIO.makeDirectory(dataDir.path, mode: 0o700)
+        try FileIO.makeDirectory(dataDir.keysDir, mode: 0o700)
+        if let keyring, !FileManager.default.fileExists(atPath: dataDir.keyringPath) {
+            try keyring.write(path: dataDir.keyringPath)
+        }
+        let store = SecretStore(keyring: try KeyringStore(path: dataDir.keyringPath))
+        let target = db.target.description
+        let (counts, verified) = try await db.write { c in
+            let tables = try LogicalExport.targetColumnTypes(c).keys.filter { !LogicalExport.skipped.contains($0) }
+            for (table, n) in try LogicalExport.counts(c, tables: tables.sorted()) where n > 0 {
+                throw BackupError.targetNotEmpty("\(target) (its \(table) table has \(n) rows)")
+            }
+            let counts = try LogicalExport.import(export, into: c, knownMigrations: Migrations.identifiers).counts
+            // The audit log's sequence continues after the restored entries.
+            _ = try c.query(
+                "SELECT setval(pg_get_serial_sequence('audit_log', 'seq'), (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log), false)", [])
+            return (counts, try verifySecrets(store, in: c))
+        }
+        await db.close()
+        return RestoreReport(format: 2, counts: counts, secretsVerified: verified, target: target)
+    }
+
+    /// Opens every stored secret with the keyring: a restore whose secrets do not open is
+    /// refused (the wrong keyring, or a damaged backup), not committed.
+    static func verifySecrets(_ store: SecretStore, in db: any SQLConnection) throws -> Int {
+        let owners = try SecretStore.owners(in: db)
+        var unreadable: [String] = []
+        for owner in owners where (try? store.open(owner: owner, in: db)) == nil {
+            unreadable.append(owner)
+        }
+        guard unreadable.isEmpty else {
+            throw BackupError.io(
+                "\(unreadable.count) of \(owners.count) secrets do not open with the keyring (\(unreadable.prefix(3).joined(separator: ", "))): pass --keyring with the KEK the backup's data was sealed under")
+        }
+        return owners.count
     }
 }

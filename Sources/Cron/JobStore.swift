@@ -1,18 +1,61 @@
 public import Foundation
 public import GRDB
 
-/// The durable job queue in SQLite. Claims take a lease; a job whose lease expired
-/// (its worker died) is claimable again, so a crash or `kill -9` never loses work.
+/// The durable job queue, in SQLite or PostgreSQL. Claims take a lease; a job whose lease
+/// expired (its worker died) is claimable again, so a crash or `kill -9` never loses work.
+/// On PostgreSQL several nodes share the queue: claims are serialized by a transaction-level
+/// advisory lock (so the global and per-key limits hold across nodes) and take the job's row
+/// with `FOR UPDATE SKIP LOCKED`.
 public struct JobStore: Sendable {
-    public let writer: any DatabaseWriter
+    public let database: any SQLDatabase
     public let clock: any JobClock
     public let backoff: JobBackoff
 
-    public init(writer: any DatabaseWriter, clock: any JobClock = SystemJobClock(), backoff: JobBackoff = JobBackoff()) {
-        self.writer = writer
+    public init(database: any SQLDatabase, clock: any JobClock = SystemJobClock(), backoff: JobBackoff = JobBackoff()) {
+        self.database = database
         self.clock = clock
         self.backoff = backoff
     }
+
+    /// The queue in an embedded SQLite database.
+    public init(writer: any DatabaseWriter, clock: any JobClock = SystemJobClock(), backoff: JobBackoff = JobBackoff()) {
+        self.init(database: SQLiteDatabase(writer: writer), clock: clock, backoff: backoff)
+    }
+
+    /// The queue's tables on PostgreSQL (the same as `registerMigrations` makes in SQLite).
+    public static let postgresMigrations: [SQLMigration] = [
+        SQLMigration("cron.v1.jobs", """
+            CREATE TABLE jobs (
+                id TEXT PRIMARY KEY NOT NULL,
+                type TEXT NOT NULL,
+                status TEXT NOT NULL,
+                payload TEXT NOT NULL DEFAULT '{}',
+                org_id TEXT,
+                concurrency_key TEXT,
+                dedupe_key TEXT,
+                attempts BIGINT NOT NULL DEFAULT 0,
+                max_attempts BIGINT NOT NULL DEFAULT 5,
+                run_at TEXT NOT NULL,
+                lease_owner TEXT,
+                lease_expires_at TEXT,
+                progress_done BIGINT NOT NULL DEFAULT 0,
+                progress_total BIGINT NOT NULL DEFAULT 0,
+                error TEXT,
+                result TEXT,
+                created_at TEXT NOT NULL,
+                started_at TEXT,
+                finished_at TEXT
+            );
+            CREATE INDEX jobs_lease ON jobs(status, lease_expires_at);
+            CREATE INDEX jobs_key ON jobs(concurrency_key, status);
+            CREATE UNIQUE INDEX jobs_dedupe_active ON jobs(dedupe_key)
+                WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running');
+            """),
+        SQLMigration("cron.v2.claim-order", "CREATE INDEX jobs_due ON jobs(status, run_at, created_at)"),
+    ]
+
+    /// The advisory lock claims take on PostgreSQL for the rest of their transaction.
+    static let claimLockKey = 0x6867_636c_6169  // "hgclai"
 
     /// Registers the queue's tables in a migrator owned by the executable.
     public static func registerMigrations(_ migrator: inout DatabaseMigrator) {
@@ -65,16 +108,21 @@ public struct JobStore: Sendable {
     @discardableResult
     public func enqueue(_ new: NewJob) async throws -> (job: Job, created: Bool) {
         let now = clock.now()
-        return try await writer.write { db in
+        return try await database.write { db in
             try Self.enqueue(new, now: now, in: db)
         }
     }
 
-    /// The same, inside a caller's transaction.
+    /// The same, inside a caller's GRDB transaction.
     public static func enqueue(_ new: NewJob, now: Date, in db: Database) throws -> (job: Job, created: Bool) {
+        try enqueue(new, now: now, in: db.sql)
+    }
+
+    /// The same, inside a caller's transaction.
+    public static func enqueue(_ new: NewJob, now: Date, in db: any SQLConnection) throws -> (job: Job, created: Bool) {
         if let key = new.dedupeKey,
-           let existing = try Row.fetchOne(
-               db, sql: "SELECT * FROM jobs WHERE dedupe_key = ? AND status IN ('queued','running')", arguments: [key])
+           let existing = try db.queryOne(
+               "SELECT * FROM jobs WHERE dedupe_key = ? AND status IN ('queued','running')", [key])
         {
             return (Self.job(from: existing), false)
         }
@@ -84,12 +132,12 @@ public struct JobStore: Sendable {
             maxAttempts: max(1, new.maxAttempts), runAt: new.runAt ?? now, leaseOwner: nil, leaseExpiresAt: nil,
             progressDone: 0, progressTotal: 0, error: nil, result: nil, createdAt: now, startedAt: nil, finishedAt: nil)
         try db.execute(
-            sql: """
-                INSERT INTO jobs (id, type, status, payload, org_id, concurrency_key, dedupe_key, attempts,
-                    max_attempts, run_at, created_at)
-                VALUES (?, ?, 'queued', ?, ?, ?, ?, 0, ?, ?, ?)
-                """,
-            arguments: [
+            """
+            INSERT INTO jobs (id, type, status, payload, org_id, concurrency_key, dedupe_key, attempts,
+                max_attempts, run_at, created_at)
+            VALUES (?, ?, 'queued', ?, ?, ?, ?, 0, ?, ?, ?)
+            """,
+            [
                 job.id, job.type, job.payload, job.orgId, job.concurrencyKey, job.dedupeKey, job.maxAttempts,
                 job.runAt.ts, now.ts,
             ])
@@ -97,7 +145,7 @@ public struct JobStore: Sendable {
     }
 
     public func get(_ id: String) async throws -> Job? {
-        try await writer.read { db in try Self.get(id, in: db) }
+        try await database.read { db in try Self.get(id, in: db) }
     }
 
     /// Limits applied when claiming.
@@ -119,11 +167,56 @@ public struct JobStore: Sendable {
         owner: String, types: Set<String>, lease: TimeInterval, limits: ClaimLimits = ClaimLimits()
     ) async throws -> Job? {
         let now = clock.now()
-        return try await writer.write { db in
+        return try await database.write(isolation: .readCommitted) { db in
             try Self.claim(owner: owner, types: types, lease: lease, limits: limits, now: now, in: db)
         }
     }
 
+    static func claim(
+        owner: String, types: Set<String>, lease: TimeInterval, limits: ClaimLimits, now: Date, in db: any SQLConnection
+    ) throws -> Job? {
+        guard !types.isEmpty else { return nil }
+        if let sqlite = db.grdb {
+            return try claim(owner: owner, types: types, lease: lease, limits: limits, now: now, in: sqlite)
+        }
+        // PostgreSQL: one claim at a time across every node (the limits count running jobs),
+        // each statement reading what the previous claim committed (read committed).
+        let t = now.ts
+        _ = try db.query("SELECT pg_advisory_xact_lock(?)", [claimLockKey])
+        var running = 0
+        var blocked: [String] = []
+        for row in try db.query(
+            """
+            SELECT concurrency_key, COUNT(*) FROM jobs
+            WHERE status = 'running' AND lease_expires_at > ? GROUP BY concurrency_key
+            """, [t])
+        {
+            let count = row.int(1) ?? 0
+            running += count
+            if let key = row.string(0), count >= limits.perKey { blocked.append(key) }
+        }
+        guard running < limits.global else { return nil }
+        let typeList = jsonArray(types.sorted())
+        let blockedList = jsonArray(blocked)
+        let filter = """
+            AND type IN (SELECT jsonb_array_elements_text(?::jsonb))
+            AND (concurrency_key IS NULL OR concurrency_key NOT IN (SELECT jsonb_array_elements_text(?::jsonb)))
+            """
+        let expired = try db.queryOne(
+            """
+            SELECT * FROM jobs WHERE status = 'running' AND lease_expires_at <= ? \(filter)
+            ORDER BY lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED
+            """, [t, typeList, blockedList])
+        let row = try expired ?? db.queryOne(
+            """
+            SELECT * FROM jobs WHERE status = 'queued' AND run_at <= ? \(filter)
+            ORDER BY run_at, created_at LIMIT 1 FOR UPDATE SKIP LOCKED
+            """, [t, typeList, blockedList])
+        guard let row else { return nil }
+        return try markClaimed(Self.job(from: row), owner: owner, lease: lease, now: now, in: db)
+    }
+
+    /// The SQLite claim (one writer at a time, so no lock is needed).
     static func claim(
         owner: String, types: Set<String>, lease: TimeInterval, limits: ClaimLimits, now: Date, in db: Database
     ) throws -> Job? {
@@ -168,7 +261,7 @@ public struct JobStore: Sendable {
                 """),
             arguments: [t, typeList, blockedList])
         guard let row else { return nil }
-        return try markClaimed(row, owner: owner, lease: lease, now: now, in: db)
+        return try markClaimed(Self.job(from: row), owner: owner, lease: lease, now: now, in: db.sql)
     }
 
     /// A JSON array of strings, for `json_each` (one cached statement whatever the list's length).
@@ -177,31 +270,31 @@ public struct JobStore: Sendable {
     }
 
     /// Takes the lease on a claimable job row: running, one more attempt, `owner` until now + `lease`.
-    static func markClaimed(_ row: Row, owner: String, lease: TimeInterval, now: Date, in db: Database) throws -> Job {
-        var job = Self.job(from: row)
+    static func markClaimed(_ claimed: Job, owner: String, lease: TimeInterval, now: Date, in db: any SQLConnection) throws -> Job {
+        var job = claimed
         let expires = now.addingTimeInterval(lease)
         job.status = .running
         job.attempts += 1
         job.leaseOwner = owner
         job.leaseExpiresAt = expires
         job.startedAt = job.startedAt ?? now
-        try db.cachedStatement(sql: """
+        try db.execute(
+            """
             UPDATE jobs SET status = 'running', attempts = ?, lease_owner = ?, lease_expires_at = ?,
                 started_at = COALESCE(started_at, ?) WHERE id = ?
-            """).execute(arguments: [job.attempts, owner, expires.ts, now.ts, job.id])
+            """, [job.attempts, owner, expires.ts, now.ts, job.id])
         return job
     }
 
     /// Extends a lease still held by `owner`; false when the lease was lost (expired and reclaimed, or cancelled).
     public func renew(_ id: String, owner: String, lease: TimeInterval) async throws -> Bool {
         let now = clock.now()
-        return try await writer.write { db in try Self.renew(id, owner: owner, lease: lease, now: now, in: db) != nil }
+        return try await database.write { db in try Self.renew(id, owner: owner, lease: lease, now: now, in: db) != nil }
     }
 
     public func progress(_ id: String, done: Int, total: Int) async throws {
-        try await writer.write { db in
-            try db.execute(
-                sql: "UPDATE jobs SET progress_done = ?, progress_total = ? WHERE id = ?", arguments: [done, total, id])
+        try await database.write { db in
+            try db.execute("UPDATE jobs SET progress_done = ?, progress_total = ? WHERE id = ?", [done, total, id])
         }
     }
 
@@ -209,7 +302,7 @@ public struct JobStore: Sendable {
     @discardableResult
     public func complete(_ id: String, owner: String, result: String? = nil) async throws -> Bool {
         let now = clock.now()
-        return try await writer.write { db in try Self.complete(id, owner: owner, result: result, now: now, in: db) }
+        return try await database.write { db in try Self.complete(id, owner: owner, result: result, now: now, in: db) }
     }
 
     /// Records a failed attempt: requeues with backoff while attempts remain, else `failed`.
@@ -221,7 +314,7 @@ public struct JobStore: Sendable {
         let now = clock.now()
         let unit = jitter ?? Double.random(in: 0..<1)
         let backoff = self.backoff
-        return try await writer.write { db in
+        return try await database.write { db in
             try Self.fail(id, owner: owner, error: error, permanent: permanent, backoff: backoff, unit: unit, now: now, in: db)
         }
     }
@@ -230,76 +323,97 @@ public struct JobStore: Sendable {
     @discardableResult
     public func cancel(_ id: String) async throws -> Bool {
         let now = clock.now()
-        return try await writer.write { db in try Self.cancel(id, now: now, in: db) }
+        return try await database.write { db in try Self.cancel(id, now: now, in: db) }
+    }
+
+    /// The same, inside a caller's GRDB transaction.
+    @discardableResult
+    public static func cancel(_ id: String, now: Date, in db: Database) throws -> Bool {
+        try cancel(id, now: now, in: db.sql)
     }
 
     /// The same, inside a caller's transaction (a running job's worker sees the lost lease
     /// within seconds and stops). Returns whether a queued or running job was cancelled.
     @discardableResult
-    public static func cancel(_ id: String, now: Date, in db: Database) throws -> Bool {
+    public static func cancel(_ id: String, now: Date, in db: any SQLConnection) throws -> Bool {
         try db.execute(
-            sql: """
-                UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL
-                WHERE id = ? AND status IN ('queued', 'running')
-                """,
-            arguments: [now.ts, id])
-        return db.changesCount == 1
+            """
+            UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = ? AND status IN ('queued', 'running')
+            """,
+            [now.ts, id]) == 1
     }
 
     /// Replaces a job's payload (when it differs), inside a caller's transaction.
     public static func setPayload(_ payload: String, jobId: String, in db: Database) throws {
-        try db.execute(sql: "UPDATE jobs SET payload = ? WHERE id = ? AND payload <> ?", arguments: [payload, jobId, payload])
+        try setPayload(payload, jobId: jobId, in: db.sql)
+    }
+
+    public static func setPayload(_ payload: String, jobId: String, in db: any SQLConnection) throws {
+        try db.execute("UPDATE jobs SET payload = ? WHERE id = ? AND payload <> ?", [payload, jobId, payload])
     }
 
     /// Cancels every queued or running job of `concurrencyKey` (a deleted registry's), with
     /// `error` as the reason, inside a caller's transaction. Returns how many.
     @discardableResult
     public static func cancel(concurrencyKey: String, error: String, now: Date, in db: Database) throws -> Int {
+        try cancel(concurrencyKey: concurrencyKey, error: error, now: now, in: db.sql)
+    }
+
+    @discardableResult
+    public static func cancel(concurrencyKey: String, error: String, now: Date, in db: any SQLConnection) throws -> Int {
         try db.execute(
-            sql: """
-                UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL,
-                    error = ? WHERE concurrency_key = ? AND status IN ('queued', 'running')
-                """,
-            arguments: [now.ts, error, concurrencyKey])
-        return db.changesCount
+            """
+            UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+                error = ? WHERE concurrency_key = ? AND status IN ('queued', 'running')
+            """,
+            [now.ts, error, concurrencyKey])
     }
 
     /// Returns unfinished leases held by `owner` to the queue (graceful shutdown).
     public func release(owner: String) async throws {
-        try await writer.write { db in
+        try await database.write { db in
             try db.execute(
-                sql: """
-                    UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
-                        attempts = MAX(attempts - 1, 0)
-                    WHERE lease_owner = ? AND status = 'running'
-                    """,
-                arguments: [owner])
+                """
+                UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+                    attempts = \(Self.greatest(db))(attempts - 1, 0)
+                WHERE lease_owner = ? AND status = 'running'
+                """,
+                [owner])
         }
     }
 
     public func counts(concurrencyKey: String) async throws -> (queued: Int, running: Int) {
-        try await writer.read { db in
-            let q = try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM jobs WHERE concurrency_key = ? AND status = 'queued'",
-                arguments: [concurrencyKey]) ?? 0
-            let r = try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM jobs WHERE concurrency_key = ? AND status = 'running'",
-                arguments: [concurrencyKey]) ?? 0
+        try await database.read { db in
+            let q = try db.int(
+                "SELECT COUNT(*) FROM jobs WHERE concurrency_key = ? AND status = 'queued'", [concurrencyKey]) ?? 0
+            let r = try db.int(
+                "SELECT COUNT(*) FROM jobs WHERE concurrency_key = ? AND status = 'running'", [concurrencyKey]) ?? 0
             return (q, r)
         }
     }
 
+    /// The two-argument maximum: SQLite's scalar `MAX`, PostgreSQL's `GREATEST`.
+    static func greatest(_ db: any SQLConnection) -> String {
+        db.dialect == .postgres ? "GREATEST" : "MAX"
+    }
+
     static func job(from row: Row) -> Job {
+        job(from: SQLRow(row))
+    }
+
+    static func job(from row: SQLRow) -> Job {
         func date(_ c: String) -> Date? {
-            (row[c] as String?).flatMap(Timestamp.parse)
+            row.string(c).flatMap(Timestamp.parse)
         }
         return Job(
-            id: row["id"], type: row["type"], status: JobStatus(rawValue: row["status"]) ?? .failed,
-            payload: row["payload"], orgId: row["org_id"], concurrencyKey: row["concurrency_key"],
-            dedupeKey: row["dedupe_key"], attempts: row["attempts"], maxAttempts: row["max_attempts"],
-            runAt: date("run_at") ?? Date(timeIntervalSince1970: 0), leaseOwner: row["lease_owner"],
-            leaseExpiresAt: date("lease_expires_at"), progressDone: row["progress_done"],
-            progressTotal: row["progress_total"], error: row["error"], result: row["result"],
+            id: row.string("id") ?? "", type: row.string("type") ?? "",
+            status: JobStatus(rawValue: row.string("status") ?? "") ?? .failed,
+            payload: row.string("payload") ?? "{}", orgId: row.string("org_id"), concurrencyKey: row.string("concurrency_key"),
+            dedupeKey: row.string("dedupe_key"), attempts: row.int("attempts") ?? 0, maxAttempts: row.int("max_attempts") ?? 1,
+            runAt: date("run_at") ?? Date(timeIntervalSince1970: 0), leaseOwner: row.string("lease_owner"),
+            leaseExpiresAt: date("lease_expires_at"), progressDone: row.int("progress_done") ?? 0,
+            progressTotal: row.int("progress_total") ?? 0, error: row.string("error"), result: row.string("result"),
             createdAt: date("created_at") ?? Date(timeIntervalSince1970: 0), startedAt: date("started_at"),
             finishedAt: date("finished_at"))
     }
@@ -333,69 +447,95 @@ extension JobStore {
         owner: String, types: Set<String>, concurrencyKey: String, lease: TimeInterval, limit: Int
     ) async throws -> [Job] {
         let now = clock.now()
-        return try await writer.write { db in
+        return try await database.write(isolation: .readCommitted) { db in
             try Self.claim(owner: owner, types: types, concurrencyKey: concurrencyKey, lease: lease, limit: limit, now: now, in: db)
         }
+    }
+
+    /// The same, inside a caller's GRDB transaction.
+    public static func claim(
+        owner: String, types: Set<String>, concurrencyKey: String, lease: TimeInterval, limit: Int, now: Date,
+        in db: Database
+    ) throws -> [Job] {
+        try claim(owner: owner, types: types, concurrencyKey: concurrencyKey, lease: lease, limit: limit, now: now, in: db.sql)
     }
 
     /// The same, inside a caller's transaction.
     public static func claim(
         owner: String, types: Set<String>, concurrencyKey: String, lease: TimeInterval, limit: Int, now: Date,
-        in db: Database
+        in db: any SQLConnection
     ) throws -> [Job] {
         guard !types.isEmpty, limit > 0 else { return [] }
         let t = now.ts
         let placeholders = Array(repeating: "?", count: types.count).joined(separator: ",")
-        var args: [any DatabaseValueConvertible] = [concurrencyKey, t, t]
+        var args: [any SQLBindable] = [concurrencyKey, t, t]
         args.append(contentsOf: types.sorted())
         args.append(limit)
-        let rows = try Row.fetchAll(
-            db,
-            sql: """
-                SELECT * FROM jobs
-                WHERE concurrency_key = ?
-                  AND ((status = 'queued' AND run_at <= ?) OR (status = 'running' AND lease_expires_at <= ?))
-                  AND type IN (\(placeholders))
-                ORDER BY run_at, created_at
-                LIMIT ?
-                """,
-            arguments: StatementArguments(args))
-        return try rows.map { row in try markClaimed(row, owner: owner, lease: lease, now: now, in: db) }
+        // Another node's claim in progress holds its rows: skip them rather than wait.
+        let lock = db.dialect == .postgres ? "FOR UPDATE SKIP LOCKED" : ""
+        let rows = try db.query(
+            """
+            SELECT * FROM jobs
+            WHERE concurrency_key = ?
+              AND ((status = 'queued' AND run_at <= ?) OR (status = 'running' AND lease_expires_at <= ?))
+              AND type IN (\(placeholders))
+            ORDER BY run_at, created_at
+            LIMIT ? \(lock)
+            """,
+            args)
+        return try rows.map { row in try markClaimed(job(from: row), owner: owner, lease: lease, now: now, in: db) }
+    }
+
+    public static func renew(_ id: String, owner: String, lease: TimeInterval, now: Date, in db: Database) throws -> Date? {
+        try renew(id, owner: owner, lease: lease, now: now, in: db.sql)
     }
 
     /// Extends a lease still held by `owner`, inside a caller's transaction; the new expiry,
     /// or nil when the lease was lost (cancelled, finished, or expired and reclaimed by another owner).
-    public static func renew(_ id: String, owner: String, lease: TimeInterval, now: Date, in db: Database) throws -> Date? {
+    public static func renew(_ id: String, owner: String, lease: TimeInterval, now: Date, in db: any SQLConnection) throws -> Date? {
         let expires = now.addingTimeInterval(lease)
-        try db.execute(
-            sql: "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND status = 'running'",
-            arguments: [expires.ts, id, owner])
-        return db.changesCount == 1 ? expires : nil
+        let changed = try db.execute(
+            "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND status = 'running'",
+            [expires.ts, id, owner])
+        return changed == 1 ? expires : nil
+    }
+
+    public static func release(_ id: String, owner: String, in db: Database) throws -> Bool {
+        try release(id, owner: owner, in: db.sql)
     }
 
     /// Returns one unfinished lease held by `owner` to the queue, not counting the attempt
     /// (a worker shutting down); false when `owner` did not hold it.
-    public static func release(_ id: String, owner: String, in db: Database) throws -> Bool {
+    public static func release(_ id: String, owner: String, in db: any SQLConnection) throws -> Bool {
         try db.execute(
-            sql: """
-                UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
-                    attempts = MAX(attempts - 1, 0)
-                WHERE id = ? AND lease_owner = ? AND status = 'running'
-                """,
-            arguments: [id, owner])
-        return db.changesCount == 1
+            """
+            UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+                attempts = \(greatest(db))(attempts - 1, 0)
+            WHERE id = ? AND lease_owner = ? AND status = 'running'
+            """,
+            [id, owner]) == 1
+    }
+
+    public static func complete(_ id: String, owner: String, result: String?, now: Date, in db: Database) throws -> Bool {
+        try complete(id, owner: owner, result: result, now: now, in: db.sql)
     }
 
     /// Marks a job succeeded if `owner` still holds it, inside a caller's transaction (so the
     /// job's outcome and what it produced are recorded together).
-    public static func complete(_ id: String, owner: String, result: String?, now: Date, in db: Database) throws -> Bool {
+    public static func complete(_ id: String, owner: String, result: String?, now: Date, in db: any SQLConnection) throws -> Bool {
         try db.execute(
-            sql: """
-                UPDATE jobs SET status = 'succeeded', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL,
-                    error = NULL, result = ? WHERE id = ? AND lease_owner = ? AND status = 'running'
-                """,
-            arguments: [now.ts, result, id, owner])
-        return db.changesCount == 1
+            """
+            UPDATE jobs SET status = 'succeeded', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+                error = NULL, result = ? WHERE id = ? AND lease_owner = ? AND status = 'running'
+            """,
+            [now.ts, result, id, owner]) == 1
+    }
+
+    public static func fail(
+        _ id: String, owner: String, error: String, permanent: Bool, backoff: JobBackoff, unit: Double, now: Date,
+        in db: Database
+    ) throws -> JobStatus? {
+        try fail(id, owner: owner, error: error, permanent: permanent, backoff: backoff, unit: unit, now: now, in: db.sql)
     }
 
     /// Records a failed attempt inside a caller's transaction: requeued with `backoff`
@@ -403,34 +543,38 @@ extension JobStore {
     /// `owner` did not hold the job.
     public static func fail(
         _ id: String, owner: String, error: String, permanent: Bool, backoff: JobBackoff, unit: Double, now: Date,
-        in db: Database
+        in db: any SQLConnection
     ) throws -> JobStatus? {
         guard
-            let row = try Row.fetchOne(
-                db, sql: "SELECT * FROM jobs WHERE id = ? AND lease_owner = ? AND status = 'running'", arguments: [id, owner])
+            let row = try db.queryOne(
+                "SELECT * FROM jobs WHERE id = ? AND lease_owner = ? AND status = 'running'", [id, owner])
         else { return nil }
         let job = Self.job(from: row)
         if permanent || job.attempts >= job.maxAttempts {
             try db.execute(
-                sql: """
-                    UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, lease_owner = NULL,
-                        lease_expires_at = NULL WHERE id = ?
-                    """,
-                arguments: [error, now.ts, id])
+                """
+                UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, lease_owner = NULL,
+                    lease_expires_at = NULL WHERE id = ?
+                """,
+                [error, now.ts, id])
             return .failed
         }
         let next = now.addingTimeInterval(backoff.delay(afterAttempt: job.attempts, unit: unit))
         try db.execute(
-            sql: """
-                UPDATE jobs SET status = 'queued', error = ?, run_at = ?, lease_owner = NULL,
-                    lease_expires_at = NULL WHERE id = ?
-                """,
-            arguments: [error, next.ts, id])
+            """
+            UPDATE jobs SET status = 'queued', error = ?, run_at = ?, lease_owner = NULL,
+                lease_expires_at = NULL WHERE id = ?
+            """,
+            [error, next.ts, id])
         return .queued
     }
 
-    /// A job by id inside a caller's transaction.
     public static func get(_ id: String, in db: Database) throws -> Job? {
-        try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job(from:))
+        try get(id, in: db.sql)
+    }
+
+    /// A job by id inside a caller's transaction.
+    public static func get(_ id: String, in db: any SQLConnection) throws -> Job? {
+        try db.queryOne("SELECT * FROM jobs WHERE id = ?", [id]).map(Self.job(from:))
     }
 }

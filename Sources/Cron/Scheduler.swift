@@ -21,25 +21,50 @@ public struct ScheduledTask: Sendable {
 /// The embedded scheduler: a Service that ticks on an injectable clock. When each task
 /// last ran is kept in SQLite, so a restart neither repeats nor skips a periodic task.
 /// Tests call `tick()` with a `ManualClock` and never sleep.
+///
+/// With several nodes on one PostgreSQL database, `leadership` decides which node's scheduler
+/// runs the tasks: the others tick without running anything until the holder goes away.
 public struct Scheduler: Service {
-    public let writer: any DatabaseWriter
+    public let database: any SQLDatabase
     public let clock: any JobClock
     public let interval: Duration
     public let tasks: [ScheduledTask]
     public let logger: Logger
     public let heartbeat: Heartbeat
+    public let leadership: (any SchedulerLeadership)?
 
     public init(
-        writer: any DatabaseWriter, clock: any JobClock = SystemJobClock(), interval: Duration = .seconds(60),
-        tasks: [ScheduledTask], logger: Logger, heartbeat: Heartbeat = Heartbeat()
+        database: any SQLDatabase, clock: any JobClock = SystemJobClock(), interval: Duration = .seconds(60),
+        tasks: [ScheduledTask], logger: Logger, heartbeat: Heartbeat = Heartbeat(),
+        leadership: (any SchedulerLeadership)? = nil
     ) {
-        self.writer = writer
+        self.database = database
         self.clock = clock
         self.interval = interval
         self.tasks = tasks
         self.logger = logger
         self.heartbeat = heartbeat
+        self.leadership = leadership
     }
+
+    public init(
+        writer: any DatabaseWriter, clock: any JobClock = SystemJobClock(), interval: Duration = .seconds(60),
+        tasks: [ScheduledTask], logger: Logger, heartbeat: Heartbeat = Heartbeat()
+    ) {
+        self.init(
+            database: SQLiteDatabase(writer: writer), clock: clock, interval: interval, tasks: tasks, logger: logger,
+            heartbeat: heartbeat)
+    }
+
+    public static let postgresMigrations: [SQLMigration] = [
+        SQLMigration("cron.v2.scheduler", """
+            CREATE TABLE scheduler_runs (
+                task TEXT PRIMARY KEY NOT NULL,
+                last_run_at TEXT NOT NULL,
+                last_error TEXT
+            )
+            """),
+    ]
 
     public static func registerMigrations(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("cron.v2.scheduler") { db in
@@ -58,11 +83,12 @@ public struct Scheduler: Service {
     public func tick() async -> [String] {
         let now = clock.now()
         heartbeat.beat()
+        if let leadership, await !leadership.isLeader() { return [] }
         var ran: [String] = []
-        let last: [String: Date] = (try? await writer.read { db in
+        let last: [String: Date] = (try? await database.read { db in
             var out: [String: Date] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT task, last_run_at FROM scheduler_runs") {
-                if let d = Timestamp.parse(row["last_run_at"]) { out[row["task"]] = d }
+            for row in try db.query("SELECT task, last_run_at FROM scheduler_runs", []) {
+                if let task = row.string(0), let d = row.string(1).flatMap(Timestamp.parse) { out[task] = d }
             }
             return out
         }) ?? [:]
@@ -84,13 +110,13 @@ public struct Scheduler: Service {
             guard failure == nil || task.period == 0 else { continue }
             let name = task.name
             let error = failure
-            _ = try? await writer.write { db in
+            _ = try? await database.write { db in
                 try db.execute(
-                    sql: """
-                        INSERT INTO scheduler_runs (task, last_run_at, last_error) VALUES (?, ?, ?)
-                        ON CONFLICT(task) DO UPDATE SET last_run_at = excluded.last_run_at, last_error = excluded.last_error
-                        """,
-                    arguments: [name, Timestamp.format(now), error])
+                    """
+                    INSERT INTO scheduler_runs (task, last_run_at, last_error) VALUES (?, ?, ?)
+                    ON CONFLICT(task) DO UPDATE SET last_run_at = excluded.last_run_at, last_error = excluded.last_error
+                    """,
+                    [name, Timestamp.format(now), error])
             }
         }
         return ran
@@ -102,5 +128,6 @@ public struct Scheduler: Service {
             let interval = self.interval
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
+        await leadership?.resign()
     }
 }

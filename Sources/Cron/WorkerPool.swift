@@ -37,30 +37,35 @@ public struct JobContext: Sendable {
     /// recorded), and claims the worker's next job in the same transaction; false when the
     /// lease was lost. The pool then does not complete it again.
     public func complete(result: String?, now: Date, in db: Database) throws -> Bool {
+        try complete(result: result, now: now, in: db.sql)
+    }
+
+    public func complete(result: String?, now: Date, in db: any SQLConnection) throws -> Bool {
         guard let owner = job.leaseOwner else { return false }
         let done = try JobStore.complete(job.id, owner: owner, result: result, now: now, in: db)
         if done {
             // Only a committed completion counts: a transaction that rolls back leaves the job
             // to the pool (and any job claimed in it unclaimed).
             let completion = self.completion
-            db.afterNextTransaction(onCommit: { _ in completion.set() })
+            db.afterCommit { completion.set() }
             try claimSuccessor(now: now, in: db)
         }
         return done
     }
 
     /// Claims the worker's next job inside a transaction that is being written anyway, so a
-    /// busy worker never waits on the single writer for a claim of its own. Not while the
-    /// server shuts down.
-    func claimSuccessor(now: Date, in db: Database) throws {
-        guard let next, !Task.isShuttingDownGracefully else { return }
+    /// busy worker never waits on SQLite's single writer for a claim of its own. Not while the
+    /// server shuts down, and not on PostgreSQL: there writers do not wait for each other, and
+    /// a claim belongs in its own short read-committed transaction (see `JobStore.claim`).
+    func claimSuccessor(now: Date, in db: any SQLConnection) throws {
+        guard let next, !Task.isShuttingDownGracefully, let sqlite = db.grdb else { return }
         let started = ContinuousClock.now
         guard let job = try JobStore.claim(
-            owner: next.owner, types: next.types, lease: next.lease, limits: next.limits, now: now, in: db)
+            owner: next.owner, types: next.types, lease: next.lease, limits: next.limits, now: now, in: sqlite)
         else { return }
         WorkerPool.recordClaim(since: started)
         let successor = self.successor
-        db.afterNextTransaction(onCommit: { _ in successor.set(job) })
+        db.afterCommit { successor.set(job) }
     }
 }
 
@@ -213,7 +218,7 @@ public struct WorkerPool: Service {
             }
             if !context.completion.isSet {
                 let now = store.clock.now()
-                try await store.writer.write { db in
+                try await store.database.write { db in
                     if try JobStore.complete(job.id, owner: owner, result: result, now: now, in: db) {
                         try context.claimSuccessor(now: now, in: db)
                     }

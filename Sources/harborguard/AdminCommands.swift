@@ -127,7 +127,7 @@ extension AdminCommand {
             let passphrase = passphraseFile.map { readSecretFile($0, what: "passphrase") }
             do {
                 let bytes = try Backup.create(dataDir: DataDirectory(global.dataDir), out: out, passphrase: passphrase)
-                print("wrote \(out) (\(bytes) database bytes\(passphrase != nil ? ", keyring included" : ""))")
+                print("wrote \(out) (\(bytes) bytes of data\(passphrase != nil ? ", keyring included" : ""))")
             } catch {
                 fail("backup failed: \(error)")
             }
@@ -162,14 +162,25 @@ extension AdminCommand {
         @Option(name: .customLong("in"), help: "Backup file to read.") var input: String
         @Option(help: "Passphrase file the backup was made with.") var passphraseFile: String?
         @Option(help: "Keyring holding the backup's KEK (default: the data directory's, or HARBORGUARD_KEK_FILE).") var keyring: String?
+        @Option(
+            help: ArgumentHelp(
+                "Restore into this empty PostgreSQL database instead (postgres://USER@HOST:PORT/DB?sslmode=…; also HARBORGUARD_DATABASE_URL). The keyring still goes to --data-dir.",
+                valueName: "url"))
+        var database: String?
 
         func run() async throws {
             _ = global.bootstrapLogging()
             let passphrase = passphraseFile.map { readSecretFile($0, what: "passphrase") }
+            let url = database ?? ProcessInfo.processInfo.environment["HARBORGUARD_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
             do {
-                try Backup.restore(
-                    input: input, dataDir: DataDirectory(global.dataDir), passphrase: passphrase, keyringFile: keyring)
-                print("restored \(input) into \(global.dataDir)")
+                let report = try await Backup.restore(
+                    input: input, dataDir: DataDirectory(global.dataDir), passphrase: passphrase, keyringFile: keyring,
+                    database: url)
+                let rows = report.counts.values.reduce(0, +)
+                let detail = report.format == 2
+                    ? "\(rows) rows in \(report.counts.filter { $0.value > 0 }.count) tables, \(report.secretsVerified) secrets opened with the keyring"
+                    : "SQLite file image, \(report.secretsVerified) secrets opened with the keyring"
+                print("restored \(input) into \(report.target) (\(detail))")
             } catch {
                 fail("restore failed: \(error)")
             }

@@ -63,7 +63,7 @@ import Testing
         }
     }
 
-    @Test func backupRoundTripsIntoANewDirectoryWithThePassphrase() throws {
+    @Test func backupRoundTripsIntoANewDirectoryWithThePassphrase() async throws {
         let (dir, opened) = try Self.dataDir()
         try Self.seal(opened, owner: "registry:r1:credentials", secret: "hunter2-backup")
         let out = dir.path + "/b.hgbak"
@@ -71,38 +71,38 @@ import Testing
         let bytes = try Data(contentsOf: URL(fileURLWithPath: out))
         #expect(bytes.range(of: Data("hunter2-backup".utf8)) == nil)
         let target = DataDirectory(NSTemporaryDirectory() + "hg-restore-\(UUID().uuidString)")
-        #expect(throws: BackupError.self) {
-            try Backup.restore(input: out, dataDir: target, passphrase: "wrong passphrase", keyringFile: nil)
+        await #expect(throws: BackupError.self) {
+            try await Backup.restore(input: out, dataDir: target, passphrase: "wrong passphrase", keyringFile: nil)
         }
-        try Backup.restore(input: out, dataDir: target, passphrase: "a long passphrase", keyringFile: nil)
+        try await Backup.restore(input: out, dataDir: target, passphrase: "a long passphrase", keyringFile: nil)
         #expect(try Self.open(target, owner: "registry:r1:credentials") == "hunter2-backup")
         // Restoring over a database is refused.
-        #expect(throws: BackupError.self) {
-            try Backup.restore(input: out, dataDir: target, passphrase: "a long passphrase", keyringFile: nil)
+        await #expect(throws: BackupError.self) {
+            try await Backup.restore(input: out, dataDir: target, passphrase: "a long passphrase", keyringFile: nil)
         }
     }
 
-    @Test func backupWithoutPassphraseNeedsTheKeyring() throws {
+    @Test func backupWithoutPassphraseNeedsTheKeyring() async throws {
         let (dir, opened) = try Self.dataDir()
         try Self.seal(opened, owner: "registry:r1:credentials", secret: "s3cret")
         let out = dir.path + "/b.hgbak"
         _ = try Backup.create(dataDir: dir, out: out, passphrase: nil)
         let target = DataDirectory(NSTemporaryDirectory() + "hg-restore-\(UUID().uuidString)")
         do {
-            try Backup.restore(input: out, dataDir: target, passphrase: nil, keyringFile: nil)
+            try await Backup.restore(input: out, dataDir: target, passphrase: nil, keyringFile: nil)
             Issue.record("restore without a keyring succeeded")
         } catch let e as BackupError {
             guard case .needsKeyring = e else { Issue.record("unexpected \(e)"); return }
             #expect(e.description.contains("--keyring"))
         }
-        try Backup.restore(input: out, dataDir: target, passphrase: nil, keyringFile: dir.keyringPath)
+        try await Backup.restore(input: out, dataDir: target, passphrase: nil, keyringFile: dir.keyringPath)
         #expect(try Self.open(target, owner: "registry:r1:credentials") == "s3cret")
     }
 
-    @Test func tamperedAndTruncatedBackupsAreRefused() throws {
+    @Test func tamperedAndTruncatedBackupsAreRefused() async throws {
         let (dir, opened) = try Self.dataDir()
         // Enough rows for several 1 MiB blocks.
-        try opened.db.writer.write { db in
+        try await opened.db.writer.write { db in
             for i in 0..<3000 {
                 try AppServices.audit(db, org: opened.orgId, actor: "t", action: String(repeating: "x", count: 900), target: "\(i)", ip: nil, now: Date())
             }
@@ -110,12 +110,12 @@ import Testing
         let out = dir.path + "/b.hgbak"
         _ = try Backup.create(dataDir: dir, out: out, passphrase: "pass phrase 1")
         let good = try Data(contentsOf: URL(fileURLWithPath: out))
-        func attempt(_ data: Data) -> BackupError? {
+        func attempt(_ data: Data) async -> BackupError? {
             let p = dir.path + "/bad-\(UUID().uuidString).hgbak"
             _ = FileManager.default.createFile(atPath: p, contents: data)
             let target = DataDirectory(NSTemporaryDirectory() + "hg-restore-\(UUID().uuidString)")
             do {
-                try Backup.restore(input: p, dataDir: target, passphrase: "pass phrase 1", keyringFile: nil)
+                try await Backup.restore(input: p, dataDir: target, passphrase: "pass phrase 1", keyringFile: nil)
                 return nil
             } catch let e as BackupError {
                 #expect(!FileManager.default.fileExists(atPath: target.databasePath), "a refused backup left a database")
@@ -128,7 +128,7 @@ import Testing
         for offset in [good.count / 2, good.count - 5, 40] {
             var flipped = good
             flipped[offset] ^= 0x01
-            let e = attempt(flipped)
+            let e = await attempt(flipped)
             #expect(e != nil, "flip at \(offset) accepted")
         }
         // Cut at a block boundary and mid-block: both truncated.
@@ -136,12 +136,12 @@ import Testing
         let firstBlockLen = Int(good[headerEnd]) << 24 | Int(good[headerEnd + 1]) << 16 | Int(good[headerEnd + 2]) << 8 | Int(good[headerEnd + 3])
         let boundary = headerEnd + 4 + firstBlockLen
         for cut in [boundary, good.count - 100, 20] {
-            guard case .truncated? = attempt(good.prefix(cut)) else {
+            guard case .truncated? = await attempt(good.prefix(cut)) else {
                 Issue.record("cut at \(cut) of \(good.count) not reported as truncated")
                 continue
             }
         }
-        guard case .notABackup? = attempt(Data("hello".utf8)) else { Issue.record("garbage accepted"); return }
+        guard case .notABackup? = await attempt(Data("hello".utf8)) else { Issue.record("garbage accepted"); return }
         #expect(BackupError.truncated.description.contains("truncated"))
     }
 

@@ -3,22 +3,21 @@ import Foundation
 import GRDB
 import Logging
 import Synchronization
+import SQLTestSupport
 import Testing
 
-/// The durable queue on a real SQLite file, with time advanced by hand.
+/// The durable queue on a real SQLite file and a real PostgreSQL server, with time advanced by hand.
 @Suite struct JobStoreTests {
-    static func makeStore(clock: ManualClock = ManualClock(), path: String? = nil) throws -> (JobStore, String) {
-        let p = path ?? NSTemporaryDirectory() + "jobs-\(UUID().uuidString).db"
-        let pool = try DatabasePool(path: p)
-        var m = DatabaseMigrator()
-        JobStore.registerMigrations(&m)
-        try m.migrate(pool)
-        return (JobStore(writer: pool, clock: clock, backoff: JobBackoff(base: 10, cap: 100)), p)
+    static func makeStore(
+        _ backend: TestBackend = .sqlite, clock: ManualClock = ManualClock(), path: String? = nil
+    ) async throws -> (JobStore, String) {
+        let (db, name) = try await backend.open(path)
+        return (JobStore(database: db, clock: clock, backoff: JobBackoff(base: 10, cap: 100)), name)
     }
 
-    @Test func claimTakesALeaseAndAnExpiredLeaseIsClaimedAgain() async throws {
+    @Test(arguments: TestBackend.available) func claimTakesALeaseAndAnExpiredLeaseIsClaimedAgain(_ backend: TestBackend) async throws {
         let clock = ManualClock()
-        let (store, _) = try Self.makeStore(clock: clock)
+        let (store, _) = try await Self.makeStore(backend, clock: clock)
         let job = try await store.enqueue(NewJob(type: "sync", concurrencyKey: "reg_1")).job
         let first = try await store.claim(owner: "w1", types: ["sync"], lease: 60)
         #expect(first?.id == job.id)
@@ -36,9 +35,9 @@ import Testing
         #expect(try await store.get(job.id)?.status == .succeeded)
     }
 
-    @Test func failuresBackOffThenFail() async throws {
+    @Test(arguments: TestBackend.available) func failuresBackOffThenFail(_ backend: TestBackend) async throws {
         let clock = ManualClock()
-        let (store, _) = try Self.makeStore(clock: clock)
+        let (store, _) = try await Self.makeStore(backend, clock: clock)
         let job = try await store.enqueue(NewJob(type: "scan", maxAttempts: 3)).job
         var delays: [TimeInterval] = []
         for attempt in 1...3 {
@@ -67,15 +66,15 @@ import Testing
         #expect(final.attempts == 3)
     }
 
-    @Test func permanentErrorsDoNotRetry() async throws {
-        let (store, _) = try Self.makeStore()
+    @Test(arguments: TestBackend.available) func permanentErrorsDoNotRetry(_ backend: TestBackend) async throws {
+        let (store, _) = try await Self.makeStore(backend)
         let job = try await store.enqueue(NewJob(type: "scan", maxAttempts: 5)).job
         _ = try await store.claim(owner: "w", types: ["scan"], lease: 30)
         #expect(try await store.fail(job.id, owner: "w", error: "bad input", permanent: true) == .failed)
     }
 
-    @Test func dedupeKeyReturnsTheActiveJob() async throws {
-        let (store, _) = try Self.makeStore()
+    @Test(arguments: TestBackend.available) func dedupeKeyReturnsTheActiveJob(_ backend: TestBackend) async throws {
+        let (store, _) = try await Self.makeStore(backend)
         let a = try await store.enqueue(NewJob(type: "sync", dedupeKey: "sync:reg_1"))
         let b = try await store.enqueue(NewJob(type: "sync", dedupeKey: "sync:reg_1"))
         #expect(a.created && !b.created)
@@ -87,21 +86,23 @@ import Testing
         #expect(try await store.enqueue(NewJob(type: "sync", dedupeKey: "sync:reg_1")).created)
     }
 
-    @Test func theDatabaseRefusesASecondActiveJobForOneKey() async throws {
-        let (store, _) = try Self.makeStore()
+    @Test(arguments: TestBackend.available) func theDatabaseRefusesASecondActiveJobForOneKey(_ backend: TestBackend) async throws {
+        let (store, _) = try await Self.makeStore(backend)
         _ = try await store.enqueue(NewJob(type: "scan", dedupeKey: "scan:tag"))
-        await #expect(throws: DatabaseError.self) {
-            try await store.writer.write { db in
-                try db.execute(sql: """
+        let refused = await #expect(throws: (any Error).self) {
+            try await store.database.write { db in
+                try db.execute("""
                     INSERT INTO jobs (id, type, status, payload, dedupe_key, run_at, created_at)
                     VALUES ('job_x', 'scan', 'queued', '{}', 'scan:tag', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')
                     """)
             }
         }
+        if backend == .postgres { #expect((refused as? SQLDatabaseError)?.isUniqueViolation == true) }
+        if backend == .sqlite { #expect(refused is DatabaseError) }
     }
 
-    @Test func perKeyAndGlobalLimits() async throws {
-        let (store, _) = try Self.makeStore()
+    @Test(arguments: TestBackend.available) func perKeyAndGlobalLimits(_ backend: TestBackend) async throws {
+        let (store, _) = try await Self.makeStore(backend)
         for _ in 0..<3 { _ = try await store.enqueue(NewJob(type: "scan", concurrencyKey: "reg_a")) }
         for _ in 0..<3 { _ = try await store.enqueue(NewJob(type: "scan", concurrencyKey: "reg_b")) }
         let limits = JobStore.ClaimLimits(global: 3, perKey: 2)
@@ -112,9 +113,9 @@ import Testing
         #expect(byKey.values.allSatisfy { $0 <= 2 })
     }
 
-    @Test func claimsTakeTheOldestAllowedJobAndExpiredLeasesFirst() async throws {
+    @Test(arguments: TestBackend.available) func claimsTakeTheOldestAllowedJobAndExpiredLeasesFirst(_ backend: TestBackend) async throws {
         let clock = ManualClock()
-        let (store, _) = try Self.makeStore(clock: clock)
+        let (store, _) = try await Self.makeStore(backend, clock: clock)
         // reg_a's three jobs are older than reg_b's; reg_a may run two at once.
         var a: [String] = []
         for _ in 0..<3 { a.append(try await store.enqueue(NewJob(type: "scan", concurrencyKey: "reg_a")).job.id); clock.advance(by: 1) }
@@ -147,8 +148,8 @@ import Testing
         #expect(try await store.claim(owner: "w8", types: ["notify"], lease: 60)?.id == other)
     }
 
-    @Test func releaseHandsBackLeasesWithoutCountingAnAttempt() async throws {
-        let (store, _) = try Self.makeStore()
+    @Test(arguments: TestBackend.available) func releaseHandsBackLeasesWithoutCountingAnAttempt(_ backend: TestBackend) async throws {
+        let (store, _) = try await Self.makeStore(backend)
         let job = try await store.enqueue(NewJob(type: "sync")).job
         _ = try await store.claim(owner: "w-1", types: ["sync"], lease: 600)
         try await store.release(owner: "w-1")
@@ -158,17 +159,17 @@ import Testing
         #expect(try await store.claim(owner: "w-2", types: ["sync"], lease: 60)?.id == job.id)
     }
 
-    @Test func queuedJobsSurviveReopeningTheDatabase() async throws {
-        let (store, path) = try Self.makeStore()
+    @Test(arguments: TestBackend.available) func queuedJobsSurviveReopeningTheDatabase(_ backend: TestBackend) async throws {
+        let (store, path) = try await Self.makeStore(backend)
         let job = try await store.enqueue(NewJob(type: "sync", payload: #"{"registryId":"reg_1"}"#)).job
-        let (reopened, _) = try Self.makeStore(path: path)
+        let (reopened, _) = try await Self.makeStore(backend, path: path)
         let again = try await reopened.get(job.id)
         #expect(again?.status == .queued)
         #expect(again?.payload == #"{"registryId":"reg_1"}"#)
     }
 
-    @Test func concurrentClaimersNeverShareAJob() async throws {
-        let (store, _) = try Self.makeStore()
+    @Test(arguments: TestBackend.available) func concurrentClaimersNeverShareAJob(_ backend: TestBackend) async throws {
+        let (store, _) = try await Self.makeStore(backend)
         for _ in 0..<200 { _ = try await store.enqueue(NewJob(type: "scan")) }
         let limits = JobStore.ClaimLimits(global: 1000, perKey: 1000)
         let ids = try await withThrowingTaskGroup(of: [String].self) { group in
@@ -226,13 +227,8 @@ import Testing
         func cancel() { cancelled = true }
     }
 
-    @Test func cancellingARunningJobCancelsItsHandler() async throws {
-        let p = NSTemporaryDirectory() + "jobs-\(UUID().uuidString).db"
-        let pool = try DatabasePool(path: p)
-        var m = DatabaseMigrator()
-        JobStore.registerMigrations(&m)
-        try m.migrate(pool)
-        let store = JobStore(writer: pool)
+    @Test(arguments: TestBackend.available) func cancellingARunningJobCancelsItsHandler(_ backend: TestBackend) async throws {
+        let store = JobStore(database: try await backend.open().0)
         let flag = Flag()
         let workers = WorkerPool(
             store: store,
@@ -265,13 +261,10 @@ import Testing
     /// Workers take their next job in the transaction that completes the last one (the pool's
     /// own completion, or a handler's): every job runs once, and a completion whose
     /// transaction rolls back neither counts nor leaves a job claimed.
-    @Test func nextJobsClaimedWithACompletionRunOnceAndARolledBackOneClaimsNothing() async throws {
-        let p = NSTemporaryDirectory() + "jobs-\(UUID().uuidString).db"
-        let pool = try DatabasePool(path: p)
-        var m = DatabaseMigrator()
-        JobStore.registerMigrations(&m)
-        try m.migrate(pool)
-        let store = JobStore(writer: pool, backoff: JobBackoff(base: 0.05, cap: 0.05))
+    @Test(arguments: TestBackend.available)
+    func nextJobsClaimedWithACompletionRunOnceAndARolledBackOneClaimsNothing(_ backend: TestBackend) async throws {
+        let pool = try await backend.open().0
+        let store = JobStore(database: pool, backoff: JobBackoff(base: 0.05, cap: 0.05))
         let runs = Mutex<[String: Int]>([:])
         let failedOnce = Mutex(false)
         let workers = WorkerPool(
@@ -281,7 +274,7 @@ import Testing
                 "inline": { context in
                     runs.withLock { $0[context.job.id, default: 0] += 1 }
                     let undo = failedOnce.withLock { done in defer { done = true }; return !done }
-                    try await store.writer.write { db in
+                    try await store.database.write { db in
                         _ = try context.complete(result: "inline", now: Date(), in: db)
                         if undo { throw Undo() }
                     }
@@ -299,7 +292,7 @@ import Testing
         defer { running.cancel() }
         var waited = 0
         func finished() async throws -> Int {
-            try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'succeeded'") ?? 0 }
+            try await pool.read { db in try db.int("SELECT COUNT(*) FROM jobs WHERE status = 'succeeded'") ?? 0 }
         }
         while try await finished() < ids.count, waited < 500 { try await Task.sleep(for: .milliseconds(20)); waited += 1 }
         #expect(try await finished() == ids.count)
@@ -308,7 +301,7 @@ import Testing
         #expect(counts.values.reduce(0, +) == ids.count + 1)
         #expect(counts.values.filter { $0 == 2 }.count == 1)
         #expect(Set(counts.keys) == Set(ids))
-        let running2 = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'running'") ?? 0 }
+        let running2 = try await pool.read { db in try db.int("SELECT COUNT(*) FROM jobs WHERE status = 'running'") ?? 0 }
         #expect(running2 == 0)
     }
 }
@@ -324,22 +317,14 @@ import Testing
 
     struct Boom: Error {}
 
-    static func database() throws -> DatabasePool {
-        let pool = try DatabasePool(path: NSTemporaryDirectory() + "sched-\(UUID().uuidString).db")
-        var m = DatabaseMigrator()
-        Scheduler.registerMigrations(&m)
-        try m.migrate(pool)
-        return pool
-    }
-
-    @Test func dailyTasksRunOncePerDayAndCatchUpOnce() async throws {
+    @Test(arguments: TestBackend.available) func dailyTasksRunOncePerDayAndCatchUpOnce(_ backend: TestBackend) async throws {
         let clock = ManualClock()
-        let pool = try Self.database()
+        let pool = try await backend.open().0
         let counter = Counter()
         let failNext = Mutex(true)
         func make() -> Scheduler {
             Scheduler(
-                writer: pool, clock: clock,
+                database: pool, clock: clock,
                 tasks: [
                     ScheduledTask(name: "every-tick", period: 0) { _ in counter.hit("tick") },
                     ScheduledTask(name: "daily", period: 86_400) { _ in counter.hit("daily") },

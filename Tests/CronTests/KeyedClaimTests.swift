@@ -1,13 +1,14 @@
 import Cron
 import Foundation
 import GRDB
+import SQLTestSupport
 import Testing
 
 /// Claims by concurrency key: what a registry's sensor takes from the queue.
 @Suite struct KeyedClaimTests {
-    @Test func claimsOnlyItsKeyAndTypesUpToTheLimit() async throws {
+    @Test(arguments: TestBackend.available) func claimsOnlyItsKeyAndTypesUpToTheLimit(_ backend: TestBackend) async throws {
         let clock = ManualClock()
-        let (store, _) = try JobStoreTests.makeStore(clock: clock)
+        let (store, _) = try await JobStoreTests.makeStore(backend, clock: clock)
         let mine1 = try await store.enqueue(NewJob(type: "sensor_sync", concurrencyKey: "reg_a")).job
         clock.advance(by: 1)
         let mine2 = try await store.enqueue(NewJob(type: "sensor_scan", concurrencyKey: "reg_a")).job
@@ -35,7 +36,7 @@ import Testing
         #expect(again.map(\.id) == [mine1.id])
         #expect(again.first?.attempts == 2)
         let now = clock.now()
-        let lost = try await store.writer.write { db in
+        let lost = try await store.database.write { db in
             (try JobStore.renew(mine1.id, owner: "sensor:reg_a", lease: 60, now: now, in: db),
              try JobStore.complete(mine1.id, owner: "sensor:reg_a", result: nil, now: now, in: db),
              try JobStore.release(mine1.id, owner: "sensor:reg_a", in: db))
@@ -43,23 +44,23 @@ import Testing
         #expect(lost.0 == nil && lost.1 == false && lost.2 == false)
     }
 
-    @Test func renewReleaseCompleteAndFailInsideATransaction() async throws {
+    @Test(arguments: TestBackend.available) func renewReleaseCompleteAndFailInsideATransaction(_ backend: TestBackend) async throws {
         let clock = ManualClock()
-        let (store, _) = try JobStoreTests.makeStore(clock: clock)
+        let (store, _) = try await JobStoreTests.makeStore(backend, clock: clock)
         let a = try await store.enqueue(NewJob(type: "sensor_scan", concurrencyKey: "k", maxAttempts: 2)).job
         let b = try await store.enqueue(NewJob(type: "sensor_scan", concurrencyKey: "k")).job
         let claimed = try await store.claim(owner: "o", types: ["sensor_scan"], concurrencyKey: "k", lease: 30, limit: 5)
         #expect(claimed.count == 2)
         clock.advance(by: 20)
         let now = clock.now()
-        let renewed = try await store.writer.write { db in try JobStore.renew(a.id, owner: "o", lease: 30, now: now, in: db) }
+        let renewed = try await store.database.write { db in try JobStore.renew(a.id, owner: "o", lease: 30, now: now, in: db) }
         #expect(renewed == now.addingTimeInterval(30))
         // Renewed: not claimable after the first lease would have run out.
         clock.advance(by: 15)
         #expect(try await store.claim(owner: "x", types: ["sensor_scan"], concurrencyKey: "k", lease: 30, limit: 5).map(\.id) == [b.id])
 
         // Release hands it back without counting the attempt.
-        let released = try await store.writer.write { db in try JobStore.release(a.id, owner: "o", in: db) }
+        let released = try await store.database.write { db in try JobStore.release(a.id, owner: "o", in: db) }
         #expect(released)
         let back = try await store.get(a.id)
         #expect(back?.status == .queued && back?.attempts == 0 && back?.leaseOwner == nil)
@@ -68,7 +69,7 @@ import Testing
         _ = try await store.claim(owner: "o", types: ["sensor_scan"], concurrencyKey: "k", lease: 30, limit: 1)
         let t1 = clock.now()
         let backoff = JobBackoff(base: 10, cap: 100)
-        let first = try await store.writer.write { db in
+        let first = try await store.database.write { db in
             try JobStore.fail(a.id, owner: "o", error: "unreachable", permanent: false, backoff: backoff, unit: 0, now: t1, in: db)
         }
         #expect(first == .queued)
@@ -76,14 +77,14 @@ import Testing
         clock.advance(by: 6)
         _ = try await store.claim(owner: "o", types: ["sensor_scan"], concurrencyKey: "k", lease: 30, limit: 1)
         let t2 = clock.now()
-        let second = try await store.writer.write { db in
+        let second = try await store.database.write { db in
             try JobStore.fail(a.id, owner: "o", error: "unreachable", permanent: false, backoff: backoff, unit: 0, now: t2, in: db)
         }
         #expect(second == .failed)
 
         // Completing records the result once; a second completion changes nothing.
         let t3 = clock.now()
-        let done = try await store.writer.write { db in
+        let done = try await store.database.write { db in
             (try JobStore.complete(b.id, owner: "x", result: "{}", now: t3, in: db),
              try JobStore.complete(b.id, owner: "x", result: "{}", now: t3, in: db),
              try JobStore.get(b.id, in: db)?.status)

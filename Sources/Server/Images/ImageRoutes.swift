@@ -56,7 +56,7 @@ struct ImageDTO: Encodable, Sendable {
             verdict: worst.verdict, evaluatedAt: Timestamp.format(latest), violations: verdicts.reduce(0) { $0 + $1.violationCount })
     }
 
-    init(row: Row, tags: [TagDTO]? = nil) {
+    init(row: SQLRow, tags: [TagDTO]? = nil) {
         id = row["id"]
         registryId = row["registry_id"]
         name = row["name"]

@@ -105,7 +105,7 @@ struct TriageDTO: Encodable, Sendable {
     var source: Source?
     var subcomponents: [String]
 
-    init(row: Row) {
+    init(row: SQLRow) {
         status = row["status"]
         note = row["note"]
         justification = row["justification"]
@@ -139,7 +139,7 @@ struct TriageDTO: Encodable, Sendable {
         var out: [String: TriageDTO] = [:]
         // Organization rows come first, so the image's row overwrites them.
         for row in try ScanRepository.triageRows(orgId: orgId, imageId: imageId, vulnerabilityIds: vulnerabilityIds, in: db) {
-            out[row["vulnerability_id"]] = TriageDTO(row: row)
+            out[row["vulnerability_id"]] = TriageDTO(row: SQLRow(row))
         }
         return out
     }

@@ -1,4 +1,4 @@
-import Cron
+public import Cron
 package import Foundation
 public import GRDB
 
@@ -43,6 +43,10 @@ public struct AppDatabase: Sendable {
         self.writer = writer
     }
 
+    /// The same database through the engine-neutral SQL layer (code ported to it runs on
+    /// SQLite here and on PostgreSQL; see `Migrations.postgres`).
+    public var sql: any SQLDatabase { SQLiteDatabase(writer: writer) }
+
     public func migrate() throws {
         try Migrations.migrator.migrate(writer)
     }
@@ -76,10 +80,5 @@ extension AppDatabase {
     /// SQLite's integrity check: `ok`, or the problems it found.
     package static func integrityCheck(_ db: Database) throws -> String {
         try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "unknown"
-    }
-
-    /// Writes a consistent copy of the database to `path` (a new file), while it stays in use.
-    package static func snapshot(_ db: Database, to path: String) throws {
-        try db.execute(sql: "VACUUM INTO ?", arguments: [path])
     }
 }

@@ -1,6 +1,5 @@
-import Cron
+package import Cron
 package import Foundation
-package import GRDB
 package import Scan
 
 /// The priority filters every findings list takes: `kev`, `epssMin` (EPSS score),
@@ -15,9 +14,9 @@ package struct PriorityFilter: Sendable, Hashable {
     package init() {}
 
     /// SQL conditions on the findings table under `alias` (`f.`) and their arguments.
-    package func conditions(_ alias: String = "f.") -> (sql: [String], args: [any DatabaseValueConvertible & Sendable]) {
+    package func conditions(_ alias: String = "f.") -> (sql: [String], args: [any SQLBindable]) {
         var sql: [String] = []
-        var args: [any DatabaseValueConvertible & Sendable] = []
+        var args: [any SQLBindable] = []
         if let b = kev { sql.append("\(alias)kev = \(b ? 1 : 0)") }
         if let e = epssMin { sql.append("\(alias)epss >= ?"); args.append(e) }
         if let p = priorities, !p.isEmpty {
@@ -28,7 +27,7 @@ package struct PriorityFilter: Sendable, Hashable {
             var any: [String] = []
             if !named.isEmpty {
                 any.append("\(alias)severity_source IN (\(Array(repeating: "?", count: named.count).joined(separator: ",")))")
-                args += named as [any DatabaseValueConvertible & Sendable]
+                args += named as [any SQLBindable]
             }
             if named.count != sources.count { any.append("\(alias)severity_source IS NULL OR \(alias)severity_source = 'none'") }
             sql.append("(" + any.joined(separator: " OR ") + ")")
@@ -63,15 +62,15 @@ package enum FixRepository {
     /// `WONT_FIX` or `NOT_AFFECTED` in force excepting them). Across the organization `cur` walks
     /// `findings_fix_group` in group order (a covering index: one pass, no sort for the
     /// grouping); one image's few scans are read by scan id.
-    static func current(_ q: Query) -> (sql: String, args: [any DatabaseValueConvertible & Sendable]) {
+    static func current(_ q: Query) -> (sql: String, args: [any SQLBindable]) {
         var scope: [String] = []
-        var args: [any DatabaseValueConvertible & Sendable] = [q.org]
+        var args: [any SQLBindable] = [q.org]
         if let r = q.registryScope { scope.append("AND i.registry_id = ?"); args.append(r) }
         if let img = q.imageId { scope.append("AND i.id = ?"); args.append(img) }
         let (conditions, filterArgs) = q.filter.conditions()
         args += filterArgs
         let now = Timestamp.format(q.now)
-        args += [q.org, now, q.org, now] as [any DatabaseValueConvertible & Sendable]
+        args += [q.org, now, q.org, now] as [any SQLBindable]
         let index = q.imageId == nil ? "INDEXED BY findings_fix_group" : ""
         let sql = """
             latest AS (
@@ -98,41 +97,33 @@ package enum FixRepository {
     /// A page of groups, best priority closed first, then most findings, most KEV, name; and
     /// the number of groups (`countTotal: false` skips it: the console overview shows the top
     /// groups only). The page's groups are read once more for their images and vulnerabilities.
-    package static func groups(_ q: Query, countTotal: Bool = true, in db: Database) throws -> (groups: [FixGroup], total: Int) {
+    package static func groups(_ q: Query, countTotal: Bool = true, in db: any SQLConnection) throws -> (groups: [FixGroup], total: Int) {
         let (cur, args) = current(q)
-        let rows = try Row.fetchAll(
-            db,
-            sql: """
+        let rows = try db.query("""
                 WITH \(cur)
                 SELECT pkg_name, pkg_type, fix_version, COUNT(*) AS findings, SUM(kev) AS kev, MIN(priority_rank) AS best,
                     MAX(severity_rank) AS severity_rank\(countTotal ? ", COUNT(*) OVER () AS total" : "")
                 FROM cur GROUP BY pkg_name, pkg_type, fix_version
                 ORDER BY best, findings DESC, kev DESC, pkg_name, fix_version, pkg_type
                 LIMIT ? OFFSET ?
-                """,
-            arguments: StatementArguments(args + [q.limit, q.offset]))
+                """, args + [q.limit, q.offset])
         var total = countTotal ? (rows.first?["total"] as Int? ?? 0) : -1
         if countTotal && rows.isEmpty && q.offset > 0 {
             // A page past the end still says how many groups there are.
-            total = try Int.fetchOne(
-                db, sql: "WITH \(cur) SELECT COUNT(*) FROM (SELECT 1 FROM cur GROUP BY pkg_name, pkg_type, fix_version)",
-                arguments: StatementArguments(args)) ?? 0
+            total = try db.int("WITH \(cur) SELECT COUNT(*) FROM (SELECT 1 FROM cur GROUP BY pkg_name, pkg_type, fix_version)", args) ?? 0
         }
         guard !rows.isEmpty else { return ([], total) }
         // The page's groups once more: their images and vulnerability ids.
         let keys = Array(repeating: "(?, ?, ?)", count: rows.count).joined(separator: ", ")
-        var keyArgs: [any DatabaseValueConvertible & Sendable] = []
+        var keyArgs: [any SQLBindable] = []
         for r in rows { keyArgs += [r["pkg_name"] as String, r["pkg_type"] as String, r["fix_version"] as String] }
         var members: [String: (images: Set<String>, ids: Set<String>)] = [:]
-        for m in try Row.fetchAll(
-            db,
-            sql: """
+        for m in try db.query("""
                 WITH \(cur), page(n, t, v) AS (VALUES \(keys))
                 SELECT c.pkg_name, c.pkg_type, c.fix_version, c.vulnerability_id, l.image_id
                 FROM page JOIN cur c ON c.pkg_name = page.n AND c.pkg_type = page.t AND c.fix_version = page.v
                 JOIN latest l ON l.id = c.scan_id
-                """,
-            arguments: StatementArguments(args + keyArgs))
+                """, args + keyArgs)
         {
             let key = "\(m[0] as String)\u{1F}\(m[1] as String)\u{1F}\(m[2] as String)"
             var entry = members[key] ?? ([], [])

@@ -1,4 +1,4 @@
-import Cron
+package import Cron
 package import Foundation
 package import GRDB
 
@@ -7,16 +7,13 @@ package enum Housekeeping {
     /// Deletes finished scans older than `days`, keeping every tag's latest scan, and the
     /// inventories no scan refers to any more. Returns the number of scans deleted.
     @discardableResult
-    package static func pruneScans(olderThanDays days: Int, now: Date, in db: Database) throws -> Int {
+    package static func pruneScans(olderThanDays days: Int, now: Date, in db: any SQLConnection) throws -> Int {
         let cutoff = Timestamp.format(now.addingTimeInterval(-Double(days) * 86_400))
-        try db.execute(
-            sql: """
+        let deleted = try db.execute("""
                 DELETE FROM scans WHERE finished_at < ? AND status IN ('completed', 'failed', 'cancelled')
                     AND id NOT IN (SELECT last_scan_id FROM image_tags WHERE last_scan_id IS NOT NULL)
-                """,
-            arguments: [cutoff])
-        let deleted = db.changesCount
-        try db.execute(sql: """
+                """, [cutoff])
+        try db.execute("""
             DELETE FROM inventories WHERE digest NOT IN (SELECT manifest_digest FROM scans WHERE manifest_digest IS NOT NULL)
             """)
         return deleted
@@ -27,16 +24,13 @@ package enum Housekeeping {
     @discardableResult
     package static func applyExpiredTriage(now: Date, in db: Database) throws -> Int {
         let ts = Timestamp.format(now)
-        let rows = try Row.fetchAll(
-            db,
-            sql: """
+        let rows = try db.query("""
                 SELECT id, org_id, vulnerability_id FROM triage
                 WHERE status IN ('WONT_FIX', 'NOT_AFFECTED') AND expires_at IS NOT NULL AND expires_at <= ? AND expiry_applied = 0
-                """,
-            arguments: [ts])
+                """, [ts])
         for row in rows {
             try ScanRepository.recount(vulnerabilityId: row["vulnerability_id"], orgId: row["org_id"], now: now, in: db)
-            try db.execute(sql: "UPDATE triage SET expiry_applied = 1 WHERE id = ?", arguments: [row["id"] as String])
+            try db.execute("UPDATE triage SET expiry_applied = 1 WHERE id = ?", [row["id"] as String])
         }
         return rows.count
     }

@@ -1,4 +1,4 @@
-import Cron
+package import Cron
 package import Foundation
 package import GRDB
 
@@ -34,26 +34,26 @@ package enum ImageRepository {
     }
 
     /// A page of `images` rows and the total.
-    package static func list(_ db: Database, _ q: ListQuery) throws -> (rows: [Row], total: Int) {
+    package static func list(_ db: any SQLConnection, _ q: ListQuery) throws -> (rows: [SQLRow], total: Int) {
         let (whereSQL, args, order) = listSQL(q)
-        let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM images WHERE \(whereSQL)", arguments: StatementArguments(args)) ?? 0
-        let rows = try Row.fetchAll(
-            db, sql: "SELECT * FROM images WHERE \(whereSQL) ORDER BY \(order) LIMIT ? OFFSET ?",
-            arguments: StatementArguments(args + [q.limit, q.offset]))
+        let total = try db.int("SELECT COUNT(*) FROM images WHERE \(whereSQL)", args) ?? 0
+        let rows = try db.query("SELECT * FROM images WHERE \(whereSQL) ORDER BY \(order) LIMIT ? OFFSET ?", args + [q.limit, q.offset])
         return (rows, total)
     }
 
-    /// Every `images` row the query selects (its filters and order; no page), one at a time.
+    /// Every `images` row the query selects (its filters and order; no page), one at a time
+    /// (a GRDB cursor: the CSV export streams it).
     package static func each(_ db: Database, _ q: ListQuery, _ body: (Row) throws -> Void) throws {
         let (whereSQL, args, order) = listSQL(q)
-        let rows = try Row.fetchCursor(db, sql: "SELECT * FROM images WHERE \(whereSQL) ORDER BY \(order)", arguments: StatementArguments(args))
+        let rows = try Row.fetchCursor(
+            db, sql: "SELECT * FROM images WHERE \(whereSQL) ORDER BY \(order)", arguments: SQLiteConnection.arguments(args))
         while let row = try rows.next() { try body(row) }
     }
 
     /// The list's condition, its arguments and its order.
-    private static func listSQL(_ q: ListQuery) -> (where: String, args: [any DatabaseValueConvertible & Sendable], order: String) {
+    private static func listSQL(_ q: ListQuery) -> (where: String, args: [any SQLBindable], order: String) {
         var filters = ["org_id = ?"]
-        var args: [any DatabaseValueConvertible & Sendable] = [q.org]
+        var args: [any SQLBindable] = [q.org]
         for id in q.registryIds {
             filters.append("registry_id = ?")
             args.append(id)
@@ -67,21 +67,21 @@ package enum ImageRepository {
     }
 
     /// One `images` row of the organization.
-    package static func image(_ db: Database, id: String, org: String) throws -> Row? {
-        try Row.fetchOne(db, sql: "SELECT * FROM images WHERE id = ? AND org_id = ?", arguments: [id, org])
+    package static func image(_ db: any SQLConnection, id: String, org: String) throws -> SQLRow? {
+        try db.queryOne("SELECT * FROM images WHERE id = ? AND org_id = ?", [id, org])
     }
 
     /// The `image_tags` rows of an image, by name.
-    package static func tagRows(_ db: Database, imageId: String) throws -> [Row] {
-        try Row.fetchAll(db, sql: "SELECT * FROM image_tags WHERE image_id = ? ORDER BY name", arguments: [imageId])
+    package static func tagRows(_ db: any SQLConnection, imageId: String) throws -> [SQLRow] {
+        try db.query("SELECT * FROM image_tags WHERE image_id = ? ORDER BY name", [imageId])
     }
 
     // MARK: Sync
 
     /// The images of a registry: repository → image id.
-    package static func imageIds(_ db: Database, registryId: String) throws -> [String: String] {
+    package static func imageIds(_ db: any SQLConnection, registryId: String) throws -> [String: String] {
         var ids: [String: String] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT id, name FROM images WHERE registry_id = ?", arguments: [registryId]) {
+        for row in try db.query("SELECT id, name FROM images WHERE registry_id = ?", [registryId]) {
             ids[row["name"]] = row["id"]
         }
         return ids
@@ -95,14 +95,11 @@ package enum ImageRepository {
     }
 
     /// Every tag of a registry's images.
-    package static func knownTags(_ db: Database, registryId: String) throws -> [KnownTag] {
-        try Row.fetchAll(
-            db,
-            sql: """
+    package static func knownTags(_ db: any SQLConnection, registryId: String) throws -> [KnownTag] {
+        try db.query("""
                 SELECT t.image_id, t.name, t.digest, t.last_scanned_at FROM image_tags t
                 JOIN images i ON i.id = t.image_id WHERE i.registry_id = ?
-                """,
-            arguments: [registryId]
+                """, [registryId]
         ).map { row in
             KnownTag(
                 imageId: row["image_id"], name: row["name"], digest: row["digest"],
@@ -111,71 +108,58 @@ package enum ImageRepository {
     }
 
     /// The tags (name, digest) of one repository of a registry.
-    package static func tags(_ db: Database, registryId: String, repository: String) throws -> [(name: String, digest: String)] {
-        try Row.fetchAll(
-            db,
-            sql: "SELECT t.name, t.digest FROM image_tags t JOIN images i ON i.id = t.image_id WHERE i.registry_id = ? AND i.name = ?",
-            arguments: [registryId, repository]
+    package static func tags(_ db: any SQLConnection, registryId: String, repository: String) throws -> [(name: String, digest: String)] {
+        try db.query("SELECT t.name, t.digest FROM image_tags t JOIN images i ON i.id = t.image_id WHERE i.registry_id = ? AND i.name = ?", [registryId, repository]
         ).map { ($0["name"], $0["digest"]) }
     }
 
-    package static func imageId(_ db: Database, registryId: String, repository: String) throws -> String? {
-        try String.fetchOne(
-            db, sql: "SELECT id FROM images WHERE registry_id = ? AND name = ?", arguments: [registryId, repository])
+    package static func imageId(_ db: any SQLConnection, registryId: String, repository: String) throws -> String? {
+        try db.string("SELECT id FROM images WHERE registry_id = ? AND name = ?", [registryId, repository])
     }
 
     package static func insertImage(
-        _ db: Database, id: String, orgId: String, registryId: String, name: String, fullName: String, now: Date
+        _ db: any SQLConnection, id: String, orgId: String, registryId: String, name: String, fullName: String, now: Date
     ) throws {
         let ts = Timestamp.format(now)
-        try db.execute(
-            sql: """
+        try db.execute("""
                 INSERT INTO images (id, org_id, registry_id, name, full_name, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [id, orgId, registryId, name, fullName, ts, ts])
+                """, [id, orgId, registryId, name, fullName, ts, ts])
     }
 
-    package static func deleteImage(_ db: Database, id: String) throws {
-        try db.execute(sql: "DELETE FROM images WHERE id = ?", arguments: [id])
+    package static func deleteImage(_ db: any SQLConnection, id: String) throws {
+        try db.execute("DELETE FROM images WHERE id = ?", [id])
     }
 
-    package static func tagDigest(_ db: Database, imageId: String, tag: String) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT digest FROM image_tags WHERE image_id = ? AND name = ?", arguments: [imageId, tag])
+    package static func tagDigest(_ db: any SQLConnection, imageId: String, tag: String) throws -> String? {
+        try db.string("SELECT digest FROM image_tags WHERE image_id = ? AND name = ?", [imageId, tag])
     }
 
-    package static func insertTag(_ db: Database, imageId: String, tag: String, digest: String, now: Date) throws {
+    package static func insertTag(_ db: any SQLConnection, imageId: String, tag: String, digest: String, now: Date) throws {
         let ts = Timestamp.format(now)
-        try db.execute(
-            sql: "INSERT INTO image_tags (image_id, name, digest, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-            arguments: [imageId, tag, digest, ts, ts])
+        try db.execute("INSERT INTO image_tags (image_id, name, digest, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?)", [imageId, tag, digest, ts, ts])
     }
 
-    package static func updateTagDigest(_ db: Database, imageId: String, tag: String, digest: String, now: Date) throws {
-        try db.execute(
-            sql: "UPDATE image_tags SET digest = ?, updated_at = ? WHERE image_id = ? AND name = ?",
-            arguments: [digest, Timestamp.format(now), imageId, tag])
+    package static func updateTagDigest(_ db: any SQLConnection, imageId: String, tag: String, digest: String, now: Date) throws {
+        try db.execute("UPDATE image_tags SET digest = ?, updated_at = ? WHERE image_id = ? AND name = ?", [digest, Timestamp.format(now), imageId, tag])
     }
 
     /// Inserts the tag, or moves it to `digest`.
-    package static func upsertTag(_ db: Database, imageId: String, tag: String, digest: String, now: Date) throws {
+    package static func upsertTag(_ db: any SQLConnection, imageId: String, tag: String, digest: String, now: Date) throws {
         let ts = Timestamp.format(now)
-        try db.execute(
-            sql: """
+        try db.execute("""
                 INSERT INTO image_tags (image_id, name, digest, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(image_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at
-                """,
-            arguments: [imageId, tag, digest, ts, ts])
+                """, [imageId, tag, digest, ts, ts])
     }
 
-    package static func deleteTag(_ db: Database, imageId: String, tag: String) throws {
-        try db.execute(sql: "DELETE FROM image_tags WHERE image_id = ? AND name = ?", arguments: [imageId, tag])
+    package static func deleteTag(_ db: any SQLConnection, imageId: String, tag: String) throws {
+        try db.execute("DELETE FROM image_tags WHERE image_id = ? AND name = ?", [imageId, tag])
     }
 
     /// Recomputes an image's tag count and latest tag/digest (`latest`, else the newest tag).
-    package static func refreshAggregates(_ db: Database, imageId: String, now: Date) throws {
-        try db.execute(
-            sql: """
+    package static func refreshAggregates(_ db: any SQLConnection, imageId: String, now: Date) throws {
+        try db.execute("""
                 UPDATE images SET
                     tag_count = (SELECT COUNT(*) FROM image_tags WHERE image_id = ?),
                     latest_tag = COALESCE(
@@ -186,31 +170,26 @@ package enum ImageRepository {
                         (SELECT digest FROM image_tags WHERE image_id = ? ORDER BY updated_at DESC, name DESC LIMIT 1)),
                     updated_at = ?
                 WHERE id = ?
-                """,
-            arguments: [imageId, imageId, imageId, imageId, imageId, Timestamp.format(now), imageId])
+                """, [imageId, imageId, imageId, imageId, imageId, Timestamp.format(now), imageId])
     }
 
     /// Stores the registry's image count.
-    package static func refreshImageCount(_ db: Database, registryId: String) throws {
-        try db.execute(
-            sql: "UPDATE registries SET image_count = (SELECT COUNT(*) FROM images WHERE registry_id = ?) WHERE id = ?",
-            arguments: [registryId, registryId])
+    package static func refreshImageCount(_ db: any SQLConnection, registryId: String) throws {
+        try db.execute("UPDATE registries SET image_count = (SELECT COUNT(*) FROM images WHERE registry_id = ?) WHERE id = ?", [registryId, registryId])
     }
 
     /// Tags of `org`'s (every organization's when nil) daily and weekly registries whose last
     /// scan is older than their registry's period and that have no scan queued or running (the
     /// jobs table's dedupe index answers that), oldest scan first.
     package static func staleTags(
-        _ db: Database, org: String?, dailyCutoff: Date, weeklyCutoff: Date, limit: Int
+        _ db: any SQLConnection, org: String?, dailyCutoff: Date, weeklyCutoff: Date, limit: Int
     ) throws -> [(registryId: String, repository: String, tag: String, digest: String)] {
         let daily = Timestamp.format(dailyCutoff)
         let weekly = Timestamp.format(weeklyCutoff)
-        var arguments: StatementArguments = [daily]
+        var arguments: [any SQLBindable] = [daily]
         if let org { arguments += [org] }
         arguments += [daily, weekly, limit]
-        return try Row.fetchAll(
-            db,
-            sql: """
+        return try db.query("""
                 SELECT r.id AS registry_id, i.name AS repository, t.name AS tag, t.digest FROM image_tags t
                 JOIN images i ON i.id = t.image_id
                 JOIN registries r ON r.id = i.registry_id
@@ -220,8 +199,7 @@ package enum ImageRepository {
                         AND j.dedupe_key = 'scan:' || r.id || ':' || i.name || ':' || t.name || ':linux/amd64')
                 ORDER BY t.last_scanned_at
                 LIMIT ?
-                """,
-            arguments: arguments
+                """, arguments
         ).map { ($0["registry_id"], $0["repository"], $0["tag"], $0["digest"]) }
     }
 }

@@ -1,42 +1,39 @@
+package import Cron
 package import Foundation
 package import GRDB
 
 /// The policies aggregate: an organization's policies and the verdict stored with each scan.
 package enum PolicyRepository {
-    package static func insert(_ db: Database, _ policy: PolicyRecord) throws {
-        try policy.insert(db)
+    package static func insert(_ db: any SQLConnection, _ policy: PolicyRecord) throws {
+        try policy.insert(into: db)
     }
 
-    package static func update(_ db: Database, _ policy: PolicyRecord) throws {
-        try policy.update(db)
+    package static func update(_ db: any SQLConnection, _ policy: PolicyRecord) throws {
+        try policy.update(in: db)
     }
 
-    package static func delete(_ db: Database, id: String) throws {
-        try db.execute(sql: "DELETE FROM policies WHERE id = ?", arguments: [id])
+    package static func delete(_ db: any SQLConnection, id: String) throws {
+        try db.execute("DELETE FROM policies WHERE id = ?", [id])
     }
 
-    package static func policy(_ db: Database, id: String, org: String) throws -> PolicyRecord? {
-        try PolicyRecord.fetchOne(db, sql: "SELECT * FROM policies WHERE id = ? AND org_id = ?", arguments: [id, org])
+    package static func policy(_ db: any SQLConnection, id: String, org: String) throws -> PolicyRecord? {
+        try db.fetchOne(PolicyRecord.self, "SELECT * FROM policies WHERE id = ? AND org_id = ?", [id, org])
     }
 
-    package static func nameExists(_ db: Database, org: String, name: String, except id: String? = nil) throws -> Bool {
-        try Bool.fetchOne(
-            db, sql: "SELECT EXISTS (SELECT 1 FROM policies WHERE org_id = ? AND name = ? AND id IS NOT ?)",
-            arguments: [org, name, id]) ?? false
+    package static func nameExists(_ db: any SQLConnection, org: String, name: String, except id: String? = nil) throws -> Bool {
+        try db.bool("SELECT EXISTS (SELECT 1 FROM policies WHERE org_id = ? AND name = ? AND id IS NOT ?)", [org, name, id]) ?? false
     }
 
     /// An organization's policies, oldest first.
-    package static func policies(_ db: Database, org: String, limit: Int, offset: Int) throws -> (policies: [PolicyRecord], total: Int) {
-        let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM policies WHERE org_id = ?", arguments: [org]) ?? 0
-        let rows = try PolicyRecord.fetchAll(
-            db, sql: "SELECT * FROM policies WHERE org_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?", arguments: [org, limit, offset])
+    package static func policies(_ db: any SQLConnection, org: String, limit: Int, offset: Int) throws -> (policies: [PolicyRecord], total: Int) {
+        let total = try db.int("SELECT COUNT(*) FROM policies WHERE org_id = ?", [org]) ?? 0
+        let rows = try db.fetchAll(PolicyRecord.self, "SELECT * FROM policies WHERE org_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?", [org, limit, offset])
         return (rows, total)
     }
 
     /// Every enabled policy of an organization (what an evaluation reads).
-    package static func enabledPolicies(_ db: Database, org: String) throws -> [PolicyRecord] {
-        try PolicyRecord.fetchAll(
-            db.cachedStatement(sql: "SELECT * FROM policies WHERE org_id = ? AND enabled = 1 ORDER BY created_at, id"), arguments: [org])
+    package static func enabledPolicies(_ db: any SQLConnection, org: String) throws -> [PolicyRecord] {
+        try db.fetchAll(PolicyRecord.self, "SELECT * FROM policies WHERE org_id = ? AND enabled = 1 ORDER BY created_at, id", [org])
     }
 
     // MARK: Verdicts
@@ -60,33 +57,28 @@ package enum PolicyRepository {
 
     /// Stores (or replaces) the verdict of a scan; answers the verdict it replaced.
     @discardableResult
-    package static func storeVerdict(_ db: Database, _ v: StoredVerdict) throws -> String? {
-        let previous = try String.fetchOne(db, sql: "SELECT verdict FROM policy_verdicts WHERE scan_id = ?", arguments: [v.scanId])
-        try db.execute(
-            sql: """
+    package static func storeVerdict(_ db: any SQLConnection, _ v: StoredVerdict) throws -> String? {
+        let previous = try db.string("SELECT verdict FROM policy_verdicts WHERE scan_id = ?", [v.scanId])
+        try db.execute("""
                 INSERT INTO policy_verdicts (scan_id, verdict, violation_count, detail, evaluated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (scan_id) DO UPDATE SET verdict = excluded.verdict, violation_count = excluded.violation_count,
                     detail = excluded.detail, evaluated_at = excluded.evaluated_at
-                """,
-            arguments: [v.scanId, v.verdict, v.violationCount, v.detail, v.evaluatedAt])
+                """, [v.scanId, v.verdict, v.violationCount, v.detail, v.evaluatedAt])
         return previous
     }
 
-    package static func verdict(_ db: Database, scanId: String) throws -> StoredVerdict? {
-        try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT * FROM policy_verdicts WHERE scan_id = ?"), arguments: [scanId]
+    package static func verdict(_ db: any SQLConnection, scanId: String) throws -> StoredVerdict? {
+        try db.queryOne("SELECT * FROM policy_verdicts WHERE scan_id = ?", [scanId]
         ).map(Self.verdict(from:))
     }
 
     /// The verdicts (without detail) of several scans, by scan id: what a list shows.
-    package static func verdicts(_ db: Database, scanIds: [String]) throws -> [String: (verdict: String, violationCount: Int, evaluatedAt: Date)] {
+    package static func verdicts(_ db: any SQLConnection, scanIds: [String]) throws -> [String: (verdict: String, violationCount: Int, evaluatedAt: Date)] {
         guard !scanIds.isEmpty else { return [:] }
         var out: [String: (verdict: String, violationCount: Int, evaluatedAt: Date)] = [:]
         for chunk in stride(from: 0, to: scanIds.count, by: 500).map({ Array(scanIds[$0..<min($0 + 500, scanIds.count)]) }) {
             let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-            for row in try Row.fetchAll(
-                db, sql: "SELECT scan_id, verdict, violation_count, evaluated_at FROM policy_verdicts WHERE scan_id IN (\(marks))",
-                arguments: StatementArguments(chunk))
+            for row in try db.query("SELECT scan_id, verdict, violation_count, evaluated_at FROM policy_verdicts WHERE scan_id IN (\(marks))", chunk)
             {
                 out[row["scan_id"]] = (row["verdict"], row["violation_count"], row["evaluated_at"])
             }
@@ -94,7 +86,7 @@ package enum PolicyRepository {
         return out
     }
 
-    static func verdict(from row: Row) -> StoredVerdict {
+    static func verdict(from row: SQLRow) -> StoredVerdict {
         StoredVerdict(
             scanId: row["scan_id"], verdict: row["verdict"], violationCount: row["violation_count"], detail: row["detail"],
             evaluatedAt: row["evaluated_at"])
@@ -149,14 +141,11 @@ package enum PolicyRepository {
     /// The triage decisions that except a vulnerability on an image (organization-wide or on
     /// the image): WONT_FIX and NOT_AFFECTED, with their expiry (in force or not: the caller
     /// decides against its own clock).
-    package static func exceptions(_ db: Database, org: String, imageId: String) throws -> [(vulnerabilityId: String, expiresAt: Date?)] {
-        try Row.fetchAll(
-            db.cachedStatement(
-                sql: """
+    package static func exceptions(_ db: any SQLConnection, org: String, imageId: String) throws -> [(vulnerabilityId: String, expiresAt: Date?)] {
+        try db.query("""
                     SELECT vulnerability_id, expires_at FROM triage
                     WHERE org_id = ? AND image_id IN ('', ?) AND status IN ('WONT_FIX', 'NOT_AFFECTED')
-                    """),
-            arguments: [org, imageId]
+                    """, [org, imageId]
         ).map { ($0["vulnerability_id"], $0["expires_at"]) }
     }
 }
@@ -172,15 +161,13 @@ extension PolicyRepository {
         package var tags: [String]
     }
 
-    package static func scanContext(_ db: Database, scanId: String) throws -> ScanContext? {
-        guard let row = try Row.fetchOne(
-            db, sql: "SELECT org_id, registry_id, repository, image_id, tag, digest FROM scans WHERE id = ?", arguments: [scanId])
+    package static func scanContext(_ db: any SQLConnection, scanId: String) throws -> ScanContext? {
+        guard let row = try db.queryOne("SELECT org_id, registry_id, repository, image_id, tag, digest FROM scans WHERE id = ?", [scanId])
         else { return nil }
         var tags: [String] = []
         if let t: String = row["tag"] { tags.append(t) }
         if let imageId: String = row["image_id"], let digest: String = row["digest"] {
-            tags += try String.fetchAll(
-                db, sql: "SELECT name FROM image_tags WHERE image_id = ? AND digest = ? ORDER BY name", arguments: [imageId, digest])
+            tags += try db.strings("SELECT name FROM image_tags WHERE image_id = ? AND digest = ? ORDER BY name", [imageId, digest])
         }
         return ScanContext(
             orgId: row["org_id"], registryId: row["registry_id"], repository: row["repository"], imageId: row["image_id"],
@@ -188,29 +175,27 @@ extension PolicyRepository {
     }
 
     /// The verdict of the image's most recent other evaluated scan (what a change is measured against).
-    package static func previousImageVerdict(_ db: Database, imageId: String, otherThan scanId: String) throws -> String? {
-        try String.fetchOne(
-            db, sql: """
+    package static func previousImageVerdict(_ db: any SQLConnection, imageId: String, otherThan scanId: String) throws -> String? {
+        try db.string("""
                 SELECT v.verdict FROM policy_verdicts v JOIN scans s ON s.id = v.scan_id
                 WHERE s.image_id = ? AND s.id != ? ORDER BY v.evaluated_at DESC, s.finished_at DESC LIMIT 1
-                """, arguments: [imageId, scanId])
+                """, [imageId, scanId])
     }
 }
 
 extension PolicyRepository {
     /// The current scans of an organization: the latest scan of every tag.
-    package static func currentScanIds(_ db: Database, org: String) throws -> [String] {
-        try String.fetchAll(
-            db, sql: """
+    package static func currentScanIds(_ db: any SQLConnection, org: String) throws -> [String] {
+        try db.strings("""
                 SELECT DISTINCT t.last_scan_id FROM image_tags t JOIN images i ON i.id = t.image_id
                 WHERE i.org_id = ? AND t.last_scan_id IS NOT NULL ORDER BY t.last_scan_id
-                """, arguments: [org])
+                """, [org])
     }
 }
 
 extension PolicyRepository {
     /// Per image, the verdicts of the current scans of its tags (verdict, violation count, when).
-    package static func imageVerdicts(_ db: Database, imageIds: [String]) throws
+    package static func imageVerdicts(_ db: any SQLConnection, imageIds: [String]) throws
         -> [String: [(verdict: String, violationCount: Int, evaluatedAt: Date)]]
     {
         guard !imageIds.isEmpty else { return [:] }
@@ -218,11 +203,10 @@ extension PolicyRepository {
         for start in stride(from: 0, to: imageIds.count, by: 500) {
             let chunk = Array(imageIds[start..<min(start + 500, imageIds.count)])
             let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-            for row in try Row.fetchAll(
-                db, sql: """
+            for row in try db.query("""
                     SELECT DISTINCT t.image_id, v.scan_id, v.verdict, v.violation_count, v.evaluated_at
                     FROM image_tags t JOIN policy_verdicts v ON v.scan_id = t.last_scan_id WHERE t.image_id IN (\(marks))
-                    """, arguments: StatementArguments(chunk))
+                    """, chunk)
             {
                 out[row["image_id"], default: []].append((row["verdict"], row["violation_count"], row["evaluated_at"]))
             }

@@ -1,4 +1,4 @@
-import Cron
+public import Cron
 public import Registry
 public import Foundation
 public import GRDB
@@ -8,9 +8,14 @@ public import GRDB
 /// RFC 3339 UTC text with whole seconds (`Timestamp`, e.g. `2026-11-29T08:27:55Z`), fixed
 /// width so they sort and compare as text in SQL and rows written before records existed
 /// read back unchanged.
-public protocol StoredRecord: Codable, Sendable, FetchableRecord, PersistableRecord {}
+///
+/// The same types read and write rows through the engine-neutral SQL layer (`SQLRecord`),
+/// with the same columns and the same stored forms: `RecordCodingParityTests` holds both
+/// codecs to each other.
+public protocol StoredRecord: Codable, Sendable, FetchableRecord, PersistableRecord, SQLRecord {}
 
 extension StoredRecord {
+    public static var tableName: String { databaseTableName }
     public static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
     public static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
     public static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy {
@@ -93,6 +98,7 @@ package struct UserRecord: StoredRecord, Hashable {
 /// `sessions`: console sign-ins, by the hash of the session cookie's token.
 package struct SessionRecord: StoredRecord, Hashable {
     package static let databaseTableName = "sessions"
+    package static let primaryKeyColumns = ["token_hash"]
 
     package var tokenHash: Data
     package var userId: String
@@ -110,6 +116,7 @@ package struct SessionRecord: StoredRecord, Hashable {
 /// `audit_log`: append-only (triggers refuse UPDATE and DELETE); `seq` orders it.
 package struct AuditRecord: StoredRecord, Hashable {
     package static let databaseTableName = "audit_log"
+    package static let primaryKeyColumns = ["seq"]
 
     /// Assigned by the database on insert.
     package var seq: Int64?

@@ -1,39 +1,36 @@
-import Cron
+package import Cron
 package import Foundation
-package import GRDB
 
 /// The registries aggregate: the `registries` rows, their health, webhook token and deletion.
 /// Functions run inside the caller's transaction.
 package enum RegistryRepository {
-    package static func registry(_ db: Database, id: String) throws -> RegistryRecord? {
-        try RegistryRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM registries WHERE id = ?"), arguments: [id])
+    package static func registry(_ db: any SQLConnection, id: String) throws -> RegistryRecord? {
+        try db.fetchOne(RegistryRecord.self, "SELECT * FROM registries WHERE id = ?", [id])
     }
 
-    package static func registry(_ db: Database, id: String, org: String) throws -> RegistryRecord? {
-        try RegistryRecord.fetchOne(
-            db.cachedStatement(sql: "SELECT * FROM registries WHERE id = ? AND org_id = ?"), arguments: [id, org])
+    package static func registry(_ db: any SQLConnection, id: String, org: String) throws -> RegistryRecord? {
+        try db.fetchOne(RegistryRecord.self, "SELECT * FROM registries WHERE id = ? AND org_id = ?", [id, org])
     }
 
-    package static func scanMethod(_ db: Database, id: String) throws -> ScanMethod? {
-        try String.fetchOne(db, sql: "SELECT scan_method FROM registries WHERE id = ?", arguments: [id]).flatMap(ScanMethod.init)
+    package static func scanMethod(_ db: any SQLConnection, id: String) throws -> ScanMethod? {
+        try db.string("SELECT scan_method FROM registries WHERE id = ?", [id]).flatMap(ScanMethod.init)
     }
 
-    package static func url(_ db: Database, id: String) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT url FROM registries WHERE id = ?", arguments: [id])
+    package static func url(_ db: any SQLConnection, id: String) throws -> String? {
+        try db.string("SELECT url FROM registries WHERE id = ?", [id])
     }
 
     /// Every registry of `org` (of all organizations when nil), by id.
-    package static func registries(_ db: Database, org: String?) throws -> [RegistryRecord] {
+    package static func registries(_ db: any SQLConnection, org: String?) throws -> [RegistryRecord] {
         if let org {
-            return try RegistryRecord.fetchAll(db, sql: "SELECT * FROM registries WHERE org_id = ? ORDER BY id", arguments: [org])
+            return try db.fetchAll(RegistryRecord.self, "SELECT * FROM registries WHERE org_id = ? ORDER BY id", [org])
         }
-        return try RegistryRecord.fetchAll(db, sql: "SELECT * FROM registries ORDER BY id")
+        return try db.fetchAll(RegistryRecord.self, "SELECT * FROM registries ORDER BY id")
     }
 
     /// Every registry of `org`, oldest first.
-    package static func registriesByAge(_ db: Database, org: String) throws -> [RegistryRecord] {
-        try RegistryRecord.fetchAll(
-            db, sql: "SELECT * FROM registries WHERE org_id = ? ORDER BY created_at, id", arguments: [org])
+    package static func registriesByAge(_ db: any SQLConnection, org: String) throws -> [RegistryRecord] {
+        try db.fetchAll(RegistryRecord.self, "SELECT * FROM registries WHERE org_id = ? ORDER BY created_at, id", [org])
     }
 
     /// What a list request filters and sorts on.
@@ -65,9 +62,9 @@ package enum RegistryRepository {
         }
     }
 
-    package static func list(_ db: Database, _ q: ListQuery) throws -> (registries: [RegistryRecord], total: Int) {
+    package static func list(_ db: any SQLConnection, _ q: ListQuery) throws -> (registries: [RegistryRecord], total: Int) {
         var filters = ["org_id = ?"]
-        var args: [any DatabaseValueConvertible & Sendable] = [q.org]
+        var args: [any SQLBindable] = [q.org]
         if let only = q.only {
             filters.append("id = ?")
             args.append(only)
@@ -82,30 +79,27 @@ package enum RegistryRepository {
         }
         let order = q.sortColumn.map { "\($0) \(q.descending ? "DESC" : "ASC"), id" } ?? "created_at, id"
         let whereSQL = filters.joined(separator: " AND ")
-        // Cached statements: preparing (and GRDB's authorizer pass) cost more than the queries.
-        let total = try Int.fetchOne(
-            db.cachedStatement(sql: "SELECT COUNT(*) FROM registries WHERE \(whereSQL)"), arguments: StatementArguments(args)) ?? 0
-        let registries = try RegistryRecord.fetchAll(
-            db.cachedStatement(sql: "SELECT * FROM registries WHERE \(whereSQL) ORDER BY \(order) LIMIT ? OFFSET ?"),
-            arguments: StatementArguments(args + [q.limit, q.offset]))
+        let total = try db.int("SELECT COUNT(*) FROM registries WHERE \(whereSQL)", args) ?? 0
+        let registries = try db.fetchAll(
+            RegistryRecord.self, "SELECT * FROM registries WHERE \(whereSQL) ORDER BY \(order) LIMIT ? OFFSET ?",
+            args + [q.limit, q.offset])
         return (registries, total)
     }
 
     /// Whether `org` has a registry named `name` (other than `except`).
-    package static func nameExists(_ db: Database, org: String, name: String, except id: String? = nil) throws -> Bool {
-        try Bool.fetchOne(
-            db, sql: "SELECT EXISTS (SELECT 1 FROM registries WHERE org_id = ? AND name = ? AND id <> ?)",
-            arguments: [org, name, id ?? ""]) ?? false
+    package static func nameExists(_ db: any SQLConnection, org: String, name: String, except id: String? = nil) throws -> Bool {
+        try db.int(
+            "SELECT COUNT(*) FROM registries WHERE org_id = ? AND name = ? AND id <> ?", [org, name, id ?? ""]) ?? 0 > 0
     }
 
-    package static func insert(_ db: Database, _ registry: RegistryRecord) throws {
-        try registry.insert(db)
+    package static func insert(_ db: any SQLConnection, _ registry: RegistryRecord) throws {
+        try registry.insert(into: db)
     }
 
     /// Loads registry `id`, applies `change` and stores the columns it changed. Returns the
     /// stored registry, or nil when it is gone.
     package static func update(
-        _ db: Database, id: String, _ change: (inout RegistryRecord) throws -> Void
+        _ db: any SQLConnection, id: String, _ change: (inout RegistryRecord) throws -> Void
     ) throws -> RegistryRecord? {
         guard var registry = try registry(db, id: id) else { return nil }
         try registry.updateChanges(db, modify: change)
@@ -115,30 +109,31 @@ package enum RegistryRepository {
     /// Records a sync's state. `syncing` keeps the last error; `synced` (or an unhealthy
     /// outcome) stamps the last sync, and a healthy or degraded synced one the last good sync.
     package static func setHealth(
-        _ db: Database, id: String, status: HealthStatus, score: Int?, error: String?, synced: Bool, now: Date
+        _ db: any SQLConnection, id: String, status: HealthStatus, score: Int?, error: String?, synced: Bool, now: Date
     ) throws {
         let ts = Timestamp.format(now)
         let stamp = synced || status == .unhealthy
         let stampOK = synced && (status == .healthy || status == .degraded)
+        // The flags are decided here, not bound (PostgreSQL's CASE WHEN wants a boolean).
         try db.execute(
-            sql: """
-                UPDATE registries SET health_status = ?, health_score = COALESCE(?, health_score),
-                    health_last_error = CASE WHEN ? = 'syncing' THEN health_last_error ELSE ? END,
-                    last_sync_at = CASE WHEN ? THEN ? ELSE last_sync_at END,
-                    last_sync_ok_at = CASE WHEN ? THEN ? ELSE last_sync_ok_at END
-                WHERE id = ?
-                """,
-            arguments: [status.rawValue, score, status.rawValue, error, stamp, ts, stampOK, ts, id])
+            """
+            UPDATE registries SET health_status = ?, health_score = COALESCE(?, health_score),
+                health_last_error = \(status == .syncing ? "health_last_error" : "?"),
+                last_sync_at = \(stamp ? "?" : "last_sync_at"),
+                last_sync_ok_at = \(stampOK ? "?" : "last_sync_ok_at")
+            WHERE id = ?
+            """,
+            [status.rawValue, score] + (status == .syncing ? [] : [error] as [any SQLBindable])
+                + (stamp ? [ts] : []) + (stampOK ? [ts] : []) + [id])
     }
 
     /// Deletes a registry: the row (and everything that cascades from it), its secrets (the
     /// DEK is shredded), its keys (revoked) and its queued or running jobs (cancelled).
-    package static func delete(_ db: Database, _ registry: RegistryRecord, now: Date) throws {
-        try db.execute(sql: "DELETE FROM secrets WHERE owner LIKE ?", arguments: ["registry:\(registry.id):%"])
+    package static func delete(_ db: any SQLConnection, _ registry: RegistryRecord, now: Date) throws {
+        try db.execute("DELETE FROM secrets WHERE owner LIKE ?", ["registry:\(registry.id):%"])
         try db.execute(
-            sql: "UPDATE api_keys SET revoked_at = ? WHERE registry_id = ? AND revoked_at IS NULL",
-            arguments: [Timestamp.format(now), registry.id])
+            "UPDATE api_keys SET revoked_at = ? WHERE registry_id = ? AND revoked_at IS NULL", [Timestamp.format(now), registry.id])
         try JobStore.cancel(concurrencyKey: registry.id, error: "registry deleted", now: now, in: db)
-        try db.execute(sql: "DELETE FROM registries WHERE id = ?", arguments: [registry.id])
+        try db.execute("DELETE FROM registries WHERE id = ?", [registry.id])
     }
 }

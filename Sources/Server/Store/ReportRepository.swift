@@ -65,7 +65,7 @@ package enum ReportRepository {
         if let v = q.package { filters.append("f.pkg_name = ?"); args.append(v) }
         let (conditions, conditionArgs) = q.priority.conditions()
         filters += conditions
-        args += conditionArgs
+        args += conditionArgs.map(SQLiteConnection.databaseValue)
         let whereSQL = filters.map { " AND " + $0 }.joined()
         // Digits and `-:.TZ` only: safe inline.
         let nowText = Timestamp.format(q.now)

@@ -137,7 +137,7 @@ extension ScanRepository {
         }
         let (conditions, conditionArgs) = q.priority.conditions("")
         filters += conditions
-        args += conditionArgs
+        args += conditionArgs.map(SQLiteConnection.databaseValue)
         let whereSQL = filters.joined(separator: " AND ")
         let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM findings WHERE \(whereSQL)", arguments: StatementArguments(args)) ?? 0
         let rows = try Row.fetchAll(

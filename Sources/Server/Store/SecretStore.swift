@@ -1,4 +1,5 @@
 import Crypto
+public import Cron
 public import Foundation
 public import GRDB
 
@@ -46,18 +47,23 @@ public struct SecretStore: Sendable {
 
     /// Opens the secret of `owner`, or nil when none is stored.
     public func open(owner: String, in db: Database) throws -> Data? {
-        guard
-            let row = try Row.fetchOne(
-                db, sql: "SELECT kek_id, wrapped_dek, ciphertext FROM secrets WHERE owner = ?", arguments: [owner])
+        try open(owner: owner, in: db.sql)
+    }
+
+    /// The same on either engine.
+    public func open(owner: String, in db: any SQLConnection) throws -> Data? {
+        guard let row = try db.queryOne("SELECT kek_id, wrapped_dek, ciphertext FROM secrets WHERE owner = ?", [owner])
         else { return nil }
-        let kekId: String = row["kek_id"]
+        let kekId = row.string(0) ?? ""
         let kek = try keyring.current().symmetricKey(kekId)
+        guard case .blob(let wrapped) = row.value(1), case .blob(let ciphertext) = row.value(2) else {
+            throw SecretError.corrupt(owner: owner)
+        }
         do {
             let dekBytes = try AES.GCM.open(
-                AES.GCM.SealedBox(combined: row["wrapped_dek"] as Data), using: kek,
-                authenticating: Self.dekAAD(owner: owner, kekId: kekId))
+                AES.GCM.SealedBox(combined: wrapped), using: kek, authenticating: Self.dekAAD(owner: owner, kekId: kekId))
             return try AES.GCM.open(
-                AES.GCM.SealedBox(combined: row["ciphertext"] as Data), using: SymmetricKey(data: dekBytes),
+                AES.GCM.SealedBox(combined: ciphertext), using: SymmetricKey(data: dekBytes),
                 authenticating: Data(owner.utf8))
         } catch {
             throw SecretError.corrupt(owner: owner)
@@ -66,10 +72,13 @@ public struct SecretStore: Sendable {
 
     /// Every owner with a stored secret, sorted.
     package static func owners(in db: Database) throws -> [String] {
-        try String.fetchAll(db, sql: "SELECT owner FROM secrets ORDER BY owner")
+        try owners(in: db.sql)
     }
 
-    /// The key-encryption keys other than `kekId` that stored secrets are still wrapped with.
+    package static func owners(in db: any SQLConnection) throws -> [String] {
+        try db.query("SELECT owner FROM secrets ORDER BY owner", []).compactMap { $0.string(0) }
+    }
+
     package static func kekIds(otherThan kekId: String, in db: Database) throws -> [String] {
         try String.fetchAll(db, sql: "SELECT DISTINCT kek_id FROM secrets WHERE kek_id <> ?", arguments: [kekId])
     }

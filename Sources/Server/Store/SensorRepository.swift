@@ -1,11 +1,12 @@
-import Cron
+package import Cron
 package import Foundation
-package import GRDB
+import GRDB
 
 /// `sensors`: what a registry's sensor last said about itself (one row per registry, written
 /// by its heartbeats; `offline_since` set once per outage).
 package struct SensorRecord: StoredRecord, Hashable {
     package static let databaseTableName = "sensors"
+    package static let primaryKeyColumns = ["registry_id"]
 
     package var registryId: String
     /// The sensor key that sent the last heartbeat.
@@ -38,72 +39,61 @@ package struct SensorRecord: StoredRecord, Hashable {
 package enum SensorRepository {
     // MARK: Heartbeats
 
-    package static func sensor(_ db: Database, registryId: String) throws -> SensorRecord? {
-        try SensorRecord.fetchOne(db, sql: "SELECT * FROM sensors WHERE registry_id = ?", arguments: [registryId])
+    package static func sensor(_ db: any SQLConnection, registryId: String) throws -> SensorRecord? {
+        try db.fetchOne(SensorRecord.self, "SELECT * FROM sensors WHERE registry_id = ?", [registryId])
     }
 
     /// Whether the registry's sensor is marked offline (false when it never sent a heartbeat).
-    package static func isOffline(_ db: Database, registryId: String) throws -> Bool {
-        try Bool.fetchOne(
-            db, sql: "SELECT offline_since IS NOT NULL FROM sensors WHERE registry_id = ?", arguments: [registryId]) ?? false
+    package static func isOffline(_ db: any SQLConnection, registryId: String) throws -> Bool {
+        try db.bool("SELECT offline_since IS NOT NULL FROM sensors WHERE registry_id = ?", [registryId]) ?? false
     }
 
     /// Records a heartbeat: the first one creates the row, later ones replace what the sensor
     /// says about itself (its first-seen time stays) and end an outage.
     package static func recordHeartbeat(
-        _ db: Database, registryId: String, keyId: String, name: String, version: String, hostname: String, now: Date
+        _ db: any SQLConnection, registryId: String, keyId: String, name: String, version: String, hostname: String, now: Date
     ) throws {
         let ts = Timestamp.format(now)
-        try db.execute(
-            sql: """
+        try db.execute("""
                 INSERT INTO sensors (registry_id, key_id, name, version, hostname, first_seen_at, last_heartbeat_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(registry_id) DO UPDATE SET key_id = excluded.key_id, name = excluded.name,
                     version = excluded.version, hostname = excluded.hostname,
                     last_heartbeat_at = excluded.last_heartbeat_at, offline_since = NULL
-                """,
-            arguments: [registryId, keyId, name, version, hostname, ts, ts])
+                """, [registryId, keyId, name, version, hostname, ts, ts])
     }
 
     /// A sensor back online: its registry gets the health the last sync earned, without the
     /// outage's error (only when the outage is what made it unhealthy).
-    package static func restoreHealthAfterOutage(_ db: Database, registryId: String) throws {
-        try db.execute(
-            sql: """
+    package static func restoreHealthAfterOutage(_ db: any SQLConnection, registryId: String) throws {
+        try db.execute("""
                 UPDATE registries SET health_status = CASE WHEN last_sync_ok_at IS NULL THEN 'unknown'
                         WHEN health_score >= 100 THEN 'healthy' WHEN health_score >= 50 THEN 'degraded' ELSE 'unhealthy' END,
                     health_last_error = NULL
                 WHERE id = ? AND health_status = 'unhealthy' AND health_last_error LIKE 'Sensor offline%'
-                """,
-            arguments: [registryId])
+                """, [registryId])
     }
 
     // MARK: Outages
 
     /// Registries (scanned by a sensor) whose sensor's last heartbeat is before `cutoff` and
     /// that are not marked offline yet. Compared as stored text, whole seconds.
-    package static func silentSensors(_ db: Database, heartbeatBefore cutoff: Date) throws -> [String] {
-        try String.fetchAll(
-            db,
-            sql: """
+    package static func silentSensors(_ db: any SQLConnection, heartbeatBefore cutoff: Date) throws -> [String] {
+        try db.strings("""
                 SELECT s.registry_id FROM sensors s JOIN registries r ON r.id = s.registry_id
                 WHERE s.last_heartbeat_at < ? AND s.offline_since IS NULL AND r.scan_method = 'sensor'
-                """,
-            arguments: [Timestamp.format(cutoff)])
+                """, [Timestamp.format(cutoff)])
     }
 
     /// Marks the registry's sensor offline and the registry `unhealthy`, naming the last heartbeat.
-    package static func markOffline(_ db: Database, registryId: String, now: Date) throws {
-        try db.execute(
-            sql: "UPDATE sensors SET offline_since = ? WHERE registry_id = ?", arguments: [Timestamp.format(now), registryId])
-        try db.execute(
-            sql: """
+    package static func markOffline(_ db: any SQLConnection, registryId: String, now: Date) throws {
+        try db.execute("UPDATE sensors SET offline_since = ? WHERE registry_id = ?", [Timestamp.format(now), registryId])
+        try db.execute("""
                 UPDATE registries SET health_status = 'unhealthy',
                     health_last_error = 'Sensor offline: no heartbeat since ' ||
                         (SELECT last_heartbeat_at FROM sensors WHERE registry_id = ?) || '.'
                 WHERE id = ?
-                """,
-            arguments: [registryId, registryId])
+                """, [registryId, registryId])
     }
 
     /// What the notification of an outage names.
@@ -113,9 +103,8 @@ package enum SensorRepository {
         package var sensor: SensorRecord
     }
 
-    package static func outage(_ db: Database, registryId: String) throws -> Outage? {
-        guard let row = try Row.fetchOne(
-            db, sql: "SELECT org_id, name FROM registries WHERE id = ?", arguments: [registryId]),
+    package static func outage(_ db: any SQLConnection, registryId: String) throws -> Outage? {
+        guard let row = try db.queryOne("SELECT org_id, name FROM registries WHERE id = ?", [registryId]),
             let sensor = try sensor(db, registryId: registryId)
         else { return nil }
         return Outage(orgId: row["org_id"], registryName: row["name"], sensor: sensor)
@@ -125,17 +114,12 @@ package enum SensorRepository {
 
     /// How many of the registry's jobs of `types` are queued, and how many run under a live lease.
     package static func jobCounts(
-        _ db: Database, registryId: String, types: [String], now: Date
+        _ db: any SQLConnection, registryId: String, types: [String], now: Date
     ) throws -> (queued: Int, running: Int) {
         guard !types.isEmpty else { return (0, 0) }
         let marks = Array(repeating: "?", count: types.count).joined(separator: ", ")
-        let queued = try Int.fetchOne(
-            db, sql: "SELECT COUNT(*) FROM jobs WHERE concurrency_key = ? AND status = 'queued' AND type IN (\(marks))",
-            arguments: StatementArguments([registryId] + types)) ?? 0
-        let running = try Int.fetchOne(
-            db,
-            sql: "SELECT COUNT(*) FROM jobs WHERE concurrency_key = ? AND status = 'running' AND lease_expires_at > ? AND type IN (\(marks))",
-            arguments: StatementArguments([registryId, Timestamp.format(now)] + types)) ?? 0
+        let queued = try db.int("SELECT COUNT(*) FROM jobs WHERE concurrency_key = ? AND status = 'queued' AND type IN (\(marks))", [registryId] + types) ?? 0
+        let running = try db.int("SELECT COUNT(*) FROM jobs WHERE concurrency_key = ? AND status = 'running' AND lease_expires_at > ? AND type IN (\(marks))", [registryId, Timestamp.format(now)] + types) ?? 0
         return (queued, running)
     }
 
@@ -143,9 +127,7 @@ package enum SensorRepository {
 
     /// A released sensor scan waits again: `running` → `queued`, its start forgotten.
     /// (Writes `scans`; belongs in the scans repository once there is one.)
-    package static func requeueRunningScan(_ db: Database, scanId: String) throws {
-        try db.execute(
-            sql: "UPDATE scans SET status = 'queued', started_at = NULL WHERE id = ? AND status = 'running'",
-            arguments: [scanId])
+    package static func requeueRunningScan(_ db: any SQLConnection, scanId: String) throws {
+        try db.execute("UPDATE scans SET status = 'queued', started_at = NULL WHERE id = ? AND status = 'running'", [scanId])
     }
 }
