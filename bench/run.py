@@ -244,18 +244,8 @@ def run_sync(binary, session, registry_url, conc, repos, watch, probe=None):
     meanwhile, and `probe()` (e.g. a proxy's counters) at the sync request and at the job's end
     (the server queues scans of the new tags then: their requests are not the sync's)."""
     tmp = tempfile.mkdtemp(prefix="hg-bench-sync-")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([binary, "serve", "--data-dir", f"{tmp}/data", "--port", str(port), "--log-level", "warning",
-                             "--sync-concurrency", str(conc)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, base, key = start_serve(binary, f"{tmp}/data", ("--sync-concurrency", str(conc)))
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            except Exception:
-                time.sleep(0.1)
-        key = open(f"{tmp}/data/initial-admin-key").read().strip()
         h = {"X-API-Key": key}
         rid = session.post(base + "/api/registries", headers=h, json={
             "name": "bench", "provider": "DOCKER_REGISTRY", "url": registry_url, "insecure": True, "schedule": "manual"}).json()["data"]["id"]
@@ -290,7 +280,7 @@ def sync_benchmark(binary, repos=1000, tags=10, latency_ms=20, bare=True, latenc
     - through bench/latency_proxy.py adding `latency_ms` to every request (what a registry
       across a network costs), the pass/fail figure (`latency`);
     - on bare loopback (`bare`), reported only: there nothing waits, the registry's own CPU
-      (about 1-2.2 ms a request, by session) bounds the sync, and 2 cores cap any concurrency
+      (about 1-2.2 ms a request, by run) bounds the sync, and 2 cores cap any concurrency
       near 2x."""
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Tests", "e2e"))
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
