@@ -22,40 +22,6 @@ public struct JobStore: Sendable {
         self.init(database: SQLiteDatabase(writer: writer), clock: clock, backoff: backoff)
     }
 
-    /// The queue's tables on PostgreSQL (the same as `registerMigrations` makes in SQLite).
-    public static let postgresMigrations: [SQLMigration] = [
-        SQLMigration("cron.v1.jobs", """
-            CREATE TABLE jobs (
-                id TEXT PRIMARY KEY NOT NULL,
-                type TEXT NOT NULL,
-                status TEXT NOT NULL,
-                payload TEXT NOT NULL DEFAULT '{}',
-                org_id TEXT,
-                concurrency_key TEXT,
-                dedupe_key TEXT,
-                attempts BIGINT NOT NULL DEFAULT 0,
-                max_attempts BIGINT NOT NULL DEFAULT 5,
-                run_at TEXT NOT NULL,
-                lease_owner TEXT,
-                lease_expires_at TEXT,
-                progress_done BIGINT NOT NULL DEFAULT 0,
-                progress_total BIGINT NOT NULL DEFAULT 0,
-                error TEXT,
-                result TEXT,
-                created_at TEXT NOT NULL,
-                started_at TEXT,
-                finished_at TEXT
-            );
-            CREATE INDEX jobs_lease ON jobs(status, lease_expires_at);
-            CREATE INDEX jobs_key ON jobs(concurrency_key, status);
-            CREATE UNIQUE INDEX jobs_dedupe_active ON jobs(dedupe_key)
-                WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running');
-            """),
-        SQLMigration("cron.v2.claim-order", "CREATE INDEX jobs_due ON jobs(status, run_at, created_at)"),
-    ]
-
-    /// The advisory lock claims take on PostgreSQL for the rest of their transaction.
-    static let claimLockKey = 0x6867_636c_6169  // "hgclai"
 
     /// Registers the queue's tables in a migrator owned by the executable.
     public static func registerMigrations(_ migrator: inout DatabaseMigrator) {
@@ -111,11 +77,6 @@ public struct JobStore: Sendable {
         return try await database.write { db in
             try Self.enqueue(new, now: now, in: db)
         }
-    }
-
-    /// The same, inside a caller's GRDB transaction.
-    public static func enqueue(_ new: NewJob, now: Date, in db: Database) throws -> (job: Job, created: Bool) {
-        try enqueue(new, now: now, in: db.sql)
     }
 
     /// The same, inside a caller's transaction.
@@ -177,47 +138,13 @@ public struct JobStore: Sendable {
     ) throws -> Job? {
         guard !types.isEmpty else { return nil }
         if let sqlite = db.grdb {
-            return try claim(owner: owner, types: types, lease: lease, limits: limits, now: now, in: sqlite)
+            return try sqliteClaim(owner: owner, types: types, lease: lease, limits: limits, now: now, in: sqlite)
         }
-        // PostgreSQL: one claim at a time across every node (the limits count running jobs),
-        // each statement reading what the previous claim committed (read committed).
-        let t = now.ts
-        _ = try db.query("SELECT pg_advisory_xact_lock(?)", [claimLockKey])
-        var running = 0
-        var blocked: [String] = []
-        for row in try db.query(
-            """
-            SELECT concurrency_key, COUNT(*) FROM jobs
-            WHERE status = 'running' AND lease_expires_at > ? GROUP BY concurrency_key
-            """, [t])
-        {
-            let count = row.int(1) ?? 0
-            running += count
-            if let key = row.string(0), count >= limits.perKey { blocked.append(key) }
-        }
-        guard running < limits.global else { return nil }
-        let typeList = jsonArray(types.sorted())
-        let blockedList = jsonArray(blocked)
-        let filter = """
-            AND type IN (SELECT jsonb_array_elements_text(?::jsonb))
-            AND (concurrency_key IS NULL OR concurrency_key NOT IN (SELECT jsonb_array_elements_text(?::jsonb)))
-            """
-        let expired = try db.queryOne(
-            """
-            SELECT * FROM jobs WHERE status = 'running' AND lease_expires_at <= ? \(filter)
-            ORDER BY lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED
-            """, [t, typeList, blockedList])
-        let row = try expired ?? db.queryOne(
-            """
-            SELECT * FROM jobs WHERE status = 'queued' AND run_at <= ? \(filter)
-            ORDER BY run_at, created_at LIMIT 1 FOR UPDATE SKIP LOCKED
-            """, [t, typeList, blockedList])
-        guard let row else { return nil }
-        return try markClaimed(Self.job(from: row), owner: owner, lease: lease, now: now, in: db)
+        return try postgresClaim(owner: owner, types: types, lease: lease, limits: limits, now: now, in: db)
     }
 
     /// The SQLite claim (one writer at a time, so no lock is needed).
-    static func claim(
+    static func sqliteClaim(
         owner: String, types: Set<String>, lease: TimeInterval, limits: ClaimLimits, now: Date, in db: Database
     ) throws -> Job? {
         guard !types.isEmpty else { return nil }
@@ -326,12 +253,6 @@ public struct JobStore: Sendable {
         return try await database.write { db in try Self.cancel(id, now: now, in: db) }
     }
 
-    /// The same, inside a caller's GRDB transaction.
-    @discardableResult
-    public static func cancel(_ id: String, now: Date, in db: Database) throws -> Bool {
-        try cancel(id, now: now, in: db.sql)
-    }
-
     /// The same, inside a caller's transaction (a running job's worker sees the lost lease
     /// within seconds and stops). Returns whether a queued or running job was cancelled.
     @discardableResult
@@ -344,20 +265,8 @@ public struct JobStore: Sendable {
             [now.ts, id]) == 1
     }
 
-    /// Replaces a job's payload (when it differs), inside a caller's transaction.
-    public static func setPayload(_ payload: String, jobId: String, in db: Database) throws {
-        try setPayload(payload, jobId: jobId, in: db.sql)
-    }
-
     public static func setPayload(_ payload: String, jobId: String, in db: any SQLConnection) throws {
         try db.execute("UPDATE jobs SET payload = ? WHERE id = ? AND payload <> ?", [payload, jobId, payload])
-    }
-
-    /// Cancels every queued or running job of `concurrencyKey` (a deleted registry's), with
-    /// `error` as the reason, inside a caller's transaction. Returns how many.
-    @discardableResult
-    public static func cancel(concurrencyKey: String, error: String, now: Date, in db: Database) throws -> Int {
-        try cancel(concurrencyKey: concurrencyKey, error: error, now: now, in: db.sql)
     }
 
     @discardableResult
@@ -452,14 +361,6 @@ extension JobStore {
         }
     }
 
-    /// The same, inside a caller's GRDB transaction.
-    public static func claim(
-        owner: String, types: Set<String>, concurrencyKey: String, lease: TimeInterval, limit: Int, now: Date,
-        in db: Database
-    ) throws -> [Job] {
-        try claim(owner: owner, types: types, concurrencyKey: concurrencyKey, lease: lease, limit: limit, now: now, in: db.sql)
-    }
-
     /// The same, inside a caller's transaction.
     public static func claim(
         owner: String, types: Set<String>, concurrencyKey: String, lease: TimeInterval, limit: Int, now: Date,
@@ -486,10 +387,6 @@ extension JobStore {
         return try rows.map { row in try markClaimed(job(from: row), owner: owner, lease: lease, now: now, in: db) }
     }
 
-    public static func renew(_ id: String, owner: String, lease: TimeInterval, now: Date, in db: Database) throws -> Date? {
-        try renew(id, owner: owner, lease: lease, now: now, in: db.sql)
-    }
-
     /// Extends a lease still held by `owner`, inside a caller's transaction; the new expiry,
     /// or nil when the lease was lost (cancelled, finished, or expired and reclaimed by another owner).
     public static func renew(_ id: String, owner: String, lease: TimeInterval, now: Date, in db: any SQLConnection) throws -> Date? {
@@ -498,10 +395,6 @@ extension JobStore {
             "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND status = 'running'",
             [expires.ts, id, owner])
         return changed == 1 ? expires : nil
-    }
-
-    public static func release(_ id: String, owner: String, in db: Database) throws -> Bool {
-        try release(id, owner: owner, in: db.sql)
     }
 
     /// Returns one unfinished lease held by `owner` to the queue, not counting the attempt
@@ -516,10 +409,6 @@ extension JobStore {
             [id, owner]) == 1
     }
 
-    public static func complete(_ id: String, owner: String, result: String?, now: Date, in db: Database) throws -> Bool {
-        try complete(id, owner: owner, result: result, now: now, in: db.sql)
-    }
-
     /// Marks a job succeeded if `owner` still holds it, inside a caller's transaction (so the
     /// job's outcome and what it produced are recorded together).
     public static func complete(_ id: String, owner: String, result: String?, now: Date, in db: any SQLConnection) throws -> Bool {
@@ -529,13 +418,6 @@ extension JobStore {
                 error = NULL, result = ? WHERE id = ? AND lease_owner = ? AND status = 'running'
             """,
             [now.ts, result, id, owner]) == 1
-    }
-
-    public static func fail(
-        _ id: String, owner: String, error: String, permanent: Bool, backoff: JobBackoff, unit: Double, now: Date,
-        in db: Database
-    ) throws -> JobStatus? {
-        try fail(id, owner: owner, error: error, permanent: permanent, backoff: backoff, unit: unit, now: now, in: db.sql)
     }
 
     /// Records a failed attempt inside a caller's transaction: requeued with `backoff`
@@ -567,10 +449,6 @@ extension JobStore {
             """,
             [error, next.ts, id])
         return .queued
-    }
-
-    public static func get(_ id: String, in db: Database) throws -> Job? {
-        try get(id, in: db.sql)
     }
 
     /// A job by id inside a caller's transaction.

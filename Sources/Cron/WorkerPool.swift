@@ -1,5 +1,5 @@
 public import Foundation
-public import GRDB
+import GRDB
 public import Logging
 import Synchronization
 import Metrics
@@ -36,10 +36,6 @@ public struct JobContext: Sendable {
     /// write instead of two, and the job never looks unfinished after its results are
     /// recorded), and claims the worker's next job in the same transaction; false when the
     /// lease was lost. The pool then does not complete it again.
-    public func complete(result: String?, now: Date, in db: Database) throws -> Bool {
-        try complete(result: result, now: now, in: db.sql)
-    }
-
     public func complete(result: String?, now: Date, in db: any SQLConnection) throws -> Bool {
         guard let owner = job.leaseOwner else { return false }
         let done = try JobStore.complete(job.id, owner: owner, result: result, now: now, in: db)
