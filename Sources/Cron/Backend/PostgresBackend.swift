@@ -1,5 +1,8 @@
 public import Foundation
 public import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -352,6 +355,26 @@ public struct PostgresTarget: Sendable, CustomStringConvertible {
             host: host, port: port, username: user, password: password, database: database, tls: tls)
         config.options.connectTimeout = .seconds(Int64(connectTimeout))
         return config
+    }
+}
+
+extension PostgresTarget {
+    /// A connection of its own (outside any pool) for a session that mostly waits: the leader
+    /// lock's, the invalidation listener's. Its socket probes an idle peer after 5 s, every
+    /// 2 s, 3 times, so a partitioned peer ends the session in about 11 s.
+    func connectKeepingAlive(logger: Logger) async throws -> PostgresConnection {
+        let config = try configuration()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.seconds(Int64(connectTimeout)))
+            .channelOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
+            .channelOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPIDLE)), value: 5)
+            .channelOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPINTVL)), value: 2)
+            .channelOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPCNT)), value: 3)
+            .connect(host: host, port: port).get()
+        let established = PostgresConnection.Configuration(
+            establishedChannel: channel, tls: config.tls, username: config.username, password: config.password,
+            database: config.database)
+        return try await PostgresConnection.connect(on: channel.eventLoop, configuration: established, id: 0, logger: logger).get()
     }
 }
 

@@ -39,10 +39,9 @@ public struct PostgresInvalidationListener: Sendable {
     public func run(_ handler: @escaping @Sendable (String?) async -> Void) async {
         while !Task.isCancelled {
             do {
-                let config = try target.configuration()
-                let connection = try await PostgresConnection.connect(
-                    on: MultiThreadedEventLoopGroup.singleton.next(), configuration: config, id: 0, logger: logger
-                ).get()
+                // Keepalives: a listener cut off from the server finds out and reconnects,
+                // rather than waiting forever for notifications that no longer come.
+                let connection = try await target.connectKeepingAlive(logger: logger)
                 do {
                     try await connection.listen(on: Invalidations.channel) { notifications in
                         // Listening: whatever changed before now is unknown.

@@ -1,9 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 public import Logging
 import NIOCore
-import NIOPosix
 import PostgresNIO
 
 /// Who runs the scheduler when several nodes share one PostgreSQL database: the node whose
@@ -40,7 +36,7 @@ public actor PostgresLeaderLock: SchedulerLeadership {
             }
             if connection == nil || connection?.isClosed == true {
                 held = false
-                connection = try await connect()
+                connection = try await target.connectKeepingAlive(logger: logger)
             }
             guard let c = connection else { return false }
             let rows = try await c.query(
@@ -75,23 +71,6 @@ public actor PostgresLeaderLock: SchedulerLeadership {
         var b = PostgresBindings()
         b.append(v)
         return b
-    }
-
-    /// A connection whose socket probes an idle peer after 5 s, every 2 s, 3 times.
-    func connect() async throws -> PostgresConnection {
-        let config = try target.configuration()
-        let group = MultiThreadedEventLoopGroup.singleton
-        let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(.seconds(Int64(target.connectTimeout)))
-            .channelOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
-            .channelOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPIDLE)), value: 5)
-            .channelOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPINTVL)), value: 2)
-            .channelOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPCNT)), value: 3)
-            .connect(host: target.host, port: target.port).get()
-        let established = PostgresConnection.Configuration(
-            establishedChannel: channel, tls: config.tls, username: config.username, password: config.password,
-            database: config.database)
-        return try await PostgresConnection.connect(on: channel.eventLoop, configuration: established, id: 0, logger: logger).get()
     }
 }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One schema step for PostgreSQL, named like its SQLite twin in GRDB's migrator (the same
 /// identifier means the same tables, in each engine's types).
 public struct SQLMigration: Sendable {
@@ -35,5 +37,3 @@ public enum PostgresMigrator {
         }
     }
 }
-
-import Foundation
