@@ -56,12 +56,10 @@ public enum HealthCheck {
         let store = SecretStore(keyring: opened.keyring)
         return try opened.db.writer.read { db in
             let integrity = try AppDatabase.integrityCheck(db)
-            let owners = try SecretStore.owners(in: db)
-            var bad: [String] = []
-            for owner in owners {
-                do { _ = try store.open(owner: owner, in: db) } catch { bad.append("\(owner): \(error)") }
-            }
-            return Report(integrity: integrity, secrets: owners.count, unreadable: bad, keyringPath: dataDir.keyringPath)
+            let (secrets, bad) = try store.unreadable(in: db)
+            return Report(
+                integrity: integrity, secrets: secrets, unreadable: bad.map { "\($0.owner): \($0.error)" },
+                keyringPath: dataDir.keyringPath)
         }
     }
 }

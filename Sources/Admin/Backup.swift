@@ -426,15 +426,11 @@ public enum Backup {
     /// Opens every stored secret with the keyring: a restore whose secrets do not open is
     /// refused (the wrong keyring, or a damaged backup), not committed.
     static func verifySecrets(_ store: SecretStore, in db: any SQLConnection) throws -> Int {
-        let owners = try SecretStore.owners(in: db)
-        var unreadable: [String] = []
-        for owner in owners where (try? store.open(owner: owner, in: db)) == nil {
-            unreadable.append(owner)
-        }
+        let (secrets, unreadable) = try store.unreadable(in: db)
         guard unreadable.isEmpty else {
             throw BackupError.io(
-                "\(unreadable.count) of \(owners.count) secrets do not open with the keyring (\(unreadable.prefix(3).joined(separator: ", "))): pass --keyring with the KEK the backup's data was sealed under")
+                "\(unreadable.count) of \(secrets) secrets do not open with the keyring (\(unreadable.prefix(3).map(\.owner).joined(separator: ", "))): pass --keyring with the KEK the backup's data was sealed under")
         }
-        return owners.count
+        return secrets
     }
 }

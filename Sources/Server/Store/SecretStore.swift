@@ -79,6 +79,17 @@ public struct SecretStore: Sendable {
         try db.query("SELECT owner FROM secrets ORDER BY owner", []).compactMap { $0.string(0) }
     }
 
+    /// Opens every stored secret with the keyring: how many there are, and each one that does
+    /// not open with why (what `admin check` reports and a restore refuses to commit).
+    package func unreadable(in db: any SQLConnection) throws -> (secrets: Int, unreadable: [(owner: String, error: String)]) {
+        let owners = try Self.owners(in: db)
+        var bad: [(owner: String, error: String)] = []
+        for owner in owners {
+            do { _ = try open(owner: owner, in: db) } catch { bad.append((owner, "\(error)")) }
+        }
+        return (owners.count, bad)
+    }
+
     package static func kekIds(otherThan kekId: String, in db: Database) throws -> [String] {
         try String.fetchAll(db, sql: "SELECT DISTINCT kek_id FROM secrets WHERE kek_id <> ?", arguments: [kekId])
     }
