@@ -46,7 +46,7 @@ public struct AppServices: Sendable {
 
     /// Appends an audit event inside the caller's transaction.
     public static func audit(
-        _ db: Database, org: String, actor: String, action: String, target: String?, ip: String?, now: Date
+        _ db: any SQLConnection, org: String, actor: String, action: String, target: String?, ip: String?, now: Date
     ) throws {
         try AuditRepository.append(
             db, AuditRecord(orgId: org, actor: actor, action: action, target: target, ip: ip, createdAt: now))

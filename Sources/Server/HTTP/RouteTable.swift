@@ -1,3 +1,4 @@
+public import Cron
 import GRDB
 import HTTPTypes
 import Hummingbird

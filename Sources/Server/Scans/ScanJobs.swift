@@ -13,7 +13,7 @@ public import Store
 public struct ScanRunner: Sendable {
     public let services: AppServices
     public let crawler: Crawler
-    public let cache: SQLiteLayerCache
+    public let cache: DatabaseLayerCache
     public var limits: LayerLimits = .default
     /// Deadline of one external scanner run.
     public var scannerTimeout: Duration = .seconds(600)
@@ -21,7 +21,7 @@ public struct ScanRunner: Sendable {
     public init(services: AppServices, crawler: Crawler) {
         self.services = services
         self.crawler = crawler
-        self.cache = SQLiteLayerCache(writer: services.db.writer)
+        self.cache = DatabaseLayerCache(database: services.db.sql)
     }
 
     public func run(_ context: JobContext, _ payload: ScanRequest) async throws -> String? {
@@ -129,7 +129,7 @@ public struct ScanRunner: Sendable {
 
     /// A push that landed while the tag was being scanned is scanned next (the running scan
     /// held the tag's one active slot).
-    func followUp(_ request: ScanRequest, scanned: String, registry: RegistryRecord, host: String, now: Date, in db: Database) throws {
+    func followUp(_ request: ScanRequest, scanned: String, registry: RegistryRecord, host: String, now: Date, in db: any SQLConnection) throws {
         guard let tag = request.tag, registry.schedule == .onPush else { return }
         let current = try ImageRepository.imageId(db, registryId: registry.id, repository: request.repository)
             .flatMap { try ImageRepository.tagDigest(db, imageId: $0, tag: tag) }

@@ -11,7 +11,12 @@ public import GRDB
 /// repositories. The writer itself is visible inside the package only, for the modules that
 /// keep their own tables in this database (the Cron job store) and for backup and restore.
 public struct AppDatabase: Sendable {
-    package let writer: any DatabaseWriter
+    /// The database through the engine-neutral SQL layer: every feature reads and writes here.
+    public let sql: any SQLDatabase
+    /// GRDB's writer when the engine is the embedded SQLite (nil on PostgreSQL).
+    package let sqliteWriter: (any DatabaseWriter)?
+
+    public var dialect: SQLDialect { sql.dialect }
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     public static func open(path: String) throws -> AppDatabase {
@@ -25,8 +30,20 @@ public struct AppDatabase: Sendable {
         }
         let pool = try DatabasePool(path: path, configuration: config)
         let app = AppDatabase(writer: pool)
-        try app.migrate()
+        try app.migrateSQLite(pool)
         return app
+    }
+
+    /// A PostgreSQL database (`postgres://…`), migrated to the current schema.
+    public static func open(postgresURL url: String, connections: Int = 8) async throws -> AppDatabase {
+        let database = try PostgreSQLDatabase(url: url, connections: connections)
+        do {
+            _ = try await PostgresMigrator.migrate(database, Migrations.postgres)
+        } catch {
+            await database.close()
+            throw error
+        }
+        return AppDatabase(sql: database)
     }
 
     /// An in-memory database for tests.
@@ -35,30 +52,46 @@ public struct AppDatabase: Sendable {
         config.foreignKeysEnabled = true
         let queue = try DatabaseQueue(configuration: config)
         let app = AppDatabase(writer: queue)
-        try app.migrate()
+        try app.migrateSQLite(queue)
         return app
     }
 
     package init(writer: any DatabaseWriter) {
-        self.writer = writer
+        self.sql = SQLiteDatabase(writer: writer)
+        self.sqliteWriter = writer
     }
 
-    /// The same database through the engine-neutral SQL layer (code ported to it runs on
-    /// SQLite here and on PostgreSQL; see `Migrations.postgres`).
-    public var sql: any SQLDatabase { SQLiteDatabase(writer: writer) }
+    package init(sql: any SQLDatabase) {
+        self.sql = sql
+        self.sqliteWriter = (sql as? SQLiteDatabase)?.writer
+    }
 
-    public func migrate() throws {
+    /// GRDB's writer, for SQLite-only work (file backups, tests). Code that runs on both
+    /// engines goes through `read`/`write`.
+    package var writer: any DatabaseWriter {
+        guard let sqliteWriter else { preconditionFailure("GRDB writer asked for on PostgreSQL") }
+        return sqliteWriter
+    }
+
+    private func migrateSQLite(_ writer: any DatabaseWriter) throws {
         try Migrations.migrator.migrate(writer)
     }
 
-    /// Runs `body` in a read-only transaction (a snapshot) off the cooperative pool.
-    public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
-        try await writer.read(body)
+    /// Closes PostgreSQL connections (SQLite closes with its last reference).
+    public func close() async {
+        if let pg = sql as? PostgreSQLDatabase { await pg.close() }
     }
 
-    /// Runs `body` in a write transaction off the cooperative pool.
-    public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
-        try await writer.write(body)
+    /// Runs `body` in a read-only transaction (a snapshot) off the cooperative pool.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+        try await sql.read(body)
+    }
+
+    /// Runs `body` in a write transaction off the cooperative pool. On PostgreSQL the body
+    /// may run again after a serialization conflict: it must not have effects outside the
+    /// database (use `afterCommit`).
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+        try await sql.write(body)
     }
 }
 
@@ -69,10 +102,9 @@ public enum IDs {
 
 extension AppDatabase {
     /// Proves the database takes writes (the readiness probe).
-    package static func beat(_ db: Database, now: Date) throws {
+    package static func beat(_ db: any SQLConnection, now: Date) throws {
         try db.execute(
-            sql: "INSERT INTO server_heartbeat (id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at",
-            arguments: [Timestamp.format(now)])
+            "INSERT INTO server_heartbeat (id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at", [Timestamp.format(now)])
     }
 }
 

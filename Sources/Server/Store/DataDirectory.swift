@@ -1,6 +1,6 @@
-import Cron
+public import Cron
 public import Foundation
-public import GRDB
+import GRDB
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -85,7 +85,7 @@ public struct DataDirectory: Sendable {
 
     /// Whether someone has set the organization up: a user exists, or an API or sensor key
     /// other than the initial one.
-    public static func isSetUp(_ db: Database) throws -> Bool {
+    public static func isSetUp(_ db: any SQLConnection) throws -> Bool {
         try AccountRepository.isSetUp(db)
     }
 
@@ -121,7 +121,7 @@ public struct DataDirectory: Sendable {
 
     /// Inserts an API key and returns the token (shown once).
     public static func insertAPIKey(
-        _ db: Database, org: String, name: String, role: Role, createdBy: String, now: Date, expiresAt: Date? = nil
+        _ db: any SQLConnection, org: String, name: String, role: Role, createdBy: String, now: Date, expiresAt: Date? = nil
     ) throws -> String {
         let token = Tokens.generate(prefix: Tokens.apiKeyPrefix)
         let id = IDs.make("key")

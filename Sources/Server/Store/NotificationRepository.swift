@@ -1,4 +1,4 @@
-package import Cron
+public import Cron
 package import Foundation
 
 /// The notifications aggregate: channels and their deliveries. Functions run inside the

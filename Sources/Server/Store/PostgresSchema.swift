@@ -1,4 +1,4 @@
-package import Cron
+public import Cron
 
 extension Migrations {
     /// The app database's tables on PostgreSQL: what the SQLite migrations up to

@@ -114,7 +114,7 @@ extension ScanRunner {
 
     /// Enqueues a rematch (one queued or running at a time).
     @discardableResult
-    public static func enqueueRematch(reason: String, orgId: String? = nil, now: Date, in db: Database) throws -> Job {
+    public static func enqueueRematch(reason: String, orgId: String? = nil, now: Date, in db: any SQLConnection) throws -> Job {
         try JobStore.enqueue(
             try NewJob(
                 .rematch, RematchJobPayload(orgId: orgId, reason: reason), orgId: orgId, dedupeKey: "rematch:\(orgId ?? "*")",
@@ -239,7 +239,7 @@ extension ScanRunner {
             if loaded.watched, plan.change != .none { alerts = CVEWatch.alerts(before: before, after: next) }
         }
         let found = alerts
-        let watch: @Sendable (Database) throws -> Int = { db in
+        let watch: @Sendable (any SQLConnection) throws -> Int = { db in
             try CVEWatch.record(
                 found, orgId: target.orgId, imageId: target.imageId, reference: target.reference,
                 digest: target.manifestDigest, now: now, in: db)

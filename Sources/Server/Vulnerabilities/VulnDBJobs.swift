@@ -13,7 +13,7 @@ extension ScanRunner {
     /// Enqueues an update (one queued or running at a time).
     @discardableResult
     public static func enqueueVulnDBUpdate(
-        url: String?, ecosystems: [String]?, sources: [String]? = nil, orgId: String?, now: Date, in db: Database
+        url: String?, ecosystems: [String]?, sources: [String]? = nil, orgId: String?, now: Date, in db: any SQLConnection
     ) throws -> (job: Job, created: Bool) {
         try JobStore.enqueue(
             try NewJob(
