@@ -34,7 +34,7 @@ public struct AppServices: Sendable {
         vulnDB: VulnerabilityDatabase? = nil
     ) {
         self.vulnDB = vulnDB
-        self.caches = HotCaches(writer: db.writer)
+        self.caches = HotCaches(database: db)
         self.db = db
         self.secrets = secrets
         self.jobs = jobs

@@ -162,7 +162,7 @@ public protocol SQLConnection {
     /// Runs one query and returns all its rows.
     func query(_ sql: String, _ arguments: [any SQLBindable]) throws -> [SQLRow]
     /// Runs one query and calls `body` with each row in turn (SQLite steps a cursor, one row
-    /// in memory at a time; PostgreSQL reads the whole result first).
+    /// in memory at a time; PostgreSQL reads a server-side cursor a thousand rows at a time).
     func each(_ sql: String, _ arguments: [any SQLBindable], _ body: (SQLRow) throws -> Void) throws
     /// Runs `action` once this transaction has committed (never when it rolls back, and on
     /// PostgreSQL not for an attempt that is rerun).

@@ -1,5 +1,6 @@
 public import Cron
 package import Foundation
+import Synchronization
 public import GRDB
 
 /// The appliance's SQLite database: WAL, foreign keys on, one migrator (`Migrations`). A
@@ -15,6 +16,8 @@ public struct AppDatabase: Sendable {
     public let sql: any SQLDatabase
     /// GRDB's writer when the engine is the embedded SQLite (nil on PostgreSQL).
     package let sqliteWriter: (any DatabaseWriter)?
+    /// Where changes to cached tables are announced (see `CachedTables`).
+    package let invalidations = InvalidationHub()
 
     public var dialect: SQLDialect { sql.dialect }
 
@@ -91,7 +94,21 @@ public struct AppDatabase: Sendable {
     /// may run again after a serialization conflict: it must not have effects outside the
     /// database (use `afterCommit`).
     public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
-        try await sql.write(body)
+        guard sql.dialect == .postgres else { return try await sql.write(body) }
+        let hub = invalidations
+        return try await sql.write { db in
+            let result = try body(db)
+            // The triggers on cached tables mark the transaction (see `Migrations.postgres`);
+            // this node drops its caches at commit, before the request answers. Other nodes
+            // hear the same change through NOTIFY.
+            if let row = try db.queryOne(
+                "SELECT current_setting('harborguard.invalidate_auth', true), current_setting('harborguard.invalidate_registries', true)")
+            {
+                let changed = CachedTables.changed(auth: row.string(0) == "1", registries: row.string(1) == "1")
+                if !changed.isEmpty { db.afterCommit { hub.post(changed) } }
+            }
+            return result
+        }
     }
 }
 
@@ -112,5 +129,49 @@ extension AppDatabase {
     /// SQLite's integrity check: `ok`, or the problems it found.
     package static func integrityCheck(_ db: Database) throws -> String {
         try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "unknown"
+    }
+}
+
+/// The groups of tables whose rows the server caches in memory.
+package struct CachedTables: OptionSet, Sendable {
+    package let rawValue: Int
+    package init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// `api_keys`, `users`, `sessions`, `organizations`: who a credential is.
+    package static let auth = CachedTables(rawValue: 1)
+    /// `registries`, `organizations`: the registry list pages.
+    package static let registries = CachedTables(rawValue: 2)
+    package static let all: CachedTables = [.auth, .registries]
+
+    static func changed(auth: Bool, registries: Bool) -> CachedTables {
+        var c: CachedTables = []
+        if auth { c.insert(.auth) }
+        if registries { c.insert(.registries) }
+        return c
+    }
+
+    /// A NOTIFY payload (`auth`, `registries`); nil for anything else.
+    package init?(payload: String) {
+        switch payload {
+        case "auth": self = .auth
+        case "registries": self = .registries
+        default: return nil
+        }
+    }
+}
+
+/// Delivers cache invalidations to whoever caches (the hot caches). On PostgreSQL, this
+/// node's own writes post at commit and other nodes' writes arrive through LISTEN.
+package final class InvalidationHub: Sendable {
+    private let handlers = Mutex<[@Sendable (CachedTables) -> Void]>([])
+
+    package init() {}
+
+    package func subscribe(_ handler: @escaping @Sendable (CachedTables) -> Void) {
+        handlers.withLock { $0.append(handler) }
+    }
+
+    package func post(_ tables: CachedTables) {
+        for h in handlers.withLock({ $0 }) { h(tables) }
     }
 }

@@ -21,7 +21,7 @@ package enum PolicyRepository {
     }
 
     package static func nameExists(_ db: any SQLConnection, org: String, name: String, except id: String? = nil) throws -> Bool {
-        try db.bool("SELECT EXISTS (SELECT 1 FROM policies WHERE org_id = ? AND name = ?2 AND (?3 IS NULL OR id <> ?3))", [org, name, id]) ?? false
+        try db.bool("SELECT EXISTS (SELECT 1 FROM policies WHERE org_id = ? AND name = ?2 AND (CAST(?3 AS TEXT) IS NULL OR id <> ?3))", [org, name, id]) ?? false
     }
 
     /// An organization's policies, oldest first.

@@ -59,7 +59,7 @@ package enum ReportRepository {
         var args: [any SQLBindable] = []
         for id in q.registryIds { filters.append("s.registry_id = ?"); args.append(id) }
         if let v = q.imageId { filters.append("s.image_id = ?"); args.append(v) }
-        if let ranks = q.severityRanks { filters.append("f.severity_rank IN (\(ranks.map(String.init).joined(separator: ",")))") }
+        if let ranks = q.severityRanks { filters.append(ranks.isEmpty ? "1 = 0" : "f.severity_rank IN (\(ranks.map(String.init).joined(separator: ",")))") }
         if let b = q.fixable { filters.append("f.fixable = \(b ? 1 : 0)") }
         if let v = q.package { filters.append("f.pkg_name = ?"); args.append(v) }
         let (conditions, conditionArgs) = q.priority.conditions()

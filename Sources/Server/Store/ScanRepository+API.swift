@@ -121,7 +121,7 @@ extension ScanRepository {
         var filters = ["scan_id = ?"]
         var args: [any SQLBindable] = [scanId]
         if let ranks = q.severityRanks {
-            filters.append("severity_rank IN (\(ranks.map(String.init).joined(separator: ",")))")
+            filters.append(ranks.isEmpty ? "1 = 0" : "severity_rank IN (\(ranks.map(String.init).joined(separator: ",")))")
         }
         if let b = q.fixable { filters.append("fixable = \(b ? 1 : 0)") }
         if let v = q.package { filters.append("pkg_name = ?"); args.append(v) }

@@ -155,7 +155,7 @@ public enum ScanRepository {
     /// `vulnerability id|package name` of what the tag's previous completed scan reported.
     package static func previousFindingKeys(imageId: String, tag: String?, before scanId: String, in db: any SQLConnection) throws -> Set<String> {
         guard let prior = try db.string("""
-                SELECT id FROM scans WHERE image_id = ? AND tag IS ? AND status = 'completed' AND id != ?
+                SELECT id FROM scans WHERE image_id = ?1 AND (tag = ?2 OR (tag IS NULL AND CAST(?2 AS TEXT) IS NULL)) AND status = 'completed' AND id != ?3
                 ORDER BY finished_at DESC, id DESC LIMIT 1
                 """, [imageId, tag, scanId])
         else { return [] }
@@ -315,7 +315,7 @@ public enum ScanRepository {
         try db.execute("""
                 UPDATE images SET risk_score = ?, critical = ?, high = ?, medium = ?, low = ?, unknown = ?,
                     last_scanned_at = ? WHERE id = ?
-                """, [row[0], row[1], row[2], row[3], row[4], row[5], row[6], imageId])
+                """, [row.value(0), row.value(1), row.value(2), row.value(3), row.value(4), row.value(5), row.value(6), imageId])
     }
 
     /// After a triage change: recount every scan of the organization that has the vulnerability.
@@ -510,7 +510,7 @@ extension ScanRepository {
         try db.strings("""
                 SELECT s.id FROM scans s WHERE s.status = 'completed' AND s.manifest_digest IS NOT NULL
                     AND s.id IN (SELECT DISTINCT last_scan_id FROM image_tags WHERE last_scan_id IS NOT NULL)
-                    AND (?1 IS NULL OR s.org_id = ?1)
+                    AND (CAST(?1 AS TEXT) IS NULL OR s.org_id = ?1)
                 ORDER BY s.id
                 """, [orgId])
     }

@@ -125,10 +125,23 @@ extension ScanRunner {
 
     /// For `db import`/`db update` on the command line: queue a rematch in the appliance
     /// database of `dataDir` (the running server picks it up); nil when there is none.
-    public static func enqueueRematch(dataDir: DataDirectory, reason: String) throws -> Job? {
-        guard dataDir.exists else { return nil }
-        let db = try AppDatabase.open(path: dataDir.databasePath)
-        return try db.writer.write { db in try enqueueRematch(reason: reason, now: Date(), in: db) }
+    /// On PostgreSQL (`databaseURL`), the job goes into the shared queue.
+    public static func enqueueRematch(dataDir: DataDirectory, databaseURL: String? = nil, reason: String) async throws -> Job? {
+        let db: AppDatabase
+        if let databaseURL {
+            db = try await AppDatabase.open(postgresURL: databaseURL, connections: 1)
+        } else {
+            guard dataDir.exists else { return nil }
+            db = try AppDatabase.open(path: dataDir.databasePath)
+        }
+        do {
+            let job = try await db.write { db in try enqueueRematch(reason: reason, now: Date(), in: db) }
+            await db.close()
+            return job
+        } catch {
+            await db.close()
+            throw error
+        }
     }
 
     /// Images matched at once: reading, matching and encoding run on both cores while one

@@ -53,7 +53,7 @@ extension ScanRunner {
         if refresh.changed {
             let now = services.now
             let names = refresh.changedNames.joined(separator: ", ")
-            try await services.db.writer.write { db in
+            try await services.db.write { db in
                 _ = try Self.enqueueRematch(reason: "vulndb update: \(names)", now: now, in: db)
             }
         }
