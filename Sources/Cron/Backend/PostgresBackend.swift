@@ -20,8 +20,10 @@ public final class PostgreSQLDatabase: SQLDatabase {
     let pool: PostgresConnectionPool
     let threads: NIOThreadPool
     let logger: Logger
-    /// Reruns of a serializable write before its conflict is reported.
+    /// Reruns of a write before its conflict (a deadlock, say) is reported.
     static let maxRetries = 20
+    /// The transaction advisory lock every default (`.serializable`) write takes.
+    static let writerLockKey = 0x6867_7772_6974  // "hgwrit"
 
     /// Opens a pool of up to `connections` connections (none is made until first used).
     public init(url: String, connections: Int = 8, logger: Logger = Logger(label: "harborguard.postgres")) throws {
@@ -50,7 +52,13 @@ public final class PostgreSQLDatabase: SQLDatabase {
         isolation: SQLIsolation, _ body: @escaping @Sendable (any SQLConnection) throws -> T
     ) async throws -> T {
         switch isolation {
-        case .serializable: try await transaction(begin: "BEGIN ISOLATION LEVEL SERIALIZABLE", retry: true, body)
+        // One writer at a time across every node, as SQLite has it: the transaction takes the
+        // writers' advisory lock first, and in READ COMMITTED its statements see what every
+        // earlier writer committed (a SERIALIZABLE snapshot would be taken before the lock is
+        // granted, and concurrent SERIALIZABLE writers conflicted into rerun storms).
+        case .serializable:
+            try await transaction(
+                begin: "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(\(Self.writerLockKey))", retry: true, body)
         case .readCommitted: try await transaction(begin: "BEGIN ISOLATION LEVEL READ COMMITTED", retry: true, body)
         }
     }

@@ -144,7 +144,8 @@ extension Optional: SQLColumnDecodable where Wrapped: SQLColumnDecodable {
 /// so every SQLite write is serializable whatever is asked.
 public enum SQLIsolation: Sendable {
     /// The default: the transaction behaves as if it ran alone (SQLite's guarantee). On
-    /// PostgreSQL a serialization failure or deadlock reruns the whole body.
+    /// PostgreSQL the write takes one advisory lock shared by every node (one such writer at a
+    /// time, as on SQLite) and reads what earlier writers committed; a deadlock reruns the body.
     case serializable
     /// Each statement sees what committed before it started. For short transactions that
     /// serialize themselves with a lock (job claims), where a snapshot taken before the lock
