@@ -6,7 +6,7 @@ DATA_DIR ?= ./data
 BIN_DEBUG := .build/debug/harborguard
 BIN_RELEASE := .build/release/harborguard
 
-.PHONY: all deps build run test test-swift test-e2e release release-check bench fuzz soak clean screenshots deb image test-packages
+.PHONY: all deps build run test test-swift test-e2e test-e2e-postgres release release-check bench fuzz soak clean screenshots deb image test-packages
 
 all: build
 
@@ -20,14 +20,21 @@ build:
 run: deps build
 	$(BIN_DEBUG) serve --data-dir $(DATA_DIR)
 
-# Every test: Swift unit and router tests, then end-to-end tests on the real binary. A
+# Every test: Swift unit and router tests, then end-to-end tests on the real binary, then the
+# end-to-end tests again with every server on PostgreSQL (tests marked sqlite_only skip). A
 # throwaway PostgreSQL server (scripts/pg-test.sh, on 127.0.0.1) runs for the duration: the
-# job store and scheduler tests run on it as well as on SQLite.
+# database tests run on it as well as on SQLite.
 WITH_PG = set -e; eval "$$(bash scripts/pg-test.sh start)"; trap 'bash scripts/pg-test.sh stop "$$PG_TEST_DIR"' EXIT;
+E2E_ON_POSTGRES = HARBORGUARD_E2E_DATABASE=postgres HARBORGUARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q Tests/e2e \
+	--deselect Tests/e2e/test_postgres_move.py --deselect Tests/e2e/test_ha_postgres.py
 test: deps build
 	@$(WITH_PG) \
 	$(SWIFT) test; \
-	HARBORGUARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q Tests/e2e
+	HARBORGUARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q Tests/e2e; \
+	$(E2E_ON_POSTGRES)
+
+test-e2e-postgres: build
+	@$(WITH_PG) $(E2E_ON_POSTGRES)
 
 test-swift:
 	@$(WITH_PG) $(SWIFT) test

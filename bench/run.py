@@ -378,7 +378,9 @@ def start_serve(binary, data, extra=()):
             break
         except Exception:
             time.sleep(0.1)
-    return proc, base, open(f"{data}/initial-admin-key").read().strip()
+    # A second node on a shared database has no initial key of its own.
+    key_file = f"{data}/initial-admin-key"
+    return proc, base, open(key_file).read().strip() if os.path.exists(key_file) else None
 
 
 def api(base, key, method, path, body=None):
@@ -1005,6 +1007,8 @@ def main():
     ap.add_argument("--skip-scheduler", action="store_true", help="skip the 10,000 registries x 1,000,000 tags scheduler benchmark")
     ap.add_argument("--skip-check", action="store_true", help="skip the CI check (POST /api/policy/check) benchmarks")
     ap.add_argument("--skip-alerts", action="store_true", help="skip the CVE watch (1,000 new findings to Slack, Teams, webhook)")
+    ap.add_argument("--skip-postgres", action="store_true",
+                    help="skip the PostgreSQL figures (API vs SQLite; 1,000 jobs on two nodes vs one, and with one killed)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -1106,6 +1110,9 @@ def main():
         results += check_benchmarks(args.bin)
     if not args.skip_queue:
         results += queue_benchmark(args.bin)
+    if not args.skip_postgres:
+        from postgres_bench import postgres_benchmarks
+        results += postgres_benchmarks(args.bin, seconds=args.seconds)
     if not args.skip_image:
         results += image_benchmarks(args.bin)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)

@@ -1,4 +1,5 @@
 public import Foundation
+import Cron
 import GRDB
 public import Store
 
@@ -9,25 +10,30 @@ public enum AdminTasks {
     }
 
     /// Creates an API key in organization `default`; returns the token (shown once).
-    public static func createAPIKey(dataDir: DataDirectory, name: String, role: Role, expiresAt: Date?) async throws -> String {
-        let opened = try dataDir.open(createIfMissing: false)
-        let key = try await opened.db.writer.write { db in
+    public static func createAPIKey(
+        dataDir: DataDirectory, databaseURL: String? = nil, name: String, role: Role, expiresAt: Date?
+    ) async throws -> String {
+        let opened = try await dataDir.open(databaseURL: databaseURL, createIfMissing: false)
+        defer { Task { [db = opened.db] in await db.close() } }
+        let orgId = opened.orgId
+        let key = try await opened.db.write { db in
             try DataDirectory.insertAPIKey(
-                db, org: opened.orgId, name: name, role: role, createdBy: "admin-cli", now: Date(), expiresAt: expiresAt)
+                db, org: orgId, name: name, role: role, createdBy: "admin-cli", now: Date(), expiresAt: expiresAt)
         }
         try await dataDir.retireInitialAdminKeyIfSetUp(opened.db)
         return key
     }
 
     /// Creates a user in organization `default`; returns the user id.
-    public static func createUser(dataDir: DataDirectory, username: String, password: String, role: Role, cost: UInt8)
-        async throws -> String
-    {
-        let opened = try dataDir.open(createIfMissing: false)
+    public static func createUser(
+        dataDir: DataDirectory, databaseURL: String? = nil, username: String, password: String, role: Role, cost: UInt8
+    ) async throws -> String {
+        let opened = try await dataDir.open(databaseURL: databaseURL, createIfMissing: false)
+        defer { Task { [db = opened.db] in await db.close() } }
         let hash = try await Passwords.hash(password, cost: cost)
         let id = IDs.make("usr")
         let now = Date()
-        try await opened.db.writer.write { db in
+        try await opened.db.write { [opened] db in
             if try AccountRepository.usernameExists(db, username) {
                 throw AdminError(description: "a user named '\(username)' already exists")
             }
@@ -50,12 +56,14 @@ public enum HealthCheck {
         public var ok: Bool { integrity == "ok" && unreadable.isEmpty }
     }
 
-    /// Runs SQLite's integrity check and opens every sealed secret with the current keyring.
-    public static func run(dataDir: DataDirectory) throws -> Report {
-        let opened = try dataDir.open(createIfMissing: false)
+    /// Runs SQLite's integrity check (on PostgreSQL: that the database answers) and opens
+    /// every sealed secret with the current keyring.
+    public static func run(dataDir: DataDirectory, databaseURL: String? = nil) async throws -> Report {
+        let opened = try await dataDir.open(databaseURL: databaseURL, createIfMissing: false)
+        defer { Task { [db = opened.db] in await db.close() } }
         let store = SecretStore(keyring: opened.keyring)
-        return try opened.db.writer.read { db in
-            let integrity = try AppDatabase.integrityCheck(db)
+        return try await opened.db.read { db in
+            let integrity = try db.grdb.map(AppDatabase.integrityCheck) ?? (try db.int("SELECT 1") == 1 ? "ok" : "no answer")
             let (secrets, bad) = try store.unreadable(in: db)
             return Report(
                 integrity: integrity, secrets: secrets, unreadable: bad.map { "\($0.owner): \($0.error)" },

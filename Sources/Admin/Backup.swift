@@ -137,7 +137,7 @@ public enum Backup {
     /// while the server runs) to `out`, encrypted. The file appears at `out` only when complete
     /// and synced; a failed or killed backup leaves at most `out.partial`, never a file at `out`.
     /// Returns the bytes of the export.
-    public static func create(dataDir: DataDirectory, out: String, passphrase: String?) throws -> Int {
+    public static func create(dataDir: DataDirectory, databaseURL: String? = nil, out: String, passphrase: String?) async throws -> Int {
         let ring = try Keyring.load(path: dataDir.keyringPath)
         let (kekId, kek) = try ring.primaryKey()
         removeStaleSnapshots(in: dataDir)
@@ -145,21 +145,25 @@ public enum Backup {
         unlink(snapshot)
         defer { unlink(snapshot) }
         do {
-            var config = Configuration()
-            config.busyMode = .timeout(10)
-            let queue = try DatabaseQueue(path: dataDir.databasePath, configuration: config)
             guard FileManager.default.createFile(atPath: snapshot, contents: nil, attributes: [.posixPermissions: 0o600]),
                   let file = FileHandle(forWritingAtPath: snapshot)
             else { throw BackupError.io("snapshot failed: cannot create \(snapshot)") }
             do {
-                _ = try queue.read { db in try LogicalExport.export(sqlite: db) { try file.write(contentsOf: $0) } }
+                if let databaseURL {
+                    try await exportPostgres(url: databaseURL, to: file)
+                } else {
+                    var config = Configuration()
+                    config.busyMode = .timeout(10)
+                    let queue = try DatabaseQueue(path: dataDir.databasePath, configuration: config)
+                    _ = try await queue.read { db in try LogicalExport.export(sqlite: db) { try file.write(contentsOf: $0) } }
+                    try queue.close()
+                }
                 try file.synchronize()
                 try file.close()
             } catch {
                 try? file.close()
                 throw error
             }
-            try queue.close()
         } catch let e as BackupError {
             throw e
         } catch let e as DatabaseError {
@@ -421,6 +425,33 @@ public enum Backup {
         }
         await db.close()
         return RestoreReport(format: 2, counts: counts, secretsVerified: verified, target: target)
+    }
+
+    /// A PostgreSQL database's export, in this build's table order (its SQLite schema's, the
+    /// same tables), written to `file` from one read-only snapshot.
+    static func exportPostgres(url: String, to file: FileHandle) async throws {
+        let db = try PostgreSQLDatabase(url: url, connections: 1)
+        do {
+            let reference = try AppDatabase.inMemory()
+            let tables = try await reference.writer.read { try LogicalExport.sqliteTables($0) }
+            let known = Set(Migrations.postgres.map(\.id))
+            let applied = try await db.read { c in try c.strings("SELECT id FROM schema_migrations ORDER BY id") }
+            let newer = applied.filter { !known.contains($0) }
+            guard newer.isEmpty else {
+                throw BackupError.io(
+                    "the database has schema steps this build does not know (\(newer.joined(separator: ", "))): back it up with the harborguard that runs it")
+            }
+            guard applied.count == known.count else {
+                throw BackupError.io("the database is not migrated to this build's schema: start a node of this version on it first")
+            }
+            _ = try await db.read { c in
+                try LogicalExport.export(postgres: c, tables: tables, migrations: Migrations.identifiers) { try file.write(contentsOf: $0) }
+            }
+            await db.close()
+        } catch {
+            await db.close()
+            throw error
+        }
     }
 
     /// Opens every stored secret with the keyring: a restore whose secrets do not open is

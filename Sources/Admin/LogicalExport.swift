@@ -82,6 +82,19 @@ public enum LogicalExport {
         }
     }
 
+    static func exportEncoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// One JSON line.
+    static func encodedLine(_ value: some Encodable, _ encoder: JSONEncoder) throws -> Data {
+        var d = try encoder.encode(value)
+        d.append(0x0A)
+        return d
+    }
+
     /// The SQLite database's tables, parents before children.
     static func sqliteTables(_ db: Database) throws -> [String] {
         let names = try String.fetchAll(
@@ -111,13 +124,8 @@ public enum LogicalExport {
     /// consistent snapshot while the server runs) through `write`. Returns rows per table.
     @discardableResult
     public static func export(sqlite db: Database, write: (Data) throws -> Void) throws -> [String: Int] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        func line(_ value: some Encodable) throws {
-            var d = try encoder.encode(value)
-            d.append(0x0A)
-            try write(d)
-        }
+        let encoder = exportEncoder()
+        func line(_ value: some Encodable) throws { try write(try encodedLine(value, encoder)) }
         let migrations = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
         try line(Header(harborguardExport: 1, engine: "sqlite", migrations: migrations, createdAt: RFC3339.string(Date())))
         var counts: [String: Int] = [:]
@@ -139,6 +147,48 @@ public enum LogicalExport {
                 }
             }
             if !batch.isEmpty { try write(batch) }
+            guard n == rows else { throw BackupError.io("\(table) changed while it was exported") }
+            counts[table] = n
+        }
+        try line(End(end: true, counts: counts))
+        return counts
+    }
+
+    /// Writes every table of a PostgreSQL database through `write`, inside the caller's
+    /// (repeatable-read, read-only) transaction: one consistent snapshot while nodes run.
+    /// Tables come in the order and under the schema steps of this build's SQLite schema (the
+    /// PostgreSQL schema is the same tables, `PostgresSchemaTests`), so the export restores
+    /// into either engine. Rows are read through a cursor, a thousand at a time.
+    @discardableResult
+    public static func export(
+        postgres db: any SQLConnection, tables: [String], migrations: [String], write: (Data) throws -> Void
+    ) throws -> [String: Int] {
+        let encoder = exportEncoder()
+        func line(_ value: some Encodable) throws { try write(try encodedLine(value, encoder)) }
+        try line(Header(harborguardExport: 1, engine: "postgres", migrations: migrations, createdAt: RFC3339.string(Date())))
+        var counts: [String: Int] = [:]
+        for table in tables {
+            let quoted = "\"\(table)\""
+            let rows = try db.int("SELECT COUNT(*) FROM \(quoted)") ?? 0
+            let columns = try db.strings(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+                [table])
+            try line(TableHeader(table: table, columns: columns, rows: rows))
+            let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
+            try db.execute("DECLARE hg_export NO SCROLL CURSOR FOR SELECT \(list) FROM \(quoted)")
+            var n = 0
+            while true {
+                let chunk = try db.query("FETCH 1000 FROM hg_export", [])
+                if chunk.isEmpty { break }
+                var batch = Data()
+                for row in chunk {
+                    batch.append(try encoder.encode(row.values.map(Cell.init)))
+                    batch.append(0x0A)
+                }
+                try write(batch)
+                n += chunk.count
+            }
+            try db.execute("CLOSE hg_export")
             guard n == rows else { throw BackupError.io("\(table) changed while it was exported") }
             counts[table] = n
         }

@@ -23,10 +23,12 @@ public enum KEKRotation {
         }
     }
 
-    public static func rotate(dataDir: DataDirectory, now: Date = Date()) throws -> Report {
+    public static func rotate(dataDir: DataDirectory, databaseURL: String? = nil, now: Date = Date()) async throws -> Report {
         let path = dataDir.keyringPath
         var ring = try Keyring.load(path: path)
-        let db = try AppDatabase.open(path: dataDir.databasePath)
+        let db = try await databaseURL.asyncMap { try await AppDatabase.open(postgresURL: $0, connections: 1) }
+            ?? AppDatabase.open(path: dataDir.databasePath)
+        defer { Task { await db.close() } }
 
         // Step 1: the new key joins the keyring as primary; old keys stay for unwrapping.
         let entry = Keyring.newEntry(now: now)
@@ -36,18 +38,19 @@ public enum KEKRotation {
         fault("after-add")
 
         // Step 2: re-wrap every DEK in one transaction (all or nothing).
-        let rewrapped = try db.writer.write { db in
-            try SecretStore.rewrapAll(to: entry.id, keyring: ring, in: db)
+        let newRing = ring
+        let rewrapped = try await db.write { db in
+            try SecretStore.rewrapAll(to: entry.id, keyring: newRing, in: db)
         }
         fault("after-rewrap")
 
         // Step 3: retire the old keys, once no DEK refers to them (a secret sealed by a
         // server that had not yet reloaded the keyring is re-wrapped first).
-        let stragglers = try db.writer.write { db in
-            try SecretStore.rewrapAll(to: entry.id, keyring: ring, in: db)
+        let stragglers = try await db.write { db in
+            try SecretStore.rewrapAll(to: entry.id, keyring: newRing, in: db)
         }
         let old = ring.keys.filter { $0.id != entry.id }
-        let stillUsed = try db.writer.read { db in
+        let stillUsed = try await db.read { db in
             try SecretStore.kekIds(otherThan: entry.id, in: db)
         }
         guard stillUsed.isEmpty else {
@@ -57,12 +60,19 @@ public enum KEKRotation {
         ring.retired += old.map { Keyring.Retired(id: $0.id, retiredAt: RFC3339.string(now)) }
         try ring.write(path: path)
         fault("after-retire")
-        try db.writer.write { db in
+        try await db.write { db in
             let orgs = try AccountRepository.organizationIds(db)
             for org in orgs {
                 try AuditRepository.append(db, AuditRecord(orgId: org, actor: "admin-cli", action: "kek.rotate", target: entry.id, ip: nil, createdAt: now))
             }
         }
         return Report(newKekId: entry.id, retired: old.map(\.id), rewrapped: rewrapped + stragglers)
+    }
+}
+
+extension Optional {
+    func asyncMap<U>(_ transform: (Wrapped) async throws -> U) async rethrows -> U? {
+        guard let self else { return nil }
+        return try await transform(self)
     }
 }

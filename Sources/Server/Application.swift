@@ -66,12 +66,15 @@ public struct ServeOptions: Sendable {
     public var retentionDays: Int
     /// Request-head deadline, keep-alive idle timeout and the cap on open connections.
     public var connections: ConnectionLimits
+    /// `postgres://…`: the data lives in PostgreSQL (several nodes may share it); nil: SQLite.
+    public var databaseURL: String?
 
     public init(
         server: ServerConfiguration, tlsCertificate: String? = nil, tlsKey: String? = nil, workers: Int = 4,
         jobLease: TimeInterval = 60, syncConcurrency: Int = 8, schedulerInterval: TimeInterval = 60, retentionDays: Int = 90,
-        connections: ConnectionLimits = ConnectionLimits()
+        connections: ConnectionLimits = ConnectionLimits(), databaseURL: String? = nil
     ) {
+        self.databaseURL = databaseURL
         self.connections = connections
         self.schedulerInterval = schedulerInterval
         self.retentionDays = retentionDays
@@ -94,10 +97,10 @@ public struct Appliance: Sendable {
     let schedulerHeartbeat = Heartbeat()
 
     /// Opens (or initialises) the data directory and wires the modules.
-    public init(options: ServeOptions, logger: Logger, metrics: PrometheusCollectorRegistry?) throws {
+    public init(options: ServeOptions, logger: Logger, metrics: PrometheusCollectorRegistry?) async throws {
         let dir = DataDirectory(options.server.dataDir)
-        let opened = try dir.open()
-        let jobs = JobStore(writer: opened.db.writer)
+        let opened = try await dir.open(databaseURL: options.databaseURL)
+        let jobs = JobStore(database: opened.db.sql)
         let vulnDB = try VulnerabilityDatabase(path: dir.vulnDBPath)
         var services = AppServices(
             db: opened.db, secrets: SecretStore(keyring: opened.keyring), jobs: jobs, logger: logger,
@@ -158,9 +161,11 @@ public struct Appliance: Sendable {
                 if n > 0 { services.logger.info("pruned scan history", metadata: ["scans": "\(n)", "days": "\(retention)"]) }
             },
         ]
+        // Several nodes on one PostgreSQL database: the holder of an advisory lock runs the tasks.
+        let leadership = options.databaseURL.flatMap { try? PostgresLeaderLock(url: $0, logger: services.logger) }
         return Scheduler(
-            writer: services.db.writer, clock: services.jobs.clock, interval: .seconds(options.schedulerInterval), tasks: tasks,
-            logger: services.logger, heartbeat: schedulerHeartbeat)
+            database: services.db.sql, clock: services.jobs.clock, interval: .seconds(options.schedulerInterval), tasks: tasks,
+            logger: services.logger, heartbeat: schedulerHeartbeat, leadership: leadership)
     }
 
     /// Runs until SIGTERM/SIGINT, then drains: the server stops accepting, workers hand back leases.
@@ -208,11 +213,36 @@ public struct Appliance: Sendable {
         let app = Application(
             router: router, server: server,
             configuration: .init(address: .hostname(host, port: options.server.port), serverName: "harborguard"),
-            services: [pool, scheduler(), clients] + extraServices,
+            services: [pool, scheduler(), clients] + invalidationListener() + extraServices,
             onServerRunning: { channel in
                 onListening("\(scheme)://\(host):\(channel.localAddress?.port ?? 0)")
             },
             logger: services.logger)
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        await services.db.close()
+    }
+
+    /// On PostgreSQL, the service that hears other nodes' changes to cached tables.
+    func invalidationListener() -> [any Service] {
+        guard let url = options.databaseURL, let listener = try? PostgresInvalidationListener(url: url, logger: services.logger)
+        else { return [] }
+        return [InvalidationListenerService(listener: listener, hub: services.db.invalidations)]
+    }
+}
+
+/// Runs the LISTEN connection until shutdown, handing what it hears to the caches.
+struct InvalidationListenerService: Service {
+    let listener: PostgresInvalidationListener
+    let hub: InvalidationHub
+
+    func run() async throws {
+        let hub = self.hub
+        await cancelWhenGracefulShutdown {
+            await listener.run { payload in
+                // nil: (re)connected, and whatever changed meanwhile is unknown.
+                guard let payload else { return hub.post(.all) }
+                hub.post(CachedTables(payload: payload) ?? .all)
+            }
+        }
     }
 }

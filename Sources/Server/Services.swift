@@ -34,7 +34,7 @@ public struct AppServices: Sendable {
         vulnDB: VulnerabilityDatabase? = nil
     ) {
         self.vulnDB = vulnDB
-        self.caches = HotCaches(writer: db.writer)
+        self.caches = HotCaches(database: db)
         self.db = db
         self.secrets = secrets
         self.jobs = jobs
@@ -46,7 +46,7 @@ public struct AppServices: Sendable {
 
     /// Appends an audit event inside the caller's transaction.
     public static func audit(
-        _ db: Database, org: String, actor: String, action: String, target: String?, ip: String?, now: Date
+        _ db: any SQLConnection, org: String, actor: String, action: String, target: String?, ip: String?, now: Date
     ) throws {
         try AuditRepository.append(
             db, AuditRecord(orgId: org, actor: actor, action: action, target: target, ip: ip, createdAt: now))

@@ -12,6 +12,19 @@ struct AdminCommand: AsyncParsableCommand {
     )
 }
 
+/// `--database` of the admin commands that work on a running installation's data.
+struct DatabaseOption: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "The installation's PostgreSQL database (postgres://…; or HARBORGUARD_DATABASE_URL); default: the data directory's SQLite file. The keyring is still read from --data-dir (or HARBORGUARD_KEK_FILE).",
+            valueName: "url"))
+    var database: String?
+
+    var url: String? {
+        database ?? ProcessInfo.processInfo.environment["HARBORGUARD_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
 func readSecretFile(_ path: String, what: String) -> String {
     guard let data = FileManager.default.contents(atPath: path) else { fail("cannot read \(what) file \(path)") }
     var s = String(decoding: data, as: UTF8.self)
@@ -47,6 +60,7 @@ extension AdminCommand {
         @Option(help: "owner, admin, developer, ci, auditor or viewer.") var role: String
         @Option(help: "A name for the key.") var name: String
         @Option(help: "Expiry (RFC 3339).") var expiresAt: String?
+        @OptionGroup var database: DatabaseOption
 
         func run() async throws {
             _ = global.bootstrapLogging()
@@ -60,7 +74,8 @@ extension AdminCommand {
                 expiry = d
             }
             do {
-                print(try await AdminTasks.createAPIKey(dataDir: DataDirectory(global.dataDir), name: name, role: r, expiresAt: expiry))
+                print(try await AdminTasks.createAPIKey(
+                    dataDir: DataDirectory(global.dataDir), databaseURL: database.url, name: name, role: r, expiresAt: expiry))
             } catch {
                 fail("\(error)")
             }
@@ -75,6 +90,7 @@ extension AdminCommand {
         @Option(help: "owner, admin, developer, ci, auditor or viewer.") var role: String
         @Option(help: "File holding the password (or HARBORGUARD_PASSWORD).") var passwordFile: String?
         @Option(help: "bcrypt cost.") var bcryptCost: UInt8 = 12
+        @OptionGroup var database: DatabaseOption
 
         func run() async throws {
             _ = global.bootstrapLogging()
@@ -91,7 +107,7 @@ extension AdminCommand {
             guard (4...31).contains(bcryptCost) else { fail("--bcrypt-cost must be 4-31", code: 64) }
             do {
                 let id = try await AdminTasks.createUser(
-                    dataDir: DataDirectory(global.dataDir), username: username, password: password, role: r, cost: bcryptCost)
+                    dataDir: DataDirectory(global.dataDir), databaseURL: database.url, username: username, password: password, role: r, cost: bcryptCost)
                 print(id)
             } catch {
                 fail("\(error)")
@@ -103,11 +119,12 @@ extension AdminCommand {
         static let configuration = CommandConfiguration(
             commandName: "rotate-kek", abstract: "Re-wrap every data key under a new key-encryption key.")
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var database: DatabaseOption
 
         func run() async throws {
             _ = global.bootstrapLogging()
             do {
-                let report = try KEKRotation.rotate(dataDir: DataDirectory(global.dataDir))
+                let report = try await KEKRotation.rotate(dataDir: DataDirectory(global.dataDir), databaseURL: database.url)
                 print("new KEK \(report.newKekId); re-wrapped \(report.rewrapped) data keys; retired \(report.retired.joined(separator: ", "))")
             } catch {
                 fail("\(error)")
@@ -121,12 +138,14 @@ extension AdminCommand {
         @OptionGroup var global: GlobalOptions
         @Option(help: "Backup file to write.") var out: String
         @Option(help: "Also seal the keyring under this passphrase, for restoring on a new host.") var passphraseFile: String?
+        @OptionGroup var database: DatabaseOption
 
         func run() async throws {
             _ = global.bootstrapLogging()
             let passphrase = passphraseFile.map { readSecretFile($0, what: "passphrase") }
             do {
-                let bytes = try Backup.create(dataDir: DataDirectory(global.dataDir), out: out, passphrase: passphrase)
+                let bytes = try await Backup.create(
+                    dataDir: DataDirectory(global.dataDir), databaseURL: database.url, out: out, passphrase: passphrase)
                 print("wrote \(out) (\(bytes) bytes of data\(passphrase != nil ? ", keyring included" : ""))")
             } catch {
                 fail("backup failed: \(error)")
@@ -138,11 +157,12 @@ extension AdminCommand {
         static let configuration = CommandConfiguration(
             abstract: "Verify the database's integrity and that every secret opens with the keyring.")
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var database: DatabaseOption
 
         func run() async throws {
             _ = global.bootstrapLogging()
             do {
-                let r = try HealthCheck.run(dataDir: DataDirectory(global.dataDir))
+                let r = try await HealthCheck.run(dataDir: DataDirectory(global.dataDir), databaseURL: database.url)
                 print("database integrity: \(r.integrity)")
                 print("secrets: \(r.secrets) sealed, \(r.unreadable.count) unreadable (keyring \(r.keyringPath))")
                 for u in r.unreadable { print("  unreadable: \(u)") }

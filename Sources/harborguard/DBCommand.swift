@@ -12,9 +12,9 @@ struct DBCommand: AsyncParsableCommand {
 
     /// Queues a rematch in the data directory's appliance database (the server re-matches
     /// stored inventories; no image is pulled).
-    static func queueRematch(_ dir: DataDirectory, reason: String) {
+    static func queueRematch(_ dir: DataDirectory, databaseURL: String?, reason: String) async {
         do {
-            if let job = try ScanRunner.enqueueRematch(dataDir: dir, reason: reason) {
+            if let job = try await ScanRunner.enqueueRematch(dataDir: dir, databaseURL: databaseURL, reason: reason) {
                 print("queued rematch job \(job.id): the server re-matches stored inventories")
             }
         } catch {
@@ -33,6 +33,7 @@ struct DBCommand: AsyncParsableCommand {
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "A directory (OSV JSON files and feed files), or one file.") var path: String
+        @OptionGroup var database: DatabaseOption
 
         func run() async throws {
             _ = global.bootstrapLogging()
@@ -57,7 +58,7 @@ struct DBCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("harborguard: \(s.unrecognised.count) files not recognised, ignored: \(s.unrecognised.prefix(5).joined(separator: ", "))\n".utf8))
             }
             for f in s.failures { print("failed: \(f)") }
-            if s.changed { DBCommand.queueRematch(dir, reason: "db import \(path)") }
+            if s.changed { await DBCommand.queueRematch(dir, databaseURL: database.url, reason: "db import \(path)") }
             if !s.failures.isEmpty { throw ExitCode.failure }
         }
     }
@@ -73,6 +74,7 @@ struct DBCommand: AsyncParsableCommand {
                 is 1. Every URL may also be a file:// URL or a directory holding the upstream's file names (an offline mirror).
                 """)
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var database: DatabaseOption
         @Option(
             name: .customLong("source"),
             help: "Sources to update: osv, nvd, epss, kev, debian-tracker (repeatable or a comma list; default: those whose --url/--ecosystem or --<source>-url is given, else all).")
@@ -141,7 +143,10 @@ struct DBCommand: AsyncParsableCommand {
                 for f in r.imported?.failures.prefix(5) ?? [] { FileHandle.standardError.write(Data("  \(f)\n".utf8)) }
             }
             for r in refresh.enrichment { print(Self.line(r)) }
-            if refresh.changed { DBCommand.queueRematch(dir, reason: "db update: \(refresh.changedNames.joined(separator: ", "))") }
+            if refresh.changed {
+                await DBCommand.queueRematch(
+                    dir, databaseURL: database.url, reason: "db update: \(refresh.changedNames.joined(separator: ", "))")
+            }
             if !refresh.succeeded {
                 // On stdout, after the per-source lines, so the two stay in order.
                 let total = (refresh.osv?.ecosystems.count ?? 0) + refresh.enrichment.count

@@ -1,3 +1,4 @@
+import Cron
 import Admin
 import ArgumentParser
 import Foundation
@@ -85,6 +86,13 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the REST API, the scheduler and the job workers.")
 
     @OptionGroup var global: GlobalOptions
+    @Option(
+        help: ArgumentHelp(
+            "Keep the data in this PostgreSQL database instead of the embedded SQLite file (postgres://USER[:PASSWORD]@HOST:PORT/DB?sslmode=disable|prefer|require|verify-ca|verify-full; or HARBORGUARD_DATABASE_URL). Several nodes may share one database; each needs the same keyring.",
+            valueName: "url"))
+    var database: String?
+    @Option(help: "The keyring file (or HARBORGUARD_KEK_FILE; default DATA_DIR/keys/keyring.json). Every node on one database needs the same one.")
+    var kekFile: String?
     @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
     @Option(help: "Port to listen on.") var port: Int = 8080
     @Option(help: "PEM certificate chain; with --tls-key serves HTTPS.") var tlsCert: String?
@@ -160,10 +168,19 @@ struct Serve: AsyncParsableCommand {
         if let publicUrl, HostAllowList(publicURL: publicUrl) == nil {
             throw ValidationError("--public-url must be an absolute http(s) URL with a host")
         }
+        if let url = databaseURL {
+            do { _ = try PostgresTarget(url: url) } catch { throw ValidationError("--database: \(error)") }
+        }
+    }
+
+    /// `--database`, else `HARBORGUARD_DATABASE_URL` (empty: unset).
+    var databaseURL: String? {
+        database ?? ProcessInfo.processInfo.environment["HARBORGUARD_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     func run() async throws {
         let logger = global.bootstrapLogging()
+        if let kekFile { setenv("HARBORGUARD_KEK_FILE", kekFile, 1) }
         let prometheus = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
         var token = metricsToken ?? metricsTokenFile.map { readSecretFile($0, what: "metrics token") }
@@ -180,11 +197,14 @@ struct Serve: AsyncParsableCommand {
                 providerEndpoints: ProviderEndpoints(ecrAPI: ecrApiEndpoint), enrichmentURLs: enrichmentURLs),
             tlsCertificate: tlsCert, tlsKey: tlsKey, workers: workers, jobLease: TimeInterval(jobLease),
             syncConcurrency: syncConcurrency, schedulerInterval: TimeInterval(schedulerInterval), retentionDays: retentionDays,
-            connections: connections)
+            connections: connections, databaseURL: databaseURL)
         let appliance: Appliance
         do {
-            appliance = try Appliance(options: options, logger: logger, metrics: prometheus)
+            appliance = try await Appliance(options: options, logger: logger, metrics: prometheus)
         } catch {
+            if let url = databaseURL {
+                fail("cannot open \((try? PostgresTarget(url: url).description) ?? "the database") with data directory \(global.dataDir): \(error)")
+            }
             fail("cannot open data directory \(global.dataDir): \(error)")
         }
         if let key = appliance.initialAdminKey {

@@ -24,11 +24,11 @@ import Testing
         return try opened.db.writer.read { db in try store.open(owner: owner, in: db) }.map { String(decoding: $0, as: UTF8.self) }
     }
 
-    @Test func rotationRewrapsEverySecretAndRetiresTheOldKey() throws {
+    @Test func rotationRewrapsEverySecretAndRetiresTheOldKey() async throws {
         let (dir, opened) = try Self.dataDir()
         for i in 0..<20 { try Self.seal(opened, owner: "registry:r\(i):credentials", secret: "pw-\(i)") }
         let before = try Keyring.load(path: dir.keyringPath)
-        let report = try KEKRotation.rotate(dataDir: dir)
+        let report = try await KEKRotation.rotate(dataDir: dir)
         #expect(report.rewrapped == 20)
         #expect(report.retired == [before.primary])
         let after = try Keyring.load(path: dir.keyringPath)
@@ -38,10 +38,10 @@ import Testing
         // The already-open store reloads the changed keyring file by itself.
         let store = SecretStore(keyring: opened.keyring)
         for i in 0..<20 {
-            let v = try opened.db.writer.read { db in try store.open(owner: "registry:r\(i):credentials", in: db) }
+            let v = try await opened.db.writer.read { db in try store.open(owner: "registry:r\(i):credentials", in: db) }
             #expect(v.map { String(decoding: $0, as: UTF8.self) } == "pw-\(i)")
         }
-        let kekIds = try opened.db.writer.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT kek_id FROM secrets") }
+        let kekIds = try await opened.db.writer.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT kek_id FROM secrets") }
         #expect(kekIds == [report.newKekId])
     }
 
@@ -67,7 +67,7 @@ import Testing
         let (dir, opened) = try Self.dataDir()
         try Self.seal(opened, owner: "registry:r1:credentials", secret: "hunter2-backup")
         let out = dir.path + "/b.hgbak"
-        _ = try Backup.create(dataDir: dir, out: out, passphrase: "a long passphrase")
+        _ = try await Backup.create(dataDir: dir, out: out, passphrase: "a long passphrase")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: out))
         #expect(bytes.range(of: Data("hunter2-backup".utf8)) == nil)
         let target = DataDirectory(NSTemporaryDirectory() + "hg-restore-\(UUID().uuidString)")
@@ -86,7 +86,7 @@ import Testing
         let (dir, opened) = try Self.dataDir()
         try Self.seal(opened, owner: "registry:r1:credentials", secret: "s3cret")
         let out = dir.path + "/b.hgbak"
-        _ = try Backup.create(dataDir: dir, out: out, passphrase: nil)
+        _ = try await Backup.create(dataDir: dir, out: out, passphrase: nil)
         let target = DataDirectory(NSTemporaryDirectory() + "hg-restore-\(UUID().uuidString)")
         do {
             try await Backup.restore(input: out, dataDir: target, passphrase: nil, keyringFile: nil)
@@ -108,7 +108,7 @@ import Testing
             }
         }
         let out = dir.path + "/b.hgbak"
-        _ = try Backup.create(dataDir: dir, out: out, passphrase: "pass phrase 1")
+        _ = try await Backup.create(dataDir: dir, out: out, passphrase: "pass phrase 1")
         let good = try Data(contentsOf: URL(fileURLWithPath: out))
         func attempt(_ data: Data) async -> BackupError? {
             let p = dir.path + "/bad-\(UUID().uuidString).hgbak"

@@ -66,7 +66,7 @@ import Testing
     @Test func everyRowAndValueComesBackInSQLite() async throws {
         let (dir, _) = try await Self.populated()
         let out = dir.path + "/b.hgbak"
-        _ = try Backup.create(dataDir: dir, out: out, passphrase: "a long passphrase")
+        _ = try await Backup.create(dataDir: dir, out: out, passphrase: "a long passphrase")
         let target = DataDirectory(NSTemporaryDirectory() + "hg-restore-\(UUID().uuidString)")
         let report = try await Backup.restore(input: out, dataDir: target, passphrase: "a long passphrase", keyringFile: nil)
         #expect(report.format == 2)
@@ -146,7 +146,7 @@ import Testing
     func aSQLiteInstallMovesToPostgreSQL() async throws {
         let (dir, _) = try await Self.populated()
         let out = dir.path + "/b.hgbak"
-        _ = try Backup.create(dataDir: dir, out: out, passphrase: nil)
+        _ = try await Backup.create(dataDir: dir, out: out, passphrase: nil)
         let name = try await TestBackend.createPostgresDatabase()
         let url = try TestBackend.postgresURL(database: name)
         // The wrong keyring: nothing is committed.

@@ -36,7 +36,7 @@ import Testing
                 }
             }
         }
-        let (pending, jobs) = try await s.db.read { db in
+        let (pending, jobs) = try await s.db.writer.read { db in
             (try NotificationRepository.pendingCount(db, channelId: channelId),
              try String.fetchAll(db, sql: "SELECT id FROM jobs WHERE type = 'notify_flush' AND status = 'queued'"))
         }

@@ -29,7 +29,7 @@ import Testing
     static func seed(_ f: Fixture, now: Date) async throws -> (r1: String, r2: String) {
         @Sendable func ts(_ secondsAgo: Double) -> String { Timestamp.format(now.addingTimeInterval(-secondsAgo)) }
         let orgA = f.orgA, orgB = f.orgB
-        return try await f.services.db.write { db in
+        return try await f.services.db.writer.write { db in
             let day = 86_400.0
             func registry(_ id: String, _ org: String, _ name: String, health: String, images: Int, age: Double) throws {
                 try db.execute(

@@ -4,6 +4,7 @@ Only 127.0.0.1 is ever contacted.
 """
 import functools
 import os
+import urllib.parse
 import signal
 import socket
 import subprocess
@@ -49,9 +50,56 @@ def status_kb(pid, field="VmRSS"):
     raise AssertionError(f"no {field} for {pid}")
 
 
+# HARBORGUARD_E2E_DATABASE=postgres runs every server on PostgreSQL (a database of its own
+# per data directory, created on the server at HARBORGUARD_TEST_POSTGRES_URL) instead of
+# SQLite: the same tests, the same answers expected. Tests that read the SQLite file itself
+# are marked `sqlite_only`.
+E2E_POSTGRES = os.environ.get("HARBORGUARD_E2E_DATABASE") == "postgres"
+_PG_DATABASES = {}
+
+
+def postgres_url_for(data_dir: Path) -> str:
+    """The PostgreSQL database of one data directory (created on first use)."""
+    key = str(data_dir)
+    if key not in _PG_DATABASES:
+        admin = os.environ["HARBORGUARD_TEST_POSTGRES_URL"]
+        name = f"hg_e2e_{os.getpid()}_{len(_PG_DATABASES)}_{os.urandom(3).hex()}"
+        p = subprocess.run(["psql", admin, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", f"CREATE DATABASE {name}"],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        u = urllib.parse.urlsplit(admin)
+        _PG_DATABASES[key] = urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + name, u.query, ""))
+    return _PG_DATABASES[key]
+
+
+def pytest_collection_modifyitems(config, items):
+    if not E2E_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="reads or writes the SQLite file itself")
+    for item in items:
+        if "sqlite_only" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: the test inspects the embedded SQLite database itself")
+
+
+def database_args(data_dir):
+    """`--database URL` for a command run beside a PostgreSQL-backed server (else nothing)."""
+    return ["--database", postgres_url_for(data_dir)] if E2E_POSTGRES else []
+
+
+# Admin commands that work on a running installation's database take --database.
+_DATABASE_COMMANDS = {("admin", "create-api-key"), ("admin", "create-user"), ("admin", "rotate-kek"), ("admin", "check"), ("admin", "backup"),
+                      ("db", "import"), ("db", "update")}
+
+
 def run(*args, data_dir, env=None, check=True, input=None):
     e = dict(os.environ)
     e.update(env or {})
+    if E2E_POSTGRES and tuple(args[:2]) in _DATABASE_COMMANDS and "--database" not in args:
+        args = (*args, "--database", postgres_url_for(data_dir))
     p = subprocess.run([BIN, *args, "--data-dir", str(data_dir)], capture_output=True, text=True, env=e,
                        input=input, timeout=120)
     if check and p.returncode != 0:
@@ -66,6 +114,8 @@ _ADMIN_KEYS = {}
 class Server:
     def __init__(self, data_dir: Path, log_level="info", extra=(), env=None):
         self.data_dir = data_dir
+        if E2E_POSTGRES and "--database" not in extra:
+            extra = (*extra, "--database", postgres_url_for(data_dir))
         self.port = free_port()
         self.log = data_dir.parent / f"serve-{self.port}.log"
         self.out = data_dir.parent / f"serve-{self.port}.out"

@@ -1,3 +1,4 @@
+import pytest
 """Slack, Teams and e-mail channels on the real binary, with real receivers on loopback:
 Slack and Teams as HTTP servers that validate the payload shapes and Block Kit's limits, a
 real SMTP server (aiosmtpd) with STARTTLS and AUTH under a throwaway CA made here, the
@@ -348,6 +349,7 @@ def test_slack_teams_email_deliver_with_retries_and_no_injection(tmp_path):
         rx.httpd.shutdown()
 
 
+@pytest.mark.sqlite_only
 def test_hourly_digest_batches_fifty_events_into_one_message(tmp_path):
     rx = Receiver()
     reg = Registry()

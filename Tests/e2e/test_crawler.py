@@ -114,6 +114,7 @@ def test_test_connection_statuses(tmp_path, data_dir, server_factory, auth_regis
     assert r.status_code == 400 and r.json()["error"]["issues"][0]["path"] == "url"
 
 
+@pytest.mark.sqlite_only
 def test_sync_pages_through_50_repositories_and_enqueues_only_new_and_changed(data_dir, server_factory, open_registry):
     reg_srv = open_registry
     for i in range(50):
@@ -205,6 +206,7 @@ def test_registry_notifications_enqueue_a_scan_on_push(data_dir, server_factory)
         rs.stop()
 
 
+@pytest.mark.sqlite_only
 def test_sync_survives_kill_9_of_the_server(data_dir, server_factory, open_registry):
     for i in range(30):
         for t in range(4):

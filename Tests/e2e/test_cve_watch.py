@@ -2,6 +2,7 @@
 advisory that hits the image sends exactly one finding_new per channel; importing again (and a
 second rematch) sends none; a KEV entry sends one finding_escalated per channel, and nothing for
 a finding excepted by triage."""
+import pytest
 import json
 import re
 import sys
@@ -21,6 +22,7 @@ import feeds  # noqa: E402
 WATCH = ["finding_new", "finding_escalated", "finding_resolved"]
 
 
+@pytest.mark.sqlite_only
 def test_new_escalated_findings_alert_once_per_channel_and_never_when_excepted(tmp_path):
     rx = Receiver()
     reg = Registry()

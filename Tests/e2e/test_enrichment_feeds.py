@@ -218,6 +218,7 @@ def test_db_import_recognises_feeds_by_content(feeds, tmp_path):
     assert run("db", "import", str(junk), data_dir=data, check=False).returncode == 1
 
 
+@pytest.mark.sqlite_only
 def test_server_updates_configured_feeds(feeds, tmp_path):
     root, urls, log = feeds
     # The tracker is left unconfigured: the server never updates it.

@@ -196,6 +196,7 @@ def scans_of(data_dir, repository):
         con.close()
 
 
+@pytest.mark.sqlite_only
 def test_kill_9_during_a_scan_retries_it_once(data_dir, server_factory, registry, throttle):
     s = server_factory(data_dir, extra=("--job-lease", "3"))
     kept = seed(s, throttle.url)
@@ -317,6 +318,7 @@ def test_kill_9_of_the_server_and_of_rotate_kek_mid_rotation(data_dir, server_fa
     assert tc["status"] == "ok", tc
 
 
+@pytest.mark.sqlite_only
 def test_kill_9_during_backup_leaves_no_backup_and_loses_nothing(tmp_path, data_dir, server_factory, registry, throttle):
     s = server_factory(data_dir)
     kept = seed(s, throttle.url)
@@ -347,6 +349,7 @@ def test_kill_9_during_backup_leaves_no_backup_and_loses_nothing(tmp_path, data_
     assert_kept(s2, kept)
 
 
+@pytest.mark.sqlite_only
 def test_backup_to_a_full_disk_fails_clearly_and_leaves_nothing(tmp_path, data_dir, server_factory, mounts):
     s = server_factory(data_dir)
     s.api("POST", "/api/registries", json={"name": "r", "provider": "DOCKER_HUB"})
@@ -384,6 +387,7 @@ def fill(path):
     return filler
 
 
+@pytest.mark.sqlite_only
 def test_data_directory_disk_full_gives_a_clear_503_and_loses_nothing(tmp_path, data_dir, server_factory, registry,
                                                                       throttle, mounts):
     mounts("-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", target=data_dir)

@@ -1,3 +1,4 @@
+import pytest
 """Policies on the real binary and a real registry: a policy fails an image with a CRITICAL
 finding, a WONT_FIX triage exception turns it to pass at the next evaluation (a rematch), its
 expiry turns it back; bad policies are refused naming the field; policy_failed is a channel event."""
@@ -29,6 +30,7 @@ def rematch_and_latest(s, image_ref):
     return s.api("GET", f"/api/scans/{scans[0]['id']}").json()["data"]
 
 
+@pytest.mark.sqlite_only
 def test_policy_verdicts_follow_exceptions_and_their_expiry(tmp_path):
     reg = Registry()
     tar_version, tar_source = dpkg("tar")

@@ -104,3 +104,53 @@ def test_a_scanned_install_moves_to_postgresql(tmp_path):
     bad = run("admin", "restore", "--in", str(backup), "--keyring", str(keyring), "--database", "mysql://u@h/db",
               data_dir=tmp_path / "node3", check=False)
     assert bad.returncode != 0 and "bad database URL" in bad.stderr, bad.stderr
+
+
+def test_a_postgresql_install_backs_up_and_restores_into_either_engine(tmp_path):
+    """`admin backup --database` exports a PostgreSQL install (while it serves) into the same
+    format: it restores into a SQLite data directory and into another PostgreSQL database with
+    every table's rows, every secret opening, and both serve the same registries."""
+    url = new_database()
+    data = tmp_path / "pg-node"
+    s = Server(data, extra=("--database", url))
+    try:
+        for i in range(3):
+            r = s.api("POST", "/api/registries", json={
+                "name": f"reg-{i}", "provider": "DOCKER_REGISTRY", "url": f"https://r{i}.example.test",
+                "credentials": {"username": "u", "password": f"secret-{i}"}})
+            assert r.status_code == 201, r.text
+        names = sorted(x["name"] for x in s.api("GET", "/api/registries").json()["data"])
+        backup = tmp_path / "pg.hgbak"
+        out = run("admin", "backup", "--out", str(backup), "--database", url, data_dir=data).stdout
+        assert "wrote" in out, out
+        assert urllib.parse.urlsplit(url).password not in out
+    finally:
+        s.stop()
+    keyring = data / "keys" / "keyring.json"
+    tables = [t for t in psql(url, "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+                                   "AND table_type = 'BASE TABLE'").split("\n")
+              if t not in ("schema_migrations", "server_heartbeat")]
+    counts = {t: int(psql(url, f'SELECT COUNT(*) FROM "{t}"')) for t in tables}
+    assert counts["registries"] == 3 and counts["secrets"] >= 3 and counts["audit_log"] > 0
+
+    lite = tmp_path / "lite"
+    out = run("admin", "restore", "--in", str(backup), "--keyring", str(keyring), data_dir=lite).stdout
+    assert "secrets opened with the keyring" in out, out
+    con = sqlite3.connect(lite / "harborguard.db")
+    assert {t: con.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables} == counts
+    con.close()
+    assert f"{counts['secrets']} sealed, 0 unreadable" in run("admin", "check", data_dir=lite).stdout
+
+    url2 = new_database()
+    node = tmp_path / "pg-node-2"
+    run("admin", "restore", "--in", str(backup), "--keyring", str(keyring), "--database", url2, data_dir=node)
+    assert {t: int(psql(url2, f'SELECT COUNT(*) FROM "{t}"')) for t in tables} == counts
+
+    for d, extra in ((lite, ()), (node, ("--database", url2))):
+        key = run("admin", "create-api-key", "--role", "viewer", "--name", "after-restore", *extra, data_dir=d).stdout.strip()
+        s2 = Server(d, extra=extra)
+        try:
+            got = sorted(x["name"] for x in s2.api("GET", "/api/registries", key=key).json()["data"])
+            assert got == names
+        finally:
+            s2.stop()

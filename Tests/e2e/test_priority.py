@@ -75,6 +75,7 @@ def latest_scan(s):
     return s.api("GET", "/api/scans?status=completed&limit=1").json()["data"][0]
 
 
+@pytest.mark.sqlite_only
 def test_an_epss_and_kev_update_raises_a_finding_to_p1_without_a_pull(env, browser):  # noqa: F811
     s, reg, tmp = env["server"], env["reg"], env["tmp"]
     r = s.api("POST", "/api/registries", json={"name": "local", "provider": "DOCKER_REGISTRY", "url": reg.url,

@@ -214,6 +214,7 @@ def rss_kb(pid):
     return 0
 
 
+@pytest.mark.sqlite_only
 def test_a_million_rows_stream_in_flat_memory(env):
     s, data = env["server"], env["data"]
     scan_id = s.api("GET", "/api/scans?status=completed&limit=1").json()["data"][0]["id"]

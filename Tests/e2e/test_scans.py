@@ -246,7 +246,8 @@ def test_bad_requests_cancel_delete_and_roles(env, server):
     assert r.status_code == 409 and r.json()["error"]["code"] == "CONFLICT"
 
     viewer = subprocess.run([str(Path(__import__("conftest").BIN)), "admin", "create-api-key", "--role", "viewer", "--name", "v",
-                             "--data-dir", str(s.data)], capture_output=True, text=True, check=True).stdout.strip()
+                             "--data-dir", str(s.data), *__import__("conftest").database_args(s.data)],
+                            capture_output=True, text=True, check=True).stdout.strip()
     assert s.api("POST", "/api/scans", key=viewer, json={"image": f"{env['reg'].host}/apps/web:2.0"}).status_code == 403
     assert s.api("GET", f"/api/scans/{done['id']}", key=viewer).status_code == 200
     assert s.api("DELETE", f"/api/scans/{done['id']}", key=viewer).status_code == 403

@@ -24,6 +24,7 @@ import time
 import pytest
 import requests
 
+import conftest
 from conftest import BIN, Server
 from registry_harness import Registry
 
@@ -38,6 +39,8 @@ def trace_run(args, data_dir, logs, env=None, input=None, check=True):
     """A CLI command at trace level; its stdout and stderr are kept for the log search."""
     e = dict(os.environ)
     e.update(env or {})
+    if tuple(args[:2]) in conftest._DATABASE_COMMANDS:
+        args = [*args, *conftest.database_args(data_dir)]
     p = subprocess.run([BIN, *args, "--data-dir", str(data_dir), "--log-level", "trace"], capture_output=True, text=True,
                        env=e, input=input, timeout=120)
     logs.append((" ".join(args[:2]) + " stderr", p.stderr))
@@ -289,6 +292,7 @@ def test_a_redirect_to_another_origin_carries_no_credentials(tmp_path):
         other.close()
 
 
+@pytest.mark.sqlite_only
 def test_data_dir_and_keyring_are_private_and_an_open_keyring_is_refused(tmp_path):
     data = tmp_path / "data"
     s = Server(data)

@@ -248,6 +248,7 @@ def edit_header(src, dst, **changes):
     dst.write_bytes(data[:8] + struct.pack(">I", len(new)) + new + data[12 + length:])
 
 
+@pytest.mark.sqlite_only
 def test_restore_refuses_costly_scrypt_parameters_before_deriving(tmp_path, data_dir, server_factory):
     s = server_factory(data_dir)
     create_user(data_dir, "erin")
@@ -284,6 +285,7 @@ def test_restore_refuses_costly_scrypt_parameters_before_deriving(tmp_path, data
 # ---------------------------------------------------------------- item 12 (part)
 
 
+@pytest.mark.sqlite_only
 def test_initial_admin_key_file_is_deleted_once_the_organization_is_set_up(tmp_path, data_dir, server_factory):
     s = server_factory(data_dir)
     key_file = data_dir / "initial-admin-key"

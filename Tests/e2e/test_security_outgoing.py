@@ -1,3 +1,4 @@
+import pytest
 """Issue 13 items 6, 10 and part of 12 on the real binary:
 
 - the outgoing-request policy: notification channels and the vulnerability-database feed reach
@@ -67,6 +68,7 @@ def channel(s, url, name):
     return s.api("POST", "/api/notification-channels", json={"name": name, "url": url, "events": EVENTS})
 
 
+@pytest.mark.sqlite_only
 @in_private_network
 def test_channels_reach_private_addresses_only_with_the_flag(tmp_path):
     rx = Receiver(lambda h: reply(h, 200))
@@ -129,6 +131,7 @@ def test_channels_reach_private_addresses_only_with_the_flag(tmp_path):
         rx.close()
 
 
+@pytest.mark.sqlite_only
 @in_private_network
 def test_metadata_is_refused_even_with_the_flag_in_channel_send_test(tmp_path):
     data = tmp_path / "data"
@@ -153,6 +156,7 @@ def registry_reply(h):
     reply(h, 200, [("Content-Type", "application/json"), ("Docker-Distribution-API-Version", "registry/2.0")], b"{}")
 
 
+@pytest.mark.sqlite_only
 @in_private_network
 def test_registries_may_be_private_but_never_metadata(tmp_path):
     reg = Receiver(registry_reply)
@@ -208,6 +212,7 @@ def vulndb_job_errors(data):
         db.close()
 
 
+@pytest.mark.sqlite_only
 def test_feed_url_on_loopback_needs_the_flag(tmp_path):
     hits = Receiver(lambda h: reply(h, 404))
     base = f"http://127.0.0.1:{hits.port}"

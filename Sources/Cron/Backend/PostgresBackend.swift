@@ -20,17 +20,19 @@ public final class PostgreSQLDatabase: SQLDatabase {
     let pool: PostgresConnectionPool
     let threads: NIOThreadPool
     let logger: Logger
-    /// Reruns of a serializable write before its conflict is reported.
+    /// Reruns of a write before its conflict (a deadlock, say) is reported.
     static let maxRetries = 20
+    /// The transaction advisory lock every default (`.serializable`) write takes.
+    static let writerLockKey = 0x6867_7772_6974  // "hgwrit"
 
     /// Opens a pool of up to `connections` connections (none is made until first used).
     public init(url: String, connections: Int = 8, logger: Logger = Logger(label: "harborguard.postgres")) throws {
         target = try PostgresTarget(url: url)
         let group = MultiThreadedEventLoopGroup.singleton
-        pool = PostgresConnectionPool(target: target, group: group, limit: max(1, connections), logger: logger)
+        pool = PostgresConnectionPool(target: target, group: group, limit: max(1, connections), logger: logger.forPostgresDriver)
         threads = NIOThreadPool(numberOfThreads: max(1, connections))
         threads.start()
-        self.logger = logger
+        self.logger = logger.forPostgresDriver
     }
 
     deinit {
@@ -50,7 +52,13 @@ public final class PostgreSQLDatabase: SQLDatabase {
         isolation: SQLIsolation, _ body: @escaping @Sendable (any SQLConnection) throws -> T
     ) async throws -> T {
         switch isolation {
-        case .serializable: try await transaction(begin: "BEGIN ISOLATION LEVEL SERIALIZABLE", retry: true, body)
+        // One writer at a time across every node, as SQLite has it: the transaction takes the
+        // writers' advisory lock first, and in READ COMMITTED its statements see what every
+        // earlier writer committed (a SERIALIZABLE snapshot would be taken before the lock is
+        // granted, and concurrent SERIALIZABLE writers conflicted into rerun storms).
+        case .serializable:
+            try await transaction(
+                begin: "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(\(Self.writerLockKey))", retry: true, body)
         case .readCommitted: try await transaction(begin: "BEGIN ISOLATION LEVEL READ COMMITTED", retry: true, body)
         }
     }
@@ -118,7 +126,13 @@ public final class PostgreSQLDatabase: SQLDatabase {
         if let e = error as? SQLDatabaseError { return e }
         if let e = error as? PSQLError {
             if let info = e.serverInfo {
-                return SQLDatabaseError.statement(sqlState: info[.sqlState], message: info[.message] ?? "\(e.code)")
+                let state = info[.sqlState]
+                // Connection exceptions, a server shutting down or starting up, too many
+                // connections: the database, not the statement.
+                if let state, state.hasPrefix("08") || ["57P01", "57P02", "57P03", "53300"].contains(state) {
+                    return SQLDatabaseError.unavailable("\(state): \(info[.message] ?? "\(e.code)")")
+                }
+                return SQLDatabaseError.statement(sqlState: state, message: info[.message] ?? "\(e.code)")
             }
             return SQLDatabaseError.unavailable("\(e.code)")
         }
@@ -174,6 +188,19 @@ struct PostgresSQLConnection: SQLConnection {
         return rows
     }
 
+    /// A server-side cursor read a thousand rows at a time: an export of any size holds one
+    /// batch in memory (the caller is inside a transaction, where cursors live).
+    func each(_ sql: String, _ arguments: [any SQLBindable], _ body: (SQLRow) throws -> Void) throws {
+        let cursor = "hg_each_\(UInt32.random(in: 0...UInt32.max))"
+        _ = try run(try query(for: "DECLARE \(cursor) NO SCROLL CURSOR FOR \(sql)", arguments))
+        defer { _ = try? run(PostgresQuery(unsafeSQL: "CLOSE \(cursor)")) }
+        while true {
+            let rows = try query("FETCH 1000 FROM \(cursor)", [])
+            if rows.isEmpty { return }
+            for row in rows { try body(row) }
+        }
+    }
+
     func run(_ query: PostgresQuery) throws -> PostgresQueryResult {
         do {
             return try connection.query(query, logger: logger).wait()
@@ -207,10 +234,14 @@ struct PostgresSQLConnection: SQLConnection {
         case .bool: return .integer(try cell.decode(Bool.self) ? 1 : 0)
         case .bytea: return .blob(try cell.decode(Data.self))
         case .numeric:
-            // SUM over BIGINT is NUMERIC: whole numbers come back as integers.
-            let s = try cell.decode(String.self)
-            if let i = Int64(s) { return .integer(i) }
-            return .real(Double(s) ?? 0)
+            // SUM over BIGINT is NUMERIC (sent in its binary form): whole numbers come back
+            // as integers, as SQLite's SUM gives them.
+            let d = try cell.decode(Decimal.self)
+            var rounded = d
+            var source = d
+            NSDecimalRound(&rounded, &source, 0, .plain)
+            if rounded == d, let i = Int64(exactly: NSDecimalNumber(decimal: d).int64Value), Decimal(i) == d { return .integer(i) }
+            return .real(NSDecimalNumber(decimal: d).doubleValue)
         default: return .text(try cell.decode(String.self))
         }
     }
@@ -455,5 +486,16 @@ actor PostgresConnectionPool {
 
     private func resumeOne() {
         if !waiters.isEmpty { waiters.removeFirst().resume() }
+    }
+}
+
+extension Logger {
+    /// The logger handed to the PostgreSQL driver: never below `info`. At debug and trace the
+    /// driver logs every protocol message, rows included, and rows hold sealed secrets,
+    /// password hashes and tokens' hashes: `--log-level trace` must not put them in a log.
+    public var forPostgresDriver: Logger {
+        var l = self
+        if l.logLevel < .info { l.logLevel = .info }
+        return l
     }
 }

@@ -32,7 +32,7 @@ public struct PostgresInvalidationListener: Sendable {
     public init(url: String, retry: Duration = .seconds(1), logger: Logger = Logger(label: "harborguard.invalidations")) throws {
         self.target = try PostgresTarget(url: url)
         self.retry = retry
-        self.logger = logger
+        self.logger = logger.forPostgresDriver
     }
 
     /// Runs until the task is cancelled.

@@ -17,7 +17,7 @@ public actor PostgresLeaderLock: SchedulerLeadership {
     public init(url: String, key: Int = 0x6867_7363_6864, logger: Logger = Logger(label: "harborguard.leader")) throws {
         self.target = try PostgresTarget(url: url)
         self.key = key
-        self.logger = logger
+        self.logger = logger.forPostgresDriver
     }
 
     deinit {

@@ -144,7 +144,8 @@ extension Optional: SQLColumnDecodable where Wrapped: SQLColumnDecodable {
 /// so every SQLite write is serializable whatever is asked.
 public enum SQLIsolation: Sendable {
     /// The default: the transaction behaves as if it ran alone (SQLite's guarantee). On
-    /// PostgreSQL a serialization failure or deadlock reruns the whole body.
+    /// PostgreSQL the write takes one advisory lock shared by every node (one such writer at a
+    /// time, as on SQLite) and reads what earlier writers committed; a deadlock reruns the body.
     case serializable
     /// Each statement sees what committed before it started. For short transactions that
     /// serialize themselves with a lock (job claims), where a snapshot taken before the lock
@@ -161,6 +162,9 @@ public protocol SQLConnection {
     func execute(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int
     /// Runs one query and returns all its rows.
     func query(_ sql: String, _ arguments: [any SQLBindable]) throws -> [SQLRow]
+    /// Runs one query and calls `body` with each row in turn (SQLite steps a cursor, one row
+    /// in memory at a time; PostgreSQL reads a server-side cursor a thousand rows at a time).
+    func each(_ sql: String, _ arguments: [any SQLBindable], _ body: (SQLRow) throws -> Void) throws
     /// Runs `action` once this transaction has committed (never when it rolls back, and on
     /// PostgreSQL not for an attempt that is rerun).
     func afterCommit(_ action: @escaping @Sendable () -> Void)
@@ -169,6 +173,10 @@ public protocol SQLConnection {
 extension SQLConnection {
     @discardableResult
     public func execute(_ sql: String) throws -> Int { try execute(sql, []) }
+
+    public func each(_ sql: String, _ arguments: [any SQLBindable], _ body: (SQLRow) throws -> Void) throws {
+        for row in try query(sql, arguments) { try body(row) }
+    }
 
     public func queryOne(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> SQLRow? {
         try query(sql, arguments).first
@@ -290,4 +298,87 @@ public func postgresPlaceholders(_ sql: String) -> String {
         }
     }
     return out
+}
+
+extension SQLConnection {
+    /// Inserts `rows` with multi-row `VALUES` lists, `chunk` rows a statement (one round trip
+    /// a chunk on PostgreSQL). `head` is `INSERT INTO t (a, b, …)`; `tail` follows the values
+    /// (`ON CONFLICT DO NOTHING`). Every row has as many values as `head` names columns.
+    public func insertMany(_ head: String, rows: [[any SQLBindable]], tail: String = "", chunk: Int = 64) throws {
+        guard let width = rows.first?.count, width > 0 else { return }
+        let tuple = "(" + Array(repeating: "?", count: width).joined(separator: ", ") + ")"
+        var start = 0
+        while start < rows.count {
+            let end = min(start + chunk, rows.count)
+            let values = Array(repeating: tuple, count: end - start).joined(separator: ", ")
+            var arguments: [any SQLBindable] = []
+            arguments.reserveCapacity((end - start) * width)
+            for row in rows[start..<end] { arguments.append(contentsOf: row) }
+            try execute("\(head) VALUES \(values) \(tail)", arguments)
+            start = end
+        }
+    }
+}
+
+extension SQLDialect {
+    /// A `LIKE` that ignores ASCII case on both engines (SQLite's `LIKE` does).
+    public var like: String { self == .postgres ? "ILIKE" : "LIKE" }
+
+    /// The JSON value at `path` (object keys) in the JSON text or bytes of `column`, as SQL
+    /// text or number.
+    public func json(_ column: String, _ path: String...) -> String {
+        switch self {
+        case .sqlite: "json_extract(\(column), '$.\(path.joined(separator: "."))')"
+        case .postgres: "(\(Self.jsonb(column)) #>> '{\(path.joined(separator: ","))}')"
+        }
+    }
+
+    /// The strings of the JSON array at key `key` of `column`, joined with `separator`.
+    public func jsonArrayJoined(_ column: String, _ key: String, separator: String) -> String {
+        switch self {
+        case .sqlite: "(SELECT group_concat(value, '\(separator)') FROM json_each(\(column), '$.\(key)'))"
+        case .postgres:
+            "(SELECT string_agg(value, '\(separator)') FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(\(Self.jsonb(column)) -> '\(key)') = 'array' THEN \(Self.jsonb(column)) -> '\(key)' END))"
+        }
+    }
+
+    /// Text values of a group joined with `separator` (`DISTINCT` values once each).
+    public func groupConcat(_ expression: String, separator: String = ",", distinct: Bool = false) -> String {
+        switch self {
+        case .sqlite:
+            // SQLite's DISTINCT form takes no separator argument; its default is ",".
+            distinct ? "group_concat(DISTINCT \(expression))" : "group_concat(\(expression), '\(separator)')"
+        case .postgres: "string_agg(\(distinct ? "DISTINCT " : "")\(expression), '\(separator)')"
+        }
+    }
+
+    /// The position (1-based, 0 when absent) of the bytes `needle` in the bytes `haystack`.
+    public func position(of needle: String, in haystack: String) -> String {
+        switch self {
+        case .sqlite: "instr(\(haystack), \(needle))"
+        case .postgres: "position(\(needle) in \(haystack))"
+        }
+    }
+
+    /// The greatest byte string of a group (PostgreSQL has no `max(bytea)`).
+    public func maxBytes(_ expression: String) -> String {
+        switch self {
+        case .sqlite: "MAX(\(expression))"
+        case .postgres: "(array_agg(\(expression) ORDER BY \(expression) DESC))[1]"
+        }
+    }
+
+    private static func jsonb(_ column: String) -> String { "convert_from(\(column), 'UTF8')::jsonb" }
+}
+
+extension SQLDialect {
+    /// One `ORDER BY` term that sorts as SQLite sorts on both engines: NULLs smallest, and a
+    /// `column COLLATE NOCASE` as `lower(column)` on PostgreSQL.
+    public func orderTerm(_ column: String, descending: Bool) -> String {
+        var column = column
+        if self == .postgres, column.hasSuffix(" COLLATE NOCASE") {
+            column = "lower(\(column.dropLast(" COLLATE NOCASE".count)))"
+        }
+        return "\(column) \(descending ? "DESC NULLS LAST" : "ASC NULLS FIRST")"
+    }
 }

@@ -12,13 +12,13 @@ public struct SQLiteDatabase: SQLDatabase {
     }
 
     public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
-        try await writer.read { db in try body(SQLiteConnection(db)) }
+        try await writer.read { db in try body(db) }
     }
 
     public func write<T: Sendable>(
         isolation: SQLIsolation, _ body: @escaping @Sendable (any SQLConnection) throws -> T
     ) async throws -> T {
-        try await writer.write { db in try body(SQLiteConnection(db)) }
+        try await writer.write { db in try body(db) }
     }
 }
 
@@ -56,6 +56,15 @@ public struct SQLiteConnection: SQLConnection {
 
     public func afterCommit(_ action: @escaping @Sendable () -> Void) {
         db.afterNextTransaction(onCommit: { _ in action() })
+    }
+
+    public func each(_ sql: String, _ arguments: [any SQLBindable], _ body: (SQLRow) throws -> Void) throws {
+        let statement = try db.cachedStatement(sql: sql)
+        let columns = statement.columnNames
+        let cursor = try Row.fetchCursor(statement, arguments: Self.arguments(arguments))
+        while let row = try cursor.next() {
+            try body(SQLRow(columns: columns, values: row.databaseValues.map(Self.value)))
+        }
     }
 
     /// A SQL-layer value for GRDB code that builds its own arguments.
@@ -135,5 +144,9 @@ extension Database: SQLConnection {
 
     public func afterCommit(_ action: @escaping @Sendable () -> Void) {
         afterNextTransaction(onCommit: { _ in action() })
+    }
+
+    public func each(_ sql: String, _ arguments: [any SQLBindable], _ body: (SQLRow) throws -> Void) throws {
+        try SQLiteConnection(self).each(sql, arguments, body)
     }
 }

@@ -1,4 +1,4 @@
-import Cron
+public import Cron
 import Foundation
 import GRDB
 import Hummingbird
@@ -200,23 +200,23 @@ struct AccountService: Sendable {
     }
 
     /// Marks a key or PAT revoked (keeping the first revocation time), audits it, returns it.
-    static func revoke(_ db: Database, _ id: String, action: String, by p: Principal, ip: String?, now: Date) throws -> KeyDTO {
+    static func revoke(_ db: any SQLConnection, _ id: String, action: String, by p: Principal, ip: String?, now: Date) throws -> KeyDTO {
         try AccountRepository.revokeKey(db, id: id, at: now)
         try AppServices.audit(db, org: p.orgId, actor: p.actor, action: action, target: id, ip: ip, now: now)
         return try key(db, id)
     }
 
-    static func key(_ db: Database, _ id: String, token: String? = nil) throws -> KeyDTO {
+    static func key(_ db: any SQLConnection, _ id: String, token: String? = nil) throws -> KeyDTO {
         guard let key = try AccountRepository.key(db, id: id) else { throw APIError.notFound("Key") }
         return KeyDTO(key, key: token)
     }
 
-    static func member(_ db: Database, _ id: String) throws -> MemberDTO {
+    static func member(_ db: any SQLConnection, _ id: String) throws -> MemberDTO {
         guard let user = try AccountRepository.user(db, id: id) else { throw APIError.notFound("Member") }
         return MemberDTO(user)
     }
 
-    static func ensureAnotherOwner(_ db: Database, org: String, except id: String) throws {
+    static func ensureAnotherOwner(_ db: any SQLConnection, org: String, except id: String) throws {
         if try AccountRepository.otherOwnerCount(db, org: org, except: id) == 0 { throw APIError.conflict("The organization must keep at least one owner.") }
     }
 

@@ -1,13 +1,16 @@
+public import Cron
 import Foundation
 import GRDB
 import Synchronization
 import Store
 
 /// In-memory caches for the two hottest read paths, kept exact by invalidation rather than
-/// by time: GRDB's `DatabaseRegionObservation` runs right after every commit that touched
-/// the tables they depend on, before the writing request returns. Every write to those
-/// tables goes through this process (the admin commands that run beside the server do not
-/// touch them), so a revoked key is refused by the very next request.
+/// by time. On SQLite, GRDB's `DatabaseRegionObservation` runs right after every commit that
+/// touched the tables they depend on, before the writing request returns (every write to
+/// those tables goes through this process). On PostgreSQL, triggers on those tables mark the
+/// writing transaction (this node clears at commit, before answering) and NOTIFY the other
+/// nodes, whose listeners clear within milliseconds; a listener that lost its connection
+/// clears everything when it is back.
 final class HotCaches: Sendable {
     /// Verified credentials by token hash: the principal and when it stops being valid.
     let principals = BoundedCache<Data, CachedPrincipal>(capacity: 4096)
@@ -22,9 +25,16 @@ final class HotCaches: Sendable {
         var lastUsedAt: Date
     }
 
-    init(writer: any DatabaseWriter) {
+    init(database: AppDatabase) {
         let principals = self.principals
         let pages = self.registryPages
+        // On PostgreSQL (several nodes may write): triggers on the cached tables announce each
+        // change, this node's at commit and other nodes' through LISTEN/NOTIFY.
+        database.invalidations.subscribe { changed in
+            if changed.contains(.auth) { principals.removeAll() }
+            if changed.contains(.registries) { pages.removeAll() }
+        }
+        guard let writer = database.sqliteWriter else { return }
         // Keys, users (a PAT follows its user's role), sessions, organizations.
         let auth = DatabaseRegionObservation(tracking: Table("api_keys"), Table("users"), Table("sessions"), Table("organizations"))
         // Everything a registry page shows comes from the registries table.

@@ -1,4 +1,4 @@
-import Cron
+public import Cron
 import Crypto
 import Foundation
 import GRDB

@@ -1,3 +1,4 @@
+public import Cron
 import GRDB
 import HTTPTypes
 import Hummingbird
@@ -71,6 +72,22 @@ struct ErrorMiddleware: RouterMiddleware {
             let fault = StorageFault(e)!
             logger.error("storage fault", metadata: ["path": "\(request.uri.path)", "sqlite": "\(e.extendedResultCode.rawValue)"])
             return try fault.apiError.response(from: request, context: context)
+        } catch let e as SQLDatabaseError {
+            if case .unavailable(let why) = e {
+                // PostgreSQL is down or unreachable: the node recovers when it is back.
+                logger.error("database unavailable", metadata: ["path": "\(request.uri.path)", "error": "\(why)"])
+                var unavailable = APIError(
+                    .serviceUnavailable, code: "DATABASE_UNAVAILABLE",
+                    message: "The database cannot be reached. Retry shortly.")
+                unavailable.headers[.retryAfter] = "5"
+                return try unavailable.response(from: request, context: context)
+            }
+            if case .statement(let state, _) = e, state == "22021" || state == "22P05" {
+                // PostgreSQL's text holds no NUL character (SQLite's does): the input's fault.
+                return try APIError.badRequest("Text may not contain a NUL character (U+0000).").response(from: request, context: context)
+            }
+            logger.error("database error", metadata: ["path": "\(request.uri.path)", "error": "\(e)"])
+            return try APIError.internalError.response(from: request, context: context)
         } catch {
             logger.error("unhandled error", metadata: ["path": "\(request.uri.path)", "error": "\(type(of: error))"])
             return try APIError.internalError.response(from: request, context: context)

@@ -1,4 +1,4 @@
-import Cron
+public import Cron
 import Foundation
 import GRDB
 import NIOCore
@@ -20,7 +20,7 @@ struct ChannelTarget: Sendable {
     var email: EmailSettings?
     var password: String?
 
-    static func load(_ channel: NotificationChannelRecord, secrets: SecretStore, in db: Database) throws -> ChannelTarget {
+    static func load(_ channel: NotificationChannelRecord, secrets: SecretStore, in db: any SQLConnection) throws -> ChannelTarget {
         let type = ChannelType(rawValue: channel.type) ?? .webhook
         var t = ChannelTarget(channelId: channel.id, orgId: channel.orgId, name: channel.name, type: type)
         switch type {

@@ -1,4 +1,4 @@
-import Cron
+public import Cron
 import Foundation
 import GRDB
 import Store
@@ -32,7 +32,7 @@ enum ChannelDigest {
     /// Queues the channel's flush for the due time of an event emitted `now` (once per
     /// channel and due time), in the emitting transaction.
     static func scheduleFlush(
-        channelId: String, orgId: String, delivery: DeliveryMode, held: Bool = false, now: Date, in db: Database
+        channelId: String, orgId: String, delivery: DeliveryMode, held: Bool = false, now: Date, in db: any SQLConnection
     ) throws {
         let due = held && delivery == .immediate
             ? Date(timeIntervalSince1970: (now.timeIntervalSince1970 + heldSafetyNet).rounded(.down)) : due(delivery, now: now)
@@ -44,14 +44,14 @@ enum ChannelDigest {
 
     /// The end of a batch that emitted `held` events: every enabled `immediate` channel with
     /// pending events (of one organization, or all) is flushed now, into one message each.
-    static func flushHeld(orgId: String?, now: Date, in db: Database) throws {
+    static func flushHeld(orgId: String?, now: Date, in db: any SQLConnection) throws {
         let due = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         for channel in try NotificationRepository.channelsWithPending(db, org: orgId, delivery: DeliveryMode.immediate.rawValue) {
             try enqueueFlush(channelId: channel.id, orgId: channel.orgId, due: due, now: now, in: db)
         }
     }
 
-    private static func enqueueFlush(channelId: String, orgId: String, due: Date, now: Date, in db: Database) throws {
+    private static func enqueueFlush(channelId: String, orgId: String, due: Date, now: Date, in db: any SQLConnection) throws {
         _ = try JobStore.enqueue(
             try NewJob(
                 .notifyFlush, NotifyFlushJobPayload(channelId: channelId), orgId: orgId, concurrencyKey: "notify:\(channelId)",

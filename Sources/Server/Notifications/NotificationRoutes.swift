@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import Registry
-import Cron
+public import Cron
 import Foundation
 import GRDB
 import Hummingbird
@@ -84,7 +84,7 @@ struct NotificationRoutes {
         api.get("/api/notification-channels/{channelId}/deliveries", deliveries)
     }
 
-    func channel(_ ctx: AppRequestContext, orgId: String, in db: Database) throws -> NotificationChannelRecord? {
+    func channel(_ ctx: AppRequestContext, orgId: String, in db: any SQLConnection) throws -> NotificationChannelRecord? {
         try NotificationRepository.channel(db, id: ctx.parameters.get("channelId") ?? "", org: orgId)
     }
 

@@ -1,4 +1,4 @@
-import Cron
+public import Cron
 import Foundation
 import GRDB
 import Hummingbird

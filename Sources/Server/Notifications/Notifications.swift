@@ -51,7 +51,7 @@ public enum Notifications {
     /// queued as a safety net should the batch die first).
     public static func emit(
         _ event: NotificationEvent, orgId: String, severity: String, title: String, message: String,
-        fields: [String: String] = [:], priority: Priority? = nil, held: Bool = false, now: Date, in db: Database
+        fields: [String: String] = [:], priority: Priority? = nil, held: Bool = false, now: Date, in db: any SQLConnection
     ) throws {
         let channels = try NotificationRepository.enabledChannels(db, org: orgId)
         guard !channels.isEmpty else { return }
@@ -81,7 +81,7 @@ public enum Notifications {
         }
     }
 
-    static func enqueue(channelId: String, event: String, body: Data, orgId: String, now: Date, in db: Database) throws {
+    static func enqueue(channelId: String, event: String, body: Data, orgId: String, now: Date, in db: any SQLConnection) throws {
         let id = IDs.make("dlv")
         try NotificationRepository.insertDelivery(
             db, NotificationDeliveryRecord(id: id, channelId: channelId, event: event, body: body, now: now))

@@ -1,4 +1,4 @@
-import Cron
+public import Cron
 import Foundation
 import GRDB
 import HTTPTypes
@@ -97,7 +97,7 @@ struct CheckService: Sendable {
         let repository = image.repository.name
         let platform = Self.platform
         let orgId = p.orgId
-        let lookup = { @Sendable (db: Database) throws -> (done: CheckRepository.ScanState?, active: CheckRepository.ScanState?) in
+        let lookup = { @Sendable (db: any SQLConnection) throws -> (done: CheckRepository.ScanState?, active: CheckRepository.ScanState?) in
             (try CheckRepository.latestCompleted(
                 db, org: orgId, registryId: registry.id, repository: repository, digest: digest, platform: platform),
              try CheckRepository.active(db, org: orgId, registryId: registry.id, repository: repository, digest: digest, platform: platform))
@@ -204,7 +204,7 @@ struct CheckService: Sendable {
     /// scanned on its own.
     func enqueue(
         _ p: Principal, image: ImageReference, digest: String, registry: RegistryRecord, ip: String?,
-        lookup: @escaping @Sendable (Database) throws -> (done: CheckRepository.ScanState?, active: CheckRepository.ScanState?)
+        lookup: @escaping @Sendable (any SQLConnection) throws -> (done: CheckRepository.ScanState?, active: CheckRepository.ScanState?)
     ) async throws -> CheckRepository.ScanState {
         try s.scanLimiter.hit("scan:\(p.id)", now: s.now)
         let now = s.now

@@ -1,4 +1,4 @@
-import Cron
+public import Cron
 import Foundation
 import GRDB
 import Scan
@@ -20,7 +20,7 @@ enum PolicyRecording {
     /// Evaluates one scan now against the stored policies and exceptions (no storing).
     /// `extraTags` count as tags of the image for scope matching (the tag a CI check named,
     /// when the reused scan was made for another tag of the same digest).
-    static func evaluate(scanId: String, extraTags: [String] = [], enrichment: PolicyEnrichment, now: Date, in db: Database)
+    static func evaluate(scanId: String, extraTags: [String] = [], enrichment: PolicyEnrichment, now: Date, in db: any SQLConnection)
         throws -> (context: PolicyRepository.ScanContext, evaluation: PolicyEvaluation, policies: [Policy])?
     {
         guard var ctx = try PolicyRepository.scanContext(db, scanId: scanId) else { return nil }
@@ -48,7 +48,7 @@ enum PolicyRecording {
     }
 
     /// Evaluates and stores the verdict of a completed scan.
-    static func record(scanId: String, enrichment: PolicyEnrichment, now: Date, in db: Database) throws {
+    static func record(scanId: String, enrichment: PolicyEnrichment, now: Date, in db: any SQLConnection) throws {
         guard let (ctx, e, _) = try evaluate(scanId: scanId, enrichment: enrichment, now: now, in: db) else { return }
         let detail = Detail(verdict: e.verdict, evaluatedAt: now, policies: e.policyIds, violations: e.violations, noData: e.noData)
         let previousOfImage = try ctx.imageId.flatMap { try PolicyRepository.previousImageVerdict(db, imageId: $0, otherThan: scanId) }
@@ -56,7 +56,7 @@ enum PolicyRecording {
             scanId: scanId, verdict: e.verdict.rawValue, violationCount: e.violations.count, detail: try JSONCoding.encoder.encode(detail),
             evaluatedAt: now))
         let previous = replaced ?? previousOfImage
-        let reference = try String.fetchOne(db, sql: "SELECT reference FROM scans WHERE id = ?", arguments: [scanId]) ?? scanId
+        let reference = try db.string("SELECT reference FROM scans WHERE id = ?", [scanId]) ?? scanId
         if e.verdict == .fail, previous != PolicyVerdict.fail.rawValue {
             let names = Array(Set(e.violations.filter { $0.action == .fail }.map(\.policyName))).sorted()
             try Notifications.emit(
@@ -86,7 +86,7 @@ enum PolicyRecording {
     }
 
     /// The stored verdict of a scan, as `GET /api/scans/{id}` shows it.
-    static func stored(scanId: String, in db: Database) throws -> Detail? {
+    static func stored(scanId: String, in db: any SQLConnection) throws -> Detail? {
         guard let v = try PolicyRepository.verdict(db, scanId: scanId) else { return nil }
         return try? JSONDecoder.policy.decode(Detail.self, from: v.detail)
     }

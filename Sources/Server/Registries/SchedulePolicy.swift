@@ -1,6 +1,6 @@
-import Cron
+public import Cron
 public import Foundation
-public import GRDB
+import GRDB
 import Store
 
 /// The scanning policy (README, Scheduler), decided from what the database says (so a restart or
@@ -41,7 +41,7 @@ public struct SchedulePolicy: Sendable {
     }
 
     /// Runs the policy for one organization (or all) at `now`, inside the caller's transaction.
-    public func apply(orgId: String?, now: Date, in db: Database) throws -> Outcome {
+    public func apply(orgId: String?, now: Date, in db: any SQLConnection) throws -> Outcome {
         var outcome = Outcome()
         var due: [String: RegistryRecord] = [:]
         var hosts: [String: String] = [:]

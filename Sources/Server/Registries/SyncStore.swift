@@ -1,6 +1,6 @@
-import Cron
+public import Cron
 public import Foundation
-public import GRDB
+import GRDB
 public import Store
 
 /// One tag as a registry reports it.
@@ -42,7 +42,7 @@ public enum SyncStore {
     /// removed. A scan is enqueued for each new or changed digest when the schedule is
     /// `on_push` or the tag was never scanned (at most one active scan per tag).
     public static func apply(
-        _ discovered: [DiscoveredTag], registry: RegistryRecord, registryHost: String, now: Date, in db: Database
+        _ discovered: [DiscoveredTag], registry: RegistryRecord, registryHost: String, now: Date, in db: any SQLConnection
     ) throws -> SyncOutcome {
         let existingImages = try ImageRepository.imageIds(db, registryId: registry.id)  // repository → image id
         struct Known { var digest: String; var scanned: Bool }
@@ -104,7 +104,7 @@ public enum SyncStore {
     /// platform (the jobs table's unique dedupe index enforces it).
     @discardableResult
     public static func enqueueScan(
-        _ request: ScanRequest, orgId: String, now: Date, registryHost: String? = nil, in db: Database
+        _ request: ScanRequest, orgId: String, now: Date, registryHost: String? = nil, in db: any SQLConnection
     ) throws -> ScanEnqueueResult {
         var scan = request
         scan.scanId = scan.scanId ?? IDs.make("scn")
@@ -143,7 +143,7 @@ public enum SyncStore {
         return ScanEnqueueResult(scanId: existingId, jobId: job.id, enqueued: true)
     }
 
-    static func writePayload(_ request: ScanRequest, jobId: String, in db: Database) throws {
+    static func writePayload(_ request: ScanRequest, jobId: String, in db: any SQLConnection) throws {
         let payload = String(decoding: try JSONCoding.encoder.encode(request), as: UTF8.self)
         try JobStore.setPayload(payload, jobId: jobId, in: db)
     }
@@ -160,7 +160,7 @@ public enum SyncStore {
     /// One `new_image` notification for all of `images` (nothing when empty). A single image
     /// gets the body it always had; several get one body that counts and names them, so one
     /// request or sync never fans out into a delivery per image.
-    static func notifyNewImages(registry: RegistryRecord, _ images: [NewImage], now: Date, in db: Database) throws {
+    static func notifyNewImages(registry: RegistryRecord, _ images: [NewImage], now: Date, in db: any SQLConnection) throws {
         guard let first = images.first else { return }
         if images.count == 1 {
             try Notifications.emit(
@@ -187,7 +187,7 @@ extension SyncStore {
     /// Records one tag (from a scan); true when the tag is new or its digest changed.
     public static func recordTag(
         registry: RegistryRecord, registryHost: String, repository: String, tag: String, digest: String, now: Date,
-        in db: Database
+        in db: any SQLConnection
     ) throws -> Bool {
         var created: [NewImage] = []
         let changed = try recordTag(
@@ -200,7 +200,7 @@ extension SyncStore {
     /// A new image row for a repository first seen; appended to `newImages` for the one
     /// coalesced `new_image` notification.
     static func insertImage(
-        registry: RegistryRecord, registryHost: String, repository: String, now: Date, newImages: inout [NewImage], in db: Database
+        registry: RegistryRecord, registryHost: String, repository: String, now: Date, newImages: inout [NewImage], in db: any SQLConnection
     ) throws -> String {
         let id = IDs.make("img")
         let fullName = "\(registryHost)/\(repository)"
@@ -215,7 +215,7 @@ extension SyncStore {
     /// its digest changed.
     public static func recordTag(
         registry: RegistryRecord, registryHost: String, repository: String, tag: String, digest: String, now: Date,
-        newImages: inout [NewImage], in db: Database
+        newImages: inout [NewImage], in db: any SQLConnection
     ) throws -> Bool {
         let imageId = try ImageRepository.imageId(db, registryId: registry.id, repository: repository)
             ?? insertImage(registry: registry, registryHost: registryHost, repository: repository, now: now, newImages: &newImages, in: db)

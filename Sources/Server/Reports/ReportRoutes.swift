@@ -1,4 +1,4 @@
-import Cron
+public import Cron
 import Foundation
 import GRDB
 import Hummingbird
@@ -91,7 +91,7 @@ struct ReportRoutes {
         return try StreamedExport.csv(db: s.db, filename: "images.csv", header: Self.imageColumns) { db, sink in
             var line = CSVLine()
             try ImageRepository.each(db, query) { row in
-                let i = ImageDTO(row: SQLRow(row))
+                let i = ImageDTO(row: row)
                 line.removeAll()
                 line.text(i.id); line.text(i.registryId); line.text(i.fullName); line.text(i.latestTag); line.text(i.latestDigest)
                 line.integer(i.tagCount); line.integer(i.riskScore); line.integer(i.vulnerabilities.critical)

@@ -1,3 +1,4 @@
+public import Cron
 import Dispatch
 import Foundation
 import GRDB
@@ -94,7 +95,7 @@ enum StreamedExport {
     /// 429 when ``maximumConcurrent`` exports are already running.
     static func csv(
         db: AppDatabase, filename: String, header: [String],
-        produce: @escaping @Sendable (Database, Sink) throws -> Void
+        produce: @escaping @Sendable (any SQLConnection, Sink) throws -> Void
     ) throws -> Response {
         let admitted = running.withLock { n -> Bool in
             guard n < maximumConcurrent else { return false }

@@ -1,3 +1,4 @@
+public import Cron
 import Foundation
 import GRDB
 import Registry

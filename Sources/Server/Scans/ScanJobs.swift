@@ -13,7 +13,7 @@ public import Store
 public struct ScanRunner: Sendable {
     public let services: AppServices
     public let crawler: Crawler
-    public let cache: SQLiteLayerCache
+    public let cache: DatabaseLayerCache
     public var limits: LayerLimits = .default
     /// Deadline of one external scanner run.
     public var scannerTimeout: Duration = .seconds(600)
@@ -21,7 +21,7 @@ public struct ScanRunner: Sendable {
     public init(services: AppServices, crawler: Crawler) {
         self.services = services
         self.crawler = crawler
-        self.cache = SQLiteLayerCache(writer: services.db.writer)
+        self.cache = DatabaseLayerCache(database: services.db.sql)
     }
 
     public func run(_ context: JobContext, _ payload: ScanRequest) async throws -> String? {
@@ -30,7 +30,7 @@ public struct ScanRunner: Sendable {
         let now = services.now
         let job = context.job
         let registryId = decoded.registryId
-        let registry = try await db.writer.read { db in
+        let registry = try await db.read { db in
             try RegistryRepository.registry(db, id: registryId)
         }
         guard let registry else { throw PermanentJobError("registry \(registryId) no longer exists") }
@@ -40,14 +40,14 @@ public struct ScanRunner: Sendable {
             let id = IDs.make("scn")
             decoded.scanId = id
             let r = decoded
-            try await db.writer.write { db in
+            try await db.write { db in
                 try ScanRepository.insertScan(id: id, request: r, orgId: registry.orgId, jobId: job.id, registryHost: host, now: now, in: db)
                 try SyncStore.writePayload(r, jobId: job.id, in: db)
             }
         }
         let request = decoded
         let scanId = decoded.scanId!
-        guard try await db.writer.write({ db in try ScanRepository.markRunning(scanId, now: now, in: db) }) else {
+        guard try await db.write({ db in try ScanRepository.markRunning(scanId, now: now, in: db) }) else {
             return #"{"skipped":"scan cancelled or deleted"}"#
         }
         let start = ContinuousClock.now
@@ -66,7 +66,7 @@ public struct ScanRunner: Sendable {
             let enrichment = await services.policyEnrichment()
             struct Summary: Encodable { var scanId: String, digest: String, packages: Int, findings: Int, layersCached: Int, recorded: Bool }
             // The scan's results, the follow-up scan and the job's completion in one transaction.
-            return try await db.writer.write { [notes] db in
+            return try await db.write { [notes] db in
                 let ok = try ScanRecording.complete(
                     scanId, report: report, scanners: runs, notes: notes, registryHost: host, enrichment: enrichment, now: finishedAt,
                     in: db)
@@ -86,7 +86,7 @@ public struct ScanRunner: Sendable {
             let ms = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
             let lastAttempt = job.attempts >= job.maxAttempts
             let finishedAt = services.now
-            try await db.writer.write { db in
+            try await db.write { db in
                 if failure.retryable && !lastAttempt {
                     try ScanRepository.markRetrying(scanId, error: failure.description, in: db)
                 } else {
@@ -129,7 +129,7 @@ public struct ScanRunner: Sendable {
 
     /// A push that landed while the tag was being scanned is scanned next (the running scan
     /// held the tag's one active slot).
-    func followUp(_ request: ScanRequest, scanned: String, registry: RegistryRecord, host: String, now: Date, in db: Database) throws {
+    func followUp(_ request: ScanRequest, scanned: String, registry: RegistryRecord, host: String, now: Date, in db: any SQLConnection) throws {
         guard let tag = request.tag, registry.schedule == .onPush else { return }
         let current = try ImageRepository.imageId(db, registryId: registry.id, repository: request.repository)
             .flatMap { try ImageRepository.tagDigest(db, imageId: $0, tag: tag) }

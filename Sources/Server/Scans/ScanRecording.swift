@@ -1,3 +1,4 @@
+public import Cron
 import Foundation
 import GRDB
 import Scan
@@ -7,7 +8,7 @@ import Store
 /// the scan job, the sensor's results and cancellation all end scans through here.
 enum ScanRecording {
     /// Marks the scan failed and emits `scan_failed` when it was still queued or running.
-    static func markFailed(_ id: String, error: String, durationMs: Int?, scanners: [ScannerRunRecord]?, now: Date, in db: Database) throws {
+    static func markFailed(_ id: String, error: String, durationMs: Int?, scanners: [ScannerRunRecord]?, now: Date, in db: any SQLConnection) throws {
         guard let failed = try ScanRepository.markFailed(id, error: error, durationMs: durationMs, scanners: scanners, now: now, in: db)
         else { return }
         try? Notifications.emit(
@@ -19,7 +20,7 @@ enum ScanRecording {
     /// False when the scan was cancelled or deleted while it ran (nothing is written then).
     static func complete(
         _ scanId: String, report: ImageScanReport, scanners: [ScannerRunRecord], notes: [String], registryHost: String,
-        inventoryKey: String? = nil, enrichment: PolicyEnrichment, now: Date, in db: Database
+        inventoryKey: String? = nil, enrichment: PolicyEnrichment, now: Date, in db: any SQLConnection
     ) throws -> Bool {
         // Inventories are shared by digest between scans the server made itself; what a sensor
         // uploads is kept under its registry's own key, so no sensor can change another's.
@@ -47,7 +48,7 @@ enum ScanRecording {
     /// `scan_complete`, and `critical_cve` / `high_cve` for findings the tag's previous
     /// completed scan did not have (not suppressed by triage).
     static func notifyCompleted(
-        _ scanId: String, orgId: String, imageId: String?, tag: String?, findings: [Finding], now: Date, in db: Database
+        _ scanId: String, orgId: String, imageId: String?, tag: String?, findings: [Finding], now: Date, in db: any SQLConnection
     ) throws {
         guard let s = try ScanRepository.summary(scanId, in: db) else { return }
         let c = s.counts

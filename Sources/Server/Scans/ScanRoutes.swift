@@ -1,4 +1,4 @@
-import Cron
+public import Cron
 import Foundation
 import GRDB
 import Hummingbird
@@ -38,7 +38,7 @@ struct ScanDTO: Encodable, Sendable {
     struct OSInfo: Encodable, Sendable { var family: String, version: String? }
     struct Layers: Encodable, Sendable { var total: Int, cached: Int, bytesDownloaded: Int64 }
 
-    init(row: Row) {
+    init(row: SQLRow) {
         func json<T: Decodable>(_ col: String, _: T.Type) -> T? {
             (row[col] as String?).flatMap { try? JSONDecoder().decode(T.self, from: Data($0.utf8)) }
         }
@@ -135,11 +135,11 @@ struct TriageDTO: Encodable, Sendable {
     }
 
     /// The triage in force for `vulnerabilityIds` in an organization, image scope over organization scope.
-    static func effective(orgId: String, imageId: String?, vulnerabilityIds: Set<String>, in db: Database) throws -> [String: TriageDTO] {
+    static func effective(orgId: String, imageId: String?, vulnerabilityIds: Set<String>, in db: any SQLConnection) throws -> [String: TriageDTO] {
         var out: [String: TriageDTO] = [:]
         // Organization rows come first, so the image's row overwrites them.
         for row in try ScanRepository.triageRows(orgId: orgId, imageId: imageId, vulnerabilityIds: vulnerabilityIds, in: db) {
-            out[row["vulnerability_id"]] = TriageDTO(row: SQLRow(row))
+            out[row["vulnerability_id"]] = TriageDTO(row: row)
         }
         return out
     }

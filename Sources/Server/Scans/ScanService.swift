@@ -1,4 +1,4 @@
-import Cron
+public import Cron
 import Foundation
 import GRDB
 import Registry
@@ -29,7 +29,7 @@ struct ScanService: Sendable {
     static let sortColumns = ["queuedAt": "queued_at", "finishedAt": "finished_at", "riskScore": "risk_score", "status": "status"]
 
     /// The scan row if the principal may see it.
-    static func visibleScan(_ id: String, _ p: Principal, in db: Database) throws -> Row? {
+    static func visibleScan(_ id: String, _ p: Principal, in db: any SQLConnection) throws -> SQLRow? {
         guard let row = try ScanRepository.scan(id, org: p.orgId, in: db), p.reaches(registry: row["registry_id"]) else { return nil }
         return row
     }
@@ -99,7 +99,7 @@ struct ScanService: Sendable {
     }
 
     /// The organization's registry an image reference points into (by host; Docker Hub's aliases are one host).
-    static func registry(for image: ImageReference, orgId: String, scope: String?, in db: Database) throws -> RegistryRecord? {
+    static func registry(for image: ImageReference, orgId: String, scope: String?, in db: any SQLConnection) throws -> RegistryRecord? {
         func canonical(_ host: String) -> String {
             let h = host.lowercased()
             return ["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"].contains(h)

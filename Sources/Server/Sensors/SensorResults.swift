@@ -1,4 +1,4 @@
-import Cron
+public import Cron
 import Foundation
 import GRDB
 import Logging
@@ -19,7 +19,7 @@ extension SensorService {
     }
 
     /// Decides, inside the recording transaction, whether this post may record anything.
-    static func leaseState(_ jobId: String, owner: String, attempt: Int?, in db: Database) throws -> Outcome? {
+    static func leaseState(_ jobId: String, owner: String, attempt: Int?, in db: any SQLConnection) throws -> Outcome? {
         guard let job = try JobStore.get(jobId, in: db) else { return .notLeased }
         switch job.status {
         case .succeeded, .failed: return .duplicate(job.status.rawValue)

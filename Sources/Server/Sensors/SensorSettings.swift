@@ -1,6 +1,6 @@
-import Cron
+public import Cron
 public import Foundation
-public import GRDB
+import GRDB
 import Store
 
 /// Timings of the sensor protocol. The defaults are the product's; the environment can
@@ -28,7 +28,7 @@ public struct SensorSettings: Sendable {
     /// Marks the registries whose sensor stopped heartbeating `unhealthy` (once per outage).
     /// Returns how many turned offline now.
     @discardableResult
-    public func markOffline(now: Date, in db: Database) throws -> Int {
+    public func markOffline(now: Date, in db: any SQLConnection) throws -> Int {
         let stale = try SensorRepository.silentSensors(db, heartbeatBefore: now.addingTimeInterval(-offlineAfter))
         for id in stale {
             try SensorRepository.markOffline(db, registryId: id, now: now)

@@ -1,5 +1,6 @@
 public import Cron
 package import Foundation
+import Synchronization
 public import GRDB
 
 /// The appliance's SQLite database: WAL, foreign keys on, one migrator (`Migrations`). A
@@ -11,7 +12,14 @@ public import GRDB
 /// repositories. The writer itself is visible inside the package only, for the modules that
 /// keep their own tables in this database (the Cron job store) and for backup and restore.
 public struct AppDatabase: Sendable {
-    package let writer: any DatabaseWriter
+    /// The database through the engine-neutral SQL layer: every feature reads and writes here.
+    public let sql: any SQLDatabase
+    /// GRDB's writer when the engine is the embedded SQLite (nil on PostgreSQL).
+    package let sqliteWriter: (any DatabaseWriter)?
+    /// Where changes to cached tables are announced (see `CachedTables`).
+    package let invalidations = InvalidationHub()
+
+    public var dialect: SQLDialect { sql.dialect }
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     public static func open(path: String) throws -> AppDatabase {
@@ -25,8 +33,20 @@ public struct AppDatabase: Sendable {
         }
         let pool = try DatabasePool(path: path, configuration: config)
         let app = AppDatabase(writer: pool)
-        try app.migrate()
+        try app.migrateSQLite(pool)
         return app
+    }
+
+    /// A PostgreSQL database (`postgres://…`), migrated to the current schema.
+    public static func open(postgresURL url: String, connections: Int = 8) async throws -> AppDatabase {
+        let database = try PostgreSQLDatabase(url: url, connections: connections)
+        do {
+            _ = try await PostgresMigrator.migrate(database, Migrations.postgres)
+        } catch {
+            await database.close()
+            throw error
+        }
+        return AppDatabase(sql: database)
     }
 
     /// An in-memory database for tests.
@@ -35,30 +55,60 @@ public struct AppDatabase: Sendable {
         config.foreignKeysEnabled = true
         let queue = try DatabaseQueue(configuration: config)
         let app = AppDatabase(writer: queue)
-        try app.migrate()
+        try app.migrateSQLite(queue)
         return app
     }
 
     package init(writer: any DatabaseWriter) {
-        self.writer = writer
+        self.sql = SQLiteDatabase(writer: writer)
+        self.sqliteWriter = writer
     }
 
-    /// The same database through the engine-neutral SQL layer (code ported to it runs on
-    /// SQLite here and on PostgreSQL; see `Migrations.postgres`).
-    public var sql: any SQLDatabase { SQLiteDatabase(writer: writer) }
+    package init(sql: any SQLDatabase) {
+        self.sql = sql
+        self.sqliteWriter = (sql as? SQLiteDatabase)?.writer
+    }
 
-    public func migrate() throws {
+    /// GRDB's writer, for SQLite-only work (file backups, tests). Code that runs on both
+    /// engines goes through `read`/`write`.
+    package var writer: any DatabaseWriter {
+        guard let sqliteWriter else { preconditionFailure("GRDB writer asked for on PostgreSQL") }
+        return sqliteWriter
+    }
+
+    private func migrateSQLite(_ writer: any DatabaseWriter) throws {
         try Migrations.migrator.migrate(writer)
     }
 
-    /// Runs `body` in a read-only transaction (a snapshot) off the cooperative pool.
-    public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
-        try await writer.read(body)
+    /// Closes PostgreSQL connections (SQLite closes with its last reference).
+    public func close() async {
+        if let pg = sql as? PostgreSQLDatabase { await pg.close() }
     }
 
-    /// Runs `body` in a write transaction off the cooperative pool.
-    public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
-        try await writer.write(body)
+    /// Runs `body` in a read-only transaction (a snapshot) off the cooperative pool.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+        try await sql.read(body)
+    }
+
+    /// Runs `body` in a write transaction off the cooperative pool. On PostgreSQL the body
+    /// may run again after a serialization conflict: it must not have effects outside the
+    /// database (use `afterCommit`).
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+        guard sql.dialect == .postgres else { return try await sql.write(body) }
+        let hub = invalidations
+        return try await sql.write { db in
+            let result = try body(db)
+            // The triggers on cached tables mark the transaction (see `Migrations.postgres`);
+            // this node drops its caches at commit, before the request answers. Other nodes
+            // hear the same change through NOTIFY.
+            if let row = try db.queryOne(
+                "SELECT current_setting('harborguard.invalidate_auth', true), current_setting('harborguard.invalidate_registries', true)")
+            {
+                let changed = CachedTables.changed(auth: row.string(0) == "1", registries: row.string(1) == "1")
+                if !changed.isEmpty { db.afterCommit { hub.post(changed) } }
+            }
+            return result
+        }
     }
 }
 
@@ -69,10 +119,9 @@ public enum IDs {
 
 extension AppDatabase {
     /// Proves the database takes writes (the readiness probe).
-    package static func beat(_ db: Database, now: Date) throws {
+    package static func beat(_ db: any SQLConnection, now: Date) throws {
         try db.execute(
-            sql: "INSERT INTO server_heartbeat (id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at",
-            arguments: [Timestamp.format(now)])
+            "INSERT INTO server_heartbeat (id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at", [Timestamp.format(now)])
     }
 }
 
@@ -80,5 +129,49 @@ extension AppDatabase {
     /// SQLite's integrity check: `ok`, or the problems it found.
     package static func integrityCheck(_ db: Database) throws -> String {
         try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "unknown"
+    }
+}
+
+/// The groups of tables whose rows the server caches in memory.
+package struct CachedTables: OptionSet, Sendable {
+    package let rawValue: Int
+    package init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// `api_keys`, `users`, `sessions`, `organizations`: who a credential is.
+    package static let auth = CachedTables(rawValue: 1)
+    /// `registries`, `organizations`: the registry list pages.
+    package static let registries = CachedTables(rawValue: 2)
+    package static let all: CachedTables = [.auth, .registries]
+
+    static func changed(auth: Bool, registries: Bool) -> CachedTables {
+        var c: CachedTables = []
+        if auth { c.insert(.auth) }
+        if registries { c.insert(.registries) }
+        return c
+    }
+
+    /// A NOTIFY payload (`auth`, `registries`); nil for anything else.
+    package init?(payload: String) {
+        switch payload {
+        case "auth": self = .auth
+        case "registries": self = .registries
+        default: return nil
+        }
+    }
+}
+
+/// Delivers cache invalidations to whoever caches (the hot caches). On PostgreSQL, this
+/// node's own writes post at commit and other nodes' writes arrive through LISTEN.
+package final class InvalidationHub: Sendable {
+    private let handlers = Mutex<[@Sendable (CachedTables) -> Void]>([])
+
+    package init() {}
+
+    package func subscribe(_ handler: @escaping @Sendable (CachedTables) -> Void) {
+        handlers.withLock { $0.append(handler) }
+    }
+
+    package func post(_ tables: CachedTables) {
+        for h in handlers.withLock({ $0 }) { h(tables) }
     }
 }

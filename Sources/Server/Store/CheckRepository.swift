@@ -1,4 +1,4 @@
-package import Cron
+public import Cron
 import Foundation
 
 /// What `POST /api/policy/check` reads of the scans: the latest completed scan of a digest in

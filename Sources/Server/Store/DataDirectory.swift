@@ -1,6 +1,6 @@
-import Cron
+public import Cron
 public import Foundation
-public import GRDB
+import GRDB
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,16 +41,7 @@ public struct DataDirectory: Sendable {
     /// `default` (with one owner API key) on first use.
     public func open(createIfMissing: Bool = true, now: Date = Date()) throws -> Opened {
         let fm = FileManager.default
-        if !fm.fileExists(atPath: path) {
-            guard createIfMissing else { throw FileIOError(description: "data directory \(path) does not exist") }
-            try FileIO.makeDirectory(path, mode: 0o700)
-        } else {
-            try Self.requireWritable(path, what: "the data directory")
-            if fm.fileExists(atPath: databasePath) { try Self.requireWritable(databasePath, what: "the database") }
-            chmod(path, 0o700)
-        }
-        try FileIO.makeDirectory(keysDir, mode: 0o700)
-        try FileIO.makeDirectory(cacheDir, mode: 0o700)
+        try prepare(createIfMissing: createIfMissing, sqlite: true)
         if !fm.fileExists(atPath: keyringPath) {
             if fm.fileExists(atPath: databasePath) {
                 // A database without its keyring: creating a new KEK would make every secret unreadable.
@@ -64,16 +55,7 @@ public struct DataDirectory: Sendable {
         let keyring = try KeyringStore(path: keyringPath)
         let db = try AppDatabase.open(path: databasePath)
         chmod(databasePath, 0o600)
-        let (orgId, key) = try db.writer.write { db -> (String, String?) in
-            if let existing = try AccountRepository.organizationId(db, named: "default") {
-                return (existing, nil)
-            }
-            let orgId = IDs.make("org")
-            try AccountRepository.insertOrganization(db, id: orgId, name: "default", createdAt: now)
-            let token = try Self.insertAPIKey(db, org: orgId, name: "initial-admin", role: .owner, createdBy: "system", now: now)
-            try AuditRepository.append(db, AuditRecord(orgId: orgId, actor: "system", action: "organization.create", target: orgId, ip: nil, createdAt: now))
-            return (orgId, token)
-        }
+        let (orgId, key) = try db.writer.write { db in try Self.bootstrapOrganization(db, now: now) }
         if let key {
             try FileIO.writeDurably(Data((key + "\n").utf8), to: initialAdminKeyPath, mode: 0o600)
         } else if try db.writer.read({ try Self.isSetUp($0) }) {
@@ -83,9 +65,94 @@ public struct DataDirectory: Sendable {
         return Opened(db: db, keyring: keyring, initialAdminKey: key, orgId: orgId)
     }
 
+    /// Opens the data directory with its database on PostgreSQL at `databaseURL` (nil: the
+    /// embedded SQLite file, as `open`). The data directory keeps the keyring (or
+    /// `HARBORGUARD_KEK_FILE` names it), the layer cache and the vulnerability database; every
+    /// node on one PostgreSQL database needs the same keyring.
+    public func open(databaseURL: String?, createIfMissing: Bool = true, now: Date = Date()) async throws -> Opened {
+        guard let databaseURL else { return try open(createIfMissing: createIfMissing, now: now) }
+        let fm = FileManager.default
+        try prepare(createIfMissing: createIfMissing, sqlite: false)
+        let db = try await AppDatabase.open(postgresURL: databaseURL)
+        do {
+            if !fm.fileExists(atPath: keyringPath) {
+                // Another node (or a restore) set this database up: its secrets are sealed
+                // with that keyring, and a new one would open none of them.
+                if try await db.read({ try AccountRepository.organizationId($0, named: "default") }) != nil {
+                    throw KeyringError.unreadable(
+                        path: keyringPath,
+                        reason: "the database is already set up but this node has no keyring; copy the keyring of the first node (or set HARBORGUARD_KEK_FILE) before starting")
+                }
+                guard createIfMissing else { throw KeyringError.unreadable(path: keyringPath, reason: "missing") }
+                try Keyring.generate(now: now).write(path: keyringPath)
+            }
+            let keyring = try KeyringStore(path: keyringPath)
+            let secrets = SecretStore(keyring: keyring)
+            let (orgId, key) = try await db.write { db -> (String, String?) in
+                // Every node proves its keyring against one sealed canary: a node started with
+                // a different keyring refuses to run instead of sealing what others cannot open.
+                if try secrets.open(owner: Self.keyringCheckOwner, in: db) == nil {
+                    try secrets.seal(Data("harborguard keyring check".utf8), owner: Self.keyringCheckOwner, in: db)
+                }
+                return try Self.bootstrapOrganization(db, now: now)
+            }
+            if let key {
+                try FileIO.writeDurably(Data((key + "\n").utf8), to: initialAdminKeyPath, mode: 0o600)
+            } else if try await db.read({ try Self.isSetUp($0) }) {
+                try deleteInitialAdminKey()
+            }
+            return Opened(db: db, keyring: keyring, initialAdminKey: key, orgId: orgId)
+        } catch let e as SecretStore.SecretError {
+            await db.close()
+            throw KeyringError.unreadable(
+                path: keyringPath,
+                reason: "this keyring does not open the database's secrets (\(e)); every node needs the keyring of the first node")
+        } catch KeyringError.unknownKEK(let id) {
+            await db.close()
+            throw KeyringError.unreadable(
+                path: keyringPath,
+                reason: "this keyring lacks the key \(id) that seals the database's secrets; every node needs the keyring of the first node")
+        } catch {
+            await db.close()
+            throw error
+        }
+    }
+
+    /// The data directory (0700) with its keys and cache directories, writable.
+    private func prepare(createIfMissing: Bool, sqlite: Bool) throws {
+        let fm = FileManager.default
+        if !fm.fileExists(atPath: path) {
+            guard createIfMissing else { throw FileIOError(description: "data directory \(path) does not exist") }
+            try FileIO.makeDirectory(path, mode: 0o700)
+        } else {
+            try Self.requireWritable(path, what: "the data directory")
+            if sqlite, fm.fileExists(atPath: databasePath) { try Self.requireWritable(databasePath, what: "the database") }
+            chmod(path, 0o700)
+        }
+        try FileIO.makeDirectory(keysDir, mode: 0o700)
+        try FileIO.makeDirectory(cacheDir, mode: 0o700)
+    }
+
+    /// The organization `default`, created with its owner API key on first use. Returns its
+    /// id and the key when this call created it.
+    static func bootstrapOrganization(_ db: any SQLConnection, now: Date) throws -> (String, String?) {
+        if let existing = try AccountRepository.organizationId(db, named: "default") {
+            return (existing, nil)
+        }
+        let orgId = IDs.make("org")
+        try AccountRepository.insertOrganization(db, id: orgId, name: "default", createdAt: now)
+        let token = try insertAPIKey(db, org: orgId, name: "initial-admin", role: .owner, createdBy: "system", now: now)
+        try AuditRepository.append(
+            db, AuditRecord(orgId: orgId, actor: "system", action: "organization.create", target: orgId, ip: nil, createdAt: now))
+        return (orgId, token)
+    }
+
+    /// The secret every node on a shared database opens at start (PostgreSQL only).
+    package static let keyringCheckOwner = "system:keyring-check"
+
     /// Whether someone has set the organization up: a user exists, or an API or sensor key
     /// other than the initial one.
-    public static func isSetUp(_ db: Database) throws -> Bool {
+    public static func isSetUp(_ db: any SQLConnection) throws -> Bool {
         try AccountRepository.isSetUp(db)
     }
 
@@ -121,7 +188,7 @@ public struct DataDirectory: Sendable {
 
     /// Inserts an API key and returns the token (shown once).
     public static func insertAPIKey(
-        _ db: Database, org: String, name: String, role: Role, createdBy: String, now: Date, expiresAt: Date? = nil
+        _ db: any SQLConnection, org: String, name: String, role: Role, createdBy: String, now: Date, expiresAt: Date? = nil
     ) throws -> String {
         let token = Tokens.generate(prefix: Tokens.apiKeyPrefix)
         let id = IDs.make("key")

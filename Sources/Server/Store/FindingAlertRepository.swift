@@ -1,4 +1,4 @@
-package import Cron
+public import Cron
 import Foundation
 
 /// The CVE watch's memory: one row per alert sent, keyed by organization, image digest,

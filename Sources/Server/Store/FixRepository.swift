@@ -1,4 +1,4 @@
-package import Cron
+public import Cron
 package import Foundation
 package import Scan
 
@@ -62,7 +62,7 @@ package enum FixRepository {
     /// `WONT_FIX` or `NOT_AFFECTED` in force excepting them). Across the organization `cur` walks
     /// `findings_fix_group` in group order (a covering index: one pass, no sort for the
     /// grouping); one image's few scans are read by scan id.
-    static func current(_ q: Query) -> (sql: String, args: [any SQLBindable]) {
+    static func current(_ q: Query, _ dialect: SQLDialect) -> (sql: String, args: [any SQLBindable]) {
         var scope: [String] = []
         var args: [any SQLBindable] = [q.org]
         if let r = q.registryScope { scope.append("AND i.registry_id = ?"); args.append(r) }
@@ -71,7 +71,7 @@ package enum FixRepository {
         args += filterArgs
         let now = Timestamp.format(q.now)
         args += [q.org, now, q.org, now] as [any SQLBindable]
-        let index = q.imageId == nil ? "INDEXED BY findings_fix_group" : ""
+        let index = q.imageId == nil && dialect == .sqlite ? "INDEXED BY findings_fix_group" : ""
         let sql = """
             latest AS (
                 SELECT t.last_scan_id AS id, MIN(i.id) AS image_id FROM image_tags t JOIN images i ON i.id = t.image_id
@@ -98,7 +98,7 @@ package enum FixRepository {
     /// the number of groups (`countTotal: false` skips it: the console overview shows the top
     /// groups only). The page's groups are read once more for their images and vulnerabilities.
     package static func groups(_ q: Query, countTotal: Bool = true, in db: any SQLConnection) throws -> (groups: [FixGroup], total: Int) {
-        let (cur, args) = current(q)
+        let (cur, args) = current(q, db.dialect)
         let rows = try db.query("""
                 WITH \(cur)
                 SELECT pkg_name, pkg_type, fix_version, COUNT(*) AS findings, SUM(kev) AS kev, MIN(priority_rank) AS best,
@@ -110,7 +110,7 @@ package enum FixRepository {
         var total = countTotal ? (rows.first?["total"] as Int? ?? 0) : -1
         if countTotal && rows.isEmpty && q.offset > 0 {
             // A page past the end still says how many groups there are.
-            total = try db.int("WITH \(cur) SELECT COUNT(*) FROM (SELECT 1 FROM cur GROUP BY pkg_name, pkg_type, fix_version)", args) ?? 0
+            total = try db.int("WITH \(cur) SELECT COUNT(*) FROM (SELECT 1 FROM cur GROUP BY pkg_name, pkg_type, fix_version) AS g", args) ?? 0
         }
         guard !rows.isEmpty else { return ([], total) }
         // The page's groups once more: their images and vulnerability ids.

@@ -1,4 +1,4 @@
-package import Cron
+public import Cron
 package import Foundation
 package import GRDB
 
@@ -22,7 +22,7 @@ package enum Housekeeping {
     /// Re-counts the scans of vulnerabilities whose `WONT_FIX` or `NOT_AFFECTED` exception expired since the last run,
     /// so suppressed findings come back into counts and risk scores by themselves.
     @discardableResult
-    package static func applyExpiredTriage(now: Date, in db: Database) throws -> Int {
+    package static func applyExpiredTriage(now: Date, in db: any SQLConnection) throws -> Int {
         let ts = Timestamp.format(now)
         let rows = try db.query("""
                 SELECT id, org_id, vulnerability_id FROM triage

@@ -1,4 +1,4 @@
-package import Cron
+public import Cron
 package import Foundation
 package import GRDB
 
@@ -35,23 +35,21 @@ package enum ImageRepository {
 
     /// A page of `images` rows and the total.
     package static func list(_ db: any SQLConnection, _ q: ListQuery) throws -> (rows: [SQLRow], total: Int) {
-        let (whereSQL, args, order) = listSQL(q)
+        let (whereSQL, args, order) = listSQL(q, db.dialect)
         let total = try db.int("SELECT COUNT(*) FROM images WHERE \(whereSQL)", args) ?? 0
         let rows = try db.query("SELECT * FROM images WHERE \(whereSQL) ORDER BY \(order) LIMIT ? OFFSET ?", args + [q.limit, q.offset])
         return (rows, total)
     }
 
     /// Every `images` row the query selects (its filters and order; no page), one at a time
-    /// (a GRDB cursor: the CSV export streams it).
-    package static func each(_ db: Database, _ q: ListQuery, _ body: (Row) throws -> Void) throws {
-        let (whereSQL, args, order) = listSQL(q)
-        let rows = try Row.fetchCursor(
-            db, sql: "SELECT * FROM images WHERE \(whereSQL) ORDER BY \(order)", arguments: SQLiteConnection.arguments(args))
-        while let row = try rows.next() { try body(row) }
+    /// (the CSV export streams it).
+    package static func each(_ db: any SQLConnection, _ q: ListQuery, _ body: (SQLRow) throws -> Void) throws {
+        let (whereSQL, args, order) = listSQL(q, db.dialect)
+        try db.each("SELECT * FROM images WHERE \(whereSQL) ORDER BY \(order)", args, body)
     }
 
     /// The list's condition, its arguments and its order.
-    private static func listSQL(_ q: ListQuery) -> (where: String, args: [any SQLBindable], order: String) {
+    private static func listSQL(_ q: ListQuery, _ d: SQLDialect) -> (where: String, args: [any SQLBindable], order: String) {
         var filters = ["org_id = ?"]
         var args: [any SQLBindable] = [q.org]
         for id in q.registryIds {
@@ -59,10 +57,10 @@ package enum ImageRepository {
             args.append(id)
         }
         if let like = q.like {
-            filters.append("full_name LIKE ? ESCAPE '\\'")
+            filters.append("full_name \(d.like) ? ESCAPE '\\'")
             args.append(like)
         }
-        let order = q.sortColumn.map { "\($0) \(q.descending ? "DESC" : "ASC"), id" } ?? "created_at, id"
+        let order = q.sortColumn.map { "\(d.orderTerm($0, descending: q.descending)), id" } ?? "created_at, id"
         return (filters.joined(separator: " AND "), args, order)
     }
 

@@ -1,4 +1,4 @@
-package import Cron
+public import Cron
 package import Foundation
 
 /// The notifications aggregate: channels and their deliveries. Functions run inside the
@@ -85,7 +85,7 @@ package enum NotificationRepository {
     package static func channelsWithPending(_ db: any SQLConnection, org: String?, delivery: String) throws -> [(id: String, orgId: String)] {
         try db.query("""
                 SELECT c.id, c.org_id FROM notification_channels c
-                WHERE c.enabled AND c.delivery = ?2 AND (?1 IS NULL OR c.org_id = ?1)
+                WHERE c.enabled = 1 AND c.delivery = ?2 AND (CAST(?1 AS TEXT) IS NULL OR c.org_id = ?1)
                     AND EXISTS (SELECT 1 FROM notification_pending p WHERE p.channel_id = c.id)
                 ORDER BY c.id
                 """, [org, delivery]

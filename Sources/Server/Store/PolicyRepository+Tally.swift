@@ -1,5 +1,5 @@
+public import Cron
 package import Foundation
-package import GRDB
 
 extension PolicyRepository {
     /// One current scan's stored verdict detail (the latest scan of one of the image's tags).
@@ -11,14 +11,13 @@ extension PolicyRepository {
 
     /// The stored verdicts of the current scans of an organization's images (every image, or
     /// those in `imageIds`): what the console's badges and per-policy counts are tallied from.
-    package static func currentVerdicts(_ db: Database, org: String, imageIds: [String]? = nil) throws -> [CurrentVerdict] {
-        func rows(_ filter: String, _ args: StatementArguments) throws -> [CurrentVerdict] {
-            try Row.fetchAll(
-                db, sql: """
+    package static func currentVerdicts(_ db: any SQLConnection, org: String, imageIds: [String]? = nil) throws -> [CurrentVerdict] {
+        func rows(_ filter: String, _ args: [any SQLBindable]) throws -> [CurrentVerdict] {
+            try db.query("""
                     SELECT DISTINCT t.image_id, v.scan_id, v.detail
                     FROM image_tags t JOIN images i ON i.id = t.image_id JOIN policy_verdicts v ON v.scan_id = t.last_scan_id
                     WHERE i.org_id = ?\(filter) ORDER BY t.image_id, v.scan_id
-                    """, arguments: [org] + args
+                    """, [org as any SQLBindable] + args
             ).map { CurrentVerdict(imageId: $0["image_id"], scanId: $0["scan_id"], detail: $0["detail"]) }
         }
         guard let imageIds else { return try rows("", []) }
@@ -26,7 +25,7 @@ extension PolicyRepository {
         for start in stride(from: 0, to: imageIds.count, by: 500) {
             let chunk = Array(imageIds[start..<min(start + 500, imageIds.count)])
             let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-            out += try rows(" AND t.image_id IN (\(marks))", StatementArguments(chunk))
+            out += try rows(" AND t.image_id IN (\(marks))", chunk as [any SQLBindable])
         }
         return out
     }

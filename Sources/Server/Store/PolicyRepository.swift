@@ -1,4 +1,4 @@
-package import Cron
+public import Cron
 package import Foundation
 package import GRDB
 
@@ -21,7 +21,7 @@ package enum PolicyRepository {
     }
 
     package static func nameExists(_ db: any SQLConnection, org: String, name: String, except id: String? = nil) throws -> Bool {
-        try db.bool("SELECT EXISTS (SELECT 1 FROM policies WHERE org_id = ? AND name = ? AND id IS NOT ?)", [org, name, id]) ?? false
+        try db.bool("SELECT EXISTS (SELECT 1 FROM policies WHERE org_id = ? AND name = ?2 AND (CAST(?3 AS TEXT) IS NULL OR id <> ?3))", [org, name, id]) ?? false
     }
 
     /// An organization's policies, oldest first.
@@ -112,25 +112,22 @@ package enum PolicyRepository {
     /// A scan's findings with when each vulnerability was first detected in the organization
     /// (for the same package). The purl (read from the finding's JSON) and the first sighting
     /// (a join) are read only when asked for: only package rules need the one, SLA rules the other.
-    package static func findings(_ db: Database, scanId: String, org: String, purls: Bool = true, firstSeen: Bool = true) throws
+    package static func findings(_ db: any SQLConnection, scanId: String, org: String, purls: Bool = true, firstSeen: Bool = true) throws
         -> [FindingInput]
     {
-        let rows = try Row.fetchCursor(
-            db.cachedStatement(
-                sql: """
-                    SELECT f.seq, f.vulnerability_id, f.severity_rank, f.fixable, f.pkg_name, f.pkg_version, f.pkg_type,
-                        CASE WHEN ?3 THEN COALESCE(f.purl, json_extract(f.detail, '$.package.purl')) END AS purl, f.kev, f.epss_percentile,
-                        CASE WHEN ?4 THEN (SELECT s.first_detected_at FROM vulnerability_sightings s
-                            WHERE s.org_id = ?1 AND s.vulnerability_id = f.vulnerability_id AND s.pkg_name = f.pkg_name) END
-                            AS first_detected_at
-                    FROM findings f
-                    WHERE f.scan_id = ?2 ORDER BY f.seq
-                    """),
-            arguments: [org, scanId, purls, firstSeen])
-        // A cursor (rows read in place, not copied) and columns by position: a name lookup per
-        // column and row was a fifth of a 10,000-finding check.
+        // Rows one at a time and columns by position: a name lookup per column and row was a
+        // fifth of a 10,000-finding check.
         var out: [FindingInput] = []
-        while let row = try rows.next() {
+        try db.each("""
+            SELECT f.seq, f.vulnerability_id, f.severity_rank, f.fixable, f.pkg_name, f.pkg_version, f.pkg_type,
+                CASE WHEN ?3 = 1 THEN COALESCE(f.purl, \(db.dialect.json("f.detail", "package", "purl"))) END AS purl, f.kev, f.epss_percentile,
+                CASE WHEN ?4 = 1 THEN (SELECT s.first_detected_at FROM vulnerability_sightings s
+                    WHERE s.org_id = ?1 AND s.vulnerability_id = f.vulnerability_id AND s.pkg_name = f.pkg_name) END
+                    AS first_detected_at
+            FROM findings f
+            WHERE f.scan_id = ?2 ORDER BY f.seq
+            """, [org, scanId, purls, firstSeen]
+        ) { row in
             out.append(FindingInput(
                 seq: row[0], vulnerabilityId: row[1], severityRank: row[2], fixable: row[3], pkgName: row[4], pkgVersion: row[5],
                 pkgType: row[6], purl: row[7] ?? "", kev: row[8], epssPercentile: row[9], firstDetectedAt: row[10]))

@@ -1,4 +1,4 @@
-package import Cron
+public import Cron
 
 extension Migrations {
     /// The app database's tables on PostgreSQL: what the SQLite migrations up to
@@ -317,6 +317,29 @@ extension Migrations {
                 FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
             CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
                 FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+            """#),
+        // PostgreSQL only: several nodes cache credentials and registry pages. A statement
+        // that changes a cached table marks its transaction (the writing node drops its
+        // caches at commit) and notifies every node (delivered at commit, never on rollback).
+        SQLMigration("server.pg.v15.cache-invalidation", #"""
+            CREATE FUNCTION harborguard_invalidate() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    PERFORM set_config('harborguard.invalidate_' || TG_ARGV[0], '1', true);
+                    PERFORM pg_notify('harborguard_invalidate', TG_ARGV[0]);
+                    RETURN NULL;
+                END $$;
+            CREATE TRIGGER api_keys_invalidate_auth AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON api_keys
+                FOR EACH STATEMENT EXECUTE FUNCTION harborguard_invalidate('auth');
+            CREATE TRIGGER users_invalidate_auth AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON users
+                FOR EACH STATEMENT EXECUTE FUNCTION harborguard_invalidate('auth');
+            CREATE TRIGGER sessions_invalidate_auth AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON sessions
+                FOR EACH STATEMENT EXECUTE FUNCTION harborguard_invalidate('auth');
+            CREATE TRIGGER organizations_invalidate_auth AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON organizations
+                FOR EACH STATEMENT EXECUTE FUNCTION harborguard_invalidate('auth');
+            CREATE TRIGGER organizations_invalidate_registries AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON organizations
+                FOR EACH STATEMENT EXECUTE FUNCTION harborguard_invalidate('registries');
+            CREATE TRIGGER registries_invalidate_registries AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON registries
+                FOR EACH STATEMENT EXECUTE FUNCTION harborguard_invalidate('registries');
             """#),
     ] + JobStore.postgresMigrations + Scheduler.postgresMigrations
 }

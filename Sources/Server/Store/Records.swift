@@ -305,7 +305,7 @@ public struct RegistryRecord: StoredRecord, Hashable {
     public static func credentialsOwner(_ id: String) -> String { "registry:\(id):credentials" }
 
     /// The organization's registry `id` (see `RegistryRepository`).
-    public static func fetch(_ db: Database, id: String, org: String) throws -> RegistryRecord? {
+    public static func fetch(_ db: any SQLConnection, id: String, org: String) throws -> RegistryRecord? {
         try RegistryRepository.registry(db, id: id, org: org)
     }
 }

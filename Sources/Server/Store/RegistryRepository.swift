@@ -1,4 +1,4 @@
-package import Cron
+public import Cron
 package import Foundation
 
 /// The registries aggregate: the `registries` rows, their health, webhook token and deletion.
@@ -70,14 +70,14 @@ package enum RegistryRepository {
             args.append(only)
         }
         if let like = q.like {
-            filters.append("(name LIKE ? ESCAPE '\\' OR url LIKE ? ESCAPE '\\')")
+            filters.append("(name \(db.dialect.like) ? ESCAPE '\\' OR url \(db.dialect.like) ? ESCAPE '\\')")
             args += [like, like]
         }
         if let provider = q.provider {
             filters.append("provider = ?")
             args.append(provider)
         }
-        let order = q.sortColumn.map { "\($0) \(q.descending ? "DESC" : "ASC"), id" } ?? "created_at, id"
+        let order = q.sortColumn.map { "\(db.dialect.orderTerm($0, descending: q.descending)), id" } ?? "created_at, id"
         let whereSQL = filters.joined(separator: " AND ")
         let total = try db.int("SELECT COUNT(*) FROM registries WHERE \(whereSQL)", args) ?? 0
         let registries = try db.fetchAll(

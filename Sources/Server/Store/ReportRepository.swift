@@ -1,6 +1,5 @@
-import Cron
+public import Cron
 package import Foundation
-package import GRDB
 package import Scan
 
 /// The rows of the CSV reports, read through cursors in the caller's (one) read transaction so
@@ -55,43 +54,44 @@ package enum ReportRepository {
     }
 
     /// Calls `body` with every finding the query selects, in (scan, stored order).
-    package static func eachFinding(_ q: FindingsQuery, in db: Database, _ body: (FindingRow) throws -> Void) throws {
+    package static func eachFinding(_ q: FindingsQuery, in db: any SQLConnection, _ body: (FindingRow) throws -> Void) throws {
         var filters: [String] = []
-        var args: [any DatabaseValueConvertible & Sendable] = []
+        var args: [any SQLBindable] = []
         for id in q.registryIds { filters.append("s.registry_id = ?"); args.append(id) }
         if let v = q.imageId { filters.append("s.image_id = ?"); args.append(v) }
-        if let ranks = q.severityRanks { filters.append("f.severity_rank IN (\(ranks.map(String.init).joined(separator: ",")))") }
+        if let ranks = q.severityRanks { filters.append(ranks.isEmpty ? "1 = 0" : "f.severity_rank IN (\(ranks.map(String.init).joined(separator: ",")))") }
         if let b = q.fixable { filters.append("f.fixable = \(b ? 1 : 0)") }
         if let v = q.package { filters.append("f.pkg_name = ?"); args.append(v) }
         let (conditions, conditionArgs) = q.priority.conditions()
         filters += conditions
-        args += conditionArgs.map(SQLiteConnection.databaseValue)
+        args += conditionArgs
         let whereSQL = filters.map { " AND " + $0 }.joined()
         // Digits and `-:.TZ` only: safe inline.
         let nowText = Timestamp.format(q.now)
+        let d = db.dialect
         let scans: String
-        var scanArgs: [any DatabaseValueConvertible & Sendable] = [q.org]
+        var scanArgs: [any SQLBindable] = [q.org]
         if let scanId = q.scanId {
             scans = """
-                SELECT s.id, (SELECT group_concat(t.name, ' ') FROM image_tags t WHERE t.last_scan_id = s.id) AS tags
+                SELECT s.id, (SELECT \(d.groupConcat("t.name", separator: " ")) FROM image_tags t WHERE t.last_scan_id = s.id) AS tags
                 FROM scans s WHERE s.org_id = ?1 AND s.id = ?
                 """
             scanArgs.append(scanId)
         } else {
             scans = """
-                SELECT t.last_scan_id AS id, group_concat(t.name, ' ') AS tags FROM image_tags t JOIN images i ON i.id = t.image_id
+                SELECT t.last_scan_id AS id, \(d.groupConcat("t.name", separator: " ")) AS tags FROM image_tags t JOIN images i ON i.id = t.image_id
                 WHERE i.org_id = ?1 AND t.last_scan_id IS NOT NULL GROUP BY t.last_scan_id
                 """
         }
         let sql = """
             WITH chosen AS (\(scans))
             SELECT r.name, i.full_name, c.tags, s.digest, s.id, f.vulnerability_id,
-                (SELECT group_concat(value, ' ') FROM json_each(f.detail, '$.aliases')),
+                \(d.jsonArrayJoined("f.detail", "aliases", separator: " ")),
                 f.severity_rank, f.severity_source,
-                COALESCE(json_extract(f.detail, '$.cvssRating.score'), json_extract(f.detail, '$.cvss')),
-                json_extract(f.detail, '$.cvssRating.vector'), f.epss, f.epss_percentile, f.kev, f.priority_rank,
-                f.pkg_name, f.pkg_version, f.pkg_type, COALESCE(f.purl, json_extract(f.detail, '$.package.purl')), json_extract(f.detail, '$.fixedVersion'),
-                json_extract(f.detail, '$.fixState'), json_extract(f.detail, '$.title'),
+                COALESCE(\(d.json("f.detail", "cvssRating", "score")), \(d.json("f.detail", "cvss"))),
+                \(d.json("f.detail", "cvssRating", "vector")), f.epss, f.epss_percentile, f.kev, f.priority_rank,
+                f.pkg_name, f.pkg_version, f.pkg_type, COALESCE(f.purl, \(d.json("f.detail", "package", "purl"))),
+                \(d.json("f.detail", "fixedVersion")), \(d.json("f.detail", "fixState")), \(d.json("f.detail", "title")),
                 COALESCE(
                     (SELECT status FROM triage WHERE org_id = ?1 AND vulnerability_id = f.vulnerability_id AND image_id = s.image_id
                         AND (expires_at IS NULL OR expires_at > '\(nowText)')),
@@ -106,8 +106,7 @@ package enum ReportRepository {
             WHERE s.org_id = ?1\(whereSQL)
             ORDER BY s.id, f.seq
             """
-        let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(scanArgs + args))
-        while let r = try rows.next() {
+        try db.each(sql, scanArgs + args) { r in
             try body(FindingRow(
                 registry: r[0], image: r[1], tags: r[2], digest: r[3], scanId: r[4], vulnerabilityId: r[5], aliases: r[6],
                 severity: Severity(rank: r[7]), severitySource: r[8], cvssScore: r[9], cvssVector: r[10], epss: r[11],
@@ -119,10 +118,10 @@ package enum ReportRepository {
     /// Triage decisions in force (unexpired) for a printable report: the organization's, or the
     /// ones that concern one image (its own and organization-wide decisions on vulnerabilities
     /// found in its latest scans), newest first, at most `limit`.
-    package static func triageDecisions(org: String, imageId: String?, registryScope: String?, now: Date, limit: Int, in db: Database) throws -> [Row] {
+    package static func triageDecisions(org: String, imageId: String?, registryScope: String?, now: Date, limit: Int, in db: any SQLConnection) throws -> [SQLRow] {
         let nowText = Timestamp.format(now)
         var filters = ["t.org_id = ?", "(t.expires_at IS NULL OR t.expires_at > ?)"]
-        var args: [any DatabaseValueConvertible & Sendable] = [org, nowText]
+        var args: [any SQLBindable] = [org, nowText]
         if let imageId {
             filters.append("""
                 (t.image_id = ? OR (t.image_id = '' AND t.vulnerability_id IN (
@@ -135,13 +134,10 @@ package enum ReportRepository {
             filters.append("t.image_id IN (SELECT id FROM images WHERE registry_id = ?)")
             args.append(registryScope)
         }
-        return try Row.fetchAll(
-            db,
-            sql: """
+        return try db.query("""
                 SELECT t.vulnerability_id, t.image_id, i.full_name, t.status, t.note, t.expires_at, t.updated_by, t.updated_at
                 FROM triage t LEFT JOIN images i ON i.id = t.image_id
                 WHERE \(filters.joined(separator: " AND ")) ORDER BY t.updated_at DESC, t.vulnerability_id LIMIT ?
-                """,
-            arguments: StatementArguments(args + [limit]))
+                """, args + [limit])
     }
 }

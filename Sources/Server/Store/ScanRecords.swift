@@ -1,6 +1,6 @@
-import Cron
+public import Cron
 import Foundation
-public import GRDB
+import GRDB
 public import Scan
 
 /// Scan job payloads, shared by sync, push events, the API and the scheduler.
@@ -100,18 +100,16 @@ public struct ScannerRunRecord: Sendable, Hashable, Codable {
 
 /// The layer-analysis cache in the appliance database, keyed by (layer digest, analyser
 /// version): a rescan of an image whose layers were seen downloads no layer.
-public struct SQLiteLayerCache: LayerAnalysisCache {
-    let writer: any DatabaseWriter
+public struct DatabaseLayerCache: LayerAnalysisCache {
+    let database: any SQLDatabase
 
-    public init(writer: any DatabaseWriter) {
-        self.writer = writer
+    public init(database: any SQLDatabase) {
+        self.database = database
     }
 
     public func get(digest: String) async -> LayerAnalysis? {
-        let data: Data? = try? await writer.read { db in
-            try Data.fetchOne(
-                db.cachedStatement(sql: "SELECT analysis FROM layer_analyses WHERE digest = ? AND analyzer_version = ?"),
-                arguments: [digest, LayerAnalysis.analyzerVersion])
+        let data: Data? = try? await database.read { db in
+            try db.data("SELECT analysis FROM layer_analyses WHERE digest = ? AND analyzer_version = ?", [digest, LayerAnalysis.analyzerVersion])
         }
         guard let data else { return nil }
         return try? JSONDecoder().decode(LayerAnalysis.self, from: data)
@@ -120,10 +118,11 @@ public struct SQLiteLayerCache: LayerAnalysisCache {
     public func put(_ analysis: LayerAnalysis, digest: String) async {
         guard let data = try? ScanRepository.findingEncoder.encode(analysis) else { return }
         let ts = Timestamp.format(Date())
-        _ = try? await writer.write { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO layer_analyses (digest, analyzer_version, analysis, created_at) VALUES (?, ?, ?, ?)",
-                arguments: [digest, analysis.analyzerVersion, data, ts])
+        _ = try? await database.write { db in
+            try db.execute("""
+                INSERT INTO layer_analyses (digest, analyzer_version, analysis, created_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (digest, analyzer_version) DO UPDATE SET analysis = excluded.analysis, created_at = excluded.created_at
+                """, [digest, analysis.analyzerVersion, data, ts])
         }
     }
 }

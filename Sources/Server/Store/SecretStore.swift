@@ -29,28 +29,21 @@ public struct SecretStore: Sendable {
     static func dekAAD(owner: String, kekId: String) -> Data { Data("dek:\(kekId):\(owner)".utf8) }
 
     /// Seals `plaintext` for `owner` inside the caller's transaction (replacing any previous secret).
-    public func seal(_ plaintext: Data, owner: String, in db: Database) throws {
+    public func seal(_ plaintext: Data, owner: String, in db: any SQLConnection) throws {
         let (kekId, kek) = try keyring.current().primaryKey()
         let dek = SymmetricKey(size: .bits256)
         let ciphertext = try AES.GCM.seal(plaintext, using: dek, authenticating: Data(owner.utf8)).combined!
         let dekBytes = dek.withUnsafeBytes { Data($0) }
         let wrapped = try AES.GCM.seal(dekBytes, using: kek, authenticating: Self.dekAAD(owner: owner, kekId: kekId))
             .combined!
-        try db.execute(
-            sql: """
+        try db.execute("""
                 INSERT INTO secrets (owner, kek_id, wrapped_dek, ciphertext, created_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(owner) DO UPDATE SET kek_id = excluded.kek_id, wrapped_dek = excluded.wrapped_dek,
                     ciphertext = excluded.ciphertext, created_at = excluded.created_at
-                """,
-            arguments: [owner, kekId, wrapped, ciphertext, RFC3339.string(Date())])
+                """, [owner, kekId, wrapped, ciphertext, RFC3339.string(Date())])
     }
 
     /// Opens the secret of `owner`, or nil when none is stored.
-    public func open(owner: String, in db: Database) throws -> Data? {
-        try open(owner: owner, in: db.sql)
-    }
-
-    /// The same on either engine.
     public func open(owner: String, in db: any SQLConnection) throws -> Data? {
         guard let row = try db.queryOne("SELECT kek_id, wrapped_dek, ciphertext FROM secrets WHERE owner = ?", [owner])
         else { return nil }
@@ -71,10 +64,6 @@ public struct SecretStore: Sendable {
     }
 
     /// Every owner with a stored secret, sorted.
-    package static func owners(in db: Database) throws -> [String] {
-        try owners(in: db.sql)
-    }
-
     package static func owners(in db: any SQLConnection) throws -> [String] {
         try db.query("SELECT owner FROM secrets ORDER BY owner", []).compactMap { $0.string(0) }
     }
@@ -90,20 +79,19 @@ public struct SecretStore: Sendable {
         return (owners.count, bad)
     }
 
-    package static func kekIds(otherThan kekId: String, in db: Database) throws -> [String] {
-        try String.fetchAll(db, sql: "SELECT DISTINCT kek_id FROM secrets WHERE kek_id <> ?", arguments: [kekId])
+    package static func kekIds(otherThan kekId: String, in db: any SQLConnection) throws -> [String] {
+        try db.strings("SELECT DISTINCT kek_id FROM secrets WHERE kek_id <> ?", [kekId])
     }
 
-    public func delete(owner: String, in db: Database) throws {
-        try db.execute(sql: "DELETE FROM secrets WHERE owner = ?", arguments: [owner])
+    public func delete(owner: String, in db: any SQLConnection) throws {
+        try db.execute("DELETE FROM secrets WHERE owner = ?", [owner])
     }
 
     /// Re-wraps every DEK not under `targetId` with that KEK (one transaction by the caller).
     /// Returns how many DEKs were re-wrapped.
-    public static func rewrapAll(to targetId: String, keyring: Keyring, in db: Database) throws -> Int {
+    public static func rewrapAll(to targetId: String, keyring: Keyring, in db: any SQLConnection) throws -> Int {
         let target = try keyring.symmetricKey(targetId)
-        let rows = try Row.fetchAll(
-            db, sql: "SELECT owner, kek_id, wrapped_dek FROM secrets WHERE kek_id != ?", arguments: [targetId])
+        let rows = try db.query("SELECT owner, kek_id, wrapped_dek FROM secrets WHERE kek_id != ?", [targetId])
         for row in rows {
             let owner: String = row["owner"]
             let oldId: String = row["kek_id"]
@@ -118,9 +106,7 @@ public struct SecretStore: Sendable {
             }
             let wrapped = try AES.GCM.seal(dek, using: target, authenticating: dekAAD(owner: owner, kekId: targetId))
                 .combined!
-            try db.execute(
-                sql: "UPDATE secrets SET kek_id = ?, wrapped_dek = ? WHERE owner = ?",
-                arguments: [targetId, wrapped, owner])
+            try db.execute("UPDATE secrets SET kek_id = ?, wrapped_dek = ? WHERE owner = ?", [targetId, wrapped, owner])
         }
         return rows.count
     }

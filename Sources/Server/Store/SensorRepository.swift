@@ -1,4 +1,4 @@
-package import Cron
+public import Cron
 package import Foundation
 import GRDB
 

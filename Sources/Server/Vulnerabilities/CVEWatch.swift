@@ -1,6 +1,6 @@
-import Cron
+public import Cron
 public import Foundation
-public import GRDB
+import GRDB
 public import Scan
 import Store
 
@@ -110,7 +110,7 @@ public enum CVEWatch {
 
     /// True when some enabled channel of the organization subscribes to a CVE-watch event
     /// (otherwise the rematch does not compute alerts).
-    public static func subscribed(orgId: String, in db: Database) throws -> Bool {
+    public static func subscribed(orgId: String, in db: any SQLConnection) throws -> Bool {
         try NotificationRepository.enabledChannels(db, org: orgId).contains { channel in
             channel.events.contains { e in events.contains { $0.rawValue == e } }
         }
@@ -120,7 +120,7 @@ public enum CVEWatch {
     /// findings and alerts sent before are skipped. Returns the number of events emitted.
     @discardableResult
     public static func record(
-        _ alerts: [Alert], orgId: String, imageId: String?, reference: String, digest: String, now: Date, in db: Database
+        _ alerts: [Alert], orgId: String, imageId: String?, reference: String, digest: String, now: Date, in db: any SQLConnection
     ) throws -> Int {
         guard !alerts.isEmpty else { return 0 }
         let excepted = try ScanRepository.suppressedVulnerabilities(orgId: orgId, imageId: imageId, now: now, in: db)

@@ -114,7 +114,7 @@ extension ScanRunner {
 
     /// Enqueues a rematch (one queued or running at a time).
     @discardableResult
-    public static func enqueueRematch(reason: String, orgId: String? = nil, now: Date, in db: Database) throws -> Job {
+    public static func enqueueRematch(reason: String, orgId: String? = nil, now: Date, in db: any SQLConnection) throws -> Job {
         try JobStore.enqueue(
             try NewJob(
                 .rematch, RematchJobPayload(orgId: orgId, reason: reason), orgId: orgId, dedupeKey: "rematch:\(orgId ?? "*")",
@@ -125,10 +125,23 @@ extension ScanRunner {
 
     /// For `db import`/`db update` on the command line: queue a rematch in the appliance
     /// database of `dataDir` (the running server picks it up); nil when there is none.
-    public static func enqueueRematch(dataDir: DataDirectory, reason: String) throws -> Job? {
-        guard dataDir.exists else { return nil }
-        let db = try AppDatabase.open(path: dataDir.databasePath)
-        return try db.writer.write { db in try enqueueRematch(reason: reason, now: Date(), in: db) }
+    /// On PostgreSQL (`databaseURL`), the job goes into the shared queue.
+    public static func enqueueRematch(dataDir: DataDirectory, databaseURL: String? = nil, reason: String) async throws -> Job? {
+        let db: AppDatabase
+        if let databaseURL {
+            db = try await AppDatabase.open(postgresURL: databaseURL, connections: 1)
+        } else {
+            guard dataDir.exists else { return nil }
+            db = try AppDatabase.open(path: dataDir.databasePath)
+        }
+        do {
+            let job = try await db.write { db in try enqueueRematch(reason: reason, now: Date(), in: db) }
+            await db.close()
+            return job
+        } catch {
+            await db.close()
+            throw error
+        }
     }
 
     /// Images matched at once: reading, matching and encoding run on both cores while one
@@ -239,7 +252,7 @@ extension ScanRunner {
             if loaded.watched, plan.change != .none { alerts = CVEWatch.alerts(before: before, after: next) }
         }
         let found = alerts
-        let watch: @Sendable (Database) throws -> Int = { db in
+        let watch: @Sendable (any SQLConnection) throws -> Int = { db in
             try CVEWatch.record(
                 found, orgId: target.orgId, imageId: target.imageId, reference: target.reference,
                 digest: target.manifestDigest, now: now, in: db)

@@ -13,7 +13,7 @@ extension ScanRunner {
     /// Enqueues an update (one queued or running at a time).
     @discardableResult
     public static func enqueueVulnDBUpdate(
-        url: String?, ecosystems: [String]?, sources: [String]? = nil, orgId: String?, now: Date, in db: Database
+        url: String?, ecosystems: [String]?, sources: [String]? = nil, orgId: String?, now: Date, in db: any SQLConnection
     ) throws -> (job: Job, created: Bool) {
         try JobStore.enqueue(
             try NewJob(
@@ -53,7 +53,7 @@ extension ScanRunner {
         if refresh.changed {
             let now = services.now
             let names = refresh.changedNames.joined(separator: ", ")
-            try await services.db.writer.write { db in
+            try await services.db.write { db in
                 _ = try Self.enqueueRematch(reason: "vulndb update: \(names)", now: now, in: db)
             }
         }
