@@ -134,6 +134,9 @@ import Testing
         }
         let start = Date()
         #expect(try await f.rematch()["alerts"] == 1)
+        // "At once" is measured against the rematch's own end, not a wall-clock bound: the
+        // full suite runs ~100 suites on 2 cores, and the rematch itself may take seconds there.
+        let ended = Date().timeIntervalSince(start)
         let flushes = try await f.db.writer.read { db in
             try Row.fetchAll(db, sql: "SELECT run_at FROM jobs WHERE type = 'notify_flush' ORDER BY run_at").map { row -> TimeInterval in
                 let at: String = row[0]
@@ -141,7 +144,7 @@ import Testing
             }
         }
         #expect(flushes.count == 2)
-        #expect((flushes.first ?? 99) < 2, "the release is due at once: \(flushes)")
+        #expect((flushes.first ?? 99) <= ended + 1, "the release is due at once (the rematch ended at \(ended) s): \(flushes)")
         #expect((flushes.last ?? 0) > 590, "the safety net is ten minutes on: \(flushes)")
         #expect(try await f.db.writer.read { db in try NotificationRepository.pendingCount(db, channelId: "chn_s") } == 1)
     }
