@@ -14,14 +14,15 @@ public enum AdminTasks {
         dataDir: DataDirectory, databaseURL: String? = nil, name: String, role: Role, expiresAt: Date?
     ) async throws -> String {
         let opened = try await dataDir.open(databaseURL: databaseURL, createIfMissing: false)
-        defer { Task { [db = opened.db] in await db.close() } }
         let orgId = opened.orgId
-        let key = try await opened.db.write { db in
-            try DataDirectory.insertAPIKey(
-                db, org: orgId, name: name, role: role, createdBy: "admin-cli", now: Date(), expiresAt: expiresAt)
+        return try await opened.db.closing { app in
+            let key = try await app.write { db in
+                try DataDirectory.insertAPIKey(
+                    db, org: orgId, name: name, role: role, createdBy: "admin-cli", now: Date(), expiresAt: expiresAt)
+            }
+            try await dataDir.retireInitialAdminKeyIfSetUp(app)
+            return key
         }
-        try await dataDir.retireInitialAdminKeyIfSetUp(opened.db)
-        return key
     }
 
     /// Creates a user in organization `default`; returns the user id.
@@ -29,20 +30,22 @@ public enum AdminTasks {
         dataDir: DataDirectory, databaseURL: String? = nil, username: String, password: String, role: Role, cost: UInt8
     ) async throws -> String {
         let opened = try await dataDir.open(databaseURL: databaseURL, createIfMissing: false)
-        defer { Task { [db = opened.db] in await db.close() } }
-        let hash = try await Passwords.hash(password, cost: cost)
-        let id = IDs.make("usr")
-        let now = Date()
-        try await opened.db.write { [opened] db in
-            if try AccountRepository.usernameExists(db, username) {
-                throw AdminError(description: "a user named '\(username)' already exists")
+        let orgId = opened.orgId
+        return try await opened.db.closing { app in
+            let hash = try await Passwords.hash(password, cost: cost)
+            let id = IDs.make("usr")
+            let now = Date()
+            try await app.write { db in
+                if try AccountRepository.usernameExists(db, username) {
+                    throw AdminError(description: "a user named '\(username)' already exists")
+                }
+                try AccountRepository.insertUser(
+                    db, UserRecord(id: id, orgId: orgId, username: username, name: nil, passwordHash: hash, role: role, now: now))
+                try AuditRepository.append(db, AuditRecord(orgId: orgId, actor: "admin-cli", action: "member.create", target: id, ip: nil, createdAt: now))
             }
-            try AccountRepository.insertUser(
-                db, UserRecord(id: id, orgId: opened.orgId, username: username, name: nil, passwordHash: hash, role: role, now: now))
-            try AuditRepository.append(db, AuditRecord(orgId: opened.orgId, actor: "admin-cli", action: "member.create", target: id, ip: nil, createdAt: now))
+            try await dataDir.retireInitialAdminKeyIfSetUp(app)
+            return id
         }
-        try await dataDir.retireInitialAdminKeyIfSetUp(opened.db)
-        return id
     }
 }
 
@@ -60,14 +63,15 @@ public enum HealthCheck {
     /// every sealed secret with the current keyring.
     public static func run(dataDir: DataDirectory, databaseURL: String? = nil) async throws -> Report {
         let opened = try await dataDir.open(databaseURL: databaseURL, createIfMissing: false)
-        defer { Task { [db = opened.db] in await db.close() } }
         let store = SecretStore(keyring: opened.keyring)
-        return try await opened.db.read { db in
-            let integrity = try db.grdb.map(AppDatabase.integrityCheck) ?? (try db.int("SELECT 1") == 1 ? "ok" : "no answer")
-            let (secrets, bad) = try store.unreadable(in: db)
-            return Report(
-                integrity: integrity, secrets: secrets, unreadable: bad.map { "\($0.owner): \($0.error)" },
-                keyringPath: dataDir.keyringPath)
+        return try await opened.db.closing { app in
+            try await app.read { db in
+                let integrity = try db.grdb.map(AppDatabase.integrityCheck) ?? (try db.int("SELECT 1") == 1 ? "ok" : "no answer")
+                let (secrets, bad) = try store.unreadable(in: db)
+                return Report(
+                    integrity: integrity, secrets: secrets, unreadable: bad.map { "\($0.owner): \($0.error)" },
+                    keyringPath: dataDir.keyringPath)
+            }
         }
     }
 }

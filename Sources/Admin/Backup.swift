@@ -445,7 +445,7 @@ public enum Backup {
                 throw BackupError.io("the database is not migrated to this build's schema: start a node of this version on it first")
             }
             _ = try await db.read { c in
-                try LogicalExport.export(postgres: c, tables: tables, migrations: Migrations.identifiers) { try file.write(contentsOf: $0) }
+                try LogicalExport.export(c, tables: tables, migrations: Migrations.identifiers) { try file.write(contentsOf: $0) }
             }
             await db.close()
         } catch {

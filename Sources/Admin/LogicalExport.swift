@@ -82,19 +82,6 @@ public enum LogicalExport {
         }
     }
 
-    static func exportEncoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
-
-    /// One JSON line.
-    static func encodedLine(_ value: some Encodable, _ encoder: JSONEncoder) throws -> Data {
-        var d = try encoder.encode(value)
-        d.append(0x0A)
-        return d
-    }
-
     /// The SQLite database's tables, parents before children.
     static func sqliteTables(_ db: Database) throws -> [String] {
         let names = try String.fetchAll(
@@ -124,21 +111,37 @@ public enum LogicalExport {
     /// consistent snapshot while the server runs) through `write`. Returns rows per table.
     @discardableResult
     public static func export(sqlite db: Database, write: (Data) throws -> Void) throws -> [String: Int] {
-        let encoder = exportEncoder()
-        func line(_ value: some Encodable) throws { try write(try encodedLine(value, encoder)) }
         let migrations = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
-        try line(Header(harborguardExport: 1, engine: "sqlite", migrations: migrations, createdAt: RFC3339.string(Date())))
+        return try export(db, tables: try sqliteTables(db), migrations: migrations, write: write)
+    }
+
+    /// Writes `tables` of `db` through `write`, inside the caller's read transaction (one
+    /// consistent snapshot while the server or the nodes run). On PostgreSQL the tables and
+    /// schema steps are those of this build's SQLite schema (the same tables,
+    /// `PostgresSchemaTests`), so an export of either engine restores into either. Rows stream
+    /// (`SQLConnection.each`) and are written a megabyte at a time.
+    @discardableResult
+    public static func export(
+        _ db: any SQLConnection, tables: [String], migrations: [String], write: (Data) throws -> Void
+    ) throws -> [String: Int] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        func line(_ value: some Encodable) throws {
+            var d = try encoder.encode(value)
+            d.append(0x0A)
+            try write(d)
+        }
+        try line(Header(harborguardExport: 1, engine: db.dialect.rawValue, migrations: migrations, createdAt: RFC3339.string(Date())))
         var counts: [String: Int] = [:]
-        for table in try sqliteTables(db) {
+        for table in tables {
             let quoted = "\"\(table)\""
-            let rows = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(quoted)") ?? 0
-            let statement = try db.makeStatement(sql: "SELECT * FROM \(quoted)")
-            try line(TableHeader(table: table, columns: statement.columnNames, rows: rows))
-            let cursor = try Row.fetchCursor(statement)
+            let rows = try db.int("SELECT COUNT(*) FROM \(quoted)") ?? 0
+            let columns = try columnNames(db, table: table)
+            try line(TableHeader(table: table, columns: columns, rows: rows))
             var n = 0
             var batch = Data()
-            while let row = try cursor.next() {
-                batch.append(try encoder.encode(row.databaseValues.map { Cell(SQLiteConnection.value($0)) }))
+            try db.each("SELECT \(columns.map { "\"\($0)\"" }.joined(separator: ", ")) FROM \(quoted)", []) { row in
+                batch.append(try encoder.encode(row.values.map(Cell.init)))
                 batch.append(0x0A)
                 n += 1
                 if batch.count > 1 << 20 {
@@ -154,46 +157,15 @@ public enum LogicalExport {
         return counts
     }
 
-    /// Writes every table of a PostgreSQL database through `write`, inside the caller's
-    /// (repeatable-read, read-only) transaction: one consistent snapshot while nodes run.
-    /// Tables come in the order and under the schema steps of this build's SQLite schema (the
-    /// PostgreSQL schema is the same tables, `PostgresSchemaTests`), so the export restores
-    /// into either engine. Rows are read through a cursor, a thousand at a time.
-    @discardableResult
-    public static func export(
-        postgres db: any SQLConnection, tables: [String], migrations: [String], write: (Data) throws -> Void
-    ) throws -> [String: Int] {
-        let encoder = exportEncoder()
-        func line(_ value: some Encodable) throws { try write(try encodedLine(value, encoder)) }
-        try line(Header(harborguardExport: 1, engine: "postgres", migrations: migrations, createdAt: RFC3339.string(Date())))
-        var counts: [String: Int] = [:]
-        for table in tables {
-            let quoted = "\"\(table)\""
-            let rows = try db.int("SELECT COUNT(*) FROM \(quoted)") ?? 0
-            let columns = try db.strings(
+    /// A table's columns in their declared order.
+    static func columnNames(_ db: any SQLConnection, table: String) throws -> [String] {
+        switch db.dialect {
+        case .sqlite: try db.strings("SELECT name FROM pragma_table_info(?) ORDER BY cid", [table])
+        case .postgres:
+            try db.strings(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
                 [table])
-            try line(TableHeader(table: table, columns: columns, rows: rows))
-            let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
-            try db.execute("DECLARE hg_export NO SCROLL CURSOR FOR SELECT \(list) FROM \(quoted)")
-            var n = 0
-            while true {
-                let chunk = try db.query("FETCH 1000 FROM hg_export", [])
-                if chunk.isEmpty { break }
-                var batch = Data()
-                for row in chunk {
-                    batch.append(try encoder.encode(row.values.map(Cell.init)))
-                    batch.append(0x0A)
-                }
-                try write(batch)
-                n += chunk.count
-            }
-            try db.execute("CLOSE hg_export")
-            guard n == rows else { throw BackupError.io("\(table) changed while it was exported") }
-            counts[table] = n
         }
-        try line(End(end: true, counts: counts))
-        return counts
     }
 
     /// What an import did.

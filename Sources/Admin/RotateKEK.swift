@@ -25,11 +25,14 @@ public enum KEKRotation {
 
     public static func rotate(dataDir: DataDirectory, databaseURL: String? = nil, now: Date = Date()) async throws -> Report {
         let path = dataDir.keyringPath
-        var ring = try Keyring.load(path: path)
-        let db = try await databaseURL.asyncMap { try await AppDatabase.open(postgresURL: $0, connections: 1) }
-            ?? AppDatabase.open(path: dataDir.databasePath)
-        defer { Task { await db.close() } }
+        let ring = try Keyring.load(path: path)
+        return try await dataDir.openDatabase(databaseURL: databaseURL).closing { db in
+            try await rotate(ring, keyringPath: path, db: db, now: now)
+        }
+    }
 
+    static func rotate(_ current: Keyring, keyringPath path: String, db: AppDatabase, now: Date) async throws -> Report {
+        var ring = current
         // Step 1: the new key joins the keyring as primary; old keys stay for unwrapping.
         let entry = Keyring.newEntry(now: now)
         ring.keys.append(entry)
@@ -67,12 +70,5 @@ public enum KEKRotation {
             }
         }
         return Report(newKekId: entry.id, retired: old.map(\.id), rewrapped: rewrapped + stragglers)
-    }
-}
-
-extension Optional {
-    func asyncMap<U>(_ transform: (Wrapped) async throws -> U) async rethrows -> U? {
-        guard let self else { return nil }
-        return try await transform(self)
     }
 }

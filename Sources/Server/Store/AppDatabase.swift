@@ -85,14 +85,27 @@ public struct AppDatabase: Sendable {
         if let pg = sql as? PostgreSQLDatabase { await pg.close() }
     }
 
+    /// Runs `body`, then closes the database whether `body` threw or not: for a command that
+    /// opens the database for one task.
+    public func closing<T>(_ body: (AppDatabase) async throws -> T) async throws -> T {
+        do {
+            let result = try await body(self)
+            await close()
+            return result
+        } catch {
+            await close()
+            throw error
+        }
+    }
+
     /// Runs `body` in a read-only transaction (a snapshot) off the cooperative pool.
     public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
         try await sql.read(body)
     }
 
     /// Runs `body` in a write transaction off the cooperative pool. On PostgreSQL the body
-    /// may run again after a serialization conflict: it must not have effects outside the
-    /// database (use `afterCommit`).
+    /// may run again after a deadlock: it must not have effects outside the database (use
+    /// `afterCommit`).
     public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
         guard sql.dialect == .postgres else { return try await sql.write(body) }
         let hub = invalidations
@@ -101,10 +114,8 @@ public struct AppDatabase: Sendable {
             // The triggers on cached tables mark the transaction (see `Migrations.postgres`);
             // this node drops its caches at commit, before the request answers. Other nodes
             // hear the same change through NOTIFY.
-            if let row = try db.queryOne(
-                "SELECT current_setting('harborguard.invalidate_auth', true), current_setting('harborguard.invalidate_registries', true)")
-            {
-                let changed = CachedTables.changed(auth: row.string(0) == "1", registries: row.string(1) == "1")
+            if let row = try db.queryOne(CachedTables.markedQuery) {
+                let changed = CachedTables.marked(row)
                 if !changed.isEmpty { db.afterCommit { hub.post(changed) } }
             }
             return result
@@ -143,20 +154,23 @@ package struct CachedTables: OptionSet, Sendable {
     package static let registries = CachedTables(rawValue: 2)
     package static let all: CachedTables = [.auth, .registries]
 
-    static func changed(auth: Bool, registries: Bool) -> CachedTables {
-        var c: CachedTables = []
-        if auth { c.insert(.auth) }
-        if registries { c.insert(.registries) }
-        return c
-    }
+    /// Each group by the name its triggers use: the NOTIFY payload, and the suffix of the
+    /// transaction setting `harborguard.invalidate_<name>` they set to 1.
+    static let named: [(name: String, tables: CachedTables)] = [("auth", .auth), ("registries", .registries)]
 
     /// A NOTIFY payload (`auth`, `registries`); nil for anything else.
     package init?(payload: String) {
-        switch payload {
-        case "auth": self = .auth
-        case "registries": self = .registries
-        default: return nil
-        }
+        guard let group = Self.named.first(where: { $0.name == payload }) else { return nil }
+        self = group.tables
+    }
+
+    /// Reads, in the writing transaction, which groups its statements marked.
+    static let markedQuery = "SELECT " + named.map { "current_setting('harborguard.invalidate_\($0.name)', true)" }.joined(separator: ", ")
+
+    static func marked(_ row: SQLRow) -> CachedTables {
+        var c: CachedTables = []
+        for (i, group) in named.enumerated() where row.string(i) == "1" { c.insert(group.tables) }
+        return c
     }
 }
 

@@ -118,6 +118,13 @@ public struct DataDirectory: Sendable {
         }
     }
 
+    /// The installation's database for one task of a command: PostgreSQL at `databaseURL`
+    /// (one connection), else this directory's SQLite file.
+    public func openDatabase(databaseURL: String?) async throws -> AppDatabase {
+        if let databaseURL { return try await AppDatabase.open(postgresURL: databaseURL, connections: 1) }
+        return try AppDatabase.open(path: databasePath)
+    }
+
     /// The data directory (0700) with its keys and cache directories, writable.
     private func prepare(createIfMissing: Bool, sqlite: Bool) throws {
         let fm = FileManager.default

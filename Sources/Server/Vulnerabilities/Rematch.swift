@@ -127,20 +127,9 @@ extension ScanRunner {
     /// database of `dataDir` (the running server picks it up); nil when there is none.
     /// On PostgreSQL (`databaseURL`), the job goes into the shared queue.
     public static func enqueueRematch(dataDir: DataDirectory, databaseURL: String? = nil, reason: String) async throws -> Job? {
-        let db: AppDatabase
-        if let databaseURL {
-            db = try await AppDatabase.open(postgresURL: databaseURL, connections: 1)
-        } else {
-            guard dataDir.exists else { return nil }
-            db = try AppDatabase.open(path: dataDir.databasePath)
-        }
-        do {
-            let job = try await db.write { db in try enqueueRematch(reason: reason, now: Date(), in: db) }
-            await db.close()
-            return job
-        } catch {
-            await db.close()
-            throw error
+        guard databaseURL != nil || dataDir.exists else { return nil }
+        return try await dataDir.openDatabase(databaseURL: databaseURL).closing { db in
+            try await db.write { db in try enqueueRematch(reason: reason, now: Date(), in: db) }
         }
     }
 
