@@ -153,7 +153,9 @@ extension ScanRunner {
                 guard next < ids.count else { return }
                 let id = ids[next]
                 next += 1
-                group.addTask { try await self.rematchOne(scanId: id, matcher: matcher) }
+                group.addTask {
+                    try await self.services.matchingCurrentRelease { try await self.rematchOne(scanId: id, matcher: matcher) }
+                }
             }
             for _ in 0..<Self.rematchWidth { start() }
             while let one = try await group.next() {
