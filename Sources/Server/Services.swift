@@ -1,6 +1,6 @@
 public import Cron
 public import Foundation
-public import GRDB
+import GRDB
 public import Logging
 public import Registry
 import Synchronization

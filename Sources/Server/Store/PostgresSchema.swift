@@ -1,4 +1,4 @@
-public import Cron
+package import Cron
 
 extension Migrations {
     /// The app database's tables on PostgreSQL: what the SQLite migrations up to

@@ -1,6 +1,6 @@
 public import Cron
 public import Foundation
-public import GRDB
+import GRDB
 import Logging
 public import Scan
 public import Store
