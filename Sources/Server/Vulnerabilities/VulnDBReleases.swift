@@ -4,7 +4,7 @@ public import Foundation
 import Logging
 public import Scan
 import ServiceLifecycle
-import Store
+public import Store
 
 /// One vulnerability-database version for every node of a PostgreSQL installation.
 ///
@@ -81,7 +81,9 @@ public actor VulnDBReleases {
         let url = Self.markerURL(directory)
         let temporary = directory.appendingPathComponent("vulndb.release.tmp")
         try Data((version + "\n").utf8).write(to: temporary)
-        _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
+        guard rename(temporary.path, url.path) == 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
+        }
         local = version
     }
 
@@ -351,5 +353,28 @@ struct VulnDBFollowerService: Service {
                 try? await Task.sleep(for: interval)
             }
         }
+    }
+}
+
+extension VulnDBReleases {
+    /// For `db import|update --database` on the command line: publishes the data directory's
+    /// vulnerability database to the PostgreSQL installation at `databaseURL` (every node takes
+    /// it before it matches again) and moves the directory's marker to it.
+    public static func publish(
+        dataDir: DataDirectory, databaseURL: String, vulndb: VulnerabilityDatabase, reason: String
+    ) async throws -> (version: String, size: Int64) {
+        try await dataDir.openDatabase(databaseURL: databaseURL).closing { db in
+            let releases = VulnDBReleases(
+                db: db, vulndb: vulndb, directory: URL(fileURLWithPath: dataDir.path),
+                node: "\(ProcessInfo.processInfo.hostName) command line", logger: Logger(label: "harborguard.vulndb"))
+            let release = try await releases.publish(reason: reason)
+            return (release.version, release.size)
+        }
+    }
+
+    /// The version the data directory's vulnerability database was last given by a release
+    /// (nil when it never followed one: a single-node installation).
+    public static func followedRelease(dataDir: DataDirectory) -> String? {
+        readMarker(URL(fileURLWithPath: dataDir.path))
     }
 }
