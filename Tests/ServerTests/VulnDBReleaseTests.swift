@@ -82,100 +82,97 @@ struct VulnDBReleaseTests {
         return Node(dir: dir, vulndb: vulndb, releases: VulnDBReleases(db: db, vulndb: vulndb, directory: dir, node: name, logger: Logger(label: "test")))
     }
 
-    static func database() async throws -> AppDatabase {
-        try await AppDatabase.open(postgresURL: try TestBackend.postgresURL(database: try await TestBackend.createPostgresDatabase()))
+    /// A fresh database and two nodes on it; node A's file holds GHSA-aaaa (requests < 2.20.0).
+    static func withTwoNodes(_ body: (AppDatabase, Node, Node) async throws -> Void) async throws {
+        let db = try await AppDatabase.open(
+            postgresURL: try TestBackend.postgresURL(database: try await TestBackend.createPostgresDatabase()))
+        let a = try Self.node(db, "node-a"), b = try Self.node(db, "node-b")
+        defer { for n in [a, b] { try? FileManager.default.removeItem(at: n.dir) } }
+        _ = try a.vulndb.import(records: [record("GHSA-aaaa", package: "requests", fixed: "2.20.0")], source: "test")
+        try await db.closing { db in try await body(db, a, b) }
     }
 
     /// The first node publishes what it has; the second takes it before it matches; an update
     /// on the second is published and the first takes that before its next match. Both nodes
     /// then hold the same version, named in their markers.
     @Test func nodesMatchAgainstTheCurrentRelease() async throws {
-        let db = try await Self.database()
-        let a = try Self.node(db, "node-a"), b = try Self.node(db, "node-b")
-        defer { for n in [a, b] { try? FileManager.default.removeItem(at: n.dir) } }
-        _ = try a.vulndb.import(records: [record("GHSA-aaaa", package: "requests", fixed: "2.20.0")], source: "test")
-        _ = try b.vulndb.import(records: [record("GHSA-stale", package: "requests", fixed: "9.0.0")], source: "test")
+        try await Self.withTwoNodes { db, a, b in
+            _ = try b.vulndb.import(records: [record("GHSA-stale", package: "requests", fixed: "9.0.0")], source: "test")
 
-        // No release yet: a node with advisories publishes its own at start.
-        #expect(try await a.releases.current() == nil)
-        try await a.releases.start()
-        let first = try #require(try await a.releases.current())
-        #expect(first.publishedBy == "node-a")
-        #expect(await a.releases.local == first.version)
-        #expect(first.chunks >= 1 && first.size > 0)
+            // No release yet: a node with advisories publishes its own at start.
+            #expect(try await a.releases.current() == nil)
+            try await a.releases.start()
+            let first = try #require(try await a.releases.current())
+            #expect(first.publishedBy == "node-a")
+            #expect(await a.releases.local == first.version)
+            #expect(first.chunks >= 1 && first.size > 0)
 
-        // B started with other data: its next match runs on A's release.
-        let seen = try await b.releases.matching { try await ids(b.vulndb, "requests", "2.19.0") }
-        #expect(seen == ["GHSA-aaaa"])
-        #expect(await b.releases.local == first.version)
-        let marker = try String(contentsOf: VulnDBReleases.markerURL(b.dir), encoding: .utf8)
-        #expect(marker.trimmingCharacters(in: .whitespacesAndNewlines) == first.version)
+            // B started with other data: its next match runs on A's release.
+            let seen = try await b.releases.matching { try await ids(b.vulndb, "requests", "2.19.0") }
+            #expect(seen == ["GHSA-aaaa"])
+            #expect(await b.releases.local == first.version)
+            let marker = try String(contentsOf: VulnDBReleases.markerURL(b.dir), encoding: .utf8)
+            #expect(marker.trimmingCharacters(in: .whitespacesAndNewlines) == first.version)
 
-        // An update on B is published; A follows before its next match.
-        _ = try b.vulndb.import(records: [record("GHSA-cccc", package: "requests", fixed: "2.31.0")], source: "test")
-        let second = try await b.releases.publish(reason: "test update")
-        #expect(second.version != first.version)
-        #expect(try await a.releases.matching { try await ids(a.vulndb, "requests", "2.19.0") } == ["GHSA-aaaa", "GHSA-cccc"])
-        #expect(await a.releases.local == second.version)
-        // Only the current release is kept.
-        #expect(try await db.read { try $0.int("SELECT COUNT(*) FROM vulndb_releases") } == 1)
+            // An update on B is published; A follows before its next match.
+            _ = try b.vulndb.import(records: [record("GHSA-cccc", package: "requests", fixed: "2.31.0")], source: "test")
+            let second = try await b.releases.publish(reason: "test update")
+            #expect(second.version != first.version)
+            #expect(try await a.releases.matching { try await ids(a.vulndb, "requests", "2.19.0") } == ["GHSA-aaaa", "GHSA-cccc"])
+            #expect(await a.releases.local == second.version)
+            // Only the current release is kept.
+            #expect(try await db.read { try $0.int("SELECT COUNT(*) FROM vulndb_releases") } == 1)
 
-        // A node restarted with its marker does not copy again; republishing identical
-        // content only makes it current.
-        let again = VulnDBReleases(db: db, vulndb: a.vulndb, directory: a.dir, node: "node-a2", logger: Logger(label: "test"))
-        #expect(await again.local == second.version)
-        #expect(try await again.refresh() == second.version)
-        await db.close()
+            // A node restarted with its marker does not copy again; republishing identical
+            // content only makes it current.
+            let again = VulnDBReleases(db: db, vulndb: a.vulndb, directory: a.dir, node: "node-a2", logger: Logger(label: "test"))
+            #expect(await again.local == second.version)
+            #expect(try await again.refresh() == second.version)
+        }
     }
 
     /// A release whose bytes do not hash to its version is refused; the node keeps matching on
     /// what it had and says why.
     @Test func aCorruptReleaseIsRefused() async throws {
-        let db = try await Self.database()
-        let a = try Self.node(db, "node-a"), b = try Self.node(db, "node-b")
-        defer { for n in [a, b] { try? FileManager.default.removeItem(at: n.dir) } }
-        _ = try a.vulndb.import(records: [record("GHSA-aaaa", package: "requests", fixed: "2.20.0")], source: "test")
-        _ = try b.vulndb.import(records: [record("GHSA-bbbb", package: "requests", fixed: "2.20.0")], source: "test")
-        let release = try await a.releases.publish(reason: "test")
-        _ = try await db.write { c in
-            try c.execute("UPDATE vulndb_release_chunks SET data = ? WHERE version = ? AND seq = 0", [Data(repeating: 0, count: 4096), release.version])
+        try await Self.withTwoNodes { db, a, b in
+            _ = try b.vulndb.import(records: [record("GHSA-bbbb", package: "requests", fixed: "2.20.0")], source: "test")
+            let release = try await a.releases.publish(reason: "test")
+            _ = try await db.write { c in
+                try c.execute("UPDATE vulndb_release_chunks SET data = ? WHERE version = ? AND seq = 0", [Data(repeating: 0, count: 4096), release.version])
+            }
+            await #expect(throws: VulnDBReleases.ReleaseError.self) { try await b.releases.refresh() }
+            #expect(await b.releases.local == nil)
+            #expect(try await ids(b.vulndb, "requests", "2.19.0") == ["GHSA-bbbb"])
         }
-        await #expect(throws: VulnDBReleases.ReleaseError.self) { try await b.releases.refresh() }
-        #expect(await b.releases.local == nil)
-        #expect(try await ids(b.vulndb, "requests", "2.19.0") == ["GHSA-bbbb"])
-        await db.close()
     }
 
     /// A copy waits for the matches in flight on the node: a match sees one version from its
     /// start to its end.
     @Test func aCopyWaitsForTheMatchesInFlight() async throws {
-        let db = try await Self.database()
-        let a = try Self.node(db, "node-a"), b = try Self.node(db, "node-b")
-        defer { for n in [a, b] { try? FileManager.default.removeItem(at: n.dir) } }
-        _ = try a.vulndb.import(records: [record("GHSA-aaaa", package: "requests", fixed: "2.20.0")], source: "test")
-        try await a.releases.publish(reason: "one")
-        let (entered, enter) = AsyncStream<Void>.makeStream()
-        let (proceed, go) = AsyncStream<Void>.makeStream()
-        let match = Task {
-            try await b.releases.matching {
-                let before = try await ids(b.vulndb, "requests", "2.19.0")
-                enter.yield()
-                for await _ in proceed { break }
-                return (before, try await ids(b.vulndb, "requests", "2.19.0"))
+        try await Self.withTwoNodes { db, a, b in
+            try await a.releases.publish(reason: "one")
+            let (entered, enter) = AsyncStream<Void>.makeStream()
+            let (proceed, go) = AsyncStream<Void>.makeStream()
+            let match = Task {
+                try await b.releases.matching {
+                    let before = try await ids(b.vulndb, "requests", "2.19.0")
+                    enter.yield()
+                    for await _ in proceed { break }
+                    return (before, try await ids(b.vulndb, "requests", "2.19.0"))
+                }
             }
+            for await _ in entered { break }
+            // A new release while B's match runs: B's background refresh must wait for it.
+            _ = try a.vulndb.import(records: [record("GHSA-dddd", package: "requests", fixed: "3.0.0")], source: "test")
+            let second = try await a.releases.publish(reason: "two")
+            let refresh = Task { try await b.releases.refresh() }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(await b.releases.local != second.version)
+            go.yield()
+            let (before, after) = try await match.value
+            #expect(before == ["GHSA-aaaa"] && after == ["GHSA-aaaa"])
+            #expect(try await refresh.value == second.version)
+            #expect(try await ids(b.vulndb, "requests", "2.19.0") == ["GHSA-aaaa", "GHSA-dddd"])
         }
-        for await _ in entered { break }
-        // A new release while B's match runs: B's background refresh must wait for it.
-        _ = try a.vulndb.import(records: [record("GHSA-dddd", package: "requests", fixed: "3.0.0")], source: "test")
-        let second = try await a.releases.publish(reason: "two")
-        let refresh = Task { try await b.releases.refresh() }
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(await b.releases.local != second.version)
-        go.yield()
-        let (before, after) = try await match.value
-        #expect(before == ["GHSA-aaaa"] && after == ["GHSA-aaaa"])
-        #expect(try await refresh.value == second.version)
-        #expect(try await ids(b.vulndb, "requests", "2.19.0") == ["GHSA-aaaa", "GHSA-dddd"])
-        await db.close()
     }
 }
