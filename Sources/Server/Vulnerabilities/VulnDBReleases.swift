@@ -231,7 +231,7 @@ public actor VulnDBReleases {
             "vulnerability database follows the current release",
             metadata: [
                 "release": "\(release.version.prefix(12))", "bytes": "\(size)", "published_by": "\(release.publishedBy)",
-                "ms": "\((ContinuousClock.now - start).components.seconds * 1000 + (ContinuousClock.now - start).components.attoseconds / 1_000_000_000_000_000)",
+                "ms": "\(Self.milliseconds(since: start))",
             ])
     }
 
@@ -242,6 +242,7 @@ public actor VulnDBReleases {
     public func publish(reason: String) async throws -> Release {
         await beginChange()
         defer { endChange() }
+        let start = ContinuousClock.now
         let file = directory.appendingPathComponent("vulndb.outgoing-\(UUID().uuidString).sqlite")
         defer { try? FileManager.default.removeItem(at: file) }
         try await vulndb.snapshot(to: file.path)
@@ -298,8 +299,14 @@ public actor VulnDBReleases {
         }
         try setLocal(version)
         logger.info(
-            "vulnerability database published", metadata: ["release": "\(version.prefix(12))", "bytes": "\(size)", "reason": "\(reason)"])
+            "vulnerability database published",
+            metadata: ["release": "\(version.prefix(12))", "bytes": "\(size)", "reason": "\(reason)", "ms": "\(Self.milliseconds(since: start))"])
         return release
+    }
+
+    static func milliseconds(since start: ContinuousClock.Instant) -> Int64 {
+        let d = ContinuousClock.now - start
+        return d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
     }
 
     static func digest(of file: URL) throws -> (String, Int64) {
