@@ -146,6 +146,21 @@ struct VulnDBReleaseTests {
         }
     }
 
+    /// A release made by another harborguard version (another schema: a rolling upgrade) is
+    /// not taken: the node matches against its own database.
+    @Test func aReleaseOfAnotherSchemaIsNotTaken() async throws {
+        try await Self.withTwoNodes { db, a, b in
+            _ = try b.vulndb.import(records: [record("GHSA-bbbb", package: "requests", fixed: "2.20.0")], source: "test")
+            let release = try await a.releases.publish(reason: "test")
+            _ = try await db.write { c in
+                try c.execute("UPDATE vulndb_releases SET schema_version = 'a later schema' WHERE version = ?", [release.version])
+            }
+            #expect(try await b.releases.matching { try await ids(b.vulndb, "requests", "2.19.0") } == ["GHSA-bbbb"])
+            #expect(try await b.releases.refresh() == nil)
+            #expect(await b.releases.local == nil)
+        }
+    }
+
     /// A copy waits for the matches in flight on the node: a match sees one version from its
     /// start to its end.
     @Test func aCopyWaitsForTheMatchesInFlight() async throws {

@@ -136,7 +136,7 @@ public actor VulnDBReleases {
             }
             let released = try await current()
             rereadMarker()
-            if let released, released.version != local {
+            if let released, released.version != local, followable(released) {
                 do {
                     try await follow(released)
                 } catch ReleaseError.superseded(let v) where superseded < 3 {
@@ -158,6 +158,27 @@ public actor VulnDBReleases {
             changing = true
             waitingChangers.removeFirst().resume()
         }
+    }
+
+    /// The release a node cannot take (another harborguard version made it, with another
+    /// vulnerability-database schema) was logged for.
+    private var warnedSchema: String?
+
+    /// Whether this binary can take `release`. A release of another schema (a rolling upgrade:
+    /// old and new nodes side by side) is not taken: the node matches against its own file
+    /// and says so in its log, once per release.
+    private func followable(_ release: Release) -> Bool {
+        guard release.schemaVersion != VulnerabilityDatabase.schemaVersion else { return true }
+        if warnedSchema != release.version {
+            warnedSchema = release.version
+            logger.warning(
+                "vulnerability database release made by another harborguard version: this node matches against its own database until a release of its version is published",
+                metadata: [
+                    "release": "\(release.version.prefix(12))", "release_schema": "\(release.schemaVersion)",
+                    "schema": "\(VulnerabilityDatabase.schemaVersion)", "published_by": "\(release.publishedBy)",
+                ])
+        }
+        return false
     }
 
     private func beginChange() async {
@@ -188,7 +209,7 @@ public actor VulnDBReleases {
     public func refresh() async throws -> String? {
         guard let released = try await current() else { return local }
         rereadMarker()
-        if released.version != local { try await follow(released) }
+        if released.version != local, followable(released) { try await follow(released) }
         return local
     }
 
