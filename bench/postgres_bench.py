@@ -13,7 +13,7 @@ import time
 import urllib.parse
 import shutil
 
-from run import api, free_port, start_serve, stop, sync_and_scan_all, wrk
+from run import api, free_port, osv_archive, start_serve, stop, sync_and_scan_all, wrk
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 PG_SCRIPT = os.path.join(ROOT, "scripts", "pg-test.sh")
@@ -74,6 +74,69 @@ def api_figures(binary, admin, tmp, seconds):
         {"figure": "GET /api/jobs/{id} on PostgreSQL (a database lookup per request, 64 conns) req/s",
          "harborguard": round(best["postgres-lookup"]["rps"]), "baseline": round(best["sqlite-lookup"]["rps"]),
          "baseline_name": "the same on SQLite", "ratio": round(lookup, 3), "target": "(reported)", "pass": True},
+    ]
+
+
+def release_figures(binary, admin, tmp, records=200_000):
+    """One vulnerability-database release between two nodes: `db import --database` publishes
+    the database (200,000 OSV advisories), a node started with an empty database takes it.
+    Baseline: that node importing the same advisories itself (what it would run without
+    releases)."""
+    import json
+    import urllib.request
+    url = new_database(admin, "hg_bench_release")
+    archive = osv_archive(f"{tmp}/all.zip", records)
+    tiny = f"{tmp}/changed"
+    os.makedirs(tiny)
+    with open(f"{tiny}/one.json", "w") as f:
+        json.dump({"schema_version": "1.6.0", "id": "DEBIAN-CVE-2099-000000", "modified": "2026-12-01T00:00:00Z",
+                   "aliases": ["CVE-2099-000000"], "summary": "synthetic advisory 0, revised",
+                   "affected": [{"package": {"ecosystem": "Debian:12", "name": "src00000"},
+                                 "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.0-2"}]}]}]}, f)
+    a_dir, b_dir, base_dir = f"{tmp}/rel-a", f"{tmp}/rel-b", f"{tmp}/rel-baseline"
+
+    def timed(*args):
+        t0 = time.perf_counter()
+        subprocess.run([binary, *args], check=True, capture_output=True, timeout=1800)
+        return time.perf_counter() - t0
+
+    import_s = timed("db", "import", archive, "--data-dir", base_dir)
+    timed("db", "import", archive, "--data-dir", a_dir)
+    size = os.path.getsize(f"{a_dir}/vulndb.sqlite")
+    # A change of one record, published: the whole database goes out.
+    publish_s = timed("db", "import", tiny, "--data-dir", a_dir, "--database", url)
+    a, abase, key = start_serve(binary, a_dir, ("--database", url))
+    os.makedirs(f"{b_dir}/keys", mode=0o700)
+    shutil.copy2(f"{a_dir}/keys/keyring.json", f"{b_dir}/keys/keyring.json")
+    b = None
+    try:
+        t0 = time.perf_counter()
+        b, bbase, _ = start_serve(binary, b_dir, ("--database", url))
+        while True:
+            req = urllib.request.Request(bbase + "/api/vulndb", headers={"X-API-Key": key})
+            with urllib.request.urlopen(req, timeout=60) as r:
+                data = json.loads(r.read())["data"]
+            if data["release"] and data["release"]["current"]:
+                break
+            if time.perf_counter() - t0 > 600:
+                raise RuntimeError("the second node never took the release")
+            time.sleep(0.05)
+        follow_s = time.perf_counter() - t0
+        advisories = data["advisories"]
+    finally:
+        if b:
+            stop(b)
+        stop(a)
+    ok = advisories == records
+    mb = size / 1e6
+    return [
+        {"figure": f"vulndb release of {records:,} advisories ({mb:.0f} MB): publish (db import --database of one changed record) s",
+         "harborguard": round(publish_s, 2), "baseline": round(import_s, 2),
+         "baseline_name": "db import of the advisories", "ratio": round(publish_s / import_s, 3), "target": "(reported)", "pass": ok},
+        {"figure": f"vulndb release of {records:,} advisories ({mb:.0f} MB): a new node takes it (start answering to release current) s",
+         "harborguard": round(follow_s, 2), "baseline": round(import_s, 2),
+         "baseline_name": "that node importing the advisories itself", "ratio": round(follow_s / import_s, 3),
+         "target": "(reported)", "pass": ok},
     ]
 
 
@@ -156,7 +219,8 @@ def postgres_benchmarks(binary, seconds=10, images=1000):
     tmp = tempfile.mkdtemp(prefix="hg-bench-pg-")
     try:
         admin = env["HARBORGUARD_TEST_POSTGRES_URL"]
-        return api_figures(binary, admin, tmp, seconds) + job_figures(binary, admin, tmp, images=images)
+        return (api_figures(binary, admin, tmp, seconds) + release_figures(binary, admin, tmp)
+                + job_figures(binary, admin, tmp, images=images))
     finally:
         subprocess.run(["bash", PG_SCRIPT, "stop", env["PG_TEST_DIR"]], timeout=120)
         shutil.rmtree(tmp, ignore_errors=True)

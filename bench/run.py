@@ -503,21 +503,11 @@ def scheduler_benchmark(binary, registries=10_000, images_per_registry=10, tags_
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def vulndb_benchmark(binary, records=200_000, packages=5_000):
-    """`db import` of 200,000 OSV records (one all.zip, OSV schema), then `scan` of an image
-    whose only layer is a dpkg status with 5,000 packages, matched against them. The scan's
-    time bounds the matching (pull and parse of one small layer are included)."""
-    import io
+def osv_archive(path, records=200_000, names=50_000):
+    """An OSV all.zip of `records` synthetic Debian advisories spread over `names` source
+    packages (src00000…), their fixed versions some below and some above 1.1-2."""
     import zipfile
-    import gzip
-    import hashlib
-    import tarfile
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Tests", "e2e"))
-    from registry_harness import Registry
-    tmp = tempfile.mkdtemp(prefix="hg-bench-vulndb-")
-    names = 50_000  # advisories spread over 50,000 source packages, 4 each; 5,000 are installed
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
         for i in range(records):
             n = i % names
             fixed = f"1.{i % 3}-{1 + (i // 3) % 3}"  # some below, some above the installed 1.1-2
@@ -528,9 +518,20 @@ def vulndb_benchmark(binary, records=200_000, packages=5_000):
             if i % 5 == 0:
                 rec["severity"] = [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]
             z.writestr(f"DEBIAN-CVE-2099-{i:06d}.json", json.dumps(rec))
-    archive = f"{tmp}/all.zip"
-    with open(archive, "wb") as f:
-        f.write(buf.getvalue())
+    return path
+
+
+def vulndb_benchmark(binary, records=200_000, packages=5_000):
+    """`db import` of 200,000 OSV records (one all.zip, OSV schema), then `scan` of an image
+    whose only layer is a dpkg status with 5,000 packages, matched against them. The scan's
+    time bounds the matching (pull and parse of one small layer are included)."""
+    import gzip
+    import hashlib
+    import tarfile
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Tests", "e2e"))
+    from registry_harness import Registry
+    tmp = tempfile.mkdtemp(prefix="hg-bench-vulndb-")
+    archive = osv_archive(f"{tmp}/all.zip", records)
     data = f"{tmp}/data"
     t0 = time.perf_counter()
     imp = subprocess.run([binary, "db", "import", archive, "--data-dir", data], capture_output=True, text=True)

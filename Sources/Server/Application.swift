@@ -106,6 +106,11 @@ public struct Appliance: Sendable {
             db: opened.db, secrets: SecretStore(keyring: opened.keyring), jobs: jobs, logger: logger,
             config: options.server, vulnDB: vulnDB)
         services.initialKeyFile = InitialKeyFile(dir)
+        if options.databaseURL != nil {
+            services.vulnDBReleases = VulnDBReleases(
+                db: opened.db, vulndb: vulnDB, directory: URL(fileURLWithPath: dir.path),
+                node: "\(ProcessInfo.processInfo.hostName) pid \(getpid())", logger: logger)
+        }
         self.services = services
         initialAdminKey = opened.initialAdminKey
         self.options = options
@@ -213,13 +218,19 @@ public struct Appliance: Sendable {
         let app = Application(
             router: router, server: server,
             configuration: .init(address: .hostname(host, port: options.server.port), serverName: "harborguard"),
-            services: [pool, scheduler(), clients] + invalidationListener() + extraServices,
+            services: [pool, scheduler(), clients] + invalidationListener() + vulnDBFollower() + extraServices,
             onServerRunning: { channel in
                 onListening("\(scheme)://\(host):\(channel.localAddress?.port ?? 0)")
             },
             logger: services.logger)
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         await services.db.close()
+    }
+
+    /// On PostgreSQL, the task that keeps this node's vulnerability database on the current release.
+    func vulnDBFollower() -> [any Service] {
+        guard let releases = services.vulnDBReleases else { return [] }
+        return [VulnDBFollowerService(releases: releases, interval: .seconds(10), logger: services.logger)]
     }
 
     /// On PostgreSQL, the service that hears other nodes' changes to cached tables.

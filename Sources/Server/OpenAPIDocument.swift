@@ -354,6 +354,10 @@ enum OpenAPIDocument {
             "VulnDB": ["type": "object", "properties": ["sources": ["type": "array", "items": ["type": "object", "properties": ["name": str, "location": str, "importedAt": date, "records": ["type": "integer"]]]],
                                                      "ecosystems": ["type": "object", "additionalProperties": ["type": "integer"]], "advisories": ["type": "integer"],
                                                      "withdrawn": ["type": "integer"], "lastUpdated": ndate, "newestModified": ndate,
+                                                     "release": ["type": ["object", "null"], "description": "PostgreSQL installations: the vulnerability-database release every node matches against (null on SQLite, and version null before any node published one); local is the version this node's file holds, current whether it is the release", "properties": [
+                                                        "version": ["type": ["string", "null"]], "publishedAt": ndate, "publishedBy": ["type": ["string", "null"]],
+                                                        "reason": ["type": ["string", "null"]], "size": ["type": ["integer", "null"]], "local": ["type": ["string", "null"]],
+                                                        "current": ["type": "boolean"]]],
                                                      "enrichment": ["type": "array", "items": ["type": "object", "properties": [
                                                         "name": ["type": "string", "enum": EnrichmentSource.allCases.map(\.rawValue)],
                                                         "configured": ["type": "boolean", "description": "The server has a URL for it (serve --nvd-url, --epss-url, --kev-url, --debian-tracker-url)."],

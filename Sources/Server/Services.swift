@@ -1,6 +1,6 @@
 public import Cron
 public import Foundation
-public import GRDB
+import GRDB
 public import Logging
 public import Registry
 import Synchronization
@@ -28,6 +28,8 @@ public struct AppServices: Sendable {
     static let signInFailuresPerAddress = 20
     /// Set by the serving process: `initial-admin-key` is deleted once the organization is set up.
     public var initialKeyFile: InitialKeyFile?
+    /// On PostgreSQL, the installation's one vulnerability-database version (nil on SQLite).
+    public var vulnDBReleases: VulnDBReleases?
 
     public init(
         db: AppDatabase, secrets: SecretStore, jobs: JobStore, logger: Logger, config: ServerConfiguration,
@@ -43,6 +45,14 @@ public struct AppServices: Sendable {
     }
 
     public var now: Date { jobs.clock.now() }
+
+    /// Runs `body`, a match, against the installation's current vulnerability-database
+    /// release: on PostgreSQL the node copies it in first when its file holds another version
+    /// (see `VulnDBReleases`); on SQLite there is one file and `body` runs at once.
+    func matchingCurrentRelease<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        guard let releases = vulnDBReleases else { return try await body() }
+        return try await releases.matching(body)
+    }
 
     /// Appends an audit event inside the caller's transaction.
     public static func audit(

@@ -22,6 +22,29 @@ struct DBCommand: AsyncParsableCommand {
         }
     }
 
+    /// A data directory that follows a PostgreSQL installation's release is changed only
+    /// with `--database`, so that the change is published to every node (without it the
+    /// node's next match would copy the release back over it).
+    static func refuseUnpublishedChange(_ dir: DataDirectory, databaseURL: String?) {
+        guard databaseURL == nil, let version = VulnDBReleases.followedRelease(dataDir: dir) else { return }
+        fail(
+            "\(dir.path)/vulndb.sqlite follows a PostgreSQL installation's vulnerability database (release \(version.prefix(12))): "
+                + "pass --database postgres://… (or HARBORGUARD_DATABASE_URL) so the change is published to every node",
+            code: 64)
+    }
+
+    /// On PostgreSQL: publishes the changed database (before the rematch is queued, so the node
+    /// that runs the rematch matches against it).
+    static func publish(_ dir: DataDirectory, databaseURL: String?, vulndb: VulnerabilityDatabase, reason: String) async {
+        guard let databaseURL else { return }
+        do {
+            let release = try await VulnDBReleases.publish(dataDir: dir, databaseURL: databaseURL, vulndb: vulndb, reason: reason)
+            print("published vulnerability database release \(release.version.prefix(12)) (\(release.size) bytes): every node matches against it")
+        } catch {
+            fail("the import is in \(dir.vulnDBPath) but could not be published to the other nodes: \(error); run the command again")
+        }
+    }
+
     struct Import: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Load OSV records and enrichment feeds from a file or a directory.",
@@ -39,10 +62,12 @@ struct DBCommand: AsyncParsableCommand {
             _ = global.bootstrapLogging()
             guard FileManager.default.fileExists(atPath: path) else { fail("\(path) does not exist", code: 64) }
             let dir = DataDirectory(global.dataDir)
+            DBCommand.refuseUnpublishedChange(dir, databaseURL: database.url)
             let s: PathImportSummary
+            let db: VulnerabilityDatabase
             do {
                 try FileIO.makeDirectory(dir.path, mode: 0o700)
-                let db = try VulnerabilityDatabase(path: dir.vulnDBPath)
+                db = try VulnerabilityDatabase(path: dir.vulnDBPath)
                 s = try db.importPath(URL(fileURLWithPath: path))
             } catch {
                 fail("import failed: \(error)")
@@ -58,7 +83,10 @@ struct DBCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("harborguard: \(s.unrecognised.count) files not recognised, ignored: \(s.unrecognised.prefix(5).joined(separator: ", "))\n".utf8))
             }
             for f in s.failures { print("failed: \(f)") }
-            if s.changed { await DBCommand.queueRematch(dir, databaseURL: database.url, reason: "db import \(path)") }
+            if s.changed {
+                await DBCommand.publish(dir, databaseURL: database.url, vulndb: db, reason: "db import \(path)")
+                await DBCommand.queueRematch(dir, databaseURL: database.url, reason: "db import \(path)")
+            }
             if !s.failures.isEmpty { throw ExitCode.failure }
         }
     }
@@ -120,10 +148,12 @@ struct DBCommand: AsyncParsableCommand {
         func run() async throws {
             _ = global.bootstrapLogging()
             let dir = DataDirectory(global.dataDir)
+            DBCommand.refuseUnpublishedChange(dir, databaseURL: database.url)
             let refresh: VulnDBRefresh
+            let db: VulnerabilityDatabase
             do {
                 try FileIO.makeDirectory(dir.path, mode: 0o700)
-                let db = try VulnerabilityDatabase(path: dir.vulnDBPath)
+                db = try VulnerabilityDatabase(path: dir.vulnDBPath)
                 refresh = try await VulnDBRefresh.run(
                     database: db, selection: selection, osvBaseURL: url ?? VulnDBUpdater.defaultBaseURL, ecosystems: ecosystems.isEmpty ? nil : ecosystems,
                     locations: locations,
@@ -144,6 +174,8 @@ struct DBCommand: AsyncParsableCommand {
             }
             for r in refresh.enrichment { print(Self.line(r)) }
             if refresh.changed {
+                await DBCommand.publish(
+                    dir, databaseURL: database.url, vulndb: db, reason: "db update: \(refresh.changedNames.joined(separator: ", "))")
                 await DBCommand.queueRematch(
                     dir, databaseURL: database.url, reason: "db update: \(refresh.changedNames.joined(separator: ", "))")
             }

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import NIOCore
 import Registry
 import Testing
@@ -14,10 +15,19 @@ private func scratch(_ label: String) throws -> URL {
 
 /// An executable shell script called `name` in `dir`: a stand-in for a scanner that
 /// misbehaves in a way the real tool cannot be made to on demand.
+///
+/// Written through a close-on-exec descriptor: tests run in parallel and spawn processes, and
+/// a child that inherited this script's write descriptor (`Data.write` opens without
+/// O_CLOEXEC) makes running the script fail with ETXTBSY for as long as the child lives
+/// (another test's `sleep 30`).
 private func fakeScanner(_ dir: URL, _ name: String, _ body: String) throws -> URL {
     let url = dir.appendingPathComponent(name)
-    try Data("#!/bin/sh\n\(body)\n".utf8).write(to: url)
-    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path)
+    let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+    guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+    let bytes = Array("#!/bin/sh\n\(body)\n".utf8)
+    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    close(fd)
+    guard written == bytes.count else { throw CocoaError(.fileWriteUnknown) }
     return url
 }
 

@@ -1,4 +1,4 @@
-public import Cron
+import Cron
 import Crypto
 import Foundation
 import GRDB

@@ -1,4 +1,4 @@
-public import Cron
+import Cron
 import GRDB
 import HTTPTypes
 import Hummingbird

@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import Registry
-public import Cron
+import Cron
 import Foundation
 import GRDB
 import Hummingbird

@@ -1,4 +1,4 @@
-public import Cron
+import Cron
 import Foundation
 import GRDB
 import Hummingbird

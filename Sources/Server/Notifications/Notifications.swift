@@ -4,7 +4,7 @@ public import Scan
 public import Cron
 import Crypto
 public import Foundation
-public import GRDB
+import GRDB
 import Logging
 public import NIOCore
 import NIOHTTP1

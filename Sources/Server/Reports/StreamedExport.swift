@@ -1,4 +1,4 @@
-public import Cron
+import Cron
 import Dispatch
 import Foundation
 import GRDB

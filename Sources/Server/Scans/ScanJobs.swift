@@ -52,7 +52,9 @@ public struct ScanRunner: Sendable {
         }
         let start = ContinuousClock.now
         do {
-            let report = try await scan(request, registry: registry, host: host, context: context)
+            let report = try await services.matchingCurrentRelease {
+                try await scan(request, registry: registry, host: host, context: context)
+            }
             var notes = report.notes
             let runs = report.scanners.map {
                 ScannerRunRecord(name: $0.name, status: $0.status.rawValue, version: $0.version, durationMs: $0.durationMs, error: $0.error)

@@ -1,4 +1,4 @@
-public import Cron
+import Cron
 import Foundation
 import GRDB
 import Logging
@@ -120,7 +120,8 @@ extension SensorService {
             return ([], ["No vulnerability database is configured: packages were inventoried but not matched."])
         }
         // Matching runs on the vulnerability database's reader, off the cooperative pool.
-        let matched = try await VulnerabilityMatcher(database: vulndb).match(ImageInventory(os: report.os, packages: report.packages))
+        let inventory = ImageInventory(os: report.os, packages: report.packages)
+        let matched = try await s.matchingCurrentRelease { try await VulnerabilityMatcher(database: vulndb).match(inventory) }
         let empty = (try? await vulndb.status().advisories) ?? 0 == 0
         let note = "The vulnerability database is empty: packages were inventoried but not matched. Run `harborguard db import` or `db update`."
         return (matched, empty ? [note] : [])

@@ -1,4 +1,4 @@
-public import Cron
+package import Cron
 package import Foundation
 
 /// The accounts aggregate: organizations, API keys (organization, sensor and personal access

@@ -1,7 +1,7 @@
 public import Cron
 package import Foundation
 import Synchronization
-public import GRDB
+package import GRDB
 
 /// The appliance's SQLite database: WAL, foreign keys on, one migrator (`Migrations`). A
 /// `Sendable` value around one `DatabasePool`, handed to every module that owns tables.

@@ -1,4 +1,4 @@
-public import Cron
+package import Cron
 import Foundation
 
 /// What `POST /api/policy/check` reads of the scans: the latest completed scan of a digest in

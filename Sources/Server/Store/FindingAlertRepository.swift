@@ -1,4 +1,4 @@
-public import Cron
+package import Cron
 import Foundation
 
 /// The CVE watch's memory: one row per alert sent, keyed by organization, image digest,

@@ -1,4 +1,4 @@
-public import Cron
+package import Cron
 package import Foundation
 package import Scan
 

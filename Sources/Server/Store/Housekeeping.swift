@@ -1,6 +1,6 @@
-public import Cron
+package import Cron
 package import Foundation
-package import GRDB
+import GRDB
 
 /// Daily housekeeping the scheduler runs.
 package enum Housekeeping {

@@ -1,6 +1,6 @@
-public import Cron
+package import Cron
 package import Foundation
-package import GRDB
+import GRDB
 
 /// The images aggregate: one image per repository of a registry and its tags, as sync, push
 /// events and scans record them. Functions run inside the caller's transaction.

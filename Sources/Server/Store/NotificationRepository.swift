@@ -1,4 +1,4 @@
-public import Cron
+package import Cron
 package import Foundation
 
 /// The notifications aggregate: channels and their deliveries. Functions run inside the

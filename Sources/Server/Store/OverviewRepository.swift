@@ -1,4 +1,4 @@
-public import Cron
+package import Cron
 package import Foundation
 
 /// The console overview's totals as SQL aggregates: five statements for the whole page, in the

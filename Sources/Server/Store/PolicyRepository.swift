@@ -1,6 +1,6 @@
-public import Cron
+package import Cron
 package import Foundation
-package import GRDB
+import GRDB
 
 /// The policies aggregate: an organization's policies and the verdict stored with each scan.
 package enum PolicyRepository {

@@ -1,4 +1,4 @@
-public import Cron
+package import Cron
 
 extension Migrations {
     /// The app database's tables on PostgreSQL: what the SQLite migrations up to
@@ -341,5 +341,31 @@ extension Migrations {
             CREATE TRIGGER registries_invalidate_registries AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON registries
                 FOR EACH STATEMENT EXECUTE FUNCTION harborguard_invalidate('registries');
             """#),
+        // PostgreSQL only: the vulnerability database every node matches against (see
+        // `VulnDBReleases`). Not part of the SQLite schema, nor of a backup: it is rebuilt
+        // from the sources, and the first node that starts publishes its own.
+        SQLMigration("server.pg.v16.vulndb-releases", #"""
+            CREATE SEQUENCE vulndb_release_seq;
+            CREATE TABLE vulndb_releases (
+                version TEXT PRIMARY KEY NOT NULL,
+                schema_version TEXT NOT NULL,
+                size BIGINT NOT NULL,
+                chunks INTEGER NOT NULL,
+                published_by TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                started_at TEXT NOT NULL,
+                published_at TEXT,
+                release_seq BIGINT UNIQUE
+            );
+            CREATE TABLE vulndb_release_chunks (
+                version TEXT NOT NULL REFERENCES vulndb_releases(version) ON DELETE CASCADE,
+                seq INTEGER NOT NULL,
+                data BYTEA NOT NULL,
+                PRIMARY KEY (version, seq)
+            );
+            """#),
     ] + JobStore.postgresMigrations + Scheduler.postgresMigrations
+
+    /// Tables only the PostgreSQL schema has (everything else is the SQLite schema's).
+    package static let postgresOnlyTables: Set<String> = ["vulndb_releases", "vulndb_release_chunks"]
 }

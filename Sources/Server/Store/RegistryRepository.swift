@@ -1,4 +1,4 @@
-public import Cron
+package import Cron
 package import Foundation
 
 /// The registries aggregate: the `registries` rows, their health, webhook token and deletion.

@@ -1,6 +1,6 @@
-public import Cron
+package import Cron
 package import Foundation
-package import GRDB
+import GRDB
 package import Scan
 
 // MARK: Reads and changes of the scans API

@@ -1,7 +1,7 @@
 import Crypto
 public import Cron
 public import Foundation
-public import GRDB
+import GRDB
 
 /// Envelope encryption: each secret gets its own random 256-bit DEK; the secret is
 /// sealed with AES-256-GCM under the DEK with associated data naming its owner

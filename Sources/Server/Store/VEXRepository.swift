@@ -1,4 +1,4 @@
-public import Cron
+package import Cron
 import Foundation
 
 /// What VEX import and export read: the organization's images with their registry's URL,

@@ -1,6 +1,6 @@
 public import Cron
 public import Foundation
-public import GRDB
+import GRDB
 import Logging
 public import Scan
 public import Store
@@ -153,7 +153,9 @@ extension ScanRunner {
                 guard next < ids.count else { return }
                 let id = ids[next]
                 next += 1
-                group.addTask { try await self.rematchOne(scanId: id, matcher: matcher) }
+                group.addTask {
+                    try await self.services.matchingCurrentRelease { try await self.rematchOne(scanId: id, matcher: matcher) }
+                }
             }
             for _ in 0..<Self.rematchWidth { start() }
             while let one = try await group.next() {

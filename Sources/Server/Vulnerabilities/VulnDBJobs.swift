@@ -1,6 +1,6 @@
 public import Cron
 public import Foundation
-public import GRDB
+import GRDB
 import Logging
 public import Scan
 import Registry
@@ -53,6 +53,9 @@ extension ScanRunner {
         if refresh.changed {
             let now = services.now
             let names = refresh.changedNames.joined(separator: ", ")
+            // Every node takes this version before it matches again; the rematch below runs
+            // on whichever node claims it, against the release.
+            try await services.vulnDBReleases?.publish(reason: "vulndb update: \(names)")
             try await services.db.write { db in
                 _ = try Self.enqueueRematch(reason: "vulndb update: \(names)", now: now, in: db)
             }
