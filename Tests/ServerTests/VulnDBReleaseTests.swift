@@ -125,7 +125,14 @@ struct VulnDBReleaseTests {
 
             // A node restarted with its marker does not copy again; republishing identical
             // content only makes it current.
+            // A snapshot a killed process left an hour ago is removed then; one in use is not.
+            let stale = a.dir.appendingPathComponent("vulndb.incoming-stale.sqlite")
+            let fresh = a.dir.appendingPathComponent("vulndb.outgoing-fresh.sqlite")
+            for f in [stale, fresh] { try Data("x".utf8).write(to: f) }
+            try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: stale.path)
             let again = VulnDBReleases(db: db, vulndb: a.vulndb, directory: a.dir, node: "node-a2", logger: Logger(label: "test"))
+            #expect(!FileManager.default.fileExists(atPath: stale.path))
+            #expect(FileManager.default.fileExists(atPath: fresh.path))
             #expect(await again.local == second.version)
             #expect(try await again.refresh() == second.version)
         }

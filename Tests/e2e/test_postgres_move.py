@@ -129,7 +129,10 @@ def test_a_postgresql_install_backs_up_and_restores_into_either_engine(tmp_path)
     keyring = data / "keys" / "keyring.json"
     tables = [t for t in psql(url, "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
                                    "AND table_type = 'BASE TABLE'").split("\n")
-              if t not in ("schema_migrations", "server_heartbeat")]
+              if t not in ("schema_migrations", "server_heartbeat")
+              # PostgreSQL only, and not in a backup: the vulnerability-database release is
+              # published again by the first node that starts with advisories.
+              and not t.startswith("vulndb_release")]
     counts = {t: int(psql(url, f'SELECT COUNT(*) FROM "{t}"')) for t in tables}
     assert counts["registries"] == 3 and counts["secrets"] >= 3 and counts["audit_log"] > 0
 

@@ -67,6 +67,19 @@ public actor VulnDBReleases {
         self.node = node
         self.logger = logger
         local = Self.readMarker(directory)
+        Self.removeLeftovers(directory)
+    }
+
+    /// Snapshots of a publish or a copy that a killed process left behind (an hour old: the
+    /// command line and the server may be working in the same directory right now).
+    static func removeLeftovers(_ directory: URL) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        let cutoff = Date().addingTimeInterval(-abandonedAfter)
+        for name in names where name.hasPrefix("vulndb.incoming-") || name.hasPrefix("vulndb.outgoing-") {
+            let url = directory.appendingPathComponent(name)
+            let modified = (try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate]) as? Date
+            if let modified, modified < cutoff { try? FileManager.default.removeItem(at: url) }
+        }
     }
 
     public static func markerURL(_ directory: URL) -> URL { directory.appendingPathComponent("vulndb.release") }
