@@ -75,7 +75,8 @@ func decodeValidated<T>(_ decoder: any Decoder, _ make: (String) throws(Registry
 }
 
 extension Sequence<UInt8> {
-    var hexString: String {
+    /// Lowercase hex, two digits a byte (digests as registries and the API write them).
+    package var hexString: String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         for b in self {

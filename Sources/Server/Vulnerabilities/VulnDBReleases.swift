@@ -2,6 +2,7 @@ import Cron
 import Crypto
 public import Foundation
 import Logging
+import Registry
 public import Scan
 import ServiceLifecycle
 public import Store
@@ -230,9 +231,6 @@ public actor VulnDBReleases {
         await beginChange()
         defer { endChange() }
         guard release.version != local else { return }
-        guard release.schemaVersion == VulnerabilityDatabase.schemaVersion else {
-            throw VulnDBSnapshotError.schema(snapshot: release.schemaVersion, local: VulnerabilityDatabase.schemaVersion)
-        }
         let start = ContinuousClock.now
         let file = directory.appendingPathComponent("vulndb.incoming-\(UUID().uuidString).sqlite")
         defer { try? FileManager.default.removeItem(at: file) }
@@ -255,7 +253,7 @@ public actor VulnDBReleases {
             try? handle.close()
             throw error
         }
-        let digest = hash.finalize().map { String(format: "%02x", $0) }.joined()
+        let digest = hash.finalize().hexString
         guard size == release.size, digest == release.version else {
             throw ReleaseError.corrupt("release \(release.version.prefix(12)) read back as \(size) bytes with SHA-256 \(digest.prefix(12))")
         }
@@ -352,7 +350,7 @@ public actor VulnDBReleases {
             hash.update(data: chunk)
             size += Int64(chunk.count)
         }
-        return (hash.finalize().map { String(format: "%02x", $0) }.joined(), size)
+        return (hash.finalize().hexString, size)
     }
 
     // MARK: At start
