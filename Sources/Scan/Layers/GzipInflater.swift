@@ -35,6 +35,16 @@ final class GzipInflater {
         stream.deallocate()
     }
 
+    /// zlib's terse reasons, said so that a reader knows which check failed.
+    static func describe(_ message: String?) -> String {
+        switch message {
+        case "incorrect data check"?: "CRC-32 checksum mismatch: the inflated data does not match the gzip trailer"
+        case "incorrect length check"?: "length mismatch: the inflated size does not match the gzip trailer"
+        case let message?: "invalid deflate data (\(message))"
+        case nil: "invalid deflate data"
+        }
+    }
+
     /// Starts the next gzip member (multi-member layers).
     func reset() throws {
         let status = zng_inflateReset(stream)
@@ -66,8 +76,7 @@ final class GzipInflater {
             // No progress possible: the input is used up (more is needed) or the output is full.
             return step
         case Z_DATA_ERROR:
-            let reason = stream.pointee.msg.map { String(cString: $0) } ?? "invalid deflate data"
-            throw LayerError.corruptGzip(reason)
+            throw LayerError.corruptGzip(Self.describe(stream.pointee.msg.map { String(cString: $0) }))
         case Z_MEM_ERROR:
             throw LayerError.corruptGzip("inflater out of memory")
         default:
