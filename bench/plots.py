@@ -33,7 +33,10 @@ def main():
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout(rect=(0, 0.03, 1, 1))
-        fig.text(0.99, 0.01, note, ha="right", va="bottom", fontsize=7, color="gray")
+        # A series measured in a later run than the rest carries its own date.
+        when = series.get("scan_vs_size_date", data.get("date", ""))
+        fig.text(0.99, 0.01, f"{when}, {data.get('cores', '?')} cores, release build", ha="right", va="bottom", fontsize=7,
+                 color="gray")
         fig.savefig(os.path.join(args.out, "scan-vs-size.png"))
         print("wrote", os.path.join(args.out, "scan-vs-size.png"))
 

@@ -33,6 +33,33 @@ struct DBCommand: AsyncParsableCommand {
             code: 64)
     }
 
+    /// On PostgreSQL, before the change: records it as unpublished until it is. Returns whether
+    /// an earlier change is still unpublished (its publish failed): then this run publishes
+    /// even when it changes nothing itself.
+    static func beginChange(_ dir: DataDirectory, databaseURL: String?, reason: String) -> Bool {
+        guard databaseURL != nil else { return false }
+        do {
+            try FileIO.makeDirectory(dir.path, mode: 0o700)
+            return try VulnDBReleases.beginLocalChange(URL(fileURLWithPath: dir.path), reason: reason)
+        } catch {
+            fail("cannot write to \(dir.path): \(error)")
+        }
+    }
+
+    /// Ends a change: publishes and queues the rematch when it changed the database or an
+    /// earlier change is unpublished; otherwise forgets it.
+    static func endChange(
+        _ dir: DataDirectory, databaseURL: String?, vulndb: VulnerabilityDatabase, changed: Bool, unpublished: Bool, reason: String
+    ) async {
+        guard changed || unpublished else {
+            if databaseURL != nil { VulnDBReleases.discardLocalChange(URL(fileURLWithPath: dir.path)) }
+            return
+        }
+        let reason = changed ? reason : reason + " (publishing an earlier change)"
+        await publish(dir, databaseURL: databaseURL, vulndb: vulndb, reason: reason)
+        await queueRematch(dir, databaseURL: databaseURL, reason: reason)
+    }
+
     /// On PostgreSQL: publishes the changed database (before the rematch is queued, so the node
     /// that runs the rematch matches against it).
     static func publish(_ dir: DataDirectory, databaseURL: String?, vulndb: VulnerabilityDatabase, reason: String) async {
@@ -63,6 +90,7 @@ struct DBCommand: AsyncParsableCommand {
             guard FileManager.default.fileExists(atPath: path) else { fail("\(path) does not exist", code: 64) }
             let dir = DataDirectory(global.dataDir)
             DBCommand.refuseUnpublishedChange(dir, databaseURL: database.url)
+            let unpublished = DBCommand.beginChange(dir, databaseURL: database.url, reason: "db import \(path)")
             let s: PathImportSummary
             let db: VulnerabilityDatabase
             do {
@@ -83,10 +111,8 @@ struct DBCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("harborguard: \(s.unrecognised.count) files not recognised, ignored: \(s.unrecognised.prefix(5).joined(separator: ", "))\n".utf8))
             }
             for f in s.failures { print("failed: \(f)") }
-            if s.changed {
-                await DBCommand.publish(dir, databaseURL: database.url, vulndb: db, reason: "db import \(path)")
-                await DBCommand.queueRematch(dir, databaseURL: database.url, reason: "db import \(path)")
-            }
+            await DBCommand.endChange(
+                dir, databaseURL: database.url, vulndb: db, changed: s.changed, unpublished: unpublished, reason: "db import \(path)")
             if !s.failures.isEmpty { throw ExitCode.failure }
         }
     }
@@ -149,6 +175,7 @@ struct DBCommand: AsyncParsableCommand {
             _ = global.bootstrapLogging()
             let dir = DataDirectory(global.dataDir)
             DBCommand.refuseUnpublishedChange(dir, databaseURL: database.url)
+            let unpublished = DBCommand.beginChange(dir, databaseURL: database.url, reason: "db update")
             let refresh: VulnDBRefresh
             let db: VulnerabilityDatabase
             do {
@@ -173,12 +200,9 @@ struct DBCommand: AsyncParsableCommand {
                 for f in r.imported?.failures.prefix(5) ?? [] { FileHandle.standardError.write(Data("  \(f)\n".utf8)) }
             }
             for r in refresh.enrichment { print(Self.line(r)) }
-            if refresh.changed {
-                await DBCommand.publish(
-                    dir, databaseURL: database.url, vulndb: db, reason: "db update: \(refresh.changedNames.joined(separator: ", "))")
-                await DBCommand.queueRematch(
-                    dir, databaseURL: database.url, reason: "db update: \(refresh.changedNames.joined(separator: ", "))")
-            }
+            await DBCommand.endChange(
+                dir, databaseURL: database.url, vulndb: db, changed: refresh.changed, unpublished: unpublished,
+                reason: "db update: \(refresh.changed ? refresh.changedNames.joined(separator: ", ") : "no source changed")")
             if !refresh.succeeded {
                 // On stdout, after the per-source lines, so the two stay in order.
                 let total = (refresh.osv?.ecosystems.count ?? 0) + refresh.enrichment.count

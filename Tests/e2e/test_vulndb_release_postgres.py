@@ -6,6 +6,7 @@ throwaway cluster), the distribution registry, the harborguard binary (two serve
 command line)."""
 import json
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -108,17 +109,34 @@ def test_every_node_matches_against_the_published_release(pg, tmp_path):  # noqa
         assert local.returncode == 64 and "--database" in local.stderr, local.stderr
         assert vulndb(b, key)["advisories"] == 1
 
-        # An import on B's directory, published; B stops, so A runs the next scan: A must take
-        # the new release before it matches.
+        # An import on B's directory whose publish fails (no PostgreSQL at that address): the
+        # import stays in B's file, marked unpublished, and the command says to run it again.
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            closed = s.getsockname()[1]
+        down = url.rsplit("@", 1)[0] + f"@127.0.0.1:{closed}/" + url.rsplit("/", 1)[1]
+        failed = subprocess.run([BIN, "db", "import", str(second), "--data-dir", str(data_b), "--database", down],
+                                capture_output=True, text=True, timeout=120)
+        assert failed.returncode == 1, (failed.stdout, failed.stderr)
+        assert "could not be published" in failed.stderr and "run the command again" in failed.stderr, failed.stderr
+        assert (data_b / "vulndb.unpublished").exists()
+        assert vulndb(a, key)["release"]["version"] == release["version"]
+
+        # Run again, as told, against the installation: nothing changes locally this time, and
+        # the earlier import is published all the same. B stops, so A runs the next scan: A
+        # must take the new release before it matches.
         published = subprocess.run([BIN, "db", "import", str(second), "--data-dir", str(data_b), "--database", url],
                                    capture_output=True, text=True, timeout=120)
         assert published.returncode == 0, published.stderr
+        assert "0 new, 0 updated" in published.stdout, published.stdout
         assert "published vulnerability database release" in published.stdout, published.stdout
+        assert not (data_b / "vulndb.unpublished").exists()
         b.stop()
         b = None
         assert scan_findings(a, key, ref) == ["CVE-2099-1001", "CVE-2099-1002"]
         on_a = wait_current(a, key)
         assert on_a["advisories"] == 2 and on_a["release"]["reason"].startswith("db import")
+        assert "publishing an earlier change" in on_a["release"]["reason"]
         assert (data_a / "vulndb.release").read_text().strip() == on_a["release"]["version"] != release["version"]
     finally:
         reg.stop()

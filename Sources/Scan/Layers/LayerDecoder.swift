@@ -1,4 +1,3 @@
-import CompressNIO
 import Crypto
 import NIOCore
 
@@ -40,9 +39,9 @@ final class LayerDecoder {
     private var state: State = .sniffing
     private var sniffBuffer: [UInt8] = []
     private var hasher = SHA256()
-    private var decompressor: ZlibDecompressor?
-    private var output: ByteBuffer
-    private var emptyInput: ByteBuffer
+    private var inflater: GzipInflater?
+    /// Inflated bytes, handed to the sink before the next call refills it.
+    private let output: UnsafeMutableRawBufferPointer
     private(set) var compressedBytes: Int64 = 0
     private(set) var decompressedBytes: Int64 = 0
     private(set) var gzipMembers = 0
@@ -51,13 +50,10 @@ final class LayerDecoder {
         self.limits = limits
         self.mediaType = mediaType
         _ = try LayerCompression.declared(by: mediaType)
-        let allocator = ByteBufferAllocator()
-        self.output = allocator.buffer(capacity: 256 * 1024)
-        var empty = allocator.buffer(capacity: 8)
-        empty.writeInteger(UInt8(0))
-        empty.moveReaderIndex(forwardBy: 1)
-        self.emptyInput = empty
+        self.output = .allocate(byteCount: 256 * 1024, alignment: 64)
     }
+
+    deinit { output.deallocate() }
 
     /// The compression this stream turned out to use (nil until the first bytes arrive).
     var compression: LayerCompression? {
@@ -108,7 +104,7 @@ final class LayerDecoder {
             throw LayerError.unsupportedCompression(mediaType: mediaType + " (zstd magic)")
         }
         if sniffBuffer.starts(with: [0x1F, 0x8B]) {
-            decompressor = try ZlibDecompressor(algorithm: .gzip)
+            inflater = try GzipInflater()
             state = .inMember
         } else {
             state = .plain
@@ -129,7 +125,7 @@ final class LayerDecoder {
     }
 
     private func inflate(_ input: inout ByteBuffer, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
-        guard let decompressor else { return }
+        guard let inflater else { return }
         while true {
             if case .betweenMembers = state {
                 // gzip(1) and Go's reader accept zero padding after the last member.
@@ -140,55 +136,27 @@ final class LayerDecoder {
                 guard input.getInteger(at: input.readerIndex, as: UInt8.self) == 0x1F else {
                     throw LayerError.corruptGzip("unexpected data after gzip member \(gzipMembers)")
                 }
-                try mapZlib { try decompressor.reset() }
+                try inflater.reset()
                 state = .inMember
             }
-            output.clear()
-            var outputFull = false
-            var ended = false
-            var needInput = false
-            do {
-                try decompressor.inflate(from: &input, to: &output)
-                // No error: either the member ended (Z_STREAM_END) or all input was used.
-                ended = input.readableBytes > 0 || probeEnded()
-            } catch let error as CompressNIOError where error == .bufferOverflow {
-                outputFull = true
-            } catch let error as CompressNIOError where error == .inputBufferOverflow {
-                needInput = true
-            } catch let error as CompressNIOError {
-                throw LayerError.corruptGzip(error == .corruptData ? "invalid deflate data or checksum" : error.description)
+            let step = try input.withUnsafeReadableBytes { try inflater.inflate($0, into: output) }
+            input.moveReaderIndex(forwardBy: step.consumed)
+            if step.produced > 0 {
+                try account(Int64(step.produced))
+                try sink(UnsafeRawBufferPointer(rebasing: output[0..<step.produced]))
             }
-            if output.readableBytes > 0 {
-                try account(Int64(output.readableBytes))
-                try output.withUnsafeReadableBytes { try sink($0) }
-            }
-            if ended {
+            if step.memberEnded {
                 gzipMembers += 1
                 state = .betweenMembers
                 continue
             }
-            if !outputFull && (needInput || input.readableBytes == 0) { return }
-        }
-    }
-
-    /// zlib reports the end of a member only on the call that reaches it; when that call also
-    /// used the last input byte the two outcomes look alike, so ask once more with no input:
-    /// a finished stream answers Z_STREAM_END again, an unfinished one Z_BUF_ERROR.
-    private func probeEnded() -> Bool {
-        guard let decompressor else { return false }
-        let before = output.writerIndex
-        var probe = emptyInput
-        do {
-            try decompressor.inflate(from: &probe, to: &output)
-            return output.writerIndex == before
-        } catch {
-            return false
-        }
-    }
-
-    private func mapZlib(_ body: () throws -> Void) throws {
-        do { try body() } catch let error as CompressNIOError {
-            throw LayerError.corruptGzip(error.description)
+            // Not ended and the output has room: the inflater used all it was given.
+            if step.produced < output.count {
+                guard input.readableBytes == 0 else {
+                    throw LayerError.corruptGzip("inflater stopped with \(input.readableBytes) bytes unread")
+                }
+                return
+            }
         }
     }
 

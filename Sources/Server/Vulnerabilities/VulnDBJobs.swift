@@ -39,6 +39,10 @@ extension ScanRunner {
             throw PermanentJobError("unknown source in \(payload.sources ?? []); use \(VulnDBSourceSelection.names.joined(separator: ", "))")
         }
         let base = payload.url ?? config.vulnDBUpdateURL ?? VulnDBUpdater.defaultBaseURL
+        // On PostgreSQL: an earlier update whose publish failed is published now, even when
+        // this one changes nothing (its sources are unchanged since then).
+        let releases = services.vulnDBReleases
+        let unpublished = try releases.map { try VulnDBReleases.beginLocalChange($0.directory, reason: "vulndb update") } ?? false
         let refresh: VulnDBRefresh
         do {
             refresh = try await VulnDBRefresh.run(
@@ -50,15 +54,17 @@ extension ScanRunner {
         } catch let e as VulnDBUpdateError {
             throw PermanentJobError(e.description)
         }
-        if refresh.changed {
+        if refresh.changed || unpublished {
             let now = services.now
-            let names = refresh.changedNames.joined(separator: ", ")
+            let names = refresh.changed ? refresh.changedNames.joined(separator: ", ") : "an earlier update, not yet published"
             // Every node takes this version before it matches again; the rematch below runs
             // on whichever node claims it, against the release.
-            try await services.vulnDBReleases?.publish(reason: "vulndb update: \(names)")
+            try await releases?.publish(reason: "vulndb update: \(names)")
             try await services.db.write { db in
                 _ = try Self.enqueueRematch(reason: "vulndb update: \(names)", now: now, in: db)
             }
+        } else if let releases {
+            VulnDBReleases.discardLocalChange(releases.directory)
         }
         struct Line: Encodable {
             var ecosystem: String?, source: String, outcome: String, records: Int, bytes: Int64, message: String?

@@ -85,6 +85,25 @@ public actor VulnDBReleases {
 
     public static func markerURL(_ directory: URL) -> URL { directory.appendingPathComponent("vulndb.release") }
 
+    /// `vulndb.unpublished`: written before this node changes its database on a PostgreSQL
+    /// installation, removed when the change is published (or a release replaces it). While it
+    /// exists, the next update or import publishes even when it changes nothing itself: a
+    /// change whose publish failed (PostgreSQL unreachable) is not left on one node.
+    public static func unpublishedURL(_ directory: URL) -> URL { directory.appendingPathComponent("vulndb.unpublished") }
+
+    /// Records that a change is about to be made; returns whether an earlier one is still unpublished.
+    public static func beginLocalChange(_ directory: URL, reason: String) throws -> Bool {
+        let url = unpublishedURL(directory)
+        let pending = FileManager.default.fileExists(atPath: url.path)
+        if !pending { try Data("\(RFC3339.string(Date())) \(reason)\n".utf8).write(to: url) }
+        return pending
+    }
+
+    /// The change turned out to change nothing and nothing earlier is pending.
+    public static func discardLocalChange(_ directory: URL) {
+        try? FileManager.default.removeItem(at: unpublishedURL(directory))
+    }
+
     static func readMarker(_ directory: URL) -> String? {
         guard let data = FileManager.default.contents(atPath: markerURL(directory).path) else { return nil }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -259,6 +278,7 @@ public actor VulnDBReleases {
         }
         try await vulndb.replaceContents(withSnapshotAt: file.path)
         try setLocal(release.version)
+        Self.discardLocalChange(directory)
         logger.info(
             "vulnerability database follows the current release",
             metadata: [
@@ -330,6 +350,7 @@ public actor VulnDBReleases {
             return try Self.current(db)!
         }
         try setLocal(version)
+        Self.discardLocalChange(directory)
         logger.info(
             "vulnerability database published",
             metadata: ["release": "\(version.prefix(12))", "bytes": "\(size)", "reason": "\(reason)", "ms": "\(Self.milliseconds(since: start))"])
