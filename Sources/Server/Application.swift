@@ -204,7 +204,9 @@ public struct Appliance: Sendable {
         }
         // Created last, after everything that can throw: an HTTPClient must be shut down,
         // and only the ServiceGroup below guarantees that once it exists.
-        let clients = RegistryHTTPClients(policy: OutgoingPolicy(allowPrivateTargets: options.server.allowPrivateTargets))
+        // One connection to a registry for every repository a sync resolves at once.
+        let clients = RegistryHTTPClients(
+            policy: OutgoingPolicy(allowPrivateTargets: options.server.allowPrivateTargets), connectionsPerHost: options.syncConcurrency)
         var crawler = Crawler(services: services, clients: clients)
         crawler.concurrency = options.syncConcurrency
         let (router, _) = buildRouter(

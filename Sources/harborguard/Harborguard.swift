@@ -50,7 +50,10 @@ struct Harborguard: AsyncParsableCommand {
         commandName: "harborguard",
         abstract: "Self-hosted container-image security appliance.",
         version: ProductVersion.current,
-        subcommands: [Serve.self, ScanCommand.self, CheckCommand.self, PullCommand.self, SensorCommand.self, DBCommand.self, AdminCommand.self]
+        subcommands: [
+            Serve.self, ScanCommand.self, CheckCommand.self, PullCommand.self, SensorCommand.self, DBCommand.self, AdminCommand.self,
+            BenchLayerCommand.self,
+        ]
     )
 }
 

@@ -71,7 +71,7 @@ struct SensorCommand: AsyncParsableCommand {
             credentials: credentials)
         // Created after everything that can fail: an HTTPClient must be shut down, and the
         // ServiceGroup does that after the agent has handed its leases back.
-        let clients = RegistryHTTPClients()
+        let clients = RegistryHTTPClients(connectionsPerHost: syncConcurrency)
         let agent = SensorAgent(settings: settings, clients: clients, logger: logger)
         let group = ServiceGroup(
             services: [clients, agent], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)

@@ -20,10 +20,14 @@ public final class RegistryHTTPClients: Service, Sendable {
     /// Notification channels: redirects are not followed (a webhook is one POST).
     public let notifications: OutgoingHTTPClient
 
-    public init(policy: OutgoingPolicy = OutgoingPolicy()) {
+    /// `connectionsPerHost`: connections the registry clients keep open to one registry at most
+    /// (AsyncHTTPClient's default is 8, which capped a sync's `--sync-concurrency` there).
+    public init(policy: OutgoingPolicy = OutgoingPolicy(), connectionsPerHost: Int = 8) {
         self.policy = policy
-        secure = OutgoingHTTPClient(configuration: RegistryClient.httpClientConfiguration(), policy: policy, purpose: .registry)
-        var cfg = RegistryClient.httpClientConfiguration()
+        var secureConfig = RegistryClient.httpClientConfiguration()
+        secureConfig.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(8, connectionsPerHost)
+        secure = OutgoingHTTPClient(configuration: secureConfig, policy: policy, purpose: .registry)
+        var cfg = secureConfig
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .none
         cfg.tlsConfiguration = tls
