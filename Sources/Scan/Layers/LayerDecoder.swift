@@ -1,5 +1,6 @@
 import Crypto
 import NIOCore
+import Registry
 
 /// How a layer blob is compressed, from its media type and its first bytes.
 public enum LayerCompression: Sendable, Hashable {
@@ -92,11 +93,7 @@ final class LayerDecoder {
             try process(&head, sink: sink)
         }
         if case .inMember = state { throw LayerError.truncatedGzip(compressedBytes: compressedBytes) }
-        let hex = hasher.finalize().map { byte in
-            let digits = Array("0123456789abcdef".utf8)
-            return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]], as: UTF8.self)
-        }.joined()
-        return "sha256:" + hex
+        return "sha256:" + hasher.finalize().hexString
     }
 
     private func sniff() throws {
