@@ -18,7 +18,7 @@ def main():
     data = json.load(open(args.results))
     series = data.get("series", {})
     os.makedirs(args.out, exist_ok=True)
-    note = f"{data.get('date', '')}, {data.get('cores', '?')} cores, release build"
+    note = lambda when: f"{when}, {data.get('cores', '?')} cores, release build"
 
     points = series.get("scan_vs_size")
     if points:
@@ -35,8 +35,7 @@ def main():
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         # A series measured in a later run than the rest carries its own date.
         when = series.get("scan_vs_size_date", data.get("date", ""))
-        fig.text(0.99, 0.01, f"{when}, {data.get('cores', '?')} cores, release build", ha="right", va="bottom", fontsize=7,
-                 color="gray")
+        fig.text(0.99, 0.01, note(when), ha="right", va="bottom", fontsize=7, color="gray")
         fig.savefig(os.path.join(args.out, "scan-vs-size.png"))
         print("wrote", os.path.join(args.out, "scan-vs-size.png"))
 
@@ -56,7 +55,7 @@ def main():
         ax.legend()
         ax.set_ylim(0, max(v for values in latency.values() for v in values.values()) * 1.15)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
-        fig.text(0.99, 0.01, note, ha="right", va="bottom", fontsize=7, color="gray")
+        fig.text(0.99, 0.01, note(data.get("date", "")), ha="right", va="bottom", fontsize=7, color="gray")
         fig.savefig(os.path.join(args.out, "api-latency.png"))
         print("wrote", os.path.join(args.out, "api-latency.png"))
 

@@ -58,7 +58,7 @@ final class GzipInflater {
         let inCount = UInt32(clamping: input.count)
         let outCount = UInt32(clamping: output.count)
         stream.pointee.next_in = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        stream.pointee.avail_in = input.baseAddress == nil ? 0 : inCount
+        stream.pointee.avail_in = inCount
         stream.pointee.next_out = outBase.assumingMemoryBound(to: UInt8.self)
         stream.pointee.avail_out = outCount
         let status = zng_inflate(stream, Z_NO_FLUSH)
@@ -70,10 +70,8 @@ final class GzipInflater {
         stream.pointee.next_in = nil
         stream.pointee.next_out = nil
         switch status {
-        case Z_OK, Z_STREAM_END:
-            return step
-        case Z_BUF_ERROR:
-            // No progress possible: the input is used up (more is needed) or the output is full.
+        case Z_OK, Z_STREAM_END, Z_BUF_ERROR:
+            // Z_BUF_ERROR: no progress possible, the input is used up (more is needed).
             return step
         case Z_DATA_ERROR:
             throw LayerError.corruptGzip(Self.describe(stream.pointee.msg.map { String(cString: $0) }))
