@@ -33,14 +33,20 @@ struct DBCommand: AsyncParsableCommand {
             code: 64)
     }
 
-    /// On PostgreSQL, before the change: records it as unpublished until it is. Returns whether
-    /// an earlier change is still unpublished (its publish failed): then this run publishes
-    /// even when it changes nothing itself.
-    static func beginChange(_ dir: DataDirectory, databaseURL: String?, reason: String) -> Bool {
-        guard databaseURL != nil else { return false }
+    /// On PostgreSQL, before the change: takes the change lock (a server on this data
+    /// directory copies no release over the file while the caller holds it, until `endChange`)
+    /// and records the change as unpublished until it is. `unpublished`: an earlier change is
+    /// still unpublished (its publish failed), so this run publishes even when it changes
+    /// nothing itself.
+    static func beginChange(
+        _ dir: DataDirectory, databaseURL: String?, reason: String
+    ) async -> (unpublished: Bool, lock: VulnDBChangeLock?) {
+        guard databaseURL != nil else { return (false, nil) }
         do {
             try FileIO.makeDirectory(dir.path, mode: 0o700)
-            return try VulnDBReleases.beginLocalChange(URL(fileURLWithPath: dir.path), reason: reason)
+            let directory = URL(fileURLWithPath: dir.path)
+            let lock = try await VulnDBChangeLock.changing(directory)
+            return (try VulnDBReleases.beginLocalChange(directory, reason: reason), lock)
         } catch {
             fail("cannot write to \(dir.path): \(error)")
         }
@@ -49,8 +55,11 @@ struct DBCommand: AsyncParsableCommand {
     /// Ends a change: publishes and queues the rematch when it changed the database or an
     /// earlier change is unpublished; otherwise forgets it.
     static func endChange(
-        _ dir: DataDirectory, databaseURL: String?, vulndb: VulnerabilityDatabase, changed: Bool, unpublished: Bool, reason: String
+        _ dir: DataDirectory, databaseURL: String?, vulndb: VulnerabilityDatabase, changed: Bool,
+        change: (unpublished: Bool, lock: VulnDBChangeLock?), reason: String
     ) async {
+        defer { withExtendedLifetime(change.lock) {} }
+        let unpublished = change.unpublished
         guard changed || unpublished else {
             if databaseURL != nil { VulnDBReleases.discardLocalChange(URL(fileURLWithPath: dir.path)) }
             return
@@ -90,7 +99,7 @@ struct DBCommand: AsyncParsableCommand {
             guard FileManager.default.fileExists(atPath: path) else { fail("\(path) does not exist", code: 64) }
             let dir = DataDirectory(global.dataDir)
             DBCommand.refuseUnpublishedChange(dir, databaseURL: database.url)
-            let unpublished = DBCommand.beginChange(dir, databaseURL: database.url, reason: "db import \(path)")
+            let change = await DBCommand.beginChange(dir, databaseURL: database.url, reason: "db import \(path)")
             let s: PathImportSummary
             let db: VulnerabilityDatabase
             do {
@@ -112,7 +121,7 @@ struct DBCommand: AsyncParsableCommand {
             }
             for f in s.failures { print("failed: \(f)") }
             await DBCommand.endChange(
-                dir, databaseURL: database.url, vulndb: db, changed: s.changed, unpublished: unpublished, reason: "db import \(path)")
+                dir, databaseURL: database.url, vulndb: db, changed: s.changed, change: change, reason: "db import \(path)")
             if !s.failures.isEmpty { throw ExitCode.failure }
         }
     }
@@ -175,7 +184,7 @@ struct DBCommand: AsyncParsableCommand {
             _ = global.bootstrapLogging()
             let dir = DataDirectory(global.dataDir)
             DBCommand.refuseUnpublishedChange(dir, databaseURL: database.url)
-            let unpublished = DBCommand.beginChange(dir, databaseURL: database.url, reason: "db update")
+            let change = await DBCommand.beginChange(dir, databaseURL: database.url, reason: "db update")
             let refresh: VulnDBRefresh
             let db: VulnerabilityDatabase
             do {
@@ -201,7 +210,7 @@ struct DBCommand: AsyncParsableCommand {
             }
             for r in refresh.enrichment { print(Self.line(r)) }
             await DBCommand.endChange(
-                dir, databaseURL: database.url, vulndb: db, changed: refresh.changed, unpublished: unpublished,
+                dir, databaseURL: database.url, vulndb: db, changed: refresh.changed, change: change,
                 reason: "db update: \(refresh.changed ? refresh.changedNames.joined(separator: ", ") : "no source changed")")
             if !refresh.succeeded {
                 // On stdout, after the per-source lines, so the two stay in order.

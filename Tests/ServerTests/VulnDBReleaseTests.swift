@@ -197,4 +197,63 @@ struct VulnDBReleaseTests {
             #expect(try await ids(b.vulndb, "requests", "2.19.0") == ["GHSA-aaaa", "GHSA-dddd"])
         }
     }
+
+    /// While a change of B's file is in progress (an update job, `db import --database`),
+    /// no release is copied over it: B's matches run against its file as it is, and the
+    /// release is taken once the change lets go (or the change's own publish replaces it).
+    @Test func aReleaseIsNotCopiedOverAChangeInProgress() async throws {
+        try await Self.withTwoNodes { db, a, b in
+            _ = try b.vulndb.import(records: [record("GHSA-bbbb", package: "urllib3", fixed: "1.26.5")], source: "test")
+            let release = try await a.releases.publish(reason: "one")
+            try await VulnDBChangeLock.whileChanging(b.dir) { () async throws -> Void in
+                // Another holder of the shared lock (two changes may overlap) does not wait.
+                _ = try await VulnDBChangeLock.whileChanging(b.dir) { true }
+                #expect(try await b.releases.refresh() == nil)
+                #expect(try await b.releases.matching { try await ids(b.vulndb, "urllib3", "1.25.0") } == ["GHSA-bbbb"])
+                #expect(await b.releases.local == nil)
+            }
+            #expect(try await b.releases.refresh() == release.version)
+            #expect(try await ids(b.vulndb, "urllib3", "1.25.0") == [])
+            #expect(try await ids(b.vulndb, "requests", "2.19.0") == ["GHSA-aaaa"])
+        }
+    }
+}
+
+/// flock(2) semantics of the change lock, within one process as between two.
+@Suite struct VulnDBChangeLockTests {
+    @Test func aCopyIsRefusedWhileAChangeHoldsTheLockAndAChangeWaitsForACopy() async throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try await VulnDBChangeLock.whileChanging(dir) { () async throws -> Void in
+            #expect(try VulnDBChangeLock.copying(dir) == nil)
+        }
+        let attributes = try FileManager.default.attributesOfItem(atPath: VulnDBChangeLock.url(dir).path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+
+        // A change begun during a copy waits until the copy lets go.
+        let change: Task<ContinuousClock.Instant, any Error>
+        let released: ContinuousClock.Instant
+        do {
+            let copy = try #require(try VulnDBChangeLock.copying(dir))
+            #expect(try VulnDBChangeLock.copying(dir) == nil)
+            change = Task { try await VulnDBChangeLock.whileChanging(dir) { ContinuousClock.now } }
+            try await Task.sleep(for: .milliseconds(300))
+            released = ContinuousClock.now
+            withExtendedLifetime(copy) {}
+        }
+        #expect(try await change.value > released)
+
+        // Another process holding it shared (flock(1), as `db import --database` would).
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        holder.arguments = ["--shared", "--no-fork", VulnDBChangeLock.url(dir).path, "sleep", "30"]
+        try holder.run()
+        defer { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() }
+        var refused = false
+        for _ in 0..<100 where !refused {
+            refused = try VulnDBChangeLock.copying(dir) == nil
+            if !refused { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(refused)
+    }
 }

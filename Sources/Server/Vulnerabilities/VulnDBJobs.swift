@@ -42,6 +42,10 @@ extension ScanRunner {
         // On PostgreSQL: an earlier update whose publish failed is published now, even when
         // this one changes nothing (its sources are unchanged since then).
         let releases = services.vulnDBReleases
+        // No release is copied over the file while this job changes it; the job publishes.
+        var changing: VulnDBChangeLock?
+        if let releases { changing = try await VulnDBChangeLock.changing(releases.directory) }
+        defer { withExtendedLifetime(changing) {} }
         let unpublished = try releases.map { try VulnDBReleases.beginLocalChange($0.directory, reason: "vulndb update") } ?? false
         let refresh: VulnDBRefresh
         do {
