@@ -96,7 +96,7 @@ struct SBOMInput {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let canonical = try encoder.encode(ImageInventory(os: inventory.os, packages: packages))
-        let inventoryHash = SHA256.hash(data: canonical).map { String(format: "%02x", $0) }.joined()
+        let inventoryHash = SHA256.hash(data: canonical).hexString
         self.uuid = Self.uuidV5(name: ["harborguard-sbom", subject.reference, subject.digest, subject.platform ?? "", inventoryHash]
             .joined(separator: "\n"))
     }
@@ -126,7 +126,7 @@ struct SBOMInput {
         var bytes = Array(sha.finalize().prefix(16))
         bytes[6] = (bytes[6] & 0x0F) | 0x50
         bytes[8] = (bytes[8] & 0x3F) | 0x80
-        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        let hex = bytes.hexString
         let h = Array(hex)
         return [h[0..<8], h[8..<12], h[12..<16], h[16..<20], h[20..<32]].map { String($0) }.joined(separator: "-")
     }

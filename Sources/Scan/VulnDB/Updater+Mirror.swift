@@ -23,7 +23,7 @@ extension VulnDBUpdater {
     }
 
     static func hex(_ digest: SHA256.Digest) -> String {
-        digest.map { String(format: "%02x", $0) }.joined()
+        digest.hexString
     }
 
     /// Runs blocking work (hashing, decoding, the import's SQLite transaction) off the

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Registry
 import Store
 
 /// The console's stylesheet and script, served from the binary under /console/assets with a
@@ -7,7 +8,7 @@ import Store
 enum ConsoleAssets {
     static let version: String = {
         let digest = SHA256.hash(data: Data((css + js).utf8))
-        return digest.prefix(6).map { String(format: "%02x", $0) }.joined()
+        return digest.prefix(6).hexString
     }()
 
     static let css = #"""

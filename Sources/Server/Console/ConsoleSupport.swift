@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Registry
 import Scan
 import Synchronization
 import Store
@@ -120,7 +121,7 @@ enum ConsoleCSRF {
     static func token(forSession session: String) -> String {
         let mac = HMAC<SHA256>.authenticationCode(
             for: Data("harborguard-console-csrf-v1".utf8), using: SymmetricKey(data: Data(session.utf8)))
-        return Data(mac).map { String(format: "%02x", $0) }.joined()
+        return Data(mac).hexString
     }
 
     static func isValid(_ submitted: String?, session: String) -> Bool {

@@ -1,4 +1,5 @@
 import Foundation
+import Registry
 
 /// E-mail: a `multipart/alternative` message (text/plain and text/html, both UTF-8 in
 /// base64) with `Date`, `Message-ID`, `From`, `To` and a `Subject` RFC 2047-encoded when it is
@@ -26,7 +27,7 @@ enum EmailRenderer {
 
     static func randomHex(_ n: Int) -> String {
         var g = SystemRandomNumberGenerator()
-        return (0..<n).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &g)) }.joined()
+        return (0..<n).map { _ in UInt8.random(in: 0...255, using: &g) }.hexString
     }
 
     /// Removes C0 controls (CR, LF, tab, NUL …), DEL and C1 controls, and the Unicode line

@@ -93,7 +93,7 @@ public enum Notifications {
     /// `sha256=<hex HMAC-SHA256 of the raw body>`.
     public static func signature(body: Data, secret: Data) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: secret))
-        return "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
+        return "sha256=" + mac.hexString
     }
 
     /// What one POST came to. `error` is a category ("HTTP 5xx", "timed out", "connection

@@ -62,7 +62,7 @@ final class PushEventGuard: Sendable {
     /// The replay key of an event: its id when the format has one, else what it says.
     static func key(registryId: String, _ e: PushedTag) -> String {
         let raw = e.id.map { "id\u{0}\($0)" } ?? "ref\u{0}\(e.repository)\u{0}\(e.tag ?? "")\u{0}\(e.digest ?? "")"
-        let hash = SHA256.hash(data: Data(raw.utf8)).map { String(format: "%02x", $0) }.joined()
+        let hash = SHA256.hash(data: Data(raw.utf8)).hexString
         return "\(registryId):\(hash)"
     }
 }

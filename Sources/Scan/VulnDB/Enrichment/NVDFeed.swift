@@ -1,5 +1,6 @@
 public import Foundation
 import Crypto
+import Registry
 
 /// One CVSS rating of a CVE as NVD publishes it.
 public struct CVSSRating: Sendable, Hashable, Codable {
@@ -144,7 +145,7 @@ public enum NVDFeed {
             }
         }
         do { try splitter.finish() } catch { throw FeedError(description: "\(file.lastPathComponent): \(error)") }
-        summary.sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        summary.sha256 = hasher.finalize().hexString
         if let expected = expectedSHA256?.lowercased(), expected != summary.sha256 {
             throw FeedError(
                 description: "\(file.lastPathComponent): SHA-256 of the JSON is \(summary.sha256), the .meta file says \(expected)")
