@@ -58,7 +58,7 @@ public struct ServeOptions: Sendable {
     public var workers: Int
     /// Seconds a job's lease lasts without renewal; a dead worker's job is retried after it.
     public var jobLease: TimeInterval
-    /// Repositories a sync lists and resolves at once.
+    /// Registry requests a sync keeps in flight (tag listings and digest HEADs, over all repositories).
     public var syncConcurrency: Int
     /// Seconds between scheduler ticks.
     public var schedulerInterval: TimeInterval

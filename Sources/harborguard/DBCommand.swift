@@ -33,20 +33,14 @@ struct DBCommand: AsyncParsableCommand {
             code: 64)
     }
 
-    /// On PostgreSQL, before the change: takes the change lock (a server on this data
-    /// directory copies no release over the file while the caller holds it, until `endChange`)
-    /// and records the change as unpublished until it is. `unpublished`: an earlier change is
-    /// still unpublished (its publish failed), so this run publishes even when it changes
-    /// nothing itself.
-    static func beginChange(
-        _ dir: DataDirectory, databaseURL: String?, reason: String
-    ) async -> (unpublished: Bool, lock: VulnDBChangeLock?) {
-        guard databaseURL != nil else { return (false, nil) }
+    /// On PostgreSQL, before the change: a server on this data directory copies no release
+    /// over the file until the process has published (or exits), and the change is recorded
+    /// as unpublished until it is. nil on SQLite.
+    static func beginChange(_ dir: DataDirectory, databaseURL: String?, reason: String) async -> VulnDBLocalChange? {
+        guard databaseURL != nil else { return nil }
         do {
             try FileIO.makeDirectory(dir.path, mode: 0o700)
-            let directory = URL(fileURLWithPath: dir.path)
-            let lock = try await VulnDBChangeLock.changing(directory)
-            return (try VulnDBReleases.beginLocalChange(directory, reason: reason), lock)
+            return try await VulnDBLocalChange.begin(URL(fileURLWithPath: dir.path), reason: reason)
         } catch {
             fail("cannot write to \(dir.path): \(error)")
         }
@@ -55,16 +49,11 @@ struct DBCommand: AsyncParsableCommand {
     /// Ends a change: publishes and queues the rematch when it changed the database or an
     /// earlier change is unpublished; otherwise forgets it.
     static func endChange(
-        _ dir: DataDirectory, databaseURL: String?, vulndb: VulnerabilityDatabase, changed: Bool,
-        change: (unpublished: Bool, lock: VulnDBChangeLock?), reason: String
+        _ dir: DataDirectory, databaseURL: String?, vulndb: VulnerabilityDatabase, changed: Bool, change: VulnDBLocalChange?,
+        reason: String
     ) async {
-        defer { withExtendedLifetime(change.lock) {} }
-        let unpublished = change.unpublished
-        guard changed || unpublished else {
-            if databaseURL != nil { VulnDBReleases.discardLocalChange(URL(fileURLWithPath: dir.path)) }
-            return
-        }
-        let reason = changed ? reason : reason + " (publishing an earlier change)"
+        defer { withExtendedLifetime(change) {} }
+        guard let reason = VulnDBLocalChange.finish(change, changed: changed, reason: reason) else { return }
         await publish(dir, databaseURL: databaseURL, vulndb: vulndb, reason: reason)
         await queueRematch(dir, databaseURL: databaseURL, reason: reason)
     }

@@ -107,7 +107,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Concurrent job workers.") var workers: Int = 4
     @Option(help: "Seconds a job lease lasts without renewal (a killed worker's job is retried after it).")
     var jobLease: Int = 60
-    @Option(help: "Repositories a sync lists and resolves at once.") var syncConcurrency: Int = 8
+    @Option(help: "Registry requests a sync keeps in flight (tag listings and digest HEADs, over all repositories).") var syncConcurrency: Int = 8
     @Option(help: "Seconds between scheduler ticks.") var schedulerInterval: Int = 60
     @Option(help: "Days of scan history to keep (every tag's latest scan is always kept).") var retentionDays: Int = 90
     @Option(help: "Base URL of OSV ecosystem archives to download daily (e.g. https://osv-vulnerabilities.storage.googleapis.com); none: no scheduled update.")

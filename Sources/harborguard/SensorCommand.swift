@@ -42,7 +42,7 @@ struct SensorCommand: AsyncParsableCommand {
     @Option(help: "Seconds a job's lease lasts; it is renewed every third of that while the job runs.") var lease: Int = 60
     @Option(help: "Seconds a finished job's result upload is retried while the server is unreachable.")
     var uploadRetrySeconds: Int = 600
-    @Option(help: "Repositories a sync lists and resolves at once.") var syncConcurrency: Int = 4
+    @Option(help: "Registry requests a sync keeps in flight (tag listings and digest HEADs, over all repositories).") var syncConcurrency: Int = 4
 
     func validate() throws {
         guard let u = URLComponents(string: server), ["http", "https"].contains(u.scheme ?? ""), u.host?.isEmpty == false else {

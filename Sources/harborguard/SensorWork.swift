@@ -95,13 +95,14 @@ extension SensorAgent {
         var tags: [DiscoveredTag] = []
         var failed: [String] = []
         var firstError: RegistryError?
+        let permits = RequestPermits(settings.syncConcurrency)
         try await withThrowingTaskGroup(of: (String, Swift.Result<[DiscoveredTag], RegistryError>).self) { group in
             var iterator = repositories.makeIterator()
             func addNext() {
                 guard let repo = iterator.next() else { return }
                 group.addTask {
                     do {
-                        return (repo.name, .success(try await Crawler.tags(of: repo, client: client, filter: filter)))
+                        return (repo.name, .success(try await Crawler.tags(of: repo, client: client, filter: filter, permits: permits)))
                     } catch let e as RegistryError {
                         return (repo.name, .failure(e))
                     }

@@ -8,6 +8,7 @@ import NIOSSL
 public import Registry
 public import ServiceLifecycle
 import Store
+import Synchronization
 
 /// The HTTP clients the server talks to the outside with, all under one `OutgoingPolicy`:
 /// one verifying TLS and one for registries marked `insecure` (which also skips TLS
@@ -53,7 +54,7 @@ public final class RegistryHTTPClients: Service, Sendable {
 public struct Crawler: Sendable {
     public let services: AppServices
     public let clients: RegistryHTTPClients
-    /// Repositories listed and resolved at once during a sync.
+    /// Registry requests a sync keeps in flight (listings and HEADs, over all repositories).
     public var concurrency: Int = 8
 
     public init(services: AppServices, clients: RegistryHTTPClients) {
@@ -186,14 +187,15 @@ public struct Crawler: Sendable {
         var failedRepos: [String] = []
         var firstError: RegistryError?
         var done = 0
-        // Bounded concurrency: at most `concurrency` repositories in flight.
+        // Bounded concurrency: at most `concurrency` requests in flight, over all repositories.
+        let permits = RequestPermits(concurrency)
         try await withThrowingTaskGroup(of: (String, Result<[DiscoveredTag], RegistryError>).self) { group in
             var iterator = repositories.makeIterator()
             func addNext() {
                 guard let repo = iterator.next() else { return }
                 group.addTask {
                     do {
-                        return (repo.name, .success(try await Self.tags(of: repo, client: client, filter: filter)))
+                        return (repo.name, .success(try await Self.tags(of: repo, client: client, filter: filter, permits: permits)))
                     } catch let e as RegistryError {
                         return (repo.name, .failure(e))
                     }
@@ -240,21 +242,53 @@ public struct Crawler: Sendable {
         return RunOutcome(applied: applied, total: repositories.count, failed: failed)
     }
 
-    /// One repository's tags that pass `filter`, with their digests (HEAD); a tag deleted
-    /// between listing and resolving is left out. The sensor lists the same way.
-    public static func tags(of repo: Repository, client: RegistryClient, filter: TagFilter?) async throws(RegistryError) -> [DiscoveredTag] {
-        let tags = try await client.listTags(repo).filter { filter?.allows($0.name) ?? true }
-        var out: [DiscoveredTag] = []
-        out.reserveCapacity(tags.count)
-        for tag in tags {
-            do {
-                let digest = try await client.resolveDigest(repo, reference: .tag(tag))
-                out.append(DiscoveredTag(repository: repo.name, tag: tag.name, digest: digest.description))
-            } catch .notFound {
-                continue  // deleted between listing and resolving
-            }
+    /// One repository's tags that pass `filter`, with their digests (HEAD), in the listing's
+    /// order; a tag deleted between listing and resolving is left out. Every request (the
+    /// listing, each HEAD) holds one of `permits`, shared by the whole sync, so the tags of one
+    /// repository resolve concurrently. The first failure other than a deleted tag fails the
+    /// repository (no further HEADs are sent for it). The sensor lists the same way.
+    public static func tags(
+        of repo: Repository, client: RegistryClient, filter: TagFilter?, permits: RequestPermits
+    ) async throws(RegistryError) -> [DiscoveredTag] {
+        await permits.acquire()
+        let listed: [Tag]
+        do {
+            listed = try await client.listTags(repo)
+            await permits.release()
+        } catch {
+            await permits.release()
+            throw error
         }
-        return out
+        let tags = listed.filter { filter?.allows($0.name) ?? true }
+        let failure = FirstFailure()
+        var digests = [String?](repeating: nil, count: tags.count)
+        await withTaskGroup(of: (Int, String?).self) { group in
+            for (i, tag) in tags.enumerated() {
+                await permits.acquire()
+                if failure.error != nil {
+                    await permits.release()
+                    break
+                }
+                group.addTask {
+                    let digest: String?
+                    do throws(RegistryError) {
+                        digest = try await client.resolveDigest(repo, reference: .tag(tag)).description
+                    } catch .notFound {
+                        digest = nil  // deleted between listing and resolving
+                    } catch {
+                        failure.record(error)
+                        digest = nil
+                    }
+                    await permits.release()
+                    return (i, digest)
+                }
+            }
+            for await (i, digest) in group { digests[i] = digest }
+        }
+        if let error = failure.error { throw error }
+        return zip(tags, digests).compactMap { tag, digest in
+            digest.map { DiscoveredTag(repository: repo.name, tag: tag.name, digest: $0) }
+        }
     }
 
     func setHealth(_ id: String, status: HealthStatus, score: Int?, error: String?, synced: Bool) async throws {
@@ -273,4 +307,11 @@ public struct TestConnectionReply: Sendable, Codable {
     public var latencyMs: Int
     public var authScheme: String
     public var repositories: [String]
+}
+
+/// The first error of a repository's concurrent HEADs, seen by the loop that sends them.
+private final class FirstFailure: Sendable {
+    private let first = Mutex<RegistryError?>(nil)
+    var error: RegistryError? { first.withLock { $0 } }
+    func record(_ error: RegistryError) { first.withLock { if $0 == nil { $0 = error } } }
 }

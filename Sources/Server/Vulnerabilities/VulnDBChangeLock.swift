@@ -63,3 +63,34 @@ public final class VulnDBChangeLock: Sendable {
         return fd
     }
 }
+
+/// A change of a PostgreSQL node's vulnerability database (an update job, `db import|update
+/// --database`), from before it touches the file until it is published: holds the change lock
+/// (no release is copied over the file meanwhile) and the `vulndb.unpublished` marker.
+public struct VulnDBLocalChange: Sendable {
+    let directory: URL
+    let lock: VulnDBChangeLock
+    /// An earlier change of the file was never published (its publish failed): this one
+    /// publishes even when it changes nothing itself.
+    public let earlierUnpublished: Bool
+
+    /// Takes the lock (waiting for a copy in progress), then writes the marker.
+    public static func begin(_ directory: URL, reason: String) async throws -> VulnDBLocalChange {
+        let lock = try await VulnDBChangeLock.changing(directory)
+        let earlier = try VulnDBReleases.beginLocalChange(directory, reason: reason)
+        return VulnDBLocalChange(directory: directory, lock: lock, earlierUnpublished: earlier)
+    }
+
+    /// After the change (`change` nil on SQLite): the reason to publish and queue the rematch
+    /// with, or nil when nothing changed and nothing earlier waits (the marker is removed).
+    /// The lock stays held until the caller lets go of `change`, after it has published.
+    public static func finish(_ change: VulnDBLocalChange?, changed: Bool, reason: String) -> String? {
+        if changed { return reason }
+        guard let change else { return nil }
+        guard change.earlierUnpublished else {
+            VulnDBReleases.discardLocalChange(change.directory)
+            return nil
+        }
+        return reason + " (publishing an earlier change)"
+    }
+}

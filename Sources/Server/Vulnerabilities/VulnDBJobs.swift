@@ -39,14 +39,13 @@ extension ScanRunner {
             throw PermanentJobError("unknown source in \(payload.sources ?? []); use \(VulnDBSourceSelection.names.joined(separator: ", "))")
         }
         let base = payload.url ?? config.vulnDBUpdateURL ?? VulnDBUpdater.defaultBaseURL
-        // On PostgreSQL: an earlier update whose publish failed is published now, even when
-        // this one changes nothing (its sources are unchanged since then).
+        // On PostgreSQL: no release is copied over the file while this job changes it, and an
+        // earlier update whose publish failed is published now, even when this one changes
+        // nothing (its sources are unchanged since then).
         let releases = services.vulnDBReleases
-        // No release is copied over the file while this job changes it; the job publishes.
-        var changing: VulnDBChangeLock?
-        if let releases { changing = try await VulnDBChangeLock.changing(releases.directory) }
-        defer { withExtendedLifetime(changing) {} }
-        let unpublished = try releases.map { try VulnDBReleases.beginLocalChange($0.directory, reason: "vulndb update") } ?? false
+        var change: VulnDBLocalChange?
+        if let releases { change = try await VulnDBLocalChange.begin(releases.directory, reason: "vulndb update") }
+        defer { withExtendedLifetime(change) {} }
         let refresh: VulnDBRefresh
         do {
             refresh = try await VulnDBRefresh.run(
@@ -58,17 +57,15 @@ extension ScanRunner {
         } catch let e as VulnDBUpdateError {
             throw PermanentJobError(e.description)
         }
-        if refresh.changed || unpublished {
+        let reason = "vulndb update: " + (refresh.changed ? refresh.changedNames.joined(separator: ", ") : "no source changed")
+        if let reason = VulnDBLocalChange.finish(change, changed: refresh.changed, reason: reason) {
             let now = services.now
-            let names = refresh.changed ? refresh.changedNames.joined(separator: ", ") : "an earlier update, not yet published"
             // Every node takes this version before it matches again; the rematch below runs
             // on whichever node claims it, against the release.
-            try await releases?.publish(reason: "vulndb update: \(names)")
+            try await releases?.publish(reason: reason)
             try await services.db.write { db in
-                _ = try Self.enqueueRematch(reason: "vulndb update: \(names)", now: now, in: db)
+                _ = try Self.enqueueRematch(reason: reason, now: now, in: db)
             }
-        } else if let releases {
-            VulnDBReleases.discardLocalChange(releases.directory)
         }
         struct Line: Encodable {
             var ecosystem: String?, source: String, outcome: String, records: Int, bytes: Int64, message: String?
