@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 
 from conftest import wait_job
+from test_security import reply
 from registry_harness import Registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -22,55 +23,49 @@ from run import populate_sync_registry  # noqa: E402
 REPOS, TAGS = 48, 2
 
 
-def test_sixteen_repositories_resolve_at_once(server_factory, tmp_path):
+def add_registry(s, url):
+    r = s.api("POST", "/api/registries", json={
+        "name": "local", "provider": "DOCKER_REGISTRY", "url": url, "insecure": True, "schedule": "manual", "scanners": ["native"]})
+    assert r.status_code == 201, r.text
+    return r.json()["data"]["id"]
+
+
+def proxied_sync(server_factory, tmp_path, repos, tags):
+    """`repos` x `tags` in the real registry behind a 50 ms latency proxy, synced by a server
+    with --sync-concurrency 16: the server, the registry's id and the proxy's counters."""
     reg = Registry()
     try:
-        populate_sync_registry(reg, requests.Session(), REPOS, TAGS)
+        populate_sync_registry(reg, requests.Session(), repos, tags)
         with LatencyProxy(reg.url, delay_ms=50) as proxy:
             s = server_factory(tmp_path / "data", extra=("--sync-concurrency", "16"))
-            r = s.api("POST", "/api/registries", json={
-                "name": "local", "provider": "DOCKER_REGISTRY", "url": proxy.url, "insecure": True, "schedule": "manual",
-                "scanners": ["native"]})
-            assert r.status_code == 201, r.text
-            rid = r.json()["data"]["id"]
+            rid = add_registry(s, proxy.url)
             proxy.stats(reset_max=True)
             job = s.api("POST", f"/api/registries/{rid}/sync").json()["data"]["jobId"]
             assert wait_job(s, job)["status"] == "succeeded"
-            stats = proxy.stats()
-            assert s.api("GET", f"/api/registries/{rid}").json()["data"]["imageCount"] == REPOS
-            # Before, the registry client's pool opened at most 8 connections to the registry,
-            # whatever --sync-concurrency said.
-            assert stats["max_in_flight"] > 8, stats
-            assert stats["errors"] == 0, stats
+            return s, rid, proxy.stats()
     finally:
         reg.stop()
+
+
+def test_sixteen_repositories_resolve_at_once(server_factory, tmp_path):
+    s, rid, stats = proxied_sync(server_factory, tmp_path, REPOS, TAGS)
+    assert s.api("GET", f"/api/registries/{rid}").json()["data"]["imageCount"] == REPOS
+    # Before, the registry client's pool opened at most 8 connections to the registry,
+    # whatever --sync-concurrency said.
+    assert stats["max_in_flight"] > 8, stats
+    assert stats["errors"] == 0, stats
 
 
 def test_one_repository_resolves_its_tags_at_once(server_factory, tmp_path):
     """One repository of many tags (an application's releases): its HEADs share the sync's
     requests in flight instead of going one after another."""
     tags = 64
-    reg = Registry()
-    try:
-        populate_sync_registry(reg, requests.Session(), 1, tags)
-        with LatencyProxy(reg.url, delay_ms=50) as proxy:
-            s = server_factory(tmp_path / "data", extra=("--sync-concurrency", "16"))
-            r = s.api("POST", "/api/registries", json={
-                "name": "local", "provider": "DOCKER_REGISTRY", "url": proxy.url, "insecure": True, "schedule": "manual",
-                "scanners": ["native"]})
-            assert r.status_code == 201, r.text
-            rid = r.json()["data"]["id"]
-            proxy.stats(reset_max=True)
-            job = s.api("POST", f"/api/registries/{rid}/sync").json()["data"]["jobId"]
-            assert wait_job(s, job)["status"] == "succeeded"
-            stats = proxy.stats()
-            images = s.api("GET", "/api/images", params={"registryId": rid}).json()["data"]
-            assert [i["tagCount"] for i in images] == [tags], images
-            # Before, one repository's tags were resolved one after another: 1 in flight.
-            assert stats["max_in_flight"] > 8, stats
-            assert stats["errors"] == 0, stats
-    finally:
-        reg.stop()
+    s, rid, stats = proxied_sync(server_factory, tmp_path, 1, tags)
+    images = s.api("GET", "/api/images", params={"registryId": rid}).json()["data"]
+    assert [i["tagCount"] for i in images] == [tags], images
+    # Before, one repository's tags were resolved one after another: 1 in flight.
+    assert stats["max_in_flight"] > 8, stats
+    assert stats["errors"] == 0, stats
 
 
 class TagFaults:
@@ -90,26 +85,17 @@ class TagFaults:
             def log_message(self, *args):
                 pass
 
-            def reply(self, status, body=b"", headers=()):
-                self.send_response(status)
-                for k, v in headers:
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
             def do_GET(self):
                 path = self.path.split("?")[0]
                 if path == "/v2/":
-                    return self.reply(200, b"{}", [("Content-Type", "application/json")])
+                    return reply(self, 200, [("Content-Type", "application/json")], b"{}")
                 if path == "/v2/_catalog":
-                    return self.reply(200, json.dumps({"repositories": ["app", "lib"]}).encode())
+                    return reply(self, 200, body=json.dumps({"repositories": ["app", "lib"]}).encode())
                 if path in ("/v2/app/tags/list", "/v2/lib/tags/list"):
                     name = path.split("/")[2]
                     tags = [f"t{i}" for i in range(64)] if name == "app" else ["t0"]
-                    return self.reply(200, json.dumps({"name": name, "tags": tags}).encode())
-                return self.reply(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"unknown"}]}')
+                    return reply(self, 200, body=json.dumps({"name": name, "tags": tags}).encode())
+                return reply(self, 404, body=b'{"errors":[{"code":"NAME_UNKNOWN","message":"unknown"}]}')
 
             def do_HEAD(self):
                 with fake.lock:
@@ -118,11 +104,11 @@ class TagFaults:
                 if len(parts) == 5 and parts[3] == "manifests":
                     status = fake.faults.get(f"{parts[2]}:{parts[4]}")
                     if status:
-                        return self.reply(status)
+                        return reply(self, status)
                     digest = "sha256:" + hashlib.sha256(f"{parts[2]}:{parts[4]}".encode()).hexdigest()
-                    return self.reply(200, headers=[("Docker-Content-Digest", digest),
+                    return reply(self, 200, headers=[("Docker-Content-Digest", digest),
                                                     ("Content-Type", "application/vnd.oci.image.manifest.v1+json")])
-                return self.reply(404)
+                return reply(self, 404)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -140,11 +126,7 @@ def test_a_failed_head_fails_its_repository_and_keeps_its_tags(server_factory, t
     fake = TagFaults()
     try:
         s = server_factory(tmp_path / "data", extra=("--sync-concurrency", "4"))
-        r = s.api("POST", "/api/registries", json={
-            "name": "faults", "provider": "DOCKER_REGISTRY", "url": fake.url, "insecure": True, "schedule": "manual",
-            "scanners": ["native"]})
-        assert r.status_code == 201, r.text
-        rid = r.json()["data"]["id"]
+        rid = add_registry(s, fake.url)
 
         def sync():
             job = s.api("POST", f"/api/registries/{rid}/sync").json()["data"]["jobId"]
