@@ -33,14 +33,12 @@ struct DBCommand: AsyncParsableCommand {
             code: 64)
     }
 
-    /// On PostgreSQL, before the change: a server on this data directory copies no release
-    /// over the file until the process has published (or exits), and the change is recorded
-    /// as unpublished until it is. nil on SQLite.
-    static func beginChange(_ dir: DataDirectory, databaseURL: String?, reason: String) async -> VulnDBLocalChange? {
+    /// On PostgreSQL, before the change: records it as unpublished until it is. nil on SQLite.
+    static func beginChange(_ dir: DataDirectory, databaseURL: String?, reason: String) -> VulnDBLocalChange? {
         guard databaseURL != nil else { return nil }
         do {
             try FileIO.makeDirectory(dir.path, mode: 0o700)
-            return try await VulnDBLocalChange.begin(URL(fileURLWithPath: dir.path), reason: reason)
+            return try VulnDBLocalChange.begin(URL(fileURLWithPath: dir.path), reason: reason)
         } catch {
             fail("cannot write to \(dir.path): \(error)")
         }
@@ -52,7 +50,6 @@ struct DBCommand: AsyncParsableCommand {
         _ dir: DataDirectory, databaseURL: String?, vulndb: VulnerabilityDatabase, changed: Bool, change: VulnDBLocalChange?,
         reason: String
     ) async {
-        defer { withExtendedLifetime(change) {} }
         guard let reason = VulnDBLocalChange.finish(change, changed: changed, reason: reason) else { return }
         await publish(dir, databaseURL: databaseURL, vulndb: vulndb, reason: reason)
         await queueRematch(dir, databaseURL: databaseURL, reason: reason)
@@ -88,7 +85,7 @@ struct DBCommand: AsyncParsableCommand {
             guard FileManager.default.fileExists(atPath: path) else { fail("\(path) does not exist", code: 64) }
             let dir = DataDirectory(global.dataDir)
             DBCommand.refuseUnpublishedChange(dir, databaseURL: database.url)
-            let change = await DBCommand.beginChange(dir, databaseURL: database.url, reason: "db import \(path)")
+            let change = DBCommand.beginChange(dir, databaseURL: database.url, reason: "db import \(path)")
             let s: PathImportSummary
             let db: VulnerabilityDatabase
             do {
@@ -173,7 +170,7 @@ struct DBCommand: AsyncParsableCommand {
             _ = global.bootstrapLogging()
             let dir = DataDirectory(global.dataDir)
             DBCommand.refuseUnpublishedChange(dir, databaseURL: database.url)
-            let change = await DBCommand.beginChange(dir, databaseURL: database.url, reason: "db update")
+            let change = DBCommand.beginChange(dir, databaseURL: database.url, reason: "db update")
             let refresh: VulnDBRefresh
             let db: VulnerabilityDatabase
             do {

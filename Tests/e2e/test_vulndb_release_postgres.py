@@ -125,15 +125,8 @@ def test_every_node_matches_against_the_published_release(pg, tmp_path):  # noqa
         # Run again, as told, against the installation: nothing changes locally this time, and
         # the earlier import is published all the same. B stops, so A runs the next scan: A
         # must take the new release before it matches.
-        # A copy holds B's change lock exclusive for 4 s (flock(1) standing in for B's server):
-        # the command waits for it before it touches the file, so it ends after the copy.
-        copying = subprocess.Popen(["flock", "--exclusive", "--no-fork", str(data_b / "vulndb.lock"), "sleep", "4"])
-        time.sleep(0.3)
         published = subprocess.run([BIN, "db", "import", str(second), "--data-dir", str(data_b), "--database", url],
                                    capture_output=True, text=True, timeout=120)
-        copy_done = copying.poll() is not None
-        copying.wait(timeout=10)
-        assert copy_done, "the import did not wait for the copy in progress"
         assert published.returncode == 0, published.stderr
         assert "0 new, 0 updated" in published.stdout, published.stdout
         assert "published vulnerability database release" in published.stdout, published.stdout

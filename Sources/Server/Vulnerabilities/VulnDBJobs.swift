@@ -39,13 +39,10 @@ extension ScanRunner {
             throw PermanentJobError("unknown source in \(payload.sources ?? []); use \(VulnDBSourceSelection.names.joined(separator: ", "))")
         }
         let base = payload.url ?? config.vulnDBUpdateURL ?? VulnDBUpdater.defaultBaseURL
-        // On PostgreSQL: no release is copied over the file while this job changes it, and an
-        // earlier update whose publish failed is published now, even when this one changes
-        // nothing (its sources are unchanged since then).
+        // On PostgreSQL: an earlier update whose publish failed is published now, even when
+        // this one changes nothing (its sources are unchanged since then).
         let releases = services.vulnDBReleases
-        var change: VulnDBLocalChange?
-        if let releases { change = try await VulnDBLocalChange.begin(releases.directory, reason: "vulndb update") }
-        defer { withExtendedLifetime(change) {} }
+        let change = try releases.map { try VulnDBLocalChange.begin($0.directory, reason: "vulndb update") }
         let refresh: VulnDBRefresh
         do {
             refresh = try await VulnDBRefresh.run(

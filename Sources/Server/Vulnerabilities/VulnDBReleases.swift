@@ -171,14 +171,12 @@ public actor VulnDBReleases {
             rereadMarker()
             if let released, released.version != local, followable(released) {
                 do {
-                    // Not copied while this node's file is being changed (it publishes when
-                    // done): the match runs against the file as it is.
-                    if try await follow(released) { continue }
+                    try await follow(released)
                 } catch ReleaseError.superseded(let v) where superseded < 3 {
                     superseded += 1
                     logger.info("vulnerability database release replaced during its copy; copying the new one", metadata: ["release": "\(v.prefix(12))"])
-                    continue
                 }
+                continue
             }
             // Another change may have started while the release was read.
             if changing || !waitingChangers.isEmpty { continue }
@@ -248,26 +246,10 @@ public actor VulnDBReleases {
         return local
     }
 
-    /// The release a change in progress kept this node from taking was logged for.
-    private var deferredRelease: String?
-
-    /// Copies `release` in. Returns false, copying nothing, while this node's database is
-    /// being changed (`VulnDBChangeLock`): the change publishes when it is done.
-    @discardableResult
-    private func follow(_ release: Release) async throws -> Bool {
+    private func follow(_ release: Release) async throws {
         await beginChange()
         defer { endChange() }
-        guard release.version != local else { return true }
-        guard let copying = try VulnDBChangeLock.copying(directory) else {
-            if deferredRelease != release.version {
-                deferredRelease = release.version
-                logger.info(
-                    "vulnerability database release not taken yet: this node's database is being changed, and publishes when done",
-                    metadata: ["release": "\(release.version.prefix(12))", "published_by": "\(release.publishedBy)"])
-            }
-            return false
-        }
-        defer { withExtendedLifetime(copying) {} }
+        guard release.version != local else { return }
         let start = ContinuousClock.now
         let file = directory.appendingPathComponent("vulndb.incoming-\(UUID().uuidString).sqlite")
         defer { try? FileManager.default.removeItem(at: file) }
@@ -303,7 +285,6 @@ public actor VulnDBReleases {
                 "release": "\(release.version.prefix(12))", "bytes": "\(size)", "published_by": "\(release.publishedBy)",
                 "ms": "\(Self.milliseconds(since: start))",
             ])
-        return true
     }
 
     // MARK: Publishing
