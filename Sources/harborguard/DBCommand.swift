@@ -33,14 +33,38 @@ struct DBCommand: AsyncParsableCommand {
             code: 64)
     }
 
-    /// On PostgreSQL, before the change: records it as unpublished until it is. nil on SQLite.
-    static func beginChange(_ dir: DataDirectory, databaseURL: String?, reason: String) -> VulnDBLocalChange? {
-        guard databaseURL != nil else { return nil }
+    /// On PostgreSQL, before the change: takes the installation's current release first (the
+    /// change is made on top of it; its publish is refused if another node publishes
+    /// meanwhile) and records the change as unpublished until it is. nil on SQLite.
+    static func beginChange(
+        _ dir: DataDirectory, databaseURL: String?, vulndb: VulnerabilityDatabase, reason: String
+    ) async -> VulnDBLocalChange? {
+        guard let databaseURL else { return nil }
+        let base: VulnDBReleases.Base
         do {
-            try FileIO.makeDirectory(dir.path, mode: 0o700)
-            return try VulnDBLocalChange.begin(URL(fileURLWithPath: dir.path), reason: reason)
+            base = try await VulnDBReleases.prepareChange(dataDir: dir, databaseURL: databaseURL, vulndb: vulndb)
+        } catch {
+            // The change goes ahead on the release this directory holds; its publish is
+            // refused if another one became current meanwhile.
+            let held = VulnDBReleases.followedRelease(dataDir: dir)
+            FileHandle.standardError.write(Data(
+                "warning: could not take the current vulnerability database release first (\(error)); changing release \(held.map { String($0.prefix(12)) } ?? "none")\n".utf8))
+            base = .version(held)
+        }
+        do {
+            return try VulnDBLocalChange.begin(URL(fileURLWithPath: dir.path), base: base, reason: reason)
         } catch {
             fail("cannot write to \(dir.path): \(error)")
+        }
+    }
+
+    /// Opens the data directory's vulnerability database (created if missing).
+    static func openVulnDB(_ dir: DataDirectory) -> VulnerabilityDatabase {
+        do {
+            try FileIO.makeDirectory(dir.path, mode: 0o700)
+            return try VulnerabilityDatabase(path: dir.vulnDBPath)
+        } catch {
+            fail("cannot open \(dir.vulnDBPath): \(error)")
         }
     }
 
@@ -51,16 +75,18 @@ struct DBCommand: AsyncParsableCommand {
         reason: String
     ) async {
         guard let reason = VulnDBLocalChange.finish(change, changed: changed, reason: reason) else { return }
-        await publish(dir, databaseURL: databaseURL, vulndb: vulndb, reason: reason)
+        await publish(dir, databaseURL: databaseURL, vulndb: vulndb, reason: reason, over: change?.base ?? .any)
         await queueRematch(dir, databaseURL: databaseURL, reason: reason)
     }
 
     /// On PostgreSQL: publishes the changed database (before the rematch is queued, so the node
     /// that runs the rematch matches against it).
-    static func publish(_ dir: DataDirectory, databaseURL: String?, vulndb: VulnerabilityDatabase, reason: String) async {
+    static func publish(
+        _ dir: DataDirectory, databaseURL: String?, vulndb: VulnerabilityDatabase, reason: String, over base: VulnDBReleases.Base
+    ) async {
         guard let databaseURL else { return }
         do {
-            let release = try await VulnDBReleases.publish(dataDir: dir, databaseURL: databaseURL, vulndb: vulndb, reason: reason)
+            let release = try await VulnDBReleases.publish(dataDir: dir, databaseURL: databaseURL, vulndb: vulndb, reason: reason, over: base)
             print("published vulnerability database release \(release.version.prefix(12)) (\(release.size) bytes): every node matches against it")
         } catch {
             fail("the import is in \(dir.vulnDBPath) but could not be published to the other nodes: \(error); run the command again")
@@ -85,12 +111,10 @@ struct DBCommand: AsyncParsableCommand {
             guard FileManager.default.fileExists(atPath: path) else { fail("\(path) does not exist", code: 64) }
             let dir = DataDirectory(global.dataDir)
             DBCommand.refuseUnpublishedChange(dir, databaseURL: database.url)
-            let change = DBCommand.beginChange(dir, databaseURL: database.url, reason: "db import \(path)")
+            let db = DBCommand.openVulnDB(dir)
+            let change = await DBCommand.beginChange(dir, databaseURL: database.url, vulndb: db, reason: "db import \(path)")
             let s: PathImportSummary
-            let db: VulnerabilityDatabase
             do {
-                try FileIO.makeDirectory(dir.path, mode: 0o700)
-                db = try VulnerabilityDatabase(path: dir.vulnDBPath)
                 s = try db.importPath(URL(fileURLWithPath: path))
             } catch {
                 fail("import failed: \(error)")
@@ -170,12 +194,10 @@ struct DBCommand: AsyncParsableCommand {
             _ = global.bootstrapLogging()
             let dir = DataDirectory(global.dataDir)
             DBCommand.refuseUnpublishedChange(dir, databaseURL: database.url)
-            let change = DBCommand.beginChange(dir, databaseURL: database.url, reason: "db update")
+            let db = DBCommand.openVulnDB(dir)
+            let change = await DBCommand.beginChange(dir, databaseURL: database.url, vulndb: db, reason: "db update")
             let refresh: VulnDBRefresh
-            let db: VulnerabilityDatabase
             do {
-                try FileIO.makeDirectory(dir.path, mode: 0o700)
-                db = try VulnerabilityDatabase(path: dir.vulnDBPath)
                 refresh = try await VulnDBRefresh.run(
                     database: db, selection: selection, osvBaseURL: url ?? VulnDBUpdater.defaultBaseURL, ecosystems: ecosystems.isEmpty ? nil : ecosystems,
                     locations: locations,

@@ -42,8 +42,14 @@ let testLogger: Logger = {
 /// A fast retry policy for tests.
 let fastRetry = RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(5), maxDelay: .milliseconds(50), maxTotalDelay: .seconds(2))
 
+/// Every provider API on a closed local port: a test that does not set one reaches no real host
+/// (a GHCR client's test connection lists through the GitHub API).
+let offlineEndpoints = ProviderEndpoints(
+    dockerHubAPI: "https://127.0.0.1:9", ecrAPI: "https://127.0.0.1:9", azureAuthority: "https://127.0.0.1:9",
+    googleTokenURL: "https://127.0.0.1:9/token", githubAPI: "https://127.0.0.1:9")
+
 func makeClient(_ http: HTTPClient, _ url: String, provider: RegistryProvider = .dockerRegistry, credentials: RegistryCredentials? = nil,
-                endpoints: ProviderEndpoints = ProviderEndpoints(), retry: RetryPolicy = fastRetry, pageSize: Int = 100,
+                endpoints: ProviderEndpoints = offlineEndpoints, retry: RetryPolicy = fastRetry, pageSize: Int = 100,
                 configure: (inout RegistryClient.Configuration) -> Void = { _ in }) throws -> RegistryClient {
     var config = RegistryClient.Configuration(url: url, provider: provider, credentials: credentials, insecure: true, retry: retry, pageSize: pageSize, endpoints: endpoints)
     config.requestTimeout = .seconds(10)

@@ -197,4 +197,44 @@ struct VulnDBReleaseTests {
             #expect(try await ids(b.vulndb, "requests", "2.19.0") == ["GHSA-aaaa", "GHSA-dddd"])
         }
     }
+
+    /// Two changes at once on two nodes: the second to publish is refused instead of dropping
+    /// the first's content; made again on the first's release, it publishes both.
+    @Test func aChangeIsNotPublishedOverAReleaseItWasNotMadeOn() async throws {
+        try await Self.withTwoNodes { db, a, b in
+            try await a.releases.start()
+            // B prepares its change: it takes A's release first.
+            let base = try await b.releases.prepareChange()
+            #expect(base == .version(await a.releases.local))
+            #expect(try await ids(b.vulndb, "requests", "2.19.0") == ["GHSA-aaaa"])
+
+            // Meanwhile A changes and publishes.
+            let aBase = try await a.releases.prepareChange()
+            _ = try a.vulndb.import(records: [record("GHSA-eeee", package: "requests", fixed: "2.25.0")], source: "test")
+            let fromA = try await a.releases.publish(reason: "A's change", over: aBase)
+
+            // B's change, made on the earlier release, is refused; the release stays A's.
+            _ = try b.vulndb.import(records: [record("GHSA-ffff", package: "urllib3", fixed: "1.26.5")], source: "test")
+            await #expect(throws: VulnDBReleases.ReleaseError.self) { try await b.releases.publish(reason: "B's change", over: base) }
+            #expect(try await a.releases.current()?.version == fromA.version)
+
+            // Made again: B takes A's release first, then its change publishes on top of it.
+            let again = try await b.releases.prepareChange()
+            #expect(again == .version(fromA.version))
+            _ = try b.vulndb.import(records: [record("GHSA-ffff", package: "urllib3", fixed: "1.26.5")], source: "test")
+            let both = try await b.releases.publish(reason: "B's change again", over: again)
+            #expect(try await a.releases.matching { try await ids(a.vulndb, "requests", "2.19.0") } == ["GHSA-aaaa", "GHSA-eeee"])
+            #expect(try await ids(a.vulndb, "urllib3", "1.25.0") == ["GHSA-ffff"])
+            #expect(await a.releases.local == both.version)
+
+            // A release of another schema (a rolling upgrade) is replaced, not a conflict.
+            _ = try await db.write { c in
+                try c.execute("UPDATE vulndb_releases SET schema_version = 'an earlier schema' WHERE version = ?", [both.version])
+            }
+            _ = try a.vulndb.import(records: [record("GHSA-gggg", package: "requests", fixed: "2.26.0")], source: "test")
+            let upgraded = try await a.releases.prepareChange()
+            #expect(upgraded == .version(both.version))
+            _ = try await a.releases.publish(reason: "after the upgrade", over: upgraded)
+        }
+    }
 }

@@ -39,10 +39,16 @@ extension ScanRunner {
             throw PermanentJobError("unknown source in \(payload.sources ?? []); use \(VulnDBSourceSelection.names.joined(separator: ", "))")
         }
         let base = payload.url ?? config.vulnDBUpdateURL ?? VulnDBUpdater.defaultBaseURL
-        // On PostgreSQL: an earlier update whose publish failed is published now, even when
+        // On PostgreSQL: the update is made on the current release, and published only if no
+        // other node published meanwhile (else the job fails and its retry starts again from
+        // that release). An earlier update whose publish failed is published now, even when
         // this one changes nothing (its sources are unchanged since then).
         let releases = services.vulnDBReleases
-        let change = try releases.map { try VulnDBLocalChange.begin($0.directory, reason: "vulndb update") }
+        var change: VulnDBLocalChange?
+        if let releases {
+            let base = try await releases.prepareChange()
+            change = try VulnDBLocalChange.begin(releases.directory, base: base, reason: "vulndb update")
+        }
         let refresh: VulnDBRefresh
         do {
             refresh = try await VulnDBRefresh.run(
@@ -59,7 +65,7 @@ extension ScanRunner {
             let now = services.now
             // Every node takes this version before it matches again; the rematch below runs
             // on whichever node claims it, against the release.
-            try await releases?.publish(reason: reason)
+            try await releases?.publish(reason: reason, over: change?.base ?? .any)
             try await services.db.write { db in
                 _ = try Self.enqueueRematch(reason: reason, now: now, in: db)
             }

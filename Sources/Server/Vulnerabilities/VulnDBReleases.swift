@@ -35,15 +35,21 @@ public actor VulnDBReleases {
     public enum ReleaseError: Error, CustomStringConvertible {
         case superseded(String)
         case corrupt(String)
+        /// Another node published this release while a change was made on the previous one.
+        case conflict(String)
         public var description: String {
             switch self {
             case .superseded(let v): "vulnerability database release \(v.prefix(12)) was replaced while it was copied"
+            case .conflict(let v):
+                "another node published vulnerability database release \(v.prefix(12)) while this change was made: it is not published over it"
             case .corrupt(let m): "vulnerability database release: \(m)"
             }
         }
     }
 
     static let chunkSize = 4 << 20
+    /// The PostgreSQL advisory lock a conditional publish holds for its switch.
+    static let publishLock: Int64 = 0x6867_7664_6272_6c73  // "hgvdbrls"
     /// Uploads that never completed (a node died mid-publish) are removed after this long.
     static let abandonedAfter: TimeInterval = 3600
 
@@ -246,6 +252,17 @@ public actor VulnDBReleases {
         return local
     }
 
+    /// Before a change of this node's file (an update job, `db import|update --database`):
+    /// copies the current release in, so that the change is made on top of it. Returns what
+    /// the change's publish may replace (`publish(reason:over:)`): that release (also when it
+    /// cannot be taken: another schema, a rolling upgrade).
+    public func prepareChange() async throws -> Base {
+        guard let released = try await current() else { return .version(nil) }
+        rereadMarker()
+        if released.version != local, followable(released) { try await follow(released) }
+        return .version(released.version)
+    }
+
     private func follow(_ release: Release) async throws {
         await beginChange()
         defer { endChange() }
@@ -289,9 +306,19 @@ public actor VulnDBReleases {
 
     // MARK: Publishing
 
-    /// Publishes this node's database as the current release (after a change to it).
+    /// What a publish replaces: any release (the first node's own database at start), or only
+    /// the version the change was made on (nil: no release then).
+    public enum Base: Sendable, Equatable {
+        case any
+        case version(String?)
+    }
+
+    /// Publishes this node's database as the current release (after a change to it). With
+    /// `.version(v)`, refused (`ReleaseError.conflict`) when another release than `v` became
+    /// current meanwhile: publishing would drop that release's content. Follow it and make the
+    /// change again.
     @discardableResult
-    public func publish(reason: String) async throws -> Release {
+    public func publish(reason: String, over base: Base = .any) async throws -> Release {
         await beginChange()
         defer { endChange() }
         let start = ContinuousClock.now
@@ -337,6 +364,14 @@ public actor VulnDBReleases {
         let release: Release = try await db.write { db in
             guard try db.int("SELECT 1 FROM vulndb_releases WHERE version = ?", [version]) != nil else {
                 throw ReleaseError.superseded(version)
+            }
+            if case .version(let expected) = base {
+                // One publish at a time checks and switches (each statement reads what the
+                // previous holder committed).
+                _ = try db.queryOne("SELECT pg_advisory_xact_lock(\(Self.publishLock))", [])
+                if let current = try Self.current(db), current.version != version, current.version != expected {
+                    throw ReleaseError.conflict(current.version)
+                }
             }
             try db.execute(
                 """
@@ -421,14 +456,27 @@ extension VulnDBReleases {
     /// vulnerability database to the PostgreSQL installation at `databaseURL` (every node takes
     /// it before it matches again) and moves the directory's marker to it.
     public static func publish(
-        dataDir: DataDirectory, databaseURL: String, vulndb: VulnerabilityDatabase, reason: String
+        dataDir: DataDirectory, databaseURL: String, vulndb: VulnerabilityDatabase, reason: String, over base: Base
     ) async throws -> (version: String, size: Int64) {
-        try await dataDir.openDatabase(databaseURL: databaseURL).closing { db in
-            let releases = VulnDBReleases(
-                db: db, vulndb: vulndb, directory: URL(fileURLWithPath: dataDir.path),
-                node: "\(ProcessInfo.processInfo.hostName) command line", logger: Logger(label: "harborguard.vulndb"))
-            let release = try await releases.publish(reason: reason)
+        try await commandLine(dataDir: dataDir, databaseURL: databaseURL, vulndb: vulndb) { releases in
+            let release = try await releases.publish(reason: reason, over: base)
             return (release.version, release.size)
+        }
+    }
+
+    /// For `db import|update --database`, before the change: `prepareChange()` on the data
+    /// directory's database.
+    public static func prepareChange(dataDir: DataDirectory, databaseURL: String, vulndb: VulnerabilityDatabase) async throws -> Base {
+        try await commandLine(dataDir: dataDir, databaseURL: databaseURL, vulndb: vulndb) { try await $0.prepareChange() }
+    }
+
+    private static func commandLine<T: Sendable>(
+        dataDir: DataDirectory, databaseURL: String, vulndb: VulnerabilityDatabase, _ body: (VulnDBReleases) async throws -> T
+    ) async throws -> T {
+        try await dataDir.openDatabase(databaseURL: databaseURL).closing { db in
+            try await body(VulnDBReleases(
+                db: db, vulndb: vulndb, directory: URL(fileURLWithPath: dataDir.path),
+                node: "\(ProcessInfo.processInfo.hostName) command line", logger: Logger(label: "harborguard.vulndb")))
         }
     }
 
